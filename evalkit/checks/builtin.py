@@ -1,0 +1,163 @@
+"""The built-in checks: exact_match, json_valid, json_schema, field_accuracy, regex."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+
+from evalkit.checks.registry import Check, CheckContext, Score, check
+from evalkit.errors import ConfigError
+
+
+def parse_json_object(text: str) -> tuple[Any, str]:
+    """Parse a prediction as JSON.
+
+    Returns:
+        The parsed value (None on failure) and the reason it failed ("" on success).
+    """
+    try:
+        return json.loads(text.strip()), ""
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+
+
+def _unexpected_options(name: str, options: Mapping[str, Any], allowed: set[str], ctx: CheckContext) -> None:
+    extra = sorted(set(options) - allowed)
+    if extra:
+        raise ConfigError(
+            f"{ctx.source}: check '{name}' has unknown option(s) {', '.join(extra)}; "
+            f"allowed: {', '.join(sorted(allowed)) or 'none'}"
+        )
+
+
+@check("exact_match")
+def exact_match(options: dict[str, Any], context: CheckContext) -> Check:
+    """Prediction equals the reference after stripping surrounding whitespace."""
+    _unexpected_options("exact_match", options, set(), context)
+
+    def score(prediction: str, reference: str) -> Mapping[str, Score]:
+        if prediction.strip() == reference.strip():
+            return {"exact_match": Score(1.0)}
+        return {"exact_match": Score(0.0, "differs from the expected output")}
+
+    return score
+
+
+@check("json_valid")
+def json_valid(options: dict[str, Any], context: CheckContext) -> Check:
+    """The prediction parses as JSON."""
+    _unexpected_options("json_valid", options, set(), context)
+
+    def score(prediction: str, reference: str) -> Mapping[str, Score]:
+        _, reason = parse_json_object(prediction)
+        return {"json_valid": Score(0.0 if reason else 1.0, reason)}
+
+    return score
+
+
+@check("json_schema")
+def json_schema(options: dict[str, Any], context: CheckContext) -> Check:
+    """The prediction is JSON that validates against a JSON schema file.
+
+    Options: ``value`` or ``path``: the schema file, relative to the suite file.
+    """
+    _unexpected_options("json_schema", options, {"value", "path"}, context)
+    relative = options.get("path", options.get("value"))
+    if not isinstance(relative, str):
+        raise ConfigError(f"{context.source}: json_schema needs a schema file: `- json_schema: schemas/x.json`")
+    schema_path = (context.base_dir / relative).resolve()
+    if not schema_path.is_file():
+        raise ConfigError(f"{context.source}: json_schema file {schema_path} not found; check the path")
+    try:
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+    except (json.JSONDecodeError, jsonschema.SchemaError) as exc:
+        raise ConfigError(f"{schema_path}: not a valid JSON schema: {exc}") from None
+    validator = validator_class(schema)
+
+    def score(prediction: str, reference: str) -> Mapping[str, Score]:
+        value, reason = parse_json_object(prediction)
+        if reason:
+            return {"json_schema": Score(0.0, reason)}
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            return {"json_schema": Score(0.0, f"schema violation at {where}: {error.message}")}
+        return {"json_schema": Score(1.0)}
+
+    return score
+
+
+@check("field_accuracy")
+def field_accuracy(options: dict[str, Any], context: CheckContext) -> Check:
+    """Per-field accuracy of a JSON object prediction against the reference object.
+
+    Emits ``field_accuracy.<field>`` per field of the reference (1 when equal) and
+    ``field_accuracy``, the share of fields right on the item. Options: ``fields``, a
+    list restricting which fields count (default: every field of the reference).
+    """
+    _unexpected_options("field_accuracy", options, {"fields"}, context)
+    only = options.get("fields")
+    if only is not None and not (isinstance(only, list) and all(isinstance(f, str) for f in only)):
+        raise ConfigError(f"{context.source}: field_accuracy.fields must be a list of field names")
+
+    def score(prediction: str, reference: str) -> Mapping[str, Score]:
+        expected, ref_reason = parse_json_object(reference)
+        if ref_reason or not isinstance(expected, dict):
+            return {"field_accuracy": Score(0.0, "the reference is not a JSON object")}
+        fields = list(only) if only is not None else list(expected)
+        got, reason = parse_json_object(prediction)
+        if not reason and not isinstance(got, dict):
+            reason = "prediction is JSON but not an object"
+        scores: dict[str, Score] = {}
+        right = 0
+        for field in fields:
+            if reason:
+                scores[f"field_accuracy.{field}"] = Score(0.0, reason)
+                continue
+            assert isinstance(got, dict)
+            if field not in got:
+                scores[f"field_accuracy.{field}"] = Score(0.0, f"field '{field}' missing")
+            elif got[field] != expected.get(field):
+                scores[f"field_accuracy.{field}"] = Score(
+                    0.0, f"{field}: expected {expected.get(field)!r}, got {got[field]!r}"
+                )
+            else:
+                scores[f"field_accuracy.{field}"] = Score(1.0)
+                right += 1
+        share = right / len(fields) if fields else 0.0
+        scores["field_accuracy"] = Score(share, reason or ("" if share == 1.0 else "some fields differ"))
+        return scores
+
+    return score
+
+
+@check("regex")
+def regex(options: dict[str, Any], context: CheckContext) -> Check:
+    """The prediction matches a regular expression (``re.search``).
+
+    Options: ``pattern`` (or the bare value), ``name`` for the metric (default
+    ``regex``), ``full`` to require the whole stripped prediction to match.
+    """
+    _unexpected_options("regex", options, {"value", "pattern", "name", "full"}, context)
+    pattern = options.get("pattern", options.get("value"))
+    if not isinstance(pattern, str):
+        raise ConfigError(f"{context.source}: regex needs a pattern: `- regex: {{pattern: '...'}}`")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"{context.source}: regex pattern {pattern!r} is invalid: {exc}") from None
+    metric = str(options.get("name", "regex"))
+    full = bool(options.get("full", False))
+
+    def score(prediction: str, reference: str) -> Mapping[str, Score]:
+        text = prediction.strip()
+        matched = compiled.fullmatch(text) if full else compiled.search(text)
+        return {metric: Score(1.0) if matched else Score(0.0, f"does not match /{pattern}/")}
+
+    return score

@@ -1,0 +1,10 @@
+"""CLI subcommands, one module each; every module exposes ``register(subparsers)``.
+
+Each registered parser sets ``handler`` (a function taking the parsed namespace and
+returning an exit code) with ``parser.set_defaults(handler=...)``.
+"""
+
+COMMAND_MODULES = [
+    "evalkit.commands.run",
+    "evalkit.commands.data",
+]

@@ -1,0 +1,260 @@
+"""Pydantic models of a suite file, and :func:`load_suite`, which validates one.
+
+A suite file says what to evaluate (the dataset and the prompt), on which candidates
+(models, adapters, prompt variants), with which checks, judges and benchmarks, and
+which bars the candidates must meet. Paths in it are relative to the suite file.
+Every validation error names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from evalkit.errors import ConfigError
+from evalkit.yaml_source import load_model_from_yaml
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def _check_template(text: str) -> str:
+    try:
+        SandboxedEnvironment().parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ValueError(f"jinja2 syntax error on template line {exc.lineno}: {exc.message}") from None
+    return text
+
+
+class DatasetConfig(StrictModel):
+    """Where the evaluation items come from."""
+
+    path: str
+    """JSONL or CSV file of items, relative to the suite file."""
+    id_field: str | None = None
+    """Field holding each item's id; default: the item's line number."""
+    train_path: str | None = None
+    """The training data, used for few-shot examples and the leakage warning."""
+    limit: int | None = Field(default=None, ge=1)
+    """Evaluate only the first N items (handy for a quick look)."""
+
+
+class PromptConfig(StrictModel):
+    """How an item becomes a chat prompt, and what the expected answer is."""
+
+    system: str | None = None
+    """System message (a jinja2 template over the item's fields)."""
+    user: str = "{{ input }}"
+    """User message, a jinja2 template over the item's fields."""
+    expected: str = "{{ output }}"
+    """The reference answer, a jinja2 template over the item's fields."""
+    few_shot: int = Field(default=0, ge=0, le=16)
+    """Worked examples drawn from ``dataset.train_path`` (never from eval items)."""
+
+    @field_validator("system", "user", "expected")
+    @classmethod
+    def _templates_parse(cls, value: str | None) -> str | None:
+        return value if value is None else _check_template(value)
+
+
+class PromptOverride(StrictModel):
+    """A candidate's changes to the suite prompt (a prompt variant of a model)."""
+
+    system: str | None = None
+    """Replaces the suite's system message."""
+    user: str | None = None
+    """Replaces the suite's user template."""
+    few_shot: int | None = Field(default=None, ge=0, le=16)
+    """Replaces the suite's number of few-shot examples."""
+
+    @field_validator("system", "user")
+    @classmethod
+    def _templates_parse(cls, value: str | None) -> str | None:
+        return value if value is None else _check_template(value)
+
+
+class GenerationConfig(StrictModel):
+    """Decoding settings shared by every candidate."""
+
+    max_new_tokens: int = Field(default=96, ge=1, le=8192)
+    """Upper bound on generated tokens per item."""
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    """0 means greedy decoding (the default, for reproducible results)."""
+    batch_size: int = Field(default=16, ge=1, le=1024)
+    """Items generated together; items are sorted by length before batching."""
+
+
+class CandidateConfig(StrictModel):
+    """One model variant under evaluation."""
+
+    name: str
+    """Short unique name used in tables, bars and reports."""
+    model: str
+    """Model source: ``smollm2-135m-instruct``, a local HF directory, a GGUF file or a hub id."""
+    adapter: str | None = None
+    """A peft LoRA adapter directory, relative to the suite file."""
+    train: str | None = None
+    """A training config that makes ``adapter`` when it is missing or stale."""
+    merged_from: str | None = None
+    """The adapter whose merge into its base makes ``model`` (a merged-model candidate)."""
+    backend: Literal["hf", "vllm", "openai_server"] = "hf"
+    """Which backend generates for this candidate."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights dtype; auto is bf16 on a GPU and float32 on a CPU."""
+    prompt: PromptOverride | None = None
+    """Prompt changes for this candidate only."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Backend-specific options (e.g. ``base_url`` for openai_server)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, value: str) -> str:
+        if not _NAME_PATTERN.match(value):
+            raise ValueError("use letters, digits, '_', '-', '.' only")
+        return value
+
+
+class CheckSpec(StrictModel):
+    """A check referenced from the suite: a registered name and its options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _parse_check(entry: Any) -> dict[str, Any]:
+    from evalkit.checks import registered_checks
+
+    if isinstance(entry, str):
+        name, options = entry, {}
+    elif isinstance(entry, dict) and len(entry) == 1:
+        ((name, raw),) = entry.items()
+        if isinstance(raw, dict):
+            options = dict(raw)
+        elif raw is None:
+            options = {}
+        else:
+            options = {"value": raw}
+    else:
+        raise ValueError("write a check as a name or as {name: options}")
+    known = registered_checks()
+    if name not in known:
+        raise ValueError(f"unknown check '{name}'; available: {', '.join(sorted(known))}")
+    return {"name": name, "options": options}
+
+
+class SuiteConfig(StrictModel):
+    """A whole suite file."""
+
+    name: str
+    """The suite's name; runs are stored under it."""
+    description: str = ""
+    """One line saying what the suite evaluates."""
+    dataset: DatasetConfig
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    candidates: list[CandidateConfig] = Field(min_length=1)
+    baseline: str | None = None
+    """Candidate the others are compared with; default: the first one."""
+    checks: list[CheckSpec] = Field(default_factory=list)
+    judges: list[dict[str, Any]] = Field(default_factory=list)
+    benchmarks: list[dict[str, Any]] = Field(default_factory=list)
+    bars: list[Any] = Field(default_factory=list)
+    max_drop: str = "3%"
+    """Default regression threshold: ``3%`` relative or ``2pt`` absolute."""
+    output_dir: str = "../reports"
+    """Where run directories are written, relative to the suite file."""
+    store: str | None = None
+    """SQLite run store; default ``$EVALKIT_HOME/evalkit.db``."""
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("name")
+    @classmethod
+    def _suite_name_is_simple(cls, value: str) -> str:
+        if not _NAME_PATTERN.match(value):
+            raise ValueError("use letters, digits, '_', '-', '.' only")
+        return value
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _normalise_checks(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [_parse_check(entry) for entry in value]
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> SuiteConfig:
+        names = [c.name for c in self.candidates]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"candidate names must be unique; repeated: {', '.join(duplicates)}")
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(
+                f"baseline '{self.baseline}' is not a candidate; choose one of {', '.join(names)}"
+            )
+        needs_train = self.prompt.few_shot > 0 or any(
+            c.prompt is not None and (c.prompt.few_shot or 0) > 0 for c in self.candidates
+        )
+        if needs_train and self.dataset.train_path is None:
+            raise ValueError("few_shot needs dataset.train_path to draw examples from")
+        return self
+
+    @property
+    def source(self) -> Path:
+        """The suite file this config was loaded from (the cwd's stand-in if built in code)."""
+        return self._source if self._source is not None else Path.cwd() / "suite.yaml"
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory relative paths in the suite are resolved against."""
+        return self.source.parent
+
+    def resolve(self, relative: str) -> Path:
+        """Resolve a path written in the suite file against the suite's directory."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def baseline_name(self) -> str:
+        """The baseline candidate's name (the first candidate unless set)."""
+        return self.baseline or self.candidates[0].name
+
+    def candidate(self, name: str) -> CandidateConfig:
+        """Return the candidate called ``name``.
+
+        Raises:
+            ConfigError: no candidate has that name.
+        """
+        for candidate in self.candidates:
+            if candidate.name == name:
+                return candidate
+        raise ConfigError(f"{self.source}: no candidate named '{name}'")
+
+
+def load_suite(path: str | Path) -> SuiteConfig:
+    """Load and validate a suite file.
+
+    Args:
+        path: the suite YAML file.
+
+    Returns:
+        The validated suite, remembering its source path for relative paths.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML or does not validate; the message
+            names the file, the line and the field.
+    """
+    source = Path(path).expanduser().resolve()
+    suite = load_model_from_yaml(source, SuiteConfig)
+    suite._source = source
+    return suite

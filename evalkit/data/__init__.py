@@ -1,0 +1,1 @@
+"""Dataset builders and data-hygiene helpers (synthetic classifier data, leakage checks)."""

