@@ -16,6 +16,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from evalkit.bars import SuiteBar
 from evalkit.errors import ConfigError
 from evalkit.yaml_source import load_model_from_yaml
 
@@ -168,7 +169,7 @@ class SuiteConfig(StrictModel):
     checks: list[CheckSpec] = Field(default_factory=list)
     judges: list[dict[str, Any]] = Field(default_factory=list)
     benchmarks: list[dict[str, Any]] = Field(default_factory=list)
-    bars: list[Any] = Field(default_factory=list)
+    bars: list[SuiteBar] = Field(default_factory=list)
     max_drop: str = "3%"
     """Default regression threshold: ``3%`` relative or ``2pt`` absolute."""
     output_dir: str = "../reports"

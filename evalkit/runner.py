@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from evalkit.checks import Check, CheckContext, build_check
 from evalkit.config import CandidateConfig, SuiteConfig
@@ -107,7 +106,7 @@ def plan_candidates(inputs: SuiteInputs, only: Sequence[str] | None = None) -> l
             plans.append(CandidatePlan(config, None, template, skip_reason=reason))
             continue
         variant = ModelVariant(model=model, adapter=adapter, adapter_name=config.name if adapter else None,
-                               dtype=config.dtype)
+                               dtype=config.dtype, options=config.options)
         plans.append(CandidatePlan(config, variant, template))
     return plans
 

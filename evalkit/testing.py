@@ -7,7 +7,9 @@ Nothing is downloaded: the tokenizer is trained here on a small built-in corpus.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 # The ChatML template SmolLM2 uses, so prompts look like the embedded model's.
 CHATML_TEMPLATE = (
@@ -81,3 +83,33 @@ def build_tiny_llama(directory: Path, seed: int = 0, layers: int = 2, hidden: in
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(str(directory))
     return directory
+
+
+# Three classifier items in the dataset format, for small suites in tests.
+CLASSIFIER_ITEMS = [
+    {
+        "instruction": "Classify this customer message by severity and category",
+        "input": "My account has been locked and I have a presentation in 2 hours!",
+        "output": '{"severity": "critical", "category": "account_access", "urgency": "immediate", '
+        '"sentiment": "distressed", "recommended_action": "escalate_to_agent"}',
+    },
+    {
+        "instruction": "Classify this customer message by severity and category",
+        "input": "Can you update my billing address?",
+        "output": '{"severity": "low", "category": "billing", "urgency": "routine", '
+        '"sentiment": "neutral", "recommended_action": "self_service"}',
+    },
+    {
+        "instruction": "Classify this customer message by severity and category",
+        "input": "The tracking page shows my parcel stuck for a week, annoying.",
+        "output": '{"severity": "medium", "category": "shipping", "urgency": "routine", '
+        '"sentiment": "frustrated", "recommended_action": "create_ticket"}',
+    },
+]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write rows as JSONL (creating the directory) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path

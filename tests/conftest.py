@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from evalkit.testing import build_tiny_llama
+from evalkit.testing import CLASSIFIER_ITEMS, build_tiny_llama, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,35 +23,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random two-layer Llama with a trained BPE tokenizer and a ChatML template."""
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-
-
-CLASSIFIER_ITEMS = [
-    {
-        "instruction": "Classify this customer message by severity and category",
-        "input": "My account has been locked and I have a presentation in 2 hours!",
-        "output": '{"severity": "critical", "category": "account_access", "urgency": "immediate", '
-        '"sentiment": "distressed", "recommended_action": "escalate_to_agent"}',
-    },
-    {
-        "instruction": "Classify this customer message by severity and category",
-        "input": "Can you update my billing address?",
-        "output": '{"severity": "low", "category": "billing", "urgency": "routine", '
-        '"sentiment": "neutral", "recommended_action": "self_service"}',
-    },
-    {
-        "instruction": "Classify this customer message by severity and category",
-        "input": "The tracking page shows my parcel stuck for a week, annoying.",
-        "output": '{"severity": "medium", "category": "shipping", "urgency": "routine", '
-        '"sentiment": "frustrated", "recommended_action": "create_ticket"}',
-    },
-]
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write rows as JSONL and return the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 SuiteWriter = Callable[..., Path]

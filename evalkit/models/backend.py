@@ -14,10 +14,10 @@ shared base are switched, not loaded as a second copy). ``close()`` frees them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ConfigError
@@ -36,12 +36,14 @@ class ModelVariant:
         adapter: a peft adapter directory, or None for the bare model.
         adapter_name: a name for the adapter unique within the run.
         dtype: ``auto``, ``float32``, ``bfloat16`` or ``float16``.
+        options: the candidate's backend-specific ``options`` (e.g. ``base_url``).
     """
 
     model: ResolvedModel
     adapter: Path | None = None
     adapter_name: str | None = None
     dtype: str = "auto"
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 class Backend(Protocol):

@@ -84,7 +84,7 @@ class HFBackend:
                 model = AutoModelForCausalLM.from_pretrained(str(variant.model.path), dtype=dtype)
             except (OSError, ValueError) as exc:
                 raise ModelError(f"model '{variant.model.source}' failed to load: {exc}") from None
-            model.to(self.device).eval()
+            model.to(self.device).eval()  # type: ignore[arg-type]
             base = LoadedBase(model=model, tokenizer=load_tokenizer(variant.model.path))
             self._bases[key] = base
         if variant.adapter is not None:

@@ -131,8 +131,8 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         )
         # A GGUF-loaded model refuses save_pretrained; after dequantization it is a
         # plain float model, so drop the quantizer markers before saving.
-        model.hf_quantizer = None
-        model.is_quantized = False
+        model.hf_quantizer = None  # type: ignore[assignment]
+        model.is_quantized = False  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(str(staging))
