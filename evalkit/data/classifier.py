@@ -135,7 +135,10 @@ _BANK: _Bank = {
         "fraud": (
             (
                 "Someone logged into my account from {country} and changed my email address.",
-                "I got an alert about a login from {country} that wasn't me, and now my email and password have been changed.",
+                (
+                    "I got an alert about a login from {country} that wasn't "
+                    "me, and now my email and password have been changed."
+                ),
                 "My account has been taken over. Somebody changed the email on it and I can't get back in.",
             ),
             (
@@ -144,8 +147,11 @@ _BANK: _Bank = {
                 "There are purchases in my account history I never made, someone must have my login.",
             ),
             (
-                "I just got a 'your password was changed' email that I didn't request, and my password no longer works.",
-                "Someone reset my password without my permission. I never asked for a reset and now I'm locked out.",
+                (
+                    "I just got a 'your password was changed' email that "
+                    "I didn't request, and my password no longer works."
+                ),
+                ("Someone reset my password without my permission. I never asked for a reset and now I'm locked out."),
             ),
             (
                 "My account shows active sessions on devices I don't own, someone else is using it.",
@@ -154,25 +160,37 @@ _BANK: _Bank = {
             ),
             (
                 "Someone removed my phone number from my account and turned off two-factor authentication.",
-                "Two-factor was switched off on my account and the recovery phone is a number I don't recognise.",
+                ("Two-factor was switched off on my account and the recovery phone is a number I don't recognise."),
             ),
             (
-                "I typed my password into a fake login page pretending to be you, and now someone has accessed my account.",
-                "I fell for a phishing email and whoever sent it used my login to get into my account and change my details.",
+                (
+                    "I typed my password into a fake login page pretending "
+                    "to be you, and now someone has accessed my account."
+                ),
+                (
+                    "I fell for a phishing email and whoever sent it used "
+                    "my login to get into my account and change my details."
+                ),
             ),
             (
-                "Somebody changed the shipping address and added a new card on my account, none of it was me.",
-                "My saved payment details were changed by someone who got into my account without my permission.",
+                ("Somebody changed the shipping address and added a new card on my account, none of it was me."),
+                ("My saved payment details were changed by someone who got into my account without my permission."),
             ),
             (
                 "When I logged in I saw another person's name, address and order history instead of mine.",
-                "I logged in and I'm looking at someone else's account with all their personal details. That's a data breach.",
+                (
+                    "I logged in and I'm looking at someone else's account "
+                    "with all their personal details. That's a data breach."
+                ),
             ),
         ),
         "blocked": (
             (
                 "My account is locked after too many login attempts and the unlock link doesn't work.",
-                "I'm locked out of my account. It says 'too many attempts' and it has been like that for {days} days.",
+                (
+                    "I'm locked out of my account. It says 'too many attempts' "
+                    "and it has been like that for {days} days."
+                ),
                 "I can't get into my account at all, it keeps saying it's locked.",
             ),
             (
@@ -190,7 +208,7 @@ _BANK: _Bank = {
             ),
             (
                 "My account was suspended without any explanation and I can't access anything.",
-                "I tried to log in and got 'account disabled'. I haven't done anything wrong and now I can't use it.",
+                ("I tried to log in and got 'account disabled'. I haven't done anything wrong and now I can't use it."),
                 "Your system deactivated my account and I can't sign in to find out why.",
             ),
             (
@@ -198,16 +216,22 @@ _BANK: _Bank = {
                 "It says my password is incorrect even right after I changed it, I can't sign in.",
             ),
             (
-                "My account is tied to an old work email I no longer have, so I can't log in or reset anything.",
-                "I can't sign in because the account email belongs to a job I left and I can't receive the codes.",
+                ("My account is tied to an old work email I no longer have, so I can't log in or reset anything."),
+                ("I can't sign in because the account email belongs to a job I left and I can't receive the codes."),
             ),
             (
                 "Signing in with Google just loops back to the login page, I can't get into my account.",
                 "'Sign in with Apple' gives an error every time and it's the only way I have to log in.",
             ),
             (
-                "My account says my email isn't verified, but every verification link you send has already expired, so I can't use the account.",
-                "I can't finish verifying my email because the links are always expired, and the account stays blocked.",
+                (
+                    "My account says my email isn't verified, but every verification "
+                    "link you send has already expired, so I can't use the account."
+                ),
+                (
+                    "I can't finish verifying my email because the links "
+                    "are always expired, and the account stays blocked."
+                ),
             ),
         ),
         "degraded": (
@@ -217,31 +241,34 @@ _BANK: _Bank = {
             ),
             (
                 "The two-factor code arrives late, I usually have to request it twice before I can get in.",
-                "Verification codes come through a few minutes late, so I request another one, but I do get in.",
+                ("Verification codes come through a few minutes late, so I request another one, but I do get in."),
             ),
             (
                 "The 'remember me' box doesn't do anything, so I have to log in every time. Not a big deal.",
-                "I'm logged out every time I close the browser even though I tick 'keep me signed in'. Logging in again works.",
+                (
+                    "I'm logged out every time I close the browser even though "
+                    "I tick 'keep me signed in'. Logging in again works."
+                ),
             ),
             (
                 "The app keeps logging me out, but I can still sign in fine on the website.",
-                "I get signed out of the app on my {device} every day. Logging back in works, it's just a hassle.",
+                ("I get signed out of the app on my {device} every day. Logging back in works, it's just a hassle."),
             ),
             (
-                "The password reset page doesn't load in {browser}; it worked when I switched to another browser.",
+                ("The password reset page doesn't load in {browser}; it worked when I switched to another browser."),
                 "Resetting my password failed in {browser} but went through in a private window.",
             ),
             (
                 "My profile still shows my old email address, although the emails do arrive at the new one.",
-                "The account page shows my old phone number even though I updated it. The codes go to the new one.",
+                ("The account page shows my old phone number even though I updated it. The codes go to the new one."),
             ),
             (
                 "Sign-in alert emails keep landing in my spam folder. I can still find them there.",
-                "Your security emails go straight to spam for some reason, I've been fishing them out manually.",
+                ("Your security emails go straight to spam for some reason, I've been fishing them out manually."),
             ),
             (
-                "My profile picture won't update, it still shows the old one. Everything else on the account works.",
-                "I can't change my display name, it reverts after saving. I can live with the old one for now.",
+                ("My profile picture won't update, it still shows the old one. Everything else on the account works."),
+                ("I can't change my display name, it reverts after saving. I can live with the old one for now."),
             ),
         ),
         "request": (
@@ -309,16 +336,22 @@ _BANK: _Bank = {
                 "My bank called about a suspicious {amount} payment to you that I know nothing about.",
             ),
             (
-                "My refund of {amount} went to a bank account that isn't mine; someone changed my payout details.",
+                ("My refund of {amount} went to a bank account that isn't mine; someone changed my payout details."),
                 "A refund meant for me was sent to a different bank account I don't recognise.",
             ),
             (
-                "Someone changed the billing details on my account and is charging their purchases to my card.",
-                "An unknown card holder name appeared on my billing profile and new charges are going through on my card.",
+                ("Someone changed the billing details on my account and is charging their purchases to my card."),
+                (
+                    "An unknown card holder name appeared on my billing profile "
+                    "and new charges are going through on my card."
+                ),
             ),
             (
-                "I received a receipt for {amount} for a purchase I never made, and the money has left my account.",
-                "There's an unauthorized charge of {amount} from you on my bank account and I got a receipt I don't recognise.",
+                ("I received a receipt for {amount} for a purchase I never made, and the money has left my account."),
+                (
+                    "There's an unauthorized charge of {amount} from you on "
+                    "my bank account and I got a receipt I don't recognise."
+                ),
             ),
         ),
         "blocked": (
@@ -338,7 +371,7 @@ _BANK: _Bank = {
             ),
             (
                 "Every payment I try fails at checkout, so I can't complete my order.",
-                "My card keeps getting declined on your site although it works everywhere else, so I can't pay.",
+                ("My card keeps getting declined on your site although it works everywhere else, so I can't pay."),
             ),
             (
                 "My {plan} plan was downgraded for non-payment, but the payment went through on my bank.",
@@ -346,7 +379,7 @@ _BANK: _Bank = {
             ),
             (
                 "I was charged {amount} instead of the price shown at checkout.",
-                "The amount taken from my card is far more than my order total, I was overcharged by {amount}.",
+                ("The amount taken from my card is far more than my order total, I was overcharged by {amount}."),
             ),
             (
                 "I cancelled order {order} before it shipped and was still charged {amount}.",
@@ -375,19 +408,25 @@ _BANK: _Bank = {
                 "Receipts are arriving days after the payment. The amounts are correct though.",
             ),
             (
-                "The currency on my invoice shows as dollars instead of euros, though the amount charged was correct.",
+                (
+                    "The currency on my invoice shows as dollars instead "
+                    "of euros, though the amount charged was correct."
+                ),
                 "My invoice lists the wrong currency symbol. The charge on my card was right.",
             ),
             (
-                "Downloading invoices as PDF gives an error; I can still see them on screen and take screenshots.",
+                ("Downloading invoices as PDF gives an error; I can still see them on screen and take screenshots."),
                 "The 'download invoice' button throws an error, so I've been printing the page instead.",
             ),
             (
-                "My card's expiry date won't save in settings, but the payment still went through this month.",
-                "Updating my card details shows an error message, although the new card was charged correctly.",
+                ("My card's expiry date won't save in settings, but the payment still went through this month."),
+                ("Updating my card details shows an error message, although the new card was charged correctly."),
             ),
             (
-                "The billing history only shows the last three months. I need older ones but I can find them in my email.",
+                (
+                    "The billing history only shows the last three months. "
+                    "I need older ones but I can find them in my email."
+                ),
                 "Older invoices are missing from my billing history; I have copies in my inbox for now.",
             ),
         ),
@@ -431,27 +470,39 @@ _BANK: _Bank = {
         "fraud": (
             (
                 "Someone changed the delivery address on my order to an address I don't know.",
-                "The delivery address on order {order} was changed to somewhere I've never heard of, and it wasn't me.",
+                (
+                    "The delivery address on order {order} was changed "
+                    "to somewhere I've never heard of, and it wasn't me."
+                ),
             ),
             (
                 "My package was redirected to another address by someone who got into my account.",
                 "Someone accessed my account and rerouted my delivery to a different city.",
             ),
             (
-                "I got shipping confirmations for orders I never placed, going to an address I don't recognise.",
-                "There are {n} shipments on my account heading to a stranger's address. I didn't order any of them.",
+                ("I got shipping confirmations for orders I never placed, going to an address I don't recognise."),
+                ("There are {n} shipments on my account heading to a stranger's address. I didn't order any of them."),
             ),
             (
-                "A fake courier text made me pay a 'redelivery fee' on a copy of your site, and now there are more charges on my card.",
-                "A man claiming to be your courier asked for my card details to release my parcel, and money was taken afterwards.",
+                (
+                    "A fake courier text made me pay a 'redelivery fee' on a copy "
+                    "of your site, and now there are more charges on my card."
+                ),
+                (
+                    "A man claiming to be your courier asked for my card details "
+                    "to release my parcel, and money was taken afterwards."
+                ),
             ),
             (
                 "Someone used my account to send items to a different address with my saved card.",
                 "Orders were placed from my account with my card and shipped to someone else.",
             ),
             (
-                "The parcel locker code for my delivery was sent to a number that isn't mine and someone collected the parcel.",
-                "My pickup code was sent to a stranger's phone and my parcel was collected by someone I don't know.",
+                (
+                    "The parcel locker code for my delivery was sent to a number "
+                    "that isn't mine and someone collected the parcel."
+                ),
+                ("My pickup code was sent to a stranger's phone and my parcel was collected by someone I don't know."),
             ),
         ),
         "blocked": (
@@ -495,7 +546,10 @@ _BANK: _Bank = {
                 "Delivery is a few days behind the estimate. Tracking shows it's on its way.",
             ),
             (
-                "The courier left my parcel with a neighbour instead of at my door. I got it, but I'd rather they didn't.",
+                (
+                    "The courier left my parcel with a neighbour instead "
+                    "of at my door. I got it, but I'd rather they didn't."
+                ),
                 "My package was left at the shop down the street without a note. I found it in the end.",
             ),
             (
@@ -515,11 +569,11 @@ _BANK: _Bank = {
                 "The packaging was crushed when it arrived. The {product} survived.",
             ),
             (
-                "The delivery notification texts stopped, so I'm checking the tracking page manually instead.",
+                ("The delivery notification texts stopped, so I'm checking the tracking page manually instead."),
                 "I no longer get shipping emails. I can still look the order up on the website.",
             ),
             (
-                "The driver keeps leaving parcels at the back door instead of the front. I find them, but it's odd.",
+                ("The driver keeps leaving parcels at the back door instead of the front. I find them, but it's odd."),
                 "Your courier always rings the wrong flat. The neighbours pass my parcels on.",
             ),
         ),
@@ -561,19 +615,19 @@ _BANK: _Bank = {
     "technical": {
         "fraud": (
             (
-                "Our API key was leaked and someone is making calls with it. I can see requests we didn't send.",
+                ("Our API key was leaked and someone is making calls with it. I can see requests we didn't send."),
                 "Someone is using our API credentials; the logs show thousands of calls that aren't ours.",
             ),
             (
                 "I can see another customer's files in my dashboard. That looks like a serious data leak.",
-                "Your app is showing me documents that belong to a different company. This is a security breach.",
+                ("Your app is showing me documents that belong to a different company. This is a security breach."),
             ),
             (
-                "Your app sent me someone else's personal data in a notification: name, address, phone number.",
+                ("Your app sent me someone else's personal data in a notification: name, address, phone number."),
                 "I received a push notification with another user's private details in it.",
             ),
             (
-                "The installer from your download page was flagged as a trojan by my antivirus after I ran it.",
+                ("The installer from your download page was flagged as a trojan by my antivirus after I ran it."),
                 "Your download link served a file with malware in it and my laptop was infected.",
             ),
             (
@@ -586,10 +640,13 @@ _BANK: _Bank = {
             ),
             (
                 "The share link feature made my private documents public, and strangers have viewed them.",
-                "Files I never shared are showing up as public, and the view counter shows people opened them.",
+                ("Files I never shared are showing up as public, and the view counter shows people opened them."),
             ),
             (
-                "I got a security alert that my stored data was downloaded from an IP in {country}. We didn't do that.",
+                (
+                    "I got a security alert that my stored data was downloaded "
+                    "from an IP in {country}. We didn't do that."
+                ),
                 "Your audit log shows a bulk export from {country} last night that none of us made.",
             ),
         ),
@@ -708,11 +765,17 @@ _BANK: _Bank = {
                 "I paid {amount} on a site that copied your logo and name. It was a scam.",
             ),
             (
-                "Someone called me pretending to be from your company and got my card details. Now there are charges I didn't make.",
-                "A caller claiming to be your staff talked me into giving my bank details and then took money.",
+                (
+                    "Someone called me pretending to be from your company and "
+                    "got my card details. Now there are charges I didn't make."
+                ),
+                ("A caller claiming to be your staff talked me into giving my bank details and then took money."),
             ),
             (
-                "A social media account impersonating you ran a giveaway and I paid a {amount} 'fee'. They took the money.",
+                (
+                    "A social media account impersonating you ran a giveaway "
+                    "and I paid a {amount} 'fee'. They took the money."
+                ),
                 "A fake profile using your company name scammed me out of {amount} with a prize message.",
             ),
             (
@@ -720,22 +783,31 @@ _BANK: _Bank = {
                 "I paid a fake invoice with your company letterhead on it. It was fraud.",
             ),
             (
-                "My personal details from your loyalty program are being used in scam calls. Someone has leaked them.",
-                "Scammers knew my loyalty card number and my purchase history from your store, so your customer data has been breached.",
+                (
+                    "My personal details from your loyalty program are "
+                    "being used in scam calls. Someone has leaked them."
+                ),
+                (
+                    "Scammers knew my loyalty card number and my purchase history "
+                    "from your store, so your customer data has been breached."
+                ),
             ),
             (
                 "Someone is selling fake gift cards in your name and I bought {amount} worth.",
-                "I bought gift cards for your store from a reseller and they were counterfeit. I lost {amount}.",
+                ("I bought gift cards for your store from a reseller and they were counterfeit. I lost {amount}."),
             ),
         ),
         "blocked": (
             (
                 "Your store refused to honour my warranty and my {product} is unusable.",
-                "The {product} I bought from you broke within the warranty period and your staff won't replace it.",
+                ("The {product} I bought from you broke within the warranty period and your staff won't replace it."),
             ),
             (
-                "I've called your customer service {n} times and never get through, so I can't even start my warranty claim.",
-                "Your phone line hangs up on me every time and there's no other way to start a warranty claim.",
+                (
+                    "I've called your customer service {n} times and never "
+                    "get through, so I can't even start my warranty claim."
+                ),
+                ("Your phone line hangs up on me every time and there's no other way to start a warranty claim."),
             ),
             (
                 "All {n}00 of my loyalty points disappeared and I can't redeem anything.",
@@ -756,7 +828,7 @@ _BANK: _Bank = {
         ),
         "degraded": (
             (
-                "Your store locator shows the wrong opening hours for the {city} branch. I called to check instead.",
+                ("Your store locator shows the wrong opening hours for the {city} branch. I called to check instead."),
                 "The website lists the {city} store as open on Sundays, it isn't. I found out by phoning.",
             ),
             (
@@ -769,7 +841,10 @@ _BANK: _Bank = {
             ),
             (
                 "The newsletter unsubscribe link doesn't work. I'm filtering the emails out for now.",
-                "I clicked unsubscribe twice and still get your newsletter. Not a big issue, just a mail filter for now.",
+                (
+                    "I clicked unsubscribe twice and still get your newsletter. "
+                    "Not a big issue, just a mail filter for now."
+                ),
             ),
             (
                 "The live chat closes on me after a few minutes, so I'm emailing instead.",
@@ -784,8 +859,11 @@ _BANK: _Bank = {
                 "My points balance online is off by a few hundred. The store sees the right number.",
             ),
             (
-                "The phone line's hold music keeps cutting out, so I wasn't sure I was still connected. I got through in the end.",
-                "Your phone menu loops back to the start twice before it connects, but it does connect eventually.",
+                (
+                    "The phone line's hold music keeps cutting out, so I wasn't "
+                    "sure I was still connected. I got through in the end."
+                ),
+                ("Your phone menu loops back to the start twice before it connects, but it does connect eventually."),
             ),
         ),
         "request": (
@@ -896,16 +974,18 @@ def _emergency_clause(rng: random.Random, category: str) -> str:
     reasons = _EMERGENCY_REASONS[category] + _EMERGENCY_REASONS_GENERIC
     reason = rng.choice(reasons)
     need = f"I need this {rng.choice(_EMERGENCY_VERBS)} {rng.choice(_EMERGENCY_WHEN)}"
+    alarm = rng.choice(("This is an emergency", "It is an emergency", "This is urgent"))
     form = rng.randrange(5)
     if form == 0:
         return f"{need}, {reason}."
     if form == 1:
         return f"{_capitalize(reason)}, so {need}."
     if form == 2:
-        return f"{rng.choice(('This is an emergency', 'It is an emergency', 'This is urgent'))}: {reason}."
+        return f"{alarm}: {reason}."
     if form == 3:
-        return f"{_capitalize(reason)}. {rng.choice(('It is an emergency.', 'This is an emergency.', 'It is urgent.'))}"
-    return f"{_capitalize(reason)}."
+        return f"{_capitalize(reason)}. {alarm}."
+    # A category reason on its own already names a concrete deadline or emergency.
+    return f"{_capitalize(rng.choice(_EMERGENCY_REASONS[category]))}."
 
 
 # Tone material: each tone has full sentences plus "stem + tail" combinations so
@@ -936,15 +1016,10 @@ _TONE_SENTENCES: dict[str, tuple[str, ...]] = {
     ),
     "neutral": (
         "Please advise.",
-        "Let me know what to do next.",
-        "Could you look into it?",
-        "What are the next steps?",
         "Please let me know.",
         "Looking forward to your reply.",
-        "Let me know if you need more details.",
         "Please get back to me.",
-        "Can someone check?",
-        "Details are above.",
+        "Let me know if you need more details.",
     ),
     "positive": (
         "You guys have always been great.",
@@ -958,52 +1033,119 @@ _TONE_SENTENCES: dict[str, tuple[str, ...]] = {
 }
 _TONE_STEMS: dict[str, tuple[str, ...]] = {
     "distressed": (
-        "I'm panicking", "I'm really panicking", "I'm so scared", "I'm honestly terrified",
-        "I'm worried sick", "I'm in a complete panic", "I'm beside myself", "I'm shaking",
-        "I'm freaking out", "I'm really frightened", "I'm so anxious", "I'm in tears",
+        "I'm panicking",
+        "I'm really panicking",
+        "I'm so scared",
+        "I'm honestly terrified",
+        "I'm worried sick",
+        "I'm in a complete panic",
+        "I'm beside myself",
+        "I'm shaking",
+        "I'm freaking out",
+        "I'm really frightened",
+        "I'm so anxious",
+        "I'm in tears",
     ),
     "frustrated": (
-        "I'm fed up", "I'm sick and tired", "I'm so annoyed", "I'm really angry", "I'm furious",
-        "I'm losing my patience", "I'm done", "I'm really irritated", "I'm beyond annoyed",
+        "I'm fed up",
+        "I'm so frustrated",
+        "I'm so annoyed",
+        "I'm really angry",
+        "I'm furious",
+        "I'm losing my patience",
+        "I'm done",
+        "I'm really irritated",
+        "I'm beyond annoyed",
     ),
     "neutral": ("Please have a look", "Let me know", "Please check", "Please reply"),
     "positive": (
-        "Thanks", "Thank you", "Many thanks", "Thanks a lot", "Thanks so much", "Thank you so much",
-        "Much appreciated", "Thanks heaps",
+        "Thanks",
+        "Thank you",
+        "Many thanks",
+        "Thanks a lot",
+        "Thanks so much",
+        "Thank you so much",
+        "Much appreciated",
+        "Thanks heaps",
     ),
 }
 _TONE_TAILS: dict[str, tuple[str, ...]] = {
     "distressed": (
-        ".", " right now.", " about this.", " here.", ", I don't know what to do.",
-        ", I haven't slept.", ", please help me.", ", please help.",
+        ".",
+        " right now.",
+        " about this.",
+        " here.",
+        ", I don't know what to do.",
+        ", I haven't slept.",
+        ", please help me.",
+        ", please help.",
     ),
     "frustrated": (
-        ".", " with this.", " with your company.", " with you people.", " with this service.",
-        "!", "!!", " with all of this.",
+        ".",
+        " with this.",
+        " with your company.",
+        " with you people.",
+        " with this service.",
+        "!",
+        "!!",
+        " with all of this.",
     ),
     "neutral": (" when you can.", ".", " at your convenience."),
     "positive": (
-        "!", " in advance!", " for your help.", " for looking into this :)", " for all you do!",
-        ", you guys are great!", ", love the app!", ", your team is always so helpful.",
+        "!",
+        " in advance!",
+        " for your help.",
+        " for looking into this :)",
+        " for all you do!",
+        ", you guys are great!",
+        ", love the app!",
+        ", your team is always so helpful.",
         " in advance, big fan of your service.",
     ),
 }
+# Neutral closers that only fit a problem report, not a question.
+_NEUTRAL_PROBLEM_SENTENCES: tuple[str, ...] = (
+    "Let me know what to do next.",
+    "Could you look into it?",
+    "What are the next steps?",
+    "Can someone check?",
+    "Details are above.",
+    "I'd like to get this sorted.",
+)
 _QUESTION_TONE: dict[str, tuple[str, ...]] = {
     # Extra tone phrases that only read naturally around a question.
-    "distressed": ("I'm really worried I'll get this wrong.", "I'm so anxious about this, I'm scared of messing it up."),
-    "frustrated": ("Why is this so hard to find on your website?", "I've asked this before and nobody answered."),
-    "neutral": ("Just wondering.", "Quick question."),
+    "distressed": (
+        "I'm really worried I'll get this wrong.",
+        "I'm so anxious about this, I'm scared of messing it up.",
+    ),
+    "frustrated": (
+        "Why is this so hard to find on your website?",
+        "I've asked this before and nobody answered.",
+    ),
+    "neutral": ("Just wondering.", "Quick question.", "Just curious."),
     "positive": ("Thanks, love your stuff!", "Thank you, happy customer here."),
 }
 
 
-def _tone_phrase(rng: random.Random, sentiment: str, is_question: bool) -> str:
-    """Compose one phrase expressing ``sentiment``."""
+def _tone_phrase(rng: random.Random, sentiment: str, is_question: bool, stems: bool = True) -> str:
+    """Compose one phrase expressing ``sentiment``.
+
+    Args:
+        rng: Random source.
+        sentiment: The tone to express.
+        is_question: Whether the message is a question (some phrases only fit
+            problem reports, others only questions).
+        stems: Whether "stem + tail" combinations may be used.
+    """
+    sentences = _TONE_SENTENCES[sentiment]
+    if sentiment == "neutral" and not is_question:
+        sentences += _NEUTRAL_PROBLEM_SENTENCES
     roll = rng.random()
-    if is_question and roll < 0.15:
+    if is_question and roll < 0.2:
         return rng.choice(_QUESTION_TONE[sentiment])
-    if roll < 0.5:
-        return rng.choice(_TONE_SENTENCES[sentiment])
+    if roll < 0.5 or not stems or (is_question and sentiment == "neutral"):
+        # Neutral stems ("Please have a look ...") only fit problem reports.
+        return rng.choice(sentences)
     return rng.choice(_TONE_STEMS[sentiment]) + rng.choice(_TONE_TAILS[sentiment])
 
 
@@ -1037,9 +1179,36 @@ _SIGN_OFFS: dict[str, tuple[str, ...]] = {
 }
 
 _NAMES: tuple[str, ...] = (
-    "Maria", "Tom", "Priya", "James", "Chen", "Fatima", "Luca", "Sarah", "Olu", "Hannah",
-    "Diego", "Aisha", "Ben", "Yuki", "Mark", "Elena", "Sam", "Ingrid", "Raj", "Claire",
-    "Ahmed", "Sofia", "Pete", "Nadia", "Kofi", "Emma", "Jonas", "Lina", "Carlos", "Grace",
+    "Maria",
+    "Tom",
+    "Priya",
+    "James",
+    "Chen",
+    "Fatima",
+    "Luca",
+    "Sarah",
+    "Olu",
+    "Hannah",
+    "Diego",
+    "Aisha",
+    "Ben",
+    "Yuki",
+    "Mark",
+    "Elena",
+    "Sam",
+    "Ingrid",
+    "Raj",
+    "Claire",
+    "Ahmed",
+    "Sofia",
+    "Pete",
+    "Nadia",
+    "Kofi",
+    "Emma",
+    "Jonas",
+    "Lina",
+    "Carlos",
+    "Grace",
 )
 
 # Neutral background sentences; they never change a label.
@@ -1105,22 +1274,64 @@ _ATTEMPTS_QUESTION: tuple[str, ...] = (
 )
 
 _SLOT_CHOICES: dict[str, tuple[str, ...]] = {
-    "country": ("Brazil", "Russia", "Vietnam", "Nigeria", "Germany", "Romania", "Indonesia", "Canada", "India", "Mexico"),
-    "device": ("iPhone", "Android phone", "Samsung tablet", "MacBook", "Windows laptop", "iPad", "Pixel", "Chromebook"),
+    "country": (
+        "Brazil",
+        "Russia",
+        "Vietnam",
+        "Nigeria",
+        "Germany",
+        "Romania",
+        "Indonesia",
+        "Canada",
+        "India",
+        "Mexico",
+    ),
+    "device": (
+        "iPhone",
+        "Android phone",
+        "Samsung tablet",
+        "MacBook",
+        "Windows laptop",
+        "iPad",
+        "Pixel",
+        "Chromebook",
+    ),
     "browser": ("Chrome", "Firefox", "Safari", "Edge"),
     "plan": ("Premium", "Family", "Pro", "Basic", "Business", "Plus"),
+    # Appliances and electronics, so warranty, repair and manual phrasings fit.
     "product": (
-        "headphones", "coffee grinder", "winter jacket", "desk lamp", "blender", "laptop stand",
-        "vacuum cleaner", "kettle", "monitor", "air fryer", "office chair", "camera",
+        "soundbar",
+        "coffee grinder",
+        "printer",
+        "desk lamp",
+        "blender",
+        "electric toothbrush",
+        "vacuum cleaner",
+        "kettle",
+        "monitor",
+        "air fryer",
+        "speaker",
+        "camera",
     ),
     "carrier": ("DHL", "UPS", "FedEx", "the postal service", "your own courier", "DPD"),
-    "city": ("Leeds", "Austin", "Lyon", "Toronto", "Manchester", "Denver", "Dublin", "Porto", "Melbourne", "Glasgow"),
+    "city": (
+        "Leeds",
+        "Austin",
+        "Lyon",
+        "Toronto",
+        "Manchester",
+        "Denver",
+        "Dublin",
+        "Porto",
+        "Melbourne",
+        "Glasgow",
+    ),
     "weekday": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
     "time": ("noon", "3pm", "5pm", "6pm", "9am", "4:30"),
     "user": ("jdoe84", "maria.k", "tom_the_builder", "p.sharma", "bluefox22", "chen.w", "sunny_day"),
 }
 
-_WHY_NO_TYPO = frozenset({"not", "no", "never", "can't", "cannot", "don't", "didn't", "isn't", "won't"})
+_NO_TYPO_WORDS = frozenset({"not", "no", "never", "can't", "cannot", "don't", "didn't", "isn't", "won't"})
 
 
 def derive_labels(category: str, situation: str, sentiment: str) -> dict[str, str]:
@@ -1210,9 +1421,7 @@ def _sample_slots(rng: random.Random) -> dict[str, str]:
 def _typo(text: str, rng: random.Random) -> str:
     """Introduce one realistic typo (swap, drop or double a letter) in a filler word."""
     words = text.split(" ")
-    candidates = [
-        i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha() and w.lower() not in _WHY_NO_TYPO
-    ]
+    candidates = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha() and w.lower() not in _NO_TYPO_WORDS]
     if not candidates:
         return text
     i = rng.choice(candidates)
@@ -1269,7 +1478,8 @@ def _compose_message(rng: random.Random, category: str, situation: str, sentimen
             after.append((tone, False))
         if sentiment != "neutral" and rng.random() < 0.2:
             # A second phrase of the same tone makes some messages longer.
-            second = _tone_phrase(rng, sentiment, is_question)
+            # Full sentences only, so the same stem is not repeated twice.
+            second = _tone_phrase(rng, sentiment, is_question, stems=False)
             if second != tone:
                 after.append((second, False))
 
@@ -1282,27 +1492,25 @@ def _compose_message(rng: random.Random, category: str, situation: str, sentimen
 
     # Email-style messages put greeting and sign-off on their own lines;
     # chat-style ones run everything together.
-    email_style = rng.random() < 0.3
+    sep = "\n" if rng.random() < 0.3 else " "
     if rng.random() < 0.55:
         greeting = rng.choice(_GREETINGS)
         if rng.random() < 0.18:
             greeting = _typo(greeting, rng)
-        if email_style:
-            body = f"{greeting}\n{body}"
-        else:
-            keep_capital = greeting.endswith(".") or body.startswith(("I ", "I'"))
-            body = f"{greeting} {body if keep_capital else body[0].lower() + body[1:]}"
+        if sep == " " and not greeting.endswith(".") and not body.startswith(("I ", "I'")):
+            body = body[0].lower() + body[1:]  # "Hi, my order ..." rather than "Hi, My order ..."
+        body = f"{greeting}{sep}{body}"
     if rng.random() < 0.4:
         sign_off = rng.choice(_SIGN_OFFS[sentiment])
         name = rng.choice(_NAMES) if rng.random() < 0.7 else ""
         if sign_off == "-":
             sign_off = f"- {name}" if name else ""
         elif name:
-            sign_off = f"{sign_off}{chr(10) if email_style else ' '}{name}"
+            sign_off = f"{sign_off}{sep}{name}"
         else:
             sign_off = sign_off.rstrip(",")
         if sign_off:
-            body = f"{body}{chr(10) if email_style else ' '}{sign_off}"
+            body = f"{body}{sep}{sign_off}"
     elif rng.random() < 0.2:
         body = f"{body} {rng.choice(_NAMES)}"
 
@@ -1450,6 +1658,14 @@ def split_examples(
             continue
         eval_set.update(members)
         taken.update(need)
+    # A stratum that could not fill its quota leaves room: top up with any
+    # remaining stand-alone message so the eval size stays on target.
+    target = sum(quotas.values())
+    for i in order:
+        if len(eval_set) >= target:
+            break
+        if i not in eval_set and len(groups[root(i)]) == 1:
+            eval_set.add(i)
 
     # Safety net (normally a no-op): move leaking eval items to train until clean.
     while True:
@@ -1471,6 +1687,8 @@ def _write_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; data files should be readable like any other.
+        os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -1479,8 +1697,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _jsonl(examples: Sequence[Mapping[str, str]]) -> str:
     lines = [
-        json.dumps({"instruction": ex["instruction"], "input": ex["input"], "output": ex["output"]})
-        for ex in examples
+        json.dumps({"instruction": ex["instruction"], "input": ex["input"], "output": ex["output"]}) for ex in examples
     ]
     return "".join(line + "\n" for line in lines)
 
@@ -1514,7 +1731,7 @@ def render_readme(
         "evalkit data classifier --out data/classifier"
         + ("" if (count, seed) == (DEFAULT_COUNT, DEFAULT_SEED) else f" --count {count} --seed {seed}"),
         "# equivalent:",
-        "python -c \"from pathlib import Path; from evalkit.data.classifier import write_classifier_data; "
+        'python -c "from pathlib import Path; from evalkit.data.classifier import write_classifier_data; '
         f"write_classifier_data(Path('data/classifier'), count={count}, seed={seed})\"",
         "```",
         "",
@@ -1524,9 +1741,10 @@ def render_readme(
         "## Format",
         "",
         "`train.jsonl` and `eval.jsonl` hold one JSON object per line with keys `instruction`,",
-        "`input` and `output`. `instruction` is always",
-        f"`{CLASSIFIER_INSTRUCTION}`; `output` is the canonical JSON string with keys in",
-        "this order: " + ", ".join(f"`{f}`" for f in OUTPUT_FIELDS) + ".",
+        "`input` and `output` (`json.dumps` defaults, so non-ASCII characters are escaped).",
+        f"`instruction` is always `{CLASSIFIER_INSTRUCTION}`.",
+        "`output` is a JSON string with keys in this order: " + ", ".join(f"`{f}`" for f in OUTPUT_FIELDS) + ",",
+        'serialised with `json.dumps` defaults (`{"severity": "critical", "category": ...}`).',
         "",
         "## Label rules",
         "",
@@ -1557,9 +1775,12 @@ def render_readme(
         "optional greeting, context sentence, 'what I tried' sentence, deadline or emergency",
         "clause (critical non-fraud only, always present there), tone phrase(s) and sign-off.",
         "Typos (letter swaps/drops/doubles) only touch filler words; some messages are lowercased",
-        "or lose their final punctuation. Messages are unique after normalisation, and the split",
-        "keeps every near-duplicate group (word-trigram overlap >= "
-        f"{DEFAULT_THRESHOLD}, see `evalkit/data/near_duplicates.py`) on one side.",
+        "or lose their final punctuation. Messages are unique after normalisation.",
+        "",
+        "The split is stratified by (category, severity). Messages are grouped by near",
+        f"duplicates (word-trigram overlap coefficient >= {DEFAULT_THRESHOLD}, see",
+        "`evalkit/data/near_duplicates.py`); eval only takes messages without a near twin, so",
+        "no eval message has an exact or near duplicate in train.",
         "",
         "## Counts",
         "",
@@ -1571,11 +1792,13 @@ def render_readme(
         "eval": [json.loads(ex["output"]) for ex in eval_],
     }
     for field in OUTPUT_FIELDS:
-        lines += [f"### {field}", "", "| value | train | eval |", "|---|---:|---:|"]
+        lines += [f"### {field}", "", "| value | train | eval | total | share |", "|---|---:|---:|---:|---:|"]
         for value in FIELD_VALUES[field]:
             n_train = sum(1 for labels in parsed["train"] if labels[field] == value)
             n_eval = sum(1 for labels in parsed["eval"] if labels[field] == value)
-            lines.append(f"| `{value}` | {n_train} | {n_eval} |")
+            total = n_train + n_eval
+            share = total / max(1, len(train) + len(eval_))
+            lines.append(f"| `{value}` | {n_train} | {n_eval} | {total} | {share:.0%} |")
         lines.append("")
     lines += ["## Sample lines (eval.jsonl)", "", "```json"]
     lines += [_jsonl([ex]).rstrip("\n") for ex in list(eval_)[:6]]
