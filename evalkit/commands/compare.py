@@ -1,0 +1,124 @@
+"""`evalkit compare A [B]`: paired comparison of candidates, within one run or across two.
+
+Exit codes: 0 no regression (every bar met), 1 a candidate regressed on some metric,
+2 a usage, config or store error. See docs/comparison.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from evalkit.commands.console import console
+from evalkit.compare import CandidateComparison, Comparison, ThresholdPolicy, compare_candidates, compare_runs
+from evalkit.errors import StoreError
+from evalkit.results import RunResult
+from evalkit.store import RunStore, default_store_path
+
+_VERDICT_STYLE = {"regressed": "bold red", "improved": "green", "inconclusive": "yellow", "no_change": ""}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``compare`` subcommand."""
+    parser = subparsers.add_parser(
+        "compare", help="compare candidates with paired statistics (within a run or across two runs)",
+        description="Compare run B's candidates with run A's (each with its namesake, or the pair "
+                    "named by --baseline/--candidate), or, given one run, its candidates with its "
+                    "baseline. A run is a run id in the store or a run directory. Exit codes: 0 no "
+                    "regression, 1 a regression, 2 a usage or store error.",
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="baseline run, then candidate run (or one run)")
+    parser.add_argument("--candidate", help="the candidate to compare (in run B, or in the one run)")
+    parser.add_argument("--baseline", help="the baseline candidate (in run A, or in the one run)")
+    parser.add_argument("--store", help="the run store (default: $EVALKIT_STORE, else $EVALKIT_HOME/evalkit.db)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    parser.add_argument("--flips", type=int, default=10, metavar="N",
+                        help="item ids listed per flip direction and metric (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Compare, print, and return 1 when a candidate regressed."""
+    if len(args.runs) > 2:
+        raise StoreError(f"compare takes one or two runs, got {len(args.runs)}: {' '.join(args.runs)}")
+    store_path = Path(args.store).expanduser() if args.store else default_store_path()
+    runs, policy = load_runs(args.runs, store_path)
+    if len(runs) == 1:
+        comparison = compare_candidates(
+            runs[0], seed=args.seed, baseline=args.baseline,
+            candidates=[args.candidate] if args.candidate else None, policy=policy,
+        )
+    else:
+        comparison = compare_runs(runs[0], runs[1], baseline=args.baseline, candidate=args.candidate,
+                                  policy=policy, seed=args.seed)
+    if args.json:
+        console.print_json(json.dumps(comparison.to_dict(), default=str))
+    else:
+        print_comparison(comparison, flips=args.flips)
+    return 0 if comparison.deployable else 1
+
+
+def load_runs(references: list[str], store_path: Path) -> tuple[list[RunResult], ThresholdPolicy]:
+    """Load runs by id or directory, and the thresholds of the last one (the candidate run).
+
+    Raises:
+        StoreError: a reference is neither a stored run nor a run directory.
+    """
+    if not store_path.is_file():
+        missing = [r for r in references if not (Path(r).expanduser() / "summary.json").is_file()]
+        if missing:
+            raise StoreError(f"no run store at {store_path}, and '{missing[0]}' is not a run directory; "
+                             "pass --store PATH or a run directory")
+        from evalkit.report.run_dir import load_run_dir
+
+        return [load_run_dir(Path(r).expanduser().resolve()) for r in references], ThresholdPolicy()
+    with RunStore(store_path) as store:
+        runs = [store.find_run(reference) for reference in references]
+        last = runs[-1].run_id
+        policy = store.thresholds(last) if store.has_run(last) else ThresholdPolicy()
+    return runs, policy
+
+
+def comparison_table(comparison: CandidateComparison, title: str | None = None) -> Table:
+    """Return a table of one candidate's metrics against its baseline."""
+    table = Table(title=title or f"{comparison.candidate} vs {comparison.baseline}")
+    for column, justify in (("metric", "left"), ("n", "right"), ("baseline", "right"),
+                            ("candidate", "right"), ("delta", "right"), ("95% CI", "right"),
+                            ("p", "right"), ("test", "left"), ("threshold", "right"), ("verdict", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for metric in comparison.metrics.values():
+        verdict = metric.verdict.replace("_", " ")
+        if metric.verdict == "inconclusive" and metric.items_needed:
+            verdict += f" (~{metric.items_needed} items)"
+        style = _VERDICT_STYLE[metric.verdict]
+        table.add_row(
+            metric.metric, str(metric.n_items), f"{metric.baseline_value:.3f}", f"{metric.candidate_value:.3f}",
+            f"{metric.delta:+.3f}", f"[{metric.ci_low:+.3f}, {metric.ci_high:+.3f}]", f"{metric.p_value:.3g}",
+            metric.test, metric.threshold, f"[{style}]{verdict}[/{style}]" if style else verdict,
+        )
+    return table
+
+
+def print_comparison(comparison: Comparison, flips: int = 10) -> None:
+    """Print each candidate's table, its flipped items and the verdict line."""
+    where = (f"run {comparison.candidate_run_id}" if comparison.baseline_run_id == comparison.candidate_run_id
+             else f"run {comparison.candidate_run_id} vs run {comparison.baseline_run_id}")
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    for candidate in comparison.candidates.values():
+        console.print(comparison_table(candidate, f"{candidate.candidate} vs {candidate.baseline} ({where})"))
+        for metric in candidate.metrics.values():
+            for label, ids in (("pass->fail", metric.pass_to_fail), ("fail->pass", metric.fail_to_pass)):
+                if ids and flips > 0:
+                    shown = ", ".join(ids[:flips]) + (f" ... (+{len(ids) - flips})" if len(ids) > flips else "")
+                    console.print(f"  {metric.metric} {label} ({len(ids)}): {shown}")
+        for metric in candidate.regressions:
+            console.print(f"[bold red]regressed[/bold red] {candidate.candidate} {metric.metric}: {metric.explain()}")
+    if not comparison.candidates:
+        console.print("nothing compared")
+    elif comparison.deployable:
+        console.print("[green]no regression[/green]")

@@ -1,0 +1,629 @@
+"""Baseline vs candidate on the same items: deltas, thresholds, paired statistics, verdicts.
+
+For every metric both sides measured, items are paired by id and compared:
+
+* the absolute and relative delta of the means (candidate - baseline);
+* a seeded paired bootstrap 95% interval on the delta (:mod:`evalkit.stats`);
+* a paired test: McNemar's exact test for pass/fail metrics (``binary``: every value
+  0 or 1), the Wilcoxon signed-rank test for judge scores (``judge.*``), and the
+  bootstrap's own p-value for other metrics (``continuous``);
+* the items that flipped pass -> fail and fail -> pass (pass/fail metrics).
+
+How significance and the threshold combine into a verdict
+----------------------------------------------------------
+A metric's threshold (``3%`` relative to the baseline's value, or ``2pt``: 2 points,
+i.e. 0.02 in the metric's units) is the largest drop that is tolerated. A difference is
+*significant* when the paired test's p < 0.05 **and** the bootstrap 95% interval
+excludes 0; where the two disagree (only at the margin) no difference is claimed.
+
+* ``regressed``: the drop exceeds the threshold and is significant.
+* ``improved``: the candidate is significantly better.
+* ``inconclusive``: the drop exceeds the threshold but is not significant; or the
+  drop is within the threshold but the set is too small to have seen a drop of the
+  threshold's size with 80% power. ``items_needed`` says how many paired items would
+  give that power (:func:`evalkit.stats.mcnemar_sample_size` for pass/fail metrics,
+  :func:`evalkit.stats.paired_mean_sample_size` otherwise, from the observed spread).
+* ``no_change``: otherwise: no drop beyond the threshold, and enough items to see one.
+
+A run is deployable when no metric of any candidate regressed. ``inconclusive`` does
+not block: it asks for more items.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from evalkit.errors import ConfigError
+from evalkit.results import CandidateResult, RunResult
+from evalkit.stats import (
+    ALPHA,
+    mcnemar_exact,
+    mcnemar_sample_size,
+    paired_bootstrap,
+    paired_mean_sample_size,
+    rng_for,
+    wilcoxon_signed_rank,
+)
+
+if TYPE_CHECKING:
+    from evalkit.config import SuiteConfig
+
+Verdict = Literal["improved", "regressed", "no_change", "inconclusive"]
+MetricKind = Literal["binary", "judge", "continuous"]
+TestName = Literal["mcnemar", "wilcoxon", "bootstrap"]
+
+DEFAULT_THRESHOLD = "3%"
+JUDGE_PREFIX = "judge."
+# Float noise must not turn a drop of exactly the threshold into a regression.
+_TOLERANCE = 1e-9
+_THRESHOLD_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|pt)\s*$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The largest tolerated drop of a metric.
+
+    Attributes:
+        amount: the number written (3 for ``3%``, 2 for ``2pt``).
+        relative: True for ``%`` (of the baseline's value), False for ``pt`` (points:
+            hundredths of the metric's unit, so ``2pt`` on a 0-1 rate is 0.02).
+    """
+
+    amount: float
+    relative: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Threshold:
+        """Parse ``"3%"`` (relative) or ``"2pt"`` (absolute points).
+
+        Raises:
+            ValueError: the text is neither; the message shows both forms.
+        """
+        match = _THRESHOLD_PATTERN.match(str(text))
+        if match is None:
+            raise ValueError(
+                f"threshold {text!r} is not understood; write a relative drop like '3%' "
+                "or an absolute one in points like '2pt' (0.02 on a 0-1 metric)"
+            )
+        amount = float(match.group(1))
+        if match.group(2) == "%" and amount >= 100:
+            raise ValueError(f"threshold {text!r}: a relative drop must be below 100%")
+        return cls(amount=amount, relative=match.group(2) == "%")
+
+    def allowed_drop(self, baseline_value: float) -> float:
+        """Return the tolerated absolute drop from ``baseline_value``."""
+        if self.relative:
+            return abs(baseline_value) * self.amount / 100.0
+        return self.amount / 100.0
+
+    def __str__(self) -> str:
+        number = f"{self.amount:g}"
+        return f"{number}%" if self.relative else f"{number}pt"
+
+
+def validate_threshold_text(text: str) -> str:
+    """Return ``text`` when it is a valid threshold (for config validators).
+
+    Raises:
+        ValueError: it is not; pydantic turns this into a field-named config error.
+    """
+    Threshold.parse(text)
+    return text
+
+
+@dataclass
+class ThresholdPolicy:
+    """Which threshold applies to which metric.
+
+    Attributes:
+        default: the suite's ``max_drop`` (``3%`` unless set).
+        per_metric: metric name or glob (``field_accuracy.*``) -> threshold text. An
+            exact name wins over a glob; among globs the longest pattern wins.
+    """
+
+    default: str = DEFAULT_THRESHOLD
+    per_metric: dict[str, str] = field(default_factory=dict)
+
+    def threshold_text(self, metric: str) -> str:
+        """Return the threshold text that applies to ``metric``."""
+        if metric in self.per_metric:
+            return self.per_metric[metric]
+        globs = [p for p in self.per_metric if any(c in p for c in "*?[") and fnmatch.fnmatchcase(metric, p)]
+        if globs:
+            return self.per_metric[max(globs, key=len)]
+        return self.default
+
+    def threshold(self, metric: str) -> Threshold:
+        """Return the parsed threshold for ``metric``."""
+        return Threshold.parse(self.threshold_text(metric))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready form (stored with each run)."""
+        return {"default": self.default, "per_metric": dict(self.per_metric)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ThresholdPolicy:
+        """Rebuild a policy from :meth:`to_dict`'s output."""
+        return cls(default=str(data.get("default", DEFAULT_THRESHOLD)),
+                   per_metric={str(k): str(v) for k, v in dict(data.get("per_metric", {})).items()})
+
+    @classmethod
+    def from_suite(cls, suite: SuiteConfig | None) -> ThresholdPolicy:
+        """Collect the thresholds a suite sets, in precedence order.
+
+        Suite ``thresholds:`` entries come first; then a benchmark spec's ``max_drop``
+        (for its metric: the spec's ``name``, else its ``task``); then a judge spec's ``max_drop`` (for
+        ``judge.<name>.*``, the spec's ``name`` or its rubric file's stem); then the
+        suite's ``max_drop``.
+        """
+        if suite is None:
+            return cls()
+        per_metric: dict[str, str] = {}
+        for spec in suite.benchmarks:
+            metric = _spec_field(spec, "name") or _spec_field(spec, "task")
+            drop = _spec_field(spec, "max_drop")
+            if metric and drop:
+                per_metric[str(metric)] = str(drop)
+        for judge in suite.judges:
+            drop = _spec_field(judge, "max_drop")
+            name = _spec_field(judge, "name") or _rubric_stem(_spec_field(judge, "rubric"))
+            if name and drop:
+                per_metric[f"{JUDGE_PREFIX}{name}.*"] = str(drop)
+        per_metric.update(getattr(suite, "thresholds", {}) or {})
+        return cls(default=suite.max_drop, per_metric=per_metric)
+
+
+def _spec_field(spec: Any, name: str) -> Any:
+    if isinstance(spec, Mapping):
+        return spec.get(name)
+    return getattr(spec, name, None)
+
+
+def _rubric_stem(rubric: Any) -> str | None:
+    if not rubric:
+        return None
+    return PurePath(str(rubric)).stem
+
+
+@dataclass
+class MetricComparison:
+    """One metric of one candidate against the baseline, on the items both have.
+
+    Attributes:
+        metric: the metric's name.
+        kind: ``binary`` (pass/fail), ``judge`` (judge scores) or ``continuous``.
+        n_items: paired items (present on both sides).
+        baseline_value: the baseline's mean over the paired items.
+        candidate_value: the candidate's mean over the paired items.
+        delta: ``candidate_value - baseline_value``.
+        relative_delta: ``delta / baseline_value`` (None when the baseline is 0).
+        ci_low: lower end of the paired bootstrap 95% interval on ``delta``.
+        ci_high: upper end of that interval.
+        p_value: the paired test's two-sided p-value.
+        test: ``mcnemar``, ``wilcoxon`` or ``bootstrap``.
+        threshold: the tolerated drop (``3%`` or ``2pt``).
+        verdict: see the module docstring.
+        items_needed: paired items for 80% power against a drop of the threshold's size
+            (set when the verdict is ``inconclusive``).
+        pass_to_fail: ids of items the baseline passed and the candidate failed.
+        fail_to_pass: ids of items the baseline failed and the candidate passed.
+    """
+
+    metric: str
+    kind: MetricKind
+    n_items: int
+    baseline_value: float
+    candidate_value: float
+    delta: float
+    relative_delta: float | None
+    ci_low: float
+    ci_high: float
+    p_value: float
+    test: TestName
+    threshold: str
+    verdict: Verdict
+    items_needed: int | None = None
+    pass_to_fail: list[str] = field(default_factory=list)
+    fail_to_pass: list[str] = field(default_factory=list)
+
+    @property
+    def significant(self) -> bool:
+        """True when the test and the interval agree the delta is not 0."""
+        return is_significant(self.p_value, self.ci_low, self.ci_high)
+
+    def explain(self) -> str:
+        """Return one sentence saying why the verdict is what it is."""
+        drop = -self.delta
+        allowed = Threshold.parse(self.threshold).allowed_drop(self.baseline_value)
+        sig = f"p={self.p_value:.3g}, 95% CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}]"
+        if self.verdict == "regressed":
+            return f"dropped {drop:.4f} (> {allowed:.4f} allowed by {self.threshold}), significant ({sig})"
+        if self.verdict == "improved":
+            return f"improved by {self.delta:.4f}, significant ({sig})"
+        if self.verdict == "inconclusive":
+            need = f"; about {self.items_needed} paired items would be needed" if self.items_needed else ""
+            if drop > allowed + _TOLERANCE:
+                return f"dropped {drop:.4f} (> {allowed:.4f} allowed) but not significant ({sig}){need}"
+            return (f"{self.n_items} items cannot show a drop of {self.threshold} with 80% power "
+                    f"({sig}){need}")
+        return f"no drop beyond {self.threshold} ({sig})"
+
+
+@dataclass
+class CandidateComparison:
+    """Every metric of one candidate against its baseline.
+
+    Attributes:
+        candidate: the candidate's name.
+        baseline: the baseline candidate's name.
+        metrics: metric -> comparison.
+    """
+
+    candidate: str
+    baseline: str
+    metrics: dict[str, MetricComparison] = field(default_factory=dict)
+
+    @property
+    def regressions(self) -> list[MetricComparison]:
+        """The metrics whose verdict is ``regressed``."""
+        return [m for m in self.metrics.values() if m.verdict == "regressed"]
+
+
+@dataclass
+class Comparison:
+    """Candidates against a baseline, within one run or across two runs.
+
+    Attributes:
+        baseline: the baseline candidate's name; empty when two runs are compared
+            candidate by candidate (each :class:`CandidateComparison` names its own).
+        candidates: candidate name -> its comparison.
+        baseline_run_id: the run the baseline's results come from.
+        candidate_run_id: the run the candidates' results come from.
+        seed: the bootstrap seed.
+        notes: why something could not be compared (a skipped baseline...).
+    """
+
+    baseline: str
+    candidates: dict[str, CandidateComparison] = field(default_factory=dict)
+    baseline_run_id: str = ""
+    candidate_run_id: str = ""
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def deployable(self) -> bool:
+        """True when no metric of any candidate regressed."""
+        return not self.regressions
+
+    @property
+    def regressions(self) -> list[tuple[str, MetricComparison]]:
+        """Every (candidate, metric comparison) whose verdict is ``regressed``."""
+        return [(name, m) for name, c in self.candidates.items() for m in c.regressions]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready form stored in ``run.sections["comparison"]``."""
+        data = asdict(self)
+        data["deployable"] = self.deployable
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Comparison:
+        """Rebuild a comparison from :meth:`to_dict`'s output."""
+        candidates = {
+            name: CandidateComparison(
+                candidate=c["candidate"],
+                baseline=c["baseline"],
+                metrics={m: MetricComparison(**mc) for m, mc in c["metrics"].items()},
+            )
+            for name, c in data.get("candidates", {}).items()
+        }
+        return cls(baseline=data.get("baseline", ""), candidates=candidates,
+                   baseline_run_id=data.get("baseline_run_id", ""),
+                   candidate_run_id=data.get("candidate_run_id", ""),
+                   seed=int(data.get("seed", 0)), notes=list(data.get("notes", [])))
+
+
+def is_significant(p_value: float, ci_low: float, ci_high: float) -> bool:
+    """Return True when p < 0.05 and the interval excludes 0 (see the module docstring)."""
+    return p_value < ALPHA and (ci_low > 0.0 or ci_high < 0.0)
+
+
+def metric_kind(metric: str, baseline: np.ndarray, candidate: np.ndarray) -> MetricKind:
+    """Classify a metric: judge scores by name, pass/fail by values, else continuous."""
+    if metric.startswith(JUDGE_PREFIX):
+        return "judge"
+    if np.all((baseline == 0.0) | (baseline == 1.0)) and np.all((candidate == 0.0) | (candidate == 1.0)):
+        return "binary"
+    return "continuous"
+
+
+def compare_metric(
+    metric: str,
+    ids: Sequence[str],
+    baseline: np.ndarray,
+    candidate: np.ndarray,
+    threshold: str,
+    rng: np.random.Generator,
+) -> MetricComparison:
+    """Compare one metric on paired items and give its verdict.
+
+    Args:
+        metric: the metric's name (``judge.*`` marks judge scores).
+        ids: the paired items' ids, in the order of the arrays.
+        baseline: the baseline's values.
+        candidate: the candidate's values, paired with ``baseline``.
+        threshold: the tolerated drop, ``3%`` or ``2pt``.
+        rng: the bootstrap's random generator.
+    """
+    n = len(ids)
+    kind = metric_kind(metric, baseline, candidate)
+    boot = paired_bootstrap(baseline, candidate, rng)
+    base_mean, cand_mean = float(baseline.mean()), float(candidate.mean())
+    delta = cand_mean - base_mean
+    pass_to_fail: list[str] = []
+    fail_to_pass: list[str] = []
+    test: TestName
+    if kind == "binary":
+        test = "mcnemar"
+        p_value = mcnemar_exact(baseline, candidate).p_value
+        base_pass, cand_pass = baseline >= 1.0, candidate >= 1.0
+        pass_to_fail = [ids[i] for i in np.flatnonzero(base_pass & ~cand_pass)]
+        fail_to_pass = [ids[i] for i in np.flatnonzero(~base_pass & cand_pass)]
+    elif kind == "judge":
+        test, p_value = "wilcoxon", wilcoxon_signed_rank(baseline, candidate)
+    else:
+        test, p_value = "bootstrap", boot.p_value
+    parsed = Threshold.parse(threshold)
+    allowed = parsed.allowed_drop(base_mean)
+    drop = -delta
+    significant = is_significant(p_value, boot.ci_low, boot.ci_high)
+    # A zero threshold cannot be powered for; size for the drop actually seen instead.
+    size_for = allowed if allowed > _TOLERANCE else max(drop, 0.0)
+    needed = _items_needed(kind, baseline, candidate, size_for) if size_for > _TOLERANCE else None
+    verdict: Verdict
+    if drop > allowed + _TOLERANCE:
+        verdict = "regressed" if significant else "inconclusive"
+    elif significant and delta > 0:
+        verdict = "improved"
+    elif needed is not None and n < needed:
+        verdict = "inconclusive"
+    else:
+        verdict = "no_change"
+    return MetricComparison(
+        metric=metric, kind=kind, n_items=n, baseline_value=base_mean, candidate_value=cand_mean,
+        delta=delta, relative_delta=(delta / base_mean) if base_mean != 0 else None,
+        ci_low=boot.ci_low, ci_high=boot.ci_high, p_value=p_value, test=test, threshold=str(parsed),
+        verdict=verdict, items_needed=needed if verdict == "inconclusive" else None,
+        pass_to_fail=pass_to_fail, fail_to_pass=fail_to_pass,
+    )
+
+
+def _items_needed(kind: MetricKind, baseline: np.ndarray, candidate: np.ndarray, drop: float) -> int:
+    differences = candidate - baseline
+    if kind == "binary":
+        discordance = float(np.count_nonzero(differences)) / max(differences.size, 1)
+        return mcnemar_sample_size(discordance, drop)
+    spread = float(differences.std(ddof=1)) if differences.size > 1 else 0.0
+    # A drop of `drop` made of whole-unit item changes has at least this spread; two
+    # identical runs show none, which would otherwise claim two items are enough.
+    floor = math.sqrt(drop * max(1.0 - drop, 0.0)) if drop < 1 else drop
+    return paired_mean_sample_size(max(spread, floor), drop, rank_test=kind == "judge")
+
+
+def metric_values(result: CandidateResult) -> dict[str, dict[str, float]]:
+    """Return metric -> item id -> value for every metric of a candidate, in item order.
+
+    Equal to calling ``result.values(metric)`` per metric, in one pass over the items
+    (10,000 items × many metrics would otherwise be walked once per metric).
+    """
+    values: dict[str, dict[str, float]] = {}
+    for item in result.items:
+        for name, score in item.scores.items():
+            values.setdefault(name, {})[item.item_id] = score.value
+    for name, per_item in result.item_values.items():
+        values[name] = dict(per_item)
+    return values
+
+
+def compare_pair(
+    baseline: CandidateResult,
+    candidate: CandidateResult,
+    policy: ThresholdPolicy,
+    seed: int = 0,
+    metrics: Iterable[str] | None = None,
+) -> CandidateComparison:
+    """Compare every metric both candidates measured (or only ``metrics``).
+
+    Items are paired by id; an item one side lacks (a failed judgment) is left out of
+    that metric's comparison.
+    """
+    base_table, cand_table = metric_values(baseline), metric_values(candidate)
+    wanted = list(metrics) if metrics is not None else list(base_table)
+    comparison = CandidateComparison(candidate=candidate.name, baseline=baseline.name)
+    for metric in wanted:
+        base_values = base_table.get(metric)
+        cand_values = cand_table.get(metric)
+        if not base_values or not cand_values:
+            continue
+        ids = [item_id for item_id in base_values if item_id in cand_values]
+        if not ids:
+            continue
+        base = np.fromiter((base_values[i] for i in ids), dtype=np.float64, count=len(ids))
+        cand = np.fromiter((cand_values[i] for i in ids), dtype=np.float64, count=len(ids))
+        rng = rng_for(seed, baseline.name, candidate.name, metric)
+        comparison.metrics[metric] = compare_metric(
+            metric, ids, base, cand, policy.threshold_text(metric), rng
+        )
+    return comparison
+
+
+def compare_candidates(
+    run: RunResult,
+    suite: SuiteConfig | None = None,
+    seed: int = 0,
+    *,
+    baseline: str | None = None,
+    candidates: Sequence[str] | None = None,
+    policy: ThresholdPolicy | None = None,
+) -> Comparison:
+    """Compare every candidate of a run with its baseline.
+
+    Args:
+        run: the run.
+        suite: the suite, for its thresholds (default thresholds when None).
+        seed: the bootstrap seed.
+        baseline: the baseline candidate; default the run's.
+        candidates: compare only these; default every evaluated candidate.
+        policy: thresholds to use instead of the suite's.
+
+    Raises:
+        ConfigError: a named candidate is not in the run.
+    """
+    policy = policy or ThresholdPolicy.from_suite(suite)
+    base_name = baseline or run.baseline
+    comparison = Comparison(baseline=base_name, baseline_run_id=run.run_id, candidate_run_id=run.run_id,
+                            seed=seed)
+    base = _candidate(run, base_name)
+    if base.status != "ok":
+        comparison.notes.append(f"baseline '{base_name}' was skipped ({base.message}); nothing compared")
+        return comparison
+    names = list(candidates) if candidates else [c.name for c in run.candidates if c.name != base_name]
+    for name in names:
+        other = _candidate(run, name)
+        if other.status != "ok":
+            comparison.notes.append(f"candidate '{name}' was skipped; not compared")
+            continue
+        comparison.candidates[name] = compare_pair(base, other, policy, seed)
+    return comparison
+
+
+def compare_runs(
+    baseline_run: RunResult,
+    candidate_run: RunResult,
+    *,
+    baseline: str | None = None,
+    candidate: str | None = None,
+    policy: ThresholdPolicy | None = None,
+    seed: int = 0,
+) -> Comparison:
+    """Compare the candidates of ``candidate_run`` with those of ``baseline_run``.
+
+    By default each candidate is compared with the candidate of the same name in the
+    baseline run (last week's ``lora`` against today's). ``baseline`` and ``candidate``
+    pick one pair instead; either defaults to the other's name.
+
+    Raises:
+        ConfigError: a named candidate is missing, or the runs share no candidate.
+    """
+    policy = policy or ThresholdPolicy()
+    pairs: list[tuple[str, str]]
+    if baseline or candidate:
+        base_name = baseline or candidate
+        cand_name = candidate or baseline
+        assert base_name is not None and cand_name is not None
+        pairs = [(base_name, cand_name)]
+    else:
+        baseline_names = {c.name for c in baseline_run.candidates if c.status == "ok"}
+        pairs = [(c.name, c.name) for c in candidate_run.candidates
+                 if c.status == "ok" and c.name in baseline_names]
+        if not pairs:
+            raise ConfigError(
+                f"runs {baseline_run.run_id} and {candidate_run.run_id} share no evaluated candidate; "
+                "pick one of each with --baseline NAME --candidate NAME"
+            )
+    comparison = Comparison(baseline=pairs[0][0] if len(pairs) == 1 else "",
+                            baseline_run_id=baseline_run.run_id, candidate_run_id=candidate_run.run_id,
+                            seed=seed)
+    if baseline_run.dataset_hash and baseline_run.dataset_hash != candidate_run.dataset_hash:
+        comparison.notes.append("the two runs used different dataset files; items are paired by id "
+                                "and only ids present in both are compared")
+    for base_name, cand_name in pairs:
+        base, other = _candidate(baseline_run, base_name), _candidate(candidate_run, cand_name)
+        for result, run in ((base, baseline_run), (other, candidate_run)):
+            if result.status != "ok":
+                raise ConfigError(f"candidate '{result.name}' was skipped in run {run.run_id}; "
+                                  "pick an evaluated one")
+        comparison.candidates[cand_name] = compare_pair(base, other, policy, seed)
+    return comparison
+
+
+def _candidate(run: RunResult, name: str) -> CandidateResult:
+    try:
+        return run.candidate(name)
+    except KeyError:
+        names = ", ".join(c.name for c in run.candidates)
+        raise ConfigError(f"run {run.run_id} has no candidate '{name}'; it has: {names}") from None
+
+
+@dataclass
+class MetricTrend:
+    """One candidate's metric across a suite's stored runs, oldest first.
+
+    Attributes:
+        candidate: the candidate's name.
+        metric: the metric's name.
+        run_ids: the runs that measured it.
+        values: its mean in each of those runs.
+        threshold: the tolerated drop.
+        drift_from_first: latest - first.
+        drift_from_best: latest - best (0 or negative).
+        best_run_id: the run with the highest value (the earliest on ties).
+        drifted_from_first: the latest run dropped beyond the threshold from the first.
+        drifted_from_best: the latest run dropped beyond the threshold from the best.
+    """
+
+    candidate: str
+    metric: str
+    run_ids: list[str]
+    values: list[float]
+    threshold: str
+    drift_from_first: float
+    drift_from_best: float
+    best_run_id: str
+    drifted_from_first: bool
+    drifted_from_best: bool
+
+    @property
+    def drifted(self) -> bool:
+        """True when the latest run dropped beyond the threshold from the first or the best."""
+        return self.drifted_from_first or self.drifted_from_best
+
+
+def metric_trends(
+    points: Iterable[tuple[str, str, str, float]], policy: ThresholdPolicy | None = None
+) -> list[MetricTrend]:
+    """Turn per-run metric means into trends, flagging drift against the first and best run.
+
+    Every metric is read as higher-is-better (true of every evalkit metric). Drift is
+    judged on the means alone; ``evalkit compare FIRST LATEST`` runs the paired tests.
+
+    Args:
+        points: (run id, candidate, metric, value), in run order, oldest first.
+        policy: the thresholds (those of the latest run, typically).
+    """
+    policy = policy or ThresholdPolicy()
+    series: dict[tuple[str, str], tuple[list[str], list[float]]] = {}
+    for run_id, candidate, metric, value in points:
+        run_ids, values = series.setdefault((candidate, metric), ([], []))
+        run_ids.append(run_id)
+        values.append(float(value))
+    trends = []
+    for (candidate, metric), (run_ids, values) in series.items():
+        threshold = policy.threshold(metric)
+        best_index = int(np.argmax(values))
+        first, best, latest = values[0], values[best_index], values[-1]
+        trends.append(MetricTrend(
+            candidate=candidate, metric=metric, run_ids=run_ids, values=values, threshold=str(threshold),
+            drift_from_first=latest - first, drift_from_best=latest - best, best_run_id=run_ids[best_index],
+            drifted_from_first=first - latest > threshold.allowed_drop(first) + _TOLERANCE,
+            drifted_from_best=best - latest > threshold.allowed_drop(best) + _TOLERANCE,
+        ))
+    return trends
