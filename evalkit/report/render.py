@@ -1,52 +1,137 @@
-"""Build the report's template context from a RunResult and render it.
+"""Turn a RunResult into one self-contained HTML report.
 
-Every string from a model or a dataset reaches the page through jinja2's autoescape,
-never through ``|safe``.
+Each section has one context function (in its own module here) and one template under
+``templates/sections/``; a section appears only when the run has its data. Every string
+from a model or a dataset reaches the page through jinja2's autoescape or through
+:func:`evalkit.report.embed.json_for_script`, never through ``|safe``. The page's only
+script is inlined and allowed by its hash in the Content-Security-Policy, which forbids
+every network request, so the file works offline and an injected script could not run
+even if escaping failed.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
+from evalkit.report.capability import capability_view
+from evalkit.report.embed import json_for_script, printable_text
+from evalkit.report.failures import failure_data
+from evalkit.report.fields import confusion_matrices
+from evalkit.report.history import history_charts
+from evalkit.report.judges import judges_view
+from evalkit.report.metadata import run_metadata
+from evalkit.report.metric_format import is_field_metric
+from evalkit.report.verdict import (
+    baseline_of,
+    build_verdict,
+    candidate_means,
+    comparison_metrics,
+    item_means,
+    metric_rows,
+    table_candidates,
+)
 from evalkit.results import RunResult
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("evalkit.report", "templates"),
-    autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+    autoescape=True,
     undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
-MAX_FAILURES_PER_CANDIDATE = 50
+_STATUS_TITLE = {"blocked": "NOT DEPLOYABLE", "deployable": "deployable", "unknown": "no verdict",
+                 "skipped": "no verdict"}
 
 
-def report_context(run: RunResult) -> dict[str, Any]:
-    """Return the template context: the metrics table and the failure cases."""
-    metrics: list[str] = []
-    for candidate in run.candidates:
-        for name in candidate.metric_names():
-            if name not in metrics:
-                metrics.append(name)
-    rows = [
-        {"name": c.name, "status": c.status, "message": c.message, "metrics": c.metrics(),
-         "items": len(c.items), "seconds": c.seconds}
-        for c in run.candidates
-    ]
-    failures = []
-    for candidate in run.candidates:
-        failed = [i for i in candidate.items if any(not s.passed for s in i.scores.values())]
-        for item in failed[:MAX_FAILURES_PER_CANDIDATE]:
-            failures.append({
-                "candidate": candidate.name,
-                "item_id": item.item_id,
-                "expected": item.expected,
-                "prediction": item.prediction,
-                "reasons": [f"{n}: {s.reason}" for n, s in item.scores.items() if not s.passed and s.reason],
-            })
-    return {"run": run, "metrics": metrics, "rows": rows, "failures": failures}
+@cache
+def _static(name: str) -> str:
+    text = resources.files("evalkit.report").joinpath("static", name).read_text(encoding="utf-8")
+    # Inlined verbatim: it must not be able to end its own element.
+    if "</script" in text.lower() or "</style" in text.lower():
+        raise ValueError(f"static/{name} must not contain a closing script or style tag")
+    return text
 
 
-def render_report(run: RunResult) -> str:
-    """Render the run's HTML report as one self-contained string."""
-    return _ENV.get_template("report.html.j2").render(**report_context(run))
+def content_security_policy(script: str) -> str:
+    """Return the page's CSP: no network at all, inline styles, and only our own script.
+
+    Args:
+        script: the exact text of the page's one inline script.
+    """
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return ("default-src 'none'; "
+            f"script-src 'sha256-{digest}'; "
+            "style-src 'unsafe-inline'; img-src data:; font-src 'none'; connect-src 'none'; "
+            "base-uri 'none'; form-action 'none'")
+
+
+def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
+                   compare_runs: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Return the template context for every section the run has data for.
+
+    Args:
+        run: the run.
+        history: earlier runs of the suite as summary dicts, oldest first (from the store).
+        compare_runs: (baseline run id, candidate run id) when the report compares two runs.
+    """
+    verdict = build_verdict(run)
+    per_item = item_means(run)
+    means = candidate_means(run, per_item)
+    compared = comparison_metrics(run)
+    failures = failure_data(run, compared, {name: baseline_of(run, name) for name in compared})
+    context: dict[str, Any] = {
+        "run": run,
+        "compare_runs": compare_runs,
+        "page_title": f"{_STATUS_TITLE[verdict.status]} · {run.suite_name} · {run.run_id}",
+        "verdict": verdict,
+        "table_candidates": table_candidates(run),
+        "main_rows": metric_rows(run, means, include=lambda m: not is_field_metric(m)),
+        "field_rows": metric_rows(run, means, include=is_field_metric),
+        "matrices": confusion_matrices(run),
+        "capability": capability_view(run, {name: baseline_of(run, name) for name in run.sections.get(
+            "benchmarks") or {}}),
+        "judges": judges_view(run),
+        "failures": failures,
+        "history": history_charts(run, per_item, history),
+        "metadata": run_metadata(run),
+        "css": Markup(_static("report.css")),
+        "js": Markup(_static("report.js")),
+        # Our own constant text (quotes and all), not data: no escaping needed.
+        "csp": Markup(content_security_policy(_static("report.js"))),
+        "failure_json": json_for_script(failures.payload),
+    }
+    sections = [("verdict", "Verdict", True), ("warnings", "Warnings", bool(run.warnings)),
+                ("metrics", "Metrics", True),
+                ("fields", "Fields", bool(context["field_rows"] or context["matrices"])),
+                ("capability", "General capability", bool(context["capability"])),
+                ("judges", "Judges", bool(context["judges"])),
+                ("failures", "Failure cases", bool(failures.total)), ("flips", "Flips", bool(failures.flips)),
+                ("history", "History", bool(context["history"])), ("metadata", "Metadata", True)]
+    context["nav"] = [(anchor, label) for anchor, label, present in sections if present]
+    return context
+
+
+def render_report(run: RunResult, *, history: Sequence[Mapping[str, Any]] = (),
+                  compare_runs: tuple[str, str] | None = None) -> str:
+    """Render the run's HTML report as one self-contained string.
+
+    Args:
+        run: the run.
+        history: earlier runs of the suite as :meth:`RunResult.summary` dicts, oldest
+            first; the history section appears when there is at least one.
+        compare_runs: (baseline run id, candidate run id) for a report comparing two runs.
+
+    Returns:
+        The HTML document.
+    """
+    html = _ENV.get_template("report.html.j2").render(**report_context(run, history, compare_runs))
+    return printable_text(html)

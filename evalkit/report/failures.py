@@ -1,0 +1,141 @@
+"""The failure cases and flips, as one compact JSON document the page's script reads.
+
+Only items that failed a pass/fail check are embedded, once per candidate; an item's
+expected output and input are embedded once however many candidates failed it. Long
+texts are cut at ``MAX_TEXT_CHARS`` so that one runaway generation cannot bloat the
+file. The page renders one page of cases at a time with ``textContent``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from evalkit.report.metric_format import is_field_metric, is_judge_metric
+from evalkit.results import ItemResult, RunResult
+
+MAX_TEXT_CHARS = 8000
+MAX_INPUT_VALUE_CHARS = 400
+FLIP_IDS_SHOWN = 8
+
+
+def cut(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """Return ``text`` cut to ``limit`` characters with a note saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [cut here; {len(text):,} characters in all]"
+
+
+def is_pass_fail_metric(metric: str) -> bool:
+    """Return True for metrics whose score < 1 marks an item as a failure case."""
+    return not is_judge_metric(metric)
+
+
+def input_summary(item: ItemResult) -> str:
+    """Return the item's input fields as ``name: value`` lines (the expected output left out)."""
+    lines = []
+    for name, value in item.fields.items():
+        text = value if isinstance(value, str) else repr(value)
+        if text.strip() == item.expected.strip():
+            continue
+        lines.append(f"{name}: {cut(text, MAX_INPUT_VALUE_CHARS)}")
+    return "\n".join(lines)
+
+
+@dataclass
+class FlipRow:
+    """Items that flipped on one metric for one candidate against the baseline."""
+
+    index: int | None
+    candidate: str
+    metric: str
+    direction: str
+    count: int
+    shown_ids: list[str]
+
+
+@dataclass
+class FailureData:
+    """The embedded document and what the HTML around it needs to know."""
+
+    payload: dict[str, Any]
+    candidates: list[str]
+    checks: list[str]
+    fields: list[str]
+    total: int
+    flips: list[FlipRow] = field(default_factory=list)
+
+
+class _Interned:
+    """Assigns each distinct string an index, so repeated strings are embedded once."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        return self.index.setdefault(text, len(self.index))
+
+    def values(self) -> list[str]:
+        return list(self.index)
+
+
+def failure_data(run: RunResult, flips_by_candidate: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                 baselines: Mapping[str, str]) -> FailureData:
+    """Build the embedded failure document and the flips table.
+
+    Args:
+        run: the run.
+        flips_by_candidate: candidate -> metric -> MetricComparison dict (with
+            ``pass_to_fail`` and ``fail_to_pass`` item id lists).
+        baselines: candidate -> the candidate it was compared with.
+    """
+    # Candidates under review first, baselines last: the reviewer reads those first.
+    evaluated = sorted((c for c in run.candidates if c.status == "ok"),
+                       key=lambda c: c.name in set(baselines.values()))
+    candidates = [c.name for c in evaluated]
+    checks, fields, reasons, item_index = _Interned(), _Interned(), _Interned(), _Interned()
+    items: list[list[str]] = []
+    records: list[list[Any]] = []
+    for candidate_no, candidate in enumerate(evaluated):
+        for item in candidate.items:
+            failed = [(name, score) for name, score in item.scores.items()
+                      if score.value < 1.0 and is_pass_fail_metric(name)]
+            if not failed:
+                continue
+            if item.item_id not in item_index.index:
+                item_index(item.item_id)
+                items.append([item.item_id, cut(item.expected), input_summary(item)])
+            failed_checks = [[checks(name), reasons(cut(score.reason, 500))]
+                             for name, score in failed if not is_field_metric(name)]
+            failed_fields = [fields(name.split(".", 1)[1]) for name, _ in failed if is_field_metric(name)]
+            records.append([candidate_no, item_index.index[item.item_id], cut(item.prediction),
+                            failed_checks, failed_fields])
+    flip_rows, flip_payload = _flips(flips_by_candidate, item_index.index, baselines, candidates)
+    payload = {
+        "candidates": candidates, "checks": checks.values(), "fields": fields.values(),
+        "reasons": reasons.values(), "items": items, "records": records, "flips": flip_payload,
+    }
+    return FailureData(payload, candidates, checks.values(), fields.values(), len(records), flip_rows)
+
+
+def _flips(by_candidate: Mapping[str, Mapping[str, Mapping[str, Any]]], item_index: Mapping[str, int],
+           baselines: Mapping[str, str], candidates: Sequence[str]) -> tuple[list[FlipRow], list[dict[str, Any]]]:
+    rows: list[FlipRow] = []
+    payload: list[dict[str, Any]] = []
+    for candidate, metrics in by_candidate.items():
+        for metric, mc in metrics.items():
+            for direction, key in (("pass → fail", "pass_to_fail"), ("fail → pass", "fail_to_pass")):
+                ids = [str(i) for i in mc.get(key) or []]
+                if not ids:
+                    continue
+                # pass → fail cases are failures of the candidate; fail → pass ones of the baseline.
+                shown_in = candidate if key == "pass_to_fail" else baselines.get(candidate, "")
+                known = [item_index[i] for i in ids if i in item_index]
+                index = None
+                if known and shown_in in candidates:
+                    index = len(payload)
+                    payload.append({"candidate": candidates.index(shown_in), "items": known,
+                                    "label": f"{candidate}: {metric} {direction}"})
+                rows.append(FlipRow(index, candidate, metric, direction, len(ids), ids[:FLIP_IDS_SHOWN]))
+    return rows, payload

@@ -1,0 +1,87 @@
+"""One report for two runs: each candidate of the later run against its namesake in the earlier.
+
+:func:`evalkit.compare.compare_runs` pairs the candidates; this module folds both runs
+into one :class:`RunResult` whose candidates are named ``<name> · <run id>``, so every
+section of the report (tables, flips, failure cases, capability) shows the two sides
+next to each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from evalkit.results import CandidateResult, RunResult
+
+
+def side_name(candidate: str, run: RunResult) -> str:
+    """Return the name a candidate of ``run`` carries in the two-run report."""
+    return f"{candidate} · {run.run_id}"
+
+
+def _renamed_keys(mapping: Mapping[str, Any] | None, names: Mapping[str, str]) -> dict[str, Any]:
+    return {names[k]: v for k, v in (mapping or {}).items() if k in names}
+
+
+def _merge_judges(before: RunResult, after: RunResult, names_before: Mapping[str, str],
+                  names_after: Mapping[str, str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for run, names in ((before, names_before), (after, names_after)):
+        for rubric, entry in (run.sections.get("judges") or {}).items():
+            target = merged.setdefault(rubric, {**entry, "per_candidate": {}, "errors": {}, "pairwise": {}})
+            for key in ("per_candidate", "errors", "pairwise"):
+                target[key].update(_renamed_keys(entry.get(key), names))
+            if run is after:  # the later run's judge and calibration are the ones in force
+                target.update({k: v for k, v in entry.items() if k not in ("per_candidate", "errors", "pairwise")})
+    return merged
+
+
+def merge_runs(before: RunResult, after: RunResult, comparison: Mapping[str, Any]) -> RunResult:
+    """Fold two runs and their comparison (``Comparison.to_dict()``) into one run to report.
+
+    Args:
+        before: the baseline run.
+        after: the candidate run.
+        comparison: :func:`evalkit.compare.compare_runs` (before, after), as a dict.
+
+    Returns:
+        A run whose candidates are the compared pairs, earlier side first.
+    """
+    pairs = [(str(entry["baseline"]), str(name)) for name, entry in (comparison.get("candidates") or {}).items()]
+    names_before = {c.name: side_name(c.name, before) for c in before.candidates}
+    names_after = {c.name: side_name(c.name, after) for c in after.candidates}
+    candidates: list[CandidateResult] = []
+    for base, cand in pairs:
+        candidates.append(replace(before.candidate(base), name=names_before[base]))
+        candidates.append(replace(after.candidate(cand), name=names_after[cand]))
+    candidates += [replace(c, name=names_after[c.name]) for c in after.candidates if c.status == "skipped"]
+    renamed_comparison = {
+        **comparison, "baseline": "",
+        "candidates": {
+            names_after[name]: {**entry, "candidate": names_after[name], "baseline": names_before[entry["baseline"]]}
+            for name, entry in (comparison.get("candidates") or {}).items()
+        },
+    }
+    benchmarks = {**_renamed_keys(before.sections.get("benchmarks"), names_before),
+                  **_renamed_keys(after.sections.get("benchmarks"), names_after)}
+    bars = [{**bar, "candidate": names_after.get(str(bar.get("candidate")), bar.get("candidate"))}
+            for bar in after.sections.get("bars") or []]
+    sections: dict[str, Any] = {"comparison": renamed_comparison}
+    if benchmarks:
+        sections["benchmarks"] = benchmarks
+    judges = _merge_judges(before, after, names_before, names_after)
+    if judges:
+        sections["judges"] = judges
+    if bars:
+        sections["bars"] = bars
+    warnings = [f"run {before.run_id}: {w}" for w in before.warnings] + list(after.warnings)
+    warnings += list(comparison.get("notes") or [])
+    return RunResult(
+        run_id=f"{before.run_id} vs {after.run_id}", suite_name=after.suite_name, suite_path=after.suite_path,
+        baseline=candidates[0].name if candidates else "", candidates=candidates, started_at=after.started_at,
+        finished_at=after.finished_at,
+        dataset_hash=after.dataset_hash if after.dataset_hash == before.dataset_hash
+        else f"{before.dataset_hash} (run {before.run_id}) / {after.dataset_hash} (run {after.run_id})",
+        evalkit_version=after.evalkit_version, command=after.command, sections=sections, warnings=warnings,
+    )
