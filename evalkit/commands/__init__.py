@@ -7,4 +7,5 @@ returning an exit code) with ``parser.set_defaults(handler=...)``.
 COMMAND_MODULES = [
     "evalkit.commands.run",
     "evalkit.commands.data",
+    "evalkit.commands.report",
 ]
