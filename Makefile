@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Packages that other packages pull in but that break beside torch's CPU build.
 UNWANTED := torchvision torchaudio torchcodec triton
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install chromium demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,15 @@ install: $(STAMP)
 demo: install
 	$(BIN)/evalkit run suites/classifier.yaml
 
-test: install
+# The report's browser tests drive Debian's Chromium (never `playwright install`, which
+# downloads); CI runs as root on a fresh machine, so install it when it is missing.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: install chromium
 	$(BIN)/python -m pytest -q -ra
 
-test-fast: install
+test-fast: install chromium
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
 lint: install
