@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from evalkit.bars import SuiteBar
+from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.errors import ConfigError
+from evalkit.judges.spec import JudgeSpec
 from evalkit.yaml_source import load_model_from_yaml
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -153,6 +163,17 @@ def _parse_check(entry: Any) -> dict[str, Any]:
     return {"name": name, "options": options}
 
 
+def _valid_threshold(value: Any) -> str:
+    from evalkit.compare import validate_threshold_text
+
+    # Before type checking, so that a bare number (`2`) gets the message showing both forms.
+    return validate_threshold_text(str(value))
+
+
+ThresholdText = Annotated[str, BeforeValidator(_valid_threshold)]
+"""A regression threshold: ``3%`` (relative to the baseline) or ``2pt`` (absolute points)."""
+
+
 class SuiteConfig(StrictModel):
     """A whole suite file."""
 
@@ -167,11 +188,15 @@ class SuiteConfig(StrictModel):
     baseline: str | None = None
     """Candidate the others are compared with; default: the first one."""
     checks: list[CheckSpec] = Field(default_factory=list)
-    judges: list[dict[str, Any]] = Field(default_factory=list)
-    benchmarks: list[dict[str, Any]] = Field(default_factory=list)
+    judges: list[JudgeSpec] = Field(default_factory=list)
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
     bars: list[SuiteBar] = Field(default_factory=list)
-    max_drop: str = "3%"
+    parity: bool = False
+    """Also run the HF-vs-vLLM, merged and no-op adapter parity checks (see ``evalkit parity``)."""
+    max_drop: ThresholdText = "3%"
     """Default regression threshold: ``3%`` relative or ``2pt`` absolute."""
+    thresholds: dict[str, ThresholdText] = Field(default_factory=dict)
+    """Per-metric thresholds: metric name or glob (``field_accuracy.*``) -> ``3%`` or ``2pt``."""
     output_dir: str = "../reports"
     """Where run directories are written, relative to the suite file."""
     store: str | None = None

@@ -1,0 +1,269 @@
+"""Run one benchmark through lm-eval's ``simple_evaluate`` and collect what evalkit keeps.
+
+:func:`prepare_benchmark` turns a spec into a :class:`BenchmarkTask` (the MMLU tasks
+are generated over the bundled data; any other name is looked up among lm-eval's tasks
+and the spec's ``include_path``), :func:`evaluate_benchmark` runs it on one lm-eval
+model and returns a :class:`BenchmarkOutcome`: lm-eval's overall score, per-subject
+accuracy with standard errors, and every item's correctness keyed by a stable id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.benchmarks.spec import MMLU_TASKS, BenchmarkSpec
+from evalkit.benchmarks.tasks import FEWSHOT_SOURCE, prepare_mmlu_task
+from evalkit.errors import BenchmarkError
+
+
+@dataclass(frozen=True)
+class BenchmarkTask:
+    """A spec made ready for lm-eval.
+
+    Attributes:
+        spec: the suite entry.
+        task_name: the lm-eval task (or group) name to evaluate.
+        include_path: a task directory for ``TaskManager`` (None: built-in tasks only).
+        include_defaults: whether lm-eval's built-in tasks must be indexed too.
+        metric: the per-item metric that is an item's value (``acc``, ``acc_norm`` ...),
+            or None to take the task's first reported metric.
+        num_fewshot: examples lm-eval must add itself (MMLU renders its own: 0 here).
+        formulation: ``letter``/``cloze`` for MMLU, None otherwise.
+        fewshot_source: where examples came from, as recorded in results.
+    """
+
+    spec: BenchmarkSpec
+    task_name: str
+    include_path: Path | None
+    include_defaults: bool
+    metric: str | None
+    num_fewshot: int | None
+    formulation: str | None
+    fewshot_source: str | None
+
+
+@dataclass
+class SubjectScore:
+    """Accuracy on one subject (or subtask)."""
+
+    acc: float
+    stderr: float
+    n: int
+
+
+@dataclass
+class BenchmarkOutcome:
+    """What one candidate scored on one benchmark.
+
+    Attributes:
+        acc: lm-eval's aggregate of the item metric over all items.
+        stderr: its standard error.
+        metric: the lm-eval metric (``acc`` or ``acc_norm`` ...).
+        items: item id (``<subject>/<index>``) -> 1.0 correct / 0.0 wrong.
+        subjects: per-subject scores.
+        seconds: wall time of the evaluation.
+    """
+
+    acc: float
+    stderr: float
+    metric: str
+    items: dict[str, float]
+    subjects: dict[str, SubjectScore] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def mean_stderr(values: Sequence[float]) -> float:
+    """Return the standard error of a mean (sample standard deviation / sqrt(n)); 0 when n < 2."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean = sum(values) / n
+    variance = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return math.sqrt(variance / n)
+
+
+def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
+    """Make a spec ready for lm-eval: write MMLU's task files, or check that a task exists.
+
+    Args:
+        spec: the suite entry.
+        base_dir: the suite's directory, for ``include_path``.
+
+    Raises:
+        BenchmarkError: MMLU's data is missing, or the task is unknown (the message says
+            what is available).
+    """
+    if spec.is_mmlu:
+        prepared = prepare_mmlu_task(spec)
+        return BenchmarkTask(
+            spec=spec,
+            task_name=prepared.task_name,
+            include_path=prepared.include_path,
+            include_defaults=False,
+            metric=prepared.metric,
+            num_fewshot=0,
+            formulation=prepared.formulation,
+            fewshot_source=FEWSHOT_SOURCE if spec.num_fewshot else None,
+        )
+    include = None
+    if spec.include_path is not None:
+        include = Path(spec.include_path).expanduser()
+        include = include if include.is_absolute() else (base_dir / include).resolve()
+        if not include.is_dir():
+            raise BenchmarkError(f"benchmark '{spec.task}': include_path {include} is not a directory")
+    # The user's own directory alone is quick to index; lm-eval's ~15k built-in tasks
+    # take seconds, so they are indexed only when the task is not the user's.
+    own = include is not None and spec.task in lm_eval_task_names(include, include_defaults=False)
+    known = [] if own else lm_eval_task_names(include, include_defaults=True)
+    if not own and spec.task not in known:
+        close = difflib.get_close_matches(spec.task, known, n=5)
+        hint = f"; did you mean {', '.join(close)}" if close else ""
+        raise BenchmarkError(
+            f"unknown benchmark task '{spec.task}'{hint}. Available: {', '.join(MMLU_TASKS)} "
+            f"(bundled MMLU), or any of lm-eval's {len(known)} tasks that run offline, "
+            "or your own task YAMLs via include_path (list them with `lm_eval ls tasks`)"
+        )
+    return BenchmarkTask(
+        spec=spec,
+        task_name=spec.task,
+        include_path=include,
+        include_defaults=not own,
+        metric=spec.lm_eval_metric,
+        num_fewshot=spec.num_fewshot or None,
+        formulation=None,
+        fewshot_source=None,
+    )
+
+
+def lm_eval_task_names(include_path: Path | None, include_defaults: bool = True) -> list[str]:
+    """Return every task, group and tag name lm-eval knows in ``include_path`` (and built in)."""
+    from lm_eval.tasks import TaskManager
+
+    with quiet_lm_eval():
+        manager = TaskManager(
+            include_path=str(include_path) if include_path else None, include_defaults=include_defaults
+        )
+    return list(manager.all_tasks)
+
+
+@contextlib.contextmanager
+def quiet_lm_eval() -> Iterator[None]:
+    """Silence lm-eval's INFO logging and its progress bars; evalkit reports progress itself."""
+    logger = logging.getLogger("lm_eval")
+    level = logger.level
+    previous = os.environ.get("TQDM_DISABLE")
+    logger.setLevel(logging.ERROR)
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if previous is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = previous
+
+
+def evaluate_benchmark(task: BenchmarkTask, lm: Any) -> BenchmarkOutcome:
+    """Run one benchmark on one lm-eval model through ``simple_evaluate``.
+
+    Args:
+        task: from :func:`prepare_benchmark`.
+        lm: an ``lm_eval.api.model.LM`` instance (evalkit's, or any other).
+
+    Raises:
+        BenchmarkError: lm-eval failed to load the task or its data.
+    """
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    started = time.perf_counter()
+    with quiet_lm_eval():
+        manager = TaskManager(
+            include_path=str(task.include_path) if task.include_path else None,
+            include_defaults=task.include_defaults,
+        )
+        try:
+            output = simple_evaluate(
+                model=lm,
+                tasks=[task.task_name],
+                num_fewshot=task.num_fewshot,
+                limit=task.spec.limit,
+                task_manager=manager,
+                log_samples=True,
+                bootstrap_iters=1000,
+            )
+        except (FileNotFoundError, ConnectionError, OSError, ValueError, KeyError) as exc:
+            raise BenchmarkError(
+                f"lm-eval could not run task '{task.spec.task}': {type(exc).__name__}: {exc}. "
+                "Tasks whose data lives on the Hugging Face hub need it cached for offline use"
+            ) from None
+    if output is None:
+        raise BenchmarkError(f"lm-eval returned no results for task '{task.spec.task}'")
+    seconds = time.perf_counter() - started
+    return collect_outcome(task, output, seconds)
+
+
+def collect_outcome(task: BenchmarkTask, output: dict[str, Any], seconds: float) -> BenchmarkOutcome:
+    """Turn ``simple_evaluate``'s output into a :class:`BenchmarkOutcome`.
+
+    MMLU items are keyed by their question id and grouped by subject; other tasks'
+    items are keyed ``<subtask>/<doc_id>`` and grouped by subtask.
+    """
+    samples: dict[str, list[dict[str, Any]]] = output["samples"]
+    metric = task.metric or _first_metric(samples)
+    items: dict[str, float] = {}
+    by_subject: dict[str, list[float]] = {}
+    for subtask, records in samples.items():
+        for record in records:
+            if metric not in record:
+                reported = [m for m in record.get("metrics", [])]
+                raise BenchmarkError(
+                    f"task '{task.spec.task}' reports no per-item '{metric}'; set 'metric:' to one of "
+                    f"{', '.join(reported)}"
+                )
+            doc = record["doc"]
+            if task.formulation is not None:
+                item_id, subject = str(doc["id"]), str(doc["subject"])
+            else:
+                item_id, subject = f"{subtask}/{record['doc_id']}", subtask
+            value = float(record[metric])
+            items[item_id] = value
+            by_subject.setdefault(subject, []).append(value)
+    acc, stderr = _aggregate(output["results"], task.task_name, metric, list(items.values()))
+    subjects = {
+        subject: SubjectScore(acc=sum(values) / len(values), stderr=mean_stderr(values), n=len(values))
+        for subject, values in sorted(by_subject.items())
+    }
+    return BenchmarkOutcome(acc=acc, stderr=stderr, metric=metric, items=items, subjects=subjects, seconds=seconds)
+
+
+def _first_metric(samples: dict[str, list[dict[str, Any]]]) -> str:
+    for records in samples.values():
+        for record in records:
+            metrics = list(record.get("metrics", []))
+            if metrics:
+                return "acc" if "acc" in metrics else str(metrics[0])
+    raise BenchmarkError("lm-eval reported no per-item metrics")
+
+
+def _aggregate(results: dict[str, Any], task_name: str, metric: str, values: list[float]) -> tuple[float, float]:
+    # lm-eval's own aggregate when it has one for the task (or group); otherwise the
+    # mean over items (a group without an aggregate metric list).
+    entry = results.get(task_name, {})
+    value = entry.get(f"{metric},none")
+    stderr = entry.get(f"{metric}_stderr,none")
+    if isinstance(value, (int, float)):
+        return float(value), float(stderr) if isinstance(stderr, (int, float)) else mean_stderr(values)
+    if not values:
+        raise BenchmarkError(f"task '{task_name}' produced no items")
+    return sum(values) / len(values), mean_stderr(values)

@@ -1,0 +1,102 @@
+"""Where a candidate lost general capability: its drop against the baseline, per subject.
+
+The verdict (regressed or not, with paired statistics) is the comparison's
+(:mod:`evalkit.compare`, from the per-item values); this module says *where* the drop
+is: the overall change and the subjects that dropped most, for the benchmarks section
+of the run summary and the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SubjectDrop:
+    """A subject's accuracy change from the baseline to a candidate.
+
+    Attributes:
+        subject: the subject (or subtask).
+        baseline_acc: the baseline's accuracy there.
+        acc: the candidate's accuracy there.
+        delta: ``acc - baseline_acc`` (negative: a drop).
+        n: questions the candidate answered there.
+    """
+
+    subject: str
+    baseline_acc: float
+    acc: float
+    delta: float
+    n: int
+
+
+def subject_drops(
+    baseline: Mapping[str, Mapping[str, Any]], candidate: Mapping[str, Mapping[str, Any]]
+) -> list[SubjectDrop]:
+    """Return every subject both measured, the largest drop first (ties by name).
+
+    Args:
+        baseline: subject -> ``{"acc": float, "n": int}`` (the section's ``subjects``).
+        candidate: the same for the candidate.
+    """
+    drops = [
+        SubjectDrop(
+            subject=subject,
+            baseline_acc=float(baseline[subject]["acc"]),
+            acc=float(scores["acc"]),
+            delta=float(scores["acc"]) - float(baseline[subject]["acc"]),
+            n=int(scores["n"]),
+        )
+        for subject, scores in candidate.items()
+        if subject in baseline
+    ]
+    return sorted(drops, key=lambda d: (d.delta, d.subject))
+
+
+def drop_summary(
+    baseline_name: str,
+    baseline: Mapping[str, Any],
+    candidate: Mapping[str, Any],
+    max_drop: str,
+    worst: int = 5,
+) -> dict[str, Any]:
+    """Summarise a candidate's change on one benchmark against the baseline.
+
+    Args:
+        baseline_name: the baseline candidate.
+        baseline: the baseline's benchmark entry (``acc``, ``subjects`` ...).
+        candidate: the candidate's benchmark entry.
+        max_drop: the threshold in effect (``3%`` or ``2pt``), recorded beside the drop.
+        worst: how many of the most-dropped subjects to list.
+
+    Returns:
+        ``{"baseline", "baseline_acc", "acc", "delta", "relative_delta", "max_drop",
+        "worst_subjects": [SubjectDrop as dict, ...]}``; only subjects that dropped are
+        listed, largest drop first.
+    """
+    base_acc = float(baseline["acc"])
+    acc = float(candidate["acc"])
+    drops = subject_drops(baseline.get("subjects", {}), candidate.get("subjects", {}))
+    return {
+        "baseline": baseline_name,
+        "baseline_acc": base_acc,
+        "acc": acc,
+        "delta": acc - base_acc,
+        "relative_delta": (acc - base_acc) / base_acc if base_acc else None,
+        "max_drop": max_drop,
+        "worst_subjects": [asdict(d) for d in drops[:worst] if d.delta < 0],
+    }
+
+
+def describe_drop(candidate: str, task: str, summary: Mapping[str, Any]) -> str:
+    """Return one line saying how much a candidate dropped and where most.
+
+    Example: ``lora: mmlu_mini 0.262 -> 0.241 (-2.1pt, -8.0%); worst: anatomy -20.0pt, ...``
+    """
+    relative = summary["relative_delta"]
+    change = f"{summary['delta'] * 100:+.1f}pt" + (f", {relative * 100:+.1f}%" if relative is not None else "")
+    worst = ", ".join(f"{d['subject']} {d['delta'] * 100:+.1f}pt" for d in summary["worst_subjects"][:3])
+    line = f"{candidate}: {task} {summary['baseline_acc']:.3f} -> {summary['acc']:.3f} ({change})"
+    return f"{line}; worst: {worst}" if worst else line

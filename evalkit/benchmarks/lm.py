@@ -1,0 +1,352 @@
+"""evalkit's lm-eval model: loglikelihoods from an in-memory HF model, computed only where scored.
+
+lm-eval keeps the tasks, the prompts and the metrics; this class only answers its
+requests. It is registered as ``evalkit-hf`` (``lm_eval --model evalkit-hf --model_args
+pretrained=DIR,peft=ADAPTER``) and is what evalkit's benchmark stage hands to
+``simple_evaluate``, built on the :class:`~evalkit.models.hf.HFBackend` that generated
+for the run, so benchmarks and generation share one copy of each base model's weights
+and adapters are switched on the same weights.
+
+Where lm-eval's default ``hf`` model spends its time, and what this class does instead:
+
+* **Vocabulary logits only where scored.** ``hf`` projects every position onto the
+  49k-token vocabulary and takes a log-softmax over all of it; a letter-format question
+  needs one position. Here the model is called with ``logits_to_keep`` set to the
+  scored columns only.
+* **One pass per context.** Requests sharing a context are scored in one row: the
+  context once, then each multi-token continuation as its own segment that attends to
+  the context and to itself (a 4D attention mask, positions restarting after the
+  context). A cloze question's four answers cost one context pass, not four.
+* **Left-padded, length-sorted batches.** Contexts end in the same column, so the
+  scored columns line up across a batch; rows are sorted by length so padding is small.
+* **bf16 where the hardware has it** (a GPU, or a CPU with AVX512-BF16/AMX), chosen by
+  :func:`scoring_dtype`; float32 otherwise, where bf16 would be emulated and slower.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from lm_eval import utils as lm_eval_utils
+from lm_eval.api.model import TemplateLM
+from lm_eval.api.registry import register_model
+from lm_eval.models.utils import resolve_max_length
+
+from evalkit.errors import BenchmarkError
+from evalkit.models.backend import ModelVariant
+from evalkit.models.hf import HFBackend
+from evalkit.models.sources import resolve_model
+
+logger = logging.getLogger(__name__)
+
+Request = tuple[tuple[str, str], list[int], list[int]]
+"""lm-eval's tokenized loglikelihood request: ((context, continuation), context ids, continuation ids)."""
+
+_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (x86 AVX512-BF16 or AMX).
+
+    Without them PyTorch emulates bf16 and is slower than float32, not faster.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return any(flag in flags for flag in _BF16_CPU_FLAGS)
+    except OSError:
+        pass
+    return False
+
+
+def scoring_dtype(requested: str, device: torch.device) -> str:
+    """Resolve a benchmark dtype: ``auto`` is bf16 on a GPU or a native-bf16 CPU, else float32."""
+    if requested != "auto":
+        return requested
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
+        return "bfloat16"
+    return "float32"
+
+
+@dataclass
+class _Row:
+    """One context and the continuations scored after it, packed into one sequence.
+
+    The row is ``context + tail``: the tail holds, for each distinct continuation, its
+    tokens but the last (the inputs that predict its later tokens), as one segment.
+    """
+
+    context: list[int]
+    tail: list[int] = field(default_factory=list)
+    segments: dict[tuple[int, ...], int] = field(default_factory=dict)  # continuation -> offset in tail
+    requests: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)  # (request index, continuation)
+
+    @property
+    def length(self) -> int:
+        return len(self.context) + len(self.tail)
+
+
+def pack_requests(requests: Sequence[Request], max_length: int) -> list[_Row]:
+    """Group requests by context into packed rows (see :class:`_Row`).
+
+    A request longer than ``max_length + 1`` tokens loses context tokens from the left,
+    as lm-eval's ``hf`` model does.
+
+    Raises:
+        BenchmarkError: a continuation alone exceeds the model's context length.
+    """
+    rows: dict[tuple[int, ...], _Row] = {}
+    for index, (_, context, continuation) in enumerate(requests):
+        if not continuation or not context:
+            raise BenchmarkError("lm-eval sent an empty context or continuation; this is a bug in the task")
+        if len(continuation) > max_length:
+            raise BenchmarkError(
+                f"a continuation of {len(continuation)} tokens exceeds the model's {max_length}-token context"
+            )
+        kept_context = context[-(max_length + 1 - len(continuation)) :]
+        row = rows.setdefault(tuple(kept_context), _Row(list(kept_context)))
+        key = tuple(continuation)
+        if key not in row.segments:
+            row.segments[key] = len(row.tail)
+            row.tail.extend(key[:-1])
+        row.requests.append((index, key))
+    return list(rows.values())
+
+
+@dataclass
+class _Batch:
+    """Model inputs for a batch of rows: contexts end in column ``context_end - 1``."""
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    attention_mask: torch.Tensor  # [batch, 1, length, length], True where attention is allowed
+    context_end: int
+
+
+def build_batch(rows: Sequence[_Row], pad_id: int) -> _Batch:
+    """Lay rows out left-padded so that every context ends in the same column.
+
+    Each continuation segment sees its row's context and its own earlier tokens, with
+    positions continuing from the context's end, exactly as if it followed the context
+    alone. Padding attends only to itself (so no attention row is empty).
+    """
+    context_end = max(len(r.context) for r in rows)
+    length = context_end + max(len(r.tail) for r in rows)
+    input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((len(rows), length), dtype=torch.long)
+    mask = torch.eye(length, dtype=torch.bool).repeat(len(rows), 1, 1)
+    for b, row in enumerate(rows):
+        start = context_end - len(row.context)
+        input_ids[b, start:context_end] = torch.tensor(row.context)
+        position_ids[b, start:context_end] = torch.arange(len(row.context))
+        mask[b, start:context_end, start:context_end] = torch.ones(len(row.context), len(row.context)).tril().bool()
+        for continuation, offset in row.segments.items():
+            size = len(continuation) - 1
+            if size == 0:
+                continue
+            first = context_end + offset
+            input_ids[b, first : first + size] = torch.tensor(continuation[:-1])
+            position_ids[b, first : first + size] = torch.arange(len(row.context), len(row.context) + size)
+            mask[b, first : first + size, start:context_end] = True
+            mask[b, first : first + size, first : first + size] = torch.ones(size, size).tril().bool()
+    return _Batch(input_ids, position_ids, mask.unsqueeze(1), context_end)
+
+
+def scored_columns(continuation: tuple[int, ...], offset: int) -> list[int]:
+    """Return, for each continuation token, its logits' index among the kept columns.
+
+    Kept columns start at the context's last column (index 0), which predicts the first
+    token; token ``j > 0`` is predicted from segment column ``offset + j - 1``, index
+    ``offset + j``.
+    """
+    return [0] + [offset + j for j in range(1, len(continuation))]
+
+
+@register_model("evalkit-hf")
+class EvalkitLM(TemplateLM):  # type: ignore[misc]
+    """An lm-eval model over an in-memory transformers model (see the module docstring).
+
+    Args:
+        backend: the HF backend holding the loaded models; default a new one.
+        variant: which model and adapter to score with. Without it, ``pretrained`` (and
+            optionally ``peft``) name them, as on lm-eval's command line.
+        pretrained: a model source (directory, GGUF, ``smollm2-135m-instruct``).
+        peft: a peft adapter directory.
+        dtype: ``auto`` (see :func:`scoring_dtype`), ``float32``, ``bfloat16``, ``float16``.
+        batch_size: rows scored together.
+        max_length: the model's context length; default from its config.
+        add_bos_token: prepend the BOS token when tokenizing, as lm-eval's flag.
+        on_progress: called with the number of requests done after each batch.
+        kwargs: lm-eval's generic arguments (``device``, ``max_batch_size``), ignored:
+            the device is the backend's.
+    """
+
+    def __init__(
+        self,
+        backend: HFBackend | None = None,
+        variant: ModelVariant | None = None,
+        *,
+        pretrained: str | None = None,
+        peft: str | None = None,
+        dtype: str = "auto",
+        batch_size: int | str = 16,
+        max_length: int | None = None,
+        add_bos_token: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.backend = backend or HFBackend()
+        if variant is None:
+            if pretrained is None:
+                raise BenchmarkError("evalkit-hf needs a model: pass pretrained=MODEL (and peft=ADAPTER_DIR)")
+            variant = ModelVariant(
+                model=resolve_model(pretrained),
+                adapter=Path(peft) if peft else None,
+                adapter_name="peft" if peft else None,
+                dtype=scoring_dtype(dtype, self.backend.device),
+            )
+        self.variant = variant
+        self._batch_size = int(batch_size) if str(batch_size).isdigit() else 16
+        self.add_bos_token = add_bos_token
+        self.on_progress = on_progress
+        loaded = self.backend.load(variant)
+        self.tokenizer = loaded.tokenizer
+        self._max_length = max_length or resolve_max_length(loaded.model.config, self.tokenizer)
+        self._device = self.backend.device
+
+    # lm-eval's tokenization contract ------------------------------------------------------
+
+    @property
+    def eot_token_id(self) -> int:
+        """The end-of-text token (lm-eval's EOT)."""
+        return int(self.tokenizer.eos_token_id)
+
+    @property
+    def prefix_token_id(self) -> int:
+        """The token an empty context is replaced by: BOS if the model has one, else EOT."""
+        bos = self.tokenizer.bos_token_id
+        return int(bos) if bos is not None else self.eot_token_id
+
+    @property
+    def max_length(self) -> int:
+        """The longest sequence the model is given."""
+        return int(self._max_length)
+
+    @property
+    def tokenizer_name(self) -> str:
+        """The tokenizer's name, for lm-eval's caches."""
+        return str(self.tokenizer.name_or_path).replace("/", "__")
+
+    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs: Any) -> list[int]:
+        """Tokenize like lm-eval's ``hf`` model: no special tokens unless ``add_bos_token``."""
+        special = self.add_bos_token if add_special_tokens is None else add_special_tokens
+        return list(self.tokenizer.encode(string, add_special_tokens=special))
+
+    def tok_decode(self, tokens: Sequence[int]) -> str:
+        """Turn token ids back into text."""
+        return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True))
+
+    # scoring ----------------------------------------------------------------------------
+
+    # Inference mode around the adapter switch too: adapters the backend loaded while
+    # generating are inference tensors, and peft toggles their requires_grad on switching.
+    @torch.inference_mode()
+    def _loglikelihood_tokens(
+        self, requests: list[Request], disable_tqdm: bool = False, **kwargs: Any
+    ) -> list[tuple[float, bool]]:
+        """Return (sum of continuation log-probabilities, is greedy) per request, in order."""
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        rows = sorted(pack_requests(requests, self.max_length), key=lambda r: -r.length)
+        with self.backend.active(self.variant) as (model, _):
+            mask_dtype = None if model.config._attn_implementation == "sdpa" else model.dtype
+            for start in range(0, len(rows), self._batch_size):
+                batch_rows = rows[start : start + self._batch_size]
+                for index, value in self._score_batch(model, batch_rows, mask_dtype):
+                    results[index] = value
+                if self.on_progress is not None:
+                    self.on_progress(sum(len(r.requests) for r in batch_rows))
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    def _score_batch(
+        self, model: Any, rows: Sequence[_Row], mask_dtype: torch.dtype | None
+    ) -> Iterator[tuple[int, tuple[float, bool]]]:
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
+        batch = build_batch(rows, pad_id)
+        mask = batch.attention_mask
+        if mask_dtype is not None:
+            # eager attention adds the mask to the scores: 0 where allowed, -inf-ish elsewhere
+            mask = torch.zeros(mask.shape, dtype=mask_dtype).masked_fill(~mask, torch.finfo(mask_dtype).min)
+        keep = torch.arange(batch.context_end - 1, batch.input_ids.shape[1], device=self.device)
+        logits = model(
+            input_ids=batch.input_ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=batch.position_ids.to(self.device),
+            logits_to_keep=keep,
+            use_cache=False,
+        ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # [batch, kept columns, vocab]
+        for b, row in enumerate(rows):
+            for index, continuation in row.requests:
+                columns = torch.tensor(scored_columns(continuation, row.segments[continuation]), device=self.device)
+                targets = torch.tensor(continuation, device=self.device)
+                scored = logprobs[b, columns]
+                total = scored.gather(-1, targets.unsqueeze(-1)).sum().item()
+                greedy = bool((scored.argmax(dim=-1) == targets).all().item())
+                yield index, (float(total), greedy)
+
+    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
+        """Return each text's total log-likelihood, over disjoint windows of the context length."""
+        windows: list[Request] = []
+        owners: list[int] = []
+        for owner, (text,) in enumerate(request.args for request in requests):
+            for context, continuation in map(
+                lm_eval_utils.make_disjoint_window,
+                lm_eval_utils.get_rolling_token_windows(
+                    token_list=self.tok_encode(text),
+                    prefix_token=self.prefix_token_id,
+                    max_seq_len=self.max_length,
+                    context_len=1,
+                ),
+            ):
+                windows.append((("", ""), list(context), list(continuation)))
+                owners.append(owner)
+        totals = [0.0] * len(requests)
+        for owner, (logprob, _) in zip(owners, self._loglikelihood_tokens(windows), strict=True):
+            totals[owner] += logprob
+        return totals
+
+    @torch.inference_mode()
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        """Generate greedily for generative tasks, cutting at the request's ``until`` strings."""
+        outputs: list[str] = []
+        with self.backend.active(self.variant) as (model, tokenizer):
+            for request in requests:
+                context, options = request.args
+                options = dict(options or {})
+                until = options.pop("until", None) or [self.tok_decode([self.eot_token_id])]
+                until = [until] if isinstance(until, str) else list(until)
+                max_new_tokens = int(options.pop("max_gen_toks", 256))
+                ids = torch.tensor([self.tok_encode(context)[-self.max_length :]], device=self.device)
+                generated = model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    stop_strings=until,
+                    tokenizer=tokenizer,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+                text = self.tok_decode(generated[0, ids.shape[1] :].tolist())
+                for stop in until:
+                    text = text.split(stop)[0]
+                outputs.append(text)
+        return outputs

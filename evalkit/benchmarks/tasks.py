@@ -1,0 +1,206 @@
+r"""lm-eval task definitions over evalkit's local MMLU data, generated per benchmark spec.
+
+For each spec a directory under ``$EVALKIT_HOME/benchmarks/tasks/`` holds the selected
+questions (``data.jsonl``) and one task YAML that lm-eval loads with
+``TaskManager(include_path=...)``. The directory's name is a hash of its content, so
+it is written once and reused.
+
+Formulations:
+
+* ``letter`` is lm-eval's standard MMLU task: the subject line
+  ``The following are multiple choice questions (with answers) about <subject>.``,
+  then ``<question>\nA. ..\nB. ..\nC. ..\nD. ..\nAnswer:``, choices ``A``-``D``,
+  metric ``acc``.
+* ``cloze`` is lm-eval's ``mmlu_continuation`` prompt, ``Question: <question>\nAnswer:``,
+  scoring each answer text, metric ``acc_norm`` (log-likelihood per byte), the
+  formulation behind published small-model figures.
+
+k-shot: lm-eval's own sampler draws from a whole split, not from one subject, so the
+examples are rendered here into each question's ``prefix`` field: ``k`` questions of
+the same subject in a fixed order of their own, never the evaluated question, in the
+format lm-eval uses for shots (``<question prompt> <answer>\n\n``). This differs from
+the standard 5-shot prompt (drawn from the dev split, which the bundled data lacks), so
+results say ``fewshot_source: same_subject_test``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from filelock import FileLock
+
+from evalkit.benchmarks.mmlu_data import MmluQuestion, load_mmlu, select_items
+from evalkit.benchmarks.spec import BenchmarkSpec, Formulation
+from evalkit.home import evalkit_home
+
+_LETTERS = "ABCD"
+_TASK_FORMAT_VERSION = 1  # bump when the generated files change shape
+
+FEWSHOT_SOURCE = "same_subject_test"
+"""How MMLU few-shot examples are drawn, as recorded in results."""
+
+# lm-eval's prompts (tasks/mmlu/default and tasks/mmlu/continuation), after our prefix.
+_DOC_TO_TEXT: dict[Formulation, str] = {
+    "letter": (
+        "{{prefix}}{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\n"
+        "C. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
+    ),
+    "cloze": "{{prefix}}Question: {{question.strip()}}\nAnswer:",
+}
+_METRIC: dict[Formulation, str] = {"letter": "acc", "cloze": "acc_norm"}
+
+
+def metric_for(formulation: Formulation) -> str:
+    """Return the lm-eval metric a formulation is scored with (``acc`` or ``acc_norm``)."""
+    return _METRIC[formulation]
+
+
+def question_prompt(question: MmluQuestion, formulation: Formulation) -> str:
+    """Return a question as the formulation shows it, up to ``Answer:``."""
+    if formulation == "letter":
+        options = "".join(f"\n{letter}. {choice}" for letter, choice in zip(_LETTERS, question.choices, strict=True))
+        return f"{question.question.strip()}{options}\nAnswer:"
+    return f"Question: {question.question.strip()}\nAnswer:"
+
+
+def answer_text(question: MmluQuestion, formulation: Formulation) -> str:
+    """Return the correct answer as a shot shows it (the letter, or the answer text)."""
+    return _LETTERS[question.answer] if formulation == "letter" else question.choices[question.answer]
+
+
+def subject_line(subject: str) -> str:
+    """Return lm-eval's MMLU description for a subject (the line before the questions)."""
+    return f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+
+
+def fewshot_key(question_id: str) -> str:
+    """Return the key ordering a subject's questions as few-shot examples."""
+    return hashlib.sha256(f"evalkit-mmlu-shots:{question_id}".encode()).hexdigest()
+
+
+def fewshot_pools(questions: Sequence[MmluQuestion], num_fewshot: int) -> dict[str, list[MmluQuestion]]:
+    """Return, per subject, the ``num_fewshot + 1`` questions few-shot examples come from.
+
+    Each subject's questions are taken in a fixed order of their own (by
+    :func:`fewshot_key`), so most questions see the same examples, like a fixed dev set;
+    one spare covers the question that is itself in the pool.
+    """
+    by_subject: dict[str, list[MmluQuestion]] = {}
+    for question in questions:
+        by_subject.setdefault(question.subject, []).append(question)
+    return {
+        subject: sorted(group, key=lambda q: fewshot_key(q.id))[: num_fewshot + 1]
+        for subject, group in by_subject.items()
+    }
+
+
+def fewshot_examples(
+    question: MmluQuestion, pools: dict[str, list[MmluQuestion]], num_fewshot: int
+) -> list[MmluQuestion]:
+    """Return ``num_fewshot`` examples for a question: same subject, never itself."""
+    return [q for q in pools.get(question.subject, []) if q.id != question.id][:num_fewshot]
+
+
+def render_prefix(question: MmluQuestion, shots: Sequence[MmluQuestion], formulation: Formulation) -> str:
+    """Return what precedes a question: the subject line (letter only) and the shots."""
+    prefix = subject_line(question.subject) if formulation == "letter" else ""
+    for shot in shots:
+        # lm-eval's shot format: prompt, target delimiter " ", answer, fewshot delimiter "\n\n".
+        prefix += f"{question_prompt(shot, formulation)} {answer_text(shot, formulation)}\n\n"
+    return prefix
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    """An lm-eval task written to disk for one benchmark spec.
+
+    Attributes:
+        task_name: the lm-eval task name to pass to ``simple_evaluate``.
+        include_path: the directory to hand to ``TaskManager(include_path=...)``.
+        metric: lm-eval's per-item metric that is the item's correctness.
+        formulation: ``letter`` or ``cloze``.
+        num_fewshot: examples per question (already rendered into the prompt).
+        questions: the selected questions, in the data file's order.
+    """
+
+    task_name: str
+    include_path: Path
+    metric: str
+    formulation: Formulation
+    num_fewshot: int
+    questions: tuple[MmluQuestion, ...]
+
+
+def task_yaml(task_name: str, data_file: Path, formulation: Formulation) -> dict[str, object]:
+    """Return the lm-eval task config over a local JSONL file."""
+    return {
+        "task": task_name,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data_file)}},
+        "test_split": "test",
+        "output_type": "multiple_choice",
+        "doc_to_text": _DOC_TO_TEXT[formulation],
+        "doc_to_choice": ["A", "B", "C", "D"] if formulation == "letter" else "{{choices}}",
+        "doc_to_target": "answer",
+        "metric_list": [
+            {"metric": metric, "aggregation": "mean", "higher_is_better": True}
+            for metric in (("acc",) if formulation == "letter" else ("acc", "acc_norm"))
+        ],
+        "metadata": {"version": 1.0},
+    }
+
+
+def prepare_mmlu_task(spec: BenchmarkSpec) -> PreparedTask:
+    """Select the spec's questions and write its lm-eval task directory (once).
+
+    Raises:
+        BenchmarkError: the MMLU data is missing (with how to install it) or malformed,
+            or a subject is unknown.
+    """
+    formulation = spec.resolved_formulation
+    assert formulation is not None, "prepare_mmlu_task takes MMLU specs only"
+    questions = load_mmlu()
+    selected = select_items(questions, spec.subjects, spec.per_subject_limit)
+    pools = fewshot_pools(questions, spec.num_fewshot)
+    records = []
+    for question in selected:
+        shots = fewshot_examples(question, pools, spec.num_fewshot)
+        records.append(dict(question.to_record(), prefix=render_prefix(question, shots, formulation)))
+    data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    digest = hashlib.sha256(f"{_TASK_FORMAT_VERSION}:{formulation}:{data}".encode()).hexdigest()[:12]
+    task_name = f"evalkit_{spec.metric}_{digest}"
+    directory = evalkit_home() / "benchmarks" / "tasks" / task_name
+    _write_once(directory, task_name, data, formulation)
+    return PreparedTask(
+        task_name=task_name,
+        include_path=directory,
+        metric=metric_for(formulation),
+        formulation=formulation,
+        num_fewshot=spec.num_fewshot,
+        questions=tuple(selected),
+    )
+
+
+def _write_once(directory: Path, task_name: str, data: str, formulation: Formulation) -> None:
+    config_file = directory / f"{task_name}.yaml"
+    if config_file.is_file():
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory.parent / f"{task_name}.lock")):
+        if config_file.is_file():
+            return
+        directory.mkdir(exist_ok=True)
+        data_file = directory / "data.jsonl"
+        data_file.write_text(data, encoding="utf-8")
+        # The YAML goes last, by rename: a directory with a YAML is always complete.
+        handle, staging = tempfile.mkstemp(prefix=".task-", suffix=".tmp", dir=directory)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            yaml.safe_dump(task_yaml(task_name, data_file, formulation), out, sort_keys=False, allow_unicode=True)
+        os.replace(staging, config_file)
