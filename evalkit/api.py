@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from evalkit.bars import record_bars
 from evalkit.config import SuiteConfig, load_suite
 from evalkit.progress import Progress
 from evalkit.results import RunResult
@@ -42,6 +43,7 @@ def run_suite(
         for name in candidates:
             config.candidate(name)
     run = execute_suite(config, progress=progress, only=candidates, command=command)
+    record_bars(config, run)
     if write:
         root = Path(output_dir) if output_dir is not None else config.resolve(config.output_dir)
         write_run(run, root)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rich.markup import escape
 from rich.table import Table
 
 from evalkit.api import run_suite
+from evalkit.bars import failed_gates
 from evalkit.commands.console import RichProgress, console
 from evalkit.results import RunResult
 
@@ -39,8 +41,21 @@ def metrics_table(run: RunResult) -> Table:
     return table
 
 
+def bars_table(run: RunResult) -> Table:
+    """Return a rich table of the run's bars: candidate, bar, value, status and what was found."""
+    table = Table(title="bars")
+    for column in ("candidate", "bar", "value", "status", "found"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    colours = {"passed": "green", "failed": "red", "not_counted": "yellow"}
+    for bar in run.sections.get("bars", []):
+        value = "–" if bar["value"] is None else f"{bar['value']:.3f}"
+        status = f"[{colours[bar['status']]}]{bar['status'].replace('_', ' ')}[/]"
+        table.add_row(escape(bar["candidate"]), escape(bar["expression"]), value, status, escape(bar["message"]))
+    return table
+
+
 def handle(args: argparse.Namespace) -> int:
-    """Run the suite; exit 0 when it completed."""
+    """Run the suite; exit 0 when it completed with every bar met and no regression, else 1."""
     progress = RichProgress()
     try:
         run = run_suite(args.suite, output_dir=args.out, progress=progress,
@@ -50,6 +65,11 @@ def handle(args: argparse.Namespace) -> int:
     console.print(metrics_table(run))
     for warning in run.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+    if run.sections.get("bars"):
+        console.print(bars_table(run))
     if run.run_dir is not None:
         console.print(f"report: {run.run_dir / 'report.html'}")
-    return 0
+    failures = failed_gates(run)
+    for line in failures:
+        console.print(f"[red]FAILED[/red] {escape(line)}", highlight=False)
+    return 1 if failures else 0

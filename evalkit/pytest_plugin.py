@@ -1,0 +1,607 @@
+"""evalkit's pytest plugin: quality bars on fine-tuned models, asserted in CI.
+
+Registered through the ``pytest11`` entry point, so it is loaded into every pytest
+session where evalkit is installed. It does nothing (and imports nothing heavy) until
+a session asks for it:
+
+* ``pytest --evalkit suites/classifier.yaml`` collects one test item per entry of the
+  suite's ``bars:`` section, so CI shows a pass/fail line for each bar;
+* the ``evalkit`` session fixture runs a suite once and returns its results, the
+  ``evalkit_result`` fixture gives a test the results of the suite named by its
+  ``@pytest.mark.evalkit(suite=...)`` marker, and :func:`assert_bar` checks one bar
+  with a failure message that shows the value, the bar, the interval, the baseline
+  and the worst failing items.
+
+Each suite runs once per session however many bars and tests read it: a file lock
+lets one pytest-xdist worker run it while the others wait and read its run directory.
+A run is also reused by later sessions when nothing it depends on has changed (the
+suite apart from its bars, every file the suite names, the models' and adapters'
+fingerprints, the evalkit version); ``--evalkit-no-cache`` forces a fresh run.
+
+Options (defaults from ``[tool.evalkit]`` in ``pyproject.toml``: ``suites``, ``store``,
+``report_dir``, ``cache``): ``--evalkit SUITE`` (repeatable), ``--evalkit-store PATH``,
+``--evalkit-no-cache``, ``--evalkit-report DIR``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from evalkit.bars import BarResult, BarSpec
+    from evalkit.compare import Comparison
+    from evalkit.config import SuiteConfig
+    from evalkit.results import RunResult
+
+PYPROJECT_KEYS = {"suites", "store", "report_dir", "cache"}
+"""The keys of ``[tool.evalkit]`` this plugin reads."""
+REPORT_PROPERTY = "evalkit.report"
+"""The junit property (and test-report user property) that carries a run's report path."""
+REUSED_PROPERTY = "evalkit.reused"
+"""``true`` when the run was made by an earlier session (``false``: made by this one)."""
+
+
+class BarFailed(AssertionError):
+    """A quality bar was not met; the message explains the evidence."""
+
+
+@dataclass(frozen=True)
+class EvalkitSettings:
+    """The plugin's settings: command-line options over ``[tool.evalkit]`` over defaults.
+
+    Attributes:
+        suites: suite files whose bars become test items.
+        store: the run store path, or None for the suite's own setting.
+        report_dir: root of run directories, or None for each suite's ``output_dir``.
+        cache: reuse runs of earlier sessions when their inputs are unchanged.
+    """
+
+    suites: tuple[Path, ...] = ()
+    store: Path | None = None
+    report_dir: Path | None = None
+    cache: bool = True
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> EvalkitSettings:
+        """Read the options, falling back to ``[tool.evalkit]`` in the rootdir's pyproject.toml.
+
+        Raises:
+            pytest.UsageError: ``[tool.evalkit]`` holds a value of the wrong type.
+        """
+        table, pyproject = _pyproject_table(config)
+        base = pyproject.parent if pyproject is not None else config.rootpath
+        where = f"{pyproject}: [tool.evalkit]"
+        for key in sorted(set(table) - PYPROJECT_KEYS):
+            config.issue_config_time_warning(
+                pytest.PytestConfigWarning(
+                    f"{where}: unknown key '{key}' (known: {', '.join(sorted(PYPROJECT_KEYS))})"
+                ),
+                stacklevel=2,
+            )
+        cli_suites = config.getoption("evalkit_suites") or []
+        suites = [Path(s) for s in cli_suites] or [base / s for s in _strings(table, "suites", where)]
+        store = config.getoption("evalkit_store") or _path(table, "store", base, where)
+        report_dir = config.getoption("evalkit_report") or _path(table, "report_dir", base, where)
+        cache = table.get("cache", True)
+        if not isinstance(cache, bool):
+            raise pytest.UsageError(f"{where}: cache must be true or false, not {cache!r}")
+        return cls(
+            suites=tuple(dict.fromkeys(p.expanduser().resolve() for p in suites)),
+            store=Path(store).expanduser().resolve() if store else None,
+            report_dir=Path(report_dir).expanduser().resolve() if report_dir else None,
+            cache=cache and not config.getoption("evalkit_no_cache"),
+        )
+
+
+def _pyproject_table(config: pytest.Config) -> tuple[dict[str, Any], Path | None]:
+    pyproject = config.rootpath / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}, None
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError:
+        return {}, pyproject  # pytest itself reports a broken pyproject.toml
+    table = data.get("tool", {}).get("evalkit", {})
+    return (table if isinstance(table, dict) else {}), pyproject
+
+
+def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise pytest.UsageError(f"{where}: {key} must be a list of paths, not {value!r}")
+    return value
+
+
+def _path(table: Mapping[str, Any], key: str, base: Path, where: str) -> Path | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise pytest.UsageError(f"{where}: {key} must be a path, not {value!r}")
+    return base / value
+
+
+@dataclass(repr=False)
+class EvalkitResult:
+    """A suite's run as a test sees it.
+
+    Attributes:
+        suite: the suite.
+        bars: the suite's bars, checked against the run.
+        run_dir: the run directory (with ``report.html``).
+        cached: True when the run was read back from disk (made by an earlier session or
+            by another xdist worker of this one).
+        reused: True when an earlier session made the run.
+    """
+
+    suite: SuiteConfig
+    bars: list[BarResult]
+    run_dir: Path | None
+    cached: bool
+    reused: bool = False
+    _run: RunResult | None = None
+    _comparison: Comparison | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        # Short: pytest prints fixture values beside a failing test.
+        return f"EvalkitResult(suite={self.suite.name!r}, run_dir={str(self.run_dir)!r}, bars={len(self.bars)})"
+
+    @property
+    def run(self) -> RunResult:
+        """The run's result (read back from its run directory when another process made it)."""
+        if self._run is None:
+            from evalkit.report.run_dir import load_run_dir
+
+            assert self.run_dir is not None
+            self._run = load_run_dir(self.run_dir)
+        return self._run
+
+    @property
+    def comparison(self) -> Comparison:
+        """The run's comparison of every candidate with the baseline."""
+        if self._comparison is None:
+            from evalkit.bars import run_comparison
+
+            self._comparison = run_comparison(self.run, self.suite)
+        return self._comparison
+
+    @property
+    def report(self) -> Path | None:
+        """The run's HTML report."""
+        return self.run_dir / "report.html" if self.run_dir is not None else None
+
+    def report_properties(self) -> list[tuple[str, object]]:
+        """Return the test-report properties naming the report (shown in the terminal summary)."""
+        if self.report is None:
+            return []
+        return [(REPORT_PROPERTY, str(self.report)), (REUSED_PROPERTY, "true" if self.reused else "false")]
+
+
+def suite_cache_key(suite: SuiteConfig) -> str:
+    """Return a key that changes when anything a run of ``suite`` depends on changes.
+
+    The key covers the suite file apart from its ``bars:`` (bars are checked again on a
+    reused run), the content of every file the suite names (data, schemas, rubrics,
+    training configs), every candidate's model, adapter and prompt fingerprints, and
+    the evalkit version.
+
+    Raises:
+        EvalkitError: the suite's data or models do not load.
+    """
+    import yaml
+
+    from evalkit.runner import candidate_identity, load_inputs, plan_candidates
+    from evalkit.version import evalkit_version
+
+    data = yaml.safe_load(suite.source.read_text(encoding="utf-8"))
+    data.pop("bars", None)
+    files = {}
+    for text in _strings_in(data):
+        path = suite.resolve(text)
+        if path.is_file():
+            files[text] = hashlib.sha256(path.read_bytes()).hexdigest()
+    plans = plan_candidates(load_inputs(suite))
+    identities = {
+        plan.config.name: (vars(identity) if (identity := candidate_identity(plan)) else plan.skip_reason)
+        for plan in plans
+    }
+    payload = {"suite": data, "files": files, "candidates": identities, "evalkit": evalkit_version()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_in(item)
+
+
+class SuiteRuns:
+    """Runs each suite once per session (and once across xdist workers), reusing earlier runs.
+
+    The first process to take a suite's file lock runs it and writes an entry naming
+    its run directory; the others wait on the lock and read that run directory.
+    """
+
+    def __init__(self, settings: EvalkitSettings, session_id: str | None, rootpath: Path) -> None:
+        """Remember the settings.
+
+        Args:
+            settings: the plugin's settings.
+            session_id: shared by all xdist workers of one session (None without xdist).
+            rootpath: the rootdir, which relative suite paths are read against.
+        """
+        self.settings = settings
+        self.session_id = session_id
+        self.rootpath = rootpath
+        self._results: dict[Path, EvalkitResult] = {}
+        self._errors: dict[Path, Exception] = {}
+
+    def __call__(self, suite: str | Path) -> EvalkitResult:
+        """Return the results of ``suite`` (a path, relative to the rootdir), running it once."""
+        path = Path(suite).expanduser()
+        return self.get(path if path.is_absolute() else self.rootpath / path)
+
+    def get(self, suite_path: Path) -> EvalkitResult:
+        """Return the suite's results, running it if no usable run exists.
+
+        Raises:
+            EvalkitError: the suite does not load or does not run; raised again for every
+                later request in the session without running it a second time.
+        """
+        suite_path = suite_path.resolve()
+        if suite_path in self._errors:
+            raise self._errors[suite_path]
+        if suite_path not in self._results:
+            try:
+                self._results[suite_path] = self._obtain(suite_path)
+            except Exception as exc:
+                self._errors[suite_path] = exc
+                raise
+        return self._results[suite_path]
+
+    def cache_dir(self) -> Path:
+        """Where run entries and locks live: beside the run store, else under ``$EVALKIT_HOME``."""
+        from evalkit.home import evalkit_home
+
+        root = self.settings.store.parent if self.settings.store is not None else evalkit_home()
+        directory = root / "pytest-runs"
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def _obtain(self, suite_path: Path) -> EvalkitResult:
+        from filelock import FileLock
+
+        from evalkit.config import load_suite
+
+        suite = load_suite(suite_path)
+        key = suite_cache_key(suite)
+        entry_path = self.cache_dir() / f"{suite.name}-{key[:24]}.json"
+        with FileLock(str(entry_path.with_suffix(".lock"))):
+            reused = self._reuse(suite, entry_path)
+            if reused is not None:
+                return reused
+            result = self._run(suite)
+            entry = {"run_dir": str(result.run_dir), "session": self.session_id, "suite": str(suite_path)}
+            staging = entry_path.with_suffix(f".{os.getpid()}.tmp")
+            staging.write_text(json.dumps(entry), encoding="utf-8")
+            staging.replace(entry_path)
+            return result
+
+    def _reuse(self, suite: SuiteConfig, entry_path: Path) -> EvalkitResult | None:
+        """Return the run an entry names, when this session may use it and it is intact."""
+        if not entry_path.is_file():
+            return None
+        try:
+            entry = json.loads(entry_path.read_text(encoding="utf-8"))
+            run_dir = Path(entry["run_dir"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        same_session = self.session_id is not None and entry.get("session") == self.session_id
+        if not (self.settings.cache or same_session) or not (run_dir / "summary.json").is_file():
+            return None
+        result = self._from_run_dir(suite, run_dir)
+        result.reused = not same_session
+        return result
+
+    def _from_run_dir(self, suite: SuiteConfig, run_dir: Path) -> EvalkitResult:
+        from evalkit.bars import BarResult, evaluate_bars
+
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        stored = summary.get("sections", {}).get("bars") or []
+        result = EvalkitResult(suite=suite, bars=[], run_dir=run_dir, cached=True)
+        if [(b["candidate"], b["expression"]) for b in stored] == [(b.candidate, b.expression) for b in suite.bars]:
+            result.bars = [BarResult.from_dict(record) for record in stored]
+        else:
+            # The bars changed since that run: check the new ones against it.
+            result.bars = evaluate_bars(suite.bars, result.run, suite=suite)
+        return result
+
+    def _run(self, suite: SuiteConfig) -> EvalkitResult:
+        from evalkit.api import run_suite
+        from evalkit.bars import evaluate_bars
+
+        run = run_suite(suite, output_dir=self.settings.report_dir, command="pytest (evalkit plugin)")
+        bars = evaluate_bars(suite.bars, run, suite=suite)
+        return EvalkitResult(suite=suite, bars=bars, run_dir=run.run_dir, cached=False, _run=run)
+
+
+class EvalkitSession:
+    """The plugin's per-session state (kept in ``config.stash``), and its reporting hooks.
+
+    Settings are read and suites run only when something asks for them.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        """Start with no settings read and no reports seen."""
+        self.config = config
+        self._runs: SuiteRuns | None = None
+        self.reports: dict[str, bool] = {}
+
+    @property
+    def runs(self) -> SuiteRuns:
+        """The session's suite runs (reading the settings on first use)."""
+        if self._runs is None:
+            worker_input = getattr(self.config, "workerinput", None)
+            session_id = worker_input.get("testrunuid") if isinstance(worker_input, dict) else None
+            self._runs = SuiteRuns(EvalkitSettings.from_config(self.config), session_id, self.config.rootpath)
+        return self._runs
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Remember report paths carried by test reports (from this process or xdist workers)."""
+        properties = dict(report.user_properties)
+        if REPORT_PROPERTY in properties:
+            self.reports[str(properties[REPORT_PROPERTY])] = properties.get(REUSED_PROPERTY) == "true"
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Name every report the session's suites wrote."""
+        if not self.reports:
+            return
+        terminalreporter.write_sep("-", "evalkit")
+        for report, reused in self.reports.items():
+            note = " (run reused from an earlier session; --evalkit-no-cache runs afresh)" if reused else ""
+            terminalreporter.write_line(f"evalkit report: {report}{note}")
+
+
+STATE_KEY = pytest.StashKey[EvalkitSession]()
+
+
+def _runs(config: pytest.Config) -> SuiteRuns:
+    return config.stash[STATE_KEY].runs
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the evalkit options in their own group."""
+    group = parser.getgroup("evalkit", "evalkit: quality bars on fine-tuned models")
+    group.addoption(
+        "--evalkit", action="append", dest="evalkit_suites", metavar="SUITE", default=[],
+        help="run this suite once and collect one test per entry of its `bars:` section "
+             "(repeatable; default: [tool.evalkit] suites).",
+    )
+    group.addoption(
+        "--evalkit-store", dest="evalkit_store", metavar="PATH", default=None,
+        help="the run store; its directory also keeps the plugin's run cache "
+             "(default: [tool.evalkit] store, else $EVALKIT_HOME).",
+    )
+    group.addoption(
+        "--evalkit-no-cache", action="store_true", dest="evalkit_no_cache", default=False,
+        help="run every suite afresh instead of reusing an earlier session's run of unchanged inputs.",
+    )
+    group.addoption(
+        "--evalkit-report", dest="evalkit_report", metavar="DIR", default=None,
+        help="write run directories and their report.html under DIR "
+             "(default: [tool.evalkit] report_dir, else each suite's output_dir).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker; nothing else happens until a suite is asked for."""
+    config.addinivalue_line(
+        "markers",
+        "evalkit(suite): the suite file (relative to the rootdir) whose results the "
+        "evalkit_result fixture gives this test.",
+    )
+    state = config.stash[STATE_KEY] = EvalkitSession(config)
+    config.pluginmanager.register(state, "evalkit-session")
+    if config.getoption("evalkit_suites"):
+        _ = state.runs  # read the settings now, so a bad [tool.evalkit] fails at startup
+
+
+class SuiteFile(pytest.File):
+    """A suite file given with ``--evalkit``: it collects one :class:`BarItem` per bar."""
+
+    def collect(self) -> Iterator[BarItem]:
+        """Load the suite and yield its bars; a suite that does not load is a collection error."""
+        from evalkit.config import load_suite
+        from evalkit.errors import ConfigError
+        from evalkit.yaml_source import line_of, load_yaml_with_nodes
+
+        suite = load_suite(self.path)
+        if not suite.bars:
+            raise ConfigError(
+                f"{self.path}: the suite has no `bars:` section, so --evalkit has nothing to check; "
+                "add bars such as `- lora: exact_match >= 0.80` (see docs/pytest.md)"
+            )
+        _, node = load_yaml_with_nodes(self.path)
+        for index, bar in enumerate(suite.bars):
+            line = line_of(node, ["bars", index])
+            item = BarItem.from_parent(self, name=bar.label, bar=bar, index=index, line=line)
+            item.add_marker(pytest.mark.evalkit(suite=str(self.path)))
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """Show an evalkit error as its one-line message, without a traceback."""
+        from evalkit.errors import EvalkitError
+
+        if isinstance(excinfo.value, EvalkitError):
+            return f"evalkit: error: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class BarItem(pytest.Item):
+    """One quality bar of a suite, as a test: passes when the bar is met."""
+
+    def __init__(self, *, bar: BarSpec, index: int, line: int | None, **kwargs: Any) -> None:
+        """Remember the bar and where it is written."""
+        super().__init__(**kwargs)
+        self.bar = bar
+        self.index = index
+        self.line = line
+
+    def runtest(self) -> None:
+        """Run the suite (once per session) and check this bar against it."""
+        result = _runs(self.config).get(self.path)
+        outcome = result.bars[self.index]
+        self.user_properties += [
+            ("evalkit.candidate", outcome.bar.candidate),
+            ("evalkit.bar", outcome.bar.expression),
+            ("evalkit.value", "" if outcome.value is None else f"{outcome.value:.6g}"),
+            ("evalkit.status", outcome.status),
+        ]
+        self.user_properties += result.report_properties()
+        if outcome.status == "not_counted":
+            pytest.skip(outcome.explain())
+        if outcome.failed:
+            raise BarFailed(outcome.explain())
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """Show the bar's evidence (or an evalkit error's message) instead of a traceback."""
+        from evalkit.errors import EvalkitError
+
+        if isinstance(excinfo.value, BarFailed):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, EvalkitError):
+            return f"evalkit: error: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Point at the bar's line in the suite file."""
+        return self.path, (self.line - 1 if self.line is not None else None), f"evalkit bar {self.bar.label}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Add one item per bar of every ``--evalkit`` suite (before -k/-m deselection runs)."""
+    if not config.getoption("evalkit_suites") and not _pyproject_table(config)[0].get("suites"):
+        return
+    for suite_path in _runs(config).settings.suites:
+        collector = SuiteFile.from_parent(session, path=suite_path)
+        report = collector.ihook.pytest_make_collect_report(collector=collector)
+        collector.ihook.pytest_collectreport(report=report)
+        if report.passed:
+            items.extend(node for node in report.result if isinstance(node, pytest.Item))
+
+
+@pytest.fixture(scope="session")
+def evalkit(request: pytest.FixtureRequest) -> SuiteRuns:
+    """Session-scoped: ``evalkit("suites/classifier.yaml")`` runs that suite once and returns its results.
+
+    Paths are relative to the rootdir; every later call (from any test) returns the same
+    :class:`EvalkitResult`.
+    """
+    return _runs(request.config)
+
+
+@pytest.fixture
+def evalkit_result(request: pytest.FixtureRequest, evalkit: SuiteRuns) -> EvalkitResult:
+    """The results of the suite named by the test's ``@pytest.mark.evalkit(suite=...)`` marker.
+
+    Without a marker, the one suite given with ``--evalkit``. The suite runs once per
+    session, however many tests ask for it.
+    """
+    marker = request.node.get_closest_marker("evalkit")
+    if marker is not None:
+        suite = marker.kwargs.get("suite") or (marker.args[0] if marker.args else None)
+        if not suite:
+            raise pytest.UsageError("@pytest.mark.evalkit needs suite=PATH")
+        result = evalkit(suite)
+    elif len(evalkit.settings.suites) == 1:
+        result = evalkit.get(evalkit.settings.suites[0])
+    else:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: name the suite with @pytest.mark.evalkit(suite=PATH) "
+            "(or pass exactly one --evalkit SUITE)"
+        )
+    request.node.user_properties += result.report_properties()
+    return result
+
+
+def assert_bar(
+    result: EvalkitResult | RunResult,
+    metric: str,
+    op: str,
+    value: float | str | None = None,
+    *,
+    candidate: str | None = None,
+) -> BarResult:
+    """Assert one quality bar on a suite's results, as a ``bars:`` entry would.
+
+    Examples::
+
+        assert_bar(result, "exact_match", ">=", 0.80, candidate="lora")
+        assert_bar(result, "mmlu_mini", "max_drop", "3%", candidate="lora")
+        assert_bar(result, "exact_match", "no significant regression", candidate="lora")
+
+    Args:
+        result: the ``evalkit_result`` fixture's value, or a RunResult.
+        metric: the metric, e.g. ``judge.classifier_quality.format``.
+        op: ``>=``, ``>``, ``<=``, ``<``, ``==``, ``!=``, ``max_drop`` or
+            ``no significant regression``.
+        value: the number (or ``3%``/``2pt`` for ``max_drop``; nothing for a regression bar).
+        candidate: the candidate; default the only one that is not the baseline.
+
+    Returns:
+        The bar's result when it is met.
+
+    Raises:
+        BarFailed: the bar is not met; the message shows the value, the bar, the interval,
+            the baseline and the worst failing items.
+        ValueError: the bar cannot be written from these arguments.
+    """
+    __tracebackhide__ = True
+    from pydantic import ValidationError
+
+    from evalkit.bars import BarSpec, evaluate_bar
+
+    if isinstance(result, EvalkitResult):
+        run, comparison = result.run, result.comparison
+    else:
+        from evalkit.bars import run_comparison
+
+        run, comparison = result, run_comparison(result)
+    if candidate is None:
+        others = [c.name for c in run.candidates if c.name != run.baseline]
+        if len(others) != 1:
+            raise ValueError(f"name the candidate: assert_bar(..., candidate=one of {', '.join(others)})")
+        candidate = others[0]
+    if op == "max_drop":
+        expression = f"{metric} max_drop {value}"
+    elif op == "no significant regression":
+        expression = f"no significant regression on {metric}"
+    else:
+        expression = f"{metric} {op} {value}"
+    try:
+        bar = BarSpec.of(candidate, expression)
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+    outcome = evaluate_bar(bar, run, comparison)
+    if outcome.status == "not_counted":
+        pytest.skip(outcome.explain())
+    if outcome.failed:
+        raise BarFailed(outcome.explain())
+    return outcome
