@@ -13,8 +13,6 @@ from evalkit.report import render_report
 from evalkit.report.synthetic import synthetic_run
 from evalkit.results import RunResult
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_files import ARTIFACTS
 
 from evalkit.report import render_report
 from evalkit.report.synthetic import HOSTILE_OUTPUTS, synthetic_run
-
-from conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 

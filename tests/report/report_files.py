@@ -1,8 +1,11 @@
-"""Helpers that read a rendered report the way a browser's tokenizer would."""
+"""Where report tests put artifacts, and reading a rendered report as a browser's tokenizer would."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def script_elements(html: str) -> list[tuple[str, str]]:
