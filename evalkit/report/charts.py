@@ -16,24 +16,22 @@ REGRESSED = "#c62828"
 IMPROVED = "#2e7d32"
 NEUTRAL = "#78909c"
 SERIES = ["#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2f", "#4e342e", "#37474f"]
+MAX_RUN_LABEL = 18
 _CHAR_WIDTH = 6.2  # px per character of 11px sans-serif, to size the label margin
 _FONT = 'font-family="system-ui, DejaVu Sans, sans-serif"'
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Return round tick values spanning [low, high]."""
+    """Return round tick values from at or below ``low`` to at or above ``high``."""
     if high <= low:
         high = low + 1.0
     raw = (high - low) / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    start = math.floor(low / step) * step
-    ticks = []
-    value = start
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
+    ticks = [math.floor(low / step) * step]
+    while ticks[-1] < high - step * 1e-9:
+        ticks.append(ticks[-1] + step)
+    return [round(t, 10) for t in ticks]
 
 
 def _number(value: float) -> str:
@@ -110,7 +108,8 @@ def trend_chart(title: str, run_labels: Sequence[str], series: Mapping[str, Sequ
     values = [v * scale for vs in series.values() for v in vs if v is not None]
     ticks = _nice_ticks(min(values, default=0.0), max(values, default=1.0), 4)
     low, high = ticks[0], ticks[-1]
-    left, top, plot_width, plot_height = 44.0, 26.0, 330.0, 130.0
+    # The left margin leaves room for the first rotated run label.
+    left, top, plot_width, plot_height = 96.0, 26.0, 330.0, 130.0
     legend_width = min(180.0, max((len(str(n)) for n in series), default=4) * _CHAR_WIDTH + 24)
     width, height = left + plot_width + legend_width + 10, top + plot_height + 56
     count = max(len(run_labels), 1)
@@ -132,7 +131,7 @@ def trend_chart(title: str, run_labels: Sequence[str], series: Mapping[str, Sequ
         if index % step == 0 or index == count - 1:
             body.append(f'<text x="{x(index):.1f}" y="{top + plot_height + 14:.1f}" text-anchor="end" '
                         f'font-size="9" fill="#5f6b73" transform="rotate(-30 {x(index):.1f} '
-                        f'{top + plot_height + 14:.1f})">{escape(label)}</text>')
+                        f'{top + plot_height + 14:.1f})">{escape(label[:MAX_RUN_LABEL])}</text>')
     for number, (name, points) in enumerate(series.items()):
         colour = SERIES[number % len(SERIES)]
         coords = [(x(i), y(v * scale)) for i, v in enumerate(points) if v is not None]

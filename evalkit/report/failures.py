@@ -44,15 +44,22 @@ def input_summary(item: ItemResult) -> str:
 
 
 @dataclass
-class FlipRow:
-    """Items that flipped on one metric for one candidate against the baseline."""
+class FlipSide:
+    """Items that flipped one way: how many, the first ids, and the viewer's filter index."""
 
-    index: int | None
+    count: int = 0
+    shown_ids: list[str] = field(default_factory=list)
+    index: int | None = None
+
+
+@dataclass
+class FlipRow:
+    """Items that flipped on one metric for one candidate against its baseline."""
+
     candidate: str
     metric: str
-    direction: str
-    count: int
-    shown_ids: list[str]
+    pass_to_fail: FlipSide
+    fail_to_pass: FlipSide
 
 
 @dataclass
@@ -125,17 +132,18 @@ def _flips(by_candidate: Mapping[str, Mapping[str, Mapping[str, Any]]], item_ind
     payload: list[dict[str, Any]] = []
     for candidate, metrics in by_candidate.items():
         for metric, mc in metrics.items():
+            sides = []
             for direction, key in (("pass → fail", "pass_to_fail"), ("fail → pass", "fail_to_pass")):
                 ids = [str(i) for i in mc.get(key) or []]
-                if not ids:
-                    continue
+                side = FlipSide(len(ids), ids[:FLIP_IDS_SHOWN])
                 # pass → fail cases are failures of the candidate; fail → pass ones of the baseline.
                 shown_in = candidate if key == "pass_to_fail" else baselines.get(candidate, "")
                 known = [item_index[i] for i in ids if i in item_index]
-                index = None
                 if known and shown_in in candidates:
-                    index = len(payload)
+                    side.index = len(payload)
                     payload.append({"candidate": candidates.index(shown_in), "items": known,
                                     "label": f"{candidate}: {metric} {direction}"})
-                rows.append(FlipRow(index, candidate, metric, direction, len(ids), ids[:FLIP_IDS_SHOWN]))
+                sides.append(side)
+            if sides[0].count or sides[1].count:
+                rows.append(FlipRow(candidate, metric, sides[0], sides[1]))
     return rows, payload

@@ -68,8 +68,7 @@ def history_charts(run: RunResult, means: Mapping[str, Mapping[str, float]],
     candidates: dict[str, None] = {}
     for per_run in values:
         candidates.update(dict.fromkeys(per_run))
-    labels = [f"{str(s.get('started_at', ''))[:16].replace('T', ' ')} {s.get('run_id', '')}".strip()
-              for s in summaries]
+    labels = [str(s.get("run_id", "")) for s in summaries]  # run ids are start times: 20261128-101500
     charts = []
     for metric in key_metrics:
         series = {c: [per_run.get(c, {}).get(metric) for per_run in values] for c in candidates}

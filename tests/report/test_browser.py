@@ -97,11 +97,11 @@ def test_filters_narrow_the_failure_list(hostile_report: Path, open_report: Any)
 
 def test_flip_buttons_show_the_flipped_cases(hostile_report: Path, open_report: Any) -> None:
     page, _ = open_report(hostile_report)
-    row = page.locator("#flips tr", has=page.locator("td", has_text="pass → fail")).filter(
-        has=page.locator("td.metric", has_text="exact_match")).first
-    expected_count = int(row.locator("td").nth(3).inner_text())
+    row = page.locator("#flips tr").filter(has=page.locator("td.metric", has_text="exact_match")).first
     candidate = row.locator("td").first.inner_text()
-    row.locator("button").click()
+    lost = row.locator("td.flip").first
+    expected_count = int(lost.locator("b").inner_text())
+    lost.locator("button").click()
     assert page.is_visible("#f-flip")
     assert f"of {expected_count} cases" in page.inner_text("#f-count")
     assert set(card_texts(page, ".cand")) == {candidate}

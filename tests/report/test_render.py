@@ -218,8 +218,10 @@ def test_flips_are_listed_and_linked_to_the_failure_viewer() -> None:
     run.candidates[1].items[55].scores["exact_match"] = Score(1.0)
     run.sections["comparison"] = compare_candidates(run).to_dict()
     page = render_report(run)
-    assert re.search(r"<td>lora</td><td class=\"metric\">exact_match</td><td>pass → fail</td><td>30</td>", page)
-    assert re.search(r"<td>fail → pass</td><td>1</td>\s*<td[^>]*>i55</td>", page)
+    (row,) = re.findall(r'<tr><td>lora</td><td class="metric">exact_match</td>(.*?)</tr>', page, re.DOTALL)
+    lost, gained = re.findall(r'<td class="flip[^"]*">(.*?)</td>', row, re.DOTALL)
+    assert "<b>30</b>" in lost and 'data-flip="0"' in lost and "i20, i21" in lost
+    assert "<b>1</b>" in gained and 'data-flip="1"' in gained and "i55" in gained
     payload = failure_payload(page)
     p2f, f2p = payload["flips"]
     assert payload["candidates"][p2f["candidate"]] == "lora" and len(p2f["items"]) == 30
