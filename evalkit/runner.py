@@ -7,6 +7,7 @@ seconds, not after the first candidate's run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -15,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from evalkit.checks import Check, CheckContext, build_check
-from evalkit.config import CandidateConfig, SuiteConfig
+from evalkit.config import CandidateConfig, GenerationConfig, SuiteConfig
 from evalkit.data.items import Item, file_sha256, load_items
 from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
 from evalkit.version import evalkit_version
 
 
@@ -145,29 +147,94 @@ def score_item(checks: Sequence[Check], item: ItemResult) -> None:
 def evaluate_candidate(
     inputs: SuiteInputs,
     plan: CandidatePlan,
-    backend: Backend,
+    backend: Callable[[], Backend],
     progress: Progress,
+    cache: GenerationCache | None = None,
 ) -> CandidateResult:
-    """Generate and score every item for one planned candidate."""
+    """Generate and score every item for one planned candidate.
+
+    With a ``cache``, items whose generation is cached are not generated again, and the
+    rest are generated one chunk (``generation.batch_size`` items) at a time, each chunk
+    stored before the next starts: a killed run loses at most one chunk, and its rerun
+    resumes there. Chunks are fixed slices of the items in a deterministic order, so a
+    resumed run batches exactly as an uninterrupted one.
+
+    Args:
+        inputs: the suite's items and checks.
+        plan: the planned candidate.
+        backend: returns the backend; called only when something must be generated, so
+            a fully cached candidate never loads its model.
+        progress: the progress reporter.
+        cache: the generation cache, or None to generate everything.
+    """
     assert plan.variant is not None
     suite = inputs.suite
     dataset = suite.resolve(suite.dataset.path)
     conversations = [plan.template.messages(item.fields, f"{dataset}:{item.line}") for item in inputs.items]
     expected = [plan.template.expected_output(item.fields, f"{dataset}:{item.line}") for item in inputs.items]
-    prompts = [backend.render_prompt(plan.variant, c) for c in conversations]
+    keys = generation_cache_keys(plan, conversations, suite.generation)
+    done: dict[str, CachedGeneration] = cache.get_many(keys) if cache is not None else {}
     progress.start(f"{plan.config.name}: generating", len(inputs.items))
+    progress.advance(sum(1 for key in keys if key in done))
     started = time.perf_counter()
-    predictions = backend.generate(plan.variant, conversations, suite.generation, progress.advance)
+    # Longest first (as the backend batches), ties by position: the same order every run.
+    order = sorted(range(len(keys)), key=lambda i: (-len(json.dumps(conversations[i])), i))
+    chunk_size = suite.generation.batch_size
+    for start in range(0, len(order), chunk_size):
+        todo = [i for i in order[start : start + chunk_size] if keys[i] not in done]
+        if not todo:
+            continue
+        generator = backend()
+        chunk = [conversations[i] for i in todo]
+        completions = generator.generate(plan.variant, chunk, suite.generation, progress.advance)
+        fresh = {
+            keys[i]: CachedGeneration(generator.render_prompt(plan.variant, conversations[i]), completion)
+            for i, completion in zip(todo, completions, strict=True)
+        }
+        if cache is not None:
+            cache.put_many(fresh)
+        done.update(fresh)
     seconds = time.perf_counter() - started
     progress.finish()
     result = CandidateResult(name=plan.config.name, identity=candidate_identity(plan), seconds=seconds)
-    for item, prompt, reference, prediction in zip(inputs.items, prompts, expected, predictions, strict=True):
+    for item, key, reference in zip(inputs.items, keys, expected, strict=True):
+        generation = done[key]
         item_result = ItemResult(
-            item_id=item.id, fields=item.fields, prompt=prompt, expected=reference, prediction=prediction
+            item_id=item.id, fields=item.fields, prompt=generation.prompt, expected=reference,
+            prediction=generation.completion,
         )
         score_item(inputs.checks, item_result)
         result.items.append(item_result)
     return result
+
+
+def generation_cache_keys(
+    plan: CandidatePlan, conversations: Sequence[list[dict[str, str]]], settings: GenerationConfig
+) -> list[str]:
+    """Return the generation-cache key of each conversation for a planned candidate."""
+    assert plan.variant is not None
+    identity = candidate_identity(plan)
+    prompt_format = prompt_format_fingerprint(plan.variant.model.path)
+    return [
+        generation_key(
+            model_fingerprint=plan.variant.model.fingerprint,
+            prompt_format=prompt_format,
+            adapter_hash=identity.adapter_hash if identity else None,
+            backend=plan.config.backend,
+            dtype=plan.variant.dtype,
+            options=plan.config.options,
+            messages=conversation,
+            settings=settings,
+        )
+        for conversation in conversations
+    ]
+
+
+def _backend(backends: dict[str, Backend], name: str) -> Backend:
+    # Created on first use, so a run served wholly from the cache loads no model.
+    if name not in backends:
+        backends[name] = create_backend(name)
+    return backends[name]
 
 
 def new_run_id() -> str:
@@ -181,6 +248,7 @@ def execute_suite(
     progress: Progress | None = None,
     only: Sequence[str] | None = None,
     command: str = "",
+    cache: GenerationCache | None = None,
 ) -> RunResult:
     """Run a validated suite end to end and return its result (nothing written).
 
@@ -189,6 +257,7 @@ def execute_suite(
         progress: where progress goes; default silent.
         only: run only these candidates.
         command: the command line, recorded in the run.
+        cache: the generation cache (see :func:`evaluate_candidate`); None generates all.
     """
     progress = progress or SilentProgress()
     inputs = load_inputs(suite)
@@ -212,14 +281,15 @@ def execute_suite(
                 run.candidates.append(CandidateResult(name=plan.config.name, status="skipped",
                                                       message=plan.skip_reason))
                 continue
-            backend = backends.get(plan.config.backend)
-            if backend is None:
-                backend = backends[plan.config.backend] = create_backend(plan.config.backend)
-            run.candidates.append(evaluate_candidate(inputs, plan, backend, progress))
+            get_backend = functools.partial(_backend, backends, plan.config.backend)
+            run.candidates.append(evaluate_candidate(inputs, plan, get_backend, progress, cache))
         for _, stage in RUN_STAGES:
             stage(inputs, run, backends, progress)
     finally:
         for backend in backends.values():
             backend.close()
+    from evalkit.compare import compare_candidates
+
+    run.sections["comparison"] = compare_candidates(run, suite).to_dict()
     run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return run

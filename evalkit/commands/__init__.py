@@ -8,4 +8,6 @@ COMMAND_MODULES = [
     "evalkit.commands.run",
     "evalkit.commands.data",
     "evalkit.commands.report",
+    "evalkit.commands.compare",
+    "evalkit.commands.history",
 ]

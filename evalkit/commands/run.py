@@ -10,7 +10,9 @@ from rich.table import Table
 
 from evalkit.api import run_suite
 from evalkit.bars import failed_gates
+from evalkit.commands.compare import print_comparison
 from evalkit.commands.console import RichProgress, console
+from evalkit.compare import Comparison
 from evalkit.results import RunResult
 
 
@@ -21,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", help="root directory of run directories (default: the suite's output_dir)")
     parser.add_argument("--candidate", action="append", dest="candidates",
                         help="run only this candidate (repeatable)")
+    parser.add_argument("--store", help="the run store (default: the suite's store:, else $EVALKIT_HOME/evalkit.db)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="generate every item again instead of reusing the store's generation cache")
     parser.set_defaults(handler=handle)
 
 
@@ -59,10 +64,13 @@ def handle(args: argparse.Namespace) -> int:
     progress = RichProgress()
     try:
         run = run_suite(args.suite, output_dir=args.out, progress=progress,
-                        candidates=args.candidates, command=" ".join(["evalkit", *sys.argv[1:]]))
+                        candidates=args.candidates, command=" ".join(["evalkit", *sys.argv[1:]]),
+                        store=args.store, cache=not args.no_cache)
     finally:
         progress.close()
     console.print(metrics_table(run))
+    if run.sections.get("comparison"):
+        print_comparison(Comparison.from_dict(run.sections["comparison"]), flips=0)
     for warning in run.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     if run.sections.get("bars"):
