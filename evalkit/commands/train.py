@@ -1,0 +1,224 @@
+"""`evalkit train CONFIG`, `evalkit merge ADAPTER --out DIR`, and the data checks before them.
+
+Also adds three actions to `evalkit data` (through its DATA_ACTIONS hook; `data` is
+registered before this module in COMMAND_MODULES):
+
+* `evalkit data lint FILE [--config TRAIN.yaml] [--force]`
+* `evalkit data leakage TRAIN EVAL [--field input] [--threshold 0.5]`
+* `evalkit data preferences [--train ...] [--suite ...] [--out ...]`
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from evalkit.commands.console import console, error_console
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``train`` and ``merge`` subcommands and the ``data`` check actions."""
+    train = subparsers.add_parser(
+        "train", help="train a LoRA adapter (SFT or DPO) from a train config",
+        description="Lint the training data, check it for eval leakage, train a LoRA adapter with trl "
+                    "and write it with its manifest to the config's output_dir.")
+    train.add_argument("config", help="the training config YAML (see docs/training.md)")
+    train.add_argument("--method", choices=["sft", "dpo"], help="override the config's method")
+    train.add_argument("--qlora", action="store_true", help="load the base in 4-bit (needs a CUDA GPU)")
+    train.add_argument("--out", help="write the adapter here instead of the config's output_dir")
+    train.add_argument("--max-steps", type=int, help="stop after this many optimizer updates (a quick try)")
+    train.add_argument("--force", action="store_true", help="train despite data lint refusals")
+    train.set_defaults(handler=handle_train)
+
+    merge = subparsers.add_parser(
+        "merge", help="merge a LoRA adapter into its base as a standalone model",
+        description="Fold an adapter into its base (merge_and_unload) and save a model directory that "
+                    "loads like any Hugging Face model, with the adapter's manifest.")
+    merge.add_argument("adapter", help="the adapter directory")
+    merge.add_argument("--out", required=True, help="the merged model's directory")
+    merge.add_argument("--model", help="the base model (default: the base recorded in the adapter)")
+    merge.set_defaults(handler=handle_merge)
+
+    from evalkit.commands.data import DATA_ACTIONS
+
+    # The newest group is this parser's: every build of the parser appends one.
+    if DATA_ACTIONS:
+        register_data_checks(DATA_ACTIONS[-1])
+
+
+def register_data_checks(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``lint``, ``leakage`` and ``preferences`` to the ``evalkit data`` action group."""
+    lint = actions.add_parser("lint", help="check training examples before training")
+    lint.add_argument("file", help="the training JSONL/CSV")
+    lint.add_argument("--config", help="a train config: its prompt, base tokenizer and max length are used")
+    lint.add_argument("--force", action="store_true", help="exit 0 even when lint refuses the file")
+    lint.set_defaults(handler=handle_lint)
+
+    leakage = actions.add_parser("leakage", help="find eval items that are in the training data")
+    leakage.add_argument("train", help="the training JSONL/CSV")
+    leakage.add_argument("eval", help="the evaluation JSONL/CSV")
+    leakage.add_argument("--field", default="input", help="the compared field (default: %(default)s)")
+    leakage.add_argument("--threshold", type=float, default=0.5,
+                         help="word-trigram overlap counted as a near duplicate (default: %(default)s)")
+    leakage.set_defaults(handler=handle_leakage)
+
+    preferences = actions.add_parser("preferences", help="generate the classifier DPO preference set")
+    preferences.add_argument("--train", default="data/classifier/train.jsonl", help="default: %(default)s")
+    preferences.add_argument("--suite", default="suites/classifier.yaml",
+                             help="the suite whose prompt renders the pairs (default: %(default)s)")
+    preferences.add_argument("--out", default="data/classifier/preferences.jsonl", help="default: %(default)s")
+    preferences.add_argument("--pairs", type=int, default=240, help="default: %(default)s")
+    preferences.add_argument("--seed", type=int, default=7, help="default: %(default)s")
+    preferences.set_defaults(handler=handle_preferences)
+
+
+class RichTrainingReporter:
+    """Draws the training progress bar with the running loss; notes print above it."""
+
+    def __init__(self) -> None:
+        """Create the display (started with the first bar)."""
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=error_console,
+        )
+        self._task: Any = None
+
+    def note(self, text: str) -> None:
+        """Print a note."""
+        self._progress.console.print(escape(text), highlight=False)
+
+    def start(self, label: str, total_steps: int) -> None:
+        """Open a bar of ``total_steps`` updates."""
+        self._progress.start()
+        self._task = self._progress.add_task(label, total=total_steps, loss="–")
+
+    def step(self, step: int, loss: float | None) -> None:
+        """Move the bar to ``step`` and show ``loss`` when given."""
+        if self._task is None:
+            return
+        if loss is None:
+            self._progress.update(self._task, completed=step)
+        else:
+            self._progress.update(self._task, completed=step, loss=f"{loss:.4f}")
+
+    def finish(self) -> None:
+        """Stop drawing."""
+        self._progress.stop()
+
+
+def handle_train(args: argparse.Namespace) -> int:
+    """Train the adapter a config describes."""
+    from evalkit.train.config import load_train_config, with_overrides
+
+    if args.qlora:
+        # Before anything is loaded: on a CPU-only machine QLoRA cannot run at all.
+        from evalkit.train.lora import require_qlora_support
+
+        require_qlora_support()
+    config = load_train_config(args.config)
+    output_dir = str(Path(args.out).resolve()) if args.out else None
+    config = with_overrides(config, method=args.method, output_dir=output_dir, qlora=True if args.qlora else None,
+                            max_steps=args.max_steps)
+    from evalkit.train.pipeline import train_adapter
+
+    reporter = RichTrainingReporter()
+    try:
+        manifest = train_adapter(config, reporter, force=args.force)
+    finally:
+        reporter.finish()
+    console.print(f"adapter: {config.output_path} ({manifest.trainable_parameters:,} trainable parameters, "
+                  f"{len(manifest.loss_curve)} logged steps, {manifest.seconds:.0f} s)", highlight=False)
+    return 0
+
+
+def handle_merge(args: argparse.Namespace) -> int:
+    """Merge an adapter into its base."""
+    from evalkit.train.merge import merge_adapter
+
+    merge_adapter(Path(args.adapter), Path(args.out), model=args.model)
+    console.print(f"merged model: {Path(args.out).resolve()}", highlight=False)
+    return 0
+
+
+def handle_lint(args: argparse.Namespace) -> int:
+    """Lint a training file; exit 2 when it is refused (0 with --force)."""
+    from evalkit.data.lint import lint_file
+
+    path = Path(args.file).resolve()
+    if args.config:
+        from transformers import AutoTokenizer
+
+        from evalkit.train.config import load_train_config
+        from evalkit.train.pipeline import base_model
+
+        config = load_train_config(args.config)
+        tokenizer = AutoTokenizer.from_pretrained(str(base_model(config).path))
+        report = lint_file(path, config.prompt_template(), tokenizer, config.training.max_seq_length)
+    else:
+        report = lint_file(path)
+    if report.findings:
+        table = Table(title=f"lint: {path.name} ({report.examples} examples)")
+        for column in ("severity", "rule", "finding"):
+            table.add_column(column)
+        for finding in report.findings:
+            colour = "red" if finding.severity == "error" else "yellow"
+            table.add_row(f"[{colour}]{finding.severity}[/]", finding.rule, escape(finding.message))
+        console.print(table)
+    if not args.config:
+        console.print("example lengths not checked: pass --config TRAIN.yaml to check them", highlight=False)
+    report.raise_if_refused(args.force)
+    console.print(f"ok: {report.examples} examples, {len(report.warnings)} warnings", highlight=False)
+    return 0
+
+
+def handle_leakage(args: argparse.Namespace) -> int:
+    """List eval items found in the training data; exit 2 when there are any."""
+    from evalkit.data.items import load_items
+    from evalkit.data.lint import find_leaks, leakage_error
+
+    if not 0.0 < args.threshold <= 1.0:
+        from evalkit.errors import ConfigError
+
+        raise ConfigError(f"--threshold {args.threshold}: use a value in (0, 1]")
+    train, evaluation = Path(args.train).resolve(), Path(args.eval).resolve()
+    train_items, eval_items = load_items(train), load_items(evaluation)
+    leaks = find_leaks(train_items, eval_items, args.field, args.threshold)
+    if not leaks:
+        console.print(f"no leakage: {len(eval_items)} eval items vs {len(train_items)} training items "
+                      f"(field '{args.field}', threshold {args.threshold})", highlight=False)
+        return 0
+    table = Table(title=f"{len(leaks)} leaked pairs")
+    for column in ("eval line", "train line", "overlap", "eval text", "train text"):
+        table.add_column(column)
+    for leak in leaks:
+        overlap = "exact" if leak.exact else f"{leak.overlap:.2f}"
+        table.add_row(str(leak.eval_line), str(leak.train_line), overlap, escape(leak.eval_text),
+                      escape(leak.train_text))
+    console.print(table)
+    raise leakage_error(train, evaluation, leaks)
+
+
+def handle_preferences(args: argparse.Namespace) -> int:
+    """Generate the classifier DPO preference set from the training split."""
+    from evalkit.config import CandidateConfig, load_suite
+    from evalkit.data.items import load_items
+    from evalkit.data.preferences import make_preferences, write_preferences
+    from evalkit.prompting import prompt_for_candidate
+
+    suite = load_suite(args.suite)
+    template = prompt_for_candidate(suite, CandidateConfig(name="preferences", model="unused"))
+    train = Path(args.train).resolve()
+    rows = make_preferences(load_items(train), template, train, pairs=args.pairs, seed=args.seed)
+    out = write_preferences(rows, Path(args.out))
+    console.print(f"wrote {len(rows)} preference pairs to {out}", highlight=False)
+    return 0

@@ -1,0 +1,174 @@
+"""What SFT and DPO share: loading the base for training, the LoRA config, saving.
+
+QLoRA loads the base in 4-bit NF4 through bitsandbytes, which needs CUDA: on a CPU-only
+machine :func:`require_qlora_support` stops before anything is loaded. On a CPU,
+``precision: bfloat16`` keeps the weights and the LoRA matrices in float32 and runs the
+matmuls under bfloat16 autocast (a CPU with AVX-512 BF16 multiplies bf16 about 4x faster).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import BackendUnavailable, ModelError
+from evalkit.train.config import LoraSettings, TrainConfig
+
+
+def require_qlora_support() -> None:
+    """Stop at once unless 4-bit QLoRA can run here (a CUDA GPU and bitsandbytes).
+
+    Raises:
+        BackendUnavailable: no CUDA GPU, or bitsandbytes is not installed (exit code 2).
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(
+            "--qlora loads the base model in 4-bit with bitsandbytes, which needs a CUDA GPU, and this "
+            "machine has none; train without --qlora (LoRA on the full-precision base) or use a GPU machine"
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise BackendUnavailable("--qlora needs bitsandbytes: pip install bitsandbytes") from None
+
+
+@dataclass
+class TrainingModel:
+    """A base model loaded for training.
+
+    Attributes:
+        model: the transformers model (4-bit when QLoRA).
+        tokenizer: its tokenizer, with a pad token.
+        on_cpu: whether training runs on the CPU.
+        bf16: whether matmuls run in bfloat16 (autocast on a CPU).
+    """
+
+    model: Any
+    tokenizer: Any
+    on_cpu: bool
+    bf16: bool
+
+
+def load_training_model(model_dir: Path, config: TrainConfig) -> TrainingModel:
+    """Load the base model and tokenizer as ``config`` asks (QLoRA, precision).
+
+    Raises:
+        BackendUnavailable: QLoRA asked for where it cannot run.
+        ModelError: the model does not load.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_libraries()
+    if config.qlora:
+        require_qlora_support()
+    on_cpu = not torch.cuda.is_available()
+    precision = config.training.precision
+    bf16 = precision == "bfloat16" or (precision == "auto" and not on_cpu)
+    options: dict[str, Any] = {"dtype": torch.float32 if on_cpu or not bf16 else torch.bfloat16}
+    if config.qlora:
+        from transformers import BitsAndBytesConfig
+
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        options["dtype"] = torch.bfloat16
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), **options)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model {model_dir} failed to load for training: {exc}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if config.qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model)
+    return TrainingModel(model=model, tokenizer=tokenizer, on_cpu=on_cpu, bf16=bf16)
+
+
+def lora_config(settings: LoraSettings) -> Any:
+    """Return the peft ``LoraConfig`` for a causal LM from the config's LoRA settings."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        bias=settings.bias,
+        task_type="CAUSAL_LM",
+    )
+
+
+def parameter_counts(model: Any) -> tuple[int, int]:
+    """Return (trainable, total) parameters of a peft model."""
+    trainable, total = model.get_nb_trainable_parameters()
+    return int(trainable), int(total)
+
+
+def describe_parameters(trainable: int, total: int) -> str:
+    """Return ``trainable parameters: 1,843,200 of 136,358,976 (1.35%)``."""
+    return f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)"
+
+
+def loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Return the logged training losses as ``{"step", "epoch", "loss"}`` records."""
+    return [
+        {"step": float(entry["step"]), "epoch": float(entry.get("epoch", 0.0)), "loss": float(entry["loss"])}
+        for entry in log_history
+        if "loss" in entry and "step" in entry
+    ]
+
+
+@contextmanager
+def staging_directory(target: Path) -> Iterator[Path]:
+    """Yield an empty directory beside ``target`` that replaces it when the block succeeds.
+
+    Nothing is half-written: on an error the staging directory is removed and ``target``
+    is left as it was.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    previous = target.with_name(f".{target.name}-previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if target.exists():
+        target.rename(previous)
+    staging.rename(target)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def quiet_libraries() -> None:
+    """Turn off the progress bars datasets and transformers draw: the reporter draws instead."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+
+
+def quiet_trainer(trainer: Any) -> None:
+    """Stop a trainer printing its log dicts: the reporter shows the loss instead."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
+def training_seed(config: TrainConfig) -> None:
+    """Seed python, numpy and torch for a reproducible run."""
+    from transformers import set_seed
+
+    set_seed(config.training.seed)

@@ -1,0 +1,127 @@
+"""The identity file every adapter and merged model carries: ``evalkit-manifest.json``.
+
+A manifest records what made the weights beside it: the base model's fingerprint (a hash
+of its config and weights), the training data's hash, the full training config with the
+resolved prompt, the loss curve and the evalkit version. Evaluation uses it three ways:
+an adapter whose base fingerprint differs from the candidate's base is refused; an
+adapter whose config, data or base no longer match its train config is stale (``evalkit
+run`` retrains it); a run warns when its eval data overlaps the recorded training data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from evalkit.errors import ModelError
+
+MANIFEST_NAME = "evalkit-manifest.json"
+
+
+@dataclass
+class TrainingIdentity:
+    """What an adapter trained from a config now would be: the keys staleness compares.
+
+    Attributes:
+        base_fingerprint: SHA-256 of the base model's config and weights.
+        data_sha256: SHA-256 of the training data file.
+        config_fingerprint: SHA-256 of the config (paths left out) and its resolved prompt.
+    """
+
+    base_fingerprint: str
+    data_sha256: str
+    config_fingerprint: str
+
+
+@dataclass
+class Manifest:
+    """The contents of ``evalkit-manifest.json``.
+
+    Attributes:
+        kind: ``adapter`` for a LoRA adapter, ``merged`` for a merged standalone model.
+        method: ``sft`` or ``dpo``.
+        base_source: the base model's source string (``smollm2-135m-instruct``, a path).
+        base_fingerprint: SHA-256 of the base model's config and weights.
+        base_path: the local directory the base was loaded from.
+        data_path: the training data file, absolute.
+        data_sha256: SHA-256 of the training data file.
+        data_examples: how many examples (or pairs) it holds.
+        config: the full training config, with ``resolved_prompt``.
+        config_fingerprint: see :class:`TrainingIdentity`.
+        prompt_hash: hash of the prompt template trained on (as runs record it).
+        leakage_field: the item field compared for leakage.
+        loss_curve: ``{"step", "epoch", "loss"}`` per logged step.
+        trainable_parameters: parameters the adapter trains.
+        total_parameters: parameters of the whole model.
+        seconds: training wall time.
+        evalkit_version: the version that trained it.
+        created_at: ISO timestamp (UTC).
+        adapter_path: for a merged model, the adapter merged in.
+        adapter_hash: for a merged model, that adapter's fingerprint when merged.
+    """
+
+    kind: Literal["adapter", "merged"]
+    method: str
+    base_source: str
+    base_fingerprint: str
+    base_path: str
+    data_path: str
+    data_sha256: str
+    data_examples: int
+    config: dict[str, Any]
+    config_fingerprint: str
+    prompt_hash: str
+    leakage_field: str = "input"
+    loss_curve: list[dict[str, float]] = field(default_factory=list)
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+    seconds: float = 0.0
+    evalkit_version: str = ""
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    adapter_path: str | None = None
+    adapter_hash: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """Build a manifest from its JSON form (unknown keys from newer versions are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def mismatch(self, expected: TrainingIdentity) -> str | None:
+        """Return why these weights no longer match ``expected`` (None when they match)."""
+        if self.base_fingerprint != expected.base_fingerprint:
+            return "its base model changed"
+        if self.data_sha256 != expected.data_sha256:
+            return "its training data changed"
+        if self.config_fingerprint != expected.config_fingerprint:
+            return "its training config or prompt changed"
+        return None
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> Path:
+    """Write ``manifest`` into ``directory`` and return the file."""
+    path = directory / MANIFEST_NAME
+    path.write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_manifest(directory: Path) -> Manifest | None:
+    """Return the manifest in ``directory``, or None when there is none.
+
+    Raises:
+        ModelError: the manifest exists but is not valid JSON of the right shape.
+    """
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelError(f"{path}: unreadable manifest ({exc}); retrain or delete {directory}") from None

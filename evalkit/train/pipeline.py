@@ -1,0 +1,157 @@
+"""``train_adapter``: the whole of one training run, shared by ``evalkit train`` and ``evalkit run``.
+
+Order, cheapest refusal first: the QLoRA hardware check, the config's prompt, data lint,
+the train/eval leakage check, then the model load and the chosen trainer (SFT or DPO).
+The adapter is written to a staging directory that replaces ``output_dir`` only when
+training and the manifest are complete, so a failed run leaves the old adapter intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from evalkit.config import SuiteConfig
+from evalkit.data.items import Item, file_sha256, load_items
+from evalkit.data.lint import find_leaks, leakage_error, lint_items
+from evalkit.models.sources import ResolvedModel, resolve_model
+from evalkit.prompting import PromptTemplate
+from evalkit.runner import template_hash
+from evalkit.train.config import TrainConfig
+from evalkit.train.lora import load_training_model, require_qlora_support, staging_directory
+from evalkit.train.manifest import Manifest, TrainingIdentity, write_manifest
+from evalkit.train.reporting import SilentReporter, TrainingReporter
+from evalkit.version import evalkit_version
+
+
+def base_model(config: TrainConfig) -> ResolvedModel:
+    """Resolve the config's base model (relative paths against the config file).
+
+    Raises:
+        ModelError: the source does not resolve.
+    """
+    return resolve_model(config.model, config.source.parent)
+
+
+def training_identity(config: TrainConfig, suite: SuiteConfig | None = None) -> TrainingIdentity:
+    """Return the identity an adapter trained from ``config`` now would record.
+
+    Raises:
+        ConfigError: the config's suite does not load.
+        DataError: the training data file is missing.
+        ModelError: the base model does not resolve.
+    """
+    from evalkit.errors import DataError
+
+    template = config.prompt_template(suite if suite is not None else config.load_suite())
+    data = config.training_data_path
+    if not data.is_file():
+        raise DataError(f"{config.source}: training data {data} not found; check `data:`/`preferences:`")
+    return TrainingIdentity(
+        base_fingerprint=base_model(config).fingerprint,
+        data_sha256=file_sha256(data),
+        config_fingerprint=config.fingerprint(template),
+    )
+
+
+def check_training_data(
+    config: TrainConfig,
+    items: Sequence[Item],
+    template: PromptTemplate,
+    suite: SuiteConfig | None,
+    base: ResolvedModel,
+    reporter: TrainingReporter,
+    force: bool = False,
+) -> None:
+    """Lint the training data (``items``) and check it against the eval data.
+
+    Raises:
+        DataError: lint refused the data (and neither ``force`` nor ``data_checks.force``),
+            or an eval item leaks into the training data. Every finding and every leaked
+            pair is reported through ``reporter`` first.
+    """
+    from transformers import AutoTokenizer
+
+    data = config.training_data_path
+    if config.method == "sft":
+        tokenizer = AutoTokenizer.from_pretrained(str(base.path))
+        report = lint_items(data, items, template, tokenizer, config.training.max_seq_length)
+    else:
+        # Preference pairs have no single output field: lint counts, duplicates, empty fields.
+        report = lint_items(data, items)
+    for finding in report.findings:
+        reporter.note(f"lint {finding.severity}: {finding.message}")
+    report.raise_if_refused(force or config.data_checks.force)
+    eval_path = config.eval_data_path(suite)
+    if eval_path is None:
+        reporter.note("no eval data named (`eval_data:` or `suite:`); the leakage check was skipped")
+        return
+    checks = config.data_checks
+    leaks = find_leaks(items, load_items(eval_path), checks.leakage_field, checks.leakage_threshold)
+    if leaks:
+        for leak in leaks:
+            reporter.note(f"leak: {leak.describe()}: {leak.eval_text!r} ~ {leak.train_text!r}")
+        raise leakage_error(data, eval_path, leaks)
+
+
+def train_adapter(
+    config: TrainConfig, reporter: TrainingReporter | None = None, force: bool = False
+) -> Manifest:
+    """Check the data, train the adapter the config describes, and write it with its manifest.
+
+    Args:
+        config: the training config (``method`` picks SFT or DPO).
+        reporter: receives notes and progress; default silent.
+        force: train despite data lint refusals (leakage always stops training).
+
+    Returns:
+        The manifest written beside the adapter in ``config.output_path``.
+
+    Raises:
+        BackendUnavailable: ``qlora`` on a machine without CUDA (or bitsandbytes).
+        ConfigError: the config's suite or prompt is unusable.
+        DataError: lint refused the data, or eval items leak into it.
+        ModelError: the base model does not resolve or load.
+    """
+    from evalkit.train.dpo import train_dpo
+    from evalkit.train.sft import train_sft
+
+    reporter = reporter or SilentReporter()
+    if config.qlora:
+        require_qlora_support()
+    suite = config.load_suite()
+    template = config.prompt_template(suite)
+    base = base_model(config)
+    data = config.training_data_path
+    data_items = load_items(data)
+    check_training_data(config, data_items, template, suite, base, reporter, force)
+    loaded = load_training_model(base.path, config)
+    with staging_directory(config.output_path) as staging:
+        if config.method == "dpo":
+            trained = train_dpo(config, loaded, data_items, staging, reporter)
+        else:
+            trained = train_sft(config, loaded, template, data_items, staging, reporter)
+        manifest = Manifest(
+            kind="adapter",
+            method=config.method,
+            base_source=config.model,
+            base_fingerprint=base.fingerprint,
+            base_path=str(base.path),
+            data_path=str(data),
+            data_sha256=file_sha256(data),
+            data_examples=len(data_items),
+            config=config.describe(template),
+            config_fingerprint=config.fingerprint(template),
+            prompt_hash=template_hash(template),
+            leakage_field=config.data_checks.leakage_field,
+            loss_curve=trained.loss_curve,
+            trainable_parameters=trained.trainable_parameters,
+            total_parameters=trained.total_parameters,
+            seconds=round(trained.seconds, 2),
+            evalkit_version=evalkit_version(),
+        )
+        write_manifest(staging, manifest)
+    final = manifest.loss_curve[-1]["loss"] if manifest.loss_curve else float("nan")
+    reporter.note(
+        f"saved adapter {config.output_path} ({config.method}, {trained.seconds:.0f} s, final loss {final:.4f})"
+    )
+    return manifest
