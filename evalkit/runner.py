@@ -77,13 +77,21 @@ def load_inputs(suite: SuiteConfig) -> SuiteInputs:
     return SuiteInputs(suite=suite, items=items, train_items=train_items, checks=checks)
 
 
-def plan_candidates(inputs: SuiteInputs, only: Sequence[str] | None = None) -> list[CandidatePlan]:
+def plan_candidates(
+    inputs: SuiteInputs, only: Sequence[str] | None = None, progress: Progress | None = None
+) -> list[CandidatePlan]:
     """Resolve every candidate's model, adapter and prompt before generating.
 
+    Candidates with a ``train:`` config whose adapter is missing or stale are trained
+    first, and stale ``merged_from`` models merged (see :mod:`evalkit.train.candidates`).
+
     Raises:
-        ModelError: a model source does not resolve.
+        ModelError: a model source does not resolve, or an adapter was trained on another base.
     """
+    from evalkit.train.candidates import candidate_adapter, check_adapter_base, prepare_candidate_models
+
     suite = inputs.suite
+    prepare_candidate_models(suite, only, progress or SilentProgress())
     plans: list[CandidatePlan] = []
     for config in suite.candidates:
         if only and config.name not in only:
@@ -97,7 +105,7 @@ def plan_candidates(inputs: SuiteInputs, only: Sequence[str] | None = None) -> l
             plans.append(CandidatePlan(config, None, template, skip_reason=reason))
             continue
         model = resolve_model(config.model, suite.base_dir)
-        adapter = suite.resolve(config.adapter) if config.adapter else None
+        adapter = candidate_adapter(suite, config)
         if adapter is not None and not (adapter / "adapter_config.json").is_file():
             how = (
                 f"`evalkit train {suite.resolve(config.train)}`"
@@ -107,6 +115,8 @@ def plan_candidates(inputs: SuiteInputs, only: Sequence[str] | None = None) -> l
             reason = f"adapter {adapter} not found; make it with {how}"
             plans.append(CandidatePlan(config, None, template, skip_reason=reason))
             continue
+        if adapter is not None:
+            check_adapter_base(config, adapter, model)
         variant = ModelVariant(model=model, adapter=adapter, adapter_name=config.name if adapter else None,
                                dtype=config.dtype, options=config.options)
         plans.append(CandidatePlan(config, variant, template))
@@ -261,7 +271,7 @@ def execute_suite(
     """
     progress = progress or SilentProgress()
     inputs = load_inputs(suite)
-    plans = plan_candidates(inputs, only)
+    plans = plan_candidates(inputs, only, progress)
     run = RunResult(
         run_id=new_run_id(),
         suite_name=suite.name,

@@ -10,4 +10,5 @@ COMMAND_MODULES = [
     "evalkit.commands.report",
     "evalkit.commands.compare",
     "evalkit.commands.history",
+    "evalkit.commands.train",
 ]
