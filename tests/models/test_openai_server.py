@@ -1,0 +1,82 @@
+"""The openai_server backend against a real local vLLM server on loopback, and its error paths."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from vllm_fixtures import shared_vllm_backend, tiny_vllm_models
+
+from evalkit.config import GenerationConfig
+from evalkit.errors import ConfigError, ModelError
+from evalkit.models.backend import ModelVariant
+from evalkit.models.openai_server import OpenAIServerBackend
+from evalkit.models.sources import resolve_model
+from evalkit.models.vllm_server import serve_vllm
+
+CONVERSATIONS = [[{"role": "user", "content": f"Classify this customer message: order {n} is late"}]
+                 for n in range(4)]
+SETTINGS = GenerationConfig(max_new_tokens=10)
+
+
+def _variant(tiny_model_dir: Path, **options: object) -> ModelVariant:
+    return ModelVariant(resolve_model(str(tiny_model_dir)), options=options)
+
+
+def test_options_need_a_base_url_or_serve(tiny_model_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"set options.base_url .* or options.serve: true"):
+        OpenAIServerBackend().endpoint(_variant(tiny_model_dir))
+
+
+def test_unknown_options_are_named(tiny_model_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown option.*baseurl"):
+        OpenAIServerBackend().endpoint(_variant(tiny_model_dir, baseurl="http://x"))
+
+
+def test_an_unreachable_endpoint_names_it(tiny_model_dir: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = OpenAIServerBackend()
+    variant = _variant(tiny_model_dir, base_url=f"http://127.0.0.1:{port}/v1", timeout_s=2)
+    backend._clients.clear()
+    with pytest.raises(ModelError, match=rf"endpoint http://127.0.0.1:{port}/v1/ model '.*' failed"):
+        backend.generate(variant, CONVERSATIONS[:1], SETTINGS)
+    backend.close()
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_a_server_that_does_not_answer_in_time_quotes_its_log(tiny_model_dir: Path) -> None:
+    with pytest.raises(ModelError, match=r"did not answer within 1 s; last log lines") as error:
+        with serve_vllm(tiny_model_dir, "tiny", timeout_s=1):
+            pass
+    log_path = Path(str(error.value).split("(")[-1].split(")")[0])
+    assert log_path.name == "server.log"
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_served_base_and_runtime_loaded_adapter_match_the_offline_engine() -> None:
+    models = tiny_vllm_models()
+    base = ModelVariant(resolve_model(str(models.base)), options={"serve": True, "start_timeout_s": 240})
+    lora = ModelVariant(base.model, models.lora, "lora", options={"serve": True})
+    backend = OpenAIServerBackend()
+    try:
+        served_base = backend.generate(base, CONVERSATIONS, SETTINGS)
+        served_lora = backend.generate(lora, CONVERSATIONS, SETTINGS)
+        server = backend._servers[models.base].server
+        assert len(backend._servers) == 1, "base and adapter share one server"
+    finally:
+        backend.close()
+    assert server.process.poll() is not None, "the server stopped with the backend"
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", server.port)) != 0, "nothing listens on its port any more"
+    offline = shared_vllm_backend()
+    # The server renders the same chat template but runs its engine in a worker with other
+    # thread counts; on a random model a float32 near-tie may flip a token, rarely.
+    for served, variant in ((served_base, models.variant()), (served_lora, models.variant("lora"))):
+        expected = offline.generate(variant, CONVERSATIONS, SETTINGS)
+        assert sum(a == b for a, b in zip(served, expected, strict=True)) >= len(CONVERSATIONS) - 1
+    assert sum(a != b for a, b in zip(served_lora, served_base, strict=True)) >= len(CONVERSATIONS) - 1
