@@ -60,7 +60,7 @@ class EvalkitSettings:
 
     Attributes:
         suites: suite files whose bars become test items.
-        store: the run store path, or None for the suite's own setting.
+        store: the run store, or None for the suite's ``store:`` (else the default store).
         report_dir: root of run directories, or None for each suite's ``output_dir``.
         cache: reuse runs of earlier sessions when their inputs are unchanged.
     """
@@ -143,6 +143,7 @@ class EvalkitResult:
         cached: True when the run was read back from disk (made by an earlier session or
             by another xdist worker of this one).
         reused: True when an earlier session made the run.
+        store: the run store the run was saved in.
     """
 
     suite: SuiteConfig
@@ -150,6 +151,7 @@ class EvalkitResult:
     run_dir: Path | None
     cached: bool
     reused: bool = False
+    store: Path | None = None
     _run: RunResult | None = None
     _comparison: Comparison | None = field(default=None, repr=False)
 
@@ -159,12 +161,13 @@ class EvalkitResult:
 
     @property
     def run(self) -> RunResult:
-        """The run's result (read back from its run directory when another process made it)."""
+        """The run's result, read back from the run store when another process made it."""
         if self._run is None:
-            from evalkit.report.run_dir import load_run_dir
+            from evalkit.store import RunStore, resolve_store_path
 
             assert self.run_dir is not None
-            self._run = load_run_dir(self.run_dir)
+            with RunStore(resolve_store_path(self.suite, self.store)) as store:
+                self._run = store.find_run(str(self.run_dir))
         return self._run
 
     @property
@@ -275,12 +278,11 @@ class SuiteRuns:
                 raise
         return self._results[suite_path]
 
-    def cache_dir(self) -> Path:
-        """Where run entries and locks live: beside the run store, else under ``$EVALKIT_HOME``."""
-        from evalkit.home import evalkit_home
+    def cache_dir(self, suite: SuiteConfig) -> Path:
+        """Where the suite's run entries and locks live: ``pytest-runs/`` beside its run store."""
+        from evalkit.store import resolve_store_path
 
-        root = self.settings.store.parent if self.settings.store is not None else evalkit_home()
-        directory = root / "pytest-runs"
+        directory = resolve_store_path(suite, self.settings.store).parent / "pytest-runs"
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 
@@ -291,7 +293,7 @@ class SuiteRuns:
 
         suite = load_suite(suite_path)
         key = suite_cache_key(suite)
-        entry_path = self.cache_dir() / f"{suite.name}-{key[:24]}.json"
+        entry_path = self.cache_dir(suite) / f"{suite.name}-{key[:24]}.json"
         with FileLock(str(entry_path.with_suffix(".lock"))):
             reused = self._reuse(suite, entry_path)
             if reused is not None:
@@ -324,7 +326,7 @@ class SuiteRuns:
 
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
         stored = summary.get("sections", {}).get("bars") or []
-        result = EvalkitResult(suite=suite, bars=[], run_dir=run_dir, cached=True)
+        result = EvalkitResult(suite=suite, bars=[], run_dir=run_dir, cached=True, store=self.settings.store)
         if [(b["candidate"], b["expression"]) for b in stored] == [(b.candidate, b.expression) for b in suite.bars]:
             result.bars = [BarResult.from_dict(record) for record in stored]
         else:
@@ -336,9 +338,11 @@ class SuiteRuns:
         from evalkit.api import run_suite
         from evalkit.bars import evaluate_bars
 
-        run = run_suite(suite, output_dir=self.settings.report_dir, command="pytest (evalkit plugin)")
+        run = run_suite(suite, output_dir=self.settings.report_dir, command="pytest (evalkit plugin)",
+                        store=self.settings.store, cache=self.settings.cache)
         bars = evaluate_bars(suite.bars, run, suite=suite)
-        return EvalkitResult(suite=suite, bars=bars, run_dir=run.run_dir, cached=False, _run=run)
+        return EvalkitResult(suite=suite, bars=bars, run_dir=run.run_dir, cached=False,
+                             store=self.settings.store, _run=run)
 
 
 class EvalkitSession:
@@ -395,12 +399,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--evalkit-store", dest="evalkit_store", metavar="PATH", default=None,
-        help="the run store; its directory also keeps the plugin's run cache "
-             "(default: [tool.evalkit] store, else $EVALKIT_HOME).",
+        help="the SQLite run store that runs are saved in and read back from; the plugin's run "
+             "cache lives beside it (default: [tool.evalkit] store, else the suite's store:, "
+             "else $EVALKIT_HOME/evalkit.db).",
     )
     group.addoption(
         "--evalkit-no-cache", action="store_true", dest="evalkit_no_cache", default=False,
-        help="run every suite afresh instead of reusing an earlier session's run of unchanged inputs.",
+        help="run every suite afresh (and generate every item again) instead of reusing an earlier "
+             "session's run of unchanged inputs; still once per session with xdist.",
     )
     group.addoption(
         "--evalkit-report", dest="evalkit_report", metavar="DIR", default=None,

@@ -10,9 +10,6 @@ from typing import Any
 import pytest
 import yaml
 
-pytest_plugins = ["pytester"]
-
-
 SuiteFactory = Callable[..., Path]
 
 

@@ -88,8 +88,8 @@ def test_config_error_is_a_clear_collection_error(pytester: pytest.Pytester, plu
 def test_run_is_reused_by_later_sessions_until_inputs_change(
     pytester: pytest.Pytester, plugin_suite: SuiteFactory
 ) -> None:
-    # Defaults from [tool.evalkit]: the suite to check and where reports go.
-    pytester.makepyprojecttoml('[tool.evalkit]\nsuites = ["suite.yaml"]\nreport_dir = "out"\n')
+    # Defaults from [tool.evalkit]: the suite to check, the run store, where reports go.
+    pytester.makepyprojecttoml('[tool.evalkit]\nsuites = ["suite.yaml"]\nstore = "db/runs.db"\nreport_dir = "out"\n')
     plugin_suite(bars=[{"lora": "answered == 1.0"}])
     first = pytester.runpytest()
     first.assert_outcomes(passed=1)
@@ -97,6 +97,7 @@ def test_run_is_reused_by_later_sessions_until_inputs_change(
     second.assert_outcomes(passed=1)
     (run_dir,) = run_dirs(pytester.path / "out")
     second.stdout.fnmatch_lines([f"evalkit report: {run_dir / 'report.html'} (run reused from an earlier session*"])
+    assert (pytester.path / "db" / "runs.db").is_file() and any((pytester.path / "db" / "pytest-runs").glob("*.json"))
     # A changed bar is checked against the same run; a changed input runs the suite again.
     plugin_suite(bars=[{"lora": "answered == 1.0"}, {"lora": "exact_match >= 0.5"}])
     pytester.runpytest().assert_outcomes(passed=1, failed=1)
