@@ -11,4 +11,5 @@ COMMAND_MODULES = [
     "evalkit.commands.compare",
     "evalkit.commands.history",
     "evalkit.commands.train",
+    "evalkit.commands.parity",
 ]
