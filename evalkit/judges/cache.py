@@ -1,0 +1,81 @@
+"""The judgment cache: one SQLite file, ``$EVALKIT_HOME/judgments.sqlite``.
+
+A judgment is keyed by what determines it: the judge (provider, model, endpoint or
+weights fingerprint), the rubric's content hash, the item, the reference, the
+prediction, the mode and order, and the repeat number (self-consistency asks the
+same question again on purpose). Only successful judgments are stored: an error is
+asked again next time. Nothing secret is stored: keys never reach a judge's identity.
+Kept apart from the run store on purpose: a cache can be deleted at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import StoreError
+from evalkit.home import evalkit_home
+
+CACHE_FILE = "judgments.sqlite"
+
+
+def judgment_key(*parts: Any) -> str:
+    """Return a SHA-256 over the JSON of ``parts`` (key order normalised)."""
+    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class JudgmentCache:
+    """A small thread-safe key -> JSON store on SQLite."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        """Open (and create) the cache file.
+
+        Raises:
+            StoreError: the file cannot be opened.
+        """
+        self.path = path or evalkit_home() / CACHE_FILE
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS judgments (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+                "created TEXT DEFAULT CURRENT_TIMESTAMP)"
+            )
+            self._db.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"judgment cache {self.path}: {exc}; delete the file to start afresh") from None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """Return the stored judgment for ``key``, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM judgments WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        """Store a judgment under ``key`` (replacing any)."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO judgments (key, value) VALUES (?, ?)",
+                             (key, json.dumps(value, ensure_ascii=False)))
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> JudgmentCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

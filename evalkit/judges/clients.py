@@ -1,0 +1,171 @@
+"""The judge client contract, the judgments it returns, and the provider registry.
+
+A judge client answers two questions for a rendered prompt (chat messages)::
+
+    client.pointwise(messages, rubric) -> Judgment          # a 1..5 score per criterion
+    client.pairwise(messages) -> PairwiseJudgment            # "A", "B" or "tie"
+
+and raises exactly one of three things when it cannot:
+
+* :class:`TransientJudgeError`: 429, 5xx, a timeout, a broken reply body; retried
+  with backoff a bounded number of times;
+* :class:`~evalkit.judges.parsing.MalformedJudgment`: the judge answered, but not with
+  a usable judgment; retried a bounded number of times, then a judge error;
+* :class:`UnjudgeableItem`: this item cannot be judged (its prompt is too long); an
+  error for the item at once, the other items go on;
+* :class:`~evalkit.errors.JudgeError`: nothing will help (a bad key, an unknown
+  model): the run stops with a message saying what to fix.
+
+Retrying, the concurrency limit and the cache live in :mod:`evalkit.judges.judging`,
+so that every client gets them alike. ``identity`` names the judge for the cache
+(provider, model, endpoint; never a key).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from evalkit.errors import ConfigError
+from evalkit.judges.rubric import SCALE, Rubric
+from evalkit.judges.spec import JudgeClientSpec
+from evalkit.prompting import Message
+
+
+class TransientJudgeError(Exception):
+    """A request failed in a way worth retrying (429, 5xx, timeout, garbage reply).
+
+    Attributes:
+        retry_after: seconds the server asked to wait, if it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnjudgeableItem(Exception):
+    """The judge cannot take this item at all (say, its prompt exceeds the context window).
+
+    Retrying would fail alike: the item becomes a judge error at once.
+    """
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """A pointwise judgment of one prediction.
+
+    Attributes:
+        scores: criterion -> score in 1..5 (a probability-weighted mean when the judge
+            gave probabilities, else the integer it wrote).
+        reasoning: the judge's reasoning.
+        distributions: criterion -> {score: probability}, when known.
+    """
+
+    scores: dict[str, float]
+    reasoning: str = ""
+    distributions: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (for the cache)."""
+        return {"scores": self.scores, "reasoning": self.reasoning,
+                "distributions": {c: {str(k): v for k, v in d.items()} for c, d in self.distributions.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Judgment:
+        """Rebuild a judgment from :meth:`to_json`'s output."""
+        return cls(scores={k: float(v) for k, v in data["scores"].items()}, reasoning=str(data["reasoning"]),
+                   distributions={c: {int(k): float(v) for k, v in d.items()}
+                                  for c, d in data.get("distributions", {}).items()})
+
+
+@dataclass(frozen=True)
+class PairwiseJudgment:
+    """Which of two responses (A first, B second) the judge prefers.
+
+    Attributes:
+        winner: ``A``, ``B`` or ``tie``.
+        reasoning: the judge's reasoning.
+    """
+
+    winner: str
+    reasoning: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (for the cache)."""
+        return {"winner": self.winner, "reasoning": self.reasoning}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PairwiseJudgment:
+        """Rebuild a verdict from :meth:`to_json`'s output."""
+        return cls(winner=str(data["winner"]), reasoning=str(data["reasoning"]))
+
+
+class JudgeClient(Protocol):
+    """Scores predictions; see the module docstring for the contract."""
+
+    identity: str
+    concurrency: int
+
+    def pointwise(self, messages: list[Message], rubric: Rubric) -> Judgment:
+        """Score one prediction on every criterion of ``rubric``."""
+        ...
+
+    def pairwise(self, messages: list[Message]) -> PairwiseJudgment:
+        """Say which of the two responses in the prompt is better."""
+        ...
+
+    def close(self) -> None:
+        """Free what the client holds (connections, models)."""
+        ...
+
+
+def weighted_score(probabilities: Mapping[int, float]) -> tuple[float, dict[int, float]]:
+    """Return the probability-weighted mean score and the distribution renormalised over 1..5.
+
+    Raises:
+        ValueError: no probability mass on any score.
+    """
+    total = sum(p for s, p in probabilities.items() if s in SCALE and p > 0 and math.isfinite(p))
+    if total <= 0:
+        raise ValueError("no probability on any score token")
+    distribution = {s: probabilities.get(s, 0.0) / total for s in SCALE}
+    return sum(s * p for s, p in distribution.items()), distribution
+
+
+ClientFactory = Callable[[JudgeClientSpec, Mapping[str, Any]], JudgeClient]
+_PROVIDERS: dict[str, ClientFactory] = {}
+
+
+def register_provider(name: str) -> Callable[[ClientFactory], ClientFactory]:
+    """Register a judge client factory under a ``provider:`` name."""
+
+    def register(factory: ClientFactory) -> ClientFactory:
+        _PROVIDERS[name] = factory
+        return factory
+
+    return register
+
+
+def create_client(spec: JudgeClientSpec, backends: Mapping[str, Any] | None = None) -> JudgeClient:
+    """Build the judge client a spec names.
+
+    Args:
+        spec: the judge client settings.
+        backends: the run's generation backends; a local judge reuses the ``hf`` one so
+            a model shared with a candidate is loaded once.
+
+    Raises:
+        ConfigError: unknown provider.
+        JudgeError: the client cannot be built (a missing API key, say).
+    """
+    import importlib
+
+    # Imported here: the API SDKs and torch are needed only by the provider in use.
+    module = {"anthropic": "api_judges", "openai": "api_judges", "local": "local_judge"}.get(spec.provider)
+    if module is None:
+        raise ConfigError(f"unknown judge provider '{spec.provider}'; use anthropic, openai or local")
+    importlib.import_module(f"evalkit.judges.{module}")
+    return _PROVIDERS[spec.provider](spec, backends or {})

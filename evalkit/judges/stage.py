@@ -1,0 +1,212 @@
+"""The run stage: judge every candidate's predictions with the suite's ``judges:``.
+
+Pointwise, each judged item gets ``ItemResult.scores["judge.<rubric>.<criterion>"] =
+Score(value 1..5, reason=the judge's reasoning)``; pairwise, each non-baseline
+candidate's item gets ``judge.<rubric>.preference`` (1 win, 0.5 tie, 0 loss, averaged
+over both orders). An item whose judgment failed gets no score (it is counted as a
+judge error). ``run.sections["judges"][rubric]`` holds the judge, the mode, the
+calibration against human labels, error counts, per-candidate criterion means with
+their spread, and in pairwise mode win rates (see notes in docs/judges.md).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from evalkit.checks import Score
+from evalkit.errors import ConfigError
+from evalkit.judges.cache import JudgmentCache
+from evalkit.judges.calibration import calibrate, is_calibrated, load_labels
+from evalkit.judges.clients import Judgment, PairwiseJudgment, create_client
+from evalkit.judges.judging import JudgeOutcome, JudgeRunner, JudgeTally, JudgeTask
+from evalkit.judges.pairwise import PairedVerdict, combine_orders, summarise_pairwise
+from evalkit.judges.prompt import pairwise_messages, pointwise_messages
+from evalkit.judges.rubric import Rubric, load_rubric
+from evalkit.judges.spec import JudgeSpec
+from evalkit.progress import Progress
+from evalkit.results import CandidateResult, ItemResult, RunResult
+
+if TYPE_CHECKING:
+    from evalkit.models.backend import Backend
+    from evalkit.runner import SuiteInputs
+
+PREFERENCE = "preference"
+
+
+def metric_name(key: str, criterion: str) -> str:
+    """Return the flat metric name ``judge.<key>.<criterion>``."""
+    return f"judge.{key}.{criterion}"
+
+
+def criterion_stats(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Return ``{"mean", "std", "n"}`` (sample std; 0 for one value, None for none)."""
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std, "n": len(values)}
+
+
+def _judged_items(candidate: CandidateResult, limit: int | None) -> list[ItemResult]:
+    return candidate.items[:limit] if limit is not None else list(candidate.items)
+
+
+def _pointwise_task(rubric: Rubric, item: ItemResult, where: str) -> JudgeTask:
+    messages = pointwise_messages(rubric, item.fields, item.prediction, item.expected, where)
+    return JudgeTask("pointwise", messages, (item.fields, item.expected, item.prediction, 0))
+
+
+def judge_pointwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: RunResult,
+                    progress: Progress) -> tuple[dict[str, Any], JudgeTally]:
+    """Score every candidate's items; return the section's per-candidate and error parts."""
+    key = spec.name or rubric.name
+    per_candidate: dict[str, Any] = {}
+    errors: dict[str, int] = {}
+    tally = JudgeTally()
+    for candidate in run.candidates:
+        if candidate.status != "ok":
+            continue
+        items = _judged_items(candidate, spec.limit)
+        tasks = [_pointwise_task(rubric, item, f"{candidate.name} item {item.item_id}") for item in items]
+        progress.start(f"judge {rubric.name}: {candidate.name}", len(tasks))
+        outcomes = runner.run(tasks, progress.advance)
+        progress.finish()
+        for item, outcome in zip(items, outcomes, strict=True):
+            tally.add(outcome)
+            if isinstance(outcome.judgment, Judgment):
+                for criterion, value in outcome.judgment.scores.items():
+                    item.scores[metric_name(key, criterion)] = Score(value=value, reason=outcome.judgment.reasoning)
+        errors[candidate.name] = sum(o.judgment is None for o in outcomes)
+        per_candidate[candidate.name] = {
+            criterion: criterion_stats(
+                [i.scores[metric_name(key, criterion)].value for i in items if metric_name(key, criterion) in i.scores])
+            for criterion in rubric.criterion_names
+        }
+    return {"per_candidate": per_candidate, "errors": errors}, tally
+
+
+def _verdict(outcome: JudgeOutcome) -> PairwiseJudgment | None:
+    return outcome.judgment if isinstance(outcome.judgment, PairwiseJudgment) else None
+
+
+def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: RunResult,
+                   progress: Progress) -> tuple[dict[str, Any], JudgeTally]:
+    """Compare every candidate with the baseline on each item, in both orders."""
+    key = spec.name or rubric.name
+    baseline = run.candidate(run.baseline) if any(c.name == run.baseline for c in run.candidates) else None
+    if baseline is None or baseline.status != "ok":
+        raise ConfigError(f"pairwise judging with {rubric.name} needs the baseline '{run.baseline}' to have run")
+    baseline_by_id = {item.item_id: item for item in baseline.items}
+    pairwise: dict[str, Any] = {}
+    per_candidate: dict[str, Any] = {}
+    errors: dict[str, int] = {}
+    tally = JudgeTally()
+    metric = metric_name(key, PREFERENCE)
+    for candidate in run.candidates:
+        if candidate.status != "ok" or candidate.name == baseline.name:
+            continue
+        items = [i for i in _judged_items(candidate, spec.limit) if i.item_id in baseline_by_id]
+        tasks: list[JudgeTask] = []
+        for item in items:
+            other = baseline_by_id[item.item_id].prediction
+            where = f"{candidate.name} vs {baseline.name} item {item.item_id}"
+            for shown_a, shown_b in ((item.prediction, other), (other, item.prediction)):
+                messages = pairwise_messages(rubric, item.fields, shown_a, shown_b, item.expected, where)
+                tasks.append(JudgeTask("pairwise", messages, (item.fields, item.expected, shown_a, shown_b, 0)))
+        progress.start(f"judge {rubric.name}: {candidate.name} vs {baseline.name}", len(tasks))
+        outcomes = runner.run(tasks, progress.advance)
+        progress.finish()
+        verdicts: list[PairedVerdict] = []
+        failed = 0
+        for index, item in enumerate(items):
+            pair = outcomes[2 * index : 2 * index + 2]
+            for outcome in pair:
+                tally.add(outcome)
+            first, second = _verdict(pair[0]), _verdict(pair[1])
+            if first is None or second is None:
+                failed += 1
+                continue
+            verdict = combine_orders(first.winner, second.winner)
+            verdicts.append(verdict)
+            reason = (f"candidate shown first: {first.winner} ({first.reasoning}); "
+                      f"baseline shown first: {second.winner} ({second.reasoning})")
+            item.scores[metric] = Score(value=verdict.preference, reason=reason)
+        errors[candidate.name] = failed
+        pairwise[candidate.name] = summarise_pairwise(verdicts)
+        per_candidate[candidate.name] = {PREFERENCE: criterion_stats([v.preference for v in verdicts])}
+    return {"per_candidate": per_candidate, "errors": errors, "pairwise": pairwise}, tally
+
+
+def suite_calibration(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, inputs: SuiteInputs,
+                      progress: Progress) -> tuple[dict[str, Any] | None, str | None]:
+    """Measure the judge against the labels; return the section entry and a warning, if any."""
+    suite = inputs.suite
+    labels = suite.resolve(spec.labels) if spec.labels else rubric.labels_path()
+    if labels is None:
+        if spec.min_kappa is None:
+            return None, None
+        entry = {"kappa": {}, "calibrated": False, "min_kappa": spec.min_kappa, "n": 0}
+        return entry, (f"judge {spec.judge.label()} on {rubric.name} is uncalibrated: min_kappa is set but "
+                       "there are no human labels; add `labels:` to the rubric or the judge entry")
+    examples = load_labels(labels, rubric)
+    progress.start(f"judge {rubric.name}: calibration", len(examples))
+    result = calibrate(examples, runner, on_done=progress.advance)
+    progress.finish()
+    kappas = result.kappas()
+    calibrated = is_calibrated(kappas, rubric.criterion_names, spec.min_kappa)
+    entry = {
+        "kappa": kappas, "calibrated": calibrated, "min_kappa": spec.min_kappa, "n": result.n,
+        "errors": result.errors, "agreement": {c: a.to_dict() for c, a in result.criteria.items()},
+    }
+    warning = None
+    if not calibrated:
+        shown = ", ".join(f"{c} {kappas[c]:.2f}" if c in kappas else f"{c} undefined" for c in rubric.criterion_names)
+        warning = (f"judge {spec.judge.label()} on {rubric.name} is uncalibrated (kappa {shown}; "
+                   f"min_kappa {spec.min_kappa}): bars on its scores do not count")
+    return entry, warning
+
+
+def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
+    """The ``judges`` run stage; see the module docstring."""
+    suite = inputs.suite
+    specs: list[JudgeSpec] = list(suite.judges)
+    if not specs:
+        return
+    section: dict[str, Any] = run.sections.setdefault("judges", {})
+    with JudgmentCache() as cache:
+        for spec in specs:
+            rubric = load_rubric(suite.resolve(spec.rubric))
+            key = spec.name or rubric.name
+            if key in section:
+                raise ConfigError(f"{suite.source}: judges: two entries are named '{key}'; give one a "
+                                  "`name:` of its own (results and metrics are keyed by it)")
+            client = create_client(spec.judge, backends)
+            try:
+                runner = JudgeRunner(client, spec.judge, rubric, cache)
+                judged = judge_pointwise if spec.mode == "pointwise" else judge_pairwise
+                results, tally = judged(spec, rubric, runner, run, progress)
+                calibration, warning = suite_calibration(spec, rubric, runner, inputs, progress)
+            finally:
+                client.close()
+            judge_info: dict[str, Any] = {"provider": spec.judge.provider, "model": spec.judge.model}
+            if spec.judge.base_url:
+                judge_info["base_url"] = spec.judge.base_url
+            section[key] = {"rubric": rubric.name, "judge": judge_info, "mode": spec.mode, "calibration": calibration,
+                                    **results, "tally": tally.to_dict()}
+            if warning:
+                run.warnings.append(warning)
+            if tally.errors:
+                run.warnings.append(
+                    f"judge {spec.judge.label()} on {key}: {tally.errors} of {tally.tasks} judgments "
+                    f"failed and have no score (first: {tally.error_examples[0]})")
+
+
+def register() -> None:
+    """Register the judges stage with the runner."""
+    from evalkit.runner import register_stage
+
+    register_stage("judges", run_judges)
+
+
+register()
