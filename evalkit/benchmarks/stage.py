@@ -22,6 +22,7 @@ construction, and the entry says ``same_as``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, evaluate_benchmark, prepare_benchmark
@@ -37,17 +38,21 @@ from evalkit.runner import SuiteInputs, register_stage
 SECTION = "benchmarks"
 
 
-def benchmark_variant(suite: SuiteConfig, config: CandidateConfig, task: BenchmarkTask, device: Any) -> ModelVariant:
+def benchmark_variant(
+    suite: SuiteConfig, config: CandidateConfig, candidate: CandidateResult, task: BenchmarkTask, device: Any
+) -> ModelVariant:
     """Return the model variant a candidate is scored with on one benchmark.
 
-    The adapter keeps the name generation gave it (the candidate's), so the backend
-    reuses the adapter it already loaded. The dtype is the spec's, else the
-    candidate's, else bf16 where the hardware has it natively (see ``scoring_dtype``).
+    The adapter is the one the run recorded for the candidate, under the name generation
+    gave it (the candidate's), so the backend reuses the adapter it already loaded. The
+    dtype is the spec's, else the candidate's, else bf16 where the hardware has it
+    natively (see ``scoring_dtype``).
     """
     from evalkit.benchmarks.lm import scoring_dtype
 
     requested = task.spec.dtype if task.spec.dtype != "auto" else config.dtype
-    adapter = suite.resolve(config.adapter) if config.adapter else None
+    identity = candidate.identity
+    adapter = Path(identity.adapter) if identity is not None and identity.adapter else None
     return ModelVariant(
         model=resolve_model(config.model, suite.base_dir),
         adapter=adapter,
@@ -131,7 +136,7 @@ def _evaluate_candidate(
     from evalkit.benchmarks.lm import EvalkitLM
 
     backend = _hf_backend(backends)
-    variant = benchmark_variant(suite, config, task, backend.device)
+    variant = benchmark_variant(suite, config, candidate, task, backend.device)
     adapter_hash = adapter_fingerprint(variant.adapter) if variant.adapter else None
     key = (variant.model.fingerprint, adapter_hash, variant.dtype, task.spec.metric)
     same_as = None

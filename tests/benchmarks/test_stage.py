@@ -22,7 +22,7 @@ from evalkit.models.backend import Backend, ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import resolve_model
 from evalkit.progress import SilentProgress
-from evalkit.results import CandidateResult, RunResult
+from evalkit.results import CandidateIdentity, CandidateResult, RunResult
 from evalkit.runner import execute_suite, load_inputs
 
 SUBJECTS = ["anatomy", "virology"]
@@ -96,12 +96,14 @@ def test_adapter_scored_on_the_shared_base(tiny_model_dir: Path, adapter_dir: Pa
     suite = load_suite(suite_file)
     backend = HFBackend(device=torch.device("cpu"))
     backends: dict[str, Backend] = {"hf": backend}
-    run = RunResult("r", "tiny", str(suite_file), "base", [CandidateResult("base"), CandidateResult("lora")], "now")
+    model = resolve_model(str(tiny_model_dir))
+    lora_identity = CandidateIdentity(str(tiny_model_dir), model.fingerprint, str(adapter_dir), "a", "hf", "p")
+    candidates = [CandidateResult("base"), CandidateResult("lora", identity=lora_identity)]
+    run = RunResult("r", "tiny", str(suite_file), "base", candidates, "now")
     run_benchmarks(load_inputs(suite), run, backends, SilentProgress())
     base = run.candidate("base").item_values["mmlu_mini_cloze"]
     lora = run.candidate("lora").item_values["mmlu_mini_cloze"]
     assert base.keys() == lora.keys() and len(base) == 6
-    model = resolve_model(str(tiny_model_dir))
     plain = backend.load(ModelVariant(model, dtype="float32")).model
     with_adapter = backend.load(ModelVariant(model, adapter_dir, "lora", dtype="float32")).model
     assert plain is with_adapter, "the adapter runs on the base's weights, not a second copy"
