@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +59,18 @@ def register_stage(name: str, stage: RunStage) -> None:
     """Add a stage that runs after task generation, in registration order."""
     if all(existing != name for existing, _ in RUN_STAGES):
         RUN_STAGES.append((name, stage))
+
+
+# Modules that register a stage when imported. They are imported when a suite runs,
+# not at startup, so that `evalkit --help` does not pay for lm-eval and the like.
+STAGE_MODULES: list[str] = ["evalkit.benchmarks.stage", "evalkit.train.candidates", "evalkit.judges.stage",
+                           "evalkit.parity"]
+
+
+def import_stage_modules() -> None:
+    """Import every module of STAGE_MODULES, which registers their stages."""
+    for module in STAGE_MODULES:
+        importlib.import_module(module)
 
 
 def load_inputs(suite: SuiteConfig) -> SuiteInputs:
@@ -270,6 +283,7 @@ def execute_suite(
         cache: the generation cache (see :func:`evaluate_candidate`); None generates all.
     """
     progress = progress or SilentProgress()
+    import_stage_modules()
     inputs = load_inputs(suite)
     plans = plan_candidates(inputs, only, progress)
     run = RunResult(
