@@ -12,6 +12,7 @@ A candidate's ``options`` say where its model is::
           model: lora                          # the API model name (default: the candidate's)
           api_key_env: OPENAI_API_KEY          # env var holding the key (none needed locally)
           concurrency: 8                       # requests in flight at once
+          timeout_s: 120                       # per request; max_retries: 3 retries with backoff
 
 With ``serve: true`` instead of ``base_url``, evalkit starts a local vLLM server for
 the candidate's base model (:func:`evalkit.models.vllm_server.serve_vllm`), loads each
@@ -42,7 +43,7 @@ from evalkit.models.vllm_server import VLLMServer, serve_vllm
 
 BASE_SERVED_NAME = "base"
 KNOWN_OPTIONS = {"base_url", "model", "api_key_env", "concurrency", "serve", "timeout_s", "start_timeout_s",
-                 "max_lora_rank"}
+                 "max_lora_rank", "max_retries"}
 
 
 @dataclass
@@ -97,7 +98,8 @@ class OpenAIServerBackend:
             from openai import OpenAI
 
             self._clients[client_key] = OpenAI(base_url=str(base_url), api_key=api_key,
-                                               timeout=float(options.get("timeout_s", 120)), max_retries=3)
+                                               timeout=float(options.get("timeout_s", 120)),
+                                               max_retries=int(options.get("max_retries", 3)))
         return self._clients[client_key], model
 
     def _serve(self, variant: ModelVariant, options: dict[str, Any]) -> tuple[str, str]:

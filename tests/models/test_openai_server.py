@@ -39,8 +39,8 @@ def test_an_unreachable_endpoint_names_it(tiny_model_dir: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     backend = OpenAIServerBackend()
-    variant = _variant(tiny_model_dir, base_url=f"http://127.0.0.1:{port}/v1", timeout_s=2)
-    backend._clients.clear()
+    variant = _variant(tiny_model_dir, base_url=f"http://127.0.0.1:{port}/v1", timeout_s=2,
+                       max_retries=0)
     with pytest.raises(ModelError, match=rf"endpoint http://127.0.0.1:{port}/v1/ model '.*' failed"):
         backend.generate(variant, CONVERSATIONS[:1], SETTINGS)
     backend.close()
