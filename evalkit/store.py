@@ -140,7 +140,6 @@ CREATE TABLE generation_cache (
 
 _SCHEMA_V2 = """
 ALTER TABLE runs ADD COLUMN thresholds_json TEXT;
-ALTER TABLE runs ADD COLUMN summary_json TEXT;
 CREATE TABLE run_metrics (
     run_id TEXT NOT NULL,
     candidate TEXT NOT NULL,
@@ -165,14 +164,11 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_to_v2(conn: sqlite3.Connection) -> None:
-    """Add per-run metric means (for history), thresholds and summaries; backfill them."""
+    """Add per-run metric means (for history and summaries) and thresholds; backfill the means."""
     _execute_script(conn, _SCHEMA_V2)
     run_ids = [row[0] for row in conn.execute("SELECT run_id FROM runs")]
     for run_id in run_ids:
-        run = _read_run(conn, run_id)
-        _insert_metrics(conn, run)
-        conn.execute("UPDATE runs SET summary_json = ? WHERE run_id = ?",
-                     (_dumps(run.summary()), run_id))
+        _insert_metrics(conn, _read_run(conn, run_id))
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
@@ -383,11 +379,11 @@ class RunStore:
             conn.execute(
                 "INSERT INTO runs (run_id, suite, suite_path, baseline, config_hash, dataset_hash, git_commit,"
                 " started_at, finished_at, evalkit_version, command, run_dir, sections_json, warnings_json,"
-                " thresholds_json, summary_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " thresholds_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, run.suite_name, run.suite_path, run.baseline, config_hash, run.dataset_hash, commit,
                  run.started_at, run.finished_at, run.evalkit_version, run.command,
                  str(run.run_dir) if run.run_dir else None, _dumps(run.sections), _dumps(run.warnings),
-                 _dumps(policy.to_dict()), _dumps(run.summary())),
+                 _dumps(policy.to_dict())),
             )
             _insert_candidates(conn, run)
             _insert_metrics(conn, run)
@@ -495,7 +491,9 @@ class RunStore:
         return ThresholdPolicy.from_dict(json.loads(row[0]))
 
     def run_summaries(self, suite: str, before: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Return stored runs' summaries (:meth:`RunResult.summary`), oldest first.
+        """Return stored runs' summaries (as :meth:`RunResult.summary` makes them), oldest first.
+
+        Built from the stored rows without loading items, so a long history is cheap.
 
         Args:
             suite: the suite's name.
@@ -511,9 +509,9 @@ class RunStore:
                          "(SELECT started_at FROM runs WHERE run_id = ?), started_at)")
                 params += [before, before]
             rows = conn.execute(
-                f"SELECT summary_json FROM runs WHERE suite = ?{extra} AND summary_json IS NOT NULL"
+                f"SELECT run_id FROM runs WHERE suite = ?{extra}"
                 " ORDER BY started_at DESC, run_id DESC LIMIT ?", [*params, limit]).fetchall()
-            return [json.loads(row[0]) for row in reversed(rows)]
+            return [_read_summary(conn, row[0]) for row in reversed(rows)]
 
         return self.read(query)
 
@@ -624,8 +622,12 @@ def git_commit(directory: Path) -> str | None:
 
 # ----------------------------------------------------------------- row mapping
 
+# One encoder for every row: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def _now() -> str:
@@ -668,14 +670,38 @@ def _insert_candidates(conn: sqlite3.Connection, run: RunResult) -> None:
 
 
 def _insert_metrics(conn: sqlite3.Connection, run: RunResult) -> None:
-    from evalkit.compare import metric_values
+    from evalkit.compare import metric_arrays
 
     for candidate in run.candidates:
-        for metric, values in metric_values(candidate).items():
-            if values:
-                conn.execute(
-                    "INSERT OR REPLACE INTO run_metrics (run_id, candidate, metric, value, n) VALUES (?,?,?,?,?)",
-                    (run.run_id, candidate.name, metric, sum(values.values()) / len(values), len(values)))
+        conn.executemany(
+            "INSERT OR REPLACE INTO run_metrics (run_id, candidate, metric, value, n) VALUES (?,?,?,?,?)",
+            [(run.run_id, candidate.name, metric, float(array.values.mean()), int(array.values.size))
+             for metric, array in metric_arrays(candidate).items() if array.values.size])
+
+
+def _read_summary(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT suite, suite_path, baseline, started_at, finished_at, dataset_hash, evalkit_version, command,"
+        " sections_json, warnings_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    counts = dict(conn.execute(
+        "SELECT candidate, COUNT(*) FROM item_results WHERE run_id = ? GROUP BY candidate", (run_id,)).fetchall())
+    metrics: dict[str, dict[str, float]] = {}
+    for candidate, metric, value in conn.execute(
+        "SELECT candidate, metric, value FROM run_metrics WHERE run_id = ? ORDER BY rowid", (run_id,)
+    ):
+        metrics.setdefault(candidate, {})[metric] = value
+    candidates = [
+        {"name": name, "status": status, "message": message,
+         "identity": json.loads(identity) if identity else None, "items": counts.get(name, 0),
+         "seconds": round(seconds, 3), "metrics": metrics.get(name, {})}
+        for name, status, message, identity, seconds in conn.execute(
+            "SELECT name, status, message, identity_json, seconds FROM candidates WHERE run_id = ?"
+            " ORDER BY position", (run_id,))
+    ]
+    return {"run_id": run_id, "suite": row[0], "suite_path": row[1], "baseline": row[2], "started_at": row[3],
+            "finished_at": row[4] or "", "dataset_hash": row[5] or "", "evalkit_version": row[6] or "",
+            "command": row[7] or "", "warnings": json.loads(row[9] or "[]"), "candidates": candidates,
+            "sections": json.loads(row[8] or "{}")}
 
 
 def _read_run(conn: sqlite3.Connection, run_id: str) -> RunResult:

@@ -282,3 +282,23 @@ def test_history_command_shows_trends_and_drift(tmp_path: Path, capsys: pytest.C
     assert "drift" in capsys.readouterr().out
     assert main(["history", "other", "--store", str(store)]) == 2
     assert "suites stored: demo" in capsys.readouterr().err
+
+
+def test_compare_accepts_run_directories_with_and_without_a_store(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from evalkit.run_output import write_run
+
+    good, worse = [1.0] * 900 + [0.0] * 100, [1.0] * 800 + [0.0] * 200
+    week1 = run_of(candidate("base", {"exact_match": good}), candidate("lora", {"exact_match": good}),
+                   run_id="week1")
+    week2 = run_of(candidate("base", {"exact_match": good}), candidate("lora", {"exact_match": worse}),
+                   run_id="week2")
+    dirs = [str(write_run(run, tmp_path / "reports")) for run in (week1, week2)]
+    # No store at all: both runs come from their files.
+    assert main(["compare", *dirs, "--store", str(tmp_path / "absent.db")]) == 1
+    assert "lora vs lora" in capsys.readouterr().out
+    # A store that holds the runs: the directories resolve to the stored runs.
+    save_runs(tmp_path / "runs.db", week1, week2)
+    assert main(["compare", dirs[0], "week2", "--store", str(tmp_path / "runs.db"), "--candidate", "base"]) == 0
+    assert main(["compare", str(tmp_path), "--store", str(tmp_path / "runs.db")]) == 2
+    assert "neither a run id" in capsys.readouterr().err

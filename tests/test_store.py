@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +60,29 @@ def test_run_round_trips(tmp_path: Path) -> None:
     assert record.git_commit is None or len(record.git_commit) == 40
     assert record.candidates["lora"] is not None and record.candidates["lora"]["adapter_hash"] == "a" * 64
     assert record.candidates["merged"] is None
+
+
+def rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 12)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
+def test_run_summaries_equal_run_summary_without_loading_items(tmp_path: Path) -> None:
+    older, newer = sample_run("r1"), sample_run("r2", items=3)
+    newer.started_at = "2026-11-29T10:00:00+00:00"
+    with RunStore(tmp_path / "store.db") as store:
+        store.save_run(older)
+        store.save_run(newer)
+        summaries = store.run_summaries("classifier")
+        before_newer = store.run_summaries("classifier", before="r2")
+    expected = [json.loads(json.dumps(run.summary(), default=str)) for run in (older, newer)]
+    assert rounded(summaries) == rounded(expected)
+    assert [s["run_id"] for s in before_newer] == ["r1"]
 
 
 def test_store_is_wal_and_current_schema(tmp_path: Path) -> None:
