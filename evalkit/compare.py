@@ -550,6 +550,10 @@ def compare_candidates(
     base_name = baseline or run.baseline
     comparison = Comparison(baseline=base_name, baseline_run_id=run.run_id, candidate_run_id=run.run_id,
                             seed=seed)
+    if baseline is None and all(c.name != base_name for c in run.candidates):
+        # A run of some candidates only (`--candidate lora`) may leave the baseline out.
+        comparison.notes.append(f"baseline '{base_name}' was not run; nothing compared")
+        return comparison
     base = _candidate(run, base_name)
     if base.status != "ok":
         comparison.notes.append(f"baseline '{base_name}' was skipped ({base.message}); nothing compared")

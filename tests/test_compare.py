@@ -205,6 +205,13 @@ def test_skipped_baseline_compares_nothing_and_says_why() -> None:
     assert "adapter missing" in comparison.notes[0]
 
 
+def test_run_without_its_baseline_compares_nothing() -> None:
+    comparison = compare_candidates(run_of(candidate("lora", {"exact_match": [1.0]})))
+    assert comparison.candidates == {} and "'base' was not run" in comparison.notes[0]
+    with pytest.raises(ConfigError, match="no candidate 'ghost'"):
+        compare_candidates(run_of(candidate("lora", {"exact_match": [1.0]})), baseline="ghost")
+
+
 def test_compare_runs_pairs_candidates_by_name_across_runs() -> None:
     old = run_of(candidate("base", {"exact_match": [1.0] * 500}), candidate("lora", {"exact_match": [1.0] * 500}),
                  run_id="old")
