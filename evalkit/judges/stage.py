@@ -78,11 +78,10 @@ def judge_pointwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: R
                 for criterion, value in outcome.judgment.scores.items():
                     item.scores[metric_name(key, criterion)] = Score(value=value, reason=outcome.judgment.reasoning)
         errors[candidate.name] = sum(o.judgment is None for o in outcomes)
-        per_candidate[candidate.name] = {
-            criterion: criterion_stats(
-                [i.scores[metric_name(key, criterion)].value for i in items if metric_name(key, criterion) in i.scores])
-            for criterion in rubric.criterion_names
-        }
+        values = {c: [i.scores[metric_name(key, c)].value for i in items if metric_name(key, c) in i.scores]
+                  for c in rubric.criterion_names}
+        # A criterion nobody scored (every judgment failed) has no mean; errors say why.
+        per_candidate[candidate.name] = {c: criterion_stats(v) for c, v in values.items() if v}
     return {"per_candidate": per_candidate, "errors": errors}, tally
 
 
@@ -134,7 +133,8 @@ def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: Ru
             item.scores[metric] = Score(value=verdict.preference, reason=reason)
         errors[candidate.name] = failed
         pairwise[candidate.name] = summarise_pairwise(verdicts)
-        per_candidate[candidate.name] = {PREFERENCE: criterion_stats([v.preference for v in verdicts])}
+        if verdicts:
+            per_candidate[candidate.name] = {PREFERENCE: criterion_stats([v.preference for v in verdicts])}
     return {"per_candidate": per_candidate, "errors": errors, "pairwise": pairwise}, tally
 
 

@@ -91,8 +91,8 @@ class FaultProxy:
                     proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
                 try:
                     proxy.answer(self, fault, body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up on a slow answer
+                except OSError:
+                    pass  # the client gave up on a slow answer (broken pipe, reset, timeout)
                 finally:
                     with proxy.lock:
                         proxy.in_flight -= 1
@@ -141,8 +141,8 @@ class FaultProxy:
 def proxy_factory(judge_server: VLLMServer) -> Iterator[Any]:
     proxies: list[FaultProxy] = []
 
-    def make(schedule: list[str]) -> FaultProxy:
-        proxy = FaultProxy(f"http://127.0.0.1:{judge_server.port}", schedule)
+    def make(schedule: list[str], slow_s: float = 1.0) -> FaultProxy:
+        proxy = FaultProxy(f"http://127.0.0.1:{judge_server.port}", schedule, slow_s)
         proxies.append(proxy)
         return proxy
 
@@ -216,7 +216,7 @@ def test_anthropic_sdk_judge_reads_structured_judgment(judge_server: VLLMServer,
 
 def _judge_entry(rubric: Path, provider: str, url: str, name: str, **settings: Any) -> dict[str, Any]:
     return {"rubric": str(rubric), "name": name,
-            "judge": {"provider": provider, "model": SERVED, "base_url": url, "max_tokens": 96, "timeout_s": 1.5,
+            "judge": {"provider": provider, "model": SERVED, "base_url": url, "max_tokens": 96, "timeout_s": 30,
                       "backoff_s": 0.01, "concurrency": 3, **settings}}
 
 
@@ -268,14 +268,16 @@ def test_suite_run_through_faults_completes_with_bounded_retries_and_no_key_leak
 
 def test_exhausted_retries_are_counted_errors_never_scores(
         make_suite, tiny_model_dir: Path, proxy_factory: Any, short_rubric: Path) -> None:  # type: ignore[no-untyped-def]
-    proxy = proxy_factory(["ok", "500", "429"])
+    # The third answer comes after the client's timeout: a timeout, not retried either.
+    proxy = proxy_factory(["ok", "500", "slow"], slow_s=8.0)
     suite = make_suite(judges=[_judge_entry(short_rubric, "openai", proxy.url + "/v1", "cq_strict", max_retries=0,
-                                            parse_retries=0, concurrency=1)])
+                                            parse_retries=0, concurrency=1, timeout_s=5)])
     run = run_suite(suite, write=False)
     section = run.sections["judges"]["cq_strict"]
-    assert proxy.log == ["ok", "500", "429"]  # three items, no retries at all
+    assert proxy.log == ["ok", "500", "slow"]  # three items, no retries at all
     assert section["tally"]["errors"] == 2 and section["errors"]["base"] == 2
     items = run.candidate("base").items
     assert ["judge.cq_strict.format" in i.scores for i in items] == [True, False, False]
     assert any("2 of 3 judgments failed" in w for w in run.warnings)
+    assert any("Timeout" in e for e in section["tally"]["error_examples"])
     assert json.dumps(section)  # JSON-ready
