@@ -12,4 +12,5 @@ COMMAND_MODULES = [
     "evalkit.commands.history",
     "evalkit.commands.train",
     "evalkit.commands.parity",
+    "evalkit.commands.rubric",
 ]
