@@ -62,10 +62,13 @@ def make_adapters(model_dir: Path, root: Path, count: int) -> list[Path]:
     return paths
 
 
-def timed(fn: Any) -> tuple[Any, float]:
+def timed(fn: Any, label: str = "") -> tuple[Any, float]:
     started = time.perf_counter()
     value = fn()
-    return value, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if label:
+        print(f"[bench_vllm] {label}: {seconds:.1f} s", flush=True)
+    return value, seconds
 
 
 def classifier_conversations(limit: int) -> list[list[dict[str, str]]]:
@@ -95,20 +98,20 @@ def main() -> None:
 
     vllm = VLLMBackend()
     vllm.prepare(variants)
-    _, startup = timed(lambda: vllm.generate(base, conversations[:2], settings))
+    _, startup = timed(lambda: vllm.generate(base, conversations[:2], settings), "vllm startup")
     for variant in variants:  # load each adapter once, outside the timed sections
         vllm.generate(variant, conversations[:1], settings)
-    base_out, vllm_base = timed(lambda: vllm.generate(base, conversations, settings))
+    base_out, vllm_base = timed(lambda: vllm.generate(base, conversations, settings), "vllm base")
     many, vllm_many = timed(lambda: vllm.generate_many([(base, conversations)] +
-                                                       [(v, conversations) for v in variants], settings))
+                                                       [(v, conversations) for v in variants], settings), "vllm base+3")
     changed = [sum(a != b for a, b in zip(out, base_out, strict=True)) for out in many[1:]]
 
     hf = HFBackend()
     hf.generate(base, conversations[:2], settings)
     for variant in variants:
         hf.generate(variant, conversations[:1], settings)
-    hf_base_out, hf_base = timed(lambda: hf.generate(base, conversations, settings))
-    _, hf_seq = timed(lambda: [hf.generate(v, conversations, settings) for v in [base, *variants]])
+    hf_base_out, hf_base = timed(lambda: hf.generate(base, conversations, settings), "hf base")
+    _, hf_seq = timed(lambda: [hf.generate(v, conversations, settings) for v in [base, *variants]], "hf base+3")
     agreement = sum(a == b for a, b in zip(hf_base_out, base_out, strict=True)) / len(base_out)
     results["multi_lora"] = {
         "vllm_startup_s": startup, "vllm_base_s": vllm_base, "vllm_base_plus_3_s": vllm_many,
@@ -130,8 +133,8 @@ def main() -> None:
         results["mmlu_mini"] = f"not run: {exc}"
     else:
         task = prepare_benchmark(BenchmarkSpec(task="mmlu_mini", limit_per_subject=args.mmlu_per_subject), REPO)
-        on_vllm, vllm_s = timed(lambda: evaluate_benchmark(task, EvalkitVLLM(vllm, base)))
-        on_hf, hf_s = timed(lambda: evaluate_benchmark(task, EvalkitLM(hf, base)))
+        on_vllm, vllm_s = timed(lambda: evaluate_benchmark(task, EvalkitVLLM(vllm, base)), "mmlu vllm")
+        on_hf, hf_s = timed(lambda: evaluate_benchmark(task, EvalkitLM(hf, base)), "mmlu hf")
         n = len(on_hf.items)
         same = sum(on_hf.items[k] == on_vllm.items.get(k) for k in on_hf.items) / n
         results["mmlu_mini"] = {

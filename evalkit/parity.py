@@ -25,7 +25,6 @@ from typing import Any
 
 from evalkit.data.items import Item
 from evalkit.models.backend import Backend, Message, ModelVariant, create_backend
-from evalkit.models.hf import adapter_base_model, load_tokenizer
 from evalkit.models.sources import resolve_model
 from evalkit.progress import Progress, SilentProgress
 from evalkit.results import RunResult
@@ -248,6 +247,8 @@ def _bare(variant: ModelVariant) -> ModelVariant:
 
 def _merged_source(inputs: SuiteInputs, plans: Sequence[CandidatePlan], plan: CandidatePlan) -> ModelVariant | None:
     """Return base + adapter (through peft) that a merged candidate was made from, if known."""
+    from evalkit.models.hf import adapter_base_model
+
     assert plan.config.merged_from is not None and plan.variant is not None
     adapter = inputs.suite.resolve(plan.config.merged_from)
     for other in plans:
@@ -283,6 +284,10 @@ def run_parity(
         BackendUnavailable: vLLM is not installed.
         ModelError: a model or adapter fails to load.
     """
+    # Imported here: the runner imports this module for its stage on every run, and a
+    # run without `parity: true` must not pay for torch.
+    from evalkit.models.hf import load_tokenizer
+
     progress = progress or SilentProgress()
     items = inputs.items[:limit] if limit else inputs.items
     owned = backends is None
