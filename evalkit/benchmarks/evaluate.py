@@ -125,7 +125,7 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
     own = include is not None and spec.task in lm_eval_task_names(include, include_defaults=False)
     known = [] if own else lm_eval_task_names(include, include_defaults=True)
     if not own and spec.task not in known:
-        close = difflib.get_close_matches(spec.task, known, n=5)
+        close = difflib.get_close_matches(spec.task, [*MMLU_TASKS, *known], n=5)
         hint = f"; did you mean {', '.join(close)}" if close else ""
         raise BenchmarkError(
             f"unknown benchmark task '{spec.task}'{hint}. Available: {', '.join(MMLU_TASKS)} "

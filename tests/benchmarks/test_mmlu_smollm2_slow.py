@@ -12,6 +12,7 @@ from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.benchmarks.stage import run_benchmarks
 from evalkit.config import load_suite
+from evalkit.errors import BenchmarkError
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.progress import SilentProgress
@@ -53,3 +54,10 @@ def test_stage_on_smollm2(make_suite: Any) -> None:
     assert len(run.candidate("base").item_values["mmlu_mini"]) == 6
     assert "hf" in backends, "the stage made an HF backend when generation had none"
     backends["hf"].close()
+
+
+def test_unknown_task_says_what_is_available(tmp_path: Any) -> None:
+    # Slow only because lm-eval indexes its ~15,000 task files to know a name is unknown.
+    with pytest.raises(BenchmarkError, match=r"unknown benchmark task 'mmlu_mni'; did you mean mmlu_mini.*"
+                                             r"Available: mmlu, mmlu_cloze, mmlu_mini, mmlu_mini_cloze.*include_path"):
+        prepare_benchmark(BenchmarkSpec(task="mmlu_mni"), tmp_path)
