@@ -55,7 +55,8 @@ def run_suite(
         run_store.save_run(run, config)
         if write:
             root = Path(output_dir) if output_dir is not None else config.resolve(config.output_dir)
-            write_run(run, root)
+            history = run_store.run_summaries(run.suite_name, before=run.run_id, limit=20)
+            write_run(run, root, history=history)
             if run.run_dir is not None:
                 run_store.set_run_dir(run.run_id, run.run_dir)
     return run

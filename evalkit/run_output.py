@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from evalkit.results import RunResult
 
 
-def write_run(run: RunResult, output_root: Path) -> Path:
-    """Write the run's files under ``output_root/<suite>/<run_id>/`` and return that path."""
+def write_run(run: RunResult, output_root: Path, history: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """Write the run's files under ``output_root/<suite>/<run_id>/`` and return that path.
+
+    Args:
+        run: the finished run.
+        output_root: the root of run directories.
+        history: earlier runs' summaries, oldest first, for the report's trend section.
+    """
     from evalkit.report import render_report
 
     suite_dir = output_root / run.suite_name
@@ -38,7 +46,7 @@ def write_run(run: RunResult, output_root: Path) -> Path:
         (staging / "summary.json").write_text(
             json.dumps(run.summary(), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
         )
-        (staging / "report.html").write_text(render_report(run), encoding="utf-8")
+        (staging / "report.html").write_text(render_report(run, history=history), encoding="utf-8")
         staging.rename(final)
     except BaseException:
         run.run_dir = None

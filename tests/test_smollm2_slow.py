@@ -1,4 +1,4 @@
-"""The classifier suite on the real embedded SmolLM2-135M-Instruct (about 20 items)."""
+"""The classifier suite on the real embedded SmolLM2-135M-Instruct (a small slice)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_classifier_suite_on_smollm2(tmp_path: Path) -> None:
     suite = load_suite(REPO / "suites" / "classifier.yaml")
-    suite.dataset.limit = 20
+    suite.dataset.limit = 10
+    suite.generation.batch_size = 10
     suite.candidates = [c for c in suite.candidates if c.name in {"base", "base-fewshot"}]
     # Only the task checks: benchmarks and judges have their own slow tests.
     suite.benchmarks = []
@@ -23,7 +24,7 @@ def test_classifier_suite_on_smollm2(tmp_path: Path) -> None:
     suite.bars = []
     run = run_suite(suite, output_dir=tmp_path)
     base, fewshot = run.candidate("base"), run.candidate("base-fewshot")
-    assert len(base.items) == len(fewshot.items) == 20
+    assert len(base.items) == len(fewshot.items) == 10
     assert all(item.prediction for item in base.items), "the real model writes something for every item"
     # The article's advice, measured: a better prompt gets the format right far more often.
     assert fewshot.metrics()["json_valid"] >= base.metrics()["json_valid"] + 0.5
