@@ -3,12 +3,11 @@
 Modules, each one piece of the flow::
 
     config.py      the train YAML (pydantic), its prompt template and its data paths
-    datachecks.py  lint and leakage gates every training run passes first
     reporting.py   the progress protocol the trainers report to (the CLI draws it)
     lora.py        base model loading (QLoRA on CUDA only), peft LoraConfig, saving
     sft.py         supervised fine-tuning with trl's SFTTrainer, completion-only loss
     dpo.py         preference tuning with trl's DPOTrainer, reference = adapter disabled
-    pipeline.py    train_adapter(): checks, the chosen method, the manifest
+    pipeline.py    train_adapter(): data lint and leakage (evalkit.data.lint), the method, the manifest
     manifest.py    the identity file every adapter and merged model carries
     merge.py       merge_adapter(): merge_and_unload into a standalone model
     candidates.py  what ``evalkit run`` calls: train or merge stale candidates first
