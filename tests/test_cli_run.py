@@ -107,7 +107,7 @@ def test_interrupted_run_leaves_no_finished_looking_directory(
 
     suite = make_suite()
 
-    def explode(run: object) -> str:
+    def explode(run: object, **options: object) -> str:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("evalkit.report.render_report", explode)
