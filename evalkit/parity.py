@@ -292,7 +292,8 @@ def run_parity(
     items = inputs.items[:limit] if limit else inputs.items
     owned = backends is None
     outputs = _Outputs(inputs, items, backends if backends is not None else {})
-    plans = [p for p in plan_candidates(inputs) if p.variant is not None]
+    # A hosted model has no weights here to run through HF or vLLM.
+    plans = [p for p in plan_candidates(inputs) if p.variant is not None and not p.variant.model.hosted]
     report = ParityReport(n_items=len(items), min_agreement=min_agreement)
     item_ids = [item.id for item in items]
     try:

@@ -15,12 +15,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from evalkit.checks import Check, CheckContext, build_check
 from evalkit.config import CandidateConfig, GenerationConfig, SuiteConfig
 from evalkit.data.items import Item, file_sha256, load_items
 from evalkit.models.backend import Backend, ModelVariant, create_backend
-from evalkit.models.sources import adapter_fingerprint, resolve_model
+from evalkit.models.sources import (
+    ResolvedModel,
+    adapter_fingerprint,
+    hosted_model,
+    is_local_source,
+    resolve_model,
+)
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
@@ -117,7 +124,7 @@ def plan_candidates(
             )
             plans.append(CandidatePlan(config, None, template, skip_reason=reason))
             continue
-        model = resolve_model(config.model, suite.base_dir)
+        model = candidate_model(config, suite.base_dir)
         adapter = candidate_adapter(suite, config)
         if adapter is not None and not (adapter / "adapter_config.json").is_file():
             how = (
@@ -128,12 +135,28 @@ def plan_candidates(
             reason = f"adapter {adapter} not found; make it with {how}"
             plans.append(CandidatePlan(config, None, template, skip_reason=reason))
             continue
-        if adapter is not None:
+        if adapter is not None and not model.hosted:
             check_adapter_base(config, adapter, model)
         variant = ModelVariant(model=model, adapter=adapter, adapter_name=config.name if adapter else None,
                                dtype=config.dtype, options=config.options)
         plans.append(CandidatePlan(config, variant, template))
     return plans
+
+
+def candidate_model(config: CandidateConfig, base_dir: Path) -> ResolvedModel:
+    """Resolve a candidate's ``model:``; behind an ``openai_server`` endpoint it may be hosted.
+
+    A candidate served from an endpoint (``base_url``) whose model is not on this machine
+    is a hosted model, known by its endpoint and name; every other model must resolve
+    locally (``serve: true`` starts a server for a local model).
+
+    Raises:
+        ModelError: a local model source does not resolve.
+    """
+    options = dict(config.options)
+    if config.backend == "openai_server" and not options.get("serve") and not is_local_source(config.model, base_dir):
+        return hosted_model(config.model, str(options.get("base_url") or ""))
+    return resolve_model(config.model, base_dir)
 
 
 def template_hash(template: PromptTemplate) -> str:

@@ -14,6 +14,11 @@ A candidate's ``options`` say where its model is::
           concurrency: 8                       # requests in flight at once
           timeout_s: 120                       # per request; max_retries: 3 retries with backoff
 
+A ``model:`` that is not on this machine (``model: gpt-4o-mini`` behind a hosted API,
+or a model only the server has) is a *hosted* model: it is known by its endpoint and
+name (:func:`evalkit.models.sources.hosted_model`), it needs no local files, and the
+stages that need weights (benchmarks, parity) skip it with a note.
+
 With ``serve: true`` instead of ``base_url``, evalkit starts a local vLLM server for
 the candidate's base model (:func:`evalkit.models.vllm_server.serve_vllm`), loads each
 adapter candidate into it as its own model name, and stops it when the backend is
@@ -139,6 +144,8 @@ class OpenAIServerBackend:
 
         A hosted model's template is not known here; its messages are returned as JSON.
         """
+        if variant.model.hosted:
+            return json.dumps(conversation, ensure_ascii=False)
         try:
             return render_chat(load_tokenizer(variant.model.path), conversation)
         except (OSError, ValueError):

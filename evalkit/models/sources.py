@@ -40,13 +40,37 @@ class ResolvedModel:
 
     Attributes:
         source: the string the suite gave.
-        path: a directory ``AutoModelForCausalLM.from_pretrained`` loads offline.
-        fingerprint: SHA-256 over the model's config and weights, its identity.
+        path: a directory ``AutoModelForCausalLM.from_pretrained`` loads offline (for a
+            hosted model, the name, which is no directory).
+        fingerprint: SHA-256 over the model's config and weights, its identity (for a
+            hosted model, over its endpoint and name: all that can be known of it).
+        hosted: the model exists only behind an API endpoint, with no local files.
     """
 
     source: str
     path: Path
     fingerprint: str
+    hosted: bool = False
+
+
+def is_local_source(source: str, base_dir: Path | None = None) -> bool:
+    """Whether ``source`` names a model on this machine (the embedded one, a directory, a GGUF file)."""
+    if source in _EMBEDDED_GGUF:
+        return True
+    candidate = Path(source).expanduser()
+    if not candidate.is_absolute() and base_dir is not None:
+        candidate = base_dir / candidate
+    return candidate.exists()
+
+
+def hosted_model(source: str, endpoint: str) -> ResolvedModel:
+    """Return the identity of a model served only behind ``endpoint`` (e.g. a hosted API).
+
+    Its weights cannot be hashed, so its fingerprint covers the endpoint and the name:
+    a provider may change a model behind an unchanged name, which ``--no-cache`` covers.
+    """
+    digest = hashlib.sha256(f"hosted\n{endpoint.rstrip('/')}\n{source}".encode()).hexdigest()
+    return ResolvedModel(source, Path(source), digest, hosted=True)
 
 
 def resolve_model(source: str, base_dir: Path | None = None) -> ResolvedModel:

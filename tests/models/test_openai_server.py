@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from vllm_fixtures import shared_vllm_backend, tiny_vllm_models
@@ -12,7 +13,8 @@ from evalkit.config import GenerationConfig
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.openai_server import OpenAIServerBackend
-from evalkit.models.sources import resolve_model
+from evalkit.api import run_suite
+from evalkit.models.sources import hosted_model, resolve_model
 from evalkit.models.vllm_server import serve_vllm
 
 CONVERSATIONS = [[{"role": "user", "content": f"Classify this customer message: order {n} is late"}]
@@ -59,8 +61,6 @@ def test_a_server_that_does_not_answer_in_time_quotes_its_log(tiny_model_dir: Pa
     assert log_path.name == "server.log"
 
 
-@pytest.mark.slow
-@pytest.mark.vllm
 def same_start(served: str, offline: str) -> bool:
     """True when one text starts the other, ignoring undecodable bytes.
 
@@ -72,6 +72,8 @@ def same_start(served: str, offline: str) -> bool:
     return bool(a) and bool(b) and (a.startswith(b) or b.startswith(a))
 
 
+@pytest.mark.slow
+@pytest.mark.vllm
 def test_served_base_and_runtime_loaded_adapter_match_the_offline_engine() -> None:
     models = tiny_vllm_models()
     base = ModelVariant(resolve_model(str(models.base)), options={"serve": True, "start_timeout_s": 240})
@@ -94,3 +96,27 @@ def test_served_base_and_runtime_loaded_adapter_match_the_offline_engine() -> No
         expected = offline.generate(variant, CONVERSATIONS, SHORT)
         assert sum(same_start(a, b) for a, b in zip(served, expected, strict=True)) >= len(CONVERSATIONS) - 1
     assert sum(a != b for a, b in zip(served_lora, served_base, strict=True)) >= len(CONVERSATIONS) - 1
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_a_hosted_model_name_is_evaluated_without_local_files(make_suite: Any, tmp_path: Path) -> None:
+    # The server stands in for a hosted API: the suite names a model that exists only
+    # behind the endpoint, so nothing may be resolved, downloaded or converted locally.
+    hosted_name = "acme/support-classifier-v2"
+    models = tiny_vllm_models()
+    with serve_vllm(models.base, hosted_name, timeout_s=420,
+                    extra_args=["--enforce-eager", "--max-model-len", "1024"]) as server:
+        candidate = {"name": "hosted", "model": hosted_name, "backend": "openai_server",
+                     "options": {"base_url": server.base_url}}
+        suite = make_suite(candidates=[candidate], generation={"max_new_tokens": 6, "batch_size": 2})
+        run = run_suite(suite, store=tmp_path / "runs.db")
+        again = run_suite(suite, store=tmp_path / "runs.db")
+    result = run.candidate("hosted")
+    assert result.status == "ok", result.message
+    assert result.identity is not None
+    assert result.identity.model_fingerprint == hosted_model(hosted_name, server.base_url).fingerprint
+    assert all(item.prediction for item in result.items), "the endpoint answered every item"
+    # The prompt shown in the report is the messages sent (the server's template is unknown here).
+    assert '"role": "system"' in result.items[0].prompt
+    assert [i.prediction for i in again.candidate("hosted").items] == [i.prediction for i in result.items]
