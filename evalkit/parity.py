@@ -292,8 +292,11 @@ def run_parity(
     items = inputs.items[:limit] if limit else inputs.items
     owned = backends is None
     outputs = _Outputs(inputs, items, backends if backends is not None else {})
-    # A hosted model has no weights here to run through HF or vLLM.
-    plans = [p for p in plan_candidates(inputs) if p.variant is not None and not p.variant.model.hosted]
+    plans = [p for p in plan_candidates(inputs) if p.variant is not None]
+    for hosted in [p for p in plans if p.variant is not None and p.variant.model.hosted]:
+        progress.note(f"parity: skipped {hosted.config.name}: a hosted model has no weights here to run "
+                      "through HF and vLLM")
+    plans = [p for p in plans if p.variant is not None and not p.variant.model.hosted]
     report = ParityReport(n_items=len(items), min_agreement=min_agreement)
     item_ids = [item.id for item in items]
     try:

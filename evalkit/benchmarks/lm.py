@@ -28,24 +28,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
-from lm_eval import utils as lm_eval_utils
-from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 from lm_eval.models.utils import resolve_max_length
 
+from evalkit.benchmarks.lm_base import Request, TokenizerLM, variant_from_arguments
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
-from evalkit.models.sources import resolve_model
 
 logger = logging.getLogger(__name__)
 
-Request = tuple[tuple[str, str], list[int], list[int]]
-"""lm-eval's tokenized loglikelihood request: ((context, continuation), context ids, continuation ids)."""
 
 _BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -170,7 +165,7 @@ def scored_columns(continuation: tuple[int, ...], offset: int) -> list[int]:
 
 
 @register_model("evalkit-hf")
-class EvalkitLM(TemplateLM):  # type: ignore[misc]
+class EvalkitLM(TokenizerLM):
     """An lm-eval model over an in-memory transformers model (see the module docstring).
 
     Args:
@@ -205,14 +200,7 @@ class EvalkitLM(TemplateLM):  # type: ignore[misc]
         super().__init__()
         self.backend = backend or HFBackend()
         if variant is None:
-            if pretrained is None:
-                raise BenchmarkError("evalkit-hf needs a model: pass pretrained=MODEL (and peft=ADAPTER_DIR)")
-            variant = ModelVariant(
-                model=resolve_model(pretrained),
-                adapter=Path(peft) if peft else None,
-                adapter_name="peft" if peft else None,
-                dtype=scoring_dtype(dtype, self.backend.device),
-            )
+            variant = variant_from_arguments("evalkit-hf", pretrained, peft, scoring_dtype(dtype, self.backend.device))
         self.variant = variant
         self._batch_size = int(batch_size) if str(batch_size).isdigit() else 16
         self.add_bos_token = add_bos_token
@@ -221,38 +209,6 @@ class EvalkitLM(TemplateLM):  # type: ignore[misc]
         self.tokenizer = loaded.tokenizer
         self._max_length = max_length or resolve_max_length(loaded.model.config, self.tokenizer)
         self._device = self.backend.device
-
-    # lm-eval's tokenization contract ------------------------------------------------------
-
-    @property
-    def eot_token_id(self) -> int:
-        """The end-of-text token (lm-eval's EOT)."""
-        return int(self.tokenizer.eos_token_id)
-
-    @property
-    def prefix_token_id(self) -> int:
-        """The token an empty context is replaced by: BOS if the model has one, else EOT."""
-        bos = self.tokenizer.bos_token_id
-        return int(bos) if bos is not None else self.eot_token_id
-
-    @property
-    def max_length(self) -> int:
-        """The longest sequence the model is given."""
-        return int(self._max_length)
-
-    @property
-    def tokenizer_name(self) -> str:
-        """The tokenizer's name, for lm-eval's caches."""
-        return str(self.tokenizer.name_or_path).replace("/", "__")
-
-    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs: Any) -> list[int]:
-        """Tokenize like lm-eval's ``hf`` model: no special tokens unless ``add_bos_token``."""
-        special = self.add_bos_token if add_special_tokens is None else add_special_tokens
-        return list(self.tokenizer.encode(string, add_special_tokens=special))
-
-    def tok_decode(self, tokens: Sequence[int]) -> str:
-        """Turn token ids back into text."""
-        return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True))
 
     # scoring ----------------------------------------------------------------------------
 
@@ -302,27 +258,6 @@ class EvalkitLM(TemplateLM):  # type: ignore[misc]
                 total = scored.gather(-1, targets.unsqueeze(-1)).sum().item()
                 greedy = bool((scored.argmax(dim=-1) == targets).all().item())
                 yield index, (float(total), greedy)
-
-    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
-        """Return each text's total log-likelihood, over disjoint windows of the context length."""
-        windows: list[Request] = []
-        owners: list[int] = []
-        for owner, (text,) in enumerate(request.args for request in requests):
-            for context, continuation in map(
-                lm_eval_utils.make_disjoint_window,
-                lm_eval_utils.get_rolling_token_windows(
-                    token_list=self.tok_encode(text),
-                    prefix_token=self.prefix_token_id,
-                    max_seq_len=self.max_length,
-                    context_len=1,
-                ),
-            ):
-                windows.append((("", ""), list(context), list(continuation)))
-                owners.append(owner)
-        totals = [0.0] * len(requests)
-        for owner, (logprob, _) in zip(owners, self._loglikelihood_tokens(windows), strict=True):
-            totals[owner] += logprob
-        return totals
 
     @torch.inference_mode()
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:

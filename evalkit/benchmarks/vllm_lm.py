@@ -17,25 +17,19 @@ the vLLM backend uses for its prompts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from lm_eval import utils as lm_eval_utils
-from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 
+from evalkit.benchmarks.lm_base import Request, TokenizerLM, variant_from_arguments
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
-from evalkit.models.sources import resolve_model
 from evalkit.models.vllm import VLLMBackend
-
-Request = tuple[tuple[str, str], list[int], list[int]]
-"""lm-eval's tokenized loglikelihood request: ((context, continuation), context ids, continuation ids)."""
 
 
 @register_model("evalkit-vllm")
-class EvalkitVLLM(TemplateLM):  # type: ignore[misc]
+class EvalkitVLLM(TokenizerLM):
     """An lm-eval model over evalkit's vLLM engine (see the module docstring).
 
     Args:
@@ -69,14 +63,7 @@ class EvalkitVLLM(TemplateLM):  # type: ignore[misc]
         super().__init__()
         self.backend = backend or VLLMBackend()
         if variant is None:
-            if pretrained is None:
-                raise BenchmarkError("evalkit-vllm needs a model: pass pretrained=MODEL (and peft=ADAPTER_DIR)")
-            variant = ModelVariant(
-                model=resolve_model(pretrained),
-                adapter=Path(peft) if peft else None,
-                adapter_name="peft" if peft else None,
-                dtype=dtype,
-            )
+            variant = variant_from_arguments("evalkit-vllm", pretrained, peft, dtype)
         self.variant = variant
         self._batch_size = int(batch_size) if str(batch_size).isdigit() else 256
         self.add_bos_token = add_bos_token
@@ -84,36 +71,6 @@ class EvalkitVLLM(TemplateLM):  # type: ignore[misc]
         self.tokenizer = self.backend.tokenizer(variant)
         engine = self.backend.engine(variant)
         self._max_length = max_length or int(engine.llm.llm_engine.model_config.max_model_len)
-
-    @property
-    def eot_token_id(self) -> int:
-        """The end-of-text token (lm-eval's EOT)."""
-        return int(self.tokenizer.eos_token_id)
-
-    @property
-    def prefix_token_id(self) -> int:
-        """The token an empty context is replaced by: BOS if the model has one, else EOT."""
-        bos = self.tokenizer.bos_token_id
-        return int(bos) if bos is not None else self.eot_token_id
-
-    @property
-    def max_length(self) -> int:
-        """The longest sequence the model is given."""
-        return self._max_length
-
-    @property
-    def tokenizer_name(self) -> str:
-        """The tokenizer's name, for lm-eval's caches."""
-        return str(self.tokenizer.name_or_path).replace("/", "__")
-
-    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs: Any) -> list[int]:
-        """Tokenize like lm-eval's ``hf`` model: no special tokens unless ``add_bos_token``."""
-        special = self.add_bos_token if add_special_tokens is None else add_special_tokens
-        return list(self.tokenizer.encode(string, add_special_tokens=special))
-
-    def tok_decode(self, tokens: Sequence[int]) -> str:
-        """Turn token ids back into text."""
-        return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True))
 
     def _loglikelihood_tokens(
         self, requests: list[Request], disable_tqdm: bool = False, **kwargs: Any
@@ -140,27 +97,6 @@ class EvalkitVLLM(TemplateLM):  # type: ignore[misc]
             pairs = [entry for entry in scored if entry is not None]
             results.append((sum(lp for lp, _ in pairs), all(rank == 1 for _, rank in pairs)))
         return results
-
-    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
-        """Return each text's total log-likelihood, over disjoint windows of the context length."""
-        windows: list[Request] = []
-        owners: list[int] = []
-        for owner, (text,) in enumerate(request.args for request in requests):
-            for context, continuation in map(
-                lm_eval_utils.make_disjoint_window,
-                lm_eval_utils.get_rolling_token_windows(
-                    token_list=self.tok_encode(text),
-                    prefix_token=self.prefix_token_id,
-                    max_seq_len=self.max_length,
-                    context_len=1,
-                ),
-            ):
-                windows.append((("", ""), list(context), list(continuation)))
-                owners.append(owner)
-        totals = [0.0] * len(requests)
-        for owner, (logprob, _) in zip(owners, self._loglikelihood_tokens(windows), strict=True):
-            totals[owner] += logprob
-        return totals
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         """Generate greedily for generative tasks, cutting at the request's ``until`` strings."""

@@ -73,6 +73,12 @@ class TrainingSettings(StrictModel):
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
     """Matmul precision: ``bfloat16`` autocasts (weights and LoRA stay float32);
     ``auto`` is bfloat16 on a GPU and float32 on a CPU."""
+    group_by_length: bool = True
+    """SFT: batch examples of similar length together (random order of the batches), so
+    less compute goes to padding."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more
+    compute per step (trl turns it on by default; a LoRA on a small model rarely needs it)."""
 
 
 class DPOSettings(StrictModel):

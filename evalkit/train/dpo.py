@@ -12,7 +12,6 @@ second copy of the weights is held.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,14 @@ from evalkit.data.items import Item
 from evalkit.errors import DataError
 from evalkit.train.config import TrainConfig
 from evalkit.train.lora import (
+    TrainedAdapter,
     TrainingModel,
-    describe_parameters,
+    fit_and_save,
     lora_config,
-    loss_curve,
-    parameter_counts,
-    quiet_trainer,
+    trainer_arguments,
     training_seed,
 )
 from evalkit.train.reporting import TrainingReporter, reporter_callback
-from evalkit.train.sft import TrainedAdapter, trainer_arguments
 
 Message = dict[str, str]
 
@@ -109,12 +106,4 @@ def train_dpo(
             peft_config=lora_config(config.lora),
             callbacks=[reporter_callback(reporter, f"training {config.output_path.name} (dpo)")],
         )
-        quiet_trainer(trainer)
-        model: Any = trainer.model
-        trainable, total = parameter_counts(model)
-        reporter.note(describe_parameters(trainable, total))
-        started = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - started
-        model.save_pretrained(str(out_dir))
-    return TrainedAdapter(trainable, total, loss_curve(trainer.state.log_history), seconds)
+        return fit_and_save(trainer, out_dir, reporter)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 from evalkit.errors import BackendUnavailable, ModelError
 from evalkit.train.config import LoraSettings, TrainConfig
+from evalkit.train.reporting import TrainingReporter
 
 
 def require_qlora_support() -> None:
@@ -173,3 +175,62 @@ def training_seed(config: TrainConfig) -> None:
     from transformers import set_seed
 
     set_seed(config.training.seed)
+
+
+@dataclass
+class TrainedAdapter:
+    """What a finished training run reports (the adapter itself is saved to disk).
+
+    Attributes:
+        trainable_parameters: parameters the adapter trained.
+        total_parameters: parameters of the whole model.
+        loss_curve: ``{"step", "epoch", "loss"}`` per logged step.
+        seconds: wall time of the training loop.
+    """
+
+    trainable_parameters: int
+    total_parameters: int
+    loss_curve: list[dict[str, float]]
+    seconds: float
+
+
+def trainer_arguments(config: TrainConfig, loaded: TrainingModel, work_dir: Path) -> dict[str, Any]:
+    """Return the ``TrainingArguments`` fields SFT and DPO share."""
+    settings = config.training
+    return {
+        "output_dir": str(work_dir),
+        "use_cpu": loaded.on_cpu,
+        "bf16": loaded.bf16,
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": settings.gradient_accumulation,
+        "learning_rate": settings.learning_rate,
+        "num_train_epochs": settings.epochs,
+        "max_steps": settings.max_steps if settings.max_steps is not None else -1,
+        "warmup_steps": settings.warmup_ratio,
+        "lr_scheduler_type": "linear",
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": [],
+        "disable_tqdm": True,
+        "seed": settings.seed,
+        "data_seed": settings.seed,
+        "dataloader_num_workers": 0,
+        "gradient_checkpointing": settings.gradient_checkpointing,
+    }
+
+
+def fit_and_save(trainer: Any, out_dir: Path, reporter: TrainingReporter) -> TrainedAdapter:
+    """Train with a configured trl trainer (SFT or DPO) and save the adapter files into ``out_dir``.
+
+    Reports the trainable parameter count first; the trainer's own log printing is
+    turned off because the reporter shows the loss.
+    """
+    quiet_trainer(trainer)
+    model: Any = trainer.model
+    trainable, total = parameter_counts(model)
+    reporter.note(describe_parameters(trainable, total))
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    model.save_pretrained(str(out_dir))
+    return TrainedAdapter(trainable, total, loss_curve(trainer.state.log_history), seconds)

@@ -10,9 +10,7 @@ end-of-turn token that teaches the model to stop).
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +18,14 @@ from evalkit.data.items import Item
 from evalkit.prompting import PromptTemplate
 from evalkit.train.config import TrainConfig
 from evalkit.train.lora import (
+    TrainedAdapter,
     TrainingModel,
-    describe_parameters,
+    fit_and_save,
     lora_config,
-    loss_curve,
-    parameter_counts,
-    quiet_trainer,
+    trainer_arguments,
     training_seed,
 )
 from evalkit.train.reporting import TrainingReporter, reporter_callback
-
-
-@dataclass
-class TrainedAdapter:
-    """What a finished training run reports (the adapter itself is saved to disk).
-
-    Attributes:
-        trainable_parameters: parameters the adapter trained.
-        total_parameters: parameters of the whole model.
-        loss_curve: ``{"step", "epoch", "loss"}`` per logged step.
-        seconds: wall time of the training loop.
-    """
-
-    trainable_parameters: int
-    total_parameters: int
-    loss_curve: list[dict[str, float]]
-    seconds: float
 
 
 def sft_records(template: PromptTemplate, items: Sequence[Item], source: Path) -> list[dict[str, Any]]:
@@ -63,30 +43,6 @@ def sft_records(template: PromptTemplate, items: Sequence[Item], source: Path) -
             "completion": [{"role": "assistant", "content": answer}],
         })
     return records
-
-
-def trainer_arguments(config: TrainConfig, loaded: TrainingModel, work_dir: Path) -> dict[str, Any]:
-    """Return the ``TrainingArguments`` fields SFT and DPO share."""
-    settings = config.training
-    return {
-        "output_dir": str(work_dir),
-        "use_cpu": loaded.on_cpu,
-        "bf16": loaded.bf16,
-        "per_device_train_batch_size": settings.batch_size,
-        "gradient_accumulation_steps": settings.gradient_accumulation,
-        "learning_rate": settings.learning_rate,
-        "num_train_epochs": settings.epochs,
-        "max_steps": settings.max_steps if settings.max_steps is not None else -1,
-        "warmup_steps": settings.warmup_ratio,
-        "lr_scheduler_type": "linear",
-        "logging_steps": 1,
-        "save_strategy": "no",
-        "report_to": [],
-        "disable_tqdm": True,
-        "seed": settings.seed,
-        "data_seed": settings.seed,
-        "dataloader_num_workers": 0,
-    }
 
 
 def train_sft(
@@ -119,6 +75,7 @@ def train_sft(
             max_length=config.training.max_seq_length,
             completion_only_loss=True,
             packing=False,
+            train_sampling_strategy="group_by_length" if config.training.group_by_length else "random",
         )
         trainer = SFTTrainer(
             model=loaded.model,
@@ -128,12 +85,4 @@ def train_sft(
             peft_config=lora_config(config.lora),
             callbacks=[reporter_callback(reporter, f"training {config.output_path.name} (sft)")],
         )
-        quiet_trainer(trainer)
-        model: Any = trainer.model
-        trainable, total = parameter_counts(model)
-        reporter.note(describe_parameters(trainable, total))
-        started = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - started
-        model.save_pretrained(str(out_dir))
-    return TrainedAdapter(trainable, total, loss_curve(trainer.state.log_history), seconds)
+        return fit_and_save(trainer, out_dir, reporter)
