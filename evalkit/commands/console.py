@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=False)
-error_console = Console(stderr=True)
+# Wide enough for a comparison table's columns (metric, values, delta, interval, p, verdict).
+PIPED_WIDTH = 160
+
+
+def make_console(stderr: bool) -> Console:
+    """Return a console for stdout or stderr.
+
+    Piped output (a CI log, a file) has no width of its own, and rich would then wrap
+    every table at 80 columns, one cell over several lines; it gets ``PIPED_WIDTH``
+    unless ``COLUMNS`` says otherwise.
+    """
+    probe = Console(stderr=stderr)
+    if probe.is_terminal or os.environ.get("COLUMNS"):
+        return probe
+    return Console(stderr=stderr, width=PIPED_WIDTH)
+
+
+console = make_console(stderr=False)
+error_console = make_console(stderr=True)
 
 
 class RichProgress:
