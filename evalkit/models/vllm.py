@@ -196,6 +196,11 @@ class VLLMBackend:
             # On CPU the utilization fraction counts the whole process's memory, which an
             # in-process engine shares with torch and the HF models: size the cache in bytes.
             kwargs["kv_cache_memory_bytes"] = int(float(options.get("kv_cache_gib", CPU_KV_CACHE_GIB)) * 2**30)
+        if self.on_cpu:
+            # vLLM's CPU LoRA ops copy each token's adapter matrices; ours group by adapter.
+            from evalkit.models.vllm_cpu_lora import install
+
+            install()
         try:
             llm = self.vllm.LLM(**kwargs)
         except Exception as exc:  # vLLM raises many kinds; all mean the model did not load

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from vllm_fixtures import shared_vllm_backend, tiny_vllm_models
 
+from evalkit.api import run_suite
 from evalkit.config import GenerationConfig
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.openai_server import OpenAIServerBackend
-from evalkit.api import run_suite
 from evalkit.models.sources import hosted_model, resolve_model
 from evalkit.models.vllm_server import serve_vllm
 
