@@ -55,12 +55,15 @@ class ResolvedModel:
 
 def is_local_source(source: str, base_dir: Path | None = None) -> bool:
     """Whether ``source`` names a model on this machine (the embedded one, a directory, a GGUF file)."""
-    if source in _EMBEDDED_GGUF:
-        return True
+    return source in _EMBEDDED_GGUF or _source_path(source, base_dir).exists()
+
+
+def _source_path(source: str, base_dir: Path | None) -> Path:
+    # A relative source is relative to the suite's directory, like every suite path.
     candidate = Path(source).expanduser()
     if not candidate.is_absolute() and base_dir is not None:
-        candidate = base_dir / candidate
-    return candidate.exists()
+        candidate = (base_dir / candidate).resolve()
+    return candidate
 
 
 def hosted_model(source: str, endpoint: str) -> ResolvedModel:
@@ -86,9 +89,7 @@ def resolve_model(source: str, base_dir: Path | None = None) -> ResolvedModel:
     if source in _EMBEDDED_GGUF:
         package, filename = _EMBEDDED_GGUF[source]
         return _resolve_embedded(source, package, filename)
-    candidate = Path(source).expanduser()
-    if not candidate.is_absolute() and base_dir is not None:
-        candidate = (base_dir / candidate).resolve()
+    candidate = _source_path(source, base_dir)
     if candidate.is_dir():
         if not (candidate / "config.json").is_file():
             raise ModelError(
