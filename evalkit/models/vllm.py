@@ -318,13 +318,15 @@ class VLLMBackend:
         request = self.lora_request(variant)
         # prompt_logprobs=0 returns exactly the actual token's logprob and rank.
         params = self.vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
-        # One sequence per engine call: with LoRA enabled, vLLM 0.32 fails to batch prompt
-        # logprobs of several requests (its LoRA logits step sizes them by request count).
-        outputs = [
-            engine.llm.generate([{"prompt_token_ids": list(ids)}], params, use_tqdm=False,
-                                lora_request=[request])[0]
-            for ids in token_ids
-        ]
+        prompts = [{"prompt_token_ids": list(ids)} for ids in token_ids]
+        if self.on_cpu:
+            # evalkit's CPU LoRA ops score a batch of one adapter's prompts in one call.
+            outputs = engine.llm.generate(prompts, params, use_tqdm=False, lora_request=[request] * len(prompts))
+        else:
+            # One sequence per call: with LoRA enabled, vLLM 0.32's own LoRA logits step
+            # sizes a batch's prompt logprobs by request count and fails on several.
+            outputs = [engine.llm.generate([prompt], params, use_tqdm=False, lora_request=[request])[0]
+                       for prompt in prompts]
         scored: list[list[tuple[float, int] | None]] = []
         for ids, output in zip(token_ids, outputs, strict=True):
             row: list[tuple[float, int] | None] = [None]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from vllm_fixtures import shared_hf_backend, shared_vllm_backend, tiny_vllm_models
+from vllm_fixtures import make_lora, shared_hf_backend, shared_vllm_backend, tiny_vllm_models
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ModelError
@@ -63,6 +63,22 @@ def test_base_and_adapters_in_one_call_equal_each_run_alone() -> None:
     assert together == alone
     assert together[1] != together[0], "the random LoRA must change the outputs"
     assert together[2] == together[0], "a zero-B LoRA changes nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_the_base_beside_a_full_set_of_adapters_stays_the_base(tmp_path: Path) -> None:
+    # vLLM's CPU LoRA ops read "no adapter" (-1) as the last adapter slot; with every slot
+    # holding an adapter, the base model's rows got that adapter. evalkit's ops do not.
+    models, backend, hf = tiny_vllm_models(), shared_vllm_backend(), shared_hf_backend()
+    base = models.variant()
+    adapters = [type(base)(base.model, make_lora(models.base, tmp_path / f"fill{n}", random_init=True, seed=20 + n),
+                           f"fill{n}") for n in range(backend.max_loras)]
+    together = backend.generate_many([(base, CONVERSATIONS)] + [(a, CONVERSATIONS) for a in adapters], SETTINGS)
+    hf_base = hf.generate(base, CONVERSATIONS, SETTINGS)
+    assert sum(a == b for a, b in zip(together[0], hf_base, strict=True)) >= len(CONVERSATIONS) - 1
+    assert together[0] == backend.generate(base, CONVERSATIONS, SETTINGS)
+    assert all(outputs != together[0] for outputs in together[1:]), "each random adapter changes something"
 
 
 @pytest.mark.slow
