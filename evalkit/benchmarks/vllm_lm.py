@@ -7,7 +7,10 @@ metadata named ``vllm``). This one is registered as ``evalkit-vllm``
 ``LoRARequest`` in the one engine) and its merged models are scored on the engine that
 generated for them.
 
-A loglikelihood request ``(context, continuation)`` is scored by sending
+A loglikelihood request ``(context, continuation)`` with a one-token continuation (the
+letter formulation of multiple choice) is scored from the context's next-token logits:
+one prefill per context for all its candidate tokens (``logprob_token_ids``), greedy when
+the candidate is the argmax. Longer continuations are scored by sending
 ``context + continuation`` as a prompt with ``prompt_logprobs=0``: vLLM returns each
 prompt token's log-probability and rank, the continuation's are summed, and the
 continuation is greedy when every one of its tokens ranks first. Tokenization follows
@@ -75,12 +78,47 @@ class EvalkitVLLM(TokenizerLM):
     def _loglikelihood_tokens(
         self, requests: list[Request], disable_tqdm: bool = False, **kwargs: Any
     ) -> list[tuple[float, bool]]:
-        """Return (sum of continuation log-probabilities, is greedy) per request, in order."""
-        sequences: list[tuple[int, ...]] = []
-        for _, context, continuation in requests:
+        """Return (sum of continuation log-probabilities, is greedy) per request, in order.
+
+        One-token continuations (letter-format multiple choice) are scored together per
+        context from the next-token logits; longer ones from prompt logprobs.
+        """
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        single = [i for i, (_, _, continuation) in enumerate(requests) if len(continuation) == 1]
+        self._score_next_tokens(requests, single, results)
+        chosen = set(single)
+        self._score_sequences(requests, [i for i in range(len(requests)) if i not in chosen], results)
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    def _score_next_tokens(self, requests: list[Request], indices: list[int],
+                           results: list[tuple[float, bool] | None]) -> None:
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        for index in indices:
+            _, context, _ = requests[index]
+            # As much context as fits before the one continuation token, as lm-eval's hf model keeps.
+            by_context.setdefault(tuple(context[-(self.max_length - 1) :]), []).append(index)
+        contexts = list(by_context)
+        for start in range(0, len(contexts), self._batch_size):
+            chunk = contexts[start : start + self._batch_size]
+            candidates = [sorted({requests[i][2][0] for i in by_context[c]}) for c in chunk]
+            for key, (logprobs, greedy) in zip(
+                chunk, self.backend.next_token_logprobs(self.variant, chunk, candidates), strict=True
+            ):
+                for index in by_context[key]:
+                    token = requests[index][2][0]
+                    results[index] = (logprobs[token], token == greedy)
+            if self.on_progress is not None:
+                self.on_progress(sum(len(by_context[c]) for c in chunk))
+
+    def _score_sequences(self, requests: list[Request], indices: list[int],
+                         results: list[tuple[float, bool] | None]) -> None:
+        sequences: dict[int, tuple[int, ...]] = {}
+        for index in indices:
+            _, context, continuation = requests[index]
             # Keep the continuation whole and as much context as fits, as lm-eval's hf model does.
-            sequences.append(tuple((list(context) + list(continuation))[-self.max_length :]))
-        unique = list(dict.fromkeys(sequences))
+            sequences[index] = tuple((list(context) + list(continuation))[-self.max_length :])
+        unique = list(dict.fromkeys(sequences.values()))
         scores: dict[tuple[int, ...], list[tuple[float, int] | None]] = {}
         for start in range(0, len(unique), self._batch_size):
             chunk = unique[start : start + self._batch_size]
@@ -88,15 +126,14 @@ class EvalkitVLLM(TokenizerLM):
             for sequence, row in zip(chunk, self.backend.prompt_logprobs(self.variant, chunk), strict=True):
                 scores[sequence] = row
             if self.on_progress is not None:
-                self.on_progress(sum(1 for s in sequences if s in chunk_set))
-        results: list[tuple[float, bool]] = []
-        for (_, _, continuation), sequence in zip(requests, sequences, strict=True):
+                self.on_progress(sum(1 for s in sequences.values() if s in chunk_set))
+        for index, sequence in sequences.items():
+            continuation = requests[index][2]
             scored = scores[sequence][-len(continuation) :]
             if any(entry is None for entry in scored):
                 raise BenchmarkError("a continuation token has no context to be scored from; pass a context")
             pairs = [entry for entry in scored if entry is not None]
-            results.append((sum(lp for lp, _ in pairs), all(rank == 1 for _, rank in pairs)))
-        return results
+            results[index] = (sum(lp for lp, _ in pairs), all(rank == 1 for _, rank in pairs))
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         """Generate greedily for generative tasks, cutting at the request's ``until`` strings."""

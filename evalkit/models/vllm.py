@@ -336,6 +336,29 @@ class VLLMBackend:
             scored.append(row)
         return scored
 
+    def next_token_logprobs(
+        self, variant: ModelVariant, contexts: Sequence[Sequence[int]], candidates: Sequence[Sequence[int]]
+    ) -> list[tuple[dict[int, float], int]]:
+        """Score candidate next tokens after each context, from the last position's logits only.
+
+        Returns, per context, {candidate token: log p(token | context)} and the greedy next
+        token. One prefill per context, however many candidates: what a multiple-choice
+        question with one-token answers (MMLU's letters) needs, without prompt logprobs
+        over every position and the full vocabulary.
+        """
+        engine = self.engine(variant)
+        request = self.lora_request(variant)
+        params = [self.vllm.SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=list(tokens))
+                  for tokens in candidates]
+        prompts = [{"prompt_token_ids": list(ids)} for ids in contexts]
+        outputs = engine.llm.generate(prompts, params, use_tqdm=False, lora_request=[request] * len(prompts))
+        scored: list[tuple[dict[int, float], int]] = []
+        for tokens, output in zip(candidates, outputs, strict=True):
+            completion = output.outputs[0]
+            step = completion.logprobs[0]
+            scored.append(({token: float(step[token].logprob) for token in tokens}, int(completion.token_ids[0])))
+        return scored
+
     def close(self) -> None:
         """Shut the engine down and free its memory."""
         global _LIVE_BACKEND

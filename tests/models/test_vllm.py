@@ -125,15 +125,26 @@ def test_lm_eval_loglikelihoods_match_the_hf_scorer() -> None:
     from evalkit.benchmarks.lm import EvalkitLM
     from evalkit.benchmarks.vllm_lm import EvalkitVLLM
 
+    import torch
+
     models = tiny_vllm_models()
-    requests = [("Question: What is the capital of France?\nAnswer:", f" {c}") for c in ("A", "B", "Paris")]
+    contexts = ["Question: What is the capital of France?\nAnswer:", "Question: 2 + 2 = ?\nAnswer:"]
+    texts = [(contexts[0], f" {c}") for c in ("A", "B", "Paris", "the capital city of France")]
+    texts.append((contexts[1], " A"))
     for variant in (models.variant(), models.variant("lora")):
         on_vllm = EvalkitVLLM(shared_vllm_backend(), variant)
         on_hf = EvalkitLM(shared_hf_backend(), variant, dtype="float32")
-        vllm_scores = on_vllm._loglikelihood_tokens([((c, x), on_vllm.tok_encode(c), on_vllm.tok_encode(x))
-                                                     for c, x in requests])
-        hf_scores = on_hf._loglikelihood_tokens([((c, x), on_hf.tok_encode(c), on_hf.tok_encode(x))
-                                                 for c, x in requests])
+        requests = [((c, x), on_hf.tok_encode(c), on_hf.tok_encode(x)) for c, x in texts]
+        # The model's own greedy next token, so "is greedy" is checked true as well as false.
+        with shared_hf_backend().active(variant) as (model, _), torch.inference_mode():
+            context_ids = on_hf.tok_encode(contexts[0])
+            greedy_token = int(model(torch.tensor([context_ids])).logits[0, -1].argmax())
+        requests.append(((contexts[0], "<greedy>"), context_ids, [greedy_token]))
+        lengths = [len(continuation) for _, _, continuation in requests]
+        assert lengths.count(1) >= 3 and max(lengths) > 1, "both scoring paths are exercised"
+        vllm_scores = on_vllm._loglikelihood_tokens(requests)
+        hf_scores = on_hf._loglikelihood_tokens(requests)
         for (lp_v, greedy_v), (lp_h, greedy_h) in zip(vllm_scores, hf_scores, strict=True):
             assert lp_v == pytest.approx(lp_h, abs=2e-3)
             assert greedy_v == greedy_h
+        assert vllm_scores[-1][1] is True
