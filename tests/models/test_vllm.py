@@ -122,10 +122,10 @@ def test_an_adapter_the_engine_cannot_load_is_named(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.vllm
 def test_lm_eval_loglikelihoods_match_the_hf_scorer() -> None:
+    import torch
+
     from evalkit.benchmarks.lm import EvalkitLM
     from evalkit.benchmarks.vllm_lm import EvalkitVLLM
-
-    import torch
 
     models = tiny_vllm_models()
     contexts = ["Question: What is the capital of France?\nAnswer:", "Question: 2 + 2 = ?\nAnswer:"]
