@@ -10,7 +10,7 @@ The embedded model is the Q4_1 GGUF dequantized, and lighteval's prompt and
 normalisation differ slightly from lm-eval's, so a small difference is expected; it is
 reported as measured, not tuned away.
 
-Long on a 2-core CPU (about 56,000 scored answers; measured here: more than two hours,
+Long on a 2-core CPU (about 56,000 scored answers; two to three hours measured here,
 most of it on the longest questions, professional law's). ``--limit-per-subject N``
 scores N questions per subject and prints two figures: the plain accuracy over the
 sample (every subject weighing the same, a macro average) and the full split's accuracy
