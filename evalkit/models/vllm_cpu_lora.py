@@ -45,6 +45,7 @@ class _PerStepCache:
         self.entries: list[tuple[str, tuple[torch.Tensor, ...], Any]] = []
 
     def get(self, kind: str, tensors: tuple[torch.Tensor, ...], compute: Callable[[], _T]) -> _T:
+        """Return the ``kind`` result cached for tensors equal to ``tensors``, else ``compute()``'s."""
         for position, (entry_kind, saved, value) in enumerate(self.entries):
             if entry_kind == kind and all(a.shape == b.shape and torch.equal(a, b)
                                           for a, b in zip(saved, tensors, strict=True)):
