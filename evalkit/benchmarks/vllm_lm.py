@@ -84,10 +84,12 @@ class EvalkitVLLM(TokenizerLM):
         context from the next-token logits; longer ones from prompt logprobs.
         """
         results: list[tuple[float, bool] | None] = [None] * len(requests)
-        single = [i for i, (_, _, continuation) in enumerate(requests) if len(continuation) == 1]
-        self._score_next_tokens(requests, single, results)
-        chosen = set(single)
-        self._score_sequences(requests, [i for i in range(len(requests)) if i not in chosen], results)
+        one_token: list[int] = []
+        longer: list[int] = []
+        for index, (_, _, continuation) in enumerate(requests):
+            (one_token if len(continuation) == 1 else longer).append(index)
+        self._score_next_tokens(requests, one_token, results)
+        self._score_sequences(requests, longer, results)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 

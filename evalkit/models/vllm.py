@@ -197,7 +197,8 @@ class VLLMBackend:
             # in-process engine shares with torch and the HF models: size the cache in bytes.
             kwargs["kv_cache_memory_bytes"] = int(float(options.get("kv_cache_gib", CPU_KV_CACHE_GIB)) * 2**30)
         if self.on_cpu:
-            # vLLM's CPU LoRA ops copy each token's adapter matrices; ours group by adapter.
+            # vLLM's CPU LoRA ops copy each token's adapter matrices; ours do not (and give
+            # base-model rows no adapter).
             from evalkit.models.vllm_cpu_lora import install
 
             install()

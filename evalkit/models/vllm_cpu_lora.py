@@ -105,17 +105,15 @@ def adapter_products(inputs: torch.Tensor, weights: torch.Tensor, indices: torch
     """
     stacked = weights.squeeze(1) if weights.dim() == 4 else weights
     x = inputs.to(dtype=dtype)
-    # vLLM's einsum broadcasts a single index over every input row (its logits
-    # processor passes one index per sequence with a whole prompt's rows) and a single
-    # row over every index; anything else is a shape error there and here.
-    if indices.numel() == 1 and x.shape[0] != 1:
-        indices = indices.reshape(1).expand(x.shape[0])
-    elif x.shape[0] == 1 and indices.numel() != 1:
+    # vLLM's einsum broadcasts a single row over every index, and a single index over
+    # every row (its logits processor passes one index per sequence with a whole
+    # prompt's rows). Beyond vLLM: several equal indices for another number of rows mean
+    # that slot too. vLLM computes prompt logprobs one request at a time but passes the
+    # whole batch's per-request indices (its own ops fail there); when every request
+    # uses the same adapter, each row's slot is still known. Anything else is an error.
+    if x.shape[0] == 1 and indices.numel() != 1:
         x = x.expand(indices.numel(), -1)
     elif indices.numel() != x.shape[0] and indices.numel() > 0 and bool((indices == indices.reshape(-1)[0]).all()):
-        # vLLM computes prompt logprobs one request at a time but passes the whole
-        # batch's per-request indices (its own ops fail there). When every request in
-        # the batch uses the same adapter, each row's slot is still known: that one.
         indices = indices.reshape(-1)[:1].expand(x.shape[0])
     if indices.numel() != x.shape[0]:
         raise ValueError(f"LoRA indices for {indices.numel()} rows, inputs have {x.shape[0]}")
