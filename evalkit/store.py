@@ -1,6 +1,6 @@
 """The run store: SQLite run history, per-item results, and the generation cache.
 
-One SQLite file (``$EVALKIT_STORE``, else ``$EVALKIT_HOME/evalkit.db``, unless a suite's
+One SQLite file (``$EVALKIT_STORE``, else ``evalkit.db`` in the data directory, unless a suite's
 ``store:`` or ``--store`` names another) holds:
 
 * ``runs``: one row per run: suite, config hash, dataset hash, git commit of the suite's
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from evalkit.checks import Score
 from evalkit.errors import StoreError
-from evalkit.home import evalkit_home
+from evalkit.home import store_file
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 
 if TYPE_CHECKING:
@@ -62,11 +62,11 @@ _IN_CHUNK = 500  # SQLite's bound-parameter limit is far above this
 
 
 def default_store_path() -> Path:
-    """Return ``$EVALKIT_STORE`` if set, else ``$EVALKIT_HOME/evalkit.db``."""
+    """Return ``$EVALKIT_STORE`` if set, else ``evalkit.db`` in the data directory (see :mod:`evalkit.home`)."""
     override = os.environ.get(STORE_ENV)
     if override:
         return Path(override).expanduser()
-    return evalkit_home() / STORE_FILENAME
+    return store_file(STORE_FILENAME)
 
 
 def resolve_store_path(suite: SuiteConfig | None = None, override: str | Path | None = None) -> Path:
