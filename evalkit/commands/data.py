@@ -27,7 +27,7 @@ DATA_ACTIONS: list[argparse._SubParsersAction[argparse.ArgumentParser]] = []
 
 def handle_classifier(args: argparse.Namespace) -> int:
     """Generate and write the classifier train/eval split."""
-    from evalkit.data.classifier import write_classifier_data
+    from evalkit.data.classifier_split import write_classifier_data
     from evalkit.errors import ConfigError
 
     if args.count < 100:

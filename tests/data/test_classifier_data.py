@@ -19,9 +19,8 @@ from evalkit.data.classifier import (
     canonical_output,
     derive_labels,
     generate_examples,
-    split_examples,
-    write_classifier_data,
 )
+from evalkit.data.classifier_split import split_examples, write_classifier_data
 from evalkit.data.near_duplicates import find_near_duplicates, normalize_text
 
 REPO = Path(__file__).resolve().parents[2]

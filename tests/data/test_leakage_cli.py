@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from evalkit.data.classifier import generate_examples, split_examples
+from evalkit.data.classifier import generate_examples
+from evalkit.data.classifier_split import split_examples
 from evalkit.data.items import Item
 from evalkit.data.lint import comparison_text, find_leaks
 

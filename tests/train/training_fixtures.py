@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from evalkit.data.classifier import generate_examples, split_examples
+from evalkit.data.classifier import generate_examples
+from evalkit.data.classifier_split import split_examples
 from evalkit.train.config import TrainConfig, load_train_config
 from evalkit.train.manifest import Manifest
 from evalkit.train.pipeline import train_adapter
