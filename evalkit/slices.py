@@ -1,0 +1,292 @@
+"""Per-slice comparison: every metric of every candidate against the baseline, slice by slice.
+
+An overall gain can hide a loss on one kind of item. For each slice of the suite's
+``slices:`` (see :mod:`evalkit.slice_spec`) and each metric of the task items, the
+candidate is compared with the baseline on the items of that slice, paired by id,
+with the same test as the overall comparison (:func:`evalkit.compare.compare_metric`:
+McNemar's exact test for pass/fail metrics, Wilcoxon for judge scores, the paired
+bootstrap otherwise).
+
+Many slices times many metrics make many tests, and some small p-values by chance, so
+the p-values of one candidate's whole family (every slice of every metric) are
+corrected with Holm's step-down method before any verdict:
+
+* ``regressed``: the slice dropped beyond the metric's threshold, the Holm-adjusted
+  p < 0.05 and the bootstrap 95% interval excludes 0;
+* ``improved``: adjusted p < 0.05, interval above 0;
+* ``inconclusive``: the drop exceeds the threshold but is not significant after
+  correction, or the slice is too small to see a drop of the threshold's size;
+* ``no_change``: otherwise.
+
+Each row carries its slice's minimum detectable effect (``mde``): the smallest drop the
+slice's items detect with 80% power at the level Holm's first step demands
+(0.05 / family size), so a reader sees which slices could have shown a regression at all.
+Grouping uses pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evalkit.compare import MetricKind, ThresholdPolicy, Verdict, compare_metric, is_significant, metric_kind
+from evalkit.results import CandidateResult, RunResult
+from evalkit.slice_spec import SECTION, SliceSpec
+from evalkit.stats import ALPHA, POWER, mcnemar_sample_size, paired_mean_sample_size, rng_for
+
+if TYPE_CHECKING:
+    from evalkit.config import SuiteConfig
+    from evalkit.models.backend import Backend
+    from evalkit.progress import Progress
+    from evalkit.runner import SuiteInputs
+
+_TOLERANCE = 1e-9
+
+
+@dataclass
+class SliceComparison:
+    """One metric on one slice, candidate against baseline.
+
+    Attributes:
+        slice: the slice's name (``category``).
+        value: the slice's label (``billing``).
+        metric: the metric.
+        kind: ``binary``, ``judge`` or ``continuous``.
+        n_items: paired items in the slice.
+        baseline_value / candidate_value: the means on those items.
+        delta: candidate - baseline.
+        ci_low / ci_high: the paired bootstrap 95% interval on ``delta``.
+        p_value: the paired test's p-value, uncorrected.
+        p_adjusted: Holm-adjusted over the candidate's family of slice tests.
+        test: ``mcnemar``, ``wilcoxon`` or ``bootstrap``.
+        threshold: the tolerated drop of the metric (``3%`` or ``2pt``).
+        mde: smallest drop detectable with 80% power at level 0.05 / family size (None:
+            not even a drop to zero is).
+        verdict: see the module docstring.
+    """
+
+    slice: str
+    value: str
+    metric: str
+    kind: MetricKind
+    n_items: int
+    baseline_value: float
+    candidate_value: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    test: str
+    threshold: str
+    mde: float | None
+    verdict: Verdict
+
+    @property
+    def sliced_metric(self) -> str:
+        """The name bars use: ``exact_match[category=billing]``."""
+        return f"{self.metric}[{self.slice}={self.value}]"
+
+
+@dataclass
+class CandidateSlices:
+    """Every slice comparison of one candidate, with the size of its correction family."""
+
+    candidate: str
+    baseline: str
+    family_size: int
+    rows: list[SliceComparison] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[SliceComparison]:
+        """The rows whose verdict is ``regressed``."""
+        return [row for row in self.rows if row.verdict == "regressed"]
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Return Holm step-down adjusted p-values, in the input order.
+
+    The i-th smallest p is multiplied by (m - i) (i from 0), running maxima keep the
+    adjusted values in the p-values' order, and nothing exceeds 1.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p_values[index])))
+        adjusted[index] = running
+    return adjusted
+
+
+def _items_needed(kind: MetricKind, differences: np.ndarray, drop: float, alpha: float) -> int:
+    # The rule of evalkit.compare's items_needed, at the family's level instead of 0.05.
+    if kind == "binary":
+        discordance = float(np.count_nonzero(differences)) / max(differences.size, 1)
+        return mcnemar_sample_size(discordance, drop, alpha=alpha, power=POWER)
+    spread = float(differences.std(ddof=1)) if differences.size > 1 else 0.0
+    floor = np.sqrt(drop * max(1.0 - drop, 0.0)) if drop < 1 else drop
+    return paired_mean_sample_size(max(spread, float(floor)), drop, alpha=alpha, power=POWER,
+                                   rank_test=kind == "judge")
+
+
+def minimum_detectable_effect(kind: MetricKind, baseline: np.ndarray, candidate: np.ndarray,
+                              alpha: float, scale: float = 1.0) -> float | None:
+    """Return the smallest drop ``n`` paired items detect with 80% power at level ``alpha``.
+
+    Found by bisection on the sample-size formulas of :mod:`evalkit.stats` (the items
+    needed fall as the drop grows). ``scale`` bounds the search (1.0 for 0-1 metrics).
+
+    Returns:
+        The drop, or None when even a drop of ``scale`` needs more items than there are.
+    """
+    n = baseline.size
+    differences = candidate - baseline
+    if n < 2 or _items_needed(kind, differences, scale, alpha) > n:
+        return None
+    low, high = 0.0, scale
+    for _ in range(40):
+        middle = (low + high) / 2
+        if _items_needed(kind, differences, middle, alpha) <= n:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _label_frame(items: Sequence[Any], specs: Sequence[SliceSpec]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({"item_id": [item.item_id for item in items],
+                         **{spec.name: [spec.label(item.fields) for item in items] for spec in specs}})
+
+
+def _task_metric_frame(result: CandidateResult) -> Any:
+    import pandas as pd
+
+    rows = {item.item_id: {name: score.value for name, score in item.scores.items()} for item in result.items}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def compare_slices(baseline: CandidateResult, candidate: CandidateResult, specs: Sequence[SliceSpec],
+                   policy: ThresholdPolicy, seed: int = 0, alpha: float = ALPHA) -> CandidateSlices:
+    """Compare every task metric of ``candidate`` with ``baseline`` on every slice (see the module docstring).
+
+    Args:
+        baseline: the baseline's result.
+        candidate: the candidate's result, on the same items (paired by id).
+        specs: the slices.
+        policy: the metrics' thresholds.
+        seed: the bootstrap seed.
+        alpha: the family-wise error rate Holm's correction holds.
+    """
+    labels = _label_frame(baseline.items, specs).set_index("item_id")
+    base_frame, cand_frame = _task_metric_frame(baseline), _task_metric_frame(candidate)
+    metrics = [m for m in base_frame.columns if m in cand_frame.columns]
+    shared = labels.index.intersection(base_frame.index).intersection(cand_frame.index)
+    labels = labels.loc[shared]
+    raw: list[tuple[SliceSpec, str, str, Any]] = []
+    for spec in specs:
+        for value, group in labels.groupby(spec.name, sort=True):
+            ids = list(group.index)
+            for metric in metrics:
+                pair = base_frame.loc[ids, metric].to_numpy(float), cand_frame.loc[ids, metric].to_numpy(float)
+                present = ~(np.isnan(pair[0]) | np.isnan(pair[1]))
+                if not present.any():
+                    continue
+                kept = [i for i, keep in zip(ids, present, strict=True) if keep]
+                rng = rng_for(seed, baseline.name, candidate.name, metric, spec.name, str(value))
+                compared = compare_metric(metric, kept, pair[0][present], pair[1][present],
+                                          policy.threshold_text(metric), rng)
+                raw.append((spec, str(value), metric, (compared, pair[0][present], pair[1][present])))
+    adjusted = holm_adjust([entry[3][0].p_value for entry in raw])
+    family = max(len(raw), 1)
+    result = CandidateSlices(candidate=candidate.name, baseline=baseline.name, family_size=len(raw))
+    for (spec, value, metric, (compared, base, cand)), p_adj in zip(raw, adjusted, strict=True):
+        kind = metric_kind(metric, base, cand)
+        scale = 1.0 if kind == "binary" else max(float(np.max(np.abs(np.concatenate([base, cand])))), 1.0)
+        mde = minimum_detectable_effect(kind, base, cand, alpha / family, scale)
+        result.rows.append(SliceComparison(
+            slice=spec.name, value=value, metric=metric, kind=kind, n_items=compared.n_items,
+            baseline_value=compared.baseline_value, candidate_value=compared.candidate_value,
+            delta=compared.delta, ci_low=compared.ci_low, ci_high=compared.ci_high,
+            p_value=compared.p_value, p_adjusted=p_adj, test=compared.test, threshold=compared.threshold,
+            mde=mde, verdict=_verdict(compared.delta, compared.baseline_value, compared.threshold,
+                                      p_adj, compared.ci_low, compared.ci_high, mde),
+        ))
+    return result
+
+
+def _verdict(delta: float, baseline_value: float, threshold: str, p_adjusted: float,
+             ci_low: float, ci_high: float, mde: float | None) -> Verdict:
+    from evalkit.compare import Threshold
+
+    allowed = Threshold.parse(threshold).allowed_drop(baseline_value)
+    significant = is_significant(p_adjusted, ci_low, ci_high)
+    if -delta > allowed + _TOLERANCE:
+        return "regressed" if significant else "inconclusive"
+    if significant and delta > 0:
+        return "improved"
+    if allowed > _TOLERANCE and (mde is None or mde > allowed + _TOLERANCE):
+        return "inconclusive"
+    return "no_change"
+
+
+def slices_section(run: RunResult, specs: Sequence[SliceSpec], policy: ThresholdPolicy,
+                   seed: int = 0) -> dict[str, Any]:
+    """Return the JSON-ready ``slices`` section: item labels and every candidate's slice comparisons."""
+    evaluated = [c for c in run.candidates if c.status == "ok"]
+    section: dict[str, Any] = {"correction": "holm", "alpha": ALPHA, "labels": {}, "candidates": {}}
+    base = next((c for c in evaluated if c.name == run.baseline), None)
+    items = base.items if base is not None else (evaluated[0].items if evaluated else [])
+    frame = _label_frame(items, specs)
+    for spec in specs:
+        section["labels"][spec.name] = dict(zip(frame["item_id"], frame[spec.name], strict=True))
+    if base is None:
+        return section
+    for other in evaluated:
+        if other.name == base.name:
+            continue
+        compared = compare_slices(base, other, specs, policy, seed)
+        section["candidates"][other.name] = {"baseline": base.name, "family_size": compared.family_size,
+                                             "rows": [asdict(row) for row in compared.rows]}
+    return section
+
+
+def slice_regressions(run: RunResult) -> list[str]:
+    """Return one line per regressed slice recorded in the run (empty: none)."""
+    section = run.sections.get(SECTION)
+    if not isinstance(section, Mapping):
+        return []
+    lines = []
+    for name, entry in section.get("candidates", {}).items():
+        for row in entry.get("rows", []):
+            if row["verdict"] == "regressed":
+                lines.append(f"slice regression {name}: {row['metric']}[{row['slice']}={row['value']}] "
+                             f"{row['baseline_value']:.3f} -> {row['candidate_value']:.3f} "
+                             f"(Holm-adjusted p={row['p_adjusted']:.3g}, {row['n_items']} items)")
+    return lines
+
+
+def run_slices(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
+    """The run stage: compare every candidate slice by slice when the suite has ``slices:``."""
+    suite: SuiteConfig = inputs.suite
+    specs = list(getattr(suite, "slices", []) or [])
+    if not specs:
+        return
+    run.sections[SECTION] = slices_section(run, specs, ThresholdPolicy.from_suite(suite))
+    for line in slice_regressions(run):
+        progress.note(line)
+        run.warnings.append(line)
+
+
+def _register() -> None:
+    from evalkit.runner import register_stage
+
+    register_stage(SECTION, run_slices)
+
+
+_register()
