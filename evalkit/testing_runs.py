@@ -1,4 +1,4 @@
-"""A synthetic classifier run with every report section filled, for tests, benchmarks and docs.
+"""Test scaffolding: a synthetic classifier run with every report section filled, for tests, benchmarks, docs.
 
 The run looks like the customer-support classifier suite: JSON predictions over five
 enum fields, a baseline and fine-tuned candidates of different quality, MMLU-style

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from evalkit.report import render_report
-from evalkit.report.synthetic import synthetic_run
 from evalkit.results import RunResult
+from evalkit.testing_runs import synthetic_run
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -10,7 +10,7 @@ import pytest
 from report_files import ARTIFACTS
 
 from evalkit.report import render_report
-from evalkit.report.synthetic import HOSTILE_OUTPUTS, synthetic_run
+from evalkit.testing_runs import HOSTILE_OUTPUTS, synthetic_run
 
 pytestmark = pytest.mark.browser
 

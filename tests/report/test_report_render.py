@@ -19,8 +19,8 @@ from evalkit.report.charts import delta_bar_chart, trend_chart
 from evalkit.report.embed import json_for_script
 from evalkit.report.failures import MAX_TEXT_CHARS
 from evalkit.report.fields import confusion_matrices
-from evalkit.report.synthetic import HOSTILE_OUTPUTS, synthetic_run
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.testing_runs import HOSTILE_OUTPUTS, synthetic_run
 
 
 class TagCollector(HTMLParser):
