@@ -19,8 +19,23 @@ Grammar (``METRIC`` is a metric name such as ``field_accuracy.severity``)::
 :class:`BarSpec` validates an entry when the suite loads, so a typo fails in seconds
 with the file, line and field. :func:`evaluate_bars` checks bars against a
 :class:`~evalkit.results.RunResult` and its comparison (:mod:`evalkit.compare`), and
-:func:`record_bars` stores the results in ``run.sections["bars"]``. The CLI exits 1
-and the pytest plugin fails a test when a bar fails.
+:func:`record_bars` stores the results in ``run.sections["bars"]``.
+
+Every bar has one of three outcomes, decided by the evidence (``not_counted`` is a
+fourth state for bars that cannot count at all: an uncalibrated judge, a candidate
+the suite lets be missing):
+
+* a threshold bar (``exact_match >= 0.80``) is ``passed`` or ``failed`` on the mean;
+* a drop bar (``max_drop``, ``no significant regression``) is ``failed`` only when
+  the paired 95% interval of the delta lies wholly beyond the allowed drop, ``passed``
+  only when it lies wholly within it (on enough items), and ``inconclusive`` otherwise,
+  with the paired items that would decide it (:func:`evalkit.compare.drop_outcome`).
+
+What an inconclusive bar does is the suite's ``inconclusive:`` choice: ``fail`` (the
+default: an undecided gate never reads as a pass; exit 1, the message says it is
+undecided and how many items would decide it) or ``warn`` (shown, not gating).
+:func:`bar_blocks` is that rule; :func:`evalkit.verdict.run_verdict` (the CLI, the
+report) and the pytest plugin ask it.
 """
 
 from __future__ import annotations
@@ -32,8 +47,11 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, model_validator
+from pydantic import AfterValidator, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
+
+from evalkit.schema import StrictModel
+from evalkit.thresholds import Threshold, validate_threshold_text
 
 if TYPE_CHECKING:
     from evalkit.compare import Comparison, MetricComparison
@@ -42,7 +60,27 @@ if TYPE_CHECKING:
 
 BarKind = Literal["threshold", "max_drop", "no_regression"]
 Operator = Literal[">=", ">", "<=", "<", "==", "!="]
-BarStatus = Literal["passed", "failed", "not_counted"]
+BarStatus = Literal["passed", "failed", "inconclusive", "not_counted"]
+InconclusivePolicy = Literal["fail", "warn"]
+DEFAULT_INCONCLUSIVE: InconclusivePolicy = "fail"
+"""An undecided bar fails the gate unless the suite says ``inconclusive: warn``."""
+_STATUS_OF_VERDICT: dict[str, BarStatus] = {
+    "regressed": "failed", "improved": "passed", "no_change": "passed", "inconclusive": "inconclusive",
+}
+
+
+def bar_blocks(status: str, policy: str = DEFAULT_INCONCLUSIVE) -> bool:
+    """Return True when a bar with this outcome fails the gate (exit 1, a failed test).
+
+    The one rule the CLI, the report and the pytest plugin share: a failed bar blocks;
+    an inconclusive one blocks unless the suite's ``inconclusive:`` is ``warn``; a passed
+    or not-counted bar does not.
+
+    Args:
+        status: the bar's outcome (``passed``, ``failed``, ``inconclusive``, ``not_counted``).
+        policy: the suite's ``inconclusive:`` choice, ``fail`` or ``warn``.
+    """
+    return status == "failed" or (status == "inconclusive" and policy != "warn")
 
 # Means of pass/fail items are ratios like 4/5; compare with a little slack so that
 # floating-point rounding never decides a bar.
@@ -89,7 +127,6 @@ def parse_bar_expression(expression: str) -> dict[str, Any]:
         return {"kind": "threshold", "metric": match["metric"], "op": match["op"], "value": value,
                 "max_drop": None}
     if match := _DROP_BAR.match(text):
-        from evalkit.compare import validate_threshold_text
 
         try:
             validate_threshold_text(match["threshold"])
@@ -103,15 +140,12 @@ def parse_bar_expression(expression: str) -> dict[str, Any]:
     raise ValueError(f"cannot read bar '{text}'; write {_GRAMMAR}")
 
 
-class BarSpec(BaseModel):
+class BarSpec(StrictModel):
     """One quality bar: a candidate and the expression it must meet.
 
     Written in the suite as ``- CANDIDATE: EXPRESSION``; the other fields are parsed
     from the expression.
     """
-
-    # config.StrictModel's rule, restated: config.py imports this module, so it cannot import config.
-    model_config = ConfigDict(extra="forbid")
 
     candidate: str
     """The candidate the bar applies to."""
@@ -262,8 +296,9 @@ class BarResult:
 
     Attributes:
         bar: the bar.
-        status: ``passed``, ``failed``, or ``not_counted`` (a judge bar whose judge
-            is not calibrated: shown, but it neither passes nor fails the run).
+        status: ``passed``, ``failed``, ``inconclusive`` (a drop bar the data cannot
+            decide), or ``not_counted`` (a judge bar whose judge is not calibrated, or a
+            bar of a candidate the suite lets be missing: shown, never a pass).
         value: the candidate's value (a metric's mean, or its drop for ``max_drop``).
         message: one line saying what was found.
         interval: 95% interval of ``value`` (the mean's, or the paired delta's).
@@ -272,6 +307,9 @@ class BarResult:
         n_items: how many items the value rests on.
         details: further lines of evidence (per-metric verdicts, notes).
         worst_items: the items that pull the bar down, worst first.
+        policy: the suite's ``inconclusive:`` choice, which decides whether an
+            inconclusive outcome blocks.
+        items_needed: paired items that would decide an inconclusive drop bar.
     """
 
     bar: BarSpec
@@ -284,6 +322,13 @@ class BarResult:
     n_items: int = 0
     details: list[str] = field(default_factory=list)
     worst_items: list[ItemEvidence] = field(default_factory=list)
+    policy: InconclusivePolicy = DEFAULT_INCONCLUSIVE
+    items_needed: int | None = None
+
+    @property
+    def blocks(self) -> bool:
+        """True when this outcome fails the gate (see :func:`bar_blocks`)."""
+        return bar_blocks(self.status, self.policy)
 
     @property
     def passed(self) -> bool:
@@ -298,6 +343,12 @@ class BarResult:
     def explain(self) -> str:
         """Return the multi-line explanation a failing test shows: value, bar, interval, baseline, items."""
         lines = [self.message]
+        if self.status == "inconclusive":
+            effect = ("fails the gate (the suite's inconclusive: fail)" if self.blocks
+                      else "does not gate (the suite's inconclusive: warn)")
+            need = f"; about {self.items_needed:,} paired items would decide it" if self.items_needed else ""
+            lines[0] = f"INCONCLUSIVE: {self.message}"
+            lines.append(f"  undecided: {effect}{need}")
         if self.value is not None:
             n = f" over {self.n_items} items" if self.n_items else ""
             lines.append(f"  value:     {_number(self.value)}{n}")
@@ -330,6 +381,9 @@ class BarResult:
             "n_items": self.n_items,
             "details": self.details,
             "worst_items": [vars(item) for item in self.worst_items],
+            "inconclusive_policy": self.policy,
+            "blocks": self.blocks,
+            "items_needed": self.items_needed,
         }
 
     @classmethod
@@ -347,6 +401,8 @@ class BarResult:
             n_items=int(record.get("n_items", 0)),
             details=list(record.get("details", [])),
             worst_items=[ItemEvidence(**item) for item in record.get("worst_items", [])],
+            policy="warn" if record.get("inconclusive_policy") == "warn" else DEFAULT_INCONCLUSIVE,
+            items_needed=record.get("items_needed"),
         )
 
 
@@ -410,11 +466,15 @@ class _BarContext:
         return self.comparison.candidates[candidate].metrics.get(metric)
 
     def judge_not_counted(self, metric: str) -> str | None:
-        """Return why a judge metric's bar is not counted (an uncalibrated judge), or None."""
+        """Return why a judge metric's bar is not counted (uncalibrated or inconsistent judge), or None."""
         parts = metric.split(".", 2)
         if parts[0] != "judge" or len(parts) < 3:
             return None
         section = self.run.sections.get("judges", {}).get(parts[1], {})
+        from evalkit.judges.consistency import consistency_not_counted
+
+        if (inconsistent := consistency_not_counted(section, parts[2])) is not None:
+            return f"judge '{parts[1]}': {inconsistent}"
         calibration = section.get("calibration")
         if not isinstance(calibration, Mapping) or calibration.get("calibrated", True):
             return None
@@ -459,12 +519,15 @@ def _unmeasurable(bar: BarSpec, ctx: _BarContext) -> BarResult | None:
         return BarResult(bar, "failed", None,
                          f"candidate '{bar.candidate}' was not part of this run; run it (drop --candidate)")
     if result.status != "ok":
-        return BarResult(bar, "failed", None, f"candidate '{bar.candidate}' was not evaluated: {result.message}")
+        # Only a candidate the suite or the command lets be missing gets here (planning
+        # refuses any other): its bars cannot count, and they never read as passed.
+        return BarResult(bar, "not_counted", None, f"candidate '{bar.candidate}' was not evaluated: {result.message}")
     if bar.compares_to_baseline:
         baseline = ctx.candidate(ctx.run.baseline)
         if baseline is None or baseline.status != "ok":
             why = baseline.message if baseline is not None else "it was not part of this run"
-            return BarResult(bar, "failed", None, f"baseline '{ctx.run.baseline}' was not evaluated: {why}")
+            return BarResult(bar, "inconclusive", None,
+                             f"baseline '{ctx.run.baseline}' was not evaluated, so nothing decides this bar: {why}")
     if bar.metric is not None and not result.values(bar.metric):
         measured = ", ".join(result.metric_names()) or "nothing"
         return BarResult(bar, "failed", None,
@@ -506,72 +569,91 @@ def _add_comparison_detail(result: BarResult, comparison: MetricComparison | Non
         )
 
 
-def _max_drop_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
-    from evalkit.compare import Threshold
+def _bar_comparison(bar: BarSpec, ctx: _BarContext) -> MetricComparison | None:
+    """Compare the bar's metric under the bar's own threshold (same pairing and seed as the run's)."""
+    from evalkit.compare import ThresholdPolicy, compare_pair
 
     assert bar.metric is not None and bar.max_drop is not None
-    candidate = ctx.run.candidate(bar.candidate)
-    baseline = ctx.run.candidate(ctx.run.baseline)
-    comparison = ctx.metric_comparison(bar.candidate, bar.metric)
-    if comparison is not None:
-        base_value, cand_value, n = comparison.baseline_value, comparison.candidate_value, comparison.n_items
-    else:
-        cand_values, base_values = candidate.values(bar.metric), baseline.values(bar.metric)
-        shared = sorted(set(cand_values) & set(base_values))
-        if not shared:
-            return BarResult(bar, "failed", None, f"'{bar.metric}' shares no items between "
-                             f"'{bar.candidate}' and the baseline '{ctx.run.baseline}'")
-        base_value = sum(base_values[i] for i in shared) / len(shared)
-        cand_value = sum(cand_values[i] for i in shared) / len(shared)
-        n = len(shared)
+    candidate, baseline = ctx.run.candidate(bar.candidate), ctx.run.candidate(ctx.run.baseline)
+    seed = ctx.comparison.seed if ctx.comparison is not None else 0
+    fresh = compare_pair(baseline, candidate, ThresholdPolicy(default=bar.max_drop), seed,
+                         metrics=[bar.metric]).metrics.get(bar.metric)
+    if fresh is not None:
+        return fresh
+    # Per-item values gone (a run read back from its files): the stored comparison, when
+    # it used the bar's threshold, is the same computation.
+    stored = ctx.metric_comparison(bar.candidate, bar.metric)
+    if stored is not None and Threshold.parse(stored.threshold) == Threshold.parse(bar.max_drop):
+        return stored
+    return None
+
+
+def _max_drop_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
+    assert bar.metric is not None and bar.max_drop is not None
+    compared = _bar_comparison(bar, ctx)
+    if compared is None:
+        return BarResult(bar, "inconclusive", None, f"'{bar.metric}' shares no paired items between "
+                         f"'{bar.candidate}' and the baseline '{ctx.run.baseline}', so nothing decides the bar",
+                         baseline=ctx.run.baseline)
+    status = _STATUS_OF_VERDICT[compared.verdict]
+    base_value, cand_value = compared.baseline_value, compared.candidate_value
     drop = base_value - cand_value
-    exceeded = drop > Threshold.parse(bar.max_drop).allowed_drop(base_value) + _TOLERANCE
-    relative = f" ({drop / base_value:+.1%} relative)" if base_value else ""
+    relative = f" ({-drop / base_value:+.1%} relative)" if base_value else ""
+    found = {"failed": f"beyond the allowed {bar.max_drop}", "passed": f"within the allowed {bar.max_drop}",
+             "inconclusive": f"undecided against the allowed {bar.max_drop}"}[status]
     result = BarResult(
-        bar, "failed" if exceeded else "passed", cand_value,
-        f"{bar.metric} went {_number(base_value)} -> {_number(cand_value)}: a drop of {drop:+.3f}"
-        f"{relative}, {'over' if exceeded else 'within'} the allowed {bar.max_drop}",
-        interval=(comparison.ci_low, comparison.ci_high) if comparison is not None else None,
-        baseline=ctx.run.baseline, baseline_value=base_value, n_items=n,
+        bar, status, cand_value,
+        f"{bar.metric} went {_number(base_value)} -> {_number(cand_value)} ({-drop:+.3f}{relative}): "
+        f"{found}; {compared.explain()}",
+        interval=(compared.ci_low, compared.ci_high), baseline=ctx.run.baseline, baseline_value=base_value,
+        n_items=compared.n_items, items_needed=compared.items_needed,
     )
-    if comparison is not None:
-        result.details.append("interval: 95% CI of the paired delta (candidate - baseline)")
-        _add_comparison_detail(result, comparison)
-    if exceeded:
-        result.worst_items = _worst_items(candidate, bar.metric, lambda delta: delta < 0,
-                                          baseline.values(bar.metric))
+    result.details.append("interval: 95% CI of the paired delta (candidate - baseline)")
+    _add_comparison_detail(result, compared)
+    if status != "passed":
+        result.worst_items = _worst_items(ctx.run.candidate(bar.candidate), bar.metric, lambda delta: delta < 0,
+                                          ctx.run.candidate(ctx.run.baseline).values(bar.metric))
     return result
 
 
 def _no_regression_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     if ctx.comparison is None or bar.candidate not in ctx.comparison.candidates:
-        return BarResult(bar, "failed", None,
-                         f"no comparison of '{bar.candidate}' with the baseline '{ctx.run.baseline}' in this run")
+        return BarResult(bar, "inconclusive", None,
+                         f"no comparison of '{bar.candidate}' with the baseline '{ctx.run.baseline}' in this run, "
+                         "so nothing decides the bar")
     compared = ctx.comparison.candidates[bar.candidate].metrics
     if bar.metric is not None:
         if bar.metric not in compared:
-            return BarResult(bar, "failed", None, f"'{bar.metric}' was not compared; compared: {', '.join(compared)}")
+            return BarResult(bar, "inconclusive", None,
+                             f"'{bar.metric}' was not compared; compared: {', '.join(compared) or 'nothing'}")
         compared = {bar.metric: compared[bar.metric]}
     regressed = [m for m in compared.values() if m.verdict == "regressed"]
-    focus = regressed[0] if regressed else (compared[bar.metric] if bar.metric is not None else None)
+    undecided = [m for m in compared.values() if m.verdict == "inconclusive"]
+    focus = regressed[0] if regressed else undecided[0] if undecided else (
+        compared[bar.metric] if bar.metric is not None else None)
+    status: BarStatus
     if regressed:
-        names = ", ".join(m.metric for m in regressed)
-        message = f"significant regression on {names} against '{ctx.run.baseline}'"
+        status, names = "failed", ", ".join(m.metric for m in regressed)
+        message = f"regression beyond the allowed drop on {names} against '{ctx.run.baseline}'"
+    elif undecided:
+        status = "inconclusive"
+        message = (f"the data cannot rule out a regression beyond the allowed drop on "
+                   f"{', '.join(m.metric for m in undecided)} against '{ctx.run.baseline}'")
     else:
-        inconclusive = [m.metric for m in compared.values() if m.verdict == "inconclusive"]
-        message = f"no significant regression on {len(compared)} compared metric(s)"
-        if inconclusive:
-            message += f"; inconclusive: {', '.join(inconclusive)}"
-    result = BarResult(bar, "failed" if regressed else "passed", None, message, baseline=ctx.run.baseline)
+        status = "passed"
+        message = f"no regression beyond the allowed drop on {len(compared)} compared metric(s)"
+    result = BarResult(bar, status, None, message, baseline=ctx.run.baseline)
+    needed = [m.items_needed for m in undecided if m.items_needed]
+    result.items_needed = max(needed) if needed else None
     if focus is not None:
         result.value, result.baseline_value = focus.candidate_value, focus.baseline_value
         result.interval, result.n_items = (focus.ci_low, focus.ci_high), focus.n_items
         result.details.append(f"interval: 95% CI of the paired delta on {focus.metric}")
     for metric in compared.values():
-        if bar.metric is not None or metric.verdict == "regressed":
+        if bar.metric is not None or metric.verdict in ("regressed", "inconclusive"):
             _add_comparison_detail(result, metric)
             result.details[-1] = f"{metric.metric}: {result.details[-1]}"
-    if focus is not None and regressed:
+    if focus is not None and (regressed or undecided):
         candidate = ctx.run.candidate(bar.candidate)
         result.worst_items = _worst_items(candidate, focus.metric, lambda delta: delta < 0,
                                           ctx.run.candidate(ctx.run.baseline).values(focus.metric))
@@ -588,8 +670,9 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
             intervals and by ``no significant regression``.
 
     Returns:
-        The bar's result. A bar that cannot be evaluated (its candidate skipped, its
-        metric not measured) fails and says why.
+        The bar's result. A bar whose metric was not measured fails and says why; one
+        whose baseline or comparison is missing is inconclusive; one whose candidate the
+        suite let be missing is not counted.
     """
     ctx = _BarContext(run, comparison)
     if (unmeasurable := _unmeasurable(bar, ctx)) is not None:
@@ -626,12 +709,17 @@ def evaluate_bars(
         bars: the bars (usually ``suite.bars``).
         run: the run's result.
         comparison: its comparison; default :func:`run_comparison` when a bar needs it.
-        suite: the suite, for computing a comparison the run lacks.
+        suite: the suite, for computing a comparison the run lacks and for its
+            ``inconclusive:`` choice (default ``fail``).
     """
     needs_comparison = "comparison" in run.sections or any(bar.compares_to_baseline for bar in bars)
     if comparison is None and needs_comparison:
         comparison = run_comparison(run, suite)
-    return [evaluate_bar(bar, run, comparison) for bar in bars]
+    policy: InconclusivePolicy = getattr(suite, "inconclusive", DEFAULT_INCONCLUSIVE) or DEFAULT_INCONCLUSIVE
+    results = [evaluate_bar(bar, run, comparison) for bar in bars]
+    for result in results:
+        result.policy = policy
+    return results
 
 
 def record_bars(suite: SuiteConfig, run: RunResult) -> list[BarResult]:
@@ -652,27 +740,19 @@ def record_bars(suite: SuiteConfig, run: RunResult) -> list[BarResult]:
 
 
 def bars_summary(results: Sequence[BarResult]) -> str:
-    """Return ``N bars: P passed, F failed[, U not counted]``."""
-    counts = {status: sum(r.status == status for r in results) for status in ("passed", "failed", "not_counted")}
+    """Return ``N bars: P passed, F failed[, I inconclusive][, U not counted]``."""
+    counts = {status: sum(r.status == status for r in results)
+              for status in ("passed", "failed", "inconclusive", "not_counted")}
     text = f"{len(results)} bars: {counts['passed']} passed, {counts['failed']} failed"
+    text += f", {counts['inconclusive']} inconclusive" if counts["inconclusive"] else ""
     return text + (f", {counts['not_counted']} not counted" if counts["not_counted"] else "")
 
 
 def failed_gates(run: RunResult) -> list[str]:
-    """Return one line per failed bar and per regressed metric of the run (empty: the run passes).
+    """Return one line per blocking bar and per regressed metric of the run (empty: the run passes).
 
-    This is what makes ``evalkit run`` exit 1: a bar in ``run.sections["bars"]`` that
-    failed, or a metric the ``comparison`` section calls regressed.
+    This is what makes ``evalkit run`` exit 1 (:func:`evalkit.verdict.run_verdict`).
     """
-    lines = [
-        f"bar {record['candidate']}: {record['expression']}: {record['message']}"
-        for record in run.sections.get("bars", [])
-        if record.get("status") == "failed"
-    ]
-    stored = run.sections.get("comparison")
-    if isinstance(stored, Mapping):
-        from evalkit.compare import Comparison
+    from evalkit.verdict import run_verdict
 
-        for candidate, metric in Comparison.from_dict(dict(stored)).regressions:
-            lines.append(f"regression {candidate}: {metric.metric} {metric.explain()}")
-    return lines
+    return run_verdict(run).failures

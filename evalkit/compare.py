@@ -9,35 +9,39 @@ For every metric both sides measured, items are paired by id and compared:
   bootstrap's own p-value for other metrics (``continuous``);
 * the items that flipped pass -> fail and fail -> pass (pass/fail metrics).
 
-How significance and the threshold combine into a verdict
-----------------------------------------------------------
+How the interval and the threshold combine into a verdict
+---------------------------------------------------------
 A metric's threshold (``3%`` relative to the baseline's value, or ``2pt``: 2 points,
-i.e. 0.02 in the metric's units) is the largest drop that is tolerated. A difference is
-*significant* when the paired test's p < 0.05 **and** the bootstrap 95% interval
-excludes 0; where the two disagree (only at the margin) no difference is claimed.
+i.e. 0.02 in the metric's units) is the largest drop that is tolerated. The verdict
+asks what the paired bootstrap 95% interval of the delta shows about that drop, with
+the same burden of proof in both directions (:func:`drop_outcome`, the one rule the
+bars, the CLI, the report and the pytest plugin all rest on):
 
-* ``regressed``: the drop exceeds the threshold and is significant.
-* ``improved``: the candidate is significantly better.
-* ``inconclusive``: the drop exceeds the threshold but is not significant; or the
-  drop is within the threshold but the set is too small to have seen a drop of the
-  threshold's size with 80% power. ``items_needed`` says how many paired items would
-  give that power (:func:`evalkit.stats.mcnemar_sample_size` for pass/fail metrics,
-  :func:`evalkit.stats.paired_mean_sample_size` otherwise, from the observed spread).
-* ``no_change``: otherwise: no drop beyond the threshold, and enough items to see one.
+* ``regressed``: the whole interval lies beyond the allowed drop (its upper end is a
+  larger drop than the threshold allows) and the paired test agrees (p < 0.05);
+* ``improved``: the candidate is significantly better (p < 0.05 and the interval
+  excludes 0 on the positive side);
+* ``no_change``: the whole interval lies within the allowed drop, and the set has the
+  items to have seen a drop of the threshold's size with 80% power (a zero-width
+  interval from a few identical answers proves nothing);
+* ``inconclusive``: anything else: the interval straddles the allowed drop, or the set
+  is too small. ``items_needed`` says how many paired items would give 80% power
+  against a drop of the threshold's size (:func:`evalkit.stats.mcnemar_sample_size`
+  for pass/fail metrics, :func:`evalkit.stats.paired_mean_sample_size` otherwise, from
+  the observed spread); that is also the non-inferiority size: the items that show a
+  drop within the threshold when the candidate truly equals the baseline.
 
-A run is deployable when no metric of any candidate regressed. ``inconclusive`` does
-not block: it asks for more items.
+A metric that ``regressed`` fails the run (exit 1). Whether an ``inconclusive`` drop
+bar fails it is the suite's ``inconclusive:`` choice (default ``fail``, see
+:mod:`evalkit.bars`); an inconclusive metric that no bar names is reported, not gated.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import operator
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -53,145 +57,22 @@ from evalkit.stats import (
     rng_for,
     wilcoxon_signed_rank,
 )
+from evalkit.thresholds import (
+    JUDGE_PREFIX,
+    Threshold,
+    ThresholdPolicy,
+)
 
 if TYPE_CHECKING:
     from evalkit.config import SuiteConfig
 
 Verdict = Literal["improved", "regressed", "no_change", "inconclusive"]
+DropOutcome = Literal["beyond", "within", "undecided"]
 MetricKind = Literal["binary", "judge", "continuous"]
 TestName = Literal["mcnemar", "wilcoxon", "bootstrap"]
 
-DEFAULT_THRESHOLD = "3%"
-JUDGE_PREFIX = "judge."
 # Float noise must not turn a drop of exactly the threshold into a regression.
 _TOLERANCE = 1e-9
-_THRESHOLD_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|pt)\s*$")
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """The largest tolerated drop of a metric.
-
-    Attributes:
-        amount: the number written (3 for ``3%``, 2 for ``2pt``).
-        relative: True for ``%`` (of the baseline's value), False for ``pt`` (points:
-            hundredths of the metric's unit, so ``2pt`` on a 0-1 rate is 0.02).
-    """
-
-    amount: float
-    relative: bool
-
-    @classmethod
-    def parse(cls, text: str) -> Threshold:
-        """Parse ``"3%"`` (relative) or ``"2pt"`` (absolute points).
-
-        Raises:
-            ValueError: the text is neither; the message shows both forms.
-        """
-        match = _THRESHOLD_PATTERN.match(str(text))
-        if match is None:
-            raise ValueError(
-                f"threshold {text!r} is not understood; write a relative drop like '3%' "
-                "or an absolute one in points like '2pt' (0.02 on a 0-1 metric)"
-            )
-        amount = float(match.group(1))
-        if match.group(2) == "%" and amount >= 100:
-            raise ValueError(f"threshold {text!r}: a relative drop must be below 100%")
-        return cls(amount=amount, relative=match.group(2) == "%")
-
-    def allowed_drop(self, baseline_value: float) -> float:
-        """Return the tolerated absolute drop from ``baseline_value``."""
-        if self.relative:
-            return abs(baseline_value) * self.amount / 100.0
-        return self.amount / 100.0
-
-    def __str__(self) -> str:
-        number = f"{self.amount:g}"
-        return f"{number}%" if self.relative else f"{number}pt"
-
-
-def validate_threshold_text(text: str) -> str:
-    """Return ``text`` when it is a valid threshold (for config validators).
-
-    Raises:
-        ValueError: it is not; pydantic turns this into a field-named config error.
-    """
-    Threshold.parse(text)
-    return text
-
-
-@dataclass
-class ThresholdPolicy:
-    """Which threshold applies to which metric.
-
-    Attributes:
-        default: the suite's ``max_drop`` (``3%`` unless set).
-        per_metric: metric name or glob (``field_accuracy.*``) -> threshold text. An
-            exact name wins over a glob; among globs the longest pattern wins.
-    """
-
-    default: str = DEFAULT_THRESHOLD
-    per_metric: dict[str, str] = field(default_factory=dict)
-
-    def threshold_text(self, metric: str) -> str:
-        """Return the threshold text that applies to ``metric``."""
-        if metric in self.per_metric:
-            return self.per_metric[metric]
-        globs = [p for p in self.per_metric if any(c in p for c in "*?[") and fnmatch.fnmatchcase(metric, p)]
-        if globs:
-            return self.per_metric[max(globs, key=len)]
-        return self.default
-
-    def threshold(self, metric: str) -> Threshold:
-        """Return the parsed threshold for ``metric``."""
-        return Threshold.parse(self.threshold_text(metric))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready form (stored with each run)."""
-        return {"default": self.default, "per_metric": dict(self.per_metric)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ThresholdPolicy:
-        """Rebuild a policy from :meth:`to_dict`'s output."""
-        return cls(default=str(data.get("default", DEFAULT_THRESHOLD)),
-                   per_metric={str(k): str(v) for k, v in dict(data.get("per_metric", {})).items()})
-
-    @classmethod
-    def from_suite(cls, suite: SuiteConfig | None) -> ThresholdPolicy:
-        """Collect the thresholds a suite sets, in precedence order.
-
-        Suite ``thresholds:`` entries come first; then a benchmark spec's ``max_drop``
-        (for its metric: the spec's ``name``, else its ``task``); then a judge spec's ``max_drop`` (for
-        ``judge.<name>.*``, the spec's ``name`` or its rubric file's stem); then the
-        suite's ``max_drop``.
-        """
-        if suite is None:
-            return cls()
-        per_metric: dict[str, str] = {}
-        for spec in suite.benchmarks:
-            metric = _spec_field(spec, "name") or _spec_field(spec, "task")
-            drop = _spec_field(spec, "max_drop")
-            if metric and drop:
-                per_metric[str(metric)] = str(drop)
-        for judge in suite.judges:
-            drop = _spec_field(judge, "max_drop")
-            name = _spec_field(judge, "name") or _rubric_stem(_spec_field(judge, "rubric"))
-            if name and drop:
-                per_metric[f"{JUDGE_PREFIX}{name}.*"] = str(drop)
-        per_metric.update(getattr(suite, "thresholds", {}) or {})
-        return cls(default=suite.max_drop, per_metric=per_metric)
-
-
-def _spec_field(spec: Any, name: str) -> Any:
-    if isinstance(spec, Mapping):
-        return spec.get(name)
-    return getattr(spec, name, None)
-
-
-def _rubric_stem(rubric: Any) -> str | None:
-    if not rubric:
-        return None
-    return PurePath(str(rubric)).stem
 
 
 @dataclass
@@ -246,16 +127,23 @@ class MetricComparison:
         allowed = Threshold.parse(self.threshold).allowed_drop(self.baseline_value)
         sig = f"p={self.p_value:.3g}, 95% CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}]"
         if self.verdict == "regressed":
-            return f"dropped {drop:.4f} (> {allowed:.4f} allowed by {self.threshold}), significant ({sig})"
+            return (f"dropped {drop:.4f}: the whole 95% CI is beyond the {allowed:.4f} allowed by "
+                    f"{self.threshold}, significant ({sig})")
         if self.verdict == "improved":
             return f"improved by {self.delta:.4f}, significant ({sig})"
         if self.verdict == "inconclusive":
             need = f"; about {self.items_needed} paired items would be needed" if self.items_needed else ""
-            if drop > allowed + _TOLERANCE:
+            if drop > allowed + _TOLERANCE and not self.significant:
                 return f"dropped {drop:.4f} (> {allowed:.4f} allowed) but not significant ({sig}){need}"
+            if drop > allowed + _TOLERANCE:
+                return (f"dropped {drop:.4f} (> {allowed:.4f} allowed), but the 95% CI reaches back within "
+                        f"{self.threshold} ({sig}){need}")
+            if -self.ci_low > allowed + _TOLERANCE:
+                return (f"a drop of {max(drop, 0.0):.4f} is within {self.threshold}, but the 95% CI reaches a drop "
+                        f"of {-self.ci_low:.4f} (> {allowed:.4f} allowed) ({sig}){need}")
             return (f"{self.n_items} items cannot show a drop of {self.threshold} with 80% power "
                     f"({sig}){need}")
-        return f"no drop beyond {self.threshold} ({sig})"
+        return f"no drop beyond {self.threshold}: the whole 95% CI is within it ({sig})"
 
 
 @dataclass
@@ -337,6 +225,34 @@ def is_significant(p_value: float, ci_low: float, ci_high: float) -> bool:
     return p_value < ALPHA and (ci_low > 0.0 or ci_high < 0.0)
 
 
+def drop_outcome(
+    ci_low: float, ci_high: float, p_value: float, allowed: float, n_items: int, items_needed: int | None
+) -> DropOutcome:
+    """Decide what the paired interval shows about a drop: the one rule every gate uses.
+
+    Args:
+        ci_low: lower end of the 95% interval of the delta (candidate - baseline).
+        ci_high: its upper end.
+        p_value: the paired test's p-value.
+        allowed: the tolerated absolute drop (:meth:`Threshold.allowed_drop`), >= 0.
+        n_items: the paired items.
+        items_needed: items for 80% power against a drop of ``allowed`` (None: no size needed).
+
+    Returns:
+        ``beyond``: the whole interval is a larger drop than allowed and the test agrees;
+        ``within``: the whole interval is within the allowed drop, on enough items (or the
+        candidate is significantly better); ``undecided`` otherwise.
+    """
+    if ci_high < -allowed - _TOLERANCE and p_value < ALPHA:
+        return "beyond"
+    if ci_low >= -allowed - _TOLERANCE:
+        powered = items_needed is None or n_items >= items_needed
+        better = ci_low > 0.0 and p_value < ALPHA
+        if powered or better:
+            return "within"
+    return "undecided"
+
+
 def metric_kind(metric: str, baseline: np.ndarray, candidate: np.ndarray) -> MetricKind:
     """Classify a metric: judge scores by name, pass/fail by values, else continuous."""
     if metric.startswith(JUDGE_PREFIX):
@@ -389,15 +305,16 @@ def compare_metric(
     # A zero threshold cannot be powered for; size for the drop actually seen instead.
     size_for = allowed if allowed > _TOLERANCE else max(drop, 0.0)
     needed = _items_needed(kind, baseline, candidate, size_for) if size_for > _TOLERANCE else None
+    outcome = drop_outcome(boot.ci_low, boot.ci_high, p_value, allowed, n, needed)
     verdict: Verdict
-    if drop > allowed + _TOLERANCE:
-        verdict = "regressed" if significant else "inconclusive"
+    if outcome == "beyond":
+        verdict = "regressed"
     elif significant and delta > 0:
         verdict = "improved"
-    elif needed is not None and n < needed:
-        verdict = "inconclusive"
-    else:
+    elif outcome == "within":
         verdict = "no_change"
+    else:
+        verdict = "inconclusive"
     return MetricComparison(
         metric=metric, kind=kind, n_items=n, baseline_value=base_mean, candidate_value=cand_mean,
         delta=delta, relative_delta=(delta / base_mean) if base_mean != 0 else None,

@@ -15,9 +15,7 @@ from typing import Annotated, Any, Literal
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
@@ -28,15 +26,14 @@ from evalkit.bars import SuiteBar
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.errors import ConfigError
 from evalkit.judges.spec import JudgeSpec
+from evalkit.schema import StrictModel
+from evalkit.slice_spec import SliceSpec
+from evalkit.sweep_spec import SweepSpec, expand_sweep
+from evalkit.thresholds import validate_threshold_text
+from evalkit.usage import PriceSpec
 from evalkit.yaml_source import load_model_from_yaml
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=False)
 
 
 def _check_template(text: str) -> str:
@@ -134,7 +131,6 @@ class CandidateConfig(StrictModel):
             raise ValueError("use letters, digits, '_', '-', '.' only")
         return value
 
-
     @model_validator(mode="after")
     def _engine_and_fleet_options(self) -> CandidateConfig:
         from evalkit.models.engine_options import ENGINE_OPTIONS, validate_engine_options
@@ -183,6 +179,7 @@ class ExecutorConfig(StrictModel):
     ray: RayExecutorConfig | None = None
     """Run the work units on Ray actors (needs ``pip install 'evalkit[ray]'``)."""
 
+
 class CheckSpec(StrictModel):
     """A check referenced from the suite: a registered name and its options."""
 
@@ -212,8 +209,6 @@ def _parse_check(entry: Any) -> dict[str, Any]:
 
 
 def _valid_threshold(value: Any) -> str:
-    from evalkit.compare import validate_threshold_text
-
     # Before type checking, so that a bare number (`2`) gets the message showing both forms.
     return validate_threshold_text(str(value))
 
@@ -238,6 +233,12 @@ class SuiteConfig(StrictModel):
     checks: list[CheckSpec] = Field(default_factory=list)
     judges: list[JudgeSpec] = Field(default_factory=list)
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
+    slices: list[SliceSpec] = Field(default_factory=list)
+    """Item fields to compare every metric on, slice by slice (see :mod:`evalkit.slices`)."""
+    sweep: SweepSpec | None = None
+    """A training run's checkpoints as candidates, and the rule that picks one (see :mod:`evalkit.sweep`)."""
+    prices: dict[str, PriceSpec] = Field(default_factory=dict)
+    """Prices by candidate name or model glob, over evalkit's own table (see :mod:`evalkit.usage`)."""
     bars: list[SuiteBar] = Field(default_factory=list)
     parity: bool = False
     """Also run the HF-vs-vLLM, merged and no-op adapter parity checks (see ``evalkit parity``)."""
@@ -248,9 +249,9 @@ class SuiteConfig(StrictModel):
     output_dir: str = "../reports"
     """Where run directories are written, relative to the suite file."""
     store: str | None = None
+    """SQLite run store; default ``$EVALKIT_HOME/evalkit.db``."""
     executor: ExecutorConfig | None = None
     """Where generation runs (``executor: {ray: {...}}``); default: in this process."""
-    """SQLite run store; default ``$EVALKIT_HOME/evalkit.db``."""
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -333,4 +334,5 @@ def load_suite(path: str | Path) -> SuiteConfig:
     source = Path(path).expanduser().resolve()
     suite = load_model_from_yaml(source, SuiteConfig)
     suite._source = source
+    expand_sweep(suite)
     return suite

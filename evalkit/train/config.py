@@ -28,9 +28,10 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from evalkit.config import CandidateConfig, PromptConfig, StrictModel, SuiteConfig, load_suite
+from evalkit.config import CandidateConfig, PromptConfig, SuiteConfig, load_suite
 from evalkit.errors import ConfigError
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
+from evalkit.schema import StrictModel
 from evalkit.yaml_source import load_model_from_yaml
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
