@@ -51,6 +51,7 @@ from pydantic import AfterValidator, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from evalkit.schema import StrictModel
+from evalkit.slice_spec import sliced_values
 from evalkit.thresholds import Threshold, validate_threshold_text
 
 if TYPE_CHECKING:
@@ -93,9 +94,10 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": lambda a, b: abs(a - b) <= _TOLERANCE,
     "!=": lambda a, b: abs(a - b) > _TOLERANCE,
 }
-_METRIC = r"[A-Za-z_][\w.\-]*"
+# A metric, optionally one slice of it: exact_match[category=billing] (see evalkit.slice_spec).
+_METRIC = r"[A-Za-z_][\w.\-]*(?:\[[A-Za-z_][\w.\-]*=[^\[\]\s]+\])?"
 _THRESHOLD_BAR = re.compile(
-    rf"^(?P<metric>{_METRIC})\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>[-+]?\d*\.?\d+)(?P<pct>%?)$"
+    rf"^(?P<metric>{_METRIC})\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>[-+]?\d*\.?\d+)(?P<pct>%|ms|s)?$"
 )
 _DROP_BAR = re.compile(rf"^(?P<metric>{_METRIC})\s+max_drop\s+(?P<threshold>\S+)$")
 _REGRESSION_BAR = re.compile(rf"^no\s+significant\s+regression(?:\s+on\s+(?P<metric>{_METRIC}))?$")
@@ -123,7 +125,8 @@ def parse_bar_expression(expression: str) -> dict[str, Any]:
     """
     text = " ".join(expression.split())
     if match := _THRESHOLD_BAR.match(text):
-        value = float(match["value"]) / (100.0 if match["pct"] else 1.0)
+        # 80% is 0.8; latency bars may say 2s or 250ms (seconds are the unit).
+        value = float(match["value"]) / {"%": 100.0, "ms": 1000.0}.get(match["pct"] or "", 1.0)
         return {"kind": "threshold", "metric": match["metric"], "op": match["op"], "value": value,
                 "max_drop": None}
     if match := _DROP_BAR.match(text):
@@ -238,6 +241,9 @@ def _bar_fits_suite(bar: BarSpec, info: ValidationInfo) -> BarSpec:
     candidates = [c.name for c in data.get("candidates", [])]
     if not candidates:
         return bar  # the candidates section failed validation; that error is reported instead
+    sweep = data.get("sweep")
+    if sweep is not None:
+        candidates.append(sweep.name)  # the sweep's name stands for the checkpoint it picks
     if bar.candidate not in candidates:
         raise _bar_error(f"no candidate named '{bar.candidate}'; choose one of {', '.join(candidates)}")
     baseline = data.get("baseline") or candidates[0]
@@ -246,9 +252,25 @@ def _bar_fits_suite(bar: BarSpec, info: ValidationInfo) -> BarSpec:
             f"'{bar.expression}' compares with the baseline, and '{bar.candidate}' is the baseline; "
             "put the bar on another candidate"
         )
+    from evalkit.slice_spec import split_sliced_metric
+    from evalkit.usage import USAGE_METRICS
+
+    if bar.metric in USAGE_METRICS:
+        if bar.kind != "threshold":
+            raise _bar_error(f"'{bar.metric}' is a usage figure: write it as `{bar.metric} <= NUMBER`")
+        return bar
+    metric = bar.metric
+    if metric is not None and (sliced := split_sliced_metric(metric)) is not None:
+        metric, slice_name = sliced[0], sliced[1]
+        slices = [spec.name for spec in data.get("slices", [])]
+        if bar.kind != "threshold":
+            raise _bar_error(f"a slice bar is a threshold: write `{bar.metric} >= NUMBER`")
+        if slice_name not in slices:
+            raise _bar_error(f"no slice named '{slice_name}'; add it under `slices:` "
+                             f"(slices: {', '.join(slices) or 'none'})")
     roots = _metric_roots(data)
-    if roots is not None and bar.metric is not None and not any(
-        bar.metric == root or bar.metric.startswith(f"{root}.") for root in roots
+    if roots is not None and metric is not None and not any(
+        metric == root or metric.startswith(f"{root}.") for root in roots
     ):
         known = ", ".join(sorted(roots)) or "none (add checks, judges or benchmarks)"
         raise _bar_error(f"no check, judge or benchmark measures '{bar.metric}'; measured: {known}")
@@ -528,7 +550,7 @@ def _unmeasurable(bar: BarSpec, ctx: _BarContext) -> BarResult | None:
             why = baseline.message if baseline is not None else "it was not part of this run"
             return BarResult(bar, "inconclusive", None,
                              f"baseline '{ctx.run.baseline}' was not evaluated, so nothing decides this bar: {why}")
-    if bar.metric is not None and not result.values(bar.metric):
+    if bar.metric is not None and not sliced_values(ctx.run, result, bar.metric):
         measured = ", ".join(result.metric_names()) or "nothing"
         return BarResult(bar, "failed", None,
                          f"'{bar.metric}' was not measured for '{bar.candidate}'; measured: {measured}")
@@ -538,7 +560,7 @@ def _unmeasurable(bar: BarSpec, ctx: _BarContext) -> BarResult | None:
 def _threshold_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     assert bar.metric is not None and bar.op is not None and bar.value is not None
     candidate = ctx.run.candidate(bar.candidate)
-    values = list(candidate.values(bar.metric).values())
+    values = list(sliced_values(ctx.run, candidate, bar.metric).values())
     mean = sum(values) / len(values)
     check = _OPERATORS[bar.op]
     met = check(mean, bar.value)
@@ -552,7 +574,7 @@ def _threshold_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     if bar.candidate != ctx.run.baseline:
         result.baseline = ctx.run.baseline
         baseline = ctx.candidate(ctx.run.baseline)
-        base_values = list(baseline.values(bar.metric).values()) if baseline is not None else []
+        base_values = list(sliced_values(ctx.run, baseline, bar.metric).values()) if baseline is not None else []
         result.baseline_value = sum(base_values) / len(base_values) if base_values else None
         _add_comparison_detail(result, ctx.metric_comparison(bar.candidate, bar.metric))
     if not met:
@@ -674,6 +696,16 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
         whose baseline or comparison is missing is inconclusive; one whose candidate the
         suite let be missing is not counted.
     """
+    from evalkit.sweep_spec import sweep_pick
+    from evalkit.usage import USAGE_METRICS, usage_bar
+
+    is_sweep, picked, why = sweep_pick(run.sections, bar.candidate)
+    if is_sweep:
+        if picked is None:
+            return BarResult(bar, "failed", None, f"the sweep '{bar.candidate}' picked no checkpoint: {why}")
+        bar = bar.model_copy(update={"candidate": picked})
+    if bar.metric in USAGE_METRICS:
+        return usage_bar(bar, run)
     ctx = _BarContext(run, comparison)
     if (unmeasurable := _unmeasurable(bar, ctx)) is not None:
         return unmeasurable
@@ -731,6 +763,8 @@ def record_bars(suite: SuiteConfig, run: RunResult) -> list[BarResult]:
         The results; the section is left out when no bar applies.
     """
     in_run = {candidate.name for candidate in run.candidates}
+    if isinstance(run.sections.get("sweep"), Mapping):
+        in_run.add(str(run.sections["sweep"].get("name")))  # bars on the sweep's pick
     bars = [bar for bar in suite.bars if bar.candidate in in_run]
     if not bars:
         return []

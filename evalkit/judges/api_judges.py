@@ -15,11 +15,11 @@ JSON schema; a server that rejects the schema or logprobs is asked again without
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from evalkit.api_keys import PLACEHOLDER_KEY, read_api_key, redact
 from evalkit.errors import JudgeError
 from evalkit.judges.clients import (
     Judgment,
@@ -67,14 +67,16 @@ def api_key(spec: JudgeClientSpec) -> str:
     A custom ``base_url`` (a local server) may need no key: a placeholder is used.
 
     Raises:
+        ConfigError: the key would go over plain http to another host.
         JudgeError: the variable is unset and the provider's own endpoint is used.
     """
     name = spec.key_env or ""
-    value = os.environ.get(name, "")
+    # Refuses a key bound for plain http off this machine (see evalkit.api_keys).
+    value = read_api_key(name, spec.base_url, "judge base_url") if name else None
     if value:
         return value
     if spec.base_url:
-        return "unused-local-key"
+        return PLACEHOLDER_KEY
     raise JudgeError(
         f"judge {spec.label()}: set the environment variable {name} to your API key "
         "(keys are read from the environment only, never from suite files)"
@@ -153,7 +155,7 @@ class ChatJudge:
                 scores[criterion] = float(parsed.scores[criterion])
             else:
                 scores[criterion], distributions[criterion] = weighted
-        return Judgment(scores=scores, reasoning=parsed.reasoning, distributions=distributions)
+        return Judgment(scores=scores, reasoning=parsed.reasoning, distributions=distributions, raw=reply.text)
 
     def pairwise(self, messages: list[Message]) -> PairwiseJudgment:
         """Say which response is better; see :class:`evalkit.judges.clients.JudgeClient`."""
@@ -162,10 +164,11 @@ class ChatJudge:
             winner, reasoning = parse_pairwise(reply.text)
         except MalformedJudgment as exc:
             raise MalformedJudgment(str(exc), reply=reply.text) from None
-        return PairwiseJudgment(winner=winner, reasoning=reasoning)
+        return PairwiseJudgment(winner=winner, reasoning=reasoning, raw=reply.text)
 
     def _bad_request(self, status: int, message: str) -> None:
         """Turn off an optional feature the server refused, or fail for good."""
+        message = redact(message)  # a server may echo the request's headers back
         lowered = message.lower()
         if status in (400, 413) and any(k in lowered for k in ("context length", "too long", "maximum context")):
             raise UnjudgeableItem(f"the prompt does not fit the judge's context: {message[:200]}")

@@ -62,15 +62,18 @@ class Judgment:
             gave probabilities, else the integer it wrote).
         reasoning: the judge's reasoning.
         distributions: criterion -> {score: probability}, when known.
+        raw: the judge's reply as it came (empty when the judge gives no text, as the
+            local judge, which reads score probabilities).
     """
 
     scores: dict[str, float]
     reasoning: str = ""
     distributions: dict[str, dict[int, float]] = field(default_factory=dict)
+    raw: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (for the cache)."""
-        return {"scores": self.scores, "reasoning": self.reasoning,
+        return {"scores": self.scores, "reasoning": self.reasoning, "raw": self.raw,
                 "distributions": {c: {str(k): v for k, v in d.items()} for c, d in self.distributions.items()}}
 
     @classmethod
@@ -78,7 +81,8 @@ class Judgment:
         """Rebuild a judgment from :meth:`to_json`'s output."""
         return cls(scores={k: float(v) for k, v in data["scores"].items()}, reasoning=str(data["reasoning"]),
                    distributions={c: {int(k): float(v) for k, v in d.items()}
-                                  for c, d in data.get("distributions", {}).items()})
+                                  for c, d in data.get("distributions", {}).items()},
+                   raw=str(data.get("raw", "")))
 
 
 @dataclass(frozen=True)
@@ -88,19 +92,21 @@ class PairwiseJudgment:
     Attributes:
         winner: ``A``, ``B`` or ``tie``.
         reasoning: the judge's reasoning.
+        raw: the judge's reply as it came (empty when the judge gives no text).
     """
 
     winner: str
     reasoning: str = ""
+    raw: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (for the cache)."""
-        return {"winner": self.winner, "reasoning": self.reasoning}
+        return {"winner": self.winner, "reasoning": self.reasoning, "raw": self.raw}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PairwiseJudgment:
         """Rebuild a verdict from :meth:`to_json`'s output."""
-        return cls(winner=str(data["winner"]), reasoning=str(data["reasoning"]))
+        return cls(winner=str(data["winner"]), reasoning=str(data["reasoning"]), raw=str(data.get("raw", "")))
 
 
 class JudgeClient(Protocol):

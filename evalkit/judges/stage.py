@@ -20,11 +20,19 @@ from evalkit.errors import ConfigError
 from evalkit.judges.cache import JudgmentCache
 from evalkit.judges.calibration import calibrate, is_calibrated, load_labels
 from evalkit.judges.clients import Judgment, PairwiseJudgment, create_client
+from evalkit.judges.consistency import (
+    RepeatedJudgment,
+    combine_repeats,
+    position_consistency,
+    rotated_rubric,
+    self_consistency,
+)
 from evalkit.judges.judging import JudgeOutcome, JudgeRunner, JudgeTally, JudgeTask
 from evalkit.judges.pairwise import PairedVerdict, combine_orders, summarise_pairwise
 from evalkit.judges.prompt import pairwise_messages, pointwise_messages
 from evalkit.judges.rubric import Rubric, load_rubric
 from evalkit.judges.spec import JudgeSpec
+from evalkit.judges.transcripts import transcript
 from evalkit.progress import Progress
 from evalkit.results import CandidateResult, ItemResult, RunResult
 
@@ -52,9 +60,11 @@ def _judged_items(candidate: CandidateResult, limit: int | None) -> list[ItemRes
     return candidate.items[:limit] if limit is not None else list(candidate.items)
 
 
-def _pointwise_task(rubric: Rubric, item: ItemResult, where: str) -> JudgeTask:
-    messages = pointwise_messages(rubric, item.fields, item.prediction, item.expected, where)
-    return JudgeTask("pointwise", messages, (item.fields, item.expected, item.prediction, 0))
+def _pointwise_task(rubric: Rubric, item: ItemResult, where: str, repeat: int = 0) -> JudgeTask:
+    # Each repeat lists the criteria in another order; the repeat number keys its cache entry.
+    shown = rotated_rubric(rubric, repeat)
+    messages = pointwise_messages(shown, item.fields, item.prediction, item.expected, where)
+    return JudgeTask("pointwise", messages, (item.fields, item.expected, item.prediction, repeat))
 
 
 def judge_pointwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: RunResult,
@@ -63,26 +73,42 @@ def judge_pointwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: R
     key = spec.name or rubric.name
     per_candidate: dict[str, Any] = {}
     errors: dict[str, int] = {}
+    transcripts: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    repeated_by_candidate: dict[str, list[tuple[str, RepeatedJudgment]]] = {}
     tally = JudgeTally()
+    k = spec.repeats
     for candidate in run.candidates:
         if candidate.status != "ok":
             continue
         items = _judged_items(candidate, spec.limit)
-        tasks = [_pointwise_task(rubric, item, f"{candidate.name} item {item.item_id}") for item in items]
+        tasks = [_pointwise_task(rubric, item, f"{candidate.name} item {item.item_id}", repeat)
+                 for item in items for repeat in range(k)]
         progress.start(f"judge {rubric.name}: {candidate.name}", len(tasks))
         outcomes = runner.run(tasks, progress.advance)
         progress.finish()
-        for item, outcome in zip(items, outcomes, strict=True):
+        for outcome in outcomes:
             tally.add(outcome)
-            if isinstance(outcome.judgment, Judgment):
-                for criterion, value in outcome.judgment.scores.items():
-                    item.scores[metric_name(key, criterion)] = Score(value=value, reason=outcome.judgment.reasoning)
-        errors[candidate.name] = sum(o.judgment is None for o in outcomes)
+        judgments = [o.judgment if isinstance(o.judgment, Judgment) else None for o in outcomes]
+        repeated = combine_repeats(judgments, k, rubric.criterion_names)
+        shown = transcripts.setdefault(candidate.name, {})
+        for index, (item, combined) in enumerate(zip(items, repeated, strict=True)):
+            shown[item.item_id] = [
+                transcript(f"repeat {r + 1} of {k}" if k > 1 else "pointwise", tasks[index * k + r].messages,
+                           judgments[index * k + r], outcomes[index * k + r].error) for r in range(k)]
+            if combined.judgment is not None:
+                for criterion, value in combined.judgment.scores.items():
+                    item.scores[metric_name(key, criterion)] = Score(value=value, reason=combined.judgment.reasoning)
+        repeated_by_candidate[candidate.name] = [(i.item_id, r) for i, r in zip(items, repeated, strict=True)]
+        errors[candidate.name] = sum(r.judgment is None for r in repeated)
         values = {c: [i.scores[metric_name(key, c)].value for i in items if metric_name(key, c) in i.scores]
                   for c in rubric.criterion_names}
         # A criterion nobody scored (every judgment failed) has no mean; errors say why.
         per_candidate[candidate.name] = {c: criterion_stats(v) for c, v in values.items() if v}
-    return {"per_candidate": per_candidate, "errors": errors}, tally
+    results: dict[str, Any] = {"per_candidate": per_candidate, "errors": errors, "transcripts": transcripts}
+    if k > 1:
+        results["consistency"] = self_consistency(repeated_by_candidate, rubric.criterion_names, k,
+                                                  spec.min_consistency)
+    return results, tally
 
 
 def _verdict(outcome: JudgeOutcome) -> PairwiseJudgment | None:
@@ -100,6 +126,8 @@ def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: Ru
     pairwise: dict[str, Any] = {}
     per_candidate: dict[str, Any] = {}
     errors: dict[str, int] = {}
+    transcripts: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    audited: dict[str, list[tuple[str, PairedVerdict]]] = {}
     tally = JudgeTally()
     metric = metric_name(key, PREFERENCE)
     for candidate in run.candidates:
@@ -117,25 +145,33 @@ def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: Ru
         outcomes = runner.run(tasks, progress.advance)
         progress.finish()
         verdicts: list[PairedVerdict] = []
+        audited[candidate.name] = []
+        shown = transcripts.setdefault(candidate.name, {})
         failed = 0
         for index, item in enumerate(items):
             pair = outcomes[2 * index : 2 * index + 2]
             for outcome in pair:
                 tally.add(outcome)
             first, second = _verdict(pair[0]), _verdict(pair[1])
+            shown[item.item_id] = [
+                transcript(label, tasks[2 * index + n].messages, judged, pair[n].error)
+                for n, (label, judged) in enumerate((("candidate shown as A", first), ("baseline shown as A", second)))]
             if first is None or second is None:
                 failed += 1
                 continue
             verdict = combine_orders(first.winner, second.winner)
             verdicts.append(verdict)
-            reason = (f"candidate shown first: {first.winner} ({first.reasoning}); "
+            audited[candidate.name].append((item.item_id, verdict))
+            outcome_text = ("order-inconsistent, counted as a tie; " if verdict.inconsistent else "")
+            reason = (f"{outcome_text}candidate shown first: {first.winner} ({first.reasoning}); "
                       f"baseline shown first: {second.winner} ({second.reasoning})")
             item.scores[metric] = Score(value=verdict.preference, reason=reason)
         errors[candidate.name] = failed
         pairwise[candidate.name] = summarise_pairwise(verdicts)
         if verdicts:
             per_candidate[candidate.name] = {PREFERENCE: criterion_stats([v.preference for v in verdicts])}
-    return {"per_candidate": per_candidate, "errors": errors, "pairwise": pairwise}, tally
+    return {"per_candidate": per_candidate, "errors": errors, "pairwise": pairwise, "transcripts": transcripts,
+            "consistency": position_consistency(audited, spec.min_consistency)}, tally
 
 
 def suite_calibration(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, inputs: SuiteInputs,
@@ -196,6 +232,12 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
                                     **results, "tally": tally.to_dict()}
             if warning:
                 run.warnings.append(warning)
+            consistency = results.get("consistency") or {}
+            if consistency.get("below"):
+                rates = ", ".join(f"{c} {consistency['rate'][c]:.2f}" for c in consistency["below"])
+                run.warnings.append(f"judge {spec.judge.label()} on {key} is below min_consistency "
+                                    f"{spec.min_consistency} ({consistency['kind']} consistency: {rates}): "
+                                    "bars on those scores do not count")
             if tally.errors:
                 run.warnings.append(
                     f"judge {spec.judge.label()} on {key}: {tally.errors} of {tally.tasks} judgments "

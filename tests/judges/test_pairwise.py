@@ -11,8 +11,8 @@ from evalkit.judges.pairwise import combine_orders, summarise_pairwise
     ("A", "A", 0.5, True),    # always prefers the first position: pure position bias
     ("B", "B", 0.5, True),    # always prefers the second position
     ("tie", "tie", 0.5, False),
-    ("A", "tie", 0.75, True),
-    ("tie", "A", 0.25, True),
+    ("A", "tie", 0.5, True),  # an order-inconsistent pair counts as a tie
+    ("tie", "A", 0.5, True),
 ])
 def test_combining_both_orders(candidate_first: str, baseline_first: str, preference: float,
                                inconsistent: bool) -> None:
@@ -23,7 +23,8 @@ def test_combining_both_orders(candidate_first: str, baseline_first: str, prefer
 def test_summary_rates() -> None:
     verdicts = [combine_orders(*pair) for pair in [("A", "B"), ("A", "B"), ("A", "A"), ("B", "A"), ("A", "tie")]]
     summary = summarise_pairwise(verdicts)
-    assert summary == {"win_rate": 0.6, "tie_rate": 0.2, "loss_rate": 0.2, "inconsistent_rate": 0.4, "n": 5}
+    assert summary == {"win_rate": 0.4, "tie_rate": 0.4, "loss_rate": 0.2, "inconsistent_rate": 0.4,
+                       "consistency": 0.6, "first_position_rate": pytest.approx(6 / 9), "n": 5}
 
 
 def test_empty_summary() -> None:

@@ -1,0 +1,181 @@
+"""How far a judge agrees with itself: position consistency and self-consistency.
+
+Two audits, one shape of result, one gate:
+
+* **position consistency** (pairwise): every pair is judged in both orders
+  (:mod:`evalkit.judges.pairwise`); the rate is the share of pairs whose two verdicts
+  agree. A judge that always prefers position A scores 0, a fair one 1.
+* **self-consistency** (pointwise, ``repeats: k``): each output is judged k times, the
+  order of the criteria in the prompt rotated on every repeat (and, for a judge
+  sampling at a temperature above 0, its sampling varies too); the item's score per
+  criterion is the median of the k, and the agreement is the share of items whose k
+  scores round to the same integer.
+
+The run's ``judges.<key>.consistency`` entry holds, per criterion (``preference`` for
+pairwise), the rate, the suite's ``min_consistency`` and the items that disagreed. A
+judge below ``min_consistency`` on a criterion does not gate on it, as an uncalibrated
+judge does not (:func:`consistency_not_counted`, read by the bars). Every repeat is
+its own cached judgment: the repeat number is part of the judgment's cache key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    # Types only: the bars read this module's gate, and must not import the judge clients.
+    from evalkit.judges.clients import Judgment
+    from evalkit.judges.pairwise import PairedVerdict
+    from evalkit.judges.rubric import Rubric
+
+ConsistencyKind = Literal["position", "self"]
+PREFERENCE = "preference"
+MAX_LISTED_ITEMS = 50
+
+
+def rotated_rubric(rubric: Rubric, repeat: int) -> Rubric:
+    """Return the rubric with its criteria rotated by ``repeat`` places (repeat 0: itself).
+
+    The prompt lists criteria and the answer's JSON fields in this order, so each repeat
+    asks the same question in a different order; scores are read by criterion name.
+    """
+    shift = repeat % len(rubric.criteria)
+    if shift == 0:
+        return rubric
+    rotated = rubric.model_copy(update={"criteria": rubric.criteria[shift:] + rubric.criteria[:shift]})
+    rotated._source = rubric._source
+    return rotated
+
+
+@dataclass
+class RepeatedJudgment:
+    """One output's k judgments, and their median.
+
+    Attributes:
+        judgment: the per-criterion median of the successful repeats (None when all failed).
+        repeats: each successful repeat's scores, in repeat order.
+        failed: how many repeats failed.
+    """
+
+    judgment: Judgment | None
+    repeats: list[dict[str, float]] = field(default_factory=list)
+    failed: int = 0
+
+    def agrees(self, criterion: str) -> bool | None:
+        """Whether every repeat's score on ``criterion`` rounds to one integer (None: fewer than two)."""
+        values = [r[criterion] for r in self.repeats if criterion in r]
+        if len(values) < 2:
+            return None
+        return len({round(v) for v in values}) == 1
+
+
+def median_of(judgments: Sequence[Judgment], criteria: Sequence[str]) -> Judgment | None:
+    """Return a judgment whose score per criterion is the median over ``judgments``.
+
+    The reasoning shows every repeat's score and keeps the first repeat's reasoning.
+    """
+    if not judgments:
+        return None
+    if len(judgments) == 1:
+        return judgments[0]
+    scores: dict[str, float] = {}
+    shown: list[str] = []
+    for criterion in criteria:
+        values = [j.scores[criterion] for j in judgments if criterion in j.scores]
+        if values:
+            scores[criterion] = float(statistics.median(values))
+            shown.append(f"{criterion} " + ", ".join(f"{v:g}" for v in values))
+    reasoning = f"median of {len(judgments)} judgments ({'; '.join(shown)}); first: {judgments[0].reasoning}"
+    return dataclasses.replace(judgments[0], scores=scores, reasoning=reasoning, distributions={})
+
+
+def combine_repeats(judgments: Sequence[Judgment | None], repeats: int, criteria: Sequence[str]
+                    ) -> list[RepeatedJudgment]:
+    """Group a flat list (item-major, ``repeats`` per item) into one median per item."""
+    grouped = []
+    for start in range(0, len(judgments), repeats):
+        chunk = judgments[start : start + repeats]
+        ok = [j for j in chunk if j is not None]
+        grouped.append(RepeatedJudgment(judgment=median_of(ok, criteria), repeats=[dict(j.scores) for j in ok],
+                                        failed=len(chunk) - len(ok)))
+    return grouped
+
+
+def _entry(kind: ConsistencyKind, rates: Mapping[str, float | None], n: Mapping[str, int],
+           disagreeing: Mapping[str, Sequence[str]], minimum: float | None, extra: Mapping[str, Any]
+           ) -> dict[str, Any]:
+    below = sorted(c for c, r in rates.items() if minimum is not None and r is not None and r < minimum)
+    return {
+        "kind": kind, "rate": dict(rates), "n": dict(n), "min_consistency": minimum,
+        "consistent": None if minimum is None else not below, "below": below,
+        "items": {c: list(ids)[:MAX_LISTED_ITEMS] for c, ids in disagreeing.items() if ids},
+        "items_total": {c: len(ids) for c, ids in disagreeing.items() if ids}, **extra,
+    }
+
+
+def position_consistency(verdicts: Mapping[str, Sequence[tuple[str, PairedVerdict]]],
+                         minimum: float | None) -> dict[str, Any]:
+    """Return the section entry for pairwise position consistency over every candidate.
+
+    Args:
+        verdicts: candidate -> (item id, combined verdict) for each judged pair.
+        minimum: the suite's ``min_consistency`` (None: report, do not gate).
+    """
+    pairs = [v for per in verdicts.values() for _, v in per]
+    consistent = sum(not v.inconsistent for v in pairs)
+    rate = consistent / len(pairs) if pairs else None
+    inconsistent = [f"{candidate}:{item_id}" for candidate, per in verdicts.items()
+                    for item_id, v in per if v.inconsistent]
+    picks = [v.first_position_picks() for v in pairs]
+    decided = sum(d for _, d in picks)
+    first = sum(a for a, _ in picks) / decided if decided else None
+    return _entry("position", {PREFERENCE: rate}, {PREFERENCE: len(pairs)}, {PREFERENCE: inconsistent}, minimum,
+                  {"first_position_rate": first})
+
+
+def self_consistency(repeated: Mapping[str, Sequence[tuple[str, RepeatedJudgment]]], criteria: Sequence[str],
+                     repeats: int, minimum: float | None) -> dict[str, Any]:
+    """Return the section entry for pointwise self-consistency over every candidate.
+
+    Args:
+        repeated: candidate -> (item id, its repeated judgment) for each judged item.
+        criteria: the rubric's criteria.
+        repeats: k, the judgments per output.
+        minimum: the suite's ``min_consistency`` (None: report, do not gate).
+    """
+    rates: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    disagreeing: dict[str, list[str]] = {}
+    spread: dict[str, float | None] = {}
+    for criterion in criteria:
+        verdicts = [(f"{c}:{item_id}", r.agrees(criterion), r) for c, per in repeated.items() for item_id, r in per]
+        measured = [(ident, agrees) for ident, agrees, _ in verdicts if agrees is not None]
+        counts[criterion] = len(measured)
+        rates[criterion] = sum(a for _, a in measured) / len(measured) if measured else None
+        disagreeing[criterion] = [ident for ident, agrees in measured if not agrees]
+        stds = [statistics.pstdev([s[criterion] for s in r.repeats if criterion in s])
+                for _, agrees, r in verdicts if agrees is not None]
+        spread[criterion] = statistics.fmean(stds) if stds else None
+    return _entry("self", rates, counts, disagreeing, minimum, {"repeats": repeats, "mean_std": spread})
+
+
+def consistency_not_counted(section: Mapping[str, Any], criterion: str) -> str | None:
+    """Return why bars on a judge criterion do not count (below ``min_consistency``), or None.
+
+    Args:
+        section: the run's ``judges.<key>`` entry.
+        criterion: the criterion (``preference`` for pairwise).
+    """
+    entry = section.get("consistency")
+    if not isinstance(entry, Mapping) or entry.get("min_consistency") is None:
+        return None
+    if criterion not in (entry.get("below") or []):
+        return None
+    rate = float((entry.get("rate") or {}).get(criterion) or 0.0)
+    what = "position consistency (both orders agree)" if entry.get("kind") == "position" else "self-consistency"
+    return (f"its {what} on '{criterion}' is {rate:.2f} < min_consistency "
+            f"{float(entry['min_consistency']):.2f}; the bar is not counted until the judge agrees with itself")
