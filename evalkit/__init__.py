@@ -10,6 +10,7 @@ from evalkit.errors import (
     EvalkitError,
     JudgeError,
     ModelError,
+    OutputExists,
     RegressionFound,
     StoreError,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ItemResult",
     "JudgeError",
     "ModelError",
+    "OutputExists",
     "RegressionFound",
     "RunResult",
     "StoreError",

@@ -11,6 +11,7 @@ what to do, and an exit code the CLI returns::
     ├── JudgeError               a judge client cannot be built or keeps failing
     ├── BenchmarkError           a benchmark task or its data is unavailable
     ├── StoreError               the run store cannot be opened or migrated
+    ├── OutputExists             an output directory holds files evalkit did not make
     └── RegressionFound          a bar is unmet or a candidate regressed; exit code 1
 
 The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``; the
@@ -56,6 +57,19 @@ class BenchmarkError(EvalkitError):
 
 class StoreError(EvalkitError):
     """The SQLite run store cannot be opened, read or migrated."""
+
+
+class OutputExists(EvalkitError):
+    """An output path holds files evalkit did not make; nothing was replaced.
+
+    Attributes:
+        directory: the path evalkit refused to replace.
+    """
+
+    def __init__(self, directory: object, message: str) -> None:
+        """Record the refused path with the message shown to the user."""
+        super().__init__(message)
+        self.directory = directory
 
 
 class RegressionFound(EvalkitError):

@@ -263,11 +263,11 @@ def generation_cache_keys(
     prompt_format = prompt_format_fingerprint(plan.variant.model.path)
     return [
         generation_key(
-            model_fingerprint=plan.variant.model.fingerprint,
+            model_fingerprint="served" if served else plan.variant.model.fingerprint,
             prompt_format=prompt_format,
-            adapter_hash=identity.adapter_hash if identity else None,
+            adapter_hash=None if served or identity is None else identity.adapter_hash,
             backend=plan.config.backend,
-            dtype=plan.variant.dtype,
+            runtime=runtime,
             options=plan.config.options,
             messages=conversation,
             settings=settings,
@@ -340,3 +340,8 @@ def execute_suite(
     run.sections["comparison"] = compare_candidates(run, suite).to_dict()
     run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return run
+    from evalkit.models.runtime import runtime_identity
+
+    runtime = runtime_identity(plan.config.backend, plan.variant)
+    # Behind an external endpoint the server decides what runs, not the local files.
+    served = "served" in runtime

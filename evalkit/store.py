@@ -46,6 +46,7 @@ from evalkit.errors import StoreError
 from evalkit.home import store_file
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 
+from evalkit.safe_write import has_surrogates, json_text, safe_name, without_surrogates
 if TYPE_CHECKING:
     from evalkit.compare import ThresholdPolicy
     from evalkit.config import GenerationConfig, SuiteConfig
@@ -380,8 +381,8 @@ class RunStore:
                 "INSERT INTO runs (run_id, suite, suite_path, baseline, config_hash, dataset_hash, git_commit,"
                 " started_at, finished_at, evalkit_version, command, run_dir, sections_json, warnings_json,"
                 " thresholds_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, run.suite_name, run.suite_path, run.baseline, config_hash, run.dataset_hash, commit,
-                 run.started_at, run.finished_at, run.evalkit_version, run.command,
+                (run_id, run.suite_name, _text(run.suite_path), run.baseline, config_hash, run.dataset_hash, commit,
+                 run.started_at, run.finished_at, run.evalkit_version, _text(run.command),
                  str(run.run_dir) if run.run_dir else None, _dumps(run.sections), _dumps(run.warnings),
                  _dumps(policy.to_dict())),
             )
@@ -414,6 +415,7 @@ class RunStore:
             raise StoreError(f"no run '{run_id}' in the store {self.path}; "
                              "list runs with `evalkit history SUITE`, or pass a run directory")
         return self.read(lambda conn: _read_run(conn, run_id))
+        safe_name(run_id, f"run store {self.path}: run_id")
 
     def find_run(self, reference: str) -> RunResult:
         """Load a run from a run id or a run directory.
@@ -548,7 +550,7 @@ class GenerationCache:
         if not entries:
             return
         now = _now()
-        rows = [(key, g.prompt, g.completion, now) for key, g in entries.items()]
+        rows = [(key, _text(g.prompt), _text(g.completion), now) for key, g in entries.items()]
         self._store.write(lambda conn: conn.executemany(
             "INSERT OR REPLACE INTO generation_cache (key, prompt, completion, created_at) VALUES (?,?,?,?)",
             rows))
@@ -563,7 +565,7 @@ def generation_key(
     prompt_format: str,
     adapter_hash: str | None,
     backend: str,
-    dtype: str,
+    runtime: Mapping[str, Any],
     options: Mapping[str, Any],
     messages: Sequence[Mapping[str, str]],
     settings: GenerationConfig,
@@ -572,7 +574,9 @@ def generation_key(
 
     The prompt text a model sees is the chat template (``prompt_format``, see
     :func:`prompt_format_fingerprint`) applied to the exact messages, so the two
-    together identify it without loading a tokenizer. ``batch_size`` is left out: it
+    together identify it without loading a tokenizer. ``runtime`` is what runs, not
+    what the suite says (:func:`evalkit.models.runtime.runtime_identity`): the resolved
+    dtype and device, or an endpoint's served model. ``batch_size`` is left out: it
     changes throughput, not what greedy decoding produces.
     """
     payload = {
@@ -580,7 +584,7 @@ def generation_key(
         "prompt_format": prompt_format,
         "adapter": adapter_hash,
         "backend": backend,
-        "dtype": dtype,
+        "runtime": dict(runtime),
         "options": dict(options),
         "messages": [dict(m) for m in messages],
         "max_new_tokens": settings.max_new_tokens,
@@ -627,7 +631,14 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def _dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+    """JSON for a column: lone surrogates (which SQLite's UTF-8 cannot hold) as escapes, losslessly."""
+    text = _ENCODER.encode(value)
+    return json_text(value) if has_surrogates(text) else text
+
+
+def _text(value: str) -> str:
+    """Model text for a TEXT column: NUL is kept; a lone surrogate becomes U+FFFD."""
+    return without_surrogates(value)
 
 
 def _now() -> str:
@@ -650,7 +661,7 @@ def _insert_candidates(conn: sqlite3.Connection, run: RunResult) -> None:
         conn.execute(
             "INSERT INTO candidates (run_id, name, position, status, message, identity_json,"
             " model_fingerprint, adapter_hash, seconds) VALUES (?,?,?,?,?,?,?,?,?)",
-            (run.run_id, candidate.name, position, candidate.status, candidate.message,
+            (run.run_id, candidate.name, position, candidate.status, _text(candidate.message),
              _dumps(asdict(identity)) if identity else None,
              identity.model_fingerprint if identity else None, identity.adapter_hash if identity else None,
              candidate.seconds),
@@ -658,13 +669,14 @@ def _insert_candidates(conn: sqlite3.Connection, run: RunResult) -> None:
         conn.executemany(
             "INSERT INTO item_results (run_id, candidate, position, item_id, fields_json, prompt, expected,"
             " prediction, scores_json) VALUES (?,?,?,?,?,?,?,?,?)",
-            [(run.run_id, candidate.name, index, item.item_id, _dumps(item.fields), item.prompt, item.expected,
-              item.prediction, _dumps({n: [s.value, s.reason] for n, s in item.scores.items()}))
+            [(run.run_id, candidate.name, index, _text(item.item_id), _dumps(item.fields), _text(item.prompt),
+              _text(item.expected), _text(item.prediction),
+              _dumps({n: [s.value, s.reason] for n, s in item.scores.items()}))
              for index, item in enumerate(candidate.items)],
         )
         conn.executemany(
             "INSERT INTO item_values (run_id, candidate, metric, item_id, value) VALUES (?,?,?,?,?)",
-            [(run.run_id, candidate.name, metric, item_id, float(value))
+            [(run.run_id, candidate.name, metric, _text(item_id), float(value))
              for metric, values in candidate.item_values.items() for item_id, value in values.items()],
         )
 

@@ -7,7 +7,6 @@ RUN, A and B are run ids in the run store or run directories (``summary.json`` +
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from evalkit.report import render_report
 from evalkit.report.run_dir import is_run_dir, load_run_dir
 from evalkit.report.two_runs import merge_runs
 from evalkit.results import RunResult
+from evalkit.safe_write import confined_path, safe_name, write_text
 
 HISTORY_RUNS = 20
 
@@ -63,12 +63,16 @@ def load_reference(reference: str, store: Any) -> RunResult:
                       "look it up as a run id; pass a run directory or --store PATH")
 
 
-def _write(html: str, out: Path) -> None:
-    """Write the report atomically: a reader never sees half a file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_text(html, encoding="utf-8")
-    os.replace(partial, out)
+def default_output(*run_ids: str) -> Path:
+    """Return ``./report-<id>.html`` or ``./compare-<A>-vs-<B>.html`` for validated run ids.
+
+    Raises:
+        ConfigError: a run id is not a safe name (it could name a path outside ``.``).
+    """
+    for run_id in run_ids:
+        safe_name(run_id, "run id")
+    name = f"report-{run_ids[0]}.html" if len(run_ids) == 1 else f"compare-{run_ids[0]}-vs-{run_ids[1]}.html"
+    return confined_path(Path.cwd(), name, "report file name")
 
 
 def _with_comparison(run: RunResult, store: Any) -> RunResult:
@@ -95,7 +99,7 @@ def handle(args: argparse.Namespace) -> int:
             policy = store.thresholds(after.run_id) if store is not None and store.has_run(after.run_id) else None
             comparison = compare_runs(before, after, policy=policy).to_dict()
             html = render_report(merge_runs(before, after, comparison), compare_runs=(before.run_id, after.run_id))
-            out = Path(args.out) if args.out else Path(f"compare-{before.run_id}-vs-{after.run_id}.html")
+            out = Path(args.out) if args.out else default_output(before.run_id, after.run_id)
         else:
             run = _with_comparison(load_reference(args.run, store), store)
             history = store.run_summaries(run.suite_name, before=run.run_id, limit=HISTORY_RUNS) if store else []
@@ -105,14 +109,14 @@ def handle(args: argparse.Namespace) -> int:
             elif run.run_dir is not None and Path(run.run_dir).is_dir():
                 out = Path(run.run_dir) / "report.html"
             else:
-                out = Path(f"report-{run.run_id}.html")
+                out = default_output(run.run_id)
     except OSError as exc:
         raise EvalkitError(f"cannot read the run: {exc}") from None
     finally:
         if store is not None:
             store.close()
     try:
-        _write(html, out)
+        write_text(out, html)
     except OSError as exc:
         raise EvalkitError(f"cannot write {out}: {exc.strerror}; pass --out with a writable path") from None
     console.print(f"report: {out}")

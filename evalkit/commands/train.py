@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train.add_argument("--qlora", action="store_true", help="load the base in 4-bit (needs a CUDA GPU)")
     train.add_argument("--out", help="write the adapter here instead of the config's output_dir")
     train.add_argument("--max-steps", type=int, help="stop after this many optimizer updates (a quick try)")
-    train.add_argument("--force", action="store_true", help="train despite data lint refusals")
+    train.add_argument("--force", action="store_true",
+                       help="train despite data lint refusals, and replace an output directory that is not "
+                            "empty and was not made by evalkit")
     train.set_defaults(handler=handle_train)
 
     merge = subparsers.add_parser(
@@ -42,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     merge.add_argument("adapter", help="the adapter directory")
     merge.add_argument("--out", required=True, help="the merged model's directory")
     merge.add_argument("--model", help="the base model (default: the base recorded in the adapter)")
+    merge.add_argument("--force", action="store_true",
+                       help="replace --out even when it is not empty and was not made by evalkit")
     merge.set_defaults(handler=handle_merge)
 
     from evalkit.commands.data import DATA_ACTIONS
@@ -133,7 +137,7 @@ def handle_train(args: argparse.Namespace) -> int:
 
     reporter = RichTrainingReporter()
     try:
-        manifest = train_adapter(config, reporter, force=args.force)
+        manifest = train_adapter(config, reporter, force=args.force, replace_output=args.force)
     finally:
         reporter.finish()
     console.print(f"adapter: {config.output_path} ({manifest.trainable_parameters:,} trainable parameters, "
@@ -145,7 +149,7 @@ def handle_merge(args: argparse.Namespace) -> int:
     """Merge an adapter into its base."""
     from evalkit.train.merge import merge_adapter
 
-    merge_adapter(Path(args.adapter), Path(args.out), model=args.model)
+    merge_adapter(Path(args.adapter), Path(args.out), model=args.model, force=args.force)
     console.print(f"merged model: {Path(args.out).resolve()}", highlight=False)
     return 0
 

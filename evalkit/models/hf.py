@@ -35,10 +35,11 @@ def pick_device() -> torch.device:
 
 
 def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
-    """Resolve ``auto`` to bfloat16 on a GPU and float32 on a CPU."""
-    if requested == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[requested]
+    """Resolve ``auto`` to bfloat16 on a GPU and float32 on a CPU (the cache key's rule too)."""
+    from evalkit.models.runtime import resolve_dtype
+
+    name = resolve_dtype(requested, device.type)
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
 @dataclass

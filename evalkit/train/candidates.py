@@ -26,6 +26,7 @@ from evalkit.models.sources import ResolvedModel, adapter_fingerprint
 from evalkit.progress import Progress
 from evalkit.results import RunResult
 from evalkit.runner import SuiteInputs, register_stage
+from evalkit.safe_write import check_replaceable
 from evalkit.train.config import TrainConfig, load_train_config
 from evalkit.train.manifest import Manifest, read_manifest
 from evalkit.train.reporting import ProgressReporter
@@ -78,6 +79,32 @@ def merged_staleness(adapter: Path, merged: Path) -> str | None:
     return None
 
 
+def refuse_foreign_outputs(
+    suite: SuiteConfig, selected: Sequence[CandidateConfig], trainers: dict[Path, TrainConfig], needed: dict[Path, None]
+) -> None:
+    """Before any training starts, refuse to overwrite a directory evalkit did not make.
+
+    Checks every adapter directory that would be trained and every ``merged_from``
+    candidate's ``model:`` directory that would be merged into (see :mod:`evalkit.safe_write`).
+
+    Raises:
+        OutputExists: one of them holds files evalkit did not make; the message names it
+            and the command that replaces it with ``--force``.
+    """
+    for adapter in needed:
+        config = trainers.get(adapter)
+        if config is not None:
+            check_replaceable(config.output_path,
+                              remedy=f"run `evalkit train {config.source} --force` to replace it")
+    for candidate in selected:
+        if not candidate.merged_from:
+            continue
+        adapter, merged = suite.resolve(candidate.merged_from), suite.resolve(candidate.model)
+        if (adapter / "adapter_config.json").is_file() or adapter in trainers:
+            check_replaceable(merged, remedy=f"run `evalkit merge {adapter} --out {merged} --force` to "
+                                             f"replace it (candidate '{candidate.name}')")
+
+
 def prepare_candidate_models(suite: SuiteConfig, only: Sequence[str] | None, progress: Progress) -> None:
     """Train stale adapters and rebuild stale merged models the selected candidates need.
 
@@ -86,6 +113,7 @@ def prepare_candidate_models(suite: SuiteConfig, only: Sequence[str] | None, pro
 
     Raises:
         EvalkitError: training or merging failed (config, data or model errors).
+        OutputExists: an adapter or merged model directory holds files evalkit did not make.
     """
     from evalkit.train.merge import merge_adapter
     from evalkit.train.pipeline import train_adapter
@@ -104,6 +132,7 @@ def prepare_candidate_models(suite: SuiteConfig, only: Sequence[str] | None, pro
             needed[adapter] = None
         if candidate.merged_from:
             needed[suite.resolve(candidate.merged_from)] = None
+    refuse_foreign_outputs(suite, selected, trainers, needed)
     for adapter in needed:
         config = trainers.get(adapter)
         if config is None:

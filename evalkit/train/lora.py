@@ -9,11 +9,7 @@ slower, not faster (the backward pass gains nothing), so ``auto`` is float32 on 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,28 +128,6 @@ def loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
     ]
 
 
-@contextmanager
-def staging_directory(target: Path) -> Iterator[Path]:
-    """Yield an empty directory beside ``target`` that replaces it when the block succeeds.
-
-    Nothing is half-written: on an error the staging directory is removed and ``target``
-    is left as it was.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    previous = target.with_name(f".{target.name}-previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if target.exists():
-        target.rename(previous)
-    staging.rename(target)
-    shutil.rmtree(previous, ignore_errors=True)
-
-
 def quiet_libraries() -> None:
     """Turn off the progress bars datasets and transformers draw: the reporter draws instead."""
     import datasets
@@ -209,7 +183,9 @@ def trainer_arguments(config: TrainConfig, loaded: TrainingModel, work_dir: Path
         "warmup_steps": settings.warmup_ratio,
         "lr_scheduler_type": "linear",
         "logging_steps": 1,
-        "save_strategy": "no",
+        # save_steps: the trainer writes checkpoint-N (model only) to work_dir; fit_and_save keeps them.
+        "save_strategy": "steps" if settings.save_steps else "no",
+        **({"save_steps": settings.save_steps, "save_only_model": True} if settings.save_steps else {}),
         "report_to": [],
         "disable_tqdm": True,
         "seed": settings.seed,
@@ -217,6 +193,32 @@ def trainer_arguments(config: TrainConfig, loaded: TrainingModel, work_dir: Path
         "dataloader_num_workers": 0,
         "gradient_checkpointing": settings.gradient_checkpointing,
     }
+
+
+CHECKPOINTS_DIR = "checkpoints"
+"""Where, inside an adapter's directory, ``training.save_steps`` checkpoints are kept."""
+_CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json")
+
+
+def keep_checkpoints(work_dir: Path, target: Path) -> list[Path]:
+    """Copy the adapter files of every ``checkpoint-N`` the trainer saved in ``work_dir`` into ``target``.
+
+    Returns:
+        The copied checkpoint directories, in step order (none without ``save_steps``).
+    """
+    import shutil
+
+    found = sorted((int(folder.name.split("-")[1]), folder) for folder in work_dir.glob("checkpoint-*")
+                   if folder.name.split("-")[1].isdigit() and (folder / "adapter_config.json").is_file())
+    kept = []
+    for step, folder in found:
+        destination = target / f"checkpoint-{step}"
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in _CHECKPOINT_FILES:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, destination / name)
+        kept.append(destination)
+    return kept
 
 
 def fit_and_save(trainer: Any, out_dir: Path, reporter: TrainingReporter) -> TrainedAdapter:
@@ -233,4 +235,5 @@ def fit_and_save(trainer: Any, out_dir: Path, reporter: TrainingReporter) -> Tra
     trainer.train()
     seconds = time.perf_counter() - started
     model.save_pretrained(str(out_dir))
+    keep_checkpoints(Path(trainer.args.output_dir), out_dir / CHECKPOINTS_DIR)
     return TrainedAdapter(trainable, total, loss_curve(trainer.state.log_history), seconds)

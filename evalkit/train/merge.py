@@ -14,7 +14,7 @@ from pathlib import Path
 
 from evalkit.errors import ModelError
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint, resolve_model
-from evalkit.train.lora import staging_directory
+from evalkit.safe_write import check_replaceable, staged_directory
 from evalkit.train.manifest import Manifest, read_manifest, write_manifest
 from evalkit.train.reporting import SilentReporter, TrainingReporter
 from evalkit.version import evalkit_version
@@ -48,21 +48,25 @@ def adapter_base(adapter: Path, manifest: Manifest | None, model: str | None) ->
 
 
 def merge_adapter(
-    adapter: Path, out: Path, model: str | None = None, reporter: TrainingReporter | None = None
+    adapter: Path, out: Path, model: str | None = None, reporter: TrainingReporter | None = None,
+    force: bool = False,
 ) -> Manifest:
     """Merge ``adapter`` into its base and save a standalone model to ``out``.
 
     Args:
         adapter: a peft adapter directory (ideally with an evalkit manifest).
-        out: the merged model's directory (replaced when it exists).
+        out: the merged model's directory; an existing one is replaced only when it is
+            empty or evalkit made it (see :mod:`evalkit.safe_write`), or with ``force``.
         model: the base model source; default the base recorded in the adapter.
         reporter: receives a note when done; default silent.
+        force: replace ``out`` even when evalkit did not make it.
 
     Returns:
         The merged model's manifest.
 
     Raises:
         ModelError: the adapter or its base is missing, mismatched or fails to load.
+        OutputExists: ``out`` holds files evalkit did not make (checked before loading).
     """
     import torch
     from peft import PeftModel
@@ -70,6 +74,7 @@ def merge_adapter(
 
     reporter = reporter or SilentReporter()
     adapter = adapter.resolve()
+    check_replaceable(out.resolve(), force=force)
     if not (adapter / "adapter_config.json").is_file():
         raise ModelError(f"adapter {adapter}: no adapter_config.json there; train it first with `evalkit train`")
     manifest = read_manifest(adapter)
@@ -88,7 +93,7 @@ def merge_adapter(
         manifest, kind="merged", adapter_path=str(adapter), adapter_hash=adapter_fingerprint(adapter),
         evalkit_version=evalkit_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    with staging_directory(out.resolve()) as staging:
+    with staged_directory(out.resolve(), kind="merged model", force=force) as staging:
         merged.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
         write_manifest(staging, merged_manifest)

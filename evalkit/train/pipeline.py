@@ -3,7 +3,9 @@
 Order, cheapest refusal first: the QLoRA hardware check, the config's prompt, data lint,
 the train/eval leakage check, then the model load and the chosen trainer (SFT or DPO).
 The adapter is written to a staging directory that replaces ``output_dir`` only when
-training and the manifest are complete, so a failed run leaves the old adapter intact.
+training and the manifest are complete, so a failed run leaves the old adapter intact;
+an ``output_dir`` holding files evalkit did not make is refused before anything runs
+(see :mod:`evalkit.safe_write`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from evalkit.data.lint import find_leaks, leakage_error, lint_items
 from evalkit.models.sources import ResolvedModel, resolve_model
 from evalkit.prompting import PromptTemplate
 from evalkit.runner import template_hash
+from evalkit.safe_write import check_replaceable, staged_directory
 from evalkit.train.config import TrainConfig
-from evalkit.train.lora import load_training_model, require_qlora_support, staging_directory
+from evalkit.train.lora import load_training_model, require_qlora_support
 from evalkit.train.manifest import Manifest, TrainingIdentity, write_manifest
 from evalkit.train.reporting import SilentReporter, TrainingReporter
 from evalkit.version import evalkit_version
@@ -94,7 +97,8 @@ def check_training_data(
 
 
 def train_adapter(
-    config: TrainConfig, reporter: TrainingReporter | None = None, force: bool = False
+    config: TrainConfig, reporter: TrainingReporter | None = None, force: bool = False,
+    replace_output: bool = False,
 ) -> Manifest:
     """Check the data, train the adapter the config describes, and write it with its manifest.
 
@@ -102,6 +106,7 @@ def train_adapter(
         config: the training config (``method`` picks SFT or DPO).
         reporter: receives notes and progress; default silent.
         force: train despite data lint refusals (leakage always stops training).
+        replace_output: replace ``output_dir`` even when evalkit did not make it.
 
     Returns:
         The manifest written beside the adapter in ``config.output_path``.
@@ -111,6 +116,7 @@ def train_adapter(
         ConfigError: the config's suite or prompt is unusable.
         DataError: lint refused the data, or eval items leak into it.
         ModelError: the base model does not resolve or load.
+        OutputExists: ``output_dir`` holds files evalkit did not make (and not ``replace_output``).
     """
     from evalkit.train.dpo import train_dpo
     from evalkit.train.sft import train_sft
@@ -118,6 +124,7 @@ def train_adapter(
     reporter = reporter or SilentReporter()
     if config.qlora:
         require_qlora_support()
+    check_replaceable(config.output_path, force=replace_output)
     suite = config.load_suite()
     template = config.prompt_template(suite)
     base = base_model(config)
@@ -125,7 +132,7 @@ def train_adapter(
     data_items = load_items(data)
     check_training_data(config, data_items, template, suite, base, reporter, force)
     loaded = load_training_model(base.path, config)
-    with staging_directory(config.output_path) as staging:
+    with staged_directory(config.output_path, kind="adapter", force=replace_output) as staging:
         if config.method == "dpo":
             trained = train_dpo(config, loaded, data_items, staging, reporter)
         else:

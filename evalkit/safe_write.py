@@ -1,0 +1,274 @@
+"""Crash-safe writes: every file and directory evalkit produces appears whole or not at all.
+
+One mechanic serves all of them: write into a hidden staging sibling, ``fsync`` it, then
+``rename`` it into place (atomic on one file system) and ``fsync`` the parent directory.
+A crash or Ctrl-C leaves at most a hidden ``.NAME-*.partial`` sibling, never a target
+that looks finished.
+
+Directories carry a marker, ``.evalkit-made.json``, and evalkit replaces an existing
+directory only when it is empty or carries that marker (or ``evalkit-manifest.json``,
+the manifest trained adapters and merged models have always carried). Any other
+directory is the user's: it is left untouched and :class:`~evalkit.errors.OutputExists`
+says so, naming the directory and ``--force``. With ``force=True`` it is replaced.
+
+Paths built from stored data (a run id, a suite name) go through :func:`confined_path`,
+which refuses any name that would leave its directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import ConfigError, OutputExists
+
+MARKER_NAME = ".evalkit-made.json"
+# Adapters and merged models written before the marker existed carry their manifest.
+_EVALKIT_FILES = (MARKER_NAME, "evalkit-manifest.json")
+# A name stored data may contribute to a path: one component, no leading dot.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename inside ``directory`` durable (a no-op where directories cannot be opened)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file under ``root`` and every directory, deepest first."""
+    for current, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            path = os.path.join(current, name)
+            if os.path.islink(path):
+                continue
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_directory(Path(current))
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a reader sees the old file or the whole new one.
+
+    Args:
+        path: the file to write (its parent directories are created).
+        data: the bytes.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`write_bytes`).
+
+    Lone surrogates, which no UTF encoding can carry, are written as U+FFFD.
+    """
+    return write_bytes(path, without_surrogates(text).encode(encoding))
+
+
+def has_surrogates(text: str) -> bool:
+    """Return True when ``text`` holds a lone surrogate (which UTF-8 cannot encode)."""
+    return _SURROGATE.search(text) is not None
+
+
+def without_surrogates(text: str) -> str:
+    """Return ``text`` with each lone surrogate (not encodable as UTF-8) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text) if has_surrogates(text) else text
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    r"""Return ``value`` as JSON that any UTF-8 file or SQLite column can hold.
+
+    Text stays readable (no ``\u`` escapes for ordinary characters); lone surrogates,
+    which UTF-8 cannot encode, become ``\udXXX`` escapes, so the JSON reads back to the
+    very same string. Values JSON does not know are written with ``str``.
+    """
+    text = json.dumps(value, ensure_ascii=False, indent=indent, default=str)
+    return _SURROGATE.sub(_escape_surrogate, text) if has_surrogates(text) else text
+
+
+def made_by_evalkit(directory: Path) -> bool:
+    """Return True when ``directory`` carries evalkit's marker or manifest."""
+    return any((Path(directory) / name).is_file() for name in _EVALKIT_FILES)
+
+
+def replaceable(target: Path) -> bool:
+    """Return True when evalkit may replace ``target``: absent, empty, or made by evalkit."""
+    target = Path(target)
+    if not target.exists() and not target.is_symlink():
+        return True
+    if not target.is_dir():
+        return False
+    return made_by_evalkit(target) or not any(target.iterdir())
+
+
+def check_replaceable(target: Path, force: bool = False, remedy: str = "pass --force to replace it") -> None:
+    """Refuse to go on when ``target`` holds something evalkit did not make.
+
+    Call it before expensive work (training, merging) so the refusal comes first;
+    :func:`staged_directory` checks again before it renames.
+
+    Args:
+        target: the path about to be replaced.
+        force: replace it whatever it holds.
+        remedy: the last words of the refusal: how to replace it after all.
+
+    Raises:
+        OutputExists: ``target`` is a file, or a non-empty directory without evalkit's
+            marker, and ``force`` is False.
+    """
+    if force or replaceable(target):
+        return
+    what = "a directory" if Path(target).is_dir() else "a file"
+    raise OutputExists(
+        Path(target),
+        f"refusing to replace {target}: it is {what} evalkit did not make (no {MARKER_NAME}) and it is not "
+        f"empty; move it away, name another directory, or {remedy}",
+    )
+
+
+def mark_directory(directory: Path, kind: str) -> Path:
+    """Write evalkit's marker into ``directory`` and return the marker's path.
+
+    Args:
+        directory: a directory evalkit made.
+        kind: what it holds (``run``, ``adapter``, ``merged model``, ``converted model``).
+    """
+    from evalkit.version import evalkit_version
+
+    marker = Path(directory) / MARKER_NAME
+    record = {"made_by": "evalkit", "kind": kind, "evalkit_version": evalkit_version(),
+              "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    marker.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return marker
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, a symbolic link (never what it points at) or a directory tree."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _publish(staging: Path, target: Path, replace: bool, force: bool) -> None:
+    """Rename ``staging`` to ``target``, moving an existing target aside first."""
+    if not target.exists() and not target.is_symlink():
+        os.rename(staging, target)
+        return
+    if not replace and not (target.is_dir() and not target.is_symlink() and not any(target.iterdir())):
+        raise OutputExists(target, f"{target} appeared while evalkit was writing it; nothing was replaced, "
+                                   "run again")
+    check_replaceable(target, force)
+    previous = Path(tempfile.mkdtemp(prefix=f".{target.name}-", suffix=".previous", dir=target.parent))
+    previous.rmdir()  # only its unique name is needed: rename refuses an existing non-empty one
+    os.rename(target, previous)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(previous, target)
+        raise
+    _remove(previous)
+
+
+@contextmanager
+def staged_directory(target: Path, *, kind: str, force: bool = False, replace: bool = True) -> Iterator[Path]:
+    """Yield an empty staging directory that becomes ``target`` when the block succeeds.
+
+    On success the staging directory gets evalkit's marker, is fsynced and renamed into
+    place; an existing ``target`` is replaced only when :func:`replaceable` (or ``force``).
+    On an error the staging directory is removed and ``target`` is left as it was.
+
+    Args:
+        target: the directory to produce.
+        kind: what it holds, recorded in the marker.
+        force: replace ``target`` even when evalkit did not make it.
+        replace: when False, an existing non-empty ``target`` is never replaced (run
+            directories: each run gets a new one).
+
+    Raises:
+        OutputExists: ``target`` holds files evalkit did not make (checked before the
+            block runs and again before the rename).
+    """
+    target = Path(os.path.abspath(target))
+    if replace:
+        check_replaceable(target, force)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", suffix=".partial", dir=target.parent))
+    try:
+        yield staging
+        mark_directory(staging, kind)
+        _fsync_tree(staging)
+        _publish(staging, target, replace, force)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_directory(target.parent)
+
+
+def safe_name(name: object, where: str) -> str:
+    """Return ``name`` when it is one plain path component (a run id, a suite name).
+
+    Args:
+        name: a value read from stored data (``summary.json``, the run store).
+        where: what the name is and where it came from, for the error message.
+
+    Raises:
+        ConfigError: ``name`` is not a string matching ``SAFE_NAME``: letters, digits,
+            ``.``, ``_``, ``-``, starting with a letter or digit (so no separator, no
+            ``..``, no hidden name).
+    """
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise ConfigError(f"{where}: {name!r} is not a valid name (letters, digits, '.', '_', '-', starting "
+                          "with a letter or digit); the data is damaged or crafted, fix or regenerate it")
+    return name
+
+
+def confined_path(directory: Path, name: str, where: str) -> Path:
+    """Return ``directory / name`` after checking ``name`` is one plain path component.
+
+    Args:
+        directory: the directory the path must stay in.
+        name: a name built from stored data (a run id, a suite name, a file name).
+        where: what the name is and where it came from, for the error message.
+
+    Raises:
+        ConfigError: ``name`` is not a :func:`safe_name`.
+    """
+    return Path(directory) / safe_name(name, where)
