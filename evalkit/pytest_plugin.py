@@ -204,6 +204,7 @@ def suite_cache_key(suite: SuiteConfig) -> str:
     """
     import yaml
 
+    from evalkit.digest import json_digest
     from evalkit.runner import candidate_identity, load_inputs, plan_candidates
     from evalkit.version import evalkit_version
 
@@ -220,7 +221,7 @@ def suite_cache_key(suite: SuiteConfig) -> str:
         for plan in plans
     }
     payload = {"suite": data, "files": files, "candidates": identities, "evalkit": evalkit_version()}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return json_digest(payload)
 
 
 def _strings_in(value: Any) -> Iterator[str]:

@@ -42,11 +42,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from evalkit.checks import Score
+from evalkit.digest import json_digest
 from evalkit.errors import StoreError
 from evalkit.home import store_file
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
-
 from evalkit.safe_write import has_surrogates, json_text, safe_name, without_surrogates
+
 if TYPE_CHECKING:
     from evalkit.compare import ThresholdPolicy
     from evalkit.config import GenerationConfig, SuiteConfig
@@ -414,8 +415,8 @@ class RunStore:
         if not self.has_run(run_id):
             raise StoreError(f"no run '{run_id}' in the store {self.path}; "
                              "list runs with `evalkit history SUITE`, or pass a run directory")
-        return self.read(lambda conn: _read_run(conn, run_id))
         safe_name(run_id, f"run store {self.path}: run_id")
+        return self.read(lambda conn: _read_run(conn, run_id))
 
     def find_run(self, reference: str) -> RunResult:
         """Load a run from a run id or a run directory.
@@ -590,7 +591,7 @@ def generation_key(
         "max_new_tokens": settings.max_new_tokens,
         "temperature": settings.temperature,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    return json_digest(payload)
 
 
 _PROMPT_FORMAT_FILES = ("tokenizer_config.json", "chat_template.jinja", "chat_template.json",
@@ -610,7 +611,7 @@ def prompt_format_fingerprint(model_dir: Path) -> str:
 
 def suite_config_hash(suite: SuiteConfig) -> str:
     """Return a SHA-256 of the validated suite config (comments and key order don't count)."""
-    return hashlib.sha256(json.dumps(suite.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    return json_digest(suite.model_dump(mode="json"))
 
 
 def git_commit(directory: Path) -> str | None:

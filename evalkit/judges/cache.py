@@ -10,13 +10,13 @@ Kept apart from the run store on purpose: a cache can be deleted at any time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
+from evalkit.digest import json_digest
 from evalkit.errors import StoreError
 from evalkit.home import evalkit_home
 
@@ -25,8 +25,7 @@ CACHE_FILE = "judgments.sqlite"
 
 def judgment_key(*parts: Any) -> str:
     """Return a SHA-256 over the JSON of ``parts`` (key order normalised)."""
-    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return json_digest(parts)
 
 
 class JudgmentCache:

@@ -30,8 +30,6 @@ must not read files.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from evalkit.digest import json_digest
 from evalkit.schema import StrictModel
 from evalkit.yaml_source import load_model_from_yaml
 
@@ -208,7 +207,7 @@ class Rubric(StrictModel):
     def content_hash(self) -> str:
         """SHA-256 over everything that changes what the judge is asked (not the labels)."""
         payload = self.model_dump(exclude={"labels", "sample", "description"})
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return json_digest(payload)
 
 
 def load_rubric(path: str | Path) -> Rubric:

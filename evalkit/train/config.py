@@ -21,14 +21,13 @@ stale and ``evalkit run`` retrains it. Paths are relative to the config file.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
 from evalkit.config import CandidateConfig, PromptConfig, SuiteConfig, load_suite
+from evalkit.digest import json_digest
 from evalkit.errors import ConfigError
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
 from evalkit.schema import StrictModel
@@ -71,6 +70,9 @@ class TrainingSettings(StrictModel):
     """Seed of data order, dropout and adapter initialisation."""
     max_steps: int | None = Field(default=None, ge=1)
     """Stop after this many optimizer updates (a quick try); default: run every epoch."""
+    save_steps: int | None = Field(default=None, ge=1)
+    """Also save the adapter every N optimizer updates, as ``checkpoints/checkpoint-N`` inside
+    the output directory (what a suite's ``sweep:`` evaluates); default: only the final one."""
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
     """Matmul precision: ``bfloat16`` autocasts (weights and LoRA stay float32);
     ``auto`` is bfloat16 on a GPU and float32 on a CPU."""
@@ -228,7 +230,8 @@ class TrainConfig(StrictModel):
         data = self.describe(template)
         for key in ("output_dir", "data", "preferences", "eval_data", "suite"):
             data.pop(key, None)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        data["training"].pop("save_steps", None)  # where checkpoints go, not what the adapter is
+        return json_digest(data)
 
 
 def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:
