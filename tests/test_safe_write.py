@@ -17,8 +17,8 @@ from evalkit.safe_write import (
     made_by_evalkit,
     safe_name,
     staged_directory,
-    write_text,
     without_surrogates,
+    write_text,
 )
 
 

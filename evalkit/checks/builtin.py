@@ -23,6 +23,23 @@ def parse_json_object(text: str) -> tuple[Any, str]:
         return json.loads(text.strip()), ""
     except json.JSONDecodeError as exc:
         return None, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:
+        return None, "not JSON evalkit can read: nested deeper than the parser allows"
+
+
+REASON_VALUE_CHARS = 120
+"""How much of a value a reason quotes: a 1 MB field must not make a 1 MB reason."""
+
+
+def shown_value(value: Any) -> str:
+    """Return ``repr(value)``, cut to ``REASON_VALUE_CHARS`` characters with a note of the rest."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "(a value nested too deeply to show)"
+    if len(text) <= REASON_VALUE_CHARS:
+        return text
+    return f"{text[:REASON_VALUE_CHARS]}... ({len(text) - REASON_VALUE_CHARS:,} more characters)"
 
 
 def _unexpected_options(name: str, options: Mapping[str, Any], allowed: set[str], ctx: CheckContext) -> None:
@@ -125,7 +142,7 @@ def field_accuracy(options: dict[str, Any], context: CheckContext) -> Check:
                 scores[f"field_accuracy.{field}"] = Score(0.0, f"field '{field}' missing")
             elif got[field] != expected.get(field):
                 scores[f"field_accuracy.{field}"] = Score(
-                    0.0, f"{field}: expected {expected.get(field)!r}, got {got[field]!r}"
+                    0.0, f"{field}: expected {shown_value(expected.get(field))}, got {shown_value(got[field])}"
                 )
             else:
                 scores[f"field_accuracy.{field}"] = Score(1.0)

@@ -11,7 +11,9 @@ by that name, with options::
 ``build_check(name, options, context)`` calls the factory once per run; the returned
 :class:`Check` is called once per item with the prediction and the reference and
 returns a mapping of metric name to :class:`Score`. Most checks return one metric
-named like the check; ``field_accuracy`` returns one per JSON field as well.
+named like the check; ``field_accuracy`` returns one per JSON field as well. A check
+that raises on some output scores 0 on the metric named like the check, with the error
+as its reason: model output never aborts a run.
 """
 
 from __future__ import annotations
@@ -96,4 +98,17 @@ def build_check(name: str, options: dict[str, Any], context: CheckContext) -> Ch
         raise ConfigError(
             f"{context.source}: unknown check '{name}'; available: {', '.join(sorted(_REGISTRY))}"
         )
-    return factory(options, context)
+    return never_raising(name, factory(options, context))
+
+
+def never_raising(name: str, scorer: Check) -> Check:
+    """Wrap a check so that no model output can make it raise: it scores 0 with the reason instead."""
+
+    def score(prediction: str, reference: str) -> Mapping[str, Score]:
+        try:
+            return scorer(prediction, reference)
+        except Exception as exc:  # any output becomes a score with a reason, never an exception
+            reason = f"check '{name}' could not score this output ({type(exc).__name__}: {str(exc)[:200]})"
+            return {name: Score(0.0, reason)}
+
+    return score
