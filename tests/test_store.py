@@ -203,12 +203,14 @@ def test_four_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 
 def test_generation_key_changes_with_every_component() -> None:
     base = {"model_fingerprint": "m", "prompt_format": "t", "adapter_hash": None, "backend": "hf",
-            "dtype": "auto", "options": {}, "messages": [{"role": "user", "content": "hi"}]}
+            "runtime": {"device": "cpu", "dtype": "float32"}, "options": {},
+            "messages": [{"role": "user", "content": "hi"}]}
     settings = GenerationConfig(max_new_tokens=32, temperature=0.0, batch_size=8)
     key = generation_key(**base, settings=settings)  # type: ignore[arg-type]
     assert key == generation_key(**base, settings=replace_settings(settings, batch_size=64))  # type: ignore[arg-type]
     variants = [("model_fingerprint", "m2"), ("prompt_format", "t2"), ("adapter_hash", "a"), ("backend", "vllm"),
-                ("dtype", "bfloat16"), ("options", {"base_url": "x"}),
+                ("runtime", {"device": "cpu", "dtype": "bfloat16"}), ("runtime", {"device": "cuda", "dtype": "float32"}),
+                ("runtime", {"served": {"id": "m", "root": "/w"}}), ("options", {"base_url": "x"}),
                 ("messages", [{"role": "user", "content": "hi "}])]
     keys = {generation_key(**{**base, name: value}, settings=settings) for name, value in variants}  # type: ignore[arg-type]
     keys |= {generation_key(**base, settings=replace_settings(settings, max_new_tokens=33)),  # type: ignore[arg-type]

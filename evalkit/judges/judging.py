@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from evalkit.api_keys import redact
 from evalkit.judges.cache import JudgmentCache, judgment_key
 from evalkit.judges.clients import JudgeClient, Judgment, PairwiseJudgment, TransientJudgeError, UnjudgeableItem
 from evalkit.judges.parsing import MalformedJudgment
@@ -148,20 +149,20 @@ class JudgeRunner:
                 outcome.judgment = self._ask(task, messages)
                 return outcome
             except UnjudgeableItem as exc:
-                outcome.error = str(exc)
+                outcome.error = redact(str(exc))
                 return outcome
             except TransientJudgeError as exc:
                 outcome.request_retries += 1
                 if outcome.request_retries > self.spec.max_retries:
                     outcome.request_retries -= 1
-                    outcome.error = f"request failed {outcome.request_retries + 1} times; last: {exc}"
+                    outcome.error = redact(f"request failed {outcome.request_retries + 1} times; last: {exc}")
                     return outcome
                 self.sleep(backoff_delay(outcome.request_retries, self.spec.backoff_s, exc.retry_after, self._rng))
             except MalformedJudgment as exc:
                 outcome.malformed_retries += 1
                 if outcome.malformed_retries > self.spec.parse_retries:
                     outcome.malformed_retries -= 1
-                    outcome.error = f"malformed judgment {outcome.malformed_retries + 1} times; last: {exc}"
+                    outcome.error = redact(f"malformed judgment {outcome.malformed_retries + 1} times; last: {exc}")
                     return outcome
                 messages = list(task.messages) + repair_turns(exc.reply, str(exc), task.kind)
 

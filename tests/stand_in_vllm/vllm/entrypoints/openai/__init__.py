@@ -1,0 +1,1 @@
+"""Stand-in package path (see ``tests/stand_in_vllm/vllm/__init__.py``)."""
