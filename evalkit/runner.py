@@ -8,7 +8,6 @@ seconds, not after the first candidate's run.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import json
 import time
@@ -16,11 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from evalkit.checks import Check, CheckContext, build_check
 from evalkit.config import CandidateConfig, GenerationConfig, SuiteConfig
 from evalkit.data.items import Item, file_sha256, load_items
+from evalkit.digest import json_digest
+from evalkit.executors import Executor, open_executor
 from evalkit.models.backend import Backend, ModelVariant, create_backend
+from evalkit.models.engine_options import engine_identity
 from evalkit.models.sources import (
     ResolvedModel,
     adapter_fingerprint,
@@ -32,6 +35,7 @@ from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
+from evalkit.usage import UsageMeter, find_price
 from evalkit.version import evalkit_version
 
 
@@ -71,7 +75,7 @@ def register_stage(name: str, stage: RunStage) -> None:
 # Modules that register a stage when imported. They are imported when a suite runs,
 # not at startup, so that `evalkit --help` does not pay for lm-eval and the like.
 STAGE_MODULES: list[str] = ["evalkit.benchmarks.stage", "evalkit.train.candidates", "evalkit.judges.stage",
-                           "evalkit.parity"]
+                           "evalkit.parity", "evalkit.slices", "evalkit.sweep"]
 
 
 def import_stage_modules() -> None:
@@ -97,44 +101,105 @@ def load_inputs(suite: SuiteConfig) -> SuiteInputs:
     return SuiteInputs(suite=suite, items=items, train_items=train_items, checks=checks)
 
 
+def missing_candidates(suite: SuiteConfig, selected: Sequence[CandidateConfig]) -> dict[str, str]:
+    """Return, for each selected candidate that cannot be evaluated, why and how to make it.
+
+    Looked at before anything is trained or loaded: an adapter that is missing counts
+    only when no candidate's ``train:`` config makes it, a merged model only when its
+    adapter neither exists nor is trained by the suite.
+    """
+    from evalkit.errors import ModelError
+    from evalkit.train.candidates import candidate_adapter
+
+    trained = {candidate_adapter(suite, c) for c in suite.candidates if c.train}
+    missing: dict[str, str] = {}
+    for config in selected:
+        if config.merged_from:
+            merged, adapter = suite.resolve(config.model), suite.resolve(config.merged_from)
+            if not merged.exists() and not (adapter / "adapter_config.json").is_file() and adapter not in trained:
+                missing[config.name] = (
+                    f"merged model {merged} not found, nor its adapter {adapter}; make the adapter with "
+                    f"`evalkit train TRAIN_CONFIG.yaml`, then `evalkit merge {adapter} --out {merged}`"
+                )
+            continue
+        try:
+            candidate_model(config, suite.base_dir)
+        except ModelError as exc:
+            missing[config.name] = str(exc)
+            continue
+        adapter = candidate_adapter(suite, config)
+        if adapter is not None and not (adapter / "adapter_config.json").is_file() and adapter not in trained:
+            missing[config.name] = (
+                f"adapter {adapter} not found; make it with `evalkit train TRAIN_CONFIG.yaml` "
+                "(see the README), or give the candidate a `train:` config that makes it"
+            )
+    return missing
+
+
+def refuse_missing(suite: SuiteConfig, missing: dict[str, str], allow_missing: Sequence[str] = ()) -> None:
+    """Stop the run when a candidate that may not be missing is (before anything is generated).
+
+    A candidate may be missing when the suite marks it ``optional: true`` or the
+    command names it with ``--allow-missing``.
+
+    Raises:
+        ConfigError: (exit 2) naming the first such candidate, why, and how to make it.
+    """
+    from evalkit.errors import ConfigError
+
+    optional = {c.name for c in suite.candidates if c.optional} | set(allow_missing)
+    refused = [name for name in missing if name not in optional]
+    if not refused:
+        return
+    first = refused[0]
+    more = f" (also missing: {', '.join(refused[1:])})" if len(refused) > 1 else ""
+    raise ConfigError(
+        f"{suite.source}: candidate '{first}' cannot be evaluated: {missing[first]}; to run without it, "
+        f"mark it `optional: true` or pass --allow-missing {first}{more}"
+    )
+
+
 def plan_candidates(
-    inputs: SuiteInputs, only: Sequence[str] | None = None, progress: Progress | None = None
+    inputs: SuiteInputs, only: Sequence[str] | None = None, progress: Progress | None = None,
+    allow_missing: Sequence[str] = (),
 ) -> list[CandidatePlan]:
     """Resolve every candidate's model, adapter and prompt before generating.
 
-    Candidates with a ``train:`` config whose adapter is missing or stale are trained
-    first, and stale ``merged_from`` models merged (see :mod:`evalkit.train.candidates`).
+    A candidate that cannot be evaluated stops the run here, before anything is trained
+    or generated, unless it may be missing (``optional: true``, ``allow_missing``): then
+    it is planned as not evaluated. Candidates with a ``train:`` config whose adapter is
+    missing or stale are trained, and stale ``merged_from`` models merged (see
+    :mod:`evalkit.train.candidates`).
 
     Raises:
+        ConfigError: a candidate that may not be missing cannot be evaluated.
         ModelError: a model source does not resolve, or an adapter was trained on another base.
     """
+    from evalkit.errors import ModelError
     from evalkit.train.candidates import candidate_adapter, check_adapter_base, prepare_candidate_models
 
     suite = inputs.suite
-    prepare_candidate_models(suite, only, progress or SilentProgress())
+    selected = [c for c in suite.candidates if not only or c.name in only]
+    missing = missing_candidates(suite, selected)
+    refuse_missing(suite, missing, allow_missing)
+    available = [c.name for c in selected if c.name not in missing]
+    if available:
+        prepare_candidate_models(suite, available, progress or SilentProgress())
     plans: list[CandidatePlan] = []
-    for config in suite.candidates:
-        if only and config.name not in only:
-            continue
+    for config in selected:
         template = prompt_for_candidate(suite, config, inputs.train_items, inputs.items)
-        if config.merged_from and not suite.resolve(config.model).exists():
-            reason = (
-                f"merged model {suite.resolve(config.model)} not found; make it with "
-                f"`evalkit merge {suite.resolve(config.merged_from)} --out {suite.resolve(config.model)}`"
-            )
-            plans.append(CandidatePlan(config, None, template, skip_reason=reason))
+        if config.name in missing:
+            plans.append(CandidatePlan(config, None, template, skip_reason=missing[config.name]))
             continue
+        if config.merged_from and not suite.resolve(config.model).exists():
+            raise ModelError(f"candidate '{config.name}': merged model {suite.resolve(config.model)} was not "
+                             f"made; make it with `evalkit merge {suite.resolve(config.merged_from)} "
+                             f"--out {suite.resolve(config.model)}`")
         model = candidate_model(config, suite.base_dir)
         adapter = candidate_adapter(suite, config)
         if adapter is not None and not (adapter / "adapter_config.json").is_file():
-            how = (
-                f"`evalkit train {suite.resolve(config.train)}`"
-                if config.train
-                else "`evalkit train TRAIN_CONFIG.yaml` (see the README)"
-            )
-            reason = f"adapter {adapter} not found; make it with {how}"
-            plans.append(CandidatePlan(config, None, template, skip_reason=reason))
-            continue
+            raise ModelError(f"candidate '{config.name}': adapter {adapter} was not made; make it with "
+                             f"`evalkit train {suite.resolve(config.train) if config.train else 'TRAIN_CONFIG.yaml'}`")
         if adapter is not None and not model.hosted:
             check_adapter_base(config, adapter, model)
         variant = ModelVariant(model=model, adapter=adapter, adapter_name=config.name if adapter else None,
@@ -161,12 +226,8 @@ def candidate_model(config: CandidateConfig, base_dir: Path) -> ResolvedModel:
 
 def template_hash(template: PromptTemplate) -> str:
     """Return a SHA-256 over a prompt template and its few-shot examples."""
-    payload = json.dumps(
-        {"system": template.system, "user": template.user, "expected": template.expected,
-         "shots": list(template.shots)},
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return json_digest({"system": template.system, "user": template.user, "expected": template.expected,
+                        "shots": list(template.shots)})
 
 
 def candidate_identity(plan: CandidatePlan) -> CandidateIdentity | None:
@@ -181,6 +242,7 @@ def candidate_identity(plan: CandidatePlan) -> CandidateIdentity | None:
         adapter_hash=adapter_fingerprint(adapter) if adapter else None,
         backend=plan.config.backend,
         prompt_hash=template_hash(plan.template),
+        engine=engine_identity(plan.config.backend, plan.config.options),
     )
 
 
@@ -196,6 +258,8 @@ def evaluate_candidate(
     backend: Callable[[], Backend],
     progress: Progress,
     cache: GenerationCache | None = None,
+    executor: Executor | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> CandidateResult:
     """Generate and score every item for one planned candidate.
 
@@ -212,6 +276,10 @@ def evaluate_candidate(
             a fully cached candidate never loads its model.
         progress: the progress reporter.
         cache: the generation cache, or None to generate everything.
+        executor: generates the chunks elsewhere (a Ray cluster, :mod:`evalkit.executors`);
+            the chunks and what is stored are the same, so results equal a local run's.
+        usage: receives the candidate's tokens, latency and cost under its name
+            (:mod:`evalkit.usage`; items generated here, not those from the cache).
     """
     assert plan.variant is not None
     suite = inputs.suite
@@ -226,20 +294,34 @@ def evaluate_candidate(
     # Longest first (as the backend batches), ties by position: the same order every run.
     order = sorted(range(len(keys)), key=lambda i: (-len(json.dumps(conversations[i])), i))
     chunk_size = suite.generation.batch_size
-    for start in range(0, len(order), chunk_size):
-        todo = [i for i in order[start : start + chunk_size] if keys[i] not in done]
-        if not todo:
-            continue
-        generator = backend()
-        chunk = [conversations[i] for i in todo]
-        completions = generator.generate(plan.variant, chunk, suite.generation, progress.advance)
-        fresh = {
-            keys[i]: CachedGeneration(generator.render_prompt(plan.variant, conversations[i]), completion)
-            for i, completion in zip(todo, completions, strict=True)
-        }
+    chunks = [[i for i in order[start : start + chunk_size] if keys[i] not in done]
+              for start in range(0, len(order), chunk_size)]
+    chunks = [todo for todo in chunks if todo]
+    meter = UsageMeter()
+
+    def keep(todo: list[int], generations: Sequence[tuple[str, str]]) -> None:
+        fresh = {keys[i]: CachedGeneration(prompt, completion)
+                 for i, (prompt, completion) in zip(todo, generations, strict=True)}
         if cache is not None:
             cache.put_many(fresh)
         done.update(fresh)
+
+    def on_chunk(index: int, generations: list[tuple[str, str]]) -> None:
+        keep(chunks[index], generations)
+        progress.advance(len(generations))
+
+    if executor is not None and executor.runs(plan.config.backend, plan.config.options):
+        executor.generate(plan.config.backend, plan.variant, [[conversations[i] for i in todo] for todo in chunks],
+                          suite.generation, on_chunk)
+    else:
+        for todo in chunks:
+            generator = backend()
+            chunk = [conversations[i] for i in todo]
+            chunk_started = time.perf_counter()
+            completions = generator.generate(plan.variant, chunk, suite.generation, progress.advance)
+            meter.record([inputs.items[i].id for i in todo], generator, time.perf_counter() - chunk_started)
+            keep(todo, [(generator.render_prompt(plan.variant, c), text)
+                        for c, text in zip(chunk, completions, strict=True)])
     seconds = time.perf_counter() - started
     progress.finish()
     result = CandidateResult(name=plan.config.name, identity=candidate_identity(plan), seconds=seconds)
@@ -251,6 +333,10 @@ def evaluate_candidate(
         )
         score_item(inputs.checks, item_result)
         result.items.append(item_result)
+    if usage is not None:
+        prices = getattr(suite, "prices", None)
+        usage[plan.config.name] = meter.summary(len(inputs.items),
+                                                find_price(plan.config.name, plan.config.model, prices))
     return result
 
 
@@ -300,6 +386,7 @@ def execute_suite(
     only: Sequence[str] | None = None,
     command: str = "",
     cache: GenerationCache | None = None,
+    allow_missing: Sequence[str] = (),
 ) -> RunResult:
     """Run a validated suite end to end and return its result (nothing written).
 
@@ -307,13 +394,15 @@ def execute_suite(
         suite: the suite.
         progress: where progress goes; default silent.
         only: run only these candidates.
+        allow_missing: candidates that may be missing besides the suite's ``optional: true`` ones.
         command: the command line, recorded in the run.
         cache: the generation cache (see :func:`evaluate_candidate`); None generates all.
     """
     progress = progress or SilentProgress()
     import_stage_modules()
+    executor = open_executor(suite.executor)  # before planning: a missing Ray fails in a second
     inputs = load_inputs(suite)
-    plans = plan_candidates(inputs, only, progress)
+    plans = plan_candidates(inputs, only, progress, allow_missing)
     run = RunResult(
         run_id=new_run_id(),
         suite_name=suite.name,
@@ -329,15 +418,21 @@ def execute_suite(
     try:
         for plan in plans:
             if plan.variant is None:
-                progress.note(f"skipped {plan.config.name}: {plan.skip_reason}")
+                progress.note(f"not evaluated {plan.config.name} (it may be missing): {plan.skip_reason}")
                 run.candidates.append(CandidateResult(name=plan.config.name, status="skipped",
                                                       message=plan.skip_reason))
                 continue
             get_backend = functools.partial(_backend, backends, plan.config.backend)
-            run.candidates.append(evaluate_candidate(inputs, plan, get_backend, progress, cache))
+            run.candidates.append(evaluate_candidate(inputs, plan, get_backend, progress, cache, executor,
+                                                      usage=run.sections.setdefault("usage", {})))
+        if executor is not None:
+            run.warnings += executor.notes()
+            run.sections["executor"] = executor.summary()
         for _, stage in RUN_STAGES:
             stage(inputs, run, backends, progress)
     finally:
+        if executor is not None:
+            executor.close()
         for backend in backends.values():
             backend.close()
     from evalkit.compare import compare_candidates
