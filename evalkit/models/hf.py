@@ -24,6 +24,7 @@ from transformers.utils import logging as transformers_logging
 from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.usage import BatchTimer, GenerationUsage
 
 # evalkit draws its own progress; the per-tensor loading bars are noise in its output.
 transformers_logging.disable_progress_bar()
@@ -74,6 +75,7 @@ class HFBackend:
         """Create a backend on ``device`` (default: CUDA if present, else CPU)."""
         self.device = device or pick_device()
         self._bases: dict[tuple[Path, str], LoadedBase] = {}
+        self.last_usage: list[GenerationUsage | None] = []
 
     def load(self, variant: ModelVariant) -> LoadedBase:
         """Load the variant's base model (once) and its adapter (once)."""
@@ -145,13 +147,19 @@ class HFBackend:
             encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
             # Longest first: memory peaks on the first batch, and padding stays small.
             order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+            usage: list[GenerationUsage | None] = [None] * len(prompts)
             for start in range(0, len(order), settings.batch_size):
                 batch = order[start : start + settings.batch_size]
-                texts = self._generate_batch(model, tokenizer, [encoded[i] for i in batch], settings)
-                for index, text in zip(batch, texts, strict=True):
+                timer = BatchTimer()
+                texts = self._generate_batch(model, tokenizer, [encoded[i] for i in batch], settings, timer)
+                for index, text, count in zip(batch, texts, timer.completion_tokens, strict=True):
                     outputs[index] = text
+                    usage[index] = GenerationUsage(len(encoded[index]), count, timer.seconds,
+                                                   timer.first_token_seconds)
                 if on_progress is not None:
                     on_progress(len(batch))
+        # Read by evalkit.usage.UsageMeter: one entry per conversation of this call.
+        self.last_usage = usage
         return outputs
 
     def _generate_batch(
@@ -160,6 +168,7 @@ class HFBackend:
         tokenizer: PreTrainedTokenizerBase,
         token_ids: list[list[int]],
         settings: GenerationConfig,
+        timer: BatchTimer | None = None,
     ) -> list[str]:
         padded = tokenizer.pad({"input_ids": token_ids}, padding=True, return_tensors="pt")
         input_ids = padded["input_ids"].to(self.device)
@@ -175,9 +184,12 @@ class HFBackend:
             max_new_tokens=settings.max_new_tokens,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
+            stopping_criteria=timer.stopping_criteria() if timer is not None else None,
             **sampling,
         )
         new_tokens = generated[:, input_ids.shape[1] :]
+        if timer is not None:
+            timer.finish(new_tokens, tokenizer.eos_token_id)
         return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
     def close(self) -> None:

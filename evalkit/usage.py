@@ -1,0 +1,240 @@
+"""Cost and latency per candidate: tokens, wall time, tokens/s, time to first token, money.
+
+Backends that can count report one :class:`GenerationUsage` per conversation of their
+last ``generate`` call in ``backend.last_usage`` (the HF backend does: prompt tokens are
+the tokenizer's count of the exact prompt, completion tokens are the tokens generated
+before the end-of-sequence token, and the time to first token is taken when the first
+new token of the batch exists). The runner meters every candidate with
+:class:`UsageMeter` and stores the summary in ``run.sections["usage"][candidate]``.
+
+Latency of an item is the wall time of the request that produced it: in a batched
+backend, its batch. Items served from the generation cache were not generated in this
+run and are left out of every figure (``measured_items`` says how many were).
+
+Money comes from a price table: :data:`DEFAULT_PRICES` (API list prices as published;
+check them), overridden by the suite's ``prices:`` (keys: a candidate name, or a glob
+over the model source). A price is per million prompt and completion tokens, or per
+hour of generation wall time (a local machine or a rented GPU), or both.
+
+Bars name these figures directly: ``latency_p95 <= 2s``, ``cost_per_1k_items <= 0.50``
+(see :data:`USAGE_METRICS`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from evalkit.bars import BarResult, BarSpec
+    from evalkit.results import RunResult
+
+SECTION = "usage"
+USAGE_METRICS: dict[str, str] = {
+    "latency_p50": "median seconds per item (its request's wall time)",
+    "latency_p95": "95th percentile of seconds per item",
+    "ttft_p50": "median seconds to the first token",
+    "ttft_p95": "95th percentile of seconds to the first token",
+    "tokens_per_second": "completion tokens per second of generation wall time",
+    "prompt_tokens_per_item": "mean prompt tokens per item",
+    "completion_tokens_per_item": "mean completion tokens per item",
+    "cost": "money spent generating the measured items",
+    "cost_per_1k_items": "money per 1,000 items",
+}
+"""Figures a bar can name, with what each means."""
+
+
+class PriceSpec(BaseModel):
+    """What generating costs for one candidate or model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million: float = Field(default=0.0, ge=0.0)
+    """Money per million prompt tokens."""
+    output_per_million: float = Field(default=0.0, ge=0.0)
+    """Money per million completion tokens."""
+    per_hour: float = Field(default=0.0, ge=0.0)
+    """Money per hour of generation wall time (a machine or GPU you pay for by the hour)."""
+    currency: str = "USD"
+    """The currency of the figures."""
+
+
+DEFAULT_PRICES: dict[str, PriceSpec] = {
+    # API list prices per million tokens as published in 2025; prices change: override them.
+    "claude-opus-4*": PriceSpec(input_per_million=15.0, output_per_million=75.0),
+    "claude-sonnet-4*": PriceSpec(input_per_million=3.0, output_per_million=15.0),
+    "claude-3-5-haiku*": PriceSpec(input_per_million=0.8, output_per_million=4.0),
+    "gpt-4o-mini*": PriceSpec(input_per_million=0.15, output_per_million=0.6),
+    "gpt-4o": PriceSpec(input_per_million=2.5, output_per_million=10.0),
+}
+"""The price table shipped with evalkit: model-source globs -> prices."""
+
+
+def find_price(candidate: str, model: str, overrides: Mapping[str, PriceSpec] | None = None
+               ) -> tuple[str, PriceSpec] | None:
+    """Return (the table key that matched, the price) for a candidate, or None when none does.
+
+    The suite's table wins over the default one; in each, the candidate's name wins over
+    a model glob, and the longest matching glob wins among globs.
+    """
+    for table in (overrides or {}, DEFAULT_PRICES):
+        if candidate in table:
+            return candidate, table[candidate]
+        globs = [key for key in table if fnmatch.fnmatchcase(model, key)]
+        if globs:
+            key = max(globs, key=len)
+            return key, table[key]
+    return None
+
+
+@dataclass(frozen=True)
+class GenerationUsage:
+    """What generating one completion took.
+
+    Attributes:
+        prompt_tokens: tokens of the prompt (None when the backend cannot count).
+        completion_tokens: tokens generated before the end-of-sequence token.
+        seconds: wall time of the request (its batch, in a batched backend).
+        first_token_seconds: time to the first generated token, where the backend gives it.
+    """
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    seconds: float
+    first_token_seconds: float | None = None
+
+
+class BatchTimer:
+    """Times one batched ``generate`` call and counts each row's generated tokens.
+
+    Pass :meth:`stopping_criteria` to ``model.generate``: it never stops generation, it
+    records when the first new token exists. Call :meth:`finish` with the new tokens.
+    """
+
+    def __init__(self) -> None:
+        """Start the clock."""
+        self.started = time.perf_counter()
+        self.first_token_seconds: float | None = None
+        self.seconds = 0.0
+        self.completion_tokens: list[int] = []
+
+    def stopping_criteria(self) -> Any:
+        """Return a transformers ``StoppingCriteriaList`` that only notes the first token's time."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        timer = self
+
+        class _FirstToken(StoppingCriteria):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+                if timer.first_token_seconds is None:
+                    timer.first_token_seconds = time.perf_counter() - timer.started
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+        return StoppingCriteriaList([_FirstToken()])
+
+    def finish(self, new_tokens: Any, eos_token_id: int | Sequence[int] | None) -> None:
+        """Stop the clock and count, per row, the tokens before the first end-of-sequence token."""
+        self.seconds = time.perf_counter() - self.started
+        stops = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
+        self.completion_tokens = []
+        for row in new_tokens.tolist():
+            count = next((i for i, token in enumerate(row) if token in stops), len(row))
+            self.completion_tokens.append(count)
+
+
+def _quantile(values: Sequence[float], q: float) -> float | None:
+    """Return the q-quantile with linear interpolation (numpy's default), None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass
+class UsageMeter:
+    """Collects one candidate's per-item usage as its chunks are generated.
+
+    Attributes:
+        per_item: item id -> its usage (items generated in this run only).
+        seconds: total generation wall time of those items.
+    """
+
+    per_item: dict[str, GenerationUsage] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def record(self, item_ids: Sequence[str], backend: Any, seconds: float) -> None:
+        """Record one generated chunk: the backend's ``last_usage`` if it has one, else the chunk's time."""
+        reported = getattr(backend, "last_usage", None)
+        usable = isinstance(reported, list) and len(reported) == len(item_ids)
+        self.seconds += seconds
+        for index, item_id in enumerate(item_ids):
+            usage = reported[index] if usable else None
+            self.per_item[item_id] = usage if isinstance(usage, GenerationUsage) else \
+                GenerationUsage(None, None, seconds)
+
+    def summary(self, n_items: int, price: tuple[str, PriceSpec] | None) -> dict[str, Any]:
+        """Return the JSON-ready usage summary of the candidate (see the module docstring)."""
+        usages = list(self.per_item.values())
+        prompt = [u.prompt_tokens for u in usages if u.prompt_tokens is not None]
+        completion = [u.completion_tokens for u in usages if u.completion_tokens is not None]
+        latencies = [u.seconds for u in usages]
+        first = [u.first_token_seconds for u in usages if u.first_token_seconds is not None]
+        counted = len(prompt) == len(usages) and len(completion) == len(usages) and usages
+        summary: dict[str, Any] = {
+            "items": n_items,
+            "measured_items": len(usages),
+            "prompt_tokens": sum(prompt) if counted else None,
+            "completion_tokens": sum(completion) if counted else None,
+            "prompt_tokens_per_item": sum(prompt) / len(prompt) if counted else None,
+            "completion_tokens_per_item": sum(completion) / len(completion) if counted else None,
+            "seconds": round(self.seconds, 4),
+            "tokens_per_second": sum(completion) / self.seconds if counted and self.seconds > 0 else None,
+            "latency_p50": _quantile(latencies, 0.5),
+            "latency_p95": _quantile(latencies, 0.95),
+            "ttft_p50": _quantile(first, 0.5),
+            "ttft_p95": _quantile(first, 0.95),
+            "price": None, "currency": None, "cost": None, "cost_per_1k_items": None,
+            "per_item": {item_id: vars(usage) for item_id, usage in self.per_item.items()},
+        }
+        if price is not None and usages:
+            key, spec = price
+            per_token = spec.input_per_million or spec.output_per_million
+            if not per_token or counted:
+                cost = self.seconds / 3600.0 * spec.per_hour
+                if counted:
+                    cost += (sum(prompt) * spec.input_per_million + sum(completion) * spec.output_per_million) / 1e6
+                summary.update(price=key, currency=spec.currency, cost=cost,
+                               cost_per_1k_items=cost / len(usages) * 1000.0)
+        return summary
+
+
+def usage_bar(bar: BarSpec, run: RunResult) -> BarResult:
+    """Check a bar on a usage figure (``latency_p95 <= 2s``) against the run's ``usage`` section."""
+    from evalkit.bars import _OPERATORS, BarResult
+
+    assert bar.metric is not None and bar.op is not None and bar.value is not None
+    entry = (run.sections.get(SECTION) or {}).get(bar.candidate)
+    if not isinstance(entry, Mapping):
+        return BarResult(bar, "failed", None, f"no usage was measured for '{bar.candidate}' in this run")
+    value = entry.get(bar.metric)
+    if value is None:
+        why = ("every item came from the generation cache; rerun with --no-cache" if not entry.get("measured_items")
+               else "no price applies; add one under `prices:` in the suite" if bar.metric.startswith("cost")
+               else "the backend does not report it")
+        return BarResult(bar, "failed", None, f"{bar.metric} was not measured for '{bar.candidate}': {why}")
+    met = _OPERATORS[bar.op](float(value), bar.value)
+    unit = f" {entry.get('currency')}" if bar.metric.startswith("cost") else \
+        " s" if bar.metric.startswith(("latency", "ttft")) else ""
+    return BarResult(bar, "passed" if met else "failed", float(value),
+                     f"{bar.metric} = {float(value):.4g}{unit}, {'meets' if met else 'needs'} {bar.op} {bar.value:g}",
+                     n_items=int(entry.get("measured_items", 0)))

@@ -1,0 +1,108 @@
+"""Tokens, latency and cost per candidate: exact token counts, the price table, usage bars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from evalkit.api import run_suite
+from evalkit.bars import BarSpec, evaluate_bar
+from evalkit.config import GenerationConfig
+from evalkit.models.backend import ModelVariant
+from evalkit.models.hf import HFBackend
+from evalkit.models.sources import resolve_model
+from evalkit.usage import DEFAULT_PRICES, GenerationUsage, PriceSpec, UsageMeter, find_price
+from tests.conftest import SuiteWriter
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "hi"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Classify this customer message"}],
+    [{"role": "user", "content": "Where is my package? It has been a week and nobody answers."}],
+]
+
+
+def test_token_counts_are_the_tokenizers_own(tiny_model_dir: Path) -> None:
+    backend = HFBackend(device=torch.device("cpu"))
+    variant = ModelVariant(resolve_model(str(tiny_model_dir)))
+    settings = GenerationConfig(max_new_tokens=9, batch_size=2)
+    completions = backend.generate(variant, CONVERSATIONS, settings)
+    usage = backend.last_usage
+    assert len(usage) == len(CONVERSATIONS)
+    with backend.active(variant) as (model, tokenizer):
+        for conversation, completion, used in zip(CONVERSATIONS, completions, usage, strict=True):
+            assert used is not None
+            ids = tokenizer(backend.render_prompt(variant, conversation), add_special_tokens=False)["input_ids"]
+            assert used.prompt_tokens == len(ids)
+            # One item alone, generated again: its new tokens before the end-of-sequence token.
+            out = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                 max_new_tokens=9, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                                 eos_token_id=tokenizer.eos_token_id)
+            new = out[0, len(ids):].tolist()
+            expected = new.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in new else len(new)
+            assert used.completion_tokens == expected
+            assert tokenizer.decode(new[:expected], skip_special_tokens=True).strip() == completion
+            assert used.seconds > 0 and used.first_token_seconds is not None
+            assert 0 < used.first_token_seconds <= used.seconds
+
+
+def test_meter_summary_costs_from_the_price_table() -> None:
+    meter = UsageMeter()
+    meter.record(["a", "b"], type("B", (), {"last_usage": [GenerationUsage(100, 20, 0.5, 0.1),
+                                                           GenerationUsage(300, 40, 0.5, 0.1)]})(), 0.5)
+    meter.record(["c"], type("B", (), {"last_usage": [GenerationUsage(200, 30, 1.5, 0.2)]})(), 1.5)
+    price = ("mine", PriceSpec(input_per_million=2.0, output_per_million=10.0, per_hour=3.6))
+    summary = meter.summary(n_items=4, price=price)
+    assert summary["prompt_tokens"] == 600 and summary["completion_tokens"] == 90
+    assert summary["measured_items"] == 3 and summary["items"] == 4
+    assert summary["tokens_per_second"] == pytest.approx(90 / 2.0)
+    cost = 600 * 2.0 / 1e6 + 90 * 10.0 / 1e6 + 2.0 / 3600 * 3.6
+    assert summary["cost"] == pytest.approx(cost)
+    assert summary["cost_per_1k_items"] == pytest.approx(cost / 3 * 1000)
+    assert summary["latency_p50"] == 0.5 and summary["latency_p95"] == pytest.approx(1.4)
+    # No price: no money figure, never a made-up zero.
+    assert meter.summary(4, None)["cost"] is None
+
+
+def test_price_lookup_prefers_the_suite_then_the_candidate_then_the_longest_glob() -> None:
+    assert find_price("judge", "gpt-4o-mini-2024") == ("gpt-4o-mini*", DEFAULT_PRICES["gpt-4o-mini*"])
+    own = {"gpt-4o*": PriceSpec(input_per_million=1.0), "lora": PriceSpec(per_hour=2.0)}
+    assert find_price("judge", "gpt-4o-mini-2024", own) == ("gpt-4o*", own["gpt-4o*"])
+    assert find_price("lora", "gpt-4o-mini", own) == ("lora", own["lora"])
+    assert find_price("local", "/models/smollm2") is None
+
+
+def test_run_records_usage_and_bars_on_latency_and_cost(make_suite: SuiteWriter, tiny_model_dir: Path) -> None:
+    suite = make_suite(
+        candidates=[{"name": "base", "model": str(tiny_model_dir)}],
+        prices={"base": {"input_per_million": 1.0, "output_per_million": 4.0, "per_hour": 0.5}},
+        bars=[{"base": "latency_p95 <= 60s"}, {"base": "cost_per_1k_items <= 0.5"},
+              {"base": "latency_p50 <= 1ms"}, {"base": "tokens_per_second >= 0.001"}],
+    )
+    run = run_suite(suite, write=False)
+    usage = run.sections["usage"]["base"]
+    assert usage["measured_items"] == 3 and usage["prompt_tokens"] > 0
+    expected_cost = (usage["prompt_tokens"] * 1.0 + usage["completion_tokens"] * 4.0) / 1e6 \
+        + usage["seconds"] / 3600 * 0.5
+    assert usage["cost"] == pytest.approx(expected_cost, rel=1e-3)
+    assert usage["price"] == "base" and usage["currency"] == "USD"
+    statuses = [bar["status"] for bar in run.sections["bars"]]
+    assert statuses == ["passed", "passed", "failed", "passed"]
+    # Run again: everything comes from the generation cache, so latency is not measured.
+    cached = run_suite(suite, write=False)
+    assert cached.sections["usage"]["base"]["measured_items"] == 0
+    result = evaluate_bar(BarSpec.of("base", "latency_p95 <= 2s"), cached)
+    assert result.status == "failed" and "--no-cache" in result.message
+
+
+def test_usage_bars_parse_units_and_reject_other_forms(make_suite: SuiteWriter, tiny_model_dir: Path) -> None:
+    assert BarSpec.of("base", "latency_p95 <= 2s").value == 2.0
+    assert BarSpec.of("base", "latency_p95 <= 250ms").value == pytest.approx(0.25)
+    from evalkit.config import load_suite
+    from evalkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="usage figure"):
+        load_suite(make_suite(candidates=[{"name": "base", "model": str(tiny_model_dir)},
+                                          {"name": "other", "model": str(tiny_model_dir)}],
+                              bars=[{"other": "latency_p95 max_drop 3%"}]))
