@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalkit.compare import MetricKind, ThresholdPolicy, Verdict, compare_metric, is_significant, metric_kind
+from evalkit.compare import MetricKind, Verdict, compare_metric, is_significant, metric_kind
 from evalkit.results import CandidateResult, RunResult
 from evalkit.slice_spec import SECTION, SliceSpec
 from evalkit.stats import ALPHA, POWER, mcnemar_sample_size, paired_mean_sample_size, rng_for
+from evalkit.thresholds import ThresholdPolicy
 from evalkit.thresholds import Threshold
 
 if TYPE_CHECKING:

@@ -70,7 +70,7 @@ class SweepSpec(BaseModel):
     @classmethod
     def _threshold(cls, value: str | None) -> str | None:
         if value is not None:
-            from evalkit.compare import validate_threshold_text
+            from evalkit.thresholds import validate_threshold_text
 
             validate_threshold_text(value)
         return value
