@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evalkit.bars import record_bars
 from evalkit.config import SuiteConfig, load_suite
@@ -11,7 +12,10 @@ from evalkit.progress import Progress
 from evalkit.results import RunResult
 from evalkit.run_output import write_run
 from evalkit.runner import execute_suite
-from evalkit.store import RunStore, resolve_store_path
+from evalkit.store import RunStore, default_store_path, resolve_store_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def run_suite(
@@ -24,6 +28,7 @@ def run_suite(
     write: bool = True,
     store: str | Path | None = None,
     cache: bool = True,
+    allow_missing: Sequence[str] = (),
 ) -> RunResult:
     """Run a suite, save it in the run store and (by default) write its run directory.
 
@@ -36,6 +41,9 @@ def run_suite(
         write: write ``results.jsonl``, ``summary.json`` and ``report.html``.
         store: the run store; default the suite's ``store:``, else ``$EVALKIT_HOME/evalkit.db``.
         cache: reuse and fill the store's generation cache (``--no-cache`` turns it off).
+        allow_missing: candidates that may be missing (``--allow-missing``), besides those
+            the suite marks ``optional: true``; any other candidate that cannot be
+            evaluated stops the run before generation (ConfigError, exit 2).
 
     Returns:
         The run's result; ``run_dir`` is set when it was written.
@@ -44,13 +52,12 @@ def run_suite(
         EvalkitError: a config, data or model error (see :mod:`evalkit.errors`).
     """
     config = suite if isinstance(suite, SuiteConfig) else load_suite(suite)
-    if candidates:
-        for name in candidates:
-            config.candidate(name)
+    for name in [*(candidates or ()), *allow_missing]:
+        config.candidate(name)
     # Opened first, so that a bad store path fails before any generation.
     with RunStore(resolve_store_path(config, store)) as run_store:
         run = execute_suite(config, progress=progress, only=candidates, command=command,
-                            cache=run_store.cache if cache else None)
+                            cache=run_store.cache if cache else None, allow_missing=allow_missing)
         record_bars(config, run)
         run_store.save_run(run, config)
         if write:
@@ -60,3 +67,76 @@ def run_suite(
             if run.run_dir is not None:
                 run_store.set_run_dir(run.run_id, run.run_dir)
     return run
+
+
+def load_run(reference: str | Path, store: str | Path | None = None) -> RunResult:
+    """Load a run by id (from the store) or by its run directory.
+
+    Args:
+        reference: a run id, or a run directory (with ``summary.json``).
+        store: the run store; default ``$EVALKIT_STORE``, else the data directory's.
+
+    Raises:
+        StoreError: neither a stored run nor a run directory.
+    """
+    from evalkit.errors import StoreError
+
+    store_path = Path(store).expanduser() if store is not None else default_store_path()
+    if store_path.is_file():
+        with RunStore(store_path) as run_store:
+            return run_store.find_run(str(reference))
+    directory = Path(reference).expanduser()
+    if (directory / "summary.json").is_file():
+        from evalkit.report.run_dir import load_run_dir
+
+        return load_run_dir(directory.resolve())
+    raise StoreError(f"no run store at {store_path}, and '{reference}' is not a run directory; "
+                     "pass store=PATH (--store) or a run directory")
+
+
+def history_frame(suite: str, store: str | Path | None = None) -> pd.DataFrame:
+    """Return a suite's stored metric means as a DataFrame, oldest run first.
+
+    Columns: ``run_id, started_at`` (UTC timestamps), ``candidate, metric, value, n``;
+    ``frame.pivot_table(index="started_at", columns=["candidate", "metric"], values="value")``
+    gives one series per candidate and metric.
+
+    Raises:
+        StoreError: no store at the path.
+    """
+    from evalkit.errors import StoreError
+    from evalkit.tables import history_frame as to_frame
+
+    store_path = Path(store).expanduser() if store is not None else default_store_path()
+    if not store_path.is_file():
+        raise StoreError(f"no run store at {store_path}; run the suite first or pass store=PATH")
+    with RunStore(store_path) as run_store:
+        return to_frame(run_store.metric_history(suite))
+
+
+def comparison_frame(
+    baseline_run: str | Path | RunResult,
+    candidate_run: str | Path | RunResult | None = None,
+    *,
+    store: str | Path | None = None,
+    baseline: str | None = None,
+    candidate: str | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Compare candidates (within one run, or across two) and return one row per candidate and metric.
+
+    Runs are :class:`RunResult` objects or references :func:`load_run` takes. The columns
+    are :class:`evalkit.compare.MetricComparison`'s fields (delta, interval, p-value,
+    verdict ...), indexed by ``candidate, metric``.
+    """
+    from evalkit.compare import compare_candidates, compare_runs
+    from evalkit.tables import comparison_frame as to_frame
+
+    first = baseline_run if isinstance(baseline_run, RunResult) else load_run(baseline_run, store)
+    if candidate_run is None:
+        comparison = compare_candidates(first, seed=seed, baseline=baseline,
+                                        candidates=[candidate] if candidate else None)
+    else:
+        second = candidate_run if isinstance(candidate_run, RunResult) else load_run(candidate_run, store)
+        comparison = compare_runs(first, second, baseline=baseline, candidate=candidate, seed=seed)
+    return to_frame(comparison)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit.checks import Score
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CandidateStatus = Literal["ok", "skipped"]
 
@@ -55,20 +58,20 @@ class CandidateIdentity:
         adapter_hash: SHA-256 of the adapter's config and weights, if any.
         backend: the backend that generated.
         prompt_hash: SHA-256 of the prompt templates and few-shot examples.
+        engine: the vLLM engine options set (tensor/pipeline parallel sizes, quantization,
+            ...) as canonical JSON; "" when none (see :mod:`evalkit.models.engine_options`).
     """
 
     model_source: str
-        engine: the vLLM engine options set (tensor/pipeline parallel sizes, quantization,
-            ...) as canonical JSON; "" when none (see :mod:`evalkit.models.engine_options`).
     model_fingerprint: str
     adapter: str | None
     adapter_hash: str | None
     backend: str
     prompt_hash: str
+    engine: str = ""
 
 
 @dataclass
-    engine: str = ""
 class CandidateResult:
     """Everything measured for one candidate.
 
@@ -158,6 +161,16 @@ class RunResult:
             if candidate.name == name:
                 return candidate
         raise KeyError(name)
+
+    def to_pandas(self, reasons: bool = False) -> pd.DataFrame:
+        """Return items × metrics per candidate as a DataFrame (see :func:`evalkit.tables.run_frame`).
+
+        Args:
+            reasons: add a ``<metric>.reason`` column beside each check and judge metric.
+        """
+        from evalkit.tables import run_frame
+
+        return run_frame(self, reasons=reasons)
 
     def summary(self) -> dict[str, Any]:
         """Return the JSON-ready summary written to ``summary.json``."""

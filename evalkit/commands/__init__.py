@@ -13,4 +13,6 @@ COMMAND_MODULES = [
     "evalkit.commands.train",
     "evalkit.commands.parity",
     "evalkit.commands.rubric",
+    "evalkit.commands.export",
+    "evalkit.commands.schema",
 ]

@@ -7,12 +7,13 @@ Exit codes: 0 no regression (every bar met), 1 a candidate regressed on some met
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from evalkit.commands.console import console
+from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.compare import CandidateComparison, Comparison, ThresholdPolicy, compare_candidates, compare_runs
 from evalkit.errors import StoreError
 from evalkit.results import RunResult
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
     parser.add_argument("--flips", type=int, default=10, metavar="N",
                         help="item ids listed per flip direction and metric (default: %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    add_json_option(parser, "the comparison")
     parser.set_defaults(handler=handle)
 
 
@@ -55,9 +56,7 @@ def handle(args: argparse.Namespace) -> int:
     else:
         comparison = compare_runs(runs[0], runs[1], baseline=args.baseline, candidate=args.candidate,
                                   policy=policy, seed=args.seed)
-    if args.json:
-        console.print_json(json.dumps(comparison.to_dict(), default=str))
-    else:
+    if not emit_json(args.json_out, comparison.to_dict()):
         print_comparison(comparison, flips=args.flips)
     return 0 if comparison.deployable else 1
 
@@ -96,7 +95,7 @@ def comparison_table(comparison: CandidateComparison, title: str | None = None) 
             verdict += f" (~{metric.items_needed} items)"
         style = _VERDICT_STYLE[metric.verdict]
         table.add_row(
-            metric.metric, str(metric.n_items), f"{metric.baseline_value:.3f}", f"{metric.candidate_value:.3f}",
+            escape(metric.metric), str(metric.n_items), f"{metric.baseline_value:.3f}", f"{metric.candidate_value:.3f}",
             f"{metric.delta:+.3f}", f"[{metric.ci_low:+.3f}, {metric.ci_high:+.3f}]", f"{metric.p_value:.3g}",
             metric.test, metric.threshold, f"[{style}]{verdict}[/{style}]" if style else verdict,
         )
@@ -108,16 +107,17 @@ def print_comparison(comparison: Comparison, flips: int = 10) -> None:
     where = (f"run {comparison.candidate_run_id}" if comparison.baseline_run_id == comparison.candidate_run_id
              else f"run {comparison.candidate_run_id} vs run {comparison.baseline_run_id}")
     for note in comparison.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     for candidate in comparison.candidates.values():
         console.print(comparison_table(candidate, f"{candidate.candidate} vs {candidate.baseline} ({where})"))
         for metric in candidate.metrics.values():
             for label, ids in (("pass->fail", metric.pass_to_fail), ("fail->pass", metric.fail_to_pass)):
                 if ids and flips > 0:
                     shown = ", ".join(ids[:flips]) + (f" ... (+{len(ids) - flips})" if len(ids) > flips else "")
-                    console.print(f"  {metric.metric} {label} ({len(ids)}): {shown}")
+                    console.print(f"  {escape(metric.metric)} {label} ({len(ids)}): {escape(shown)}", highlight=False)
         for metric in candidate.regressions:
-            console.print(f"[bold red]regressed[/bold red] {candidate.candidate} {metric.metric}: {metric.explain()}")
+            console.print(f"[bold red]regressed[/bold red] {candidate.candidate} {escape(metric.metric)}: "
+                          f"{escape(metric.explain())}", highlight=False)
     if not comparison.candidates:
         console.print("nothing compared")
     elif comparison.deployable:

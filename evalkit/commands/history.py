@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 from dataclasses import asdict
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from evalkit.commands.console import console
+from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.compare import MetricTrend, metric_trends
 from evalkit.errors import StoreError
 from evalkit.store import RunRecord, RunStore, default_store_path, resolve_store_path
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--metric", action="append", dest="metrics", metavar="GLOB",
                         help="only metrics matching this glob, e.g. 'field_accuracy.*' (repeatable)")
     parser.add_argument("--last", type=int, default=20, metavar="N", help="the newest N runs (default: %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print runs and trends as JSON")
+    add_json_option(parser, "the runs and trends")
     parser.set_defaults(handler=handle)
 
 
@@ -54,9 +55,8 @@ def handle(args: argparse.Namespace) -> int:
     trends = [t for t in metric_trends(points, policy)
               if (not args.candidates or t.candidate in args.candidates)
               and (not args.metrics or any(fnmatch.fnmatchcase(t.metric, g) for g in args.metrics))]
-    if args.json:
-        console.print_json(json.dumps({"runs": [asdict(r) for r in runs],
-                                       "trends": [asdict(t) | {"drifted": t.drifted} for t in trends]}))
+    payload = {"runs": [asdict(r) for r in runs], "trends": [asdict(t) | {"drifted": t.drifted} for t in trends]}
+    if emit_json(args.json_out, payload):
         return 0
     console.print(runs_table(suite_name, runs))
     for candidate in dict.fromkeys(t.candidate for t in trends):
@@ -66,7 +66,8 @@ def handle(args: argparse.Namespace) -> int:
         flags = (("the first run", trend.drifted_from_first),
                  (f"the best run {trend.best_run_id}", trend.drifted_from_best))
         against = " and ".join(name for name, flag in flags if flag)
-        console.print(f"[bold red]drift[/bold red] {trend.candidate} {trend.metric}: latest {trend.values[-1]:.3f} "
+        console.print(f"[bold red]drift[/bold red] {trend.candidate} {escape(trend.metric)}: "
+                      f"latest {trend.values[-1]:.3f} "
                       f"dropped beyond {trend.threshold} from {against}; "
                       f"check it with `evalkit compare {trend.best_run_id} {trend.run_ids[-1]}`")
     if not drifted:
@@ -112,7 +113,8 @@ def trends_table(candidate: str, trends: list[MetricTrend]) -> Table:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for trend in trends:
         flag = "[bold red]DRIFT[/bold red]" if trend.drifted else ""
-        table.add_row(trend.metric, str(len(trend.values)), f"{trend.values[0]:.3f}", f"{max(trend.values):.3f}",
+        table.add_row(escape(trend.metric), str(len(trend.values)), f"{trend.values[0]:.3f}",
+                      f"{max(trend.values):.3f}",
                       f"{trend.values[-1]:.3f}", f"{trend.drift_from_first:+.3f}", f"{trend.drift_from_best:+.3f}",
                       sparkline(trend.values), trend.threshold, flag)
     return table

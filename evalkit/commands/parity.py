@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from rich.table import Table
 
 from evalkit.commands.console import RichProgress, console
+from evalkit.commands.json_output import add_json_option, emit_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--limit", type=int, default=None, help="use only the first N items (default: all)")
     parser.add_argument("--min-agreement", type=float, default=0.9,
                         help="agreement rate under which a gap is a problem (default: 0.9)")
-    parser.add_argument("--json", dest="json_out", help="also write the parity section as JSON to this file")
+    add_json_option(parser, "the parity section")
     parser.set_defaults(handler=handle)
 
 
@@ -63,9 +62,8 @@ def handle(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     section = report.to_dict()
-    console.print(parity_table(section))
-    for problem in report.problems:
-        console.print(f"[red]problem:[/red] {problem}")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(section, indent=2) + "\n", encoding="utf-8")
+    if not emit_json(args.json_out, section):
+        console.print(parity_table(section))
+        for problem in report.problems:
+            console.print(f"[red]problem:[/red] {problem}")
     return 1 if report.problems else 0

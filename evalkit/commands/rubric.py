@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from evalkit.commands.console import RichProgress, console
+from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.errors import ConfigError, DataError, RegressionFound
 
 SKELETON = '''\
@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     calibrate.add_argument("--repeats", type=int, default=2,
                            help="judge each example this many times to measure self-consistency (default: 2)")
     calibrate.add_argument("--min-kappa", type=float, help="exit 1 when any criterion's kappa is below this")
-    calibrate.add_argument("--json", dest="json_out", help="also write the statistics to this JSON file")
+    add_json_option(calibrate, "the statistics")
     calibrate.set_defaults(handler=handle_calibrate)
 
 
@@ -229,7 +229,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         payload = {"rubric": rubric.name, "judge": {"provider": spec.provider, "model": spec.model},
                    "labels": str(labels), "n": result.n, "errors": result.errors,
                    "criteria": {c: a.to_dict() for c, a in result.criteria.items()}}
-        Path(args.json_out).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        emit_json(args.json_out, payload)
     if args.min_kappa is not None and not is_calibrated(result.kappas(), rubric.criterion_names, args.min_kappa):
         raise RegressionFound(f"judge {spec.label()} is below min kappa {args.min_kappa} on {rubric.name}; "
                               "improve the rubric's level descriptions or use a stronger judge")
