@@ -36,8 +36,7 @@ from evalkit.compare import MetricKind, Verdict, compare_metric, is_significant,
 from evalkit.results import CandidateResult, RunResult
 from evalkit.slice_spec import SECTION, SliceSpec
 from evalkit.stats import ALPHA, POWER, mcnemar_sample_size, paired_mean_sample_size, rng_for
-from evalkit.thresholds import ThresholdPolicy
-from evalkit.thresholds import Threshold
+from evalkit.thresholds import Threshold, ThresholdPolicy
 
 if TYPE_CHECKING:
     from evalkit.config import SuiteConfig
