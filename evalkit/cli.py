@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from evalkit.commands import COMMAND_MODULES
+from evalkit.commands.help_text import add_examples
 from evalkit.errors import EvalkitError
 from evalkit.version import evalkit_version
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(subparsers)
+    add_examples(subparsers)
     return parser
 
 
