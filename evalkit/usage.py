@@ -175,10 +175,10 @@ class UsageMeter:
     def record(self, item_ids: Sequence[str], backend: Any, seconds: float) -> None:
         """Record one generated chunk: the backend's ``last_usage`` if it has one, else the chunk's time."""
         reported = getattr(backend, "last_usage", None)
-        usable = isinstance(reported, list) and len(reported) == len(item_ids)
+        entries: list[Any] = reported if isinstance(reported, list) and len(reported) == len(item_ids) else []
         self.seconds += seconds
         for index, item_id in enumerate(item_ids):
-            usage = reported[index] if usable else None
+            usage = entries[index] if entries else None
             self.per_item[item_id] = usage if isinstance(usage, GenerationUsage) else \
                 GenerationUsage(None, None, seconds)
 
