@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -269,6 +269,7 @@ def compare_metric(
     candidate: np.ndarray,
     threshold: str,
     rng: np.random.Generator,
+    kind: MetricKind | None = None,
 ) -> MetricComparison:
     """Compare one metric on paired items and give its verdict.
 
@@ -279,9 +280,10 @@ def compare_metric(
         candidate: the candidate's values, paired with ``baseline``.
         threshold: the tolerated drop, ``3%`` or ``2pt``.
         rng: the bootstrap's random generator.
+        kind: the metric's kind when the caller knows it; default judged from name and values.
     """
     n = len(ids)
-    kind = metric_kind(metric, baseline, candidate)
+    kind = kind or metric_kind(metric, baseline, candidate)
     boot = paired_bootstrap(baseline, candidate, rng)
     base_mean, cand_mean = float(baseline.mean()), float(candidate.mean())
     delta = cand_mean - base_mean
@@ -416,12 +418,15 @@ def compare_pair(
     metrics: Iterable[str] | None = None,
     *,
     baseline_arrays: Mapping[str, MetricArray] | None = None,
+    continuous: Container[str] = (),
 ) -> CandidateComparison:
     """Compare every metric both candidates measured (or only ``metrics``).
 
     Items are paired by id; an item one side lacks (a failed judgment) is left out of
     that metric's comparison. ``baseline_arrays`` reuses the baseline's
     :func:`metric_arrays` when one baseline is compared with many candidates.
+    ``continuous`` names metrics compared as continuous whatever their values (per-item
+    rates over repeated samples, :func:`evalkit.sampling.is_rate_metric`).
     """
     base_table = baseline_arrays if baseline_arrays is not None else metric_arrays(baseline)
     cand_table = metric_arrays(candidate)
@@ -436,7 +441,8 @@ def compare_pair(
             continue
         rng = rng_for(seed, baseline.name, candidate.name, metric)
         comparison.metrics[metric] = compare_metric(
-            metric, ids, base, cand, policy.threshold_text(metric), rng
+            metric, ids, base, cand, policy.threshold_text(metric), rng,
+            kind="continuous" if metric in continuous else None,
         )
     return comparison
 
@@ -482,7 +488,8 @@ def compare_candidates(
         if other.status != "ok":
             comparison.notes.append(f"candidate '{name}' was skipped; not compared")
             continue
-        comparison.candidates[name] = compare_pair(base, other, policy, seed, baseline_arrays=base_arrays)
+        comparison.candidates[name] = compare_pair(base, other, policy, seed, baseline_arrays=base_arrays,
+                                                   continuous=_rate_metrics(run))
     return comparison
 
 
@@ -532,8 +539,17 @@ def compare_runs(
             if result.status != "ok":
                 raise ConfigError(f"candidate '{result.name}' was skipped in run {run.run_id}; "
                                   "pick an evaluated one")
-        comparison.candidates[cand_name] = compare_pair(base, other, policy, seed)
+        comparison.candidates[cand_name] = compare_pair(base, other, policy, seed,
+                                                        continuous=_rate_metrics(baseline_run, candidate_run))
     return comparison
+
+
+def _rate_metrics(*runs: RunResult) -> set[str]:
+    """Return the metrics that are per-item rates over repeated samples in any of ``runs``."""
+    from evalkit.sampling import is_rate_metric
+
+    names = {metric for run in runs for c in run.candidates for metric in c.metric_names()}
+    return {metric for metric in names if any(is_rate_metric(metric, run.sections) for run in runs)}
 
 
 def _candidate(run: RunResult, name: str) -> CandidateResult:

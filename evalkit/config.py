@@ -100,6 +100,24 @@ class GenerationConfig(StrictModel):
     """0 means greedy decoding (the default, for reproducible results)."""
     batch_size: int = Field(default=16, ge=1, le=1024)
     """Items generated together; items are sorted by length before batching."""
+    samples: int = Field(default=1, ge=1, le=64)
+    """Outputs per item (needs temperature > 0). Above 1, every check becomes a per-item rate
+    (the pass@1 estimate) beside ``<check>.pass@k`` and ``<check>.pass^k`` (see evalkit.sampling)."""
+    seed: int = Field(default=0, ge=0)
+    """Sampling seed: each (item, sample) draws from its own generator seeded from this, the
+    item's id and the sample number, so two runs with one seed give the same outputs."""
+    pass_at: list[int] = Field(default_factory=list)
+    """The k of pass@k and pass^k (each 2..samples); default: ``[samples]``."""
+
+    @model_validator(mode="after")
+    def _sampling_rules(self) -> GenerationConfig:
+        if self.samples > 1 and self.temperature == 0:
+            raise ValueError("samples > 1 needs temperature > 0 (greedy decoding gives the same output "
+                             "every time); set e.g. temperature: 0.7")
+        wrong = [k for k in self.pass_at if not 2 <= k <= self.samples]
+        if wrong:
+            raise ValueError(f"pass_at: {wrong[0]} is outside 2..samples ({self.samples})")
+        return self
 
 
 class CandidateConfig(StrictModel):
@@ -123,6 +141,10 @@ class CandidateConfig(StrictModel):
     """Prompt changes for this candidate only."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Backend-specific options (e.g. ``base_url`` for openai_server)."""
+    constrain: Literal["json_schema"] | None = None
+    """Constrained decoding as a control: ``json_schema`` forces every output to the schema
+    of the suite's ``json_schema`` check (vLLM structured outputs; xgrammar on HF), so a
+    constrained base shows how much of a fine-tune's gain is only the format."""
 
     @field_validator("name")
     @classmethod
@@ -284,6 +306,10 @@ class SuiteConfig(StrictModel):
         )
         if needs_train and self.dataset.train_path is None:
             raise ValueError("few_shot needs dataset.train_path to draw examples from")
+        constrained = [c.name for c in self.candidates if c.constrain == "json_schema"]
+        if constrained and not any(check.name == "json_schema" for check in self.checks):
+            raise ValueError(f"candidate '{constrained[0]}' has constrain: json_schema, but the suite has no "
+                             "json_schema check to take the schema from; add `- json_schema: schemas/x.json`")
         return self
 
     @property

@@ -34,6 +34,7 @@ from evalkit.models.sources import (
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.sampling import expand_samples, record_sampling, score_samples
 from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
 from evalkit.usage import UsageMeter, find_price
 from evalkit.version import evalkit_version
@@ -202,8 +203,11 @@ def plan_candidates(
                              f"`evalkit train {suite.resolve(config.train) if config.train else 'TRAIN_CONFIG.yaml'}`")
         if adapter is not None and not model.hosted:
             check_adapter_base(config, adapter, model)
+        from evalkit.models.constrained import candidate_constraint
+
         variant = ModelVariant(model=model, adapter=adapter, adapter_name=config.name if adapter else None,
-                               dtype=config.dtype, options=config.options)
+                               dtype=config.dtype, options=config.options,
+                               constraint=candidate_constraint(suite, config))
         plans.append(CandidatePlan(config, variant, template))
     return plans
 
@@ -260,6 +264,7 @@ def evaluate_candidate(
     cache: GenerationCache | None = None,
     executor: Executor | None = None,
     usage: dict[str, Any] | None = None,
+    sampling: dict[str, Any] | None = None,
 ) -> CandidateResult:
     """Generate and score every item for one planned candidate.
 
@@ -280,15 +285,20 @@ def evaluate_candidate(
             the chunks and what is stored are the same, so results equal a local run's.
         usage: receives the candidate's tokens, latency and cost under its name
             (:mod:`evalkit.usage`; items generated here, not those from the cache).
+        sampling: with ``generation.samples`` > 1, receives the rate metrics and flaky
+            items (:func:`evalkit.sampling.record_sampling`).
     """
     assert plan.variant is not None
     suite = inputs.suite
     dataset = suite.resolve(suite.dataset.path)
     conversations = [plan.template.messages(item.fields, f"{dataset}:{item.line}") for item in inputs.items]
     expected = [plan.template.expected_output(item.fields, f"{dataset}:{item.line}") for item in inputs.items]
-    keys = generation_cache_keys(plan, conversations, suite.generation)
+    # One generation per (item, sample): `samples` outputs per item, each seeded (evalkit.sampling).
+    sampled = expand_samples(suite.generation, [item.id for item in inputs.items],
+                             generation_cache_keys(plan, conversations, suite.generation), conversations)
+    keys, conversations = sampled.keys, sampled.conversations
     done: dict[str, CachedGeneration] = cache.get_many(keys) if cache is not None else {}
-    progress.start(f"{plan.config.name}: generating", len(inputs.items))
+    progress.start(f"{plan.config.name}: generating", len(keys))
     progress.advance(sum(1 for key in keys if key in done))
     started = time.perf_counter()
     # Longest first (as the backend batches), ties by position: the same order every run.
@@ -310,7 +320,8 @@ def evaluate_candidate(
         keep(chunks[index], generations)
         progress.advance(len(generations))
 
-    if executor is not None and executor.runs(plan.config.backend, plan.config.options):
+    # Seeded sampling runs here: the executor's workers take no per-generation seeds.
+    if executor is not None and sampled.seeds is None and executor.runs(plan.config.backend, plan.config.options):
         executor.generate(plan.config.backend, plan.variant, [[conversations[i] for i in todo] for todo in chunks],
                           suite.generation, on_chunk)
     else:
@@ -318,21 +329,30 @@ def evaluate_candidate(
             generator = backend()
             chunk = [conversations[i] for i in todo]
             chunk_started = time.perf_counter()
-            completions = generator.generate(plan.variant, chunk, suite.generation, progress.advance)
-            meter.record([inputs.items[i].id for i in todo], generator, time.perf_counter() - chunk_started)
+            completions = generator.generate(plan.variant, chunk, suite.generation, progress.advance,
+                                             **sampled.generate_kwargs(todo))
+            meter.record([inputs.items[sampled.item_index[i]].id for i in todo], generator,
+                         time.perf_counter() - chunk_started)
             keep(todo, [(generator.render_prompt(plan.variant, c), text)
                         for c, text in zip(chunk, completions, strict=True)])
     seconds = time.perf_counter() - started
     progress.finish()
     result = CandidateResult(name=plan.config.name, identity=candidate_identity(plan), seconds=seconds)
-    for item, key, reference in zip(inputs.items, keys, expected, strict=True):
-        generation = done[key]
+    outputs: list[list[str]] = []
+    for index, (item, reference) in enumerate(zip(inputs.items, expected, strict=True)):
+        generations = [done[keys[i]] for i in sampled.of_item(index)]
         item_result = ItemResult(
-            item_id=item.id, fields=item.fields, prompt=generation.prompt, expected=reference,
-            prediction=generation.completion,
+            item_id=item.id, fields=item.fields, prompt=generations[0].prompt, expected=reference,
+            prediction=generations[0].completion,
         )
-        score_item(inputs.checks, item_result)
+        outputs.append([g.completion for g in generations])
+        if suite.generation.samples == 1:
+            score_item(inputs.checks, item_result)
         result.items.append(item_result)
+    if suite.generation.samples > 1:
+        scored = score_samples(inputs.checks, result.items, outputs, suite.generation)
+        if sampling is not None:
+            record_sampling(sampling, plan.config.name, suite.generation, scored)
     if usage is not None:
         prices = getattr(suite, "prices", None)
         usage[plan.config.name] = meter.summary(len(inputs.items),
@@ -359,7 +379,9 @@ def generation_cache_keys(
             adapter_hash=None if served or identity is None else identity.adapter_hash,
             backend=plan.config.backend,
             runtime=runtime,
-            options=plan.config.options,
+            # A constrained candidate's outputs differ from the same model's free ones.
+            options={**plan.config.options, **({"constraint": plan.variant.constraint}
+                                               if plan.variant.constraint else {})},
             messages=conversation,
             settings=settings,
         )
@@ -424,7 +446,9 @@ def execute_suite(
                 continue
             get_backend = functools.partial(_backend, backends, plan.config.backend)
             run.candidates.append(evaluate_candidate(inputs, plan, get_backend, progress, cache, executor,
-                                                      usage=run.sections.setdefault("usage", {})))
+                                                      usage=run.sections.setdefault("usage", {}),
+                                                      sampling=run.sections.setdefault("sampling", {})
+                                                      if suite.generation.samples > 1 else None))
         if executor is not None:
             run.warnings += executor.notes()
             run.sections["executor"] = executor.summary()

@@ -8,6 +8,10 @@ optionally with a LoRA adapter. Contract::
 ``conversations`` are lists of chat messages; the backend applies the model's chat
 template, decodes greedily when ``settings.temperature == 0``, returns one completion
 per conversation in the input order, and calls ``on_progress(n)`` after each n done.
+The hf and vllm backends also take ``seeds=[...]`` (one per conversation, with
+temperature > 0): each conversation then samples from its own seeded generator, so its
+output does not depend on the batch (see :mod:`evalkit.sampling`); and a variant with
+a ``constraint`` (a JSON schema) has every output forced to that schema.
 Backends load each base model once and share it between variants (adapters on a
 shared base are switched, not loaded as a second copy). ``close()`` frees them.
 """
@@ -37,6 +41,8 @@ class ModelVariant:
         adapter_name: a name for the adapter unique within the run.
         dtype: ``auto``, ``float32``, ``bfloat16`` or ``float16``.
         options: the candidate's backend-specific ``options`` (e.g. ``base_url``).
+        constraint: a JSON schema (its JSON text) every output is forced to by
+            constrained decoding (``constrain: json_schema``), or None.
     """
 
     model: ResolvedModel
@@ -44,6 +50,7 @@ class ModelVariant:
     adapter_name: str | None = None
     dtype: str = "auto"
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    constraint: str | None = None
 
 
 class Backend(Protocol):

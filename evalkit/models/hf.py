@@ -139,8 +139,13 @@ class HFBackend:
         conversations: Sequence[list[Message]],
         settings: GenerationConfig,
         on_progress: ProgressCallback | None = None,
+        seeds: Sequence[int] | None = None,
     ) -> list[str]:
-        """Generate one completion per conversation; see :mod:`evalkit.models.backend`."""
+        """Generate one completion per conversation; see :mod:`evalkit.models.backend`.
+
+        With ``seeds`` (one per conversation) and temperature > 0, each conversation
+        samples from its own generator (:mod:`evalkit.models.seeded_sampling`).
+        """
         prompts = [self.render_prompt(variant, c) for c in conversations]
         outputs: list[str] = [""] * len(prompts)
         with self.active(variant) as (model, tokenizer):
@@ -151,7 +156,9 @@ class HFBackend:
             for start in range(0, len(order), settings.batch_size):
                 batch = order[start : start + settings.batch_size]
                 timer = BatchTimer()
-                texts = self._generate_batch(model, tokenizer, [encoded[i] for i in batch], settings, timer)
+                texts = self._generate_batch(model, tokenizer, [encoded[i] for i in batch], settings, timer,
+                                             seeds=[seeds[i] for i in batch] if seeds is not None else None,
+                                             constraint=variant.constraint)
                 for index, text, count in zip(batch, texts, timer.completion_tokens, strict=True):
                     outputs[index] = text
                     usage[index] = GenerationUsage(len(encoded[index]), count, timer.seconds,
@@ -169,15 +176,32 @@ class HFBackend:
         token_ids: list[list[int]],
         settings: GenerationConfig,
         timer: BatchTimer | None = None,
+        seeds: Sequence[int] | None = None,
+        constraint: str | None = None,
     ) -> list[str]:
         padded = tokenizer.pad({"input_ids": token_ids}, padding=True, return_tensors="pt")
         input_ids = padded["input_ids"].to(self.device)
         attention_mask = padded["attention_mask"].to(self.device)
-        sampling: dict[str, Any] = (
-            {"do_sample": True, "temperature": settings.temperature}
-            if settings.temperature > 0
-            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        )
+        greedy: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        processors: list[Any] = []
+        if constraint is not None:
+            from evalkit.models.constrained import json_schema_processor
+
+            processors.append(json_schema_processor(tokenizer, int(model.config.vocab_size), constraint))
+        if settings.temperature > 0 and seeds is not None:
+            from evalkit.models.seeded_sampling import SeededSampler
+
+            # Sampling by Gumbel-max after any mask, then greedy: each row draws from its own seed.
+            processors.append(SeededSampler(seeds, settings.temperature))
+            sampling = greedy
+        elif settings.temperature > 0:
+            sampling = {"do_sample": True, "temperature": settings.temperature}
+        else:
+            sampling = greedy
+        if processors:
+            from transformers import LogitsProcessorList
+
+            sampling = {**sampling, "logits_processor": LogitsProcessorList(processors)}
         generated = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
