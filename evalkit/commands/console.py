@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 # Wide enough for a comparison table's columns (metric, values, delta, interval, p, verdict).
@@ -48,7 +49,7 @@ class RichProgress:
         """Begin a new bar."""
         if self._task is None:
             self._progress.start()
-        self._task = int(self._progress.add_task(label, total=total))
+        self._task = int(self._progress.add_task(escape(label), total=total))
 
     def advance(self, units: int) -> None:
         """Advance the current bar."""
@@ -63,7 +64,7 @@ class RichProgress:
 
     def note(self, text: str) -> None:
         """Print a note."""
-        self._progress.console.print(f"[yellow]{text}[/yellow]")
+        self._progress.console.print(f"[yellow]{escape(text)}[/yellow]", highlight=False)
 
     def close(self) -> None:
         """Stop drawing."""

@@ -41,7 +41,7 @@ def metrics_table(run: RunResult) -> Table:
     means = {c.name: c.metrics() for c in run.candidates}
     table.add_row("items", *[str(len(c.items)) if c.status == "ok" else "skipped" for c in run.candidates])
     for metric in metrics:
-        table.add_row(metric, *[f"{means[c.name][metric]:.3f}" if metric in means[c.name] else "–"
+        table.add_row(escape(metric), *[f"{means[c.name][metric]:.3f}" if metric in means[c.name] else "–"
                                 for c in run.candidates])
     return table
 
@@ -72,7 +72,7 @@ def handle(args: argparse.Namespace) -> int:
     if run.sections.get("comparison"):
         print_comparison(Comparison.from_dict(run.sections["comparison"]), flips=0)
     for warning in run.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     if run.sections.get("bars"):
         console.print(bars_table(run))
     if run.run_dir is not None:
