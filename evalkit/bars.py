@@ -593,7 +593,8 @@ def _add_comparison_detail(result: BarResult, comparison: MetricComparison | Non
 
 def _bar_comparison(bar: BarSpec, ctx: _BarContext) -> MetricComparison | None:
     """Compare the bar's metric under the bar's own threshold (same pairing and seed as the run's)."""
-    from evalkit.compare import ThresholdPolicy, compare_pair
+    from evalkit.compare import compare_pair
+    from evalkit.thresholds import ThresholdPolicy
 
     assert bar.metric is not None and bar.max_drop is not None
     candidate, baseline = ctx.run.candidate(bar.candidate), ctx.run.candidate(ctx.run.baseline)
@@ -620,7 +621,7 @@ def _max_drop_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     status = _STATUS_OF_VERDICT[compared.verdict]
     base_value, cand_value = compared.baseline_value, compared.candidate_value
     drop = base_value - cand_value
-    relative = f" ({-drop / base_value:+.1%} relative)" if base_value else ""
+    relative = f", {-drop / base_value:+.1%} relative" if base_value else ""
     found = {"failed": f"beyond the allowed {bar.max_drop}", "passed": f"within the allowed {bar.max_drop}",
              "inconclusive": f"undecided against the allowed {bar.max_drop}"}[status]
     result = BarResult(

@@ -25,11 +25,14 @@ bars, the CLI, the report and the pytest plugin all rest on):
   items to have seen a drop of the threshold's size with 80% power (a zero-width
   interval from a few identical answers proves nothing);
 * ``inconclusive``: anything else: the interval straddles the allowed drop, or the set
-  is too small. ``items_needed`` says how many paired items would give 80% power
-  against a drop of the threshold's size (:func:`evalkit.stats.mcnemar_sample_size`
-  for pass/fail metrics, :func:`evalkit.stats.paired_mean_sample_size` otherwise, from
-  the observed spread); that is also the non-inferiority size: the items that show a
-  drop within the threshold when the candidate truly equals the baseline.
+  is too small. ``items_needed`` says how many paired items would decide it: when the
+  interval straddles the allowed drop, those that give 80% power to put it on one side,
+  at the observed delta and spread (:func:`_items_to_decide`); when it is within but
+  the set is small, those that give 80% power against a drop of the threshold's size
+  (:func:`evalkit.stats.mcnemar_sample_size` for pass/fail metrics,
+  :func:`evalkit.stats.paired_mean_sample_size` otherwise), which is also the
+  non-inferiority size: the items that show a drop within the threshold when the
+  candidate truly equals the baseline.
 
 A metric that ``regressed`` fails the run (exit 1). Whether an ``inconclusive`` drop
 bar fails it is the suite's ``inconclusive:`` choice (default ``fail``, see
@@ -50,6 +53,7 @@ from evalkit.errors import ConfigError
 from evalkit.results import CandidateResult, RunResult
 from evalkit.stats import (
     ALPHA,
+    POWER,
     mcnemar_exact,
     mcnemar_sample_size,
     paired_bootstrap,
@@ -317,6 +321,9 @@ def compare_metric(
         verdict = "no_change"
     else:
         verdict = "inconclusive"
+        if boot.ci_low < -allowed - _TOLERANCE:
+            # The interval straddles the allowed drop: the items that would narrow it enough.
+            needed = _items_to_decide(n, boot.ci_low, boot.ci_high, delta, allowed)
     return MetricComparison(
         metric=metric, kind=kind, n_items=n, baseline_value=base_mean, candidate_value=cand_mean,
         delta=delta, relative_delta=(delta / base_mean) if base_mean != 0 else None,
@@ -324,6 +331,24 @@ def compare_metric(
         verdict=verdict, items_needed=needed if verdict == "inconclusive" else None,
         pass_to_fail=pass_to_fail, fail_to_pass=fail_to_pass,
     )
+
+
+def _items_to_decide(n: int, ci_low: float, ci_high: float, delta: float, allowed: float) -> int | None:
+    """Paired items for 80% power to place the interval on one side of the allowed drop.
+
+    The spread of the paired differences is read off the observed interval
+    (``sd = half-width * sqrt(n) / z``), and the distance to decide is that of the
+    observed delta from the allowed drop: ``n = ((z(0.975) + z(0.8)) * sd / distance)**2``.
+    None when the delta sits on the threshold itself (no number of items decides it).
+    """
+    from statistics import NormalDist
+
+    z_alpha, z_power = NormalDist().inv_cdf(1 - ALPHA / 2), NormalDist().inv_cdf(POWER)
+    distance = abs(delta + allowed)
+    sd = (ci_high - ci_low) / 2 * math.sqrt(n) / z_alpha
+    if distance <= _TOLERANCE or sd <= 0:
+        return None
+    return max(n + 1, min(10**9, math.ceil(((z_alpha + z_power) * sd / distance) ** 2)))
 
 
 def _items_needed(kind: MetricKind, baseline: np.ndarray, candidate: np.ndarray, drop: float) -> int:

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from evalkit.bars import SuiteBar
+from evalkit.bars import DEFAULT_INCONCLUSIVE, InconclusivePolicy, SuiteBar
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.errors import ConfigError
 from evalkit.judges.spec import JudgeSpec
@@ -145,6 +145,10 @@ class CandidateConfig(StrictModel):
     """Constrained decoding as a control: ``json_schema`` forces every output to the schema
     of the suite's ``json_schema`` check (vLLM structured outputs; xgrammar on HF), so a
     constrained base shows how much of a fine-tune's gain is only the format."""
+    optional: bool = False
+    """May be missing: when its model or adapter does not exist (and nothing in the suite
+    makes it) the run goes on without it and reports it as not evaluated. By default a
+    candidate that cannot be evaluated stops the run before generation (exit 2)."""
 
     @field_validator("name")
     @classmethod
@@ -268,6 +272,9 @@ class SuiteConfig(StrictModel):
     """Default regression threshold: ``3%`` relative or ``2pt`` absolute."""
     thresholds: dict[str, ThresholdText] = Field(default_factory=dict)
     """Per-metric thresholds: metric name or glob (``field_accuracy.*``) -> ``3%`` or ``2pt``."""
+    inconclusive: InconclusivePolicy = DEFAULT_INCONCLUSIVE
+    """What a drop bar the data cannot decide does: ``fail`` (the default: exit 1, a failed
+    test; an undecided gate never reads as a pass) or ``warn`` (shown, not gating)."""
     output_dir: str = "../reports"
     """Where run directories are written, relative to the suite file."""
     store: str | None = None

@@ -76,7 +76,7 @@ def register_stage(name: str, stage: RunStage) -> None:
 # Modules that register a stage when imported. They are imported when a suite runs,
 # not at startup, so that `evalkit --help` does not pay for lm-eval and the like.
 STAGE_MODULES: list[str] = ["evalkit.benchmarks.stage", "evalkit.train.candidates", "evalkit.judges.stage",
-                           "evalkit.parity", "evalkit.slices", "evalkit.sweep"]
+                           "evalkit.parity", "evalkit.slices", "evalkit.sweep", "evalkit.models.fleet_stage"]
 
 
 def import_stage_modules() -> None:

@@ -25,16 +25,17 @@ def test_run_writes_results_summary_and_report(make_suite: SuiteWriter, tiny_mod
     suite = make_suite(candidates=[
         {"name": "base", "model": str(tiny_model_dir)},
         {"name": "fewshot", "model": str(tiny_model_dir), "prompt": {"few_shot": 2}},
-        {"name": "lora", "model": str(tiny_model_dir), "adapter": "../adapters/missing"},
+        {"name": "lora", "model": str(tiny_model_dir), "adapter": "../adapters/missing", "optional": True},
     ])
     proc = subprocess.run(
         [sys.executable, "-m", "evalkit", "run", str(suite)], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
     assert "exact_match" in proc.stdout and "report:" in proc.stdout
-    assert "skipped lora" in proc.stderr and "evalkit train" in proc.stderr
+    assert "not evaluated lora" in proc.stderr and "evalkit train" in proc.stderr
+    assert "NOT EVALUATED lora" in proc.stdout
     (run_dir,) = run_dirs(suite)
-    assert {p.name for p in run_dir.iterdir()} == {"results.jsonl", "summary.json", "report.html"}
+    assert {p.name for p in run_dir.iterdir()} >= {"results.jsonl", "summary.json", "report.html"}
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     assert len(records) == 2 * len(CLASSIFIER_ITEMS)
     assert {r["candidate"] for r in records} == {"base", "fewshot"}
@@ -90,6 +91,69 @@ def test_bad_input_is_one_line_exit_2_and_no_run_dir(
     assert err.startswith("evalkit: error: ") and "\n" not in err and "Traceback" not in err
     assert re.search(message, err), err
     assert run_dirs(suite) == []
+
+
+@pytest.mark.parametrize("via", ["none", "suite", "command"])
+def test_a_missing_candidate_stops_the_run_before_generation_unless_let_be_missing(
+    make_suite: SuiteWriter, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, via: str,
+) -> None:
+    lora = {"name": "lora", "model": str(tiny_model_dir), "adapter": "../adapters/missing"}
+    if via == "suite":
+        lora["optional"] = True
+    suite = make_suite(candidates=[{"name": "base", "model": str(tiny_model_dir)}, lora],
+                       bars=[{"lora": "exact_match >= 0.5"}])
+    generated: list[str] = []
+    from evalkit import runner
+
+    real = runner.evaluate_candidate
+    monkeypatch.setattr(runner, "evaluate_candidate",
+                        lambda inputs, plan, *a, **k: generated.append(plan.config.name) or real(inputs, plan, *a, **k))
+    code = main(["run", str(suite), *(["--allow-missing", "lora"] if via == "command" else [])])
+    captured = capsys.readouterr()
+    if via == "none":
+        assert code == 2 and generated == [] and run_dirs(suite) == []
+        err = captured.err.strip()
+        assert "\n" not in err and "candidate 'lora' cannot be evaluated: adapter" in err
+        assert "evalkit train" in err and "optional: true" in err and "--allow-missing lora" in err
+        return
+    # Let be missing: the run goes on; lora is not evaluated and its bar does not count (nor pass).
+    assert code == 0 and generated == ["base"]
+    summary = json.loads((run_dirs(suite)[0] / "summary.json").read_text())
+    (bar,) = summary["sections"]["bars"]
+    assert (bar["status"], bar["passed"], bar["blocks"]) == ("not_counted", False, False)
+    assert "NOT EVALUATED" in (run_dirs(suite)[0] / "report.html").read_text()
+
+
+def test_an_unknown_allow_missing_name_is_a_usage_error(
+    make_suite: SuiteWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = make_suite()
+    assert main(["run", str(suite), "--allow-missing", "nobody"]) == 2
+    assert "no candidate named 'nobody'" in capsys.readouterr().err
+
+
+def test_an_internal_error_exits_3_in_one_line(
+    make_suite: SuiteWriter, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite = make_suite()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr("evalkit.runner.load_inputs", crash)
+    assert main(["run", str(suite)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err == "evalkit: internal error: RuntimeError: boom second line (rerun with --debug for the traceback)"
+    assert run_dirs(suite) == []
+
+
+def test_run_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    for line in ("0    passed", "1    a regression", "2    usage", "3    internal error", "130  interrupted"):
+        assert line in out
+    assert "--allow-missing" in out and "inconclusive: fail" in out
 
 
 def test_debug_shows_the_traceback(make_suite: SuiteWriter) -> None:

@@ -9,24 +9,50 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit.api import run_suite
-from evalkit.bars import failed_gates
 from evalkit.commands.compare import print_comparison
 from evalkit.commands.console import RichProgress, console
 from evalkit.compare import Comparison
 from evalkit.results import RunResult
+from evalkit.errors import ConfigError
+from evalkit.executors import suite_on_ray
+from evalkit.verdict import run_verdict
+
+RUN_EPILOG = """A candidate that cannot be evaluated (an adapter that is missing and has no train:
+config, a model directory that does not exist) stops the run before anything is
+generated, exit 2, with the command that makes it. Let a candidate be missing with
+`optional: true` in the suite or --allow-missing NAME; it is then reported as not
+evaluated, and its bars do not count.
+
+Bars: a drop bar (max_drop, no significant regression) is inconclusive when the data
+cannot decide it; the suite's `inconclusive: fail` (the default) makes that exit 1,
+`inconclusive: warn` reports it without failing."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` subcommand."""
-    parser = subparsers.add_parser("run", help="run a suite and write its report")
+    parser = subparsers.add_parser("run", help="run a suite and write its report", epilog=RUN_EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suite", help="the suite YAML file")
     parser.add_argument("--out", help="root directory of run directories (default: the suite's output_dir)")
     parser.add_argument("--candidate", action="append", dest="candidates",
                         help="run only this candidate (repeatable)")
     parser.add_argument("--store", help="the run store (default: the suite's store:, else $EVALKIT_HOME/evalkit.db)")
+    parser.add_argument("--allow-missing", action="append", dest="allow_missing", metavar="NAME", default=[],
+                        help="let this candidate be missing (repeatable): reported as not evaluated "
+                             "instead of stopping the run (as `optional: true` in the suite)")
     parser.add_argument("--no-cache", action="store_true",
                         help="generate every item again instead of reusing the store's generation cache")
     parser.set_defaults(handler=handle)
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="generate on a Ray cluster: local (start one here), auto, ray://HOST:PORT "
+                             "(replaces the suite's executor: address; needs pip install 'evalkit[ray]')")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="quick run: the first N items per candidate and a smaller benchmark sample "
+                             "(recorded in the run; not comparable with full runs)")
+    parser.add_argument("--set", action="append", dest="sets", metavar="KEY=VALUE", default=[],
+                        help="override a suite value for this run, by dotted path, validated like the YAML: "
+                             "--set generation.max_new_tokens=64 (repeatable)")
+    add_json_option(parser, "the run's summary (summary.json)")
 
 
 def metrics_table(run: RunResult) -> Table:
@@ -39,7 +65,7 @@ def metrics_table(run: RunResult) -> Table:
     for candidate in run.candidates:
         table.add_column(candidate.name, justify="right")
     means = {c.name: c.metrics() for c in run.candidates}
-    table.add_row("items", *[str(len(c.items)) if c.status == "ok" else "skipped" for c in run.candidates])
+    table.add_row("items", *[str(len(c.items)) if c.status == "ok" else "not evaluated" for c in run.candidates])
     for metric in metrics:
         table.add_row(escape(metric), *[f"{means[c.name][metric]:.3f}" if metric in means[c.name] else "–"
                                 for c in run.candidates])
@@ -51,7 +77,7 @@ def bars_table(run: RunResult) -> Table:
     table = Table(title="bars")
     for column in ("candidate", "bar", "value", "status", "found"):
         table.add_column(column, justify="right" if column == "value" else "left")
-    colours = {"passed": "green", "failed": "red", "not_counted": "yellow"}
+    colours = {"passed": "green", "failed": "red", "inconclusive": "yellow", "not_counted": "yellow"}
     for bar in run.sections.get("bars", []):
         value = "–" if bar["value"] is None else f"{bar['value']:.3f}"
         status = f"[{colours[bar['status']]}]{bar['status'].replace('_', ' ')}[/]"
@@ -60,12 +86,19 @@ def bars_table(run: RunResult) -> Table:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Run the suite; exit 0 when it completed with every bar met and no regression, else 1."""
+    """Run the suite; exit 0 when every bar is met and nothing regressed, 1 otherwise.
+
+    What counts is :func:`evalkit.verdict.run_verdict`, which the report and the pytest
+    plugin share.
+    """
     progress = RichProgress()
     try:
-        run = run_suite(args.suite, output_dir=args.out, progress=progress,
+        if args.ray and args.sets:
+            raise ConfigError("--ray with --set: give the address as --set executor.ray.address=ADDRESS instead")
+        suite = suite_on_ray(args.suite, args.ray) if args.ray else args.suite
+        run = run_suite(suite, output_dir=args.out, progress=progress,
                         candidates=args.candidates, command=" ".join(["evalkit", *sys.argv[1:]]),
-                        store=args.store, cache=not args.no_cache)
+                        store=args.store, cache=not args.no_cache, allow_missing=args.allow_missing)
     finally:
         progress.close()
     console.print(metrics_table(run))
@@ -77,7 +110,13 @@ def handle(args: argparse.Namespace) -> int:
         console.print(bars_table(run))
     if run.run_dir is not None:
         console.print(f"report: {run.run_dir / 'report.html'}")
-    failures = failed_gates(run)
-    for line in failures:
-        console.print(f"[red]FAILED[/red] {escape(line)}", highlight=False)
-    return 1 if failures else 0
+    verdict = run_verdict(run)
+    for gate in verdict.candidates:
+        if gate.status == "not_evaluated":
+            console.print(f"[yellow]NOT EVALUATED[/yellow] {escape(gate.name)}: {escape(gate.note)}", highlight=False)
+    for line in verdict.warnings:
+        console.print(f"[yellow]UNDECIDED[/yellow] {escape(line)} (not gating: inconclusive: warn)", highlight=False)
+    for line in verdict.failures:
+        label = "UNDECIDED" if line.startswith("inconclusive bar") else "FAILED"
+        console.print(f"[red]{label}[/red] {escape(line)}", highlight=False)
+    return verdict.exit_code

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from evalkit.config import ExecutorConfig, GenerationConfig
+    from evalkit.config import ExecutorConfig, GenerationConfig, SuiteConfig
     from evalkit.models.backend import ModelVariant
 
 Conversation = list[dict[str, str]]
@@ -68,3 +68,28 @@ def open_executor(config: ExecutorConfig | None) -> Executor | None:
     from evalkit.executors.ray_executor import RayExecutor
 
     return RayExecutor(config.ray)
+
+
+def suite_on_ray(suite_path: str, address: str) -> SuiteConfig:
+    """Load a suite and point its executor at a Ray cluster (``evalkit run --ray ADDRESS``).
+
+    The suite's own ``executor.ray`` settings (workers, CPUs, GPUs) are kept; only the
+    address is replaced, and a suite without the section gets the defaults.
+
+    Raises:
+        ConfigError: the suite does not load, or the address has no known form.
+    """
+    from pydantic import ValidationError
+
+    from evalkit.config import ExecutorConfig, RayExecutorConfig, load_suite
+    from evalkit.errors import ConfigError
+
+    suite = load_suite(suite_path)
+    current = suite.executor.ray if suite.executor is not None and suite.executor.ray is not None else None
+    settings = current.model_dump() if current is not None else {}
+    try:
+        ray = RayExecutorConfig.model_validate({**settings, "address": address})
+    except ValidationError as exc:
+        raise ConfigError(f"--ray {address}: {exc.errors()[0]['msg']}") from None
+    suite.executor = ExecutorConfig(ray=ray)
+    return suite

@@ -48,8 +48,9 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 
-_STATUS_TITLE = {"blocked": "NOT DEPLOYABLE", "deployable": "deployable", "unknown": "no verdict",
-                 "skipped": "no verdict"}
+_STATUS_TITLE = {"blocked": "NOT DEPLOYABLE", "deployable": "deployable", "undecided": "UNDECIDED",
+                 "no_bars": "no bars", "not_evaluated": "no verdict", "baseline": "no verdict",
+                 "unknown": "no verdict"}
 
 
 @cache

@@ -23,7 +23,12 @@ from evalkit.report.metric_format import (
 )
 from evalkit.results import RunResult
 
-VerdictStatus = Literal["deployable", "blocked", "skipped", "unknown"]
+VerdictStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline", "unknown"]
+STATUS_BADGES: dict[str, str] = {
+    "deployable": "DEPLOYABLE", "blocked": "NOT DEPLOYABLE", "undecided": "UNDECIDED", "no_bars": "NO BARS",
+    "not_evaluated": "NOT EVALUATED", "baseline": "BASELINE", "unknown": "NO VERDICT",
+}
+"""The badge each card status shows; only ``deployable`` is green."""
 
 
 @dataclass
@@ -61,11 +66,13 @@ class CandidateVerdict:
 
     Attributes:
         candidate: its name.
-        status: deployable, blocked (a regression or an unmet bar), skipped, or unknown.
+        status: one of :data:`evalkit.verdict.CandidateStatus` (deployable, blocked,
+            undecided, no_bars, not_evaluated, baseline), or unknown (no comparison).
         reasons: the regressions and unmet bars that block it, each with its size.
         improvements: significant improvements (metric and delta).
         inconclusive: metrics the data cannot decide yet, with the items needed.
-        note: why there is no verdict, or the skip reason.
+        note: why there is no verdict, or why the candidate was not evaluated.
+        badge: the status as the card shows it.
     """
 
     candidate: str
@@ -74,6 +81,11 @@ class CandidateVerdict:
     improvements: list[str] = field(default_factory=list)
     inconclusive: list[str] = field(default_factory=list)
     note: str = ""
+
+    @property
+    def badge(self) -> str:
+        """The status as the card shows it (``NO BARS``, ``UNDECIDED`` ...)."""
+        return STATUS_BADGES[self.status]
 
 
 @dataclass
@@ -241,31 +253,44 @@ def _bar_reason(bar: Mapping[str, Any]) -> str:
     return f"bar unmet: {bar.get('expression', '')}" + (f" — {message}" if message else "")
 
 
-def build_verdict(run: RunResult) -> VerdictView:
-    """Return the verdict banner's content.
+def _undecided_bar(bar: Mapping[str, Any]) -> str:
+    needed = bar.get("items_needed")
+    text = f"bar undecided: {bar.get('expression', '')}" + (f" (~{int(needed):,} items)" if needed else "")
+    return text + (" — not gating (inconclusive: warn)" if bar.get("inconclusive_policy") == "warn" else "")
 
-    A candidate is blocked by a regressed metric or a failed bar; a bar that was not
-    counted (an uncalibrated judge) is shown but does not block, as in evalkit.bars.
+
+def build_verdict(run: RunResult) -> VerdictView:
+    """Return the verdict banner's content, from :func:`evalkit.verdict.run_verdict`.
+
+    A candidate is deployable only when it has counted bars and every one passed; a
+    failed bar or a regressed metric blocks it; a bar the data cannot decide leaves it
+    undecided; without bars it gets "no bars", never a green badge. The baseline has
+    its own neutral card.
     """
+    from evalkit.verdict import run_verdict
+
     comparison = run.sections.get("comparison")
     compared = comparison_metrics(run)
     baseline = baseline_label(run)
-    bars = [b for b in run.sections.get("bars") or [] if isinstance(b, Mapping)]
-    baselines = {baseline_of(run, name) for name in compared} | {str((comparison or {}).get("baseline") or "")}
-    if comparison:
-        names = list(compared)
-        names += [c.name for c in run.candidates if c.status == "skipped" and c.name not in baselines]
-    else:
-        names = [c.name for c in run.candidates if c.name != run.baseline]
-    statuses = {c.name: c for c in run.candidates}
+    gates = {gate.name: gate for gate in run_verdict(run).candidates}
+    own_baseline = str((comparison or {}).get("baseline") or "") if comparison else run.baseline
+    order = [c.name for c in run.candidates] + [name for name in compared if name not in gates]
+    names = [n for n in dict.fromkeys(order) if n in compared or n in gates]
+    if own_baseline in names:  # the baseline's card first
+        names = [own_baseline] + [n for n in names if n != own_baseline]
+    elif comparison:
+        names = [n for n in names if n in compared or gates[n].status == "not_evaluated"]
     cards: list[CandidateVerdict] = []
     for name in names:
-        result = statuses.get(name)
-        if result is not None and result.status == "skipped":
-            cards.append(CandidateVerdict(name, "skipped", note=result.message))
+        gate = gates.get(name)
+        if gate is not None and gate.status == "not_evaluated":
+            cards.append(CandidateVerdict(name, "not_evaluated", note=f"not evaluated: {gate.note}"))
             continue
         metrics = compared.get(name)
-        card = CandidateVerdict(name, "unknown" if metrics is None else "deployable")
+        status: VerdictStatus = gate.status if gate is not None else "no_bars"
+        if name != own_baseline and metrics is None and comparison is None and status == "no_bars":
+            status = "unknown"
+        card = CandidateVerdict(name, status)
         for metric, mc in (metrics or {}).items():
             verdict = mc.get("verdict")
             if verdict == "regressed":
@@ -275,37 +300,47 @@ def build_verdict(run: RunResult) -> VerdictView:
             elif verdict == "inconclusive":
                 needed = mc.get("items_needed")
                 card.inconclusive.append(f"{metric}" + (f" (~{needed:,} items)" if needed else ""))
-        for bar in bars:
-            if bar.get("candidate") != name:
-                continue
-            status = bar.get("status") or ("passed" if bar.get("passed", True) else "failed")
-            if status == "failed":
-                card.reasons.append(_bar_reason(bar))
-            elif status == "not_counted":
-                card.inconclusive.append(f"bar not counted: {bar.get('expression', '')}")
-            if card.status == "unknown":
-                card.status = "deployable"
-        if card.reasons:
-            card.status = "blocked"
-        elif card.status == "unknown":
+        if gate is not None:
+            card.reasons += [_bar_reason(bar) for bar in gate.failed]
+            card.inconclusive[:0] = [_undecided_bar(bar) for bar in gate.undecided]
+            card.inconclusive += [f"bar not counted: {bar.get('expression', '')}" for bar in gate.not_counted]
+        if status == "unknown":
             card.note = "no comparison against the baseline in this run"
+        elif status == "no_bars":
+            card.note = "no bars: nothing this candidate must meet was set (add bars to gate it)"
+        elif status == "baseline":
+            card.note = "the baseline: the others are compared with it"
         cards.append(card)
     return VerdictView(*_overall(cards, baseline), candidates=cards, baseline=baseline)
 
 
 def _overall(cards: list[CandidateVerdict], baseline: str) -> tuple[VerdictStatus, str]:
     blocked = [c.candidate for c in cards if c.status == "blocked"]
+    undecided = [c for c in cards if c.status == "undecided"]
     decided = [c.candidate for c in cards if c.status == "deployable"]
+    others = [c for c in cards if c.status != "baseline"]
     if blocked:
         reasons = [r for c in cards if c.status == "blocked" for r in c.reasons]
         bars = sum(r.startswith("bar unmet") for r in reasons)
         counts = [f"{len(reasons) - bars} regression{'s' * (len(reasons) - bars != 1)} against {baseline}"
                   if len(reasons) > bars else "", f"{bars} unmet bar{'s' * (bars != 1)}" if bars else ""]
         return "blocked", f"Do not deploy {', '.join(blocked)}: {' and '.join(c for c in counts if c)}"
+    if undecided:
+        count = sum(i.startswith("bar undecided") for c in undecided for i in c.inconclusive)
+        names = ", ".join(c.candidate for c in undecided)
+        gating = any(i.startswith("bar undecided") and not i.endswith("(inconclusive: warn)")
+                     for c in undecided for i in c.inconclusive)
+        what = f"{count} bar{'s' * (count != 1)} the data cannot decide"
+        if gating:
+            return "undecided", f"Not deployable yet: {names} — {what}; more items would decide"
+        return "undecided", f"Undecided: {names} — {what} (not gating: inconclusive: warn)"
     if decided:
-        return "deployable", f"Deployable: {', '.join(decided)} — no regression against {baseline}"
-    if not cards:
+        return "deployable", f"Deployable: {', '.join(decided)} — every bar met, no regression against {baseline}"
+    if not others:
         return "unknown", f"No verdict: only the baseline ({baseline}) was evaluated"
-    if all(c.status == "skipped" for c in cards):
-        return "unknown", "No verdict: every candidate besides the baseline was skipped"
+    if all(c.status == "not_evaluated" for c in others):
+        return "unknown", "No verdict: every candidate besides the baseline was not evaluated"
+    if any(c.status == "no_bars" for c in others):
+        names = ", ".join(c.candidate for c in others if c.status == "no_bars")
+        return "no_bars", f"No bars: {names} — nothing to gate on; no regression against {baseline}"
     return "unknown", "No verdict: this run has no comparison against the baseline"

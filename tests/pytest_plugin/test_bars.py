@@ -152,36 +152,54 @@ def test_judge_bar_lists_low_scores_worst_first_and_is_not_counted_when_uncalibr
         in result.explain()
 
 
-@pytest.mark.parametrize(("threshold", "status"), [("3%", "failed"), ("15%", "passed"), ("5pt", "failed"),
-                                                   ("10pt", "passed")])
-def test_max_drop_bar_against_the_baseline(threshold: str, status: str) -> None:
-    run = run_of(candidate("base", {"acc": [1.0] * 10}), candidate("lora", {"acc": [1.0] * 9 + [0.0]}))
+@pytest.mark.parametrize(("threshold", "status"), [("3%", "failed"), ("20%", "passed"), ("11%", "inconclusive"),
+                                                   ("5pt", "failed"), ("15pt", "passed")])
+def test_max_drop_bar_fails_passes_or_is_inconclusive_by_its_interval(threshold: str, status: str) -> None:
+    # 40 of 400 items lost: a drop of 0.100 whose 95% interval is about [-0.13, -0.07].
+    run = run_of(candidate("base", {"acc": [1.0] * 400}), candidate("lora", {"acc": [1.0] * 360 + [0.0] * 40}))
     result = evaluate_bar(BarSpec.of("lora", f"acc max_drop {threshold}"), run, compare_candidates(run))
     assert result.status == status
     assert result.baseline_value == 1.0 and result.value == pytest.approx(0.9)
-    assert "acc went 1.000 -> 0.900: a drop of +0.100 (+10.0% relative), " in result.message
-    assert result.interval is not None and result.interval[0] < 0
-    if status == "failed":
-        assert [i.describe() for i in result.worst_items] == ["item-9: 1.000 -> 0.000 — wrong on 9 — answer 'answer 9'"]
+    assert "acc went 1.000 -> 0.900 (-0.100, -10.0% relative): " in result.message
+    assert result.interval is not None and -0.14 < result.interval[0] < result.interval[1] < -0.06
+    assert result.blocks == (status != "passed")
+    if status == "inconclusive":
+        assert result.items_needed is not None and result.items_needed > 400
+        assert "INCONCLUSIVE" in result.explain() and "fails the gate" in result.explain()
+    if status != "passed":
+        assert result.worst_items[0].describe() == "item-360: 1.000 -> 0.000 — wrong on 360 — answer 'answer 360'"
+
+
+def test_small_drop_on_ten_items_is_inconclusive_not_failed() -> None:
+    # One of ten lost: 10% on the point estimate, but ten items cannot show a drop beyond 3%.
+    run = run_of(candidate("base", {"acc": [1.0] * 10}), candidate("lora", {"acc": [1.0] * 9 + [0.0]}))
+    result = evaluate_bar(BarSpec.of("lora", "acc max_drop 3%"), run, compare_candidates(run))
+    assert result.status == "inconclusive"
+    warned = BarResult.from_dict({**result.to_dict(), "inconclusive_policy": "warn"})
+    assert result.blocks and not warned.blocks
+    assert "does not gate" in warned.explain()
 
 
 def test_no_significant_regression_uses_the_comparison_verdict() -> None:
-    base = candidate("base", {"exact_match": [1.0] * 60, "other": [1.0] * 60})
-    worse = candidate("lora", {"exact_match": [1.0] * 20 + [0.0] * 40, "other": [1.0] * 60})
+    # 300 identical items are enough to show `other` did not drop 3% (60 would not be).
+    base = candidate("base", {"exact_match": [1.0] * 300, "other": [1.0] * 300})
+    worse = candidate("lora", {"exact_match": [1.0] * 100 + [0.0] * 200, "other": [1.0] * 300})
     run = run_of(base, worse)
     results = evaluate_bars([BarSpec.of("lora", "no significant regression on other"),
                              BarSpec.of("lora", "no significant regression")], run)
     assert [r.status for r in results] == ["passed", "failed"]
-    assert results[1].message == "significant regression on exact_match against 'base'"
+    assert results[1].message == "regression beyond the allowed drop on exact_match against 'base'"
     assert "exact_match: vs baseline: delta -0.667, mcnemar test, verdict regressed" in results[1].explain()
     assert len(results[1].worst_items) == 5 and results[1].worst_items[0].baseline_value == 1.0
 
 
 def test_bars_on_unmeasured_things_fail_and_say_why() -> None:
+    # Only a candidate the suite lets be missing is ever skipped: its bars never count (nor pass).
     skipped = CandidateResult(name="lora", status="skipped", message="adapter x not found; make it with y")
     run = run_of(candidate("base", {"exact_match": [1.0]}), skipped)
-    assert evaluate_bar(BarSpec.of("lora", "exact_match >= 0.5"), run).message == (
-        "candidate 'lora' was not evaluated: adapter x not found; make it with y")
+    outcome = evaluate_bar(BarSpec.of("lora", "exact_match >= 0.5"), run)
+    assert (outcome.status, outcome.passed, outcome.blocks) == ("not_counted", False, False)
+    assert outcome.message == "candidate 'lora' was not evaluated: adapter x not found; make it with y"
     run = run_of(candidate("base", {"exact_match": [1.0]}), candidate("lora", {"exact_match": [1.0]}))
     assert evaluate_bar(BarSpec.of("lora", "json_valid >= 0.5"), run).message == (
         "'json_valid' was not measured for 'lora'; measured: exact_match")

@@ -160,12 +160,38 @@ def test_a_significant_regression_blocks_and_is_quantified() -> None:
     assert page.startswith("<!DOCTYPE html>") and "<title>NOT DEPLOYABLE" in page
 
 
-def test_no_regression_is_deployable() -> None:
+def test_no_regression_without_bars_is_no_bars_never_deployable() -> None:
     run = small_run(base_right=40, lora_right=58)
     run.sections["comparison"] = compare_candidates(run).to_dict()
     page = render_report(run)
-    assert "✓ Deployable: lora — no regression against base" in page
+    assert "Deployable" not in page and "card deployable" not in page
+    assert "No bars: lora — nothing to gate on; no regression against base" in page
+    assert re.search(r'<div class="card no_bars" data-candidate="lora">.*?NO BARS', page, re.DOTALL)
+    assert re.search(r'<div class="card baseline" data-candidate="base">.*?BASELINE', page, re.DOTALL)
     assert "exact_match +30.0 pt" in page  # the improvement, named on the card
+
+
+def test_deployable_only_when_its_own_bars_all_passed() -> None:
+    run = small_run(base_right=40, lora_right=58)
+    run.sections["comparison"] = compare_candidates(run).to_dict()
+    run.sections["bars"] = [{"candidate": "lora", "expression": "exact_match >= 0.80", "status": "passed",
+                             "passed": True, "value": 0.97, "message": "exact_match = 0.967"}]
+    page = render_report(run)
+    assert "✓ Deployable: lora — every bar met, no regression against base" in page
+    assert "<title>deployable" in page
+
+
+def test_an_undecided_bar_is_never_green() -> None:
+    run = small_run(base_right=40, lora_right=40)
+    run.sections["comparison"] = compare_candidates(run).to_dict()
+    bar = {"candidate": "lora", "expression": "mmlu max_drop 3%", "status": "inconclusive", "passed": False,
+           "value": 0.25, "message": "undecided", "items_needed": 2854, "inconclusive_policy": "fail"}
+    run.sections["bars"] = [bar]
+    page = render_report(run)
+    assert "Not deployable yet: lora — 1 bar the data cannot decide" in page
+    assert "UNDECIDED" in page and "<title>UNDECIDED" in page and "~2,854 items" in page
+    run.sections["bars"] = [{**bar, "inconclusive_policy": "warn"}]
+    assert "(not gating: inconclusive: warn)" in render_report(run)
 
 
 def test_failed_bar_blocks_but_an_uncounted_one_does_not() -> None:
@@ -173,7 +199,7 @@ def test_failed_bar_blocks_but_an_uncounted_one_does_not() -> None:
     run.sections["comparison"] = compare_candidates(run).to_dict()
     run.sections["bars"] = [{"candidate": "lora", "expression": "judge.q.format >= 4.0", "status": "not_counted",
                              "passed": False, "value": 3.1, "message": "judge not calibrated"}]
-    assert "Deployable: lora" in render_report(run)
+    assert "No bars: lora" in render_report(run)  # an uncounted bar is no evidence either way
     run.sections["bars"].append({"candidate": "lora", "expression": "exact_match >= 0.80", "status": "failed",
                                  "passed": False, "value": 0.667, "message": "exact_match = 0.667"})
     page = render_report(run)
@@ -187,12 +213,12 @@ def test_without_a_comparison_there_is_no_verdict_but_plain_deltas() -> None:
     assert "+25.0 pt" in page
 
 
-def test_a_skipped_candidate_is_shown_as_skipped() -> None:
+def test_a_candidate_let_be_missing_is_shown_as_not_evaluated() -> None:
     run = small_run(30, 30)
     run.candidates.append(CandidateResult(name="merged", status="skipped", message="merged model not found"))
     run.sections["comparison"] = compare_candidates(run).to_dict()
     page = render_report(run)
-    assert re.search(r'data-candidate="merged">.*?SKIPPED.*?merged model not found', page, re.DOTALL)
+    assert re.search(r'data-candidate="merged">.*?NOT EVALUATED.*?merged model not found', page, re.DOTALL)
 
 
 def test_confusion_matrix_counts_expected_against_predicted() -> None:
