@@ -29,6 +29,7 @@ from evalkit.report.history import history_charts
 from evalkit.report.judges import judges_view
 from evalkit.report.metadata import run_metadata
 from evalkit.report.metric_format import is_field_metric
+from evalkit.report.tradeoffs import cost_view, slice_tables, sweep_view
 from evalkit.report.verdict import (
     baseline_of,
     build_verdict,
@@ -103,6 +104,9 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
         "judges": judges_view(run),
         "failures": failures,
         "history": history_charts(run, per_item, history),
+        "sweep": sweep_view(run),
+        "slice_tables": slice_tables(run),
+        "cost": cost_view(run),
         "metadata": run_metadata(run),
         "css": Markup(_static("report.css")),
         "js": Markup(_static("report.js")),
@@ -114,6 +118,9 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
                 ("metrics", "Metrics", True),
                 ("fields", "Fields", bool(context["field_rows"] or context["matrices"])),
                 ("capability", "General capability", bool(context["capability"])),
+                ("sweep", "Sweep", context["sweep"] is not None),
+                ("slices", "Slices", bool(context["slice_tables"])),
+                ("usage", "Cost and latency", context["cost"] is not None),
                 ("judges", "Judges", bool(context["judges"])),
                 ("failures", "Failure cases", bool(failures.total)), ("flips", "Flips", bool(failures.flips)),
                 ("history", "History", bool(context["history"])), ("metadata", "Metadata", True)]

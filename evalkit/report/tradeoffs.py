@@ -1,0 +1,212 @@
+"""Report sections for sweeps, slices and cost: the forgetting curve, the slice table, quality vs cost.
+
+Each function reads one run section (``sweep``, ``slices``, ``usage``: see
+:mod:`evalkit.sweep`, :mod:`evalkit.slices`, :mod:`evalkit.usage`) and returns what its
+template shows; charts are inline SVG drawn with :mod:`evalkit.report.charts`' helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from evalkit.report.charts import IMPROVED, SERIES, _nice_ticks, _number, _svg
+from evalkit.report.metric_format import format_delta, format_value
+from evalkit.results import RunResult
+
+
+def _line_chart(title: str, xs: list[float], series: dict[str, list[float | None]], x_label: str,
+                marked: int | None, percent: bool) -> Markup:
+    """Draw lines over numeric x values, with one x position ringed (the pick)."""
+    scale = 100.0 if percent else 1.0
+    values = [v * scale for vs in series.values() for v in vs if v is not None]
+    ticks = _nice_ticks(min(values, default=0.0), max(values, default=1.0), 4)
+    low, high = ticks[0], ticks[-1]
+    left, top, width, height = 48.0, 26.0, 360.0, 150.0
+    x_low, x_high = min(xs, default=0.0), max(xs, default=1.0)
+    span = (x_high - x_low) or 1.0
+
+    def x(value: float) -> float:
+        return left + 10 + (value - x_low) / span * (width - 20)
+
+    def y(value: float) -> float:
+        return top + height - (value - low) / (high - low) * height
+
+    body = [f'<text x="0" y="14" font-size="12" font-weight="600">{escape(title)}</text>']
+    for tick in ticks:
+        body.append(f'<line x1="{left}" x2="{left + width}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#e3e6e8"/>'
+                    f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#5f6b73">'
+                    f'{_number(tick)}{"%" if percent else ""}</text>')
+    for value in xs:
+        body.append(f'<text x="{x(value):.1f}" y="{top + height + 14:.1f}" text-anchor="middle" fill="#5f6b73">'
+                    f"{_number(value)}</text>")
+    body.append(f'<text x="{left + width / 2:.1f}" y="{top + height + 30:.1f}" text-anchor="middle" '
+                f'fill="#5f6b73">{escape(x_label)}</text>')
+    for number, (name, points) in enumerate(series.items()):
+        colour = SERIES[number % len(SERIES)]
+        coords = [(x(xs[i]), y(v * scale), v) for i, v in enumerate(points) if v is not None]
+        if coords:
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in coords)
+            body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
+        for px, py, value in coords:
+            body.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"><title>{escape(name)}: '
+                        f'{_number(round(value * scale, 2))}{"%" if percent else ""}</title></circle>')
+        body.append(f'<rect x="{left + width + 12}" y="{top + number * 16 - 8}" width="10" height="10" '
+                    f'fill="{colour}"/><text x="{left + width + 26}" y="{top + number * 16 + 1}">{escape(name)}</text>')
+    if marked is not None:
+        body.append(f'<line x1="{x(xs[marked]):.1f}" x2="{x(xs[marked]):.1f}" y1="{top}" y2="{top + height}" '
+                    f'stroke="{IMPROVED}" stroke-dasharray="4 3"/><text x="{x(xs[marked]) + 4:.1f}" '
+                    f'y="{top + 10}" fill="{IMPROVED}" font-weight="600">pick</text>')
+    legend = max((len(name) for name in series), default=4) * 6.2 + 40
+    return _svg(left + width + legend, top + height + 40, title, body)
+
+
+@dataclass
+class SweepView:
+    """The forgetting curve and the table of checkpoints, with the pick."""
+
+    name: str
+    chart: Markup
+    rows: list[dict[str, str]]
+    pick: str | None
+    reason: str
+
+
+def sweep_view(run: RunResult) -> SweepView | None:
+    """Return the sweep section's view, or None when the run has no sweep."""
+    section = run.sections.get("sweep")
+    if not isinstance(section, Mapping) or not section.get("points"):
+        return None
+    points = section["points"]
+    task, bench = section["task_metric"], section.get("benchmark")
+    xs = [float(p["step"]) if p["step"] is not None else float(i) for i, p in enumerate(points)]
+    series: dict[str, list[float | None]] = {task: [p["task"] for p in points]}
+    if bench:
+        series[bench] = [p["benchmark"] for p in points]
+    marked = next((i for i, p in enumerate(points) if p["candidate"] == section.get("pick")), None)
+    chart = _line_chart(f"forgetting curve: {task}" + (f" and {bench}" if bench else "") + " per checkpoint",
+                        xs, series, "training step", marked, percent=True)
+    rows = [{"candidate": p["candidate"], "step": "" if p["step"] is None else str(p["step"]),
+             "task": format_value(task, p["task"]),
+             "benchmark": format_value(bench, p["benchmark"]) if bench else "–",
+             "bar": p.get("bar") or "–", "picked": "yes" if p["candidate"] == section.get("pick") else ""}
+            for p in points]
+    return SweepView(section["name"], chart, rows, section.get("pick"), str(section.get("reason", "")))
+
+
+@dataclass
+class SliceTable:
+    """One candidate's slice x metric table: cells coloured by their corrected verdict."""
+
+    candidate: str
+    baseline: str
+    family_size: int
+    metrics: list[str]
+    rows: list[tuple[str, str, int, list[dict[str, str]]]] = field(default_factory=list)
+    flagged: list[str] = field(default_factory=list)
+
+
+def slice_tables(run: RunResult) -> list[SliceTable]:
+    """Return one table per compared candidate (empty when the run has no slices)."""
+    section = run.sections.get("slices")
+    if not isinstance(section, Mapping):
+        return []
+    tables = []
+    for name, entry in section.get("candidates", {}).items():
+        metrics = list(dict.fromkeys(row["metric"] for row in entry["rows"]))
+        table = SliceTable(name, entry["baseline"], entry["family_size"], metrics)
+        cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        for row in entry["rows"]:
+            cells.setdefault((row["slice"], row["value"]), {})[row["metric"]] = row
+        for (slice_name, value), by_metric in cells.items():
+            n = max(row["n_items"] for row in by_metric.values())
+            shown = []
+            for metric in metrics:
+                row = by_metric.get(metric)
+                if row is None:
+                    shown.append({"verdict": "", "delta": "–", "title": "not measured"})
+                    continue
+                mde = f"{row['mde'] * 100:.1f} pt" if row["mde"] is not None else "none"
+                shown.append({"verdict": row["verdict"], "delta": format_delta(metric, row["delta"]),
+                              "title": f"{format_value(metric, row['baseline_value'])} -> "
+                                       f"{format_value(metric, row['candidate_value'])}; p={row['p_value']:.3g}, "
+                                       f"Holm p={row['p_adjusted']:.3g}; detectable drop {mde}; {row['verdict']}"})
+                if row["verdict"] == "regressed":
+                    table.flagged.append(f"{metric}[{slice_name}={value}]")
+            table.rows.append((slice_name, value, n, shown))
+        tables.append(table)
+    return tables
+
+
+@dataclass
+class CostView:
+    """Quality against cost (or latency) per candidate, as a chart and a table."""
+
+    chart: Markup | None
+    rows: list[dict[str, str]]
+    x_label: str
+
+
+def cost_view(run: RunResult, quality_metric: str | None = None) -> CostView | None:
+    """Return the usage view, or None when no candidate's usage was measured."""
+    section = run.sections.get("usage")
+    if not isinstance(section, Mapping) or not any(e.get("measured_items") for e in section.values()):
+        return None
+    means = {c.name: c.metrics() for c in run.candidates if c.status == "ok"}
+    metric = quality_metric or next((m for ms in means.values() for m in ms), "")
+    has_cost = any(e.get("cost_per_1k_items") is not None for e in section.values())
+    x_key, x_label = (("cost_per_1k_items", "cost per 1,000 items") if has_cost
+                      else ("latency_p50", "median latency (s)"))
+    rows, points = [], []
+    for name, entry in section.items():
+        quality = means.get(name, {}).get(metric)
+        rows.append({"candidate": name, "quality": format_value(metric, quality),
+                     "tokens": "–" if entry.get("completion_tokens_per_item") is None
+                     else f"{entry['prompt_tokens_per_item']:.0f} / {entry['completion_tokens_per_item']:.1f}",
+                     "tps": "–" if entry.get("tokens_per_second") is None else f"{entry['tokens_per_second']:.1f}",
+                     "p50": _seconds(entry.get("latency_p50")), "p95": _seconds(entry.get("latency_p95")),
+                     "ttft": _seconds(entry.get("ttft_p50")),
+                     "cost": "–" if entry.get("cost_per_1k_items") is None
+                     else f"{entry['cost_per_1k_items']:.4g} {entry.get('currency') or ''}",
+                     "measured": f"{entry.get('measured_items', 0)} of {entry.get('items', 0)}"})
+        if quality is not None and entry.get(x_key) is not None:
+            points.append((name, float(entry[x_key]), float(quality)))
+    chart = _scatter(f"{metric} against {x_label}", points, x_label, metric) if points else None
+    return CostView(chart, rows, x_label)
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g} s"
+
+
+def _scatter(title: str, points: list[tuple[str, float, float]], x_label: str, metric: str) -> Markup:
+    left, top, width, height = 56.0, 26.0, 360.0, 170.0
+    x_ticks = _nice_ticks(0.0, max(p[1] for p in points) or 1.0, 4)
+    y_ticks = _nice_ticks(min(p[2] for p in points) * 100, max(p[2] for p in points) * 100, 4)
+
+    def x(value: float) -> float:
+        return left + (value - x_ticks[0]) / (x_ticks[-1] - x_ticks[0]) * width
+
+    def y(value: float) -> float:
+        return top + height - (value * 100 - y_ticks[0]) / (y_ticks[-1] - y_ticks[0]) * height
+
+    body = [f'<text x="0" y="14" font-size="12" font-weight="600">{escape(title)}</text>']
+    for tick in y_ticks:
+        body.append(f'<line x1="{left}" x2="{left + width}" y1="{y(tick / 100):.1f}" y2="{y(tick / 100):.1f}" '
+                    f'stroke="#e3e6e8"/><text x="{left - 4}" y="{y(tick / 100) + 4:.1f}" text-anchor="end" '
+                    f'fill="#5f6b73">{_number(tick)}%</text>')
+    for tick in x_ticks:
+        body.append(f'<text x="{x(tick):.1f}" y="{top + height + 14:.1f}" text-anchor="middle" fill="#5f6b73">'
+                    f"{_number(tick)}</text>")
+    body.append(f'<text x="{left + width / 2:.1f}" y="{top + height + 30:.1f}" text-anchor="middle" '
+                f'fill="#5f6b73">{escape(x_label)} (left and up is better)</text>')
+    for number, (name, cost, quality) in enumerate(points):
+        colour = SERIES[number % len(SERIES)]
+        body.append(f'<circle cx="{x(cost):.1f}" cy="{y(quality):.1f}" r="4" fill="{colour}"><title>{escape(name)}: '
+                    f"{escape(format_value(metric, quality))} at {_number(round(cost, 6))}</title></circle>"
+                    f'<text x="{x(cost) + 6:.1f}" y="{y(quality) - 6:.1f}" fill="{colour}">{escape(name)}</text>')
+    return _svg(left + width + 120, top + height + 40, title, body)
+
