@@ -719,6 +719,11 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
     if bar.metric is not None and (why := ctx.judge_not_counted(bar.metric)) is not None:
         result.status = "not_counted"
         result.details.insert(0, why)
+    from evalkit.judges.failures import failures_exceeded  # standard library only
+
+    sides = [bar.candidate, run.baseline] if bar.compares_to_baseline else [bar.candidate]
+    if bar.metric is not None and (failed := failures_exceeded(run.sections, bar.metric, sides)) is not None:
+        result.status, result.message = "failed", f"{failed}; {result.message}"
     return result
 
 

@@ -15,6 +15,7 @@ JSON schema; a server that rejects the schema or logprobs is asked again without
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,11 +85,29 @@ def api_key(spec: JudgeClientSpec) -> str:
 
 
 def _retry_after(response: Any) -> float | None:
-    try:
-        value = response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, TypeError, ValueError):
+    """Read the wait a server asked for, as the official SDKs do.
+
+    ``retry-after-ms`` first, then ``retry-after`` in seconds or as an HTTP date; a value
+    outside (0, 60] s is ignored (the SDKs then use their own backoff). The wait is
+    capped again by :func:`evalkit.judges.judging.backoff_delay`.
+    """
+    headers = getattr(response, "headers", None)
+    if headers is None:
         return None
+    seconds: float | None = None
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            seconds = float(ms) / 1000
+        elif (value := headers.get("retry-after")) is not None:
+            try:
+                seconds = float(value)
+            except ValueError:
+                from email.utils import parsedate_to_datetime
+
+                seconds = parsedate_to_datetime(value).timestamp() - time.time()
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return None
+    return seconds if seconds is not None and 0 < seconds <= 60 else None
 
 
 def score_from_logprobs(

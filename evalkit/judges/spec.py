@@ -123,6 +123,9 @@ class JudgeSpec(StrictModel):
     """Regression threshold for this judge's metrics (``3%`` or ``0.2pt``)."""
     limit: int | None = Field(default=None, ge=1)
     """Judge only the first N items of each candidate (keeps a local judge's cost down)."""
+    max_failures: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Tolerated share of failed judgments per candidate (``5%`` or 0.05); beyond it every bar
+    on this judge's metrics fails. Failed judgments are scored as failures either way."""
     repeats: int = Field(default=1, ge=1, le=16)
     """Pointwise: judge each output this many times (criteria order rotated each time) and
     keep the median; the agreement between repeats is reported as self-consistency."""
@@ -136,6 +139,16 @@ class JudgeSpec(StrictModel):
             raise ValueError("repeats applies to pointwise judging; pairwise already judges both orders "
                              "(its position consistency is the audit); remove repeats")
         return self
+
+    @field_validator("max_failures", mode="before")
+    @classmethod
+    def _share(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            try:
+                return float(value.strip()[:-1]) / 100
+            except ValueError:
+                raise ValueError(f"'{value}' is not a share: write 5% or 0.05") from None
+        return value
 
     @field_validator("name")
     @classmethod

@@ -3,10 +3,11 @@
 Pointwise, each judged item gets ``ItemResult.scores["judge.<rubric>.<criterion>"] =
 Score(value 1..5, reason=the judge's reasoning)``; pairwise, each non-baseline
 candidate's item gets ``judge.<rubric>.preference`` (1 win, 0.5 tie, 0 loss, averaged
-over both orders). An item whose judgment failed gets no score (it is counted as a
-judge error). ``run.sections["judges"][rubric]`` holds the judge, the mode, the
-calibration against human labels, error counts, per-candidate criterion means with
-their spread, and in pairwise mode win rates (see notes in docs/judges.md).
+over both orders). An item whose judgment failed is scored as a failure (the minimum,
+or a loss) and counted (see :mod:`evalkit.judges.failures`).
+``run.sections["judges"][rubric]`` holds the judge, the mode, the calibration against
+human labels, error and failure counts, per-candidate criterion means with their
+spread, and in pairwise mode win rates (see notes in docs/judges.md).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from evalkit.judges.consistency import (
     rotated_rubric,
     self_consistency,
 )
+from evalkit.judges.failures import failed_reason, failure_entry
 from evalkit.judges.judging import JudgeOutcome, JudgeRunner, JudgeTally, JudgeTask
 from evalkit.judges.pairwise import PairedVerdict, combine_orders, summarise_pairwise
 from evalkit.judges.prompt import pairwise_messages, pointwise_messages
-from evalkit.judges.rubric import Rubric, load_rubric
+from evalkit.judges.rubric import SCALE, Rubric, load_rubric
 from evalkit.judges.spec import JudgeSpec
 from evalkit.judges.transcripts import transcript
 from evalkit.progress import Progress
@@ -75,6 +77,7 @@ def judge_pointwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: R
     errors: dict[str, int] = {}
     transcripts: dict[str, dict[str, list[dict[str, Any]]]] = {}
     repeated_by_candidate: dict[str, list[tuple[str, RepeatedJudgment]]] = {}
+    failures: dict[str, Any] = {}
     tally = JudgeTally()
     k = spec.repeats
     for candidate in run.candidates:
@@ -98,13 +101,19 @@ def judge_pointwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: R
             if combined.judgment is not None:
                 for criterion, value in combined.judgment.scores.items():
                     item.scores[metric_name(key, criterion)] = Score(value=value, reason=combined.judgment.reasoning)
+            else:  # never dropped: the criterion's minimum, with why (evalkit.judges.failures)
+                why = failed_reason(next((o.error for o in outcomes[index * k:(index + 1) * k] if o.error), ""))
+                for criterion in rubric.criterion_names:
+                    item.scores[metric_name(key, criterion)] = Score(value=float(SCALE[0]), reason=why)
         repeated_by_candidate[candidate.name] = [(i.item_id, r) for i, r in zip(items, repeated, strict=True)]
         errors[candidate.name] = sum(r.judgment is None for r in repeated)
+        failures[candidate.name] = failure_entry(len(items), errors[candidate.name], spec.max_failures)
         values = {c: [i.scores[metric_name(key, c)].value for i in items if metric_name(key, c) in i.scores]
                   for c in rubric.criterion_names}
-        # A criterion nobody scored (every judgment failed) has no mean; errors say why.
-        per_candidate[candidate.name] = {c: criterion_stats(v) for c, v in values.items() if v}
-    results: dict[str, Any] = {"per_candidate": per_candidate, "errors": errors, "transcripts": transcripts}
+        per_candidate[candidate.name] = {c: {**criterion_stats(v), "n_failed": errors[candidate.name]}
+                                         for c, v in values.items() if v}
+    results: dict[str, Any] = {"per_candidate": per_candidate, "errors": errors, "failures": failures,
+                               "transcripts": transcripts}
     if k > 1:
         results["consistency"] = self_consistency(repeated_by_candidate, rubric.criterion_names, k,
                                                   spec.min_consistency)
@@ -128,6 +137,7 @@ def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: Ru
     errors: dict[str, int] = {}
     transcripts: dict[str, dict[str, list[dict[str, Any]]]] = {}
     audited: dict[str, list[tuple[str, PairedVerdict]]] = {}
+    failures: dict[str, Any] = {}
     tally = JudgeTally()
     metric = metric_name(key, PREFERENCE)
     for candidate in run.candidates:
@@ -156,8 +166,9 @@ def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: Ru
             shown[item.item_id] = [
                 transcript(label, tasks[2 * index + n].messages, judged, pair[n].error)
                 for n, (label, judged) in enumerate((("candidate shown as A", first), ("baseline shown as A", second)))]
-            if first is None or second is None:
+            if first is None or second is None:  # a loss, with why (evalkit.judges.failures)
                 failed += 1
+                item.scores[metric] = Score(value=0.0, reason=failed_reason(pair[0].error or pair[1].error))
                 continue
             verdict = combine_orders(first.winner, second.winner)
             verdicts.append(verdict)
@@ -167,10 +178,13 @@ def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: Ru
                       f"baseline shown first: {second.winner} ({second.reasoning})")
             item.scores[metric] = Score(value=verdict.preference, reason=reason)
         errors[candidate.name] = failed
+        failures[candidate.name] = failure_entry(len(items), failed, spec.max_failures)
         pairwise[candidate.name] = summarise_pairwise(verdicts)
-        if verdicts:
-            per_candidate[candidate.name] = {PREFERENCE: criterion_stats([v.preference for v in verdicts])}
-    return {"per_candidate": per_candidate, "errors": errors, "pairwise": pairwise, "transcripts": transcripts,
+        preferences = [i.scores[metric].value for i in items if metric in i.scores]
+        if preferences:
+            per_candidate[candidate.name] = {PREFERENCE: {**criterion_stats(preferences), "n_failed": failed}}
+    return {"per_candidate": per_candidate, "errors": errors, "failures": failures, "pairwise": pairwise,
+            "transcripts": transcripts,
             "consistency": position_consistency(audited, spec.min_consistency)}, tally
 
 
@@ -239,9 +253,12 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
                                     f"{spec.min_consistency} ({consistency['kind']} consistency: {rates}): "
                                     "bars on those scores do not count")
             if tally.errors:
+                exceeded = sorted(c for c, f in results.get("failures", {}).items() if f["exceeded"])
+                beyond = (f"; beyond max_failures {spec.max_failures:.0%} for {', '.join(exceeded)}: "
+                          "bars on this judge fail" if exceeded else "")
                 run.warnings.append(
                     f"judge {spec.judge.label()} on {key}: {tally.errors} of {tally.tasks} judgments "
-                    f"failed and have no score (first: {tally.error_examples[0]})")
+                    f"failed and are scored as failures{beyond} (first: {tally.error_examples[0]})")
 
 
 def register() -> None:
