@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -291,6 +290,7 @@ class SuiteRuns:
         from filelock import FileLock
 
         from evalkit.config import load_suite
+        from evalkit.safe_write import write_text
 
         suite = load_suite(suite_path)
         key = suite_cache_key(suite)
@@ -301,9 +301,7 @@ class SuiteRuns:
                 return reused
             result = self._run(suite)
             entry = {"run_dir": str(result.run_dir), "session": self.session_id, "suite": str(suite_path)}
-            staging = entry_path.with_suffix(f".{os.getpid()}.tmp")
-            staging.write_text(json.dumps(entry), encoding="utf-8")
-            staging.replace(entry_path)
+            write_text(entry_path, json.dumps(entry))
             return result
 
     def _reuse(self, suite: SuiteConfig, entry_path: Path) -> EvalkitResult | None:
@@ -481,10 +479,7 @@ class BarItem(pytest.Item):
             ("evalkit.status", outcome.status),
         ]
         self.user_properties += result.report_properties()
-        if outcome.status == "not_counted":
-            pytest.skip(outcome.explain())
-        if outcome.failed:
-            raise BarFailed(outcome.explain())
+        _bar_outcome(outcome)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """Show the bar's evidence (or an evalkit error's message) instead of a traceback."""
@@ -607,8 +602,21 @@ def assert_bar(
     except ValidationError as exc:
         raise ValueError(exc.errors()[0]["msg"]) from None
     outcome = evaluate_bar(bar, run, comparison)
-    if outcome.status == "not_counted":
-        pytest.skip(outcome.explain())
-    if outcome.failed:
-        raise BarFailed(outcome.explain())
+    if isinstance(result, EvalkitResult):
+        outcome.policy = result.suite.inconclusive
+    _bar_outcome(outcome)
     return outcome
+
+
+def _bar_outcome(outcome: BarResult) -> None:
+    """Turn a bar's outcome into the test's: the rule ``evalkit run`` and the report use.
+
+    A bar that blocks (failed, or inconclusive under the suite's ``inconclusive: fail``)
+    fails the test; one that does not count, or an inconclusive one the suite lets warn,
+    is skipped with its explanation (never a pass); a passed bar passes.
+    """
+    __tracebackhide__ = True
+    if outcome.blocks:
+        raise BarFailed(outcome.explain())
+    if not outcome.passed:
+        pytest.skip(outcome.explain())

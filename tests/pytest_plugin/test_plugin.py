@@ -44,13 +44,17 @@ def test_one_test_per_bar_with_evidence_junit_properties_and_report_path(
 ) -> None:
     suite = plugin_suite()
     result = pytester.runpytest("--evalkit", str(suite), "-rA", "--junitxml=junit.xml")
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines([
         "PASSED suite.yaml::lora: answered == 1.0",
-        "PASSED suite.yaml::lora: answered max_drop 3%",
         "PASSED suite.yaml::lora: no significant regression on exact_match",
-        "FAILED suite.yaml::lora: exact_match >= 0.80 - exact_match = 0.000, needs >=*",
     ])
+    # Three identical answers cannot show that `answered` did not drop 3%: undecided, and an
+    # undecided gate fails under the default `inconclusive: fail`, as in `evalkit run`.
+    result.stdout.fnmatch_lines(["FAILED suite.yaml::lora: answered max_drop 3% - INCONCLUSIVE: answered went*"])
+    result.stdout.fnmatch_lines(["FAILED suite.yaml::lora: exact_match >= 0.80 - exact_match = 0.000, needs >=*"])
+    result.stdout.fnmatch_lines(["  undecided: fails the gate (the suite's inconclusive: fail); about * paired items "
+                                 "would decide it"])
     # The failure shows the value, the bar, the interval, the baseline and the worst items, not a traceback.
     result.stdout.fnmatch_lines([
         "*_ evalkit bar lora: exact_match >= 0.80 _*",
@@ -85,6 +89,15 @@ def test_config_error_is_a_clear_collection_error(pytester: pytest.Pytester, plu
     assert not (pytester.path / "reports").exists()
 
 
+def test_an_inconclusive_bar_is_skipped_never_passed_when_the_suite_lets_it_warn(
+    pytester: pytest.Pytester, plugin_suite: SuiteFactory
+) -> None:
+    suite = plugin_suite(inconclusive="warn", bars=[{"lora": "answered max_drop 3%"}])
+    result = pytester.runpytest("--evalkit", str(suite), "-rA")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED *INCONCLUSIVE: answered went*"])
+
+
 def test_run_is_reused_by_later_sessions_until_inputs_change(
     pytester: pytest.Pytester, plugin_suite: SuiteFactory
 ) -> None:
@@ -111,12 +124,13 @@ def test_fixture_marker_and_assert_bar(pytester: pytest.Pytester, plugin_suite: 
     pytester.makepyfile(
         """
         import pytest
-        from evalkit.pytest_plugin import assert_bar
+        from evalkit.pytest_plugin import BarFailed, assert_bar
 
         @pytest.mark.evalkit(suite="suite.yaml")
         def test_answers_everything(evalkit_result):
             assert_bar(evalkit_result, "answered", "==", 1.0, candidate="lora")
-            assert_bar(evalkit_result, "answered", "max_drop", "3%")
+            with pytest.raises(BarFailed, match="INCONCLUSIVE"):  # 3 items cannot decide a 3% drop
+                assert_bar(evalkit_result, "answered", "max_drop", "3%")
 
         @pytest.mark.evalkit(suite="suite.yaml")
         def test_exact(evalkit_result):
@@ -140,7 +154,7 @@ def test_xdist_workers_run_the_suite_once(pytester: pytest.Pytester, plugin_suit
     suite = plugin_suite()
     # --evalkit-no-cache: the second worker must get the run from the first, not from a cache.
     result = pytester.runpytest("-n", "2", "-v", "--evalkit", str(suite), "--evalkit-no-cache")
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=2, failed=2)
     output = result.stdout.str()
     assert "[gw0]" in output and "[gw1]" in output
     (run_dir,) = run_dirs(pytester.path / "reports")
