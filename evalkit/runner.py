@@ -24,6 +24,7 @@ from evalkit.digest import json_digest
 from evalkit.executors import Executor, open_executor
 from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.engine_options import engine_identity
+from evalkit.models.fleet import fleet_urls
 from evalkit.models.sources import (
     ResolvedModel,
     adapter_fingerprint,
@@ -116,11 +117,11 @@ def missing_candidates(suite: SuiteConfig, selected: Sequence[CandidateConfig]) 
     missing: dict[str, str] = {}
     for config in selected:
         if config.merged_from:
-            merged, adapter = suite.resolve(config.model), suite.resolve(config.merged_from)
-            if not merged.exists() and not (adapter / "adapter_config.json").is_file() and adapter not in trained:
+            merged, source = suite.resolve(config.model), suite.resolve(config.merged_from)
+            if not merged.exists() and not (source / "adapter_config.json").is_file() and source not in trained:
                 missing[config.name] = (
-                    f"merged model {merged} not found, nor its adapter {adapter}; make the adapter with "
-                    f"`evalkit train TRAIN_CONFIG.yaml`, then `evalkit merge {adapter} --out {merged}`"
+                    f"merged model {merged} not found, nor its adapter {source}; make the adapter with "
+                    f"`evalkit train TRAIN_CONFIG.yaml`, then `evalkit merge {source} --out {merged}`"
                 )
             continue
         try:
@@ -224,7 +225,8 @@ def candidate_model(config: CandidateConfig, base_dir: Path) -> ResolvedModel:
     """
     options = dict(config.options)
     if config.backend == "openai_server" and not options.get("serve") and not is_local_source(config.model, base_dir):
-        return hosted_model(config.model, str(options.get("base_url") or ""))
+        # A fleet's endpoints are checked to serve one model (evalkit.models.fleet): the first stands for all.
+        return hosted_model(config.model, fleet_urls(options["base_url"])[0] if options.get("base_url") else "")
     return resolve_model(config.model, base_dir)
 
 

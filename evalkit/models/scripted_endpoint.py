@@ -57,6 +57,8 @@ class ScriptedEndpoint:
         self.fail_after = fail_after
         self.answered = 0
         self.failed = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._lock = threading.Lock()
         self._server = _LoopbackServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -93,7 +95,11 @@ class ScriptedEndpoint:
                 self.failed += 1
                 return 500, {"error": {"message": "scripted failure", "code": 500}}
             self.answered += 1
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         time.sleep(self.delay_s)
+        with self._lock:
+            self.in_flight -= 1
         text = scripted_completion(self.root, body.get("messages"), int(body.get("max_tokens") or 16))
         return 200, {
             "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": self.model,

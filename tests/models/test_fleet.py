@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,13 +103,9 @@ def test_every_endpoint_failing_is_an_error_naming_them() -> None:
 
 def test_per_endpoint_concurrency_bounds_requests_in_flight() -> None:
     with ScriptedEndpoint(delay_s=0.1) as a, ScriptedEndpoint(delay_s=0.1) as b:
-        group = fleet(a, b, concurrency=3)
-        group.verify()
-        started = time.perf_counter()
-        group.complete_all(CONVERSATIONS, temperature=0.0, max_tokens=6)
-        seconds = time.perf_counter() - started
-    # 12 items, 2 x 3 in flight, 0.1 s each: two rounds (0.2 s); one endpoint would need four.
-    assert 0.18 < seconds < 0.38, seconds
+        fleet(a, b, concurrency=3).complete_all(CONVERSATIONS, temperature=0.0, max_tokens=6)
+    # Each endpoint sees at most `concurrency` requests at once, and (with a delay) that many.
+    assert a.peak_in_flight == b.peak_in_flight == 3
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -122,3 +117,52 @@ def test_per_endpoint_concurrency_bounds_requests_in_flight() -> None:
 def test_bad_base_url_lists_are_named(value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         fleet_urls(value)
+
+
+def fleet_candidate(*urls: str) -> dict[str, Any]:
+    """A candidate on a model that only the endpoints have (hosted), served by ``urls``."""
+    return {"name": "served", "model": "acme/tiny", "backend": "openai_server",
+            "options": {"base_url": list(urls), "model": "tiny", "max_retries": 0, "concurrency": 2}}
+
+
+def predictions(run: Any) -> list[tuple[str, str]]:
+    return [(i.item_id, i.prediction) for i in run.candidate("served").items]
+
+
+def test_a_suite_on_a_fleet_equals_one_endpoint_and_reports_the_failing_one(make_suite: Any, tmp_path: Any) -> None:
+    from evalkit.api import run_suite
+
+    generation = {"max_new_tokens": 6, "batch_size": 4}
+    with ScriptedEndpoint() as working, ScriptedEndpoint(fail_after=1) as failing:  # answers the probe only
+        alone = run_suite(make_suite(candidates=[fleet_candidate(working.base_url)], generation=generation),
+                          store=tmp_path / "one.db", write=False)
+        both = run_suite(make_suite(candidates=[fleet_candidate(working.base_url, failing.base_url)],
+                                    generation=generation), store=tmp_path / "two.db", write=False)
+    assert predictions(both) == predictions(alone), "same items, same order, same answers"
+    assert both.candidate("served").identity == alone.candidate("served").identity
+    endpoints = {e["url"]: e for e in both.sections["fleet"]["tiny"]}
+    assert endpoints[failing.base_url]["failed"] >= 1
+    assert any(failing.base_url in w and "retried on other endpoints" in w for w in both.warnings), both.warnings
+    assert "fleet" not in alone.sections, "one endpoint is no fleet"
+
+
+def test_a_stale_replica_stops_the_cli_run_with_exit_2(
+    make_suite: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evalkit.cli import main
+
+    with ScriptedEndpoint() as current, ScriptedEndpoint(root="/models/tiny-v1") as stale:
+        suite = make_suite(candidates=[fleet_candidate(current.base_url, stale.base_url)])
+        code = main(["run", str(suite), "--store", str(tmp_path / "runs.db")])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("evalkit: error")]
+    assert code == 2
+    assert len(errors) == 1 and f"stale replica: {stale.base_url}" in errors[0]
+    assert not (tmp_path / "reports").exists(), "nothing written"
+
+
+def test_a_bad_fleet_url_fails_at_suite_load(make_suite: Any) -> None:
+    from evalkit.config import load_suite
+    from evalkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="options.base_url lists an endpoint twice"):
+        load_suite(make_suite(candidates=[fleet_candidate("http://127.0.0.1:1/v1", "http://127.0.0.1:1/v1")]))
