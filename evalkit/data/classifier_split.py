@@ -7,9 +7,7 @@ trained on), stratified by category and severity; the files are written atomical
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ from evalkit.data.classifier import (
     weighted_quotas,
 )
 from evalkit.data.near_duplicates import DEFAULT_THRESHOLD, find_near_duplicates
+from evalkit.safe_write import write_text
 
 __all__ = ["render_readme", "split_examples", "write_classifier_data"]
 
@@ -125,22 +124,6 @@ def split_examples(
         eval_set.difference_update(eval_idx[p.eval_index] for p in leaks)
 
     return [dict(examples[i]) for i in train_idx], [dict(examples[i]) for i in eval_idx]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same dir and os.replace."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600; data files should be readable like any other.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def _jsonl(examples: Sequence[Mapping[str, str]]) -> str:
@@ -278,7 +261,7 @@ def write_classifier_data(
     train, eval_ = split_examples(examples, DEFAULT_EVAL_FRACTION, seed)
     train_path = out_dir / "train.jsonl"
     eval_path = out_dir / "eval.jsonl"
-    _write_atomic(train_path, _jsonl(train))
-    _write_atomic(eval_path, _jsonl(eval_))
-    _write_atomic(out_dir / "README.md", render_readme(train, eval_, count, seed))
+    write_text(train_path, _jsonl(train))
+    write_text(eval_path, _jsonl(eval_))
+    write_text(out_dir / "README.md", render_readme(train, eval_, count, seed))
     return train_path, eval_path

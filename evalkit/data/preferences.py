@@ -25,6 +25,7 @@ from evalkit.data.classifier import FIELD_VALUES, canonical_output
 from evalkit.data.items import Item
 from evalkit.errors import DataError
 from evalkit.prompting import PromptTemplate
+from evalkit.safe_write import write_text
 
 DEFAULT_PAIRS = 240
 DEFAULT_SEED = 7
@@ -116,8 +117,4 @@ def make_preferences(
 
 def write_preferences(rows: Sequence[dict[str, Any]], out: Path) -> Path:
     """Write preference rows as JSONL (atomically: a temporary file renamed into place)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.tmp")
-    staging.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    staging.replace(out)
-    return out
+    return write_text(out, "".join(json.dumps(row) + "\n" for row in rows))
