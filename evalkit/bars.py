@@ -700,10 +700,10 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
     from evalkit.sweep_spec import sweep_pick
     from evalkit.usage import USAGE_METRICS, usage_bar
 
-    is_sweep, picked, why = sweep_pick(run.sections, bar.candidate)
+    is_sweep, picked, pick_reason = sweep_pick(run.sections, bar.candidate)
     if is_sweep:
         if picked is None:
-            return BarResult(bar, "failed", None, f"the sweep '{bar.candidate}' picked no checkpoint: {why}")
+            return BarResult(bar, "failed", None, f"the sweep '{bar.candidate}' picked no checkpoint: {pick_reason}")
         bar = bar.model_copy(update={"candidate": picked})
     if bar.metric in USAGE_METRICS:
         return usage_bar(bar, run)
