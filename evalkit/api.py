@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from evalkit.bars import record_bars
 from evalkit.config import SuiteConfig, load_suite
-from evalkit.progress import Progress
+from evalkit.overrides import apply_limit, load_suite_with_overrides
+from evalkit.progress import Progress, library_bars_silenced
 from evalkit.results import RunResult
 from evalkit.run_output import write_run
 from evalkit.runner import execute_suite
@@ -29,6 +30,8 @@ def run_suite(
     store: str | Path | None = None,
     cache: bool = True,
     allow_missing: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    limit: int | None = None,
 ) -> RunResult:
     """Run a suite, save it in the run store and (by default) write its run directory.
 
@@ -41,6 +44,9 @@ def run_suite(
         write: write ``results.jsonl``, ``summary.json`` and ``report.html``.
         store: the run store; default the suite's ``store:``, else ``$EVALKIT_HOME/evalkit.db``.
         cache: reuse and fill the store's generation cache (``--no-cache`` turns it off).
+        overrides: ``key.sub=value`` changes to the suite file, validated like it (``--set``).
+        limit: evaluate the first N items and a smaller benchmark sample (``--limit``),
+            recorded in the run's warnings and ``limit`` section.
         allow_missing: candidates that may be missing (``--allow-missing``), besides those
             the suite marks ``optional: true``; any other candidate that cannot be
             evaluated stops the run before generation (ConfigError, exit 2).
@@ -51,13 +57,22 @@ def run_suite(
     Raises:
         EvalkitError: a config, data or model error (see :mod:`evalkit.errors`).
     """
-    config = suite if isinstance(suite, SuiteConfig) else load_suite(suite)
+    if isinstance(suite, SuiteConfig):
+        if overrides:
+            raise TypeError("overrides apply to a suite file; pass its path, not a loaded suite")
+        config = suite
+    else:
+        config = load_suite_with_overrides(suite, overrides) if overrides else load_suite(suite)
+    run_limit = apply_limit(config, limit) if limit is not None else None
     for name in [*(candidates or ()), *allow_missing]:
         config.candidate(name)
     # Opened first, so that a bad store path fails before any generation.
-    with RunStore(resolve_store_path(config, store)) as run_store:
+    with RunStore(resolve_store_path(config, store)) as run_store, library_bars_silenced():
         run = execute_suite(config, progress=progress, only=candidates, command=command,
                             cache=run_store.cache if cache else None, allow_missing=allow_missing)
+        if run_limit is not None:
+            run.warnings.append(run_limit.describe())
+            run.sections["limit"] = run_limit.to_dict()
         record_bars(config, run)
         run_store.save_run(run, config)
         if write:

@@ -6,7 +6,19 @@ import os
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from evalkit.progress import PlainProgress
 
 # Wide enough for a comparison table's columns (metric, values, delta, interval, p, verdict).
 PIPED_WIDTH = 160
@@ -29,6 +41,22 @@ console = make_console(stderr=False)
 error_console = make_console(stderr=True)
 
 
+class ItemRateColumn(ProgressColumn):
+    """A bar's speed in items per second."""
+
+    def render(self, task: Task) -> Text:
+        """Return ``N.NN items/s`` (``–`` before the first item)."""
+        speed = task.finished_speed or task.speed
+        return Text("– items/s" if speed is None else f"{speed:.2f} items/s", style="progress.data.speed")
+
+
+def progress_reporter() -> RichProgress | PlainProgress:
+    """Return rich bars on a terminal (stderr), else plain lines every 10% or 30 s (CI logs, pipes)."""
+    if error_console.is_terminal:
+        return RichProgress()
+    return PlainProgress(lambda line: error_console.print(line, markup=False, highlight=False, soft_wrap=True))
+
+
 class RichProgress:
     """Draws one progress bar per task on stderr; notes are printed above the bars."""
 
@@ -38,6 +66,7 @@ class RichProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            ItemRateColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=error_console,

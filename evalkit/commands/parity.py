@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from evalkit.commands.console import RichProgress, console
+from evalkit.commands.console import console, progress_reporter
 from evalkit.commands.json_output import add_json_option, emit_json
 
 
@@ -55,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be at least 1")
     suite = load_suite(args.suite)
-    progress = RichProgress()
+    progress = progress_reporter()
     try:
         report = run_parity(load_inputs(suite), limit=args.limit, progress=progress,
                             min_agreement=args.min_agreement)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evalkit.commands.console import RichProgress, console
+from evalkit.commands.console import console, progress_reporter
 from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.errors import ConfigError, DataError, RegressionFound
 
@@ -201,7 +201,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     spec = _judge_spec(args.judge, args.base_url)
     assert isinstance(spec, JudgeClientSpec)
     client = create_client(spec)
-    progress = RichProgress()
+    progress = progress_reporter()
     try:
         with JudgmentCache() as cache:
             runner = JudgeRunner(client, spec, rubric, cache)

@@ -10,11 +10,12 @@ from rich.table import Table
 
 from evalkit.api import run_suite
 from evalkit.commands.compare import print_comparison
-from evalkit.commands.console import RichProgress, console
+from evalkit.commands.console import console, progress_reporter
+from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.compare import Comparison
-from evalkit.results import RunResult
 from evalkit.errors import ConfigError
 from evalkit.executors import suite_on_ray
+from evalkit.results import RunResult
 from evalkit.verdict import run_verdict
 
 RUN_EPILOG = """A candidate that cannot be evaluated (an adapter that is missing and has no train:
@@ -42,7 +43,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              "instead of stopping the run (as `optional: true` in the suite)")
     parser.add_argument("--no-cache", action="store_true",
                         help="generate every item again instead of reusing the store's generation cache")
-    parser.set_defaults(handler=handle)
     parser.add_argument("--ray", metavar="ADDRESS",
                         help="generate on a Ray cluster: local (start one here), auto, ray://HOST:PORT "
                              "(replaces the suite's executor: address; needs pip install 'evalkit[ray]')")
@@ -53,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="override a suite value for this run, by dotted path, validated like the YAML: "
                              "--set generation.max_new_tokens=64 (repeatable)")
     add_json_option(parser, "the run's summary (summary.json)")
+    parser.set_defaults(handler=handle)
 
 
 def metrics_table(run: RunResult) -> Table:
@@ -91,16 +92,19 @@ def handle(args: argparse.Namespace) -> int:
     What counts is :func:`evalkit.verdict.run_verdict`, which the report and the pytest
     plugin share.
     """
-    progress = RichProgress()
+    progress = progress_reporter()
     try:
         if args.ray and args.sets:
             raise ConfigError("--ray with --set: give the address as --set executor.ray.address=ADDRESS instead")
         suite = suite_on_ray(args.suite, args.ray) if args.ray else args.suite
         run = run_suite(suite, output_dir=args.out, progress=progress,
                         candidates=args.candidates, command=" ".join(["evalkit", *sys.argv[1:]]),
-                        store=args.store, cache=not args.no_cache, allow_missing=args.allow_missing)
+                        store=args.store, cache=not args.no_cache, allow_missing=args.allow_missing,
+                        overrides=args.sets, limit=args.limit)
     finally:
         progress.close()
+    if emit_json(args.json_out, run.summary()):
+        return run_verdict(run).exit_code
     console.print(metrics_table(run))
     if run.sections.get("comparison"):
         print_comparison(Comparison.from_dict(run.sections["comparison"]), flips=0)

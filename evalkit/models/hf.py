@@ -19,15 +19,14 @@ from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
-from transformers.utils import logging as transformers_logging
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.usage import BatchTimer, GenerationUsage
 
-# evalkit draws its own progress; the per-tensor loading bars are noise in its output.
-transformers_logging.disable_progress_bar()
+# transformers' own loading bars are turned off while evalkit runs (progress.library_bars_silenced),
+# not for the whole process.
 
 
 def pick_device() -> torch.device:
