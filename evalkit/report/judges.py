@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalkit.report.failures import cut
 from evalkit.results import RunResult
 
 LOWEST_ITEMS = 3
@@ -20,10 +21,8 @@ MAX_SHOWN_CHARS = 2000
 
 
 def clip(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
-    """Return ``text`` cut to ``limit`` characters, saying how long it was."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [cut here; {len(text):,} characters in all]"
+    """Return ``text`` cut to ``limit`` characters, saying how long it was (see :func:`cut`)."""
+    return cut(text, limit)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from evalkit.report.capability import capability_view
 from evalkit.report.embed import json_for_script, printable_text
-from evalkit.report.failures import failure_data
+from evalkit.report.failures import cut, failure_data
 from evalkit.report.fields import confusion_matrices
 from evalkit.report.history import history_charts
 from evalkit.report.judges import judges_view
@@ -48,6 +48,8 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# Any text a run carries may be huge (a 1 MB answer quoted in a warning): shown cut, with its length.
+_ENV.filters["cut"] = cut
 
 _STATUS_TITLE = {"blocked": "NOT DEPLOYABLE", "deployable": "deployable", "undecided": "UNDECIDED",
                  "no_bars": "no bars", "not_evaluated": "no verdict", "baseline": "no verdict",
