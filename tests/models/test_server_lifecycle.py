@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -140,3 +141,66 @@ def test_a_real_vllm_server_dies_with_a_sigkilled_evalkit(tiny_model_dir: Path, 
         if child.poll() is None:
             child.kill()
         child.communicate()
+
+
+
+RUN_CHILD = textwrap.dedent("""
+    import sys
+    from evalkit.api import run_suite
+
+    run_suite(sys.argv[1], store=sys.argv[2], write=False)
+    print("finished")
+""")
+
+
+def predictions(run: Any) -> dict[tuple[str, str], str]:
+    return {(c.name, i.item_id): i.prediction for c in run.candidates for i in c.items}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_killed_mid_generation_then_rerun_equals_an_uninterrupted_run(
+        sig: int, make_suite: Any, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_resume import cached_count
+
+    from evalkit.api import run_suite
+    from evalkit.testing import CLASSIFIER_ITEMS
+
+    items = [dict(row, input=f"{row['input']} (copy {n})") for n in range(4) for row in CLASSIFIER_ITEMS]
+    candidate = {"name": "served", "model": str(tiny_model_dir), "backend": "openai_server",
+                 "options": {"serve": True, "start_timeout_s": 60, "concurrency": 1}}
+    suite = make_suite(items, candidates=[candidate], generation={"max_new_tokens": 4, "batch_size": 2})
+    store = tmp_path / "killed.db"
+    script = tmp_path / "run_child.py"
+    script.write_text(RUN_CHILD)
+    # Each completion takes 0.3 s: time to kill the run between stored chunks.
+    env = stand_in_env(STAND_IN_DELAY_S="0.3")
+    child = subprocess.Popen([sys.executable, str(script), str(suite), str(store)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 120
+        while cached_count(store) < 2:
+            assert child.poll() is None, child.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the child stored nothing within 120 s"
+            tree = descendants(child.pid) or tree
+            time.sleep(0.05)
+        tree = descendants(child.pid)
+        assert any("api_server" in " ".join(p.cmdline()) for p in tree), "the run started its server"
+        os.kill(child.pid, sig)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert_all_gone(tree)
+    stored = cached_count(store)
+    assert 2 <= stored < len(items)
+
+    for name, value in stand_in_env().items():
+        monkeypatch.setenv(name, value)  # the server the rerun starts is the stand-in too
+    resumed = run_suite(suite, store=store, write=False)
+    uninterrupted = run_suite(suite, store=tmp_path / "fresh.db", write=False)
+    assert predictions(resumed) == predictions(uninterrupted)
+    assert len(predictions(resumed)) == len(items)
+    left = [p for p in descendants(os.getpid()) if "process_guard" in " ".join(p.cmdline())]
+    assert_all_gone(left, timeout=5)
