@@ -25,6 +25,7 @@ import pytest
 
 from evalkit.api import run_suite
 from evalkit.judges.api_judges import AnthropicJudge, OpenAIJudge
+from evalkit.judges.failures import FAILED_REASON
 from evalkit.judges.prompt import pointwise_messages
 from evalkit.judges.rubric import load_rubric
 from evalkit.judges.spec import JudgeClientSpec
@@ -68,8 +69,9 @@ def judge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServe
 class FaultProxy:
     """Forwards to the server, but answers some requests with a fault, on a fixed cycle."""
 
-    def __init__(self, upstream: str, schedule: list[str], slow_s: float = 3.0) -> None:
+    def __init__(self, upstream: str, schedule: list[str], slow_s: float = 3.0, api_key: str = "") -> None:
         self.upstream = upstream
+        self.api_key = api_key  # the server's own key (evalkit starts it with one)
         self.cycle = itertools.cycle(schedule)
         self.slow_s = slow_s
         self.lock = threading.Lock()
@@ -121,7 +123,9 @@ class FaultProxy:
             return
         if fault == "slow":
             time.sleep(self.slow_s)
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
+        headers = {k: v for k, v in handler.headers.items()
+                   if k.lower() not in ("host", "content-length", "authorization", "x-api-key")}
+        headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(self.upstream + handler.path, data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=120) as response:
             payload = response.read()
@@ -142,7 +146,7 @@ def proxy_factory(judge_server: VLLMServer) -> Iterator[Any]:
     proxies: list[FaultProxy] = []
 
     def make(schedule: list[str], slow_s: float = 1.0) -> FaultProxy:
-        proxy = FaultProxy(f"http://127.0.0.1:{judge_server.port}", schedule, slow_s)
+        proxy = FaultProxy(f"http://127.0.0.1:{judge_server.port}", schedule, slow_s, judge_server.api_key)
         proxies.append(proxy)
         return proxy
 
@@ -186,9 +190,10 @@ def test_server_memory_is_modest(judge_server: VLLMServer) -> None:
     assert 0 < rss < 6 * 2**30, f"vLLM server group uses {rss / 2**30:.1f} GiB"
 
 
-def test_openai_sdk_judge_weights_scores_by_logprobs(judge_server: VLLMServer, short_rubric: Path) -> None:
+def test_openai_sdk_judge_weights_scores_by_logprobs(proxy_factory: Any, short_rubric: Path) -> None:
     rubric, messages = _messages(short_rubric)
-    judge = OpenAIJudge(JudgeClientSpec(provider="openai", model=SERVED, base_url=judge_server.base_url,
+    proxy = proxy_factory(["ok"])  # no faults: it adds the server's key
+    judge = OpenAIJudge(JudgeClientSpec(provider="openai", model=SERVED, base_url=proxy.url + "/v1",
                                         max_tokens=96))
     try:
         judgment = judge.pointwise(messages, rubric)
@@ -202,9 +207,10 @@ def test_openai_sdk_judge_weights_scores_by_logprobs(judge_server: VLLMServer, s
         assert judgment.scores[name] == pytest.approx(sum(s * p for s, p in distribution.items()))
 
 
-def test_anthropic_sdk_judge_reads_structured_judgment(judge_server: VLLMServer, short_rubric: Path) -> None:
+def test_anthropic_sdk_judge_reads_structured_judgment(proxy_factory: Any, short_rubric: Path) -> None:
     rubric, messages = _messages(short_rubric)
-    root = judge_server.base_url.removesuffix("/v1")
+    # vLLM checks a Bearer token; the Anthropic SDK sends x-api-key: the proxy adds the server's key.
+    root = proxy_factory(["ok"]).url
     judge = AnthropicJudge(JudgeClientSpec(provider="anthropic", model=SERVED, base_url=root, max_tokens=96))
     try:
         judgment = judge.pointwise(messages, rubric)
@@ -246,8 +252,9 @@ def test_suite_run_through_faults_completes_with_bounded_retries_and_no_key_leak
         assert tally["request_retries"] >= len(faults)
         assert tally["request_retries"] <= tally["tasks"] * 8
         assert proxy.max_in_flight <= 3
-        scored = sum(f"judge.{key}.format" in i.scores for c in run.candidates for i in c.items)
-        assert scored + tally["errors"] == 6
+        judged = [i.scores[f"judge.{key}.format"] for c in run.candidates for i in c.items]
+        scored = sum(not s.reason.startswith(FAILED_REASON) for s in judged)
+        assert len(judged) == 6 and scored + tally["errors"] == 6  # failures are scored as failures
         assert sum(section["errors"].values()) == tally["errors"]
         for candidate in run.candidates:
             for item in candidate.items:
@@ -277,7 +284,9 @@ def test_exhausted_retries_are_counted_errors_never_scores(
     assert proxy.log == ["ok", "500", "slow"]  # three items, no retries at all
     assert section["tally"]["errors"] == 2 and section["errors"]["base"] == 2
     items = run.candidate("base").items
-    assert ["judge.cq_strict.format" in i.scores for i in items] == [True, False, False]
+    reasons = [i.scores["judge.cq_strict.format"].reason for i in items]
+    assert [r.startswith(FAILED_REASON) for r in reasons] == [False, True, True]
+    assert [i.scores["judge.cq_strict.format"].value for i in items][1:] == [1.0, 1.0]
     assert any("2 of 3 judgments failed" in w for w in run.warnings)
     assert any("Timeout" in e for e in section["tally"]["error_examples"])
     assert json.dumps(section)  # JSON-ready

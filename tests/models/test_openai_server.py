@@ -100,15 +100,17 @@ def test_served_base_and_runtime_loaded_adapter_match_the_offline_engine() -> No
 
 @pytest.mark.slow
 @pytest.mark.vllm
-def test_a_hosted_model_name_is_evaluated_without_local_files(make_suite: Any, tmp_path: Path) -> None:
+def test_a_hosted_model_name_is_evaluated_without_local_files(make_suite: Any, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     # The server stands in for a hosted API: the suite names a model that exists only
     # behind the endpoint, so nothing may be resolved, downloaded or converted locally.
     hosted_name = "acme/support-classifier-v2"
     models = tiny_vllm_models()
     with serve_vllm(models.base, hosted_name, timeout_s=420,
                     extra_args=["--enforce-eager", "--max-model-len", "1024"]) as server:
+        monkeypatch.setenv("HOSTED_API_KEY", server.api_key)  # the server requires its key, as a hosted API
         candidate = {"name": "hosted", "model": hosted_name, "backend": "openai_server",
-                     "options": {"base_url": server.base_url}}
+                     "options": {"base_url": server.base_url, "api_key_env": "HOSTED_API_KEY"}}
         suite = make_suite(candidates=[candidate], generation={"max_new_tokens": 6, "batch_size": 2})
         run = run_suite(suite, store=tmp_path / "runs.db")
         again = run_suite(suite, store=tmp_path / "runs.db")
