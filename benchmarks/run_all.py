@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_mmlu.py",
     "bench_train.py",
     "bench_vllm.py",
+    "bench_scaling.py",
 ]
 
 

@@ -1,0 +1,155 @@
+"""Scaling: Ray with 2 single-threaded workers vs 1, and a fleet of 2 endpoints vs 1, side by side.
+
+Run: .venv/bin/python benchmarks/bench_scaling.py [--items 32] [--max-new-tokens 16]
+         [--fleet-items 200] [--delay 0.05] [--concurrency 4] [--json OUT.json]
+
+1. Ray executor (target: 2 workers >= 1.7x the items/s of 1, identical completions): the
+   embedded SmolLM2-135M-Instruct, float32, greedy, on the first ``--items`` classifier
+   prompts in chunks of 4 (``generation.batch_size``), one chunk per work unit, each
+   worker an actor with 1 CPU and 1 torch thread, on a local Ray cluster of 2 CPUs.
+   Actor start-up and model loading are excluded (one warm-up unit per worker first)
+   and printed separately: that is a fixed cost per run, not throughput.
+2. Endpoint fleet (target: 2 endpoints >= 1.7x the items/s of 1 at the same per-endpoint
+   concurrency, identical completions): scripted OpenAI-compatible endpoints on
+   loopback (evalkit.models.scripted_endpoint) that answer after a fixed ``--delay``,
+   so the endpoints are the bottleneck, as GPU servers are.
+
+On a shared machine compare the ratios, not the seconds; the CPU model and flags and
+the load average are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "smollm2-135m-instruct"
+
+
+def cpu_description() -> str:
+    """Return the CPU model, core count and the flags that decide matmul speed."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni") if f in flags]
+    return f"{model}; {os.cpu_count()} cores; flags: {', '.join(wanted) or 'none of avx2/avx512'}"
+
+
+def classifier_conversations(count: int) -> list[list[dict[str, str]]]:
+    """Return the first ``count`` classifier eval items as chat prompts (the classifier suite's wording)."""
+    from evalkit.data.items import load_items
+
+    items = load_items(REPO / "data" / "classifier" / "eval.jsonl", limit=count)
+    system = "You are a customer support classifier. Always output valid JSON."
+    return [[{"role": "system", "content": system},
+             {"role": "user", "content": f"{item.fields['instruction']}\n\n{item.fields['input']}"}]
+            for item in items]
+
+
+def bench_ray(items: int, max_new_tokens: int) -> dict[str, Any]:
+    """Time the same chunks on a Ray executor of 1 worker and of 2 (steady state, warm actors)."""
+    import ray
+
+    from evalkit.config import GenerationConfig, RayExecutorConfig
+    from evalkit.executors.ray_executor import RayExecutor
+    from evalkit.models.backend import ModelVariant
+    from evalkit.models.sources import resolve_model
+
+    variant = ModelVariant(resolve_model(MODEL), dtype="float32")
+    settings = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=4)
+    conversations = classifier_conversations(items)
+    chunks = [conversations[i : i + 4] for i in range(0, len(conversations), 4)]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    figures: dict[str, Any] = {}
+    outputs: dict[int, list[list[tuple[str, str]]]] = {}
+    try:
+        for workers in (1, 2):
+            executor = RayExecutor(RayExecutorConfig(address="local", num_workers=workers, cpus_per_worker=1))
+            started = time.perf_counter()
+            warm = [conversations[:1]] * workers
+            executor.generate("hf", variant, warm, settings, lambda index, done: None)
+            startup = time.perf_counter() - started
+            done: dict[int, list[tuple[str, str]]] = {}
+            started = time.perf_counter()
+            executor.generate("hf", variant, chunks, settings, done.__setitem__)
+            seconds = time.perf_counter() - started
+            executor.close()
+            outputs[workers] = [done[i] for i in range(len(chunks))]
+            figures[f"workers_{workers}"] = {"seconds": round(seconds, 2), "items_per_s": round(items / seconds, 2),
+                                             "startup_s": round(startup, 1)}
+            print(f"  ray {workers} worker(s): {seconds:6.2f} s  {items / seconds:6.2f} items/s  "
+                  f"(actor start + model load, excluded: {startup:.1f} s)", flush=True)
+    finally:
+        ray.shutdown()
+    figures["speedup"] = round(figures["workers_1"]["seconds"] / figures["workers_2"]["seconds"], 2)
+    figures["identical"] = outputs[1] == outputs[2]
+    return figures
+
+
+def bench_fleet(items: int, delay: float, concurrency: int) -> dict[str, Any]:
+    """Time the same requests on a fleet of 1 scripted endpoint and of 2, same per-endpoint concurrency."""
+    from evalkit.models.fleet import EndpointFleet
+    from evalkit.models.scripted_endpoint import ScriptedEndpoint
+
+    conversations = [[{"role": "user", "content": f"ticket {n}: where is my order?"}] for n in range(items)]
+    figures: dict[str, Any] = {}
+    answers: dict[int, list[str]] = {}
+    with ScriptedEndpoint(delay_s=delay) as first, ScriptedEndpoint(delay_s=delay) as second:
+        for count, endpoints in ((1, [first]), (2, [first, second])):
+            urls = [e.base_url for e in endpoints]
+            fleet = EndpointFleet(urls, "tiny", ["EMPTY"] * count, concurrency=concurrency, max_retries=0)
+            fleet.verify()
+            started = time.perf_counter()
+            answers[count] = fleet.complete_all(conversations, temperature=0.0, max_tokens=16)
+            seconds = time.perf_counter() - started
+            fleet.close()
+            figures[f"endpoints_{count}"] = {"seconds": round(seconds, 2), "items_per_s": round(items / seconds, 1)}
+            print(f"  fleet of {count}: {seconds:6.2f} s  {items / seconds:7.1f} items/s", flush=True)
+    figures["speedup"] = round(figures["endpoints_2"]["items_per_s"] / figures["endpoints_1"]["items_per_s"], 2)
+    figures["identical"] = answers[1] == answers[2]
+    return figures
+
+
+def main() -> int:
+    """Run both comparisons and print the ratios against their targets."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=32, help="classifier prompts for the Ray comparison (32)")
+    parser.add_argument("--max-new-tokens", type=int, default=16, help="tokens per completion (16)")
+    parser.add_argument("--fleet-items", type=int, default=200, help="requests for the fleet comparison (200)")
+    parser.add_argument("--delay", type=float, default=0.05, help="each scripted endpoint's answer delay, s (0.05)")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight per endpoint (4)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    print(f"cpu: {cpu_description()}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(f"1. Ray executor, {args.items} items, {args.max_new_tokens} new tokens, 1 CPU per worker")
+    ray_figures = bench_ray(args.items, args.max_new_tokens)
+    print(f"   2 workers vs 1: {ray_figures['speedup']:.2f}x (target >= 1.7x); "
+          f"identical: {ray_figures['identical']}")
+    print(f"2. Fleet, {args.fleet_items} requests, {args.delay * 1000:.0f} ms per answer, "
+          f"{args.concurrency} in flight per endpoint")
+    fleet_figures = bench_fleet(args.fleet_items, args.delay, args.concurrency)
+    print(f"   2 endpoints vs 1: {fleet_figures['speedup']:.2f}x items/s (target >= 1.7x); "
+          f"identical: {fleet_figures['identical']}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"cpu": cpu_description(), "ray": ray_figures,
+                                               "fleet": fleet_figures}, indent=2))
+    return 0 if ray_figures["identical"] and fleet_figures["identical"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
