@@ -203,10 +203,10 @@ def _cached_fingerprint(path: str, key: str) -> str:
                 digest.update(block)
     # Same weights, other decoding defaults or tokenizer: other completions, so another model.
     for name in DECODING_FILES:
-        path = directory / name
-        if path.is_file():
+        decoding = directory / name
+        if decoding.is_file():
             digest.update(f"\n{name}\n".encode())
-            digest.update(path.read_bytes())
+            digest.update(decoding.read_bytes())
     return digest.hexdigest()
 
 
