@@ -24,7 +24,7 @@ from evalkit.digest import json_digest
 from evalkit.executors import Executor, open_executor
 from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.engine_options import engine_identity
-from evalkit.models.fleet import fleet_urls
+from evalkit.models.fleet import fleet_key_options, fleet_urls
 from evalkit.models.sources import (
     ResolvedModel,
     adapter_fingerprint,
@@ -382,7 +382,7 @@ def generation_cache_keys(
             backend=plan.config.backend,
             runtime=runtime,
             # A constrained candidate's outputs differ from the same model's free ones.
-            options={**plan.config.options, **({"constraint": plan.variant.constraint}
+            options={**fleet_key_options(plan.config.options), **({"constraint": plan.variant.constraint}
                                                if plan.variant.constraint else {})},
             messages=conversation,
             settings=settings,

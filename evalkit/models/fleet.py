@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,6 +60,19 @@ def fleet_urls(value: Any) -> list[str]:
     if len(set(urls)) != len(urls):
         raise ValueError("options.base_url lists an endpoint twice; list each once")
     return list(urls)
+
+
+def fleet_key_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a candidate's options as the generation-cache key sees them.
+
+    A fleet stands on its first endpoint (all are verified to serve one model), so a
+    run on ``[a, b]`` reuses the completions of a run on ``[a]``; ``fleet_check`` only
+    decides how replicas are compared. Every other option is kept as it is.
+    """
+    keyed = {k: v for k, v in options.items() if k != "fleet_check"}
+    if isinstance(keyed.get("base_url"), list) and keyed["base_url"]:
+        keyed["base_url"] = keyed["base_url"][0]
+    return keyed
 
 
 @dataclass

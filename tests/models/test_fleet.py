@@ -138,6 +138,11 @@ def test_a_suite_on_a_fleet_equals_one_endpoint_and_reports_the_failing_one(make
                           store=tmp_path / "one.db", write=False)
         both = run_suite(make_suite(candidates=[fleet_candidate(working.base_url, failing.base_url)],
                                     generation=generation), store=tmp_path / "two.db", write=False)
+        asked = working.answered
+        grown = run_suite(make_suite(candidates=[fleet_candidate(working.base_url, failing.base_url)],
+                                     generation=generation), store=tmp_path / "one.db", write=False)
+        assert working.answered == asked, "adding a replica reuses the one-endpoint run's cache"
+        assert predictions(grown) == predictions(alone)
     assert predictions(both) == predictions(alone), "same items, same order, same answers"
     assert both.candidate("served").identity == alone.candidate("served").identity
     endpoints = {e["url"]: e for e in both.sections["fleet"]["tiny"]}
