@@ -422,7 +422,10 @@ def execute_suite(
         command: the command line, recorded in the run.
         cache: the generation cache (see :func:`evaluate_candidate`); None generates all.
     """
+    from evalkit.suite_check import check_suite_references
+
     progress = progress or SilentProgress()
+    check_suite_references(suite)  # rubrics, labels, judge bars, benchmark tasks: before anything loads
     import_stage_modules()
     executor = open_executor(suite.executor)  # before planning: a missing Ray fails in a second
     inputs = load_inputs(suite)

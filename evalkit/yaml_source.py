@@ -34,7 +34,14 @@ def load_yaml_with_nodes(path: Path) -> tuple[Any, yaml.Node | None]:
     """
     if not path.is_file():
         raise ConfigError(f"{path}: file not found; check the path")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start}); "
+                          "save it as UTF-8 YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); "
+                          "check the path and its permissions") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -90,7 +97,8 @@ def validation_error_message(
     elif kind == "missing":
         hint = "required field is missing; add it"
     else:
-        hint = str(first["msg"])
+        # A validator's ValueError reaches us as "Value error, <message>": the message is enough.
+        hint = str(first["msg"]).removeprefix("Value error, ")
     return f"{where}: {field}: {hint}"
 
 

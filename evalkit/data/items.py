@@ -41,10 +41,11 @@ def load_items(path: Path, id_field: str | None = None, limit: int | None = None
     """
     if not path.is_file():
         raise DataError(f"{path}: dataset file not found; check dataset.path in the suite")
-    if path.suffix.lower() == ".csv":
-        rows = _read_csv(path)
-    else:
-        rows = _read_jsonl(path)
+    try:
+        rows = _read_csv(path) if path.suffix.lower() == ".csv" else _read_jsonl(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (undecodable byte at offset {exc.start}); "
+                        "save the dataset as UTF-8 JSONL or CSV") from None
     items: list[Item] = []
     seen: dict[str, int] = {}
     for line, fields in rows:
