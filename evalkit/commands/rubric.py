@@ -73,6 +73,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     preview.add_argument("--item", required=True, help="item id (default ids are 1-based line numbers)")
     preview.add_argument("--prediction", help="the prediction to judge (default: the item's reference answer)")
     preview.add_argument("--judge", help="provider[:model]; with local, print the chat-templated text it reads")
+    preview.add_argument("--pairwise", action="store_true",
+                         help="print the pairwise prompt in both orders (candidate as A, then baseline as A)")
+    preview.add_argument("--other", help="with --pairwise: the baseline's response (default: a placeholder)")
+    preview.add_argument("--repeat", type=int, default=0,
+                         help="pointwise: the prompt of this repeat (criteria rotated, as `repeats:` asks; default 0)")
     preview.set_defaults(handler=handle_preview)
 
     new = commands.add_parser("new", help="write a commented rubric skeleton to start from")
@@ -147,22 +152,42 @@ def handle_preview(args: argparse.Namespace) -> int:
     template = prompt_for_candidate(suite, suite.candidates[0])
     reference = template.expected_output(item.fields, f"item {item.id}")
     prediction = args.prediction if args.prediction is not None else reference
-    messages = pointwise_messages(rubric, item.fields, prediction, reference, f"item {item.id}")
-    if args.judge and args.judge.split(":")[0] == "local":
+    if args.repeat < 0:
+        raise ConfigError("--repeat must be 0 or more")
+    if args.pairwise:
+        from evalkit.judges.prompt import pairwise_messages
+
+        other = args.other if args.other is not None else "(the baseline's response goes here)"
+        orders = [("order 1 of 2: candidate shown as A, baseline as B", prediction, other),
+                  ("order 2 of 2: baseline shown as A, candidate as B", other, prediction)]
+        for title, first, second in orders:
+            print(f"=== {title} ===")
+            shown = pairwise_messages(rubric, item.fields, first, second, reference, f"item {item.id}")
+            _print_prompt(args.judge, shown, '{"winner": "')
+        return 0
+    from evalkit.judges.consistency import rotated_rubric
+
+    asked = rotated_rubric(rubric, args.repeat)
+    messages = pointwise_messages(asked, item.fields, prediction, reference, f"item {item.id}")
+    _print_prompt(args.judge, messages, '{"' + rubric.criterion_names[0] + '": ')
+    return 0
+
+
+def _print_prompt(judge: str | None, messages: list[dict[str, str]], local_prefix: str) -> None:
+    """Print messages; for a local judge, the chat-templated text it reads, then its reply's start."""
+    if judge and judge.split(":")[0] == "local":
         from evalkit.judges.spec import JudgeClientSpec
         from evalkit.models.hf import load_tokenizer, render_chat
         from evalkit.models.sources import resolve_model
 
-        spec = _judge_spec(args.judge)
+        spec = _judge_spec(judge)
         assert isinstance(spec, JudgeClientSpec)
         tokenizer = load_tokenizer(resolve_model(spec.model).path)
-        print(render_chat(tokenizer, messages) + '{"' + rubric.criterion_names[0] + '": ', end="")
-        print()
-        return 0
+        print(render_chat(tokenizer, messages) + local_prefix)
+        return
     for message in messages:
         print(f"--- {message['role']} ---")
         print(message["content"])
-    return 0
 
 
 def handle_new(args: argparse.Namespace) -> int:

@@ -254,15 +254,30 @@ class VLLMBackend:
         engine.lora_ids[name] = (request.lora_int_id, variant.adapter)
         return request
 
-    def sampling_params(self, settings: GenerationConfig, tokenizer: Any) -> Any:
-        """Return vLLM sampling parameters matching the HF backend's decoding."""
+    def sampling_params(self, settings: GenerationConfig, tokenizer: Any, seed: int | None = None,
+                        constraint: str | None = None) -> Any:
+        """Return vLLM sampling parameters matching the HF backend's decoding.
+
+        Args:
+            settings: the suite's decoding settings.
+            tokenizer: the engine's tokenizer (for its end-of-sequence token).
+            seed: this request's sampling seed (evalkit.sampling.sample_seed); default 0.
+            constraint: a JSON schema text the output is forced to (structured outputs).
+        """
         greedy = settings.temperature == 0
+        structured = None
+        if constraint is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            # As on HF: no free whitespace, so the budget goes to the object itself.
+            structured = StructuredOutputsParams(json=constraint, disable_any_whitespace=True)
         return self.vllm.SamplingParams(
             temperature=0.0 if greedy else settings.temperature,
             max_tokens=settings.max_new_tokens,
             stop_token_ids=[tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else None,
             detokenize=False,
-            seed=None if greedy else 0,
+            seed=None if greedy else (0 if seed is None else seed),
+            structured_outputs=structured,
         )
 
     def generate(
@@ -271,15 +286,18 @@ class VLLMBackend:
         conversations: Sequence[list[Message]],
         settings: GenerationConfig,
         on_progress: ProgressCallback | None = None,
+        seeds: Sequence[int] | None = None,
     ) -> list[str]:
         """Generate one completion per conversation; see :mod:`evalkit.models.backend`."""
-        return self.generate_many([(variant, conversations)], settings, on_progress)[0]
+        return self.generate_many([(variant, conversations)], settings, on_progress,
+                                  seeds=[seeds] if seeds is not None else None)[0]
 
     def generate_many(
         self,
         requests: Sequence[tuple[ModelVariant, Sequence[list[Message]]]],
         settings: GenerationConfig,
         on_progress: ProgressCallback | None = None,
+        seeds: Sequence[Sequence[int] | None] | None = None,
     ) -> list[list[str]]:
         """Generate for several variants, batching all variants of one base into one engine call.
 
@@ -287,6 +305,7 @@ class VLLMBackend:
             requests: (variant, conversations) pairs.
             settings: decoding settings shared by all.
             on_progress: called with the number of items done after each engine call.
+            seeds: per request, one sampling seed per conversation (or None: seed 0).
 
         Returns:
             One list of completions per request, in the order given.
@@ -303,6 +322,7 @@ class VLLMBackend:
             engine = self.engine(first)
             prompts: list[dict[str, list[int]]] = []
             loras: list[Any] = []
+            params: list[Any] = []
             spans: list[tuple[int, int, int]] = []
             for index in indices:
                 variant, conversations = requests[index]
@@ -311,9 +331,11 @@ class VLLMBackend:
                 prompts += [{"prompt_token_ids": self.prompt_token_ids(variant, c)} for c in conversations]
                 loras += [request] * len(conversations)
                 spans.append((index, start, len(prompts)))
-            outputs = engine.llm.generate(
-                prompts, self.sampling_params(settings, engine.tokenizer), use_tqdm=False, lora_request=loras
-            )
+                request_seeds = seeds[index] if seeds is not None else None
+                params += [self.sampling_params(settings, engine.tokenizer,
+                                                request_seeds[n] if request_seeds is not None else None,
+                                                variant.constraint) for n in range(len(conversations))]
+            outputs = engine.llm.generate(prompts, params, use_tqdm=False, lora_request=loras)
             # Decoded here as the HF backend decodes: vLLM's incremental detokenizer holds
             # back a trailing partial UTF-8 character, which would read as a disagreement.
             texts = [

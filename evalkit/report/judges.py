@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.report.failures import cut
+from evalkit.report.judge_review import (
+    ConsistencyView,
+    ReviewedItem,
+    consistency_view,
+    reviewed_items,
+    transcript_counts,
+)
 from evalkit.results import RunResult
 
 LOWEST_ITEMS = 3
@@ -51,6 +58,9 @@ class RubricView:
     errors: dict[str, int]
     pairwise: dict[str, dict[str, str]]
     lowest: list[JudgedItem] = field(default_factory=list)
+    consistency: ConsistencyView | None = None
+    reviewed: list[ReviewedItem] = field(default_factory=list)
+    reviewed_counts: tuple[int, int] = (0, 0)
 
 
 def _calibration(entry: Mapping[str, Any] | None) -> tuple[str, bool | None, list[tuple[str, str]]]:
@@ -98,6 +108,8 @@ def judges_view(run: RunResult) -> list[RubricView]:
             kappas=kappas, criteria=list(criteria), per_candidate=per_candidate,
             errors={c: int(n) for c, n in (entry.get("errors") or {}).items() if n},
             pairwise=pairwise, lowest=lowest_items(run, rubric, list(criteria) or _criteria_in_items(run, rubric)),
+            consistency=consistency_view(entry.get("consistency")), reviewed=reviewed_items(entry),
+            reviewed_counts=transcript_counts(entry),
         ))
     return views
 

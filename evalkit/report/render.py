@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from evalkit.report.capability import capability_view
+from evalkit.report.controls import control_views, sampling_view
 from evalkit.report.embed import json_for_script, printable_text
 from evalkit.report.failures import cut, failure_data
 from evalkit.report.fields import confusion_matrices
@@ -104,6 +105,8 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
         "capability": capability_view(run, {name: baseline_of(run, name) for name in run.sections.get(
             "benchmarks") or {}}),
         "judges": judges_view(run),
+        "controls": control_views(run),
+        "sampling": sampling_view(run),
         "failures": failures,
         "history": history_charts(run, per_item, history),
         "sweep": sweep_view(run),
@@ -123,6 +126,8 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
                 ("sweep", "Sweep", context["sweep"] is not None),
                 ("slices", "Slices", bool(context["slice_tables"])),
                 ("usage", "Cost and latency", context["cost"] is not None),
+                ("controls", "Format control", bool(context["controls"])),
+                ("sampling", "Repeated samples", context["sampling"] is not None),
                 ("judges", "Judges", bool(context["judges"])),
                 ("failures", "Failure cases", bool(failures.total)), ("flips", "Flips", bool(failures.flips)),
                 ("history", "History", bool(context["history"])), ("metadata", "Metadata", True)]

@@ -27,7 +27,8 @@ _FIELD = re.compile(r'"([A-Za-z][A-Za-z0-9_]*)": <1-5>')
 
 def _pairwise(policy: str, prompt: str) -> dict[str, Any]:
     if policy == "always_a":
-        return {"winner": "A", "reasoning": "A reads better."}
+        # Markup in a reply must reach the report escaped.
+        return {"winner": "A", "reasoning": "A reads better. <script>alert('judge')</script>"}
     match = _PAIR.search(prompt)
     assert match is not None, "the pairwise prompt lost its sections"
     reference, first, second = match.groups()
