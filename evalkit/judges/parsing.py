@@ -92,7 +92,7 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
         for variant in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
             try:
                 value = json.loads(variant)
-            except ValueError:
+            except (ValueError, RecursionError):  # deep nesting is a reply that does not parse
                 continue
             if isinstance(value, dict):
                 found = value

@@ -59,3 +59,10 @@ def test_bad_pairwise_verdicts(reply: str) -> None:
 
 def test_extract_ignores_braces_inside_strings() -> None:
     assert extract_json_object('note {"a": "}{", "b": 1} end') == {"a": "}{", "b": 1}
+
+
+@pytest.mark.parametrize("reply", ["[" * 3000, '{"a": ' * 3000, "{" * 5000 + '"format": 4}'])
+def test_deeply_nested_replies_are_malformed_not_a_crash(reply: str) -> None:
+    assert extract_json_object(reply) is None
+    with pytest.raises(MalformedJudgment):
+        parse_pointwise(reply, ["format", "accuracy"])
