@@ -17,7 +17,9 @@ lm-eval). For every candidate that ran, and every benchmark entry, it:
 
 Candidates that are the same weights (a prompt variant of the base, say) are scored
 once: benchmarks ignore the suite's task prompt, so their results are equal by
-construction, and the entry says ``same_as``.
+construction, and the entry says ``same_as``. Outcomes are cached across runs
+(:mod:`evalkit.benchmarks.cache`): a candidate whose weights, dtype and task are unchanged
+is not scored again, its model is not even loaded, and the entry says ``cached``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evalkit.benchmarks.cache import BenchmarkCache, benchmark_key
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.gate import describe_drop, drop_summary
 from evalkit.config import CandidateConfig, SuiteConfig
@@ -108,18 +111,19 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
     tasks = [prepare_benchmark(spec, suite.base_dir) for spec in suite.benchmarks]
     section: dict[str, dict[str, Any]] = run.sections.setdefault(SECTION, {})
     scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]] = {}
-    for candidate in run.candidates:
-        if candidate.status != "ok":
-            continue
-        config = suite.candidate(candidate.name)
-        if config.backend == "openai_server":
-            progress.note(
-                f"benchmarks: skipped {candidate.name}: it is served over HTTP, and lm-eval needs the "
-                "weights to score log-likelihoods; add a candidate with the same model as a directory"
-            )
-            continue
-        for task in tasks:
-            _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section)
+    with BenchmarkCache() as cache:
+        for candidate in run.candidates:
+            if candidate.status != "ok":
+                continue
+            config = suite.candidate(candidate.name)
+            if config.backend == "openai_server":
+                progress.note(
+                    f"benchmarks: skipped {candidate.name}: it is served over HTTP, and lm-eval needs the "
+                    "weights to score log-likelihoods; add a candidate with the same model as a directory"
+                )
+                continue
+            for task in tasks:
+                _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section, cache)
     _add_drop_summaries(suite, run, tasks, section, progress)
 
 
@@ -132,6 +136,7 @@ def _evaluate_candidate(
     progress: Progress,
     scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]],
     section: dict[str, dict[str, Any]],
+    cache: BenchmarkCache | None = None,
 ) -> None:
     from evalkit.benchmarks.lm import EvalkitLM
 
@@ -139,19 +144,29 @@ def _evaluate_candidate(
     variant = benchmark_variant(suite, config, candidate, task, backend.device)
     adapter_hash = adapter_fingerprint(variant.adapter) if variant.adapter else None
     key = (variant.model.fingerprint, adapter_hash, variant.dtype, task.spec.metric)
+    cache_key = benchmark_key(task, variant.model.fingerprint, adapter_hash, variant.dtype,
+                              str(backend.device.type))
     same_as = None
+    cached = False
     if key in scored:
         same_as, outcome = scored[key]
+    elif cache is not None and (hit := cache.get(cache_key)) is not None:
+        outcome, cached = hit, True
+        scored[key] = (candidate.name, outcome)
     else:
         progress.start(f"{candidate.name}: {task.spec.metric}", _expected_requests(task))
         lm = EvalkitLM(backend, variant, batch_size=task.spec.batch_size, on_progress=progress.advance)
         outcome = evaluate_benchmark(task, lm)
         progress.finish()
         scored[key] = (candidate.name, outcome)
+        if cache is not None:
+            cache.put(cache_key, outcome)
     candidate.item_values[task.spec.metric] = dict(outcome.items)
     entry = outcome_entry(task, outcome, variant.dtype)
     if same_as is not None:
         entry["same_as"] = same_as
+    if cached:
+        entry["cached"] = True
     section.setdefault(candidate.name, {})[task.spec.metric] = entry
 
 

@@ -12,6 +12,16 @@ from evalkit.models.hf import HFBackend
 from evalkit.models.sources import resolve_model
 
 
+@pytest.fixture(autouse=True)
+def private_benchmark_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test scores into its own benchmark results cache, never the user's."""
+    import evalkit.benchmarks.cache as cache_module
+
+    path = tmp_path / "benchmarks.sqlite"
+    monkeypatch.setattr(cache_module, "default_cache_path", lambda: path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_backend() -> HFBackend:
     return HFBackend(device=torch.device("cpu"))
