@@ -49,6 +49,9 @@ class LoraSettings(StrictModel):
     """Module names that get an adapter (the attention projections by default)."""
     bias: Literal["none", "all", "lora_only"] = "none"
     """Which biases are trained."""
+    layers: list[int] | None = Field(default=None, min_length=1)
+    """Decoder layer indices that get adapters (default: all). Adapting only the top
+    layers makes a CPU step cheaper: the backward pass stops at the lowest adapted layer."""
 
 
 class TrainingSettings(StrictModel):
@@ -74,8 +77,9 @@ class TrainingSettings(StrictModel):
     """Also save the adapter every N optimizer updates, as ``checkpoints/checkpoint-N`` inside
     the output directory (what a suite's ``sweep:`` evaluates); default: only the final one."""
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
-    """Matmul precision: ``bfloat16`` autocasts (weights and LoRA stay float32);
-    ``auto`` is bfloat16 on a GPU and float32 on a CPU."""
+    """Training precision: ``bfloat16`` runs the base weights in bf16 (autocast on a GPU;
+    the LoRA matrices stay float32); ``auto`` is bfloat16 on a GPU and on a CPU with native
+    bf16 (AVX512-BF16/AMX), float32 on other CPUs, where bf16 is emulated and slow."""
     group_by_length: bool = True
     """SFT: batch examples of similar length together (random order of the batches), so
     less compute goes to padding."""

@@ -2,9 +2,10 @@
 
 QLoRA loads the base in 4-bit NF4 through bitsandbytes, which needs CUDA: on a CPU-only
 machine :func:`require_qlora_support` stops before anything is loaded. On a CPU,
-``precision: bfloat16`` keeps the weights and the LoRA matrices in float32 and runs the
-matmuls under bfloat16 autocast; measured on the project's CPU it made training steps
-slower, not faster (the backward pass gains nothing), so ``auto`` is float32 on a CPU.
+bfloat16 training loads the base weights in bf16 (peft keeps the LoRA matrices and their
+optimizer state in float32) without autocast: on a CPU with AVX512-BF16/AMX that is the
+fast path, so ``auto`` takes it there; on a CPU without them bf16 is emulated and many
+times slower than float32, so ``auto`` is float32 there (see :func:`training_in_bf16`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class TrainingModel:
         model: the transformers model (4-bit when QLoRA).
         tokenizer: its tokenizer, with a pad token.
         on_cpu: whether training runs on the CPU.
-        bf16: whether matmuls run in bfloat16 (autocast on a CPU).
+        bf16: whether training runs in bfloat16 (bf16 weights on a CPU, autocast on a GPU).
     """
 
     model: Any
@@ -69,9 +70,8 @@ def load_training_model(model_dir: Path, config: TrainConfig) -> TrainingModel:
     if config.qlora:
         require_qlora_support()
     on_cpu = not torch.cuda.is_available()
-    precision = config.training.precision
-    bf16 = precision == "bfloat16" or (precision == "auto" and not on_cpu)
-    options: dict[str, Any] = {"dtype": torch.float32 if on_cpu or not bf16 else torch.bfloat16}
+    bf16 = training_in_bf16(config.training.precision, on_cpu)
+    options: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32}
     if config.qlora:
         from transformers import BitsAndBytesConfig
 
@@ -94,6 +94,21 @@ def load_training_model(model_dir: Path, config: TrainConfig) -> TrainingModel:
     return TrainingModel(model=model, tokenizer=tokenizer, on_cpu=on_cpu, bf16=bf16)
 
 
+def training_in_bf16(precision: str, on_cpu: bool) -> bool:
+    """Whether training runs in bfloat16 for ``precision`` on this machine.
+
+    ``auto`` is bfloat16 on a GPU and on a CPU that multiplies bf16 natively (AVX512-BF16
+    or AMX), float32 on any other CPU (where bf16 is emulated and many times slower).
+    """
+    if precision == "auto":
+        if not on_cpu:
+            return True
+        from evalkit.benchmarks.lm import cpu_has_native_bf16
+
+        return cpu_has_native_bf16()
+    return precision == "bfloat16"
+
+
 def lora_config(settings: LoraSettings) -> Any:
     """Return the peft ``LoraConfig`` for a causal LM from the config's LoRA settings."""
     from peft import LoraConfig
@@ -103,6 +118,7 @@ def lora_config(settings: LoraSettings) -> Any:
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=list(settings.target_modules),
+        layers_to_transform=list(settings.layers) if settings.layers is not None else None,
         bias=settings.bias,
         task_type="CAUSAL_LM",
     )
@@ -174,7 +190,9 @@ def trainer_arguments(config: TrainConfig, loaded: TrainingModel, work_dir: Path
     return {
         "output_dir": str(work_dir),
         "use_cpu": loaded.on_cpu,
-        "bf16": loaded.bf16,
+        # On a CPU the weights themselves are bf16 (LoRA matrices stay float32 in peft);
+        # the trainer's bf16 flag would add autocast, which made CPU steps slower.
+        "bf16": loaded.bf16 and not loaded.on_cpu,
         "per_device_train_batch_size": settings.batch_size,
         "gradient_accumulation_steps": settings.gradient_accumulation,
         "learning_rate": settings.learning_rate,
