@@ -3,9 +3,9 @@
 Example::
 
     benchmarks:
-      - task: mmlu_mini            # fixed stratified sample, letter formulation
+      - task: evalkit_mmlu_mini    # fixed stratified sample, letter formulation
         max_drop: 3%               # relative; "2pt" for absolute points
-      - task: mmlu_cloze           # full split, answer texts, acc_norm
+      - task: evalkit_mmlu_cloze   # full split, answer texts, acc_norm
         subjects: [anatomy, virology]
         limit_per_subject: 20
         num_fewshot: 5             # examples from the same subject, never the item
@@ -17,7 +17,8 @@ This module imports nothing heavy: the suite config imports it.
 
 from __future__ import annotations
 
-from typing import Literal
+import warnings
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -29,12 +30,22 @@ from evalkit.thresholds import validate_threshold_text
 Formulation = Literal["letter", "cloze"]
 
 # The MMLU tasks evalkit builds over its bundled data: name -> (subset, formulation).
+# Named evalkit_* so they never read as lm-eval's own `mmlu` (5-shot from the dev split).
 MMLU_TASKS: dict[str, tuple[Literal["full", "mini"], Formulation]] = {
-    "mmlu": ("full", "letter"),
-    "mmlu_cloze": ("full", "cloze"),
-    "mmlu_mini": ("mini", "letter"),
-    "mmlu_mini_cloze": ("mini", "cloze"),
+    "evalkit_mmlu": ("full", "letter"),
+    "evalkit_mmlu_cloze": ("full", "cloze"),
+    "evalkit_mmlu_mini": ("mini", "letter"),
+    "evalkit_mmlu_mini_cloze": ("mini", "cloze"),
 }
+
+MMLU_ALIASES: dict[str, str] = {name.removeprefix("evalkit_"): name for name in MMLU_TASKS}
+"""Deprecated names (lm-eval's spelling) -> evalkit's own. A suite using one runs the
+evalkit task, keeps storing results under the old name (so history still pairs up), and
+gets a warning saying what to write instead."""
+
+
+class DeprecatedTaskName(FutureWarning):
+    """A suite names a bundled MMLU task by its old, lm-eval-like name."""
 
 MINI_PER_SUBJECT = 10
 """Questions per subject in ``mmlu_mini`` (570 in all)."""
@@ -46,7 +57,8 @@ class BenchmarkSpec(StrictModel):
     """
 
     task: str
-    """``mmlu``, ``mmlu_mini``, ``mmlu_cloze``, ``mmlu_mini_cloze`` (bundled data), or the
+    """``evalkit_mmlu``, ``evalkit_mmlu_mini``, ``evalkit_mmlu_cloze``, ``evalkit_mmlu_mini_cloze``
+    (bundled data; the old names without ``evalkit_`` still work, with a warning), or the
     name of an lm-eval task available offline (built in, or in ``include_path``)."""
     formulation: Formulation | None = None
     """MMLU only: ``letter`` (choices A-D, ``acc``) or ``cloze`` (answer texts,
@@ -75,6 +87,20 @@ class BenchmarkSpec(StrictModel):
     """Scoring dtype; auto is bf16 on a GPU or a CPU with native bf16, else float32."""
     batch_size: int = Field(default=16, ge=1, le=1024)
     """Sequences scored together (sorted by length first)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("task") in MMLU_ALIASES:
+            old = data["task"]
+            new = MMLU_ALIASES[old]
+            warnings.warn(
+                f"benchmark task '{old}' is deprecated: it is evalkit's bundled MMLU, not lm-eval's '{old}'; "
+                f"write 'task: {new}' (add 'name: {old}' to keep the stored metric name)",
+                DeprecatedTaskName, stacklevel=2,
+            )
+            data = {**data, "task": new, "name": data.get("name") or old}
+        return data
 
     @field_validator("subjects")
     @classmethod

@@ -129,7 +129,7 @@ def test_unknown_subject_is_a_config_error_naming_the_line(make_suite: Any) -> N
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"task": "mmlu_cloze", "formulation": "letter"}, "for letters use task 'mmlu'"),
+        ({"task": "mmlu_cloze", "formulation": "letter"}, "for letters use task 'evalkit_mmlu'"),
         ({"task": "hellaswag", "subjects": ["anatomy"]}, "only for the MMLU tasks"),
         ({"task": "mmlu", "max_drop": "three"}, "threshold 'three' is not understood"),
         ({"task": "mmlu", "limit": 5}, "MMLU takes 'limit_per_subject'"),
