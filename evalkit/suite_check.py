@@ -9,6 +9,8 @@ fails the run at once, not after every candidate has generated:
   entry's ``labels:`` or the rubric's) exists and parses;
 * each bar on a judge metric (``judge.NAME.CRITERION``) names a judge of the suite
   and, for a pointwise judge, one of its rubric's criteria;
+* each ``openai_server`` candidate's options are known and safe (key variable,
+  ``base_url`` transport, ``serve`` or ``base_url`` set);
 * each benchmark's task is known (MMLU's bundled tasks, or an lm-eval task found
   offline, in ``include_path`` or built in).
 
@@ -96,12 +98,26 @@ def _check_benchmarks(suite: SuiteConfig) -> None:
             raise ConfigError(f"{_where(suite, ['benchmarks', index, 'task'])}: {exc}") from None
 
 
+def _check_backend_options(suite: SuiteConfig) -> None:
+    # Imported here, not at the top: the endpoint client is only needed by suites that use it.
+    from evalkit.models.openai_server import check_options
+
+    for index, candidate in enumerate(suite.candidates):
+        if candidate.backend != "openai_server":
+            continue
+        try:
+            check_options(candidate.options)
+        except ConfigError as exc:
+            raise ConfigError(f"{_where(suite, ['candidates', index, 'options'])}: {exc}") from None
+
+
 def check_suite_references(suite: SuiteConfig) -> None:
     """Open every file and name the suite refers to (see the module docstring).
 
     Raises:
         ConfigError: one line naming the suite file, line and field, and what to do.
     """
+    _check_backend_options(suite)
     rubrics = _judge_rubrics(suite)
     _check_judge_bars(suite, rubrics)
     _check_benchmarks(suite)
