@@ -227,7 +227,11 @@ def _metric_roots(data: Mapping[str, Any]) -> set[str] | None:
         if isinstance(custom, str):
             roots.add(custom)
     for spec in data["benchmarks"]:
-        task = spec.get("task") if isinstance(spec, Mapping) else getattr(spec, "task", None)
+        # A benchmark's results are stored under its `name:` when it has one, else its task.
+        if isinstance(spec, Mapping):
+            task = spec.get("name") or spec.get("task")
+        else:
+            task = getattr(spec, "metric", None) or getattr(spec, "task", None)
         if isinstance(task, str):
             roots.add(task)
     if data["judges"]:
