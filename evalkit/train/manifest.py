@@ -11,6 +11,10 @@ run`` retrains it); a run warns when its eval data overlaps the recorded trainin
 from __future__ import annotations
 
 import json
+import os
+import platform
+import shlex
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +65,9 @@ class Manifest:
         created_at: ISO timestamp (UTC).
         adapter_path: for a merged model, the adapter merged in.
         adapter_hash: for a merged model, that adapter's fingerprint when merged.
+        command: the command line that trained it (program name without its directory).
+        machine: CPU model and the flags that decide training speed, cores, torch
+            version and threads, and the precision training ran in.
     """
 
     kind: Literal["adapter", "merged"]
@@ -83,6 +90,8 @@ class Manifest:
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     adapter_path: str | None = None
     adapter_hash: str | None = None
+    command: str = ""
+    machine: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form."""
@@ -122,6 +131,49 @@ def read_manifest(directory: Path) -> Manifest | None:
     if not path.is_file():
         return None
     try:
-        return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        manifest = Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError) as exc:
         raise ModelError(f"{path}: unreadable manifest ({exc}); retrain or delete {directory}") from None
+    # A shipped adapter records its data relative to itself, so it travels with the repository.
+    if manifest.data_path and not Path(manifest.data_path).is_absolute():
+        manifest.data_path = str((directory / manifest.data_path).resolve())
+    return manifest
+
+
+def portable_path(path: Path, directory: Path) -> str:
+    """Return ``path`` relative to ``directory`` (where the manifest lies), as manifests record it."""
+    return os.path.relpath(path.resolve(), directory.resolve())
+
+
+def command_line() -> str:
+    """Return this process's command line with the program's directory left out."""
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else ""
+
+
+_SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
+
+
+def describe_machine(precision: str) -> dict[str, Any]:
+    """Return what a manifest records about the machine that trained (see :class:`Manifest`)."""
+    import torch
+
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpu_flags": [flag for flag in _SPEED_FLAGS if flag in flags],
+        "cpu_count": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "precision": precision,
+    }

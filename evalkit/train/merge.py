@@ -30,8 +30,10 @@ def adapter_base(adapter: Path, manifest: Manifest | None, model: str | None) ->
     if model is not None:
         base = resolve_model(model, Path.cwd())
     elif manifest is not None:
-        recorded = Path(manifest.base_path)
-        base = resolve_model(str(recorded)) if recorded.is_dir() else resolve_model(manifest.base_source)
+        # A shipped adapter records no local path for a named base (the embedded model).
+        recorded = Path(manifest.base_path) if manifest.base_path else None
+        base = (resolve_model(str(recorded)) if recorded is not None and recorded.is_dir()
+                else resolve_model(manifest.base_source))
     else:
         from evalkit.models.hf import adapter_base_model
 

@@ -10,7 +10,10 @@ an ``output_dir`` holding files evalkit did not make is refused before anything 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from evalkit.config import SuiteConfig
 from evalkit.data.items import Item, file_sha256, load_items
@@ -21,7 +24,14 @@ from evalkit.runner import template_hash
 from evalkit.safe_write import check_replaceable, staged_directory
 from evalkit.train.config import TrainConfig
 from evalkit.train.lora import load_training_model, require_qlora_support
-from evalkit.train.manifest import Manifest, TrainingIdentity, write_manifest
+from evalkit.train.manifest import (
+    Manifest,
+    TrainingIdentity,
+    command_line,
+    describe_machine,
+    portable_path,
+    write_manifest,
+)
 from evalkit.train.reporting import SilentReporter, TrainingReporter
 from evalkit.version import evalkit_version
 
@@ -33,6 +43,14 @@ def base_model(config: TrainConfig) -> ResolvedModel:
         ModelError: the source does not resolve.
     """
     return resolve_model(config.model, config.source.parent)
+
+
+def record_base_name(adapter_dir: Path, source: str) -> None:
+    """Write the base's source name (not this machine's cache path) into peft's adapter config."""
+    path = adapter_dir / "adapter_config.json"
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    settings["base_model_name_or_path"] = source
+    path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def training_identity(config: TrainConfig, suite: SuiteConfig | None = None) -> TrainingIdentity:
@@ -132,6 +150,7 @@ def train_adapter(
     data_items = load_items(data)
     check_training_data(config, data_items, template, suite, base, reporter, force)
     loaded = load_training_model(base.path, config)
+    named_base = not config.resolve(config.model).exists()
     with staged_directory(config.output_path, kind="adapter", force=replace_output) as staging:
         if config.method == "dpo":
             trained = train_dpo(config, loaded, data_items, staging, reporter)
@@ -142,7 +161,8 @@ def train_adapter(
             method=config.method,
             base_source=config.model,
             base_fingerprint=base.fingerprint,
-            base_path=str(base.path),
+            # A named base (the embedded model) resolves on any machine: no local path.
+            base_path="" if named_base else str(base.path),
             data_path=str(data),
             data_sha256=file_sha256(data),
             data_examples=len(data_items),
@@ -155,8 +175,13 @@ def train_adapter(
             total_parameters=trained.total_parameters,
             seconds=round(trained.seconds, 2),
             evalkit_version=evalkit_version(),
+            command=command_line(),
+            machine=describe_machine("bfloat16" if loaded.bf16 else "float32"),
         )
-        write_manifest(staging, manifest)
+        if named_base:
+            record_base_name(staging, config.model)
+        # On disk the data path is relative to the adapter, so the adapter can be shipped.
+        write_manifest(staging, replace(manifest, data_path=portable_path(data, config.output_path)))
     final = manifest.loss_curve[-1]["loss"] if manifest.loss_curve else float("nan")
     reporter.note(
         f"saved adapter {config.output_path} ({config.method}, {trained.seconds:.0f} s, final loss {final:.4f})"
