@@ -126,3 +126,35 @@ def test_without_ray_the_message_says_what_to_install(
 def test_a_bad_executor_section_is_named(make_suite: SuiteWriter, executor: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_suite(make_suite(executor=executor))
+
+
+@pytest.mark.slow
+def test_the_embedded_model_on_ray_equals_the_local_run(ray_cluster: Any, make_suite: SuiteWriter, tmp_path: Any) -> None:
+    # The real SmolLM2 in float32: each Ray worker runs torch on 1 thread, the local run on
+    # every core, and the greedy completions must still agree item for item.
+    smol = [{"name": "smol", "model": "smollm2-135m-instruct", "dtype": "float32"}]
+    generation = {"max_new_tokens": 16, "batch_size": 2}
+    local = run_suite(make_suite(items=ITEMS[:6], generation=generation, candidates=smol),
+                      store=tmp_path / "local.db", write=False)
+    distributed = run_suite(make_suite(items=ITEMS[:6], generation=generation, candidates=smol, executor=RAY),
+                            store=tmp_path / "ray.db", write=False)
+    assert distributed.sections["executor"]["chunks"] == 3
+    assert all(item.prediction for item in local.candidate("smol").items), "the model answered"
+    assert outputs(distributed) == outputs(local)
+
+
+def test_cli_ray_flag_runs_on_the_cluster_and_a_bad_address_is_exit_2(
+    ray_cluster: Any, make_suite: SuiteWriter, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from evalkit.cli import main
+
+    suite = make_suite(items=ITEMS[:4], generation=GENERATION)
+    assert main(["run", str(suite), "--ray", "http://head:8265", "--store", str(tmp_path / "runs.db")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("evalkit: error")]
+    assert len(errors) == 1 and "--ray http://head:8265" in errors[0] and "ray://HOST:PORT" in errors[0]
+    code = main(["run", str(suite), "--ray", "local", "--store", str(tmp_path / "runs.db"), "--out", str(tmp_path)])
+    assert code in (0, 1), "the run completed (1 would be a bar verdict, not a failure)"
+    (summary,) = tmp_path.rglob("summary.json")
+    assert json.loads(summary.read_text())["sections"]["executor"]["chunks"] == 2
