@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     PrivateAttr,
@@ -24,8 +25,11 @@ from pydantic import (
 
 from evalkit.bars import DEFAULT_INCONCLUSIVE, InconclusivePolicy, SuiteBar
 from evalkit.benchmarks.spec import BenchmarkSpec
+from evalkit.checks.registry import CHECKS
 from evalkit.errors import ConfigError
 from evalkit.judges.spec import JudgeSpec
+from evalkit.models.backend_registry import BACKENDS
+from evalkit.registry import UnknownName
 from evalkit.schema import StrictModel
 from evalkit.slice_spec import SliceSpec
 from evalkit.sweep_spec import SweepSpec, expand_sweep
@@ -120,6 +124,17 @@ class GenerationConfig(StrictModel):
         return self
 
 
+def _known_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(str(UnknownName("backend", name, BACKENDS.names())))
+    return name
+
+
+def _backend_enum(schema: dict[str, Any]) -> None:
+    # The JSON Schema lists the registered names (editors complete them).
+    schema["enum"] = BACKENDS.names()
+
+
 class CandidateConfig(StrictModel):
     """One model variant under evaluation."""
 
@@ -133,8 +148,10 @@ class CandidateConfig(StrictModel):
     """A training config that makes ``adapter`` when it is missing or stale."""
     merged_from: str | None = None
     """The adapter whose merge into its base makes ``model`` (a merged-model candidate)."""
-    backend: Literal["hf", "vllm", "openai_server"] = "hf"
-    """Which backend generates for this candidate."""
+    backend: Annotated[str, AfterValidator(_known_backend),
+                       Field(json_schema_extra=_backend_enum)] = "hf"
+    """Which backend generates for this candidate: a name in the backend registry
+    (``hf``, ``mock``, ``openai_server``, ``vllm``, or one a plugin registers)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights dtype; auto is bf16 on a GPU and float32 on a CPU."""
     prompt: PromptOverride | None = None
@@ -214,8 +231,6 @@ class CheckSpec(StrictModel):
 
 
 def _parse_check(entry: Any) -> dict[str, Any]:
-    from evalkit.checks import registered_checks
-
     if isinstance(entry, str):
         name, options = entry, {}
     elif isinstance(entry, dict) and len(entry) == 1:
@@ -228,9 +243,8 @@ def _parse_check(entry: Any) -> dict[str, Any]:
             options = {"value": raw}
     else:
         raise ValueError("write a check as a name or as {name: options}")
-    known = registered_checks()
-    if name not in known:
-        raise ValueError(f"unknown check '{name}'; available: {', '.join(sorted(known))}")
+    if name not in CHECKS:
+        raise ValueError(str(UnknownName("check", name, CHECKS.names())))
     return {"name": name, "options": options}
 
 

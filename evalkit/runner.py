@@ -8,7 +8,6 @@ seconds, not after the first candidate's run.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -17,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evalkit.checks import Check, CheckContext, build_check
+from evalkit.checks import Check, CheckContext, build_check, metric_declarations
 from evalkit.config import CandidateConfig, GenerationConfig, SuiteConfig
 from evalkit.data.items import Item, file_sha256, load_items
 from evalkit.digest import json_digest
 from evalkit.executors import Executor, open_executor
-from evalkit.models.backend import Backend, ModelVariant, create_backend
+from evalkit.models.backend import Backend, GenerationItem, ModelVariant, create_backend
 from evalkit.models.engine_options import engine_identity
 from evalkit.models.fleet import fleet_key_options, fleet_urls
 from evalkit.models.sources import (
@@ -34,6 +33,7 @@ from evalkit.models.sources import (
 )
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
+from evalkit.registry import Registry
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 from evalkit.sampling import expand_samples, record_sampling, score_samples
 from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
@@ -61,29 +61,35 @@ class SuiteInputs:
     checks: list[Check]
 
 
-# Stages that run after generation and scoring (benchmarks, judges, comparison...).
-# Each receives the inputs, the run so far and the progress reporter, and adds to the
-# run in place. Later modules register themselves here.
+# Stages that run after generation and scoring (benchmarks, judges, parity...), in this
+# order. Each receives the inputs, the run so far, the backends and the progress
+# reporter, and adds to the run in place. They are lazy entries, imported when a suite
+# runs, so that `evalkit --help` does not pay for lm-eval and the like; a new stage is
+# one entry here (or `register_stage` from a module of yours).
 RunStage = Callable[[SuiteInputs, RunResult, dict[str, Backend], Progress], None]
-RUN_STAGES: list[tuple[str, RunStage]] = []
+STAGES: Registry[RunStage] = Registry("stage", {
+    "benchmarks": "evalkit.benchmarks.stage:run_benchmarks",
+    "training": "evalkit.train.candidates:record_training",
+    "judges": "evalkit.judges.stage:run_judges",
+    "parity": "evalkit.parity:parity_stage",
+    "slices": "evalkit.slices:run_slices",
+    "sweep": "evalkit.sweep:run_sweep",
+    "fleet": "evalkit.models.fleet_stage:record_fleets",
+})
 
 
 def register_stage(name: str, stage: RunStage) -> None:
-    """Add a stage that runs after task generation, in registration order."""
-    if all(existing != name for existing, _ in RUN_STAGES):
-        RUN_STAGES.append((name, stage))
+    """Add a stage that runs after the built-in ones (registering the same stage again does nothing).
+
+    Raises:
+        DuplicateName: another stage is registered under ``name``.
+    """
+    STAGES.register(name, stage)
 
 
-# Modules that register a stage when imported. They are imported when a suite runs,
-# not at startup, so that `evalkit --help` does not pay for lm-eval and the like.
-STAGE_MODULES: list[str] = ["evalkit.benchmarks.stage", "evalkit.train.candidates", "evalkit.judges.stage",
-                           "evalkit.parity", "evalkit.slices", "evalkit.sweep", "evalkit.models.fleet_stage"]
-
-
-def import_stage_modules() -> None:
-    """Import every module of STAGE_MODULES, which registers their stages."""
-    for module in STAGE_MODULES:
-        importlib.import_module(module)
+def import_stage_modules() -> list[tuple[str, RunStage]]:
+    """Import every stage's module and return (name, stage) in the order they run."""
+    return STAGES.items()
 
 
 def load_inputs(suite: SuiteConfig) -> SuiteInputs:
@@ -99,7 +105,7 @@ def load_inputs(suite: SuiteConfig) -> SuiteInputs:
     if dataset.train_path is not None:
         train_items = load_items(suite.resolve(dataset.train_path))
     context = CheckContext(base_dir=suite.base_dir, source=f"{suite.source}: checks")
-    checks = [build_check(spec.name, spec.options, context) for spec in suite.checks]
+    checks: list[Check] = [build_check(spec.name, spec.options, context) for spec in suite.checks]
     return SuiteInputs(suite=suite, items=items, train_items=train_items, checks=checks)
 
 
@@ -208,7 +214,7 @@ def plan_candidates(
 
         variant = ModelVariant(model=model, adapter=adapter, adapter_name=config.name if adapter else None,
                                dtype=config.dtype, options=config.options,
-                               constraint=candidate_constraint(suite, config))
+                               constraint=candidate_constraint(suite, config), base_dir=suite.base_dir)
         plans.append(CandidatePlan(config, variant, template))
     return plans
 
@@ -224,6 +230,9 @@ def candidate_model(config: CandidateConfig, base_dir: Path) -> ResolvedModel:
         ModelError: a local model source does not resolve.
     """
     options = dict(config.options)
+    if config.backend == "mock":
+        # The mock never loads its model: `model:` is only the candidate's identity.
+        return hosted_model(config.model, "mock")
     if config.backend == "openai_server" and not options.get("serve") and not is_local_source(config.model, base_dir):
         # A fleet's endpoints are checked to serve one model (evalkit.models.fleet): the first stands for all.
         return hosted_model(config.model, fleet_urls(options["base_url"])[0] if options.get("base_url") else "")
@@ -331,8 +340,11 @@ def evaluate_candidate(
             generator = backend()
             chunk = [conversations[i] for i in todo]
             chunk_started = time.perf_counter()
-            completions = generator.generate(plan.variant, chunk, suite.generation, progress.advance,
-                                             **sampled.generate_kwargs(todo))
+            extra = sampled.generate_kwargs(todo)
+            if getattr(generator, "takes_items", False):  # the mock answers by item id
+                extra["items"] = [GenerationItem(inputs.items[sampled.item_index[i]].id,
+                                               expected[sampled.item_index[i]]) for i in todo]
+            completions = generator.generate(plan.variant, chunk, suite.generation, progress.advance, **extra)
             meter.record([inputs.items[sampled.item_index[i]].id for i in todo], generator,
                          time.perf_counter() - chunk_started)
             keep(todo, [(generator.render_prompt(plan.variant, c), text)
@@ -454,10 +466,12 @@ def execute_suite(
                                                       usage=run.sections.setdefault("usage", {}),
                                                       sampling=run.sections.setdefault("sampling", {})
                                                       if suite.generation.samples > 1 else None))
+        # What each check declared its metrics to be: the comparison picks its test from it.
+        run.sections["metric_kinds"] = metric_declarations(inputs.checks)
         if executor is not None:
             run.warnings += executor.notes()
             run.sections["executor"] = executor.summary()
-        for _, stage in RUN_STAGES:
+        for _, stage in STAGES.items():
             stage(inputs, run, backends, progress)
     finally:
         if executor is not None:

@@ -3,16 +3,38 @@
 A check is a factory: given the options written in the suite (and the suite's
 directory, for files such as a JSON schema) it returns a callable that scores one
 prediction against its reference. See :mod:`evalkit.checks.registry` for the contract.
+The built-in checks (:mod:`evalkit.checks.builtin`) are lazy registry entries: this
+package imports them when one is first built, not when it is imported.
 """
 
-from evalkit.checks import builtin as _builtin  # noqa: F401  (registers the built-in checks)
 from evalkit.checks.registry import (
+    CHECKS,
+    BuiltCheck,
     Check,
     CheckContext,
+    MetricDeclaration,
+    MetricKind,
+    RegisteredCheck,
     Score,
     build_check,
     check,
+    check_names,
+    metric_declarations,
     registered_checks,
 )
 
-__all__ = ["Check", "CheckContext", "Score", "build_check", "check", "registered_checks"]
+__all__ = [
+    "CHECKS",
+    "BuiltCheck",
+    "Check",
+    "CheckContext",
+    "MetricDeclaration",
+    "MetricKind",
+    "RegisteredCheck",
+    "Score",
+    "build_check",
+    "check",
+    "check_names",
+    "metric_declarations",
+    "registered_checks",
+]

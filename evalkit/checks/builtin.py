@@ -51,7 +51,7 @@ def _unexpected_options(name: str, options: Mapping[str, Any], allowed: set[str]
         )
 
 
-@check("exact_match")
+@check("exact_match", kind="binary")
 def exact_match(options: dict[str, Any], context: CheckContext) -> Check:
     """Prediction equals the reference after stripping surrounding whitespace."""
     _unexpected_options("exact_match", options, set(), context)
@@ -64,7 +64,7 @@ def exact_match(options: dict[str, Any], context: CheckContext) -> Check:
     return score
 
 
-@check("json_valid")
+@check("json_valid", kind="binary")
 def json_valid(options: dict[str, Any], context: CheckContext) -> Check:
     """The prediction parses as JSON."""
     _unexpected_options("json_valid", options, set(), context)
@@ -76,7 +76,7 @@ def json_valid(options: dict[str, Any], context: CheckContext) -> Check:
     return score
 
 
-@check("json_schema")
+@check("json_schema", kind="binary")
 def json_schema(options: dict[str, Any], context: CheckContext) -> Check:
     """The prediction is JSON that validates against a JSON schema file.
 
@@ -110,7 +110,7 @@ def json_schema(options: dict[str, Any], context: CheckContext) -> Check:
     return score
 
 
-@check("field_accuracy")
+@check("field_accuracy", kind="continuous", metric_kinds={"field_accuracy.*": "binary"})
 def field_accuracy(options: dict[str, Any], context: CheckContext) -> Check:
     """Per-field accuracy of a JSON object prediction against the reference object.
 
@@ -154,7 +154,7 @@ def field_accuracy(options: dict[str, Any], context: CheckContext) -> Check:
     return score
 
 
-@check("regex")
+@check("regex", kind="binary")
 def regex(options: dict[str, Any], context: CheckContext) -> Check:
     """The prediction matches a regular expression (``re.search``).
 

@@ -14,16 +14,30 @@ returns a mapping of metric name to :class:`Score`. Most checks return one metri
 named like the check; ``field_accuracy`` returns one per JSON field as well. A check
 that raises on some output scores 0 on the metric named like the check, with the error
 as its reason: model output never aborts a run.
+
+A check declares, when it registers, the kind of its metrics (``binary`` pass/fail,
+``continuous``, ``ordinal``) and their direction::
+
+    @check("exact_match", kind="binary")
+    @check("field_accuracy", kind="continuous", metric_kinds={"field_accuracy.*": "binary"})
+
+The run records what each emitted metric was declared as (``sections["metric_kinds"]``)
+and the comparison picks its paired test from that, never from the values
+(:func:`evalkit.compare.metric_kind`). The names live in :data:`CHECKS`, one
+:class:`evalkit.registry.Registry`; the built-in checks are lazy entries there, so
+validating a suite's check names imports no check module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import fnmatch
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from evalkit.errors import ConfigError
+from evalkit.registry import Registry, UnknownName
 
 
 @dataclass(frozen=True)
@@ -67,38 +81,160 @@ class Check(Protocol):
 
 CheckFactory = Callable[[dict[str, Any], CheckContext], Check]
 
-_REGISTRY: dict[str, CheckFactory] = {}
+MetricKind = Literal["binary", "continuous", "ordinal"]
+"""What a metric's per-item values are, which decides the comparison's paired test:
+``binary`` pass/fail (McNemar), ``continuous`` any real value (the bootstrap),
+``ordinal`` ranked levels such as a 1..5 scale (Wilcoxon signed-rank)."""
+
+METRIC_KINDS: tuple[MetricKind, ...] = ("binary", "continuous", "ordinal")
 
 
-def check(name: str) -> Callable[[CheckFactory], CheckFactory]:
-    """Register a check factory under ``name`` (a decorator)."""
+@dataclass(frozen=True)
+class MetricDeclaration:
+    """What a check declares about a metric it emits.
 
-    def register(factory: CheckFactory) -> CheckFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"a check named {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
+    Attributes:
+        kind: ``binary``, ``continuous`` or ``ordinal`` (see :data:`MetricKind`).
+        higher_is_better: the direction; a drop is a regression when True.
+    """
+
+    kind: MetricKind
+    higher_is_better: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form recorded in a run (``sections["metric_kinds"]``)."""
+        return {"kind": self.kind, "higher_is_better": self.higher_is_better}
+
+
+@dataclass(frozen=True)
+class RegisteredCheck:
+    """A check factory with the declaration of the metrics it emits.
+
+    Attributes:
+        name: the name suites use.
+        factory: options, context -> :class:`Check`.
+        declaration: the kind and direction of its metrics.
+        metric_kinds: kinds of metrics that differ from ``declaration.kind``, by
+            ``fnmatch`` pattern (``{"field_accuracy.*": "binary"}``).
+    """
+
+    name: str
+    factory: CheckFactory
+    declaration: MetricDeclaration
+    metric_kinds: Mapping[str, MetricKind] = field(default_factory=dict)
+
+    def __call__(self, options: dict[str, Any], context: CheckContext) -> Check:
+        """Build the check (the factory's contract)."""
+        return self.factory(options, context)
+
+    def declaration_for(self, metric: str) -> MetricDeclaration:
+        """Return the declaration of one metric this check emits."""
+        for pattern, kind in self.metric_kinds.items():
+            if fnmatch.fnmatchcase(metric, pattern):
+                return MetricDeclaration(kind, self.declaration.higher_is_better)
+        return self.declaration
+
+
+CHECKS: Registry[RegisteredCheck] = Registry("check", {
+    "exact_match": "evalkit.checks.builtin:exact_match",
+    "json_valid": "evalkit.checks.builtin:json_valid",
+    "json_schema": "evalkit.checks.builtin:json_schema",
+    "field_accuracy": "evalkit.checks.builtin:field_accuracy",
+    "regex": "evalkit.checks.builtin:regex",
+})
+"""Every check by name; the built-in ones are lazy entries, imported when first built."""
+
+
+def check(
+    name: str,
+    *,
+    kind: MetricKind,
+    higher_is_better: bool = True,
+    metric_kinds: Mapping[str, MetricKind] | None = None,
+) -> Callable[[CheckFactory], RegisteredCheck]:
+    """Register a check factory under ``name`` (a decorator), declaring its metrics.
+
+    Args:
+        name: the name suites use.
+        kind: the kind of the metrics it emits: ``binary``, ``continuous`` or ``ordinal``.
+        higher_is_better: the direction of its metrics.
+        metric_kinds: metrics (``fnmatch`` patterns) whose kind differs from ``kind``.
+
+    Raises:
+        DuplicateName: another check is registered under ``name``.
+        ValueError: ``kind`` is not one of :data:`METRIC_KINDS`.
+    """
+    for declared in (kind, *(metric_kinds or {}).values()):
+        if declared not in METRIC_KINDS:
+            raise ValueError(f"check {name!r}: kind {declared!r} is not one of {', '.join(METRIC_KINDS)}")
+
+    def register(factory: CheckFactory) -> RegisteredCheck:
+        registered = RegisteredCheck(name, factory, MetricDeclaration(kind, higher_is_better),
+                                     dict(metric_kinds or {}))
+        # The entry stands for the factory's module-level name, so `module:name` references match it.
+        object.__setattr__(registered, "__module__", factory.__module__)
+        object.__setattr__(registered, "__qualname__", factory.__qualname__)
+        object.__setattr__(registered, "__doc__", factory.__doc__)
+        CHECKS.register(name, registered)
+        return registered
 
     return register
 
 
-def registered_checks() -> dict[str, CheckFactory]:
-    """Return a copy of the registry: check name -> factory."""
-    return dict(_REGISTRY)
+def check_names() -> list[str]:
+    """Return the registered check names, sorted (imports no check module)."""
+    return CHECKS.names()
 
 
-def build_check(name: str, options: dict[str, Any], context: CheckContext) -> Check:
+def registered_checks() -> dict[str, RegisteredCheck]:
+    """Return check name -> registered check, importing every check module."""
+    return dict(CHECKS.items())
+
+
+class BuiltCheck:
+    """A check built for one run: scores items, never raises, remembers the metrics it emitted."""
+
+    def __init__(self, registered: RegisteredCheck, scorer: Check) -> None:
+        self.registered = registered
+        self.emitted: set[str] = set()
+        self._score = never_raising(registered.name, scorer)
+
+    @property
+    def name(self) -> str:
+        """The check's registered name."""
+        return self.registered.name
+
+    def __call__(self, prediction: str, reference: str) -> Mapping[str, Score]:
+        """Score one item (see :class:`Check`)."""
+        scores = self._score(prediction, reference)
+        self.emitted.update(scores)
+        return scores
+
+    def declarations(self) -> dict[str, MetricDeclaration]:
+        """Return metric -> declaration for every metric this check has emitted."""
+        return {metric: self.registered.declaration_for(metric) for metric in sorted(self.emitted)}
+
+
+def metric_declarations(checks: Iterable[Check]) -> dict[str, dict[str, Any]]:
+    """Return metric -> ``{kind, higher_is_better}`` for what the built checks emitted (JSON form)."""
+    declared: dict[str, dict[str, Any]] = {}
+    for built in checks:
+        if isinstance(built, BuiltCheck):
+            declared.update({m: d.to_dict() for m, d in built.declarations().items()})
+    return declared
+
+
+def build_check(name: str, options: dict[str, Any], context: CheckContext) -> BuiltCheck:
     """Build a registered check from its suite options.
 
     Raises:
         ConfigError: the name is unknown or the options are invalid.
     """
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise ConfigError(
-            f"{context.source}: unknown check '{name}'; available: {', '.join(sorted(_REGISTRY))}"
-        )
-    return never_raising(name, factory(options, context))
+    try:
+        registered = CHECKS.get(name)
+    except UnknownName as exc:
+        raise ConfigError(f"{context.source}: {exc}") from None
+    return BuiltCheck(registered, registered(options, context))
 
 
 def never_raising(name: str, scorer: Check) -> Check:

@@ -14,6 +14,10 @@ output does not depend on the batch (see :mod:`evalkit.sampling`); and a variant
 a ``constraint`` (a JSON schema) has every output forced to that schema.
 Backends load each base model once and share it between variants (adapters on a
 shared base are switched, not loaded as a second copy). ``close()`` frees them.
+
+Backends are looked up by name in :data:`evalkit.models.backend_registry.BACKENDS`
+(lazy entries: ``hf``, ``mock``, ``openai_server``, ``vllm``); a new one is one module
+in ``models/`` plus one entry there (or :func:`register_backend` in a module of yours).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from typing import Any, Protocol
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ConfigError
+from evalkit.models.backend_registry import BACKENDS
 from evalkit.models.sources import ResolvedModel
+from evalkit.registry import UnknownName
 
 Message = dict[str, str]
 ProgressCallback = Callable[[int], None]
@@ -43,6 +49,7 @@ class ModelVariant:
         options: the candidate's backend-specific ``options`` (e.g. ``base_url``).
         constraint: a JSON schema (its JSON text) every output is forced to by
             constrained decoding (``constrain: json_schema``), or None.
+        base_dir: the suite file's directory: relative paths in ``options`` are read from it.
     """
 
     model: ResolvedModel
@@ -51,6 +58,20 @@ class ModelVariant:
     dtype: str = "auto"
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     constraint: str | None = None
+    base_dir: Path | None = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class GenerationItem:
+    """What a backend with ``takes_items = True`` (the mock) gets per conversation besides it.
+
+    Attributes:
+        item_id: the item's id in the dataset.
+        reference: the item's expected output.
+    """
+
+    item_id: str
+    reference: str
 
 
 class Backend(Protocol):
@@ -76,41 +97,35 @@ class Backend(Protocol):
 
 
 BackendFactory = Callable[[], Backend]
-_BACKENDS: dict[str, BackendFactory] = {}
 
 
 def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
-    """Register a backend factory under the name suites use in ``backend:``."""
+    """Register a backend factory under the name suites use in ``backend:`` (a decorator).
 
-    def register(factory: BackendFactory) -> BackendFactory:
-        _BACKENDS[name] = factory
-        return factory
+    The factory (a class or a function) takes no arguments and returns a :class:`Backend`.
+    Registering a name that another factory holds raises
+    :class:`evalkit.registry.DuplicateName`.
+    """
+    return BACKENDS.decorator(name)
 
-    return register
+
+def backend_names() -> list[str]:
+    """Return every registered backend name, sorted (imports no backend module)."""
+    return BACKENDS.names()
 
 
 def create_backend(name: str) -> Backend:
-    """Instantiate the backend registered under ``name``.
+    """Instantiate the backend registered under ``name`` (importing its module now).
 
     Raises:
         ConfigError: no such backend.
         BackendUnavailable: the backend's optional dependency is missing.
     """
-    _import_builtin_backends()
-    factory = _BACKENDS.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown backend '{name}'; available: {', '.join(sorted(_BACKENDS))}")
-    return factory()
-
-
-def _import_builtin_backends() -> None:
-    # Imported lazily so that `evalkit --help` does not pay for torch.
-    import importlib
-
-    for module in ("evalkit.models.hf", "evalkit.models.vllm", "evalkit.models.openai_server"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and exc.name.startswith("evalkit"):
-                continue  # that backend is not part of this build
-            raise BackendUnavailable(f"backend module {module} cannot import {exc.name}") from None
+    try:
+        factory = BACKENDS.get(name)
+    except UnknownName as exc:
+        raise ConfigError(str(exc)) from None
+    except ModuleNotFoundError as exc:
+        raise BackendUnavailable(f"backend '{name}' cannot import {exc.name}; install it to use this backend") from None
+    backend: Backend = factory()
+    return backend

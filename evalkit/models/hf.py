@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback
 from evalkit.usage import BatchTimer, GenerationUsage
 
 # transformers' own loading bars are turned off while evalkit runs (progress.library_bars_silenced),
@@ -238,8 +238,3 @@ def adapter_base_model(adapter: Path) -> str | None:
         return None
     value = json.loads(config.read_text()).get("base_model_name_or_path")
     return str(value) if value else None
-
-
-@register_backend("hf")
-def _create_hf_backend() -> HFBackend:
-    return HFBackend()

@@ -42,7 +42,7 @@ from typing import Any
 from evalkit.api_keys import PLACEHOLDER_KEY, check_base_url, check_key_env_name, read_api_key, redact
 from evalkit.config import GenerationConfig
 from evalkit.errors import ConfigError, ModelError
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback
 from evalkit.models.engine_options import ENGINE_OPTIONS, server_args
 from evalkit.models.fleet import EndpointFleet, fleet_urls
 from evalkit.models.vllm_server import VLLMServer, serve_vllm
@@ -316,8 +316,3 @@ class OpenAIServerBackend:
         for fleet in self._fleets.values():
             fleet.close()
         self._fleets.clear()
-
-
-@register_backend("openai_server")
-def _create_openai_server_backend() -> OpenAIServerBackend:
-    return OpenAIServerBackend()

@@ -55,6 +55,10 @@ def runtime_identity(backend: str, variant: ModelVariant) -> dict[str, Any]:
         from evalkit.models.openai_server import served_identity
 
         return served_identity(variant)
+    if backend == "mock":
+        from evalkit.models.mock import script_identity
+
+        return script_identity(variant)
     if backend in LOCAL_BACKENDS:
         device = device_kind()
         return {"device": device, "dtype": resolve_dtype(variant.dtype, device)}

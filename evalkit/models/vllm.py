@@ -37,7 +37,7 @@ from typing import Any
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ModelError
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback
 from evalkit.models.engine_options import engine_identity, engine_kwargs
 from evalkit.models.hf import check_adapter_dir, load_tokenizer, render_chat
 
@@ -429,8 +429,3 @@ def _first_line(exc: BaseException) -> str:
     reason = next((line for line in lines if line.startswith("Value error,")), lines[0])
     reason = reason.removeprefix("Value error,").strip()
     return reason if len(reason) <= 400 else reason[:400] + "..."
-
-
-@register_backend("vllm")
-def _create_vllm_backend() -> VLLMBackend:
-    return VLLMBackend()

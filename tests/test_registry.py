@@ -1,0 +1,71 @@
+"""The one registry type: lazy "module:attr" entries, one duplicate rule, listings for messages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from evalkit.registry import DuplicateName, Registry, UnknownName
+
+
+def make_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> str:
+    (tmp_path / f"{name}.py").write_text("def factory():\n    return 'made'\n\n\ndef other():\n    return 'other'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return name
+
+
+def test_a_lazy_entry_is_imported_on_first_lookup_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = make_plugin(tmp_path, monkeypatch, "evalkit_test_plugin_lazy")
+    registry: Registry[object] = Registry("widget", {"w": f"{module}:factory"})
+    assert registry.names() == ["w"] and "w" in registry
+    assert module not in sys.modules and not registry.is_loaded("w")
+    target = registry.get("w")
+    assert module in sys.modules and registry.is_loaded("w")
+    assert callable(target) and target() == "made"
+
+
+def test_unknown_name_lists_what_is_available() -> None:
+    registry: Registry[object] = Registry("backend", {"vllm": "x:y", "hf": "x:z"})
+    with pytest.raises(UnknownName) as caught:
+        registry.get("nope")
+    assert str(caught.value) == "unknown backend 'nope'; available: hf, vllm"
+
+
+def test_same_target_again_is_a_no_op_and_a_different_one_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = make_plugin(tmp_path, monkeypatch, "evalkit_test_plugin_dup")
+    registry: Registry[object] = Registry("stage", {"s": f"{module}:factory"})
+    registry.register("s", f"{module}:factory")  # the same reference
+    loaded = registry.get("s")
+    registry.register("s", loaded)  # the object the reference names
+    registry.register("s", f"{module}:factory")  # a reference never replaces its loaded object
+    assert registry.get("s") is loaded
+    with pytest.raises(DuplicateName, match="a stage named 's' is already registered"):
+        registry.register("s", f"{module}:other")
+    with pytest.raises(DuplicateName):
+        registry.register("s", lambda: None)
+
+
+def test_an_object_registered_before_its_lazy_reference_keeps_one_entry() -> None:
+    registry: Registry[object] = Registry("check")
+    registry.register("dumps", __import__("json").dumps)
+    registry.register("dumps", "json:dumps")
+    assert registry.names() == ["dumps"] and registry.is_loaded("dumps")
+
+
+def test_items_keep_registration_order() -> None:
+    registry: Registry[object] = Registry("stage", {"z": "json:dumps", "a": "json:loads"})
+    registry.register("m", "json:JSONDecoder")
+    assert [name for name, _ in registry.items()] == ["z", "a", "m"]
+    assert registry.names() == ["a", "m", "z"]
+
+
+def test_a_missing_module_is_an_import_error_naming_it() -> None:
+    registry: Registry[object] = Registry("backend", {"gone": "evalkit_no_such_module_anywhere:thing"})
+    with pytest.raises(ModuleNotFoundError, match="evalkit_no_such_module_anywhere"):
+        registry.get("gone")
+    assert not registry.is_loaded("gone")
