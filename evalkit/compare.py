@@ -4,9 +4,11 @@ For every metric both sides measured, items are paired by id and compared:
 
 * the absolute and relative delta of the means (candidate - baseline);
 * a seeded paired bootstrap 95% interval on the delta (:mod:`evalkit.stats`);
-* a paired test: McNemar's exact test for pass/fail metrics (``binary``: every value
-  0 or 1), the Wilcoxon signed-rank test for judge scores (``judge.*``), and the
-  bootstrap's own p-value for other metrics (``continuous``);
+* a paired test chosen by the metric's kind, which its check declared when it
+  registered (:func:`metric_kind`), not by its values: McNemar's exact test for
+  pass/fail metrics (``binary``), the Wilcoxon signed-rank test for judge scores
+  (``judge.*``) and ``ordinal`` ones, and the bootstrap's own p-value for
+  ``continuous`` ones (a continuous metric that happens to be all 0/1 included);
 * the items that flipped pass -> fail and fail -> pass (pass/fail metrics).
 
 How the interval and the threshold combine into a verdict
@@ -72,7 +74,7 @@ if TYPE_CHECKING:
 
 Verdict = Literal["improved", "regressed", "no_change", "inconclusive"]
 DropOutcome = Literal["beyond", "within", "undecided"]
-MetricKind = Literal["binary", "judge", "continuous"]
+MetricKind = Literal["binary", "judge", "continuous", "ordinal"]
 TestName = Literal["mcnemar", "wilcoxon", "bootstrap"]
 
 # Float noise must not turn a drop of exactly the threshold into a regression.
@@ -85,7 +87,8 @@ class MetricComparison:
 
     Attributes:
         metric: the metric's name.
-        kind: ``binary`` (pass/fail), ``judge`` (judge scores) or ``continuous``.
+        kind: ``binary`` (pass/fail), ``judge`` (judge scores), ``ordinal`` (ranked levels a
+            check declared) or ``continuous``.
         n_items: paired items (present on both sides).
         baseline_value: the baseline's mean over the paired items.
         candidate_value: the candidate's mean over the paired items.
@@ -257,8 +260,18 @@ def drop_outcome(
     return "undecided"
 
 
-def metric_kind(metric: str, baseline: np.ndarray, candidate: np.ndarray) -> MetricKind:
-    """Classify a metric: judge scores by name, pass/fail by values, else continuous."""
+def metric_kind(metric: str, baseline: np.ndarray, candidate: np.ndarray,
+                declared: str | None = None) -> MetricKind:
+    """Classify a metric for its paired test: by what its check declared, never by its values.
+
+    A check's metrics carry the kind the check registered with (``binary``, ``continuous``,
+    ``ordinal``: :mod:`evalkit.checks.registry`), so a continuous metric that happens to
+    be all 0/1 still gets the continuous test. Judge scores are known by name. Only a
+    metric nothing declared (a benchmark's per-item values, a run stored before kinds were
+    recorded) is classified by its values: all 0/1 is pass/fail, else continuous.
+    """
+    if declared in ("binary", "continuous", "ordinal"):
+        return declared  # type: ignore[return-value]
     if metric.startswith(JUDGE_PREFIX):
         return "judge"
     if np.all((baseline == 0.0) | (baseline == 1.0)) and np.all((candidate == 0.0) | (candidate == 1.0)):
@@ -284,7 +297,8 @@ def compare_metric(
         candidate: the candidate's values, paired with ``baseline``.
         threshold: the tolerated drop, ``3%`` or ``2pt``.
         rng: the bootstrap's random generator.
-        kind: the metric's kind when the caller knows it; default judged from name and values.
+        kind: the metric's kind when the caller knows it (declared by its check); default
+            :func:`metric_kind` from its name and values.
     """
     n = len(ids)
     kind = kind or metric_kind(metric, baseline, candidate)
@@ -300,7 +314,7 @@ def compare_metric(
         base_pass, cand_pass = baseline >= 1.0, candidate >= 1.0
         pass_to_fail = [ids[i] for i in np.flatnonzero(base_pass & ~cand_pass)]
         fail_to_pass = [ids[i] for i in np.flatnonzero(~base_pass & cand_pass)]
-    elif kind == "judge":
+    elif kind in ("judge", "ordinal"):
         test, p_value = "wilcoxon", wilcoxon_signed_rank(baseline, candidate)
     else:
         test, p_value = "bootstrap", boot.p_value
@@ -360,7 +374,7 @@ def _items_needed(kind: MetricKind, baseline: np.ndarray, candidate: np.ndarray,
     # A drop of `drop` made of whole-unit item changes has at least this spread; two
     # identical runs show none, which would otherwise claim two items are enough.
     floor = math.sqrt(drop * max(1.0 - drop, 0.0)) if drop < 1 else drop
-    return paired_mean_sample_size(max(spread, floor), drop, rank_test=kind == "judge")
+    return paired_mean_sample_size(max(spread, floor), drop, rank_test=kind in ("judge", "ordinal"))
 
 
 @dataclass(frozen=True)
@@ -444,6 +458,7 @@ def compare_pair(
     *,
     baseline_arrays: Mapping[str, MetricArray] | None = None,
     continuous: Container[str] = (),
+    kinds: Mapping[str, str] | None = None,
 ) -> CandidateComparison:
     """Compare every metric both candidates measured (or only ``metrics``).
 
@@ -451,7 +466,8 @@ def compare_pair(
     that metric's comparison. ``baseline_arrays`` reuses the baseline's
     :func:`metric_arrays` when one baseline is compared with many candidates.
     ``continuous`` names metrics compared as continuous whatever their values (per-item
-    rates over repeated samples, :func:`evalkit.sampling.is_rate_metric`).
+    rates over repeated samples, :func:`evalkit.sampling.is_rate_metric`); ``kinds``
+    gives the kind each check declared for its metrics (:func:`declared_kinds`).
     """
     base_table = baseline_arrays if baseline_arrays is not None else metric_arrays(baseline)
     cand_table = metric_arrays(candidate)
@@ -467,7 +483,7 @@ def compare_pair(
         rng = rng_for(seed, baseline.name, candidate.name, metric)
         comparison.metrics[metric] = compare_metric(
             metric, ids, base, cand, policy.threshold_text(metric), rng,
-            kind="continuous" if metric in continuous else None,
+            kind="continuous" if metric in continuous else metric_kind(metric, base, cand, (kinds or {}).get(metric)),
         )
     return comparison
 
@@ -514,7 +530,7 @@ def compare_candidates(
             comparison.notes.append(f"candidate '{name}' was skipped; not compared")
             continue
         comparison.candidates[name] = compare_pair(base, other, policy, seed, baseline_arrays=base_arrays,
-                                                   continuous=_rate_metrics(run))
+                                                   continuous=_rate_metrics(run), kinds=declared_kinds(run))
     return comparison
 
 
@@ -565,8 +581,22 @@ def compare_runs(
                 raise ConfigError(f"candidate '{result.name}' was skipped in run {run.run_id}; "
                                   "pick an evaluated one")
         comparison.candidates[cand_name] = compare_pair(base, other, policy, seed,
-                                                        continuous=_rate_metrics(baseline_run, candidate_run))
+                                                        continuous=_rate_metrics(baseline_run, candidate_run),
+                                                        kinds=declared_kinds(baseline_run, candidate_run))
     return comparison
+
+
+def declared_kinds(*runs: RunResult) -> dict[str, str]:
+    """Return metric -> the kind its check declared, from the runs' ``metric_kinds`` sections.
+
+    The later run's declaration wins when two runs disagree (a check changed its kind).
+    """
+    kinds: dict[str, str] = {}
+    for run in runs:
+        for metric, declaration in (run.sections.get("metric_kinds") or {}).items():
+            if isinstance(declaration, Mapping) and isinstance(declaration.get("kind"), str):
+                kinds[metric] = declaration["kind"]
+    return kinds
 
 
 def _rate_metrics(*runs: RunResult) -> set[str]:
