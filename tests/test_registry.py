@@ -69,3 +69,20 @@ def test_a_missing_module_is_an_import_error_naming_it() -> None:
     with pytest.raises(ModuleNotFoundError, match="evalkit_no_such_module_anywhere"):
         registry.get("gone")
     assert not registry.is_loaded("gone")
+
+
+def test_judge_providers_are_validated_against_their_registry() -> None:
+    from pydantic import ValidationError
+
+    from evalkit.judges.spec import JudgeClientSpec
+
+    with pytest.raises(ValidationError, match="unknown judge provider 'gemini'; available: anthropic, local, openai"):
+        JudgeClientSpec(provider="gemini", model="g")
+    assert JudgeClientSpec(provider="openai", model="gpt").provider == "openai"
+
+
+def test_run_stages_run_in_registration_order_and_import_lazily() -> None:
+    from evalkit.runner import STAGES
+
+    assert list(STAGES)[:3] == ["benchmarks", "training", "judges"]
+    assert "fleet" in STAGES.names()

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from evalkit.errors import ConfigError
+from evalkit.judges.providers import JUDGE_PROVIDERS
 from evalkit.judges.rubric import SCALE, Rubric
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.prompting import Message
+from evalkit.registry import UnknownName
 
 
 class TransientJudgeError(Exception):
@@ -142,17 +144,15 @@ def weighted_score(probabilities: Mapping[int, float]) -> tuple[float, dict[int,
 
 
 ClientFactory = Callable[[JudgeClientSpec, Mapping[str, Any]], JudgeClient]
-_PROVIDERS: dict[str, ClientFactory] = {}
 
 
 def register_provider(name: str) -> Callable[[ClientFactory], ClientFactory]:
-    """Register a judge client factory under a ``provider:`` name."""
+    """Register a judge client factory under a ``provider:`` name (a decorator).
 
-    def register(factory: ClientFactory) -> ClientFactory:
-        _PROVIDERS[name] = factory
-        return factory
-
-    return register
+    Raises:
+        DuplicateName: another factory holds ``name``.
+    """
+    return JUDGE_PROVIDERS.decorator(name)
 
 
 def create_client(spec: JudgeClientSpec, backends: Mapping[str, Any] | None = None) -> JudgeClient:
@@ -167,11 +167,10 @@ def create_client(spec: JudgeClientSpec, backends: Mapping[str, Any] | None = No
         ConfigError: unknown provider.
         JudgeError: the client cannot be built (a missing API key, say).
     """
-    import importlib
-
-    # Imported here: the API SDKs and torch are needed only by the provider in use.
-    module = {"anthropic": "api_judges", "openai": "api_judges", "local": "local_judge"}.get(spec.provider)
-    if module is None:
-        raise ConfigError(f"unknown judge provider '{spec.provider}'; use anthropic, openai or local")
-    importlib.import_module(f"evalkit.judges.{module}")
-    return _PROVIDERS[spec.provider](spec, backends or {})
+    # A lazy entry: the API SDKs and torch are imported only for the provider in use.
+    try:
+        factory = JUDGE_PROVIDERS.get(spec.provider)
+    except UnknownName as exc:
+        raise ConfigError(str(exc)) from None
+    client: JudgeClient = factory(spec, backends or {})
+    return client

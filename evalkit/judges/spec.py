@@ -18,16 +18,30 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from evalkit.api_keys import check_base_url, check_key_env_name, sends_in_clear
+from evalkit.judges.providers import JUDGE_PROVIDERS
 from evalkit.models.sources import DEFAULT_MODEL
+from evalkit.registry import UnknownName
 from evalkit.schema import StrictModel
 from evalkit.thresholds import validate_threshold_text
 
-Provider = Literal["anthropic", "openai", "local"]
+
+def _known_provider(name: str) -> str:
+    if name not in JUDGE_PROVIDERS:
+        raise ValueError(str(UnknownName("judge provider", name, JUDGE_PROVIDERS.names())))
+    return name
+
+
+def _provider_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = JUDGE_PROVIDERS.names()
+
+
+Provider = Annotated[str, AfterValidator(_known_provider), Field(json_schema_extra=_provider_enum)]
+"""A name in :data:`evalkit.judges.providers.JUDGE_PROVIDERS` (``anthropic``, ``local``, ``openai``)."""
 
 DEFAULT_KEY_ENV: dict[str, str] = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 
