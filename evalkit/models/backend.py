@@ -11,7 +11,9 @@ per conversation in the input order, and calls ``on_progress(n)`` after each n d
 The hf and vllm backends also take ``seeds=[...]`` (one per conversation, with
 temperature > 0): each conversation then samples from its own seeded generator, so its
 output does not depend on the batch (see :mod:`evalkit.sampling`); and a variant with
-a ``constraint`` (a JSON schema) has every output forced to that schema.
+a ``constraint`` (a JSON schema) has every output forced to that schema. A backend
+whose class sets ``takes_items = True`` (the mock) also gets ``items=[GenerationItem]``,
+each conversation's item id and expected output.
 Backends load each base model once and share it between variants (adapters on a
 shared base are switched, not loaded as a second copy). ``close()`` frees them.
 
