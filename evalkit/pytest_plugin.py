@@ -18,9 +18,13 @@ A run is also reused by later sessions when nothing it depends on has changed (t
 suite apart from its bars, every file the suite names, the models' and adapters'
 fingerprints, the evalkit version); ``--evalkit-no-cache`` forces a fresh run.
 
-Options (defaults from ``[tool.evalkit]`` in ``pyproject.toml``: ``suites``, ``store``,
-``report_dir``, ``cache``): ``--evalkit SUITE`` (repeatable), ``--evalkit-store PATH``,
-``--evalkit-no-cache``, ``--evalkit-report DIR``.
+Options: ``--evalkit SUITE`` (repeatable), ``--evalkit-store PATH``, ``--evalkit-no-cache``,
+``--evalkit-report DIR``. Each can also be set in pytest's own configuration
+(``pytest.ini``, ``tox.ini``, ``setup.cfg`` or ``[tool.pytest.ini_options]``) as
+``evalkit_suites``, ``evalkit_store``, ``evalkit_no_cache``, ``evalkit_report``, with paths
+relative to that file; or in ``[tool.evalkit]`` of the rootdir's ``pyproject.toml``
+(``suites``, ``store``, ``report_dir``, ``cache``). The command line wins over pytest's
+configuration, which wins over ``[tool.evalkit]``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -55,7 +59,7 @@ class BarFailed(AssertionError):
 
 @dataclass(frozen=True)
 class EvalkitSettings:
-    """The plugin's settings: command-line options over ``[tool.evalkit]`` over defaults.
+    """The plugin's settings: command line over pytest's ini options over ``[tool.evalkit]`` over defaults.
 
     Attributes:
         suites: suite files whose bars become test items.
@@ -71,7 +75,7 @@ class EvalkitSettings:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> EvalkitSettings:
-        """Read the options, falling back to ``[tool.evalkit]`` in the rootdir's pyproject.toml.
+        """Read the options, then pytest's ini options, then ``[tool.evalkit]`` in the rootdir's pyproject.toml.
 
         Raises:
             pytest.UsageError: ``[tool.evalkit]`` holds a value of the wrong type.
@@ -87,18 +91,48 @@ class EvalkitSettings:
                 stacklevel=2,
             )
         cli_suites = config.getoption("evalkit_suites") or []
-        suites = [Path(s) for s in cli_suites] or [base / s for s in _strings(table, "suites", where)]
-        store = config.getoption("evalkit_store") or _path(table, "store", base, where)
-        report_dir = config.getoption("evalkit_report") or _path(table, "report_dir", base, where)
+        suites = (
+            [Path(s) for s in cli_suites]
+            or _ini_suites(config)
+            or [base / s for s in _strings(table, "suites", where)]
+        )
+        store = (config.getoption("evalkit_store") or _ini_path(config, "evalkit_store")
+                 or _path(table, "store", base, where))
+        report_dir = (config.getoption("evalkit_report") or _ini_path(config, "evalkit_report")
+                      or _path(table, "report_dir", base, where))
         cache = table.get("cache", True)
         if not isinstance(cache, bool):
             raise pytest.UsageError(f"{where}: cache must be true or false, not {cache!r}")
+        no_cache = config.getoption("evalkit_no_cache") or config.getini("evalkit_no_cache")
         return cls(
             suites=tuple(dict.fromkeys(p.expanduser().resolve() for p in suites)),
             store=Path(store).expanduser().resolve() if store else None,
             report_dir=Path(report_dir).expanduser().resolve() if report_dir else None,
-            cache=cache and not config.getoption("evalkit_no_cache"),
+            cache=cache and not no_cache,
         )
+
+
+INI_OPTIONS: dict[str, tuple[Literal["paths", "string", "bool"], str]] = {
+    "evalkit_suites": ("paths", "suite files whose bars become tests, one a line (like --evalkit)"),
+    "evalkit_store": ("string", "the run store (like --evalkit-store), relative to this file"),
+    "evalkit_no_cache": ("bool", "run every suite afresh (like --evalkit-no-cache)"),
+    "evalkit_report": ("string", "where run directories go (like --evalkit-report), relative to this file"),
+}
+"""pytest ini options (``pytest.ini``, ``[tool.pytest.ini_options]``, ...): name -> (type, help)."""
+
+
+def _ini_suites(config: pytest.Config) -> list[Path]:
+    """The ``evalkit_suites`` ini option's paths (pytest reads them relative to the ini file)."""
+    return [Path(p) for p in config.getini("evalkit_suites")]
+
+
+def _ini_path(config: pytest.Config, name: str) -> Path | None:
+    """A path-valued ini option, relative to the ini file it is written in (None when unset)."""
+    value = str(config.getini(name) or "").strip()
+    if not value:
+        return None
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    return base / Path(value).expanduser()
 
 
 def _pyproject_table(config: pytest.Config) -> tuple[dict[str, Any], Path | None]:
@@ -399,8 +433,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--evalkit-store", dest="evalkit_store", metavar="PATH", default=None,
         help="the SQLite run store that runs are saved in and read back from; the plugin's run "
-             "cache lives beside it (default: [tool.evalkit] store, else the suite's store:, "
-             "else $EVALKIT_HOME/evalkit.db).",
+             "cache lives beside it (default: the evalkit_store ini option, else [tool.evalkit] store, "
+             "else the suite's store:, else $EVALKIT_STORE, else evalkit.db in evalkit's data directory: "
+             "$EVALKIT_HOME, else $XDG_DATA_HOME/evalkit, else ~/.local/share/evalkit).",
     )
     group.addoption(
         "--evalkit-no-cache", action="store_true", dest="evalkit_no_cache", default=False,
@@ -412,6 +447,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write run directories and their report.html under DIR "
              "(default: [tool.evalkit] report_dir, else each suite's output_dir).",
     )
+    for name, (kind, text) in INI_OPTIONS.items():
+        parser.addini(name, f"evalkit: {text}.", type=kind,
+                      default=[] if kind == "paths" else (False if kind == "bool" else ""))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -423,7 +461,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     state = config.stash[STATE_KEY] = EvalkitSession(config)
     config.pluginmanager.register(state, "evalkit-session")
-    if config.getoption("evalkit_suites"):
+    if config.getoption("evalkit_suites") or config.getini("evalkit_suites"):
         _ = state.runs  # read the settings now, so a bad [tool.evalkit] fails at startup
 
 
@@ -499,7 +537,8 @@ class BarItem(pytest.Item):
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Add one item per bar of every ``--evalkit`` suite (before -k/-m deselection runs)."""
-    if not config.getoption("evalkit_suites") and not _pyproject_table(config)[0].get("suites"):
+    if (not config.getoption("evalkit_suites") and not config.getini("evalkit_suites")
+            and not _pyproject_table(config)[0].get("suites")):
         return
     for suite_path in _runs(config).settings.suites:
         collector = SuiteFile.from_parent(session, path=suite_path)
