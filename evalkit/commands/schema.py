@@ -38,9 +38,9 @@ def _add_shorthands(properties: dict[str, Any]) -> None:
     ``checks:`` entries are a check's name or ``{name: options}``; ``bars:`` entries are
     ``{CANDIDATE: EXPRESSION}``.
     """
-    from evalkit.checks import registered_checks
+    from evalkit.checks import check_names
 
-    names = {"enum": sorted(registered_checks())}
+    names = {"enum": check_names()}
     checks = properties.get("checks")
     if checks and "items" in checks:
         checks["items"] = {"anyOf": [checks["items"], names, _one_key_object(names, {})]}
