@@ -9,6 +9,8 @@ Run: .venv/bin/python benchmarks/bench_scaling.py [--items 32] [--max-new-tokens
    worker an actor with 1 CPU and 1 torch thread, on a local Ray cluster of 2 CPUs.
    Actor start-up and model loading are excluded (one warm-up unit per worker first)
    and printed separately: that is a fixed cost per run, not throughput.
+   1b. The same executor on units that wait on a scripted endpoint instead of computing:
+   the executor's own parallelism, which CPU contention from other processes cannot hide.
 2. Endpoint fleet (target: 2 endpoints >= 1.7x the items/s of 1 at the same per-endpoint
    concurrency, identical completions): scripted OpenAI-compatible endpoints on
    loopback (evalkit.models.scripted_endpoint) that answer after a fixed ``--delay``,
@@ -99,6 +101,48 @@ def bench_ray(items: int, max_new_tokens: int) -> dict[str, Any]:
     return figures
 
 
+def bench_ray_io(units: int, delay: float) -> dict[str, Any]:
+    """Time Ray units whose cost is waiting, not computing (a scripted endpoint), 1 worker vs 2.
+
+    This separates the executor's own parallelism from CPU contention: each unit is 4
+    requests, 1 in flight per worker, to an endpoint that answers after ``delay`` seconds.
+    """
+    import ray
+
+    from evalkit.config import GenerationConfig, RayExecutorConfig
+    from evalkit.executors.ray_executor import RayExecutor
+    from evalkit.models.backend import ModelVariant
+    from evalkit.models.scripted_endpoint import ScriptedEndpoint
+    from evalkit.models.sources import hosted_model
+
+    settings = GenerationConfig(max_new_tokens=8, batch_size=4)
+    conversations = [[{"role": "user", "content": f"ticket {n}"}] for n in range(units * 4)]
+    chunks = [conversations[i : i + 4] for i in range(0, len(conversations), 4)]
+    figures: dict[str, Any] = {}
+    outputs: dict[int, list[Any]] = {}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        with ScriptedEndpoint(delay_s=delay) as endpoint:
+            options = {"base_url": endpoint.base_url, "model": "tiny", "concurrency": 1, "max_retries": 0}
+            variant = ModelVariant(hosted_model("tiny", endpoint.base_url), options=options)
+            for workers in (1, 2):
+                executor = RayExecutor(RayExecutorConfig(address="local", num_workers=workers, cpus_per_worker=1))
+                executor.generate("openai_server", variant, [chunks[0][:1]] * workers, settings, lambda i, d: None)
+                done: dict[int, list[tuple[str, str]]] = {}
+                started = time.perf_counter()
+                executor.generate("openai_server", variant, chunks, settings, done.__setitem__)
+                seconds = time.perf_counter() - started
+                executor.close()
+                outputs[workers] = [done[i] for i in range(len(chunks))]
+                figures[f"workers_{workers}"] = {"seconds": round(seconds, 2)}
+                print(f"  ray {workers} worker(s), waiting units: {seconds:6.2f} s", flush=True)
+    finally:
+        ray.shutdown()
+    figures["speedup"] = round(figures["workers_1"]["seconds"] / figures["workers_2"]["seconds"], 2)
+    figures["identical"] = outputs[1] == outputs[2]
+    return figures
+
+
 def bench_fleet(items: int, delay: float, concurrency: int) -> dict[str, Any]:
     """Time the same requests on a fleet of 1 scripted endpoint and of 2, same per-endpoint concurrency."""
     from evalkit.models.fleet import EndpointFleet
@@ -131,6 +175,7 @@ def main() -> int:
     parser.add_argument("--fleet-items", type=int, default=200, help="requests for the fleet comparison (200)")
     parser.add_argument("--delay", type=float, default=0.05, help="each scripted endpoint's answer delay, s (0.05)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight per endpoint (4)")
+    parser.add_argument("--io-units", type=int, default=8, help="units for the waiting-units Ray comparison (8)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     print(f"cpu: {cpu_description()}")
@@ -139,6 +184,10 @@ def main() -> int:
     ray_figures = bench_ray(args.items, args.max_new_tokens)
     print(f"   2 workers vs 1: {ray_figures['speedup']:.2f}x (target >= 1.7x); "
           f"identical: {ray_figures['identical']}")
+    print(f"1b. Ray executor, {args.io_units} units that wait on an endpoint ({args.delay * 4000:.0f} ms each)")
+    io_figures = bench_ray_io(args.io_units, args.delay)
+    print(f"   2 workers vs 1: {io_figures['speedup']:.2f}x (the executor's own parallelism, CPU-independent); "
+          f"identical: {io_figures['identical']}")
     print(f"2. Fleet, {args.fleet_items} requests, {args.delay * 1000:.0f} ms per answer, "
           f"{args.concurrency} in flight per endpoint")
     fleet_figures = bench_fleet(args.fleet_items, args.delay, args.concurrency)
@@ -147,8 +196,8 @@ def main() -> int:
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         Path(args.json).write_text(json.dumps({"cpu": cpu_description(), "ray": ray_figures,
-                                               "fleet": fleet_figures}, indent=2))
-    return 0 if ray_figures["identical"] and fleet_figures["identical"] else 1
+                                               "ray_io": io_figures, "fleet": fleet_figures}, indent=2))
+    return 0 if ray_figures["identical"] and io_figures["identical"] and fleet_figures["identical"] else 1
 
 
 if __name__ == "__main__":
