@@ -257,7 +257,7 @@ def _bar_fits_suite(bar: BarSpec, info: ValidationInfo) -> BarSpec:
             "put the bar on another candidate"
         )
     from evalkit.slice_spec import split_sliced_metric
-    from evalkit.usage import USAGE_METRICS
+    from evalkit.usage_spec import USAGE_METRICS
 
     if bar.metric in USAGE_METRICS:
         if bar.kind != "threshold":

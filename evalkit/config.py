@@ -34,7 +34,7 @@ from evalkit.schema import StrictModel
 from evalkit.slice_spec import SliceSpec
 from evalkit.sweep_spec import SweepSpec, expand_sweep
 from evalkit.thresholds import validate_threshold_text
-from evalkit.usage import PriceSpec
+from evalkit.usage_spec import PriceSpec
 from evalkit.yaml_source import load_model_from_yaml
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
