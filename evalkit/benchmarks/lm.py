@@ -261,27 +261,150 @@ class EvalkitLM(TokenizerLM):
 
     @torch.inference_mode()
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
-        """Generate greedily for generative tasks, cutting at the request's ``until`` strings."""
-        outputs: list[str] = []
+        """Generate for generative tasks: batched per distinct ``gen_kwargs``, cut at ``until``.
+
+        Requests are grouped by their ``gen_kwargs`` (see :func:`generation_options` for the
+        keys honoured; any other key is refused), sorted longest context first within a
+        group and generated ``batch_size`` at a time, left-padded, on the backend's model.
+        Each text is cut before the first of its ``until`` strings, as lm-eval's ``hf`` does;
+        a batch gives the same greedy text as one request at a time.
+
+        Raises:
+            BenchmarkError: a request's ``gen_kwargs`` holds an unknown key or a bad value.
+        """
+        groups: dict[str, tuple[GenerationOptions, list[int]]] = {}
+        for index, request in enumerate(requests):
+            _, kwargs = request.args
+            options = generation_options(kwargs)
+            groups.setdefault(options.key, (options, []))[1].append(index)
+        outputs: list[str | None] = [None] * len(requests)
         with self.backend.active(self.variant) as (model, tokenizer):
-            for request in requests:
-                context, options = request.args
-                options = dict(options or {})
-                until = options.pop("until", None) or [self.tok_decode([self.eot_token_id])]
-                until = [until] if isinstance(until, str) else list(until)
-                max_new_tokens = int(options.pop("max_gen_toks", 256))
-                ids = torch.tensor([self.tok_encode(context)[-self.max_length :]], device=self.device)
-                generated = model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    stop_strings=until,
-                    tokenizer=tokenizer,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
-                text = self.tok_decode(generated[0, ids.shape[1] :].tolist())
-                for stop in until:
-                    text = text.split(stop)[0]
-                outputs.append(text)
-        return outputs
+            for options, indices in groups.values():
+                context_budget = max(1, self.max_length - options.max_new_tokens)
+                encoded = {i: self.tok_encode(requests[i].args[0])[-context_budget:] or [self.prefix_token_id]
+                           for i in indices}
+                order = sorted(indices, key=lambda i: -len(encoded[i]))
+                for start in range(0, len(order), self._batch_size):
+                    batch = order[start : start + self._batch_size]
+                    texts = self._generate_batch(model, tokenizer, [encoded[i] for i in batch], options)
+                    for index, text in zip(batch, texts, strict=True):
+                        outputs[index] = text
+                        self.cache_hook.add_partial("generate_until", requests[index].args, text)
+                    if self.on_progress is not None:
+                        self.on_progress(len(batch))
+        return [text if text is not None else "" for text in outputs]
+
+    def _generate_batch(
+        self, model: Any, tokenizer: Any, token_ids: list[list[int]], options: GenerationOptions
+    ) -> list[str]:
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eot_token_id
+        width = max(len(ids) for ids in token_ids)
+        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in token_ids], device=self.device)
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in token_ids],
+                                      device=self.device)
+        stops = [stop for stop in options.until if stop]
+        generated = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=options.max_new_tokens,
+            stop_strings=stops or None,
+            tokenizer=tokenizer if stops else None,
+            pad_token_id=pad_id,
+            eos_token_id=self.eot_token_id,
+            **options.sampling(),
+        )
+        texts = []
+        for row in generated[:, width:].tolist():
+            text = self.tok_decode(row)
+            for stop in stops:
+                text = text.split(stop)[0]
+            texts.append(text)
+        return texts
+
+
+GEN_KWARGS = ("until", "max_gen_toks", "do_sample", "temperature", "top_p", "top_k")
+"""The ``gen_kwargs`` keys :meth:`EvalkitLM.generate_until` honours."""
+DEFAULT_MAX_GEN_TOKS = 256
+"""lm-eval's ``hf`` default for ``max_gen_toks``."""
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """One request's generation settings, read from lm-eval's ``gen_kwargs``.
+
+    Attributes:
+        until: stop strings; the text is cut before the first one found.
+        max_new_tokens: ``max_gen_toks``.
+        temperature: 0 for greedy decoding.
+        top_p: nucleus sampling's mass, when sampling (None: the model's default).
+        top_k: top-k sampling's k, when sampling (None: the model's default).
+        key: identifies equal settings (requests with equal keys are batched together).
+    """
+
+    until: tuple[str, ...]
+    max_new_tokens: int
+    temperature: float
+    top_p: float | None = None
+    top_k: int | None = None
+
+    @property
+    def key(self) -> str:
+        """A string equal for equal settings."""
+        return repr((self.until, self.max_new_tokens, self.temperature, self.top_p, self.top_k))
+
+    def sampling(self) -> dict[str, Any]:
+        """The decoding arguments for transformers' ``generate``: greedy at temperature 0."""
+        if self.temperature == 0:
+            # None overrides any sampling defaults in the model's generation_config.
+            return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        extra = {name: value for name, value in (("top_p", self.top_p), ("top_k", self.top_k)) if value is not None}
+        return {"do_sample": True, "temperature": self.temperature, **extra}
+
+
+def generation_options(gen_kwargs: Any) -> GenerationOptions:
+    """Read one request's ``gen_kwargs`` as lm-eval's ``hf`` model reads them.
+
+    ``until`` (a string or a list; default none: stop at the end-of-text token),
+    ``max_gen_toks`` (default 256), ``do_sample`` and ``temperature``: decoding is greedy
+    when ``do_sample`` is false, or when ``temperature`` is 0; ``do_sample: true`` without
+    a temperature samples at 1.0; a temperature above 0 without ``do_sample`` samples.
+    ``top_p`` and ``top_k`` apply when sampling.
+
+    Raises:
+        BenchmarkError: an unknown key (named, with the known ones) or a value of the wrong type.
+    """
+    options = dict(gen_kwargs or {})
+    unknown = sorted(set(options) - set(GEN_KWARGS))
+    if unknown:
+        raise BenchmarkError(
+            f"evalkit-hf does not support gen_kwargs {', '.join(map(repr, unknown))} "
+            f"(supported: {', '.join(GEN_KWARGS)}); remove them from the task or --gen_kwargs"
+        )
+    until = options.get("until") or []
+    until = [until] if isinstance(until, str) else until
+    if not isinstance(until, list | tuple) or not all(isinstance(stop, str) for stop in until):
+        raise BenchmarkError(f"gen_kwargs until must be a string or a list of strings, not {until!r}")
+    max_new_tokens = _number(options, "max_gen_toks", int, DEFAULT_MAX_GEN_TOKS)
+    if max_new_tokens < 1:
+        raise BenchmarkError(f"gen_kwargs max_gen_toks must be at least 1, not {max_new_tokens}")
+    do_sample = options.get("do_sample")
+    if do_sample is not None and not isinstance(do_sample, bool):
+        raise BenchmarkError(f"gen_kwargs do_sample must be true or false, not {do_sample!r}")
+    temperature = _number(options, "temperature", float, 1.0 if do_sample else 0.0)
+    if temperature < 0:
+        raise BenchmarkError(f"gen_kwargs temperature must be 0 or more, not {temperature}")
+    if do_sample is False:
+        temperature = 0.0
+    top_p = _number(options, "top_p", float, None)
+    top_k = _number(options, "top_k", int, None)
+    return GenerationOptions(tuple(until), max_new_tokens, temperature, top_p, top_k)
+
+
+def _number(options: dict[str, Any], name: str, kind: type[Any], default: Any) -> Any:
+    value = options.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
+        raise BenchmarkError(f"gen_kwargs {name} must be {'an integer' if kind is int else 'a number'}, "
+                             f"not {value!r}")
+    return kind(value)

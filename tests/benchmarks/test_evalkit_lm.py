@@ -11,6 +11,7 @@ from lm_eval.api.registry import get_model
 from lm_eval.models.huggingface import HFLM
 
 from evalkit.benchmarks.lm import EvalkitLM, build_batch, pack_requests, scoring_dtype
+from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 
@@ -96,3 +97,70 @@ def test_bf16_only_where_native() -> None:
     flags = open("/proc/cpuinfo").read()
     native = "avx512_bf16" in flags or "amx_bf16" in flags
     assert scoring_dtype("auto", torch.device("cpu")) == ("bfloat16" if native else "float32")
+
+
+GENERATION_CONTEXTS = [
+    "Classify this",
+    "My account has been locked and I cannot log in",
+    "hi",
+    "Where is my package? The app keeps crashing.",
+    "Can you update my billing address? Thanks!",
+]
+
+
+def _generation_requests(gen_kwargs: dict[str, object]) -> list[Instance]:
+    return [Instance("generate_until", {}, (context, dict(gen_kwargs)), i)
+            for i, context in enumerate(GENERATION_CONTEXTS)]
+
+
+def test_generate_until_batches_give_the_one_by_one_texts(
+    tiny_backend: HFBackend, tiny_variant: ModelVariant
+) -> None:
+    batched = EvalkitLM(tiny_backend, tiny_variant, batch_size=4)
+    single = EvalkitLM(tiny_backend, tiny_variant, batch_size=1)
+    calls: list[int] = []
+    batched.on_progress = calls.append
+    greedy = {"max_gen_toks": 6, "temperature": 0.0, "do_sample": False}
+    longer = {"max_gen_toks": 9}
+    requests = _generation_requests(greedy) + _generation_requests(longer)
+    got = batched.generate_until(requests)
+    want = [single.generate_until([request])[0] for request in requests]
+    assert got == want
+    # Two gen_kwargs groups of five, in batches of four: 4+1 and 4+1 requests.
+    assert sorted(calls) == [1, 1, 4, 4]
+    # max_gen_toks is honoured: greedy texts of 9 tokens extend those of 6 (the random model's
+    # tokens are byte pieces: a text cut mid-character ends in U+FFFD, completed in the longer one).
+    assert all(long.startswith(short.rstrip("\ufffd")) for short, long in zip(got[:5], got[5:], strict=True))
+    assert any(len(long) > len(short) for short, long in zip(got[:5], got[5:], strict=True))
+
+
+def test_generate_until_cuts_the_text_before_the_stop_string(
+    tiny_backend: HFBackend, tiny_variant: ModelVariant
+) -> None:
+    lm = EvalkitLM(tiny_backend, tiny_variant, batch_size=4)
+    (free,) = lm.generate_until(_generation_requests({"max_gen_toks": 12})[:1])
+    assert len(free) >= 4, "the tiny model produces some text to cut"
+    stop = free[2:4]
+    (cut,) = lm.generate_until(_generation_requests({"max_gen_toks": 12, "until": [stop]})[:1])
+    assert cut == free.split(stop)[0] and stop not in cut
+    (as_string,) = lm.generate_until(_generation_requests({"max_gen_toks": 12, "until": stop})[:1])
+    assert as_string == cut
+
+
+def test_generate_until_samples_when_asked_and_refuses_unknown_gen_kwargs(
+    tiny_backend: HFBackend, tiny_variant: ModelVariant
+) -> None:
+    lm = EvalkitLM(tiny_backend, tiny_variant, batch_size=4)
+    greedy = lm.generate_until(_generation_requests({"max_gen_toks": 8}) * 2)
+    assert greedy[:5] == greedy[5:], "greedy decoding repeats itself"
+    torch.manual_seed(0)
+    sampled = lm.generate_until(_generation_requests({"max_gen_toks": 8, "temperature": 5.0}) * 2)
+    assert sampled != greedy, "a high temperature samples instead of decoding greedily"
+    torch.manual_seed(0)
+    do_sample_false = lm.generate_until(
+        _generation_requests({"max_gen_toks": 8, "temperature": 5.0, "do_sample": False}) * 2)
+    assert do_sample_false == greedy, "do_sample: false is greedy whatever the temperature"
+    with pytest.raises(BenchmarkError, match=r"does not support gen_kwargs 'num_beams'.*supported: until"):
+        lm.generate_until(_generation_requests({"until": ["\n"], "num_beams": 4}))
+    with pytest.raises(BenchmarkError, match="max_gen_toks must be an integer"):
+        lm.generate_until(_generation_requests({"max_gen_toks": "many"}))
