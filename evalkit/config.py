@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from evalkit.bars import DEFAULT_INCONCLUSIVE, InconclusivePolicy, SuiteBar
+from evalkit.bar_spec import DEFAULT_INCONCLUSIVE, InconclusivePolicy, SuiteBar
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.checks.registry import CHECKS
 from evalkit.errors import ConfigError

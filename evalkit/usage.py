@@ -28,13 +28,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evalkit.bar_result import BarResult
+from evalkit.bar_spec import OPERATORS, BarSpec
 from evalkit.usage_spec import DEFAULT_PRICES as DEFAULT_PRICES
 from evalkit.usage_spec import USAGE_METRICS as USAGE_METRICS
 from evalkit.usage_spec import PriceSpec as PriceSpec
 from evalkit.usage_spec import find_price as find_price
 
 if TYPE_CHECKING:
-    from evalkit.bars import BarResult, BarSpec
     from evalkit.results import RunResult
 
 SECTION = "usage"
@@ -167,8 +168,6 @@ class UsageMeter:
 
 def usage_bar(bar: BarSpec, run: RunResult) -> BarResult:
     """Check a bar on a usage figure (``latency_p95 <= 2s``) against the run's ``usage`` section."""
-    from evalkit.bars import _OPERATORS, BarResult
-
     assert bar.metric is not None and bar.op is not None and bar.value is not None
     entry = (run.sections.get(SECTION) or {}).get(bar.candidate)
     if not isinstance(entry, Mapping):
@@ -179,7 +178,7 @@ def usage_bar(bar: BarSpec, run: RunResult) -> BarResult:
                else "no price applies; add one under `prices:` in the suite" if bar.metric.startswith("cost")
                else "the backend does not report it")
         return BarResult(bar, "failed", None, f"{bar.metric} was not measured for '{bar.candidate}': {why}")
-    met = _OPERATORS[bar.op](float(value), bar.value)
+    met = OPERATORS[bar.op](float(value), bar.value)
     unit = f" {entry.get('currency')}" if bar.metric.startswith("cost") else \
         " s" if bar.metric.startswith(("latency", "ttft")) else ""
     return BarResult(bar, "passed" if met else "failed", float(value),

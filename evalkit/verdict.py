@@ -12,7 +12,7 @@ verdict as the process that made it. Per candidate::
                    let it be missing, and it was
     baseline       the candidate the others are compared with (blocked if its own bar fails)
 
-Whether an undecided bar fails the run is :func:`evalkit.bars.bar_blocks` (the suite's
+Whether an undecided bar fails the run is :func:`evalkit.bar_spec.bar_blocks` (the suite's
 ``inconclusive:``, default ``fail``). :attr:`RunVerdict.exit_code` is 1 when anything
 blocks, else 0.
 """
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from evalkit.bars import DEFAULT_INCONCLUSIVE, bar_blocks
+from evalkit.bar_spec import DEFAULT_INCONCLUSIVE, bar_blocks
 from evalkit.results import RunResult
 
 CandidateStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline"]
