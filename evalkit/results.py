@@ -163,13 +163,11 @@ class RunResult:
         raise KeyError(name)
 
     def to_pandas(self, reasons: bool = False) -> pd.DataFrame:
-        """Return items × metrics per candidate as a DataFrame (see :func:`evalkit.tables.run_frame`).
+        """Return items × metrics per candidate as a DataFrame (see :func:`run_frame`).
 
         Args:
             reasons: add a ``<metric>.reason`` column beside each check and judge metric.
         """
-        from evalkit.tables import run_frame
-
         return run_frame(self, reasons=reasons)
 
     def summary(self) -> dict[str, Any]:
@@ -199,3 +197,42 @@ class RunResult:
             ],
             "sections": self.sections,
         }
+
+
+TEXT_COLUMNS = ("prompt", "expected", "prediction")
+
+
+def run_frame(run: RunResult, reasons: bool = False) -> pd.DataFrame:
+    """Return a run's per-item results: index ``(candidate, item_id)``, one column per metric."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, None] = {}
+    for candidate in run.candidates:
+        metrics.update(dict.fromkeys(candidate.metric_names()))
+        by_id: dict[str, dict[str, Any]] = {}
+        for item in candidate.items:
+            row: dict[str, Any] = {"candidate": candidate.name, "item_id": item.item_id,
+                                   "prompt": item.prompt, "expected": item.expected, "prediction": item.prediction}
+            for name, score in item.scores.items():
+                row[name] = score.value
+                if reasons:
+                    row[f"{name}.reason"] = score.reason
+            by_id[item.item_id] = row
+            rows.append(row)
+        for metric, values in candidate.item_values.items():
+            for item_id, value in values.items():
+                key = f"{metric}\0{item_id}"  # benchmark ids live in their own namespace
+                row = by_id.setdefault(key, {"candidate": candidate.name, "item_id": item_id})
+                if len(row) == 2:
+                    rows.append(row)
+                row[metric] = value
+    columns = ["candidate", "item_id", *TEXT_COLUMNS]
+    for metric in metrics:
+        columns.append(metric)
+        if reasons and any(f"{metric}.reason" in row for row in rows):
+            columns.append(f"{metric}.reason")
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in metrics:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.set_index(["candidate", "item_id"])
