@@ -292,7 +292,8 @@ class SuiteConfig(StrictModel):
     output_dir: str = "../reports"
     """Where run directories are written, relative to the suite file."""
     store: str | None = None
-    """SQLite run store; default ``$EVALKIT_HOME/evalkit.db``."""
+    """SQLite run store, relative to the suite file; default ``$EVALKIT_STORE``, else ``evalkit.db`` in
+    evalkit's data directory (``$EVALKIT_HOME``, else ``$XDG_DATA_HOME/evalkit``, else ``~/.local/share/evalkit``)."""
     executor: ExecutorConfig | None = None
     """Where generation runs (``executor: {ray: {...}}``); default: in this process."""
 
@@ -363,6 +364,12 @@ class SuiteConfig(StrictModel):
             if candidate.name == name:
                 return candidate
         raise ConfigError(f"{self.source}: no candidate named '{name}'")
+
+    def add_candidate(self, entry: dict[str, Any]) -> CandidateConfig:
+        """Validate one candidate entry (as written under ``candidates:``) and add it to the suite."""
+        candidate = CandidateConfig.model_validate(entry)
+        self.candidates.append(candidate)
+        return candidate
 
 
 def load_suite(path: str | Path) -> SuiteConfig:

@@ -22,13 +22,11 @@ is a bar on the pick. This module imports nothing heavy: the suite config import
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-if TYPE_CHECKING:
-    from evalkit.config import SuiteConfig
 
 SECTION = "sweep"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -125,16 +123,41 @@ def sweep_candidate_entries(spec: SweepSpec, base_dir: Path) -> list[dict[str, A
              "dtype": spec.dtype} for name, folder, _ in sweep_members(spec, base_dir)]
 
 
-def expand_sweep(suite: SuiteConfig) -> None:
+class SweptSuite(Protocol):
+    """What :func:`expand_sweep` reads and changes of a suite (an :class:`evalkit.config.SuiteConfig`)."""
+
+    @property
+    def sweep(self) -> SweepSpec | None:
+        """The suite's ``sweep:`` section."""
+
+    @property
+    def candidates(self) -> Sequence[Any]:
+        """The suite's candidates."""
+
+    @property
+    def source(self) -> Path:
+        """The suite file."""
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory the suite's paths are relative to."""
+
+    def candidate(self, name: str) -> Any:
+        """Return the candidate called ``name``."""
+
+    def add_candidate(self, entry: dict[str, Any]) -> object:
+        """Validate a candidate entry (as under ``candidates:``) and add it."""
+
+
+def expand_sweep(suite: SweptSuite) -> None:
     """Add the sweep's checkpoints to ``suite.candidates`` (once; a no-op without ``sweep:``).
 
     Raises:
         ConfigError: no checkpoints, or a checkpoint's name is already a candidate's.
     """
-    from evalkit.config import CandidateConfig
     from evalkit.errors import ConfigError
 
-    spec = getattr(suite, "sweep", None)
+    spec = suite.sweep
     if spec is None:
         return
     existing = {c.name for c in suite.candidates}
@@ -146,7 +169,7 @@ def expand_sweep(suite: SuiteConfig) -> None:
             if suite.candidate(entry["name"]).adapter == entry["adapter"]:
                 continue  # expanded already
             raise ConfigError(f"{suite.source}: sweep candidate '{entry['name']}' clashes with a candidate")
-        suite.candidates.append(CandidateConfig.model_validate(entry))
+        suite.add_candidate(entry)
 
 
 def sweep_pick(run_sections: dict[str, Any], name: str) -> tuple[bool, str | None, str]:
