@@ -42,7 +42,8 @@ def run_suite(
         candidates: run only these candidates.
         command: the command line to record.
         write: write ``results.jsonl``, ``summary.json`` and ``report.html``.
-        store: the run store; default the suite's ``store:``, else ``$EVALKIT_HOME/evalkit.db``.
+        store: the run store; default the suite's ``store:``, else ``$EVALKIT_STORE``, else ``evalkit.db``
+            in the data directory (see :mod:`evalkit.home`).
         cache: reuse and fill the store's generation cache (``--no-cache`` turns it off).
         overrides: ``key.sub=value`` changes to the suite file, validated like it (``--set``).
         limit: evaluate the first N items and a smaller benchmark sample (``--limit``),

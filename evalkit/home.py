@@ -19,6 +19,10 @@ from pathlib import Path
 
 HOME_ENV = "EVALKIT_HOME"
 APP_DIR = "evalkit"
+DATA_DIR_HELP = "$EVALKIT_HOME, else $XDG_DATA_HOME/evalkit, else ~/.local/share/evalkit"
+"""Where the data directory is, in words for help texts."""
+STORE_DEFAULT_HELP = f"$EVALKIT_STORE, else evalkit.db in evalkit's data directory ({DATA_DIR_HELP})"
+"""The run store's default location, in words for help texts."""
 _SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 
 

@@ -16,6 +16,7 @@ from evalkit.commands.console import console
 from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.compare import CandidateComparison, Comparison, ThresholdPolicy, compare_candidates, compare_runs
 from evalkit.errors import StoreError
+from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.results import RunResult
 from evalkit.store import RunStore, default_store_path
 
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("runs", nargs="+", metavar="RUN", help="baseline run, then candidate run (or one run)")
     parser.add_argument("--candidate", help="the candidate to compare (in run B, or in the one run)")
     parser.add_argument("--baseline", help="the baseline candidate (in run A, or in the one run)")
-    parser.add_argument("--store", help="the run store (default: $EVALKIT_STORE, else $EVALKIT_HOME/evalkit.db)")
+    parser.add_argument("--store", help=f"the run store (default: {STORE_DEFAULT_HELP})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
     parser.add_argument("--flips", type=int, default=10, metavar="N",
                         help="item ids listed per flip direction and metric (default: %(default)s)")

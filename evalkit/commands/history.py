@@ -14,6 +14,7 @@ from evalkit.commands.console import console
 from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.compare import MetricTrend, metric_trends
 from evalkit.errors import StoreError
+from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.store import RunRecord, RunStore, default_store_path, resolve_store_path
 
 _SPARKS = "▁▂▃▄▅▆▇█"
@@ -28,8 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "or from the best run.",
     )
     parser.add_argument("suite", help="a suite name, or a suite file (its name and store: are used)")
-    parser.add_argument("--store", help="the run store (default: the suite's store:, else $EVALKIT_STORE, "
-                                        "else $EVALKIT_HOME/evalkit.db)")
+    parser.add_argument("--store", help=f"the run store (default: the suite's store:, else {STORE_DEFAULT_HELP})")
     parser.add_argument("--candidate", action="append", dest="candidates", help="only this candidate (repeatable)")
     parser.add_argument("--metric", action="append", dest="metrics", metavar="GLOB",
                         help="only metrics matching this glob, e.g. 'field_accuracy.*' (repeatable)")

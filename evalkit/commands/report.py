@@ -12,6 +12,7 @@ from typing import Any
 
 from evalkit.commands.console import console
 from evalkit.errors import ConfigError, EvalkitError
+from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.report import render_report
 from evalkit.report.run_dir import is_run_dir, load_run_dir
 from evalkit.report.two_runs import merge_runs
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="compare run B's candidates with their namesakes in run A")
     parser.add_argument("--out", help="the HTML file to write (default: RUN_DIR/report.html for a run "
                                       "directory, else ./report-<id>.html or ./compare-<A>-vs-<B>.html)")
-    parser.add_argument("--store", help="the run store (default: $EVALKIT_STORE, else $EVALKIT_HOME/evalkit.db)")
+    parser.add_argument("--store", help=f"the run store (default: {STORE_DEFAULT_HELP})")
     parser.set_defaults(handler=handle)
 
 

@@ -15,6 +15,7 @@ from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.compare import Comparison
 from evalkit.errors import ConfigError
 from evalkit.executors import suite_on_ray
+from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.results import RunResult
 from evalkit.verdict import run_verdict
 
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", help="root directory of run directories (default: the suite's output_dir)")
     parser.add_argument("--candidate", action="append", dest="candidates",
                         help="run only this candidate (repeatable)")
-    parser.add_argument("--store", help="the run store (default: the suite's store:, else $EVALKIT_HOME/evalkit.db)")
+    parser.add_argument("--store", help=f"the run store (default: the suite's store:, else {STORE_DEFAULT_HELP})")
     parser.add_argument("--allow-missing", action="append", dest="allow_missing", metavar="NAME", default=[],
                         help="let this candidate be missing (repeatable): reported as not evaluated "
                              "instead of stopping the run (as `optional: true` in the suite)")
