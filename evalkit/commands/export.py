@@ -8,13 +8,12 @@ written whole or not at all.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalkit.commands.console import console
 from evalkit.errors import ConfigError
+from evalkit.safe_write import write_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,23 +51,19 @@ def export_format(out: Path, requested: str | None) -> str:
                       f"pass --format {'|'.join(FORMATS)}")
 
 
-def write_table(frame: pd.DataFrame, out: Path, fmt: str) -> None:
-    """Write ``frame`` (index included as columns) to ``out`` in ``fmt``, atomically."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(handle)
+def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """Return ``frame`` (index included as columns) as the bytes of a ``fmt`` file."""
     flat = frame.reset_index()
-    try:
-        if fmt == "csv":
-            flat.to_csv(staging, index=False)
-        elif fmt == "parquet":
-            flat.to_parquet(staging, index=False)
-        else:
-            flat.to_json(staging, orient="records", lines=True, force_ascii=False)
-        os.replace(staging, out)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+    if fmt == "csv":
+        return str(flat.to_csv(index=False)).encode("utf-8")
+    if fmt == "parquet":
+        return bytes(flat.to_parquet(index=False))
+    return str(flat.to_json(orient="records", lines=True, force_ascii=False)).encode("utf-8")
+
+
+def write_table(frame: pd.DataFrame, out: Path, fmt: str) -> None:
+    """Write ``frame`` (index included as columns) to ``out`` in ``fmt``, whole or not at all."""
+    write_bytes(out, table_bytes(frame, fmt))
 
 
 def handle(args: argparse.Namespace) -> int:

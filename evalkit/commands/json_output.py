@@ -1,18 +1,17 @@
 """One meaning of ``--json`` across commands: ``--json FILE`` writes the result as JSON to FILE.
 
 ``-`` (or a bare ``--json``) writes it to stdout instead of the tables; a file is written
-whole or not at all (a temporary file renamed into place), and the tables still print.
+whole or not at all (:func:`evalkit.safe_write.write_text`), and the tables still print.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from evalkit.safe_write import json_text, write_text
 
 STDOUT = "-"
 
@@ -27,19 +26,10 @@ def emit_json(target: str | None, payload: Any) -> bool:
     """Write ``payload`` where ``--json`` said; return True when it went to stdout (skip the tables)."""
     if target is None:
         return False
-    text = json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n"
+    text = json_text(payload, indent=2) + "\n"
     if target == STDOUT:
         sys.stdout.write(text)
         sys.stdout.flush()
         return True
-    path = Path(target).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+    write_text(Path(target).expanduser(), text)
     return False
