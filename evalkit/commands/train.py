@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from evalkit.commands.console import console, error_console
+from evalkit.commands.console import console, progress_reporter
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,45 +79,6 @@ def register_data_checks(actions: argparse._SubParsersAction[argparse.ArgumentPa
     preferences.set_defaults(handler=handle_preferences)
 
 
-class RichTrainingReporter:
-    """Draws the training progress bar with the running loss; notes print above it."""
-
-    def __init__(self) -> None:
-        """Create the display (started with the first bar)."""
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=error_console,
-        )
-        self._task: Any = None
-
-    def note(self, text: str) -> None:
-        """Print a note."""
-        self._progress.console.print(escape(text), highlight=False)
-
-    def start(self, label: str, total_steps: int) -> None:
-        """Open a bar of ``total_steps`` updates."""
-        self._progress.start()
-        self._task = self._progress.add_task(label, total=total_steps, loss="–")
-
-    def step(self, step: int, loss: float | None) -> None:
-        """Move the bar to ``step`` and show ``loss`` when given."""
-        if self._task is None:
-            return
-        if loss is None:
-            self._progress.update(self._task, completed=step)
-        else:
-            self._progress.update(self._task, completed=step, loss=f"{loss:.4f}")
-
-    def finish(self) -> None:
-        """Stop drawing."""
-        self._progress.stop()
-
-
 def handle_train(args: argparse.Namespace) -> int:
     """Train the adapter a config describes."""
     from evalkit.train.config import load_train_config, with_overrides
@@ -134,12 +93,15 @@ def handle_train(args: argparse.Namespace) -> int:
     config = with_overrides(config, method=args.method, output_dir=output_dir, qlora=True if args.qlora else None,
                             max_steps=args.max_steps)
     from evalkit.train.pipeline import train_adapter
+    from evalkit.train.reporting import ProgressReporter
 
-    reporter = RichTrainingReporter()
+    # Rich bars on a terminal; plain lines every 10% or 30 s in CI, as `evalkit run` prints.
+    progress = progress_reporter()
     try:
-        manifest = train_adapter(config, reporter, force=args.force, replace_output=args.force)
+        manifest = train_adapter(config, ProgressReporter(progress, loss_step=0.1), force=args.force,
+                                 replace_output=args.force)
     finally:
-        reporter.finish()
+        progress.close()
     console.print(f"adapter: {config.output_path} ({manifest.trainable_parameters:,} trainable parameters, "
                   f"{len(manifest.loss_curve)} logged steps, {manifest.seconds:.0f} s)", highlight=False)
     return 0

@@ -24,6 +24,7 @@ from evalkit.train.lora import (
     TrainingModel,
     fit_and_save,
     lora_config,
+    quiet_libraries,
     trainer_arguments,
     training_seed,
 )
@@ -91,7 +92,7 @@ def train_dpo(
 
     training_seed(config)
     dataset = Dataset.from_list(preference_records(items, config.training_data_path))
-    with tempfile.TemporaryDirectory(prefix="evalkit-dpo-") as work_dir:
+    with quiet_libraries(), tempfile.TemporaryDirectory(prefix="evalkit-dpo-") as work_dir:
         arguments = DPOConfig(
             **trainer_arguments(config, loaded, Path(work_dir)),
             beta=config.dpo.beta,

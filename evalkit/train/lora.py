@@ -10,12 +10,15 @@ times slower than float32, so ``auto`` is float32 there (see :func:`training_in_
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BackendUnavailable, ModelError
+from evalkit.progress import library_bars_silenced
 from evalkit.train.config import LoraSettings, TrainConfig
 from evalkit.train.reporting import TrainingReporter
 
@@ -63,10 +66,14 @@ def load_training_model(model_dir: Path, config: TrainConfig) -> TrainingModel:
         BackendUnavailable: QLoRA asked for where it cannot run.
         ModelError: the model does not load.
     """
+    with quiet_libraries():
+        return _load_training_model(model_dir, config)
+
+
+def _load_training_model(model_dir: Path, config: TrainConfig) -> TrainingModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    quiet_libraries()
     if config.qlora:
         require_qlora_support()
     on_cpu = not torch.cuda.is_available()
@@ -144,13 +151,20 @@ def loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
     ]
 
 
-def quiet_libraries() -> None:
-    """Turn off the progress bars datasets and transformers draw: the reporter draws instead."""
-    import datasets
-    from transformers.utils import logging as transformers_logging
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Turn off datasets', transformers' and huggingface_hub's bars for the block, then restore them.
 
-    datasets.disable_progress_bars()
-    transformers_logging.disable_progress_bar()
+    The reporter draws instead; a user's process keeps its own bars outside evalkit's
+    training (see :func:`evalkit.progress.library_bars_silenced`). The libraries are
+    imported first, so their bars are off even when this block is what first loads them.
+    """
+    import datasets  # noqa: F401  (imported so that their bars can be switched off)
+    import huggingface_hub.utils  # noqa: F401
+    import transformers.utils.logging  # noqa: F401
+
+    with library_bars_silenced():
+        yield
 
 
 def quiet_trainer(trainer: Any) -> None:

@@ -1,8 +1,8 @@
 """How training reports progress without touching the terminal.
 
-Trainers call a :class:`TrainingReporter`; the CLI passes one that draws a rich progress
-bar with the running loss, ``evalkit run`` adapts its own :class:`~evalkit.progress.Progress`
-with :class:`ProgressReporter`, tests pass :class:`SilentReporter`.
+Trainers call a :class:`TrainingReporter`; ``evalkit train`` and ``evalkit run`` adapt the
+CLI's :class:`~evalkit.progress.Progress` (rich bars on a terminal, plain lines every 10% or
+30 s without one) with :class:`ProgressReporter`; tests pass :class:`SilentReporter`.
 """
 
 from __future__ import annotations
@@ -62,12 +62,21 @@ class SilentReporter:
 
 
 class ProgressReporter:
-    """Adapts a run's :class:`~evalkit.progress.Progress` to a training reporter."""
+    """Adapts a run's :class:`~evalkit.progress.Progress` to a training reporter.
 
-    def __init__(self, progress: Progress) -> None:
+    Args:
+        progress: where steps go (rich bars on a terminal, plain lines in CI).
+        loss_step: with a value, the latest logged loss is also noted each time another
+            such fraction of the steps is done (0.1: ten loss lines over a run).
+    """
+
+    def __init__(self, progress: Progress, loss_step: float | None = None) -> None:
         """Report to ``progress``."""
         self._progress = progress
         self._done = 0
+        self._total = 0
+        self._loss_step = loss_step
+        self._loss_noted_at = 0
 
     def note(self, text: str) -> None:
         """Forward the note."""
@@ -75,13 +84,20 @@ class ProgressReporter:
 
     def start(self, label: str, total_steps: int) -> None:
         """Open a bar of ``total_steps``."""
-        self._done = 0
+        self._done = self._loss_noted_at = 0
+        self._total = total_steps
         self._progress.start(label, total_steps)
 
     def step(self, step: int, loss: float | None) -> None:
-        """Advance the bar to ``step``."""
+        """Advance the bar to ``step``; note the loss when another ``loss_step`` of the run is done."""
         self._progress.advance(step - self._done)
         self._done = step
+        if loss is None or self._loss_step is None:
+            return
+        every = max(1, round(self._total * self._loss_step)) if self._total > 0 else 1
+        if step - self._loss_noted_at >= every or (self._total > 0 and step >= self._total):
+            self._loss_noted_at = step
+            self._progress.note(f"step {step}/{self._total}: loss {loss:.4f}")
 
     def finish(self) -> None:
         """Close the bar."""

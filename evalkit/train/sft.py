@@ -22,6 +22,7 @@ from evalkit.train.lora import (
     TrainingModel,
     fit_and_save,
     lora_config,
+    quiet_libraries,
     trainer_arguments,
     training_seed,
 )
@@ -69,7 +70,7 @@ def train_sft(
 
     training_seed(config)
     dataset = Dataset.from_list(sft_records(template, items, config.training_data_path))
-    with tempfile.TemporaryDirectory(prefix="evalkit-sft-") as work_dir:
+    with quiet_libraries(), tempfile.TemporaryDirectory(prefix="evalkit-sft-") as work_dir:
         arguments = SFTConfig(
             **trainer_arguments(config, loaded, Path(work_dir)),
             max_length=config.training.max_seq_length,
