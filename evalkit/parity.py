@@ -27,8 +27,10 @@ from evalkit.data.items import Item
 from evalkit.models.backend import Backend, Message, ModelVariant, create_backend
 from evalkit.models.sources import resolve_model
 from evalkit.progress import Progress, SilentProgress
+from evalkit.prompting import template_hash
 from evalkit.results import RunResult
-from evalkit.runner import CandidatePlan, SuiteInputs, plan_candidates, register_stage, template_hash
+from evalkit.runner import plan_candidates
+from evalkit.stages import CandidatePlan, SuiteInputs
 
 DEFAULT_MIN_AGREEMENT = 0.9
 Tokenize = Callable[[str], list[str]]
@@ -292,7 +294,9 @@ def run_parity(
     items = inputs.items[:limit] if limit else inputs.items
     owned = backends is None
     outputs = _Outputs(inputs, items, backends if backends is not None else {})
-    plans = [p for p in plan_candidates(inputs) if p.variant is not None]
+    # A run hands its plans on; the parity command plans here (planning never trains).
+    planned = list(inputs.plans.values()) or plan_candidates(inputs)
+    plans = [p for p in planned if p.variant is not None]
     for hosted in [p for p in plans if p.variant is not None and p.variant.model.hosted]:
         progress.note(f"parity: skipped {hosted.config.name}: a hosted model has no weights here to run "
                       "through HF and vLLM")
@@ -353,4 +357,3 @@ def parity_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backen
     run.warnings.extend(f"parity: {problem}" for problem in report.problems)
 
 
-register_stage("parity", parity_stage)

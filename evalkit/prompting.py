@@ -17,6 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from evalkit.config import CandidateConfig, SuiteConfig
 from evalkit.data.items import Item
+from evalkit.digest import json_digest
 from evalkit.errors import DataError
 
 Message = dict[str, str]
@@ -128,3 +129,9 @@ def prompt_for_candidate(
         excluded = {json.dumps(item.fields, sort_keys=True) for item in eval_items}
         shots = choose_few_shot(train_items, few_shot, excluded)
     return PromptTemplate(system=system, user=user, expected=suite.prompt.expected, shots=shots)
+
+
+def template_hash(template: PromptTemplate) -> str:
+    """Return a SHA-256 over a prompt template and its few-shot examples."""
+    return json_digest({"system": template.system, "user": template.user, "expected": template.expected,
+                        "shots": list(template.shots)})

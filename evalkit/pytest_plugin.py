@@ -238,7 +238,9 @@ def suite_cache_key(suite: SuiteConfig) -> str:
     import yaml
 
     from evalkit.digest import json_digest
-    from evalkit.runner import candidate_identity, load_inputs, plan_candidates
+    from evalkit.errors import ModelError
+    from evalkit.runner import candidate_identity, plan_candidates
+    from evalkit.stages import load_inputs
     from evalkit.version import evalkit_version
 
     data = yaml.safe_load(suite.source.read_text(encoding="utf-8"))
@@ -248,11 +250,17 @@ def suite_cache_key(suite: SuiteConfig) -> str:
         path = suite.resolve(text)
         if path.is_file():
             files[text] = hashlib.sha256(path.read_bytes()).hexdigest()
-    plans = plan_candidates(load_inputs(suite))
-    identities = {
-        plan.config.name: (vars(identity) if (identity := candidate_identity(plan)) else plan.skip_reason)
-        for plan in plans
-    }
+    try:
+        plans = plan_candidates(load_inputs(suite))
+    except ModelError as exc:
+        # An adapter or merged model the run will make is not made yet: planning never
+        # trains, so there is nothing to reuse; the key still differs from any made state.
+        identities: dict[str, Any] = {"unprepared": str(exc)}
+    else:
+        identities = {
+            plan.config.name: (vars(identity) if (identity := candidate_identity(plan)) else plan.skip_reason)
+            for plan in plans
+        }
     payload = {"suite": data, "files": files, "candidates": identities, "evalkit": evalkit_version()}
     return json_digest(payload)
 

@@ -11,15 +11,13 @@ import functools
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evalkit.checks import Check, CheckContext, build_check, metric_declarations
+from evalkit.checks import Check, metric_declarations
 from evalkit.config import CandidateConfig, GenerationConfig, SuiteConfig
-from evalkit.data.items import Item, file_sha256, load_items
-from evalkit.digest import json_digest
+from evalkit.data.items import file_sha256
 from evalkit.executors import Executor, open_executor
 from evalkit.models.backend import Backend, GenerationItem, ModelVariant, create_backend
 from evalkit.models.engine_options import engine_identity
@@ -32,81 +30,19 @@ from evalkit.models.sources import (
     resolve_model,
 )
 from evalkit.progress import Progress, SilentProgress
-from evalkit.prompting import PromptTemplate, prompt_for_candidate
-from evalkit.registry import Registry
+from evalkit.prompting import prompt_for_candidate, template_hash
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 from evalkit.sampling import expand_samples, record_sampling, score_samples
+from evalkit.stages import (
+    STAGES,
+    CandidatePlan,
+    SuiteInputs,
+    import_stage_modules,
+    load_inputs,
+)
 from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
 from evalkit.usage import UsageMeter, find_price
 from evalkit.version import evalkit_version
-
-
-@dataclass
-class CandidatePlan:
-    """A candidate resolved and ready to run, or the reason it is skipped."""
-
-    config: CandidateConfig
-    variant: ModelVariant | None
-    template: PromptTemplate
-    skip_reason: str = ""
-
-
-@dataclass
-class SuiteInputs:
-    """What every stage of a run reads: the suite, its items and its checks."""
-
-    suite: SuiteConfig
-    items: list[Item]
-    train_items: list[Item]
-    checks: list[Check]
-
-
-# Stages that run after generation and scoring (benchmarks, judges, parity...), in this
-# order. Each receives the inputs, the run so far, the backends and the progress
-# reporter, and adds to the run in place. They are lazy entries, imported when a suite
-# runs, so that `evalkit --help` does not pay for lm-eval and the like; a new stage is
-# one entry here (or `register_stage` from a module of yours).
-RunStage = Callable[[SuiteInputs, RunResult, dict[str, Backend], Progress], None]
-STAGES: Registry[RunStage] = Registry("stage", {
-    "benchmarks": "evalkit.benchmarks.stage:run_benchmarks",
-    "training": "evalkit.train.candidates:record_training",
-    "judges": "evalkit.judges.stage:run_judges",
-    "parity": "evalkit.parity:parity_stage",
-    "slices": "evalkit.slices:run_slices",
-    "sweep": "evalkit.sweep:run_sweep",
-    "fleet": "evalkit.models.fleet_stage:record_fleets",
-})
-
-
-def register_stage(name: str, stage: RunStage) -> None:
-    """Add a stage that runs after the built-in ones (registering the same stage again does nothing).
-
-    Raises:
-        DuplicateName: another stage is registered under ``name``.
-    """
-    STAGES.register(name, stage)
-
-
-def import_stage_modules() -> list[tuple[str, RunStage]]:
-    """Import every stage's module and return (name, stage) in the order they run."""
-    return STAGES.items()
-
-
-def load_inputs(suite: SuiteConfig) -> SuiteInputs:
-    """Load the suite's items, training items and checks.
-
-    Raises:
-        DataError: a data file is missing or malformed.
-        ConfigError: a check's options are invalid.
-    """
-    dataset = suite.dataset
-    items = load_items(suite.resolve(dataset.path), dataset.id_field, dataset.limit)
-    train_items: list[Item] = []
-    if dataset.train_path is not None:
-        train_items = load_items(suite.resolve(dataset.train_path))
-    context = CheckContext(base_dir=suite.base_dir, source=f"{suite.source}: checks")
-    checks: list[Check] = [build_check(spec.name, spec.options, context) for spec in suite.checks]
-    return SuiteInputs(suite=suite, items=items, train_items=train_items, checks=checks)
 
 
 def missing_candidates(suite: SuiteConfig, selected: Sequence[CandidateConfig]) -> dict[str, str]:
@@ -167,24 +103,21 @@ def refuse_missing(suite: SuiteConfig, missing: dict[str, str], allow_missing: S
     )
 
 
-def plan_candidates(
+def prepare_candidates(
     inputs: SuiteInputs, only: Sequence[str] | None = None, progress: Progress | None = None,
     allow_missing: Sequence[str] = (),
-) -> list[CandidatePlan]:
-    """Resolve every candidate's model, adapter and prompt before generating.
+) -> None:
+    """Make what the selected candidates need, before they are planned: the run's own visible step.
 
     A candidate that cannot be evaluated stops the run here, before anything is trained
-    or generated, unless it may be missing (``optional: true``, ``allow_missing``): then
-    it is planned as not evaluated. Candidates with a ``train:`` config whose adapter is
-    missing or stale are trained, and stale ``merged_from`` models merged (see
-    :mod:`evalkit.train.candidates`).
+    or generated, unless it may be missing (``optional: true``, ``allow_missing``).
+    Candidates with a ``train:`` config whose adapter is missing or stale are trained, and
+    stale ``merged_from`` models merged (see :mod:`evalkit.train.candidates`), with progress.
 
     Raises:
         ConfigError: a candidate that may not be missing cannot be evaluated.
-        ModelError: a model source does not resolve, or an adapter was trained on another base.
     """
-    from evalkit.errors import ModelError
-    from evalkit.train.candidates import candidate_adapter, check_adapter_base, prepare_candidate_models
+    from evalkit.train.candidates import prepare_candidate_models
 
     suite = inputs.suite
     selected = [c for c in suite.candidates if not only or c.name in only]
@@ -193,6 +126,30 @@ def plan_candidates(
     available = [c.name for c in selected if c.name not in missing]
     if available:
         prepare_candidate_models(suite, available, progress or SilentProgress())
+
+
+def plan_candidates(
+    inputs: SuiteInputs, only: Sequence[str] | None = None, allow_missing: Sequence[str] = (),
+) -> list[CandidatePlan]:
+    """Resolve every candidate's model, adapter and prompt; never trains or merges.
+
+    Planning only reads: what :func:`prepare_candidates` makes must exist already, so
+    that anything that plans (parity, the pytest plugin's cache key) cannot train by
+    surprise. A candidate that may be missing (``optional: true``, ``allow_missing``) and
+    is, is planned as not evaluated.
+
+    Raises:
+        ConfigError: a candidate that may not be missing cannot be evaluated.
+        ModelError: a model source does not resolve, an adapter or merged model was not
+            made (the message says how), or an adapter was trained on another base.
+    """
+    from evalkit.errors import ModelError
+    from evalkit.train.candidates import candidate_adapter, check_adapter_base
+
+    suite = inputs.suite
+    selected = [c for c in suite.candidates if not only or c.name in only]
+    missing = missing_candidates(suite, selected)
+    refuse_missing(suite, missing, allow_missing)
     plans: list[CandidatePlan] = []
     for config in selected:
         template = prompt_for_candidate(suite, config, inputs.train_items, inputs.items)
@@ -237,12 +194,6 @@ def candidate_model(config: CandidateConfig, base_dir: Path) -> ResolvedModel:
         # A fleet's endpoints are checked to serve one model (evalkit.models.fleet): the first stands for all.
         return hosted_model(config.model, fleet_urls(options["base_url"])[0] if options.get("base_url") else "")
     return resolve_model(config.model, base_dir)
-
-
-def template_hash(template: PromptTemplate) -> str:
-    """Return a SHA-256 over a prompt template and its few-shot examples."""
-    return json_digest({"system": template.system, "user": template.user, "expected": template.expected,
-                        "shots": list(template.shots)})
 
 
 def candidate_identity(plan: CandidatePlan) -> CandidateIdentity | None:
@@ -441,7 +392,9 @@ def execute_suite(
     import_stage_modules()
     executor = open_executor(suite.executor)  # before planning: a missing Ray fails in a second
     inputs = load_inputs(suite)
-    plans = plan_candidates(inputs, only, progress, allow_missing)
+    prepare_candidates(inputs, only, progress, allow_missing)
+    plans = plan_candidates(inputs, only, allow_missing)
+    inputs.plans = {plan.config.name: plan for plan in plans}
     run = RunResult(
         run_id=new_run_id(),
         suite_name=suite.name,
@@ -462,6 +415,9 @@ def execute_suite(
                                                       message=plan.skip_reason))
                 continue
             get_backend = functools.partial(_backend, backends, plan.config.backend)
+            if plan.config.constrain:
+                # The report places a constrained control beside the fine-tunes (evalkit.report.controls).
+                run.sections.setdefault("controls", {})[plan.config.name] = {"constrain": plan.config.constrain}
             run.candidates.append(evaluate_candidate(inputs, plan, get_backend, progress, cache, executor,
                                                       usage=run.sections.setdefault("usage", {}),
                                                       sampling=run.sections.setdefault("sampling", {})

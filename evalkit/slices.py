@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from evalkit.config import SuiteConfig
     from evalkit.models.backend import Backend
     from evalkit.progress import Progress
-    from evalkit.runner import SuiteInputs
+    from evalkit.stages import SuiteInputs
 
 _TOLERANCE = 1e-9
 
@@ -280,12 +280,3 @@ def run_slices(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
     for line in slice_regressions(run):
         progress.note(line)
         run.warnings.append(line)
-
-
-def _register() -> None:
-    from evalkit.runner import register_stage
-
-    register_stage(SECTION, run_slices)
-
-
-_register()

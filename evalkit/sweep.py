@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from evalkit.config import SuiteConfig
     from evalkit.models.backend import Backend
     from evalkit.progress import Progress
-    from evalkit.runner import SuiteInputs
+    from evalkit.stages import SuiteInputs
 
 
 def _mean(run: RunResult, candidate: str, metric: str | None) -> float | None:
@@ -104,12 +104,3 @@ def run_sweep(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend],
     section = sweep_section(run, spec, members, benchmark_max_drop(suite, spec))
     run.sections[SECTION] = section
     progress.note(f"sweep {spec.name}: picked {section['pick'] or 'nothing'}: {section['reason']}")
-
-
-def _register() -> None:
-    from evalkit.runner import register_stage
-
-    register_stage(SECTION, run_sweep)
-
-
-_register()

@@ -82,7 +82,7 @@ def test_judge_providers_are_validated_against_their_registry() -> None:
 
 
 def test_run_stages_run_in_registration_order_and_import_lazily() -> None:
-    from evalkit.runner import STAGES
+    from evalkit.stages import STAGES
 
     assert list(STAGES)[:3] == ["benchmarks", "training", "judges"]
     assert "fleet" in STAGES.names()

@@ -36,7 +36,7 @@ from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
 from evalkit.results import CandidateResult, RunResult
-from evalkit.runner import SuiteInputs, register_stage
+from evalkit.stages import SuiteInputs
 
 SECTION = "benchmarks"
 
@@ -207,4 +207,3 @@ def _add_drop_summaries(
                 progress.note(f"benchmarks: {describe_drop(name, metric, summary)}")
 
 
-register_stage(SECTION, run_benchmarks)

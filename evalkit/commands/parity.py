@@ -50,7 +50,7 @@ def handle(args: argparse.Namespace) -> int:
     from evalkit.config import load_suite
     from evalkit.errors import ConfigError
     from evalkit.parity import run_parity
-    from evalkit.runner import load_inputs
+    from evalkit.stages import load_inputs
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be at least 1")

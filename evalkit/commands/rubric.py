@@ -139,7 +139,7 @@ def handle_preview(args: argparse.Namespace) -> int:
     from evalkit.judges.prompt import pointwise_messages
     from evalkit.judges.rubric import load_rubric
     from evalkit.prompting import prompt_for_candidate
-    from evalkit.runner import load_inputs
+    from evalkit.stages import load_inputs
 
     rubric = load_rubric(args.file)
     suite = load_suite(args.suite)

@@ -40,7 +40,7 @@ from evalkit.results import CandidateResult, ItemResult, RunResult
 
 if TYPE_CHECKING:
     from evalkit.models.backend import Backend
-    from evalkit.runner import SuiteInputs
+    from evalkit.stages import SuiteInputs
 
 PREFERENCE = "preference"
 
@@ -259,13 +259,3 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
                 run.warnings.append(
                     f"judge {spec.judge.label()} on {key}: {tally.errors} of {tally.tasks} judgments "
                     f"failed and are scored as failures{beyond} (first: {tally.error_examples[0]})")
-
-
-def register() -> None:
-    """Register the judges stage with the runner."""
-    from evalkit.runner import register_stage
-
-    register_stage("judges", run_judges)
-
-
-register()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from evalkit.models.backend import Backend
 from evalkit.progress import Progress
 from evalkit.results import RunResult
-from evalkit.runner import SuiteInputs, register_stage
+from evalkit.stages import SuiteInputs
 
 
 def record_fleets(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
@@ -32,4 +32,3 @@ def record_fleets(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backe
                 progress.note(warning)
 
 
-register_stage("fleet", record_fleets)

@@ -25,8 +25,8 @@ from evalkit.models.backend import Backend
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint
 from evalkit.progress import Progress
 from evalkit.results import RunResult
-from evalkit.runner import SuiteInputs, register_stage
 from evalkit.safe_write import check_replaceable
+from evalkit.stages import SuiteInputs
 from evalkit.train.config import TrainConfig, load_train_config
 from evalkit.train.manifest import Manifest, read_manifest
 from evalkit.train.reporting import ProgressReporter
@@ -217,4 +217,3 @@ def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Bac
         run.sections["manifests"] = manifests
 
 
-register_stage("training", record_training)

@@ -19,8 +19,7 @@ from evalkit.config import SuiteConfig
 from evalkit.data.items import Item, file_sha256, load_items
 from evalkit.data.lint import find_leaks, leakage_error, lint_items
 from evalkit.models.sources import ResolvedModel, resolve_model
-from evalkit.prompting import PromptTemplate
-from evalkit.runner import template_hash
+from evalkit.prompting import PromptTemplate, template_hash
 from evalkit.safe_write import check_replaceable, staged_directory
 from evalkit.train.config import TrainConfig
 from evalkit.train.lora import load_training_model, require_qlora_support

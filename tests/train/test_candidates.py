@@ -11,7 +11,8 @@ from training_fixtures import TrainedTiny, write_rows
 
 from evalkit.config import load_suite
 from evalkit.errors import ConfigError, ModelError
-from evalkit.runner import execute_suite, load_inputs, plan_candidates
+from evalkit.runner import execute_suite, plan_candidates, prepare_candidates
+from evalkit.stages import load_inputs
 from evalkit.testing import build_tiny_llama
 from evalkit.train.candidates import adapter_staleness, merged_staleness
 from evalkit.train.config import load_train_config
@@ -57,7 +58,7 @@ def test_run_trains_and_merges_missing_candidates_then_reuses_them(
     config = load_train_config(train_path)
     assert adapter_staleness(config) is None and merged_staleness(adapter, merged) is None
     trained_at = (adapter / "adapter_model.safetensors").stat().st_mtime_ns
-    plan_candidates(load_inputs(load_suite(suite_path)), only=["merged"])
+    prepare_candidates(load_inputs(load_suite(suite_path)), only=["merged"])  # fresh: nothing retrained
     assert (adapter / "adapter_model.safetensors").stat().st_mtime_ns == trained_at
 
     write_rows(tmp_path / "data" / "sft.jsonl", train_rows[1:])
@@ -108,5 +109,5 @@ def test_adapter_and_train_output_must_agree(make_suite: SuiteWriter, tmp_path: 
     suite_path = make_suite(candidates=[{"name": "lora", "model": str(tiny_model_dir), "adapter": "../elsewhere",
                                          "train": "../train/tiny.yaml"}])
     with pytest.raises(ConfigError, match="is not the output_dir"):
-        plan_candidates(load_inputs(load_suite(suite_path)))
+        prepare_candidates(load_inputs(load_suite(suite_path)))
     assert read_manifest(tmp_path / "adapters" / "tiny") is None

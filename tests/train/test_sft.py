@@ -13,8 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from evalkit.data.items import file_sha256, load_items
 from evalkit.models.hf import render_chat
 from evalkit.models.sources import model_fingerprint
-from evalkit.prompting import PromptTemplate
-from evalkit.runner import template_hash
+from evalkit.prompting import PromptTemplate, template_hash
 from evalkit.train.manifest import MANIFEST_NAME, read_manifest
 from evalkit.train.sft import sft_records
 
