@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback
+from evalkit.models.runtime import resolve_dtype
 from evalkit.usage import BatchTimer, GenerationUsage
 
 # transformers' own loading bars are turned off while evalkit runs (progress.library_bars_silenced),
@@ -36,8 +37,6 @@ def pick_device() -> torch.device:
 
 def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
     """Resolve ``auto`` to bfloat16 on a GPU and float32 on a CPU (the cache key's rule too)."""
-    from evalkit.models.runtime import resolve_dtype
-
     name = resolve_dtype(requested, device.type)
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 

@@ -42,6 +42,7 @@ from typing import Any
 from evalkit.api_keys import PLACEHOLDER_KEY, check_base_url, check_key_env_name, read_api_key, redact
 from evalkit.config import GenerationConfig
 from evalkit.errors import ConfigError, ModelError
+from evalkit.models import runtime
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback
 from evalkit.models.engine_options import ENGINE_OPTIONS, server_args
 from evalkit.models.fleet import EndpointFleet, fleet_urls
@@ -131,12 +132,10 @@ def served_identity(variant: ModelVariant) -> dict[str, Any]:
         ConfigError: the options are invalid (see :func:`check_options`).
         ModelError: the endpoint does not answer, or does not list the model.
     """
-    from evalkit.models.runtime import device_kind, resolve_dtype
-
     options = check_options(variant.options)
     if options.get("serve"):
-        device = device_kind()
-        return {"device": device, "dtype": resolve_dtype(variant.dtype, device), "served_by": "evalkit"}
+        device = runtime.device_kind()
+        return {"device": device, "dtype": runtime.resolve_dtype(variant.dtype, device), "served_by": "evalkit"}
     base_url, model = external_endpoint(variant)
     return {"served": _listed_model(base_url, model, endpoint_key(options, base_url),
                                     float(options.get("timeout_s", 120)))}
@@ -201,7 +200,6 @@ class OpenAIServerBackend:
         return self._clients[client_key], model
 
     def _serve(self, variant: ModelVariant, options: dict[str, Any]) -> tuple[str, str]:
-        from evalkit.models.runtime import device_kind, resolve_dtype
         from evalkit.models.vllm import adapter_rank, engine_lora_rank
 
         rank = adapter_rank(variant.adapter) if variant.adapter is not None else 0
@@ -219,7 +217,7 @@ class OpenAIServerBackend:
             server = stack.enter_context(serve_vllm(
                 variant.model.path, BASE_SERVED_NAME, adapters, max_lora_rank=needed,
                 # Resolved here as in the cache key (served_identity), not left to vLLM.
-                dtype=resolve_dtype(variant.dtype, device_kind()),
+                dtype=runtime.resolve_dtype(variant.dtype, runtime.device_kind()),
                 timeout_s=float(options.get("start_timeout_s", 300)),
                 extra_args=server_args(options),
             ))

@@ -5,6 +5,9 @@ the two give different completions. The cache key therefore holds the *resolved*
 dtype and the device kind (:func:`runtime_identity`), never the words of the suite.
 For a model behind an external endpoint nothing local decides the output: its key
 holds what the server says it serves (:func:`evalkit.models.openai_server.served_identity`).
+Backends whose identity is their own (that one, the mock backend's script) are listed in
+:data:`IDENTITY_PROVIDERS` by lazy reference, so this module imports no backend and every
+backend may import it.
 
 Only torch is imported here (and only for local backends), so that a run answered
 wholly from the cache loads no model.
@@ -12,13 +15,24 @@ wholly from the cache loads no model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from evalkit.models.backend import ModelVariant
+from evalkit.registry import Registry
 
 LOCAL_BACKENDS = ("hf", "vllm")
 DTYPES = ("float32", "bfloat16", "float16")
+
+IdentityProvider = Callable[[ModelVariant], dict[str, Any]]
+"""Returns what decides a candidate's completions besides its model files and prompt."""
+
+IDENTITY_PROVIDERS: Registry[IdentityProvider] = Registry("backend identity", {
+    "mock": "evalkit.models.mock:script_identity",
+    "openai_server": "evalkit.models.openai_server:served_identity",
+})
+"""Backend name -> its own identity rule; a plugin backend may register one (default: the suite's dtype)."""
 
 
 @lru_cache(maxsize=1)
@@ -51,14 +65,8 @@ def runtime_identity(backend: str, variant: ModelVariant) -> dict[str, Any]:
     Raises:
         ModelError: an external endpoint does not answer or does not serve the model.
     """
-    if backend == "openai_server":
-        from evalkit.models.openai_server import served_identity
-
-        return served_identity(variant)
-    if backend == "mock":
-        from evalkit.models.mock import script_identity
-
-        return script_identity(variant)
+    if backend in IDENTITY_PROVIDERS:
+        return IDENTITY_PROVIDERS.get(backend)(variant)
     if backend in LOCAL_BACKENDS:
         device = device_kind()
         return {"device": device, "dtype": resolve_dtype(variant.dtype, device)}

