@@ -47,9 +47,9 @@ from evalkit.errors import StoreError
 from evalkit.home import store_file
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 from evalkit.safe_write import has_surrogates, json_text, safe_name, without_surrogates
+from evalkit.thresholds import ThresholdPolicy
 
 if TYPE_CHECKING:
-    from evalkit.compare import ThresholdPolicy
     from evalkit.config import GenerationConfig, SuiteConfig
 
 T = TypeVar("T")
@@ -365,8 +365,6 @@ class RunStore:
             suite: its suite, for the config hash (and thresholds when no policy).
             policy: the thresholds in force; default the suite's.
         """
-        from evalkit.compare import ThresholdPolicy
-
         policy = policy or ThresholdPolicy.from_suite(suite)
         config_hash = suite_config_hash(suite) if suite is not None else None
         commit = git_commit(Path(run.suite_path).parent) if run.suite_path else None
@@ -485,8 +483,6 @@ class RunStore:
 
     def thresholds(self, run_id: str) -> ThresholdPolicy:
         """Return the thresholds in force for a stored run (the defaults for old runs)."""
-        from evalkit.compare import ThresholdPolicy
-
         row = self.read(lambda c: c.execute("SELECT thresholds_json FROM runs WHERE run_id = ?",
                                             (run_id,)).fetchone())
         if row is None or not row[0]:

@@ -9,10 +9,11 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from evalkit.checks import Score
-from evalkit.compare import ThresholdPolicy, compare_candidates
+from evalkit.compare import compare_candidates
 from evalkit.results import CandidateResult, ItemResult, RunResult
 from evalkit.slice_spec import SliceSpec, field_value, sliced_values, split_sliced_metric
 from evalkit.slices import compare_slices, holm_adjust, minimum_detectable_effect, slices_section
+from evalkit.thresholds import ThresholdPolicy
 
 CATEGORIES = ["account_access", "billing", "shipping", "technical", "refund"]
 

@@ -14,11 +14,12 @@ from rich.table import Table
 
 from evalkit.commands.console import console
 from evalkit.commands.json_output import add_json_option, emit_json
-from evalkit.compare import CandidateComparison, Comparison, ThresholdPolicy, compare_candidates, compare_runs
+from evalkit.compare import CandidateComparison, Comparison, compare_candidates, compare_runs
 from evalkit.errors import StoreError
 from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.results import RunResult
 from evalkit.store import RunStore, default_store_path
+from evalkit.thresholds import ThresholdPolicy
 
 _VERDICT_STYLE = {"regressed": "bold red", "improved": "green", "inconclusive": "yellow", "no_change": ""}
 
