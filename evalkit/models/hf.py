@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback
+from evalkit.models.lora_adapter import check_adapter_dir
 from evalkit.models.runtime import resolve_dtype
 from evalkit.usage import BatchTimer, GenerationUsage
 
@@ -58,12 +59,6 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
-
-
-def check_adapter_dir(adapter: Path) -> None:
-    """Raise a ModelError naming what is missing when ``adapter`` is not a peft adapter."""
-    if not (adapter / "adapter_config.json").is_file():
-        raise ModelError(f"adapter {adapter}: no adapter_config.json there; is it a peft adapter directory?")
 
 
 class HFBackend:

@@ -46,6 +46,7 @@ from evalkit.models import runtime
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback
 from evalkit.models.engine_options import ENGINE_OPTIONS, server_args
 from evalkit.models.fleet import EndpointFleet, fleet_urls
+from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
 from evalkit.models.vllm_server import VLLMServer, serve_vllm
 
 BASE_SERVED_NAME = "base"
@@ -200,8 +201,6 @@ class OpenAIServerBackend:
         return self._clients[client_key], model
 
     def _serve(self, variant: ModelVariant, options: dict[str, Any]) -> tuple[str, str]:
-        from evalkit.models.vllm import adapter_rank, engine_lora_rank
-
         rank = adapter_rank(variant.adapter) if variant.adapter is not None else 0
         local = self._servers.get(variant.model.path)
         if local is not None and rank > local.max_lora_rank:

