@@ -19,7 +19,7 @@ def test_constrained_candidate_outputs_are_schema_valid(make_suite, tiny_model_d
     run = run_suite(suite, write=False)
     free, constrained = run.candidate("base"), run.candidate("base-constrained")
     # A random model writes no JSON of its own; forced to the schema, every output is valid.
-    assert all(i.scores["json_valid"].value == 0.0 for i in free.items)
+    assert all(i.scores["json_schema"].value == 0.0 for i in free.items)
     assert [i.scores["json_schema"].value for i in constrained.items] == [1.0] * len(constrained.items), [
         i.prediction for i in constrained.items]
     # Keys come in the schema's order, the order the reference answers use.
