@@ -42,8 +42,13 @@ from evalkit.bar_spec import (
     bar_blocks,
     parse_bar_expression,
 )
+from evalkit.judges.consistency import consistency_not_counted
+from evalkit.judges.failures import failures_exceeded
 from evalkit.slice_spec import sliced_values
-from evalkit.thresholds import Threshold
+from evalkit.sweep_spec import sweep_pick
+from evalkit.thresholds import Threshold, ThresholdPolicy
+from evalkit.usage import USAGE_METRICS, usage_bar
+from evalkit.verdict import run_verdict
 
 __all__ = [
     "DEFAULT_INCONCLUSIVE", "OPERATORS", "WORST_ITEMS", "BarKind", "BarResult", "BarSpec", "BarStatus",
@@ -89,8 +94,6 @@ class _BarContext:
         if parts[0] != "judge" or len(parts) < 3:
             return None
         section = self.run.sections.get("judges", {}).get(parts[1], {})
-        from evalkit.judges.consistency import consistency_not_counted
-
         if (inconsistent := consistency_not_counted(section, parts[2])) is not None:
             return f"judge '{parts[1]}': {inconsistent}"
         calibration = section.get("calibration")
@@ -189,8 +192,7 @@ def _add_comparison_detail(result: BarResult, comparison: MetricComparison | Non
 
 def _bar_comparison(bar: BarSpec, ctx: _BarContext) -> MetricComparison | None:
     """Compare the bar's metric under the bar's own threshold (same pairing and seed as the run's)."""
-    from evalkit.compare import compare_pair
-    from evalkit.thresholds import ThresholdPolicy
+    from evalkit.compare import compare_pair  # numpy: loaded when a bar compares, not when bars load
 
     assert bar.metric is not None and bar.max_drop is not None
     candidate, baseline = ctx.run.candidate(bar.candidate), ctx.run.candidate(ctx.run.baseline)
@@ -293,9 +295,6 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
         whose baseline or comparison is missing is inconclusive; one whose candidate the
         suite let be missing is not counted.
     """
-    from evalkit.sweep_spec import sweep_pick
-    from evalkit.usage import USAGE_METRICS, usage_bar
-
     is_sweep, picked, pick_reason = sweep_pick(run.sections, bar.candidate)
     if is_sweep:
         if picked is None:
@@ -315,8 +314,6 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
     if bar.metric is not None and (why := ctx.judge_not_counted(bar.metric)) is not None:
         result.status = "not_counted"
         result.details.insert(0, why)
-    from evalkit.judges.failures import failures_exceeded  # standard library only
-
     sides = [bar.candidate, run.baseline] if bar.compares_to_baseline else [bar.candidate]
     if bar.metric is not None and (failed := failures_exceeded(run.sections, bar.metric, sides)) is not None:
         result.status, result.message = "failed", f"{failed}; {result.message}"
@@ -389,6 +386,4 @@ def failed_gates(run: RunResult) -> list[str]:
 
     This is what makes ``evalkit run`` exit 1 (:func:`evalkit.verdict.run_verdict`).
     """
-    from evalkit.verdict import run_verdict
-
     return run_verdict(run).failures

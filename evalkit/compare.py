@@ -53,6 +53,7 @@ import numpy as np
 
 from evalkit.errors import ConfigError
 from evalkit.results import CandidateResult, RunResult
+from evalkit.sampling import is_rate_metric
 from evalkit.stats import (
     ALPHA,
     POWER,
@@ -601,8 +602,6 @@ def declared_kinds(*runs: RunResult) -> dict[str, str]:
 
 def _rate_metrics(*runs: RunResult) -> set[str]:
     """Return the metrics that are per-item rates over repeated samples in any of ``runs``."""
-    from evalkit.sampling import is_rate_metric
-
     names = {metric for run in runs for c in run.candidates for metric in c.metric_names()}
     return {metric for metric in names if any(is_rate_metric(metric, run.sections) for run in runs)}
 

@@ -29,6 +29,8 @@ from evalkit.checks.registry import CHECKS
 from evalkit.errors import ConfigError
 from evalkit.judges.spec import JudgeSpec
 from evalkit.models.backend_registry import BACKENDS
+from evalkit.models.engine_options import ENGINE_OPTIONS, validate_engine_options
+from evalkit.models.fleet import fleet_urls
 from evalkit.registry import UnknownName
 from evalkit.schema import StrictModel
 from evalkit.slice_spec import SliceSpec
@@ -176,9 +178,6 @@ class CandidateConfig(StrictModel):
 
     @model_validator(mode="after")
     def _engine_and_fleet_options(self) -> CandidateConfig:
-        from evalkit.models.engine_options import ENGINE_OPTIONS, validate_engine_options
-        from evalkit.models.fleet import fleet_urls
-
         served = self.backend == "openai_server" and bool(self.options.get("serve"))
         if self.backend == "vllm" or served:
             validate_engine_options(self.options, served=served)

@@ -28,6 +28,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from evalkit.errors import ConfigError
+from evalkit.thresholds import validate_threshold_text
+
 SECTION = "sweep"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -68,8 +71,6 @@ class SweepSpec(BaseModel):
     @classmethod
     def _threshold(cls, value: str | None) -> str | None:
         if value is not None:
-            from evalkit.thresholds import validate_threshold_text
-
             validate_threshold_text(value)
         return value
 
@@ -92,8 +93,6 @@ def sweep_members(spec: SweepSpec, base_dir: Path) -> list[tuple[str, Path, int 
     Raises:
         ConfigError: the folder holds no ``checkpoint-N`` adapters, or an adapter is missing.
     """
-    from evalkit.errors import ConfigError
-
     def resolve(text: str) -> Path:
         path = Path(text).expanduser()
         return path if path.is_absolute() else (base_dir / path).resolve()
@@ -155,8 +154,6 @@ def expand_sweep(suite: SweptSuite) -> None:
     Raises:
         ConfigError: no checkpoints, or a checkpoint's name is already a candidate's.
     """
-    from evalkit.errors import ConfigError
-
     spec = suite.sweep
     if spec is None:
         return
