@@ -42,3 +42,14 @@ def test_schema_out_writes_a_file(tmp_path: Path) -> None:
     out = tmp_path / "suite.schema.json"
     assert main(["schema", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["title"] == "evalkit suite"
+
+
+def test_help_examples_name_files_the_repository_has() -> None:
+    from evalkit.commands.help_text import COMMAND_EXAMPLES
+
+    repo = Path(__file__).resolve().parents[1]
+    for command, examples in COMMAND_EXAMPLES.items():
+        for example in examples:
+            for word in example.split():
+                if word.endswith((".yaml", ".jsonl")) and "/" in word and not word.startswith("/"):
+                    assert (repo / word).exists(), f"evalkit {command} --help names {word}, which does not exist"
