@@ -103,7 +103,7 @@ def load_run(reference: str | Path, store: str | Path | None = None) -> RunResul
             return run_store.find_run(str(reference))
     directory = Path(reference).expanduser()
     if (directory / "summary.json").is_file():
-        from evalkit.report.run_dir import load_run_dir
+        from evalkit.run_dir import load_run_dir
 
         return load_run_dir(directory.resolve())
     raise StoreError(f"no run store at {store_path}, and '{reference}' is not a run directory; "

@@ -46,6 +46,7 @@ from evalkit.digest import json_digest
 from evalkit.errors import StoreError
 from evalkit.home import store_file
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.run_dir import load_run_dir
 from evalkit.safe_write import has_surrogates, json_text, safe_name, without_surrogates
 from evalkit.thresholds import ThresholdPolicy
 
@@ -435,8 +436,6 @@ class RunStore:
                 run = self.load_run(run_id)
                 run.run_dir = path.resolve()
                 return run
-            from evalkit.report.run_dir import load_run_dir
-
             return load_run_dir(path.resolve())
         if self.has_run(reference):
             return self.load_run(reference)

@@ -74,7 +74,7 @@ def load_runs(references: list[str], store_path: Path) -> tuple[list[RunResult],
         if missing:
             raise StoreError(f"no run store at {store_path}, and '{missing[0]}' is not a run directory; "
                              "pass --store PATH or a run directory")
-        from evalkit.report.run_dir import load_run_dir
+        from evalkit.run_dir import load_run_dir
 
         return [load_run_dir(Path(r).expanduser().resolve()) for r in references], ThresholdPolicy()
     with RunStore(store_path) as store:

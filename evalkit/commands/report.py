@@ -14,9 +14,9 @@ from evalkit.commands.console import console
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.report import render_report
-from evalkit.report.run_dir import is_run_dir, load_run_dir
 from evalkit.report.two_runs import merge_runs
 from evalkit.results import RunResult
+from evalkit.run_dir import is_run_dir, load_run_dir
 from evalkit.safe_write import confined_path, safe_name, write_text
 
 HISTORY_RUNS = 20

@@ -9,7 +9,7 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.errors import DataError
-from evalkit.report.run_dir import load_run_dir
+from evalkit.run_dir import load_run_dir
 from evalkit.run_output import write_run
 from evalkit.store import RunStore
 from evalkit.testing_runs import synthetic_run
