@@ -54,11 +54,11 @@ def test_constrained_base_is_schema_valid_on_every_demo_item_hf() -> None:
 
 
 def test_seeded_samples_repeat_on_the_embedded_model_hf(tmp_path: Path) -> None:
-    path = _suite_copy(tmp_path, generation={"max_new_tokens": 48, "temperature": 0.7, "samples": 5, "seed": 3,
-                                             "batch_size": 10},
+    path = _suite_copy(tmp_path, generation={"max_new_tokens": 24, "temperature": 0.7, "samples": 3, "seed": 3,
+                                             "batch_size": 9},
                        bars=[], candidates=[{"name": "base", "model": "smollm2-135m-instruct"}])
     data = yaml.safe_load(path.read_text())
-    data["dataset"]["limit"] = 6
+    data["dataset"]["limit"] = 3
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     first = run_suite(path, write=False, cache=False)
     second = run_suite(path, write=False, cache=False)
@@ -72,7 +72,7 @@ def test_constrained_base_is_schema_valid_on_every_demo_item_vllm(tmp_path: Path
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     candidates = [{"name": "base-constrained", "model": "smollm2-135m-instruct", "backend": "vllm",
                    "constrain": "json_schema"}]
-    path = _suite_copy(tmp_path, candidates=candidates, bars=[])
+    path = _suite_copy(tmp_path, candidates=candidates, bars=[], baseline="base-constrained")
     data = yaml.safe_load(path.read_text())
     data["dataset"]["limit"] = LIMIT
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -125,7 +125,11 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
     own = include is not None and spec.task in lm_eval_task_names(include, include_defaults=False)
     known = [] if own else lm_eval_task_names(include, include_defaults=True)
     if not own and spec.task not in known:
-        close = difflib.get_close_matches(spec.task, [*MMLU_TASKS, *known], n=5)
+        # Bundled tasks first, matched without their prefix: 'mmlu_mni' means evalkit_mmlu_mini.
+        bundled = {name.removeprefix("evalkit_"): name for name in MMLU_TASKS}
+        close = [bundled[name] for name in difflib.get_close_matches(spec.task.removeprefix("evalkit_"), bundled)]
+        lm_eval_close = [name for name in difflib.get_close_matches(spec.task, known, n=5) if name not in close]
+        close += lm_eval_close[:5 - len(close)]
         hint = f"; did you mean {', '.join(close)}" if close else ""
         raise BenchmarkError(
             f"unknown benchmark task '{spec.task}'{hint}. Available: {', '.join(MMLU_TASKS)} "

@@ -58,6 +58,7 @@ def test_stage_on_smollm2(make_suite: Any) -> None:
 
 def test_unknown_task_says_what_is_available(tmp_path: Any) -> None:
     # Slow only because lm-eval indexes its ~15,000 task files to know a name is unknown.
-    with pytest.raises(BenchmarkError, match=r"unknown benchmark task 'mmlu_mni'; did you mean mmlu_mini.*"
-                                             r"Available: mmlu, mmlu_cloze, mmlu_mini, mmlu_mini_cloze.*include_path"):
+    with pytest.raises(BenchmarkError, match=r"unknown benchmark task 'mmlu_mni'; did you mean evalkit_mmlu_mini.*"
+                                             r"Available: evalkit_mmlu, evalkit_mmlu_cloze, evalkit_mmlu_mini, "
+                                             r"evalkit_mmlu_mini_cloze.*include_path"):
         prepare_benchmark(BenchmarkSpec(task="mmlu_mni"), tmp_path)

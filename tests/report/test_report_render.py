@@ -267,7 +267,7 @@ def test_capability_names_the_worst_subjects_and_draws_them() -> None:
 def test_judges_show_calibration_and_escaped_reasoning(hostile_html: str) -> None:
     section = hostile_html[hostile_html.index('id="judges"'):hostile_html.index('id="failures"')]
     assert "NOT calibrated" in section and "correctness 0.31" in section
-    assert "Judgments that failed (no score recorded): merged 1" in section
+    assert "Judgments that failed (each scored as a failure: the minimum, or a loss; bars on this judge fail beyond its max_failures): merged 1" in section
     assert "&lt;script&gt;window.__pwned=&#39;judge&#39;&lt;/script&gt; terrible" in section
 
 

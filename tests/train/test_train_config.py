@@ -40,10 +40,16 @@ def test_invalid_configs_name_the_problem(tmp_path: Path, text: str, message: st
 
 
 def test_defaults_are_the_articles_lora() -> None:
-    config = load_train_config(REPO / "train" / "classifier-lora.yaml")
-    assert (config.lora.r, config.lora.alpha, config.lora.dropout, config.lora.bias) == (16, 32, 0.05, "none")
-    assert config.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
-    assert config.dpo.beta == 0.1
+    from evalkit.train.config import DPOSettings, LoraSettings
+
+    defaults = LoraSettings()
+    assert (defaults.r, defaults.alpha, defaults.dropout, defaults.bias) == (16, 32, 0.05, "none")
+    assert defaults.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert DPOSettings().beta == 0.1
+    # The demo recipe keeps the article's rank and scale and adds the MLP projections.
+    shipped = load_train_config(REPO / "train" / "classifier-lora.yaml").lora
+    assert (shipped.r, shipped.alpha) == (16, 32)
+    assert {"q_proj", "k_proj", "v_proj", "o_proj"} <= set(shipped.target_modules)
 
 
 def test_the_demo_config_trains_on_the_suites_own_prompt() -> None:
