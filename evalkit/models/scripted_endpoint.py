@@ -127,13 +127,13 @@ class ScriptedEndpoint:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/v1/models"):
                     self._send(200, endpoint._models())
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if self.path.rstrip("/").endswith("/v1/chat/completions"):
@@ -141,7 +141,7 @@ class ScriptedEndpoint:
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 """Keep test and benchmark output quiet."""
 
         return Handler
