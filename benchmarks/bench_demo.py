@@ -24,22 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from evalkit.machine import cpu_description
+
 REPO = Path(__file__).resolve().parents[1]
-FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
-def cpu_description() -> str:
-    """Return ``model name`` and the speed-relevant flags from /proc/cpuinfo."""
-    model, flags = "unknown", set()
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    present = " ".join(flag for flag in FLAGS if flag in flags) or f"none of {' '.join(FLAGS)}"
-    return f"{model}, {os.cpu_count()} cores, flags: {present}"
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> float:

@@ -36,10 +36,11 @@ import torch
 import yaml
 
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark, prepare_benchmark, quiet_lm_eval
-from evalkit.benchmarks.lm import EvalkitLM, cpu_has_native_bf16, scoring_dtype
+from evalkit.benchmarks.lm import EvalkitLM, scoring_dtype
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.benchmarks.stage import run_benchmarks
 from evalkit.config import load_suite
+from evalkit.machine import cpu_has_native_bf16
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import adapter_fingerprint, resolve_model

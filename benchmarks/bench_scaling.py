@@ -26,28 +26,14 @@ import argparse
 import json
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+from evalkit.machine import cpu_description
+
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-135m-instruct"
-
-
-def cpu_description() -> str:
-    """Return the CPU model, core count and the flags that decide matmul speed."""
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni") if f in flags]
-    return f"{model}; {os.cpu_count()} cores; flags: {', '.join(wanted) or 'none of avx2/avx512'}"
 
 
 def classifier_conversations(count: int) -> list[list[dict[str, str]]]:

@@ -36,29 +36,11 @@ from lm_eval.models.utils import resolve_max_length
 
 from evalkit.benchmarks.lm_base import Request, TokenizerLM, variant_from_arguments
 from evalkit.errors import BenchmarkError
+from evalkit.machine import cpu_has_native_bf16
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 
 logger = logging.getLogger(__name__)
-
-
-_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 matrices natively (x86 AVX512-BF16 or AMX).
-
-    Without them PyTorch emulates bf16 and is slower than float32, not faster.
-    """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return any(flag in flags for flag in _BF16_CPU_FLAGS)
-    except OSError:
-        pass
-    return False
 
 
 def scoring_dtype(requested: str, device: torch.device) -> str:

@@ -110,7 +110,7 @@ def training_in_bf16(precision: str, on_cpu: bool) -> bool:
     if precision == "auto":
         if not on_cpu:
             return True
-        from evalkit.benchmarks.lm import cpu_has_native_bf16
+        from evalkit.machine import cpu_has_native_bf16
 
         return cpu_has_native_bf16()
     return precision == "bfloat16"

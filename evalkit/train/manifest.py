@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shlex
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evalkit.errors import ModelError
+from evalkit.machine import SPEED_FLAGS, cpu_flags, cpu_model
 
 MANIFEST_NAME = "evalkit-manifest.json"
 
@@ -150,27 +150,13 @@ def command_line() -> str:
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else ""
 
 
-_SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
-
-
 def describe_machine(precision: str) -> dict[str, Any]:
     """Return what a manifest records about the machine that trained (see :class:`Manifest`)."""
     import torch
 
-    cpu, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
-        "cpu_flags": [flag for flag in _SPEED_FLAGS if flag in flags],
+        "cpu": cpu_model(),
+        "cpu_flags": [flag for flag in SPEED_FLAGS if flag in cpu_flags()],
         "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,
