@@ -48,3 +48,10 @@ def plugin_suite(pytester: pytest.Pytester, tiny_model_dir: Path) -> SuiteFactor
 
     return write
 
+
+@pytest.fixture
+def evalkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private EVALKIT_HOME, so the run cache starts empty in every test."""
+    home = tmp_path / "evalkit-home"
+    monkeypatch.setenv("EVALKIT_HOME", str(home))
+    return home

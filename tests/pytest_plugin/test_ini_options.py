@@ -6,21 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from plugin_runs import run_dirs
 
 SuiteFactory = Callable[..., Path]
-
-
-def run_dirs(root: Path) -> list[Path]:
-    """The finished run directories of the `tiny` suite under a reports root."""
-    return sorted(p for p in (root / "tiny").glob("*") if (p / "summary.json").is_file())
-
-
-@pytest.fixture(autouse=True)
-def evalkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private EVALKIT_HOME, so the run cache starts empty in every test."""
-    home = tmp_path / "evalkit-home"
-    monkeypatch.setenv("EVALKIT_HOME", str(home))
-    return home
+# Every test gets a private EVALKIT_HOME (conftest), so the run cache starts empty.
+pytestmark = pytest.mark.usefixtures("evalkit_home")
 
 
 def test_pytest_ini_sets_every_option_relative_to_itself_and_the_command_line_wins(
