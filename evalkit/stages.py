@@ -60,6 +60,7 @@ STAGES: Registry[RunStage] = Registry("stage", {
     "training": "evalkit.train.candidates:record_training",
     "judges": "evalkit.judges.stage:run_judges",
     "parity": "evalkit.parity:parity_stage",
+    "merge_agreement": "evalkit.merge_agreement:record_merge_agreement",
     "slices": "evalkit.slices:run_slices",
     "sweep": "evalkit.sweep:run_sweep",
     "fleet": "evalkit.models.fleet_stage:record_fleets",

@@ -21,6 +21,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from evalkit.merge_agreement import MIN_MERGE_AGREEMENT
+from evalkit.merge_agreement import describe as describe_agreement
 from evalkit.report.capability import capability_view
 from evalkit.report.controls import control_views, sampling_view
 from evalkit.report.embed import json_for_script, printable_text
@@ -79,6 +81,14 @@ def content_security_policy(script: str) -> str:
             "base-uri 'none'; form-action 'none'")
 
 
+def merge_agreement_lines(run: RunResult) -> list[tuple[str, bool]]:
+    """Return (sentence, at least 99%?) for each merged candidate compared with its adapter in the run."""
+    found = run.sections.get("merge_agreement") or {}
+    return [(describe_agreement(name, entry),
+             entry.get("agreement_rate") is not None and entry["agreement_rate"] >= MIN_MERGE_AGREEMENT)
+            for name, entry in found.items()]
+
+
 def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
                    compare_runs: tuple[str, str] | None = None) -> dict[str, Any]:
     """Return the template context for every section the run has data for.
@@ -113,6 +123,7 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
         "slice_tables": slice_tables(run),
         "cost": cost_view(run),
         "metadata": run_metadata(run),
+        "merge_agreement": merge_agreement_lines(run),
         "css": Markup(_static("report.css")),
         "js": Markup(_static("report.js")),
         # Our own constant text (quotes and all), not data: no escaping needed.
