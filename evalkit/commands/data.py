@@ -17,6 +17,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     classifier.add_argument("--out", default="data/classifier", help="output directory (default: %(default)s)")
     classifier.add_argument("--count", type=int, default=800, help="examples in total (default: %(default)s)")
     classifier.add_argument("--seed", type=int, default=20261128, help="generator seed (default: %(default)s)")
+    classifier.add_argument(
+        "--extra-train",
+        type=int,
+        default=1200,
+        help="messages generated for train only, after the split (default: %(default)s)",
+    )
     classifier.set_defaults(handler=handle_classifier)
     DATA_ACTIONS.append(actions)
 
@@ -32,6 +38,10 @@ def handle_classifier(args: argparse.Namespace) -> int:
 
     if args.count < 100:
         raise ConfigError("--count: at least 100 examples are needed for a useful split")
-    train, evaluation = write_classifier_data(Path(args.out), count=args.count, seed=args.seed)
+    if args.extra_train < 0:
+        raise ConfigError("--extra-train: must be 0 or more")
+    train, evaluation = write_classifier_data(
+        Path(args.out), count=args.count, seed=args.seed, extra_train=args.extra_train
+    )
     console.print(f"wrote {train} and {evaluation}")
     return 0

@@ -16,16 +16,17 @@ from evalkit.data.classifier import (
     CLASSIFIER_INSTRUCTION,
     DEFAULT_COUNT,
     DEFAULT_EVAL_FRACTION,
+    DEFAULT_EXTRA_TRAIN,
     DEFAULT_SEED,
     FIELD_VALUES,
     OUTPUT_FIELDS,
     generate_examples,
     weighted_quotas,
 )
-from evalkit.data.near_duplicates import DEFAULT_THRESHOLD, find_near_duplicates
+from evalkit.data.near_duplicates import DEFAULT_THRESHOLD, find_near_duplicates, normalize_text
 from evalkit.safe_write import write_text
 
-__all__ = ["render_readme", "split_examples", "write_classifier_data"]
+__all__ = ["extra_training_examples", "render_readme", "split_examples", "write_classifier_data"]
 
 
 def _stratum(example: Mapping[str, str]) -> str:
@@ -126,6 +127,37 @@ def split_examples(
     return [dict(examples[i]) for i in train_idx], [dict(examples[i]) for i in eval_idx]
 
 
+def extra_training_examples(
+    train: Sequence[dict[str, str]],
+    eval_: Sequence[dict[str, str]],
+    extra: int,
+    seed: int = DEFAULT_SEED,
+) -> list[dict[str, str]]:
+    """Generate more training examples that keep the eval split clean.
+
+    ``extra`` messages come from the generator with ``seed + 1`` (the split's own seed
+    made the eval split, which must not change when training data grows). A message
+    equal to one already in train or eval (after normalisation) is dropped, and so is
+    one with a near duplicate in eval, so the extra data leaks nothing.
+
+    Args:
+        train: The split's training examples.
+        eval_: The split's eval examples.
+        extra: How many messages to generate (fewer are kept after the filters).
+        seed: The split's seed.
+
+    Returns:
+        The kept examples, in generation order.
+    """
+    if extra <= 0:
+        return []
+    seen = {normalize_text(ex["input"]) for ex in (*train, *eval_)}
+    fresh = [ex for ex in generate_examples(extra, seed + 1) if normalize_text(ex["input"]) not in seen]
+    pairs = find_near_duplicates([ex["input"] for ex in fresh], [ex["input"] for ex in eval_])
+    leaked = {pair.train_index for pair in pairs}
+    return [ex for i, ex in enumerate(fresh) if i not in leaked]
+
+
 def _jsonl(examples: Sequence[Mapping[str, str]]) -> str:
     lines = [
         json.dumps({"instruction": ex["instruction"], "input": ex["input"], "output": ex["output"]}) for ex in examples
@@ -138,6 +170,7 @@ def render_readme(
     eval_: Sequence[Mapping[str, str]],
     count: int = DEFAULT_COUNT,
     seed: int = DEFAULT_SEED,
+    extra_train: int = DEFAULT_EXTRA_TRAIN,
 ) -> str:
     """Render the dataset card (label rules, regeneration command, counts, samples).
 
@@ -146,6 +179,7 @@ def render_readme(
         eval_: Evaluation examples.
         count: The ``count`` the files were generated with.
         seed: The ``seed`` the files were generated with.
+        extra_train: The ``extra_train`` the files were generated with.
 
     Returns:
         Markdown text ending with a newline.
@@ -160,13 +194,17 @@ def render_readme(
         "",
         "```bash",
         "evalkit data classifier --out data/classifier"
-        + ("" if (count, seed) == (DEFAULT_COUNT, DEFAULT_SEED) else f" --count {count} --seed {seed}"),
+        + (
+            ""
+            if (count, seed, extra_train) == (DEFAULT_COUNT, DEFAULT_SEED, DEFAULT_EXTRA_TRAIN)
+            else f" --count {count} --seed {seed} --extra-train {extra_train}"
+        ),
         "# equivalent:",
-        'python -c "from pathlib import Path; from evalkit.data.classifier import write_classifier_data; '
-        f"write_classifier_data(Path('data/classifier'), count={count}, seed={seed})\"",
+        'python -c "from pathlib import Path; from evalkit.data.classifier_split import write_classifier_data; '
+        f"write_classifier_data(Path('data/classifier'), count={count}, seed={seed}, extra_train={extra_train})\"",
         "```",
         "",
-        "The output is byte-for-byte reproducible for a given count and seed",
+        "The output is byte-for-byte reproducible for a given count, seed and extra-train",
         "(`tests/data/test_classifier_data.py` checks the committed files).",
         "",
         "## Format",
@@ -213,6 +251,11 @@ def render_readme(
         "`evalkit/data/near_duplicates.py`); eval only takes messages without a near twin, so",
         "no eval message has an exact or near duplicate in train.",
         "",
+        f"Then {extra_train} more messages are generated with seed {seed + 1} for train only",
+        "(a 135M model needs more than the split's training share to learn the severity",
+        "rules); any equal to a message already there, or near-duplicating an eval message,",
+        "is dropped, so the eval split is the same whatever `extra_train` is.",
+        "",
         "## Counts",
         "",
         f"{len(train)} train / {len(eval_)} eval examples.",
@@ -241,6 +284,7 @@ def write_classifier_data(
     out_dir: Path,
     count: int = DEFAULT_COUNT,
     seed: int = DEFAULT_SEED,
+    extra_train: int = DEFAULT_EXTRA_TRAIN,
 ) -> tuple[Path, Path]:
     """Generate, split and write the classifier dataset.
 
@@ -251,6 +295,8 @@ def write_classifier_data(
         out_dir: Output directory.
         count: Total number of examples before the split.
         seed: Seed for generation and split.
+        extra_train: Messages generated for train only after the split
+            (:func:`extra_training_examples`); the eval split does not depend on it.
 
     Returns:
         ``(train_path, eval_path)``.
@@ -259,9 +305,10 @@ def write_classifier_data(
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = generate_examples(count, seed)
     train, eval_ = split_examples(examples, DEFAULT_EVAL_FRACTION, seed)
+    train = [*train, *extra_training_examples(train, eval_, extra_train, seed)]
     train_path = out_dir / "train.jsonl"
     eval_path = out_dir / "eval.jsonl"
     write_text(train_path, _jsonl(train))
     write_text(eval_path, _jsonl(eval_))
-    write_text(out_dir / "README.md", render_readme(train, eval_, count, seed))
+    write_text(out_dir / "README.md", render_readme(train, eval_, count, seed, extra_train))
     return train_path, eval_path

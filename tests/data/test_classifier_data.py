@@ -13,6 +13,7 @@ import pytest
 from evalkit.data.classifier import (
     CLASSIFIER_INSTRUCTION,
     DEFAULT_COUNT,
+    DEFAULT_EXTRA_TRAIN,
     DEFAULT_SEED,
     FIELD_VALUES,
     OUTPUT_FIELDS,
@@ -20,7 +21,7 @@ from evalkit.data.classifier import (
     derive_labels,
     generate_examples,
 )
-from evalkit.data.classifier_split import split_examples, write_classifier_data
+from evalkit.data.classifier_split import extra_training_examples, split_examples, write_classifier_data
 from evalkit.data.near_duplicates import find_near_duplicates, normalize_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -249,9 +250,34 @@ def test_committed_files_match_fresh_regeneration(tmp_path: Path) -> None:
 def test_committed_files_have_expected_size_and_no_leakage() -> None:
     train = _read_jsonl(COMMITTED / "train.jsonl")
     eval_ = _read_jsonl(COMMITTED / "eval.jsonl")
-    assert len(train) + len(eval_) >= 600
-    assert 0.08 <= len(eval_) / (len(train) + len(eval_)) <= 0.12
+    # The split's 10% eval share of DEFAULT_COUNT; the extra messages go to train only.
+    assert len(eval_) == 80 and len(train) >= 720 + DEFAULT_EXTRA_TRAIN * 0.8
     assert find_near_duplicates([e["input"] for e in train], [e["input"] for e in eval_]) == []
+
+
+def test_extra_training_messages_leave_the_eval_split_as_it_was(tmp_path: Path) -> None:
+    _, eval_plain = write_classifier_data(tmp_path / "plain", count=300, seed=11, extra_train=0)
+    train_path, eval_grown = write_classifier_data(tmp_path / "grown", count=300, seed=11, extra_train=400)
+    assert eval_grown.read_bytes() == eval_plain.read_bytes()
+    plain_train = _read_jsonl(tmp_path / "plain" / "train.jsonl")
+    grown_train = _read_jsonl(train_path)
+    assert grown_train[: len(plain_train)] == plain_train
+    extra = grown_train[len(plain_train):]
+    assert 300 <= len(extra) <= 400  # some are dropped as near twins of eval or of train
+    eval_texts = [e["input"] for e in _read_jsonl(eval_grown)]
+    assert find_near_duplicates([e["input"] for e in grown_train], eval_texts) == []
+    assert len({e["input"].lower() for e in grown_train}) == len(grown_train)
+    card = (tmp_path / "grown" / "README.md").read_text()
+    assert "--count 300 --seed 11 --extra-train 400" in card and "with seed 12 for train only" in card
+
+
+def test_extra_training_examples_drop_what_would_leak() -> None:
+    train, eval_ = split_examples(generate_examples(200, 3), seed=3)
+    # The next seed's messages: none equals a message of the split or near-duplicates eval.
+    kept = extra_training_examples(train, eval_, 150, 3)
+    assert kept and not {e["input"] for e in kept} & {e["input"] for e in eval_ + train}
+    assert find_near_duplicates([e["input"] for e in kept], [e["input"] for e in eval_]) == []
+    assert extra_training_examples(train, eval_, 0, 3) == []
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
