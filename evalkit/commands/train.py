@@ -150,7 +150,7 @@ def handle_lint(args: argparse.Namespace) -> int:
 def handle_leakage(args: argparse.Namespace) -> int:
     """List eval items found in the training data; exit 2 when there are any."""
     from evalkit.data.items import load_items
-    from evalkit.data.lint import find_leaks, leakage_error
+    from evalkit.data.leakage import find_leaks, leakage_error
 
     if not 0.0 < args.threshold <= 1.0:
         from evalkit.errors import ConfigError

@@ -7,7 +7,7 @@ Modules, each one piece of the flow::
     lora.py        base model loading (QLoRA on CUDA only), peft LoraConfig, saving
     sft.py         supervised fine-tuning with trl's SFTTrainer, completion-only loss
     dpo.py         preference tuning with trl's DPOTrainer, reference = adapter disabled
-    pipeline.py    train_adapter(): data lint and leakage (evalkit.data.lint), the method, the manifest
+    pipeline.py    train_adapter(): data lint, leakage (evalkit.data.lint, .leakage), the method, the manifest
     manifest.py    the identity file every adapter and merged model carries
     merge.py       merge_adapter(): merge_and_unload into a standalone model
     candidates.py  what ``evalkit run`` calls: train or merge stale candidates first

@@ -18,7 +18,7 @@ from typing import Any
 
 from evalkit.config import CandidateConfig, SuiteConfig
 from evalkit.data.items import file_sha256, load_items
-from evalkit.data.lint import find_leaks
+from evalkit.data.leakage import find_leaks
 from evalkit.data.near_duplicates import DEFAULT_THRESHOLD
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.backend import Backend

@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.config import load_suite
 from evalkit.data.items import load_items
-from evalkit.data.lint import find_leaks
+from evalkit.data.leakage import find_leaks
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "classifier"

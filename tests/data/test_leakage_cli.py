@@ -11,7 +11,7 @@ from evalkit.cli import main
 from evalkit.data.classifier import generate_examples
 from evalkit.data.classifier_split import split_examples
 from evalkit.data.items import Item
-from evalkit.data.lint import comparison_text, find_leaks
+from evalkit.data.leakage import comparison_text, find_leaks
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> Path:
