@@ -15,7 +15,7 @@ the suite lets be missing):
 * a drop bar (``max_drop``, ``no significant regression``) is ``failed`` only when
   the paired 95% interval of the delta lies wholly beyond the allowed drop, ``passed``
   only when it lies wholly within it (on enough items), and ``inconclusive`` otherwise,
-  with the paired items that would decide it (:func:`evalkit.compare.drop_outcome`).
+  with the paired items that would decide it (:func:`evalkit.paired_metric.drop_outcome`).
 
 What an inconclusive bar does is the suite's ``inconclusive:`` choice: ``fail`` (the
 default: an undecided gate never reads as a pass; exit 1, the message says it is

@@ -3,7 +3,7 @@
 An overall gain can hide a loss on one kind of item. For each slice of the suite's
 ``slices:`` (see :mod:`evalkit.slice_spec`) and each metric of the task items, the
 candidate is compared with the baseline on the items of that slice, paired by id,
-with the same test as the overall comparison (:func:`evalkit.compare.compare_metric`:
+with the same test as the overall comparison (:func:`evalkit.paired_metric.compare_metric`:
 McNemar's exact test for pass/fail metrics, Wilcoxon for judge scores, the paired
 bootstrap otherwise).
 
@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalkit.compare import MetricKind, Verdict, compare_metric, is_significant, metric_kind
+from evalkit.comparison import TOLERANCE, MetricKind, Verdict, is_significant
+from evalkit.paired_metric import compare_metric, items_needed, metric_kind
 from evalkit.results import CandidateResult, RunResult
 from evalkit.slice_spec import SECTION, SliceSpec
-from evalkit.stats import ALPHA, POWER, mcnemar_sample_size, paired_mean_sample_size, rng_for
+from evalkit.stats import ALPHA, rng_for
 from evalkit.thresholds import Threshold, ThresholdPolicy
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from evalkit.models.backend import Backend
     from evalkit.progress import Progress
     from evalkit.stages import SuiteInputs
-
-_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -123,17 +122,6 @@ def holm_adjust(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def _items_needed(kind: MetricKind, differences: np.ndarray, drop: float, alpha: float) -> int:
-    # The rule of evalkit.compare's items_needed, at the family's level instead of 0.05.
-    if kind == "binary":
-        discordance = float(np.count_nonzero(differences)) / max(differences.size, 1)
-        return mcnemar_sample_size(discordance, drop, alpha=alpha, power=POWER)
-    spread = float(differences.std(ddof=1)) if differences.size > 1 else 0.0
-    floor = np.sqrt(drop * max(1.0 - drop, 0.0)) if drop < 1 else drop
-    return paired_mean_sample_size(max(spread, float(floor)), drop, alpha=alpha, power=POWER,
-                                   rank_test=kind == "judge")
-
-
 def minimum_detectable_effect(kind: MetricKind, baseline: np.ndarray, candidate: np.ndarray,
                               alpha: float, scale: float = 1.0) -> float | None:
     """Return the smallest drop ``n`` paired items detect with 80% power at level ``alpha``.
@@ -146,12 +134,12 @@ def minimum_detectable_effect(kind: MetricKind, baseline: np.ndarray, candidate:
     """
     n = baseline.size
     differences = candidate - baseline
-    if n < 2 or _items_needed(kind, differences, scale, alpha) > n:
+    if n < 2 or items_needed(kind, differences, scale, alpha) > n:
         return None
     low, high = 0.0, scale
     for _ in range(40):
         middle = (low + high) / 2
-        if _items_needed(kind, differences, middle, alpha) <= n:
+        if items_needed(kind, differences, middle, alpha) <= n:
             high = middle
         else:
             low = middle
@@ -225,11 +213,11 @@ def _verdict(delta: float, baseline_value: float, threshold: str, p_adjusted: fl
              ci_low: float, ci_high: float, mde: float | None) -> Verdict:
     allowed = Threshold.parse(threshold).allowed_drop(baseline_value)
     significant = is_significant(p_adjusted, ci_low, ci_high)
-    if -delta > allowed + _TOLERANCE:
+    if -delta > allowed + TOLERANCE:
         return "regressed" if significant else "inconclusive"
     if significant and delta > 0:
         return "improved"
-    if allowed > _TOLERANCE and (mde is None or mde > allowed + _TOLERANCE):
+    if allowed > TOLERANCE and (mde is None or mde > allowed + TOLERANCE):
         return "inconclusive"
     return "no_change"
 

@@ -10,18 +10,13 @@ import pytest
 
 from evalkit.checks import Score
 from evalkit.cli import main
-from evalkit.compare import (
-    Comparison,
-    Threshold,
-    ThresholdPolicy,
-    compare_candidates,
-    compare_runs,
-    metric_trends,
-)
+from evalkit.compare import Comparison, compare_candidates, compare_runs
 from evalkit.config import load_suite
 from evalkit.errors import ConfigError
 from evalkit.results import CandidateResult, ItemResult, RunResult
 from evalkit.store import RunStore
+from evalkit.thresholds import Threshold, ThresholdPolicy
+from evalkit.trends import metric_trends
 
 
 def candidate(name: str, metrics: dict[str, list[float | None]]) -> CandidateResult:

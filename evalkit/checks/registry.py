@@ -23,7 +23,7 @@ A check declares, when it registers, the kind of its metrics (``binary`` pass/fa
 
 The run records what each emitted metric was declared as (``sections["metric_kinds"]``)
 and the comparison picks its paired test from that, never from the values
-(:func:`evalkit.compare.metric_kind`). The names live in :data:`CHECKS`, one
+(:func:`evalkit.paired_metric.metric_kind`). The names live in :data:`CHECKS`, one
 :class:`evalkit.registry.Registry`; the built-in checks are lazy entries there, so
 validating a suite's check names imports no check module.
 """

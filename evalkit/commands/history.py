@@ -12,10 +12,10 @@ from rich.table import Table
 
 from evalkit.commands.console import console
 from evalkit.commands.json_output import add_json_option, emit_json
-from evalkit.compare import MetricTrend, metric_trends
 from evalkit.errors import StoreError
 from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.store import RunRecord, RunStore, default_store_path, resolve_store_path
+from evalkit.trends import MetricTrend, metric_trends
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 

@@ -1,0 +1,181 @@
+"""What a comparison is: the verdict of each metric, per candidate, and their JSON form.
+
+These are the results :mod:`evalkit.compare` produces and everything downstream reads
+(the bars, the verdict, the tables, the report, the pytest plugin):
+:class:`MetricComparison` for one metric of one candidate (how its verdict is reached is
+in :mod:`evalkit.paired_metric`), :class:`CandidateComparison` for every metric of one
+candidate, and :class:`Comparison` for a run's candidates, stored in
+``run.sections["comparison"]`` by :meth:`Comparison.to_dict` and read back by
+:meth:`Comparison.from_dict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from evalkit.stats import ALPHA
+from evalkit.thresholds import Threshold
+
+__all__ = ["TOLERANCE", "CandidateComparison", "Comparison", "MetricComparison", "MetricKind",
+           "TestName", "Verdict", "is_significant"]
+
+Verdict = Literal["improved", "regressed", "no_change", "inconclusive"]
+MetricKind = Literal["binary", "judge", "continuous", "ordinal"]
+TestName = Literal["mcnemar", "wilcoxon", "bootstrap"]
+
+# Float noise must not turn a drop of exactly the threshold into a regression.
+TOLERANCE = 1e-9
+
+
+@dataclass
+class MetricComparison:
+    """One metric of one candidate against the baseline, on the items both have.
+
+    Attributes:
+        metric: the metric's name.
+        kind: ``binary`` (pass/fail), ``judge`` (judge scores), ``ordinal`` (ranked levels a
+            check declared) or ``continuous``.
+        n_items: paired items (present on both sides).
+        baseline_value: the baseline's mean over the paired items.
+        candidate_value: the candidate's mean over the paired items.
+        delta: ``candidate_value - baseline_value``.
+        relative_delta: ``delta / baseline_value`` (None when the baseline is 0).
+        ci_low: lower end of the paired bootstrap 95% interval on ``delta``.
+        ci_high: upper end of that interval.
+        p_value: the paired test's two-sided p-value.
+        test: ``mcnemar``, ``wilcoxon`` or ``bootstrap``.
+        threshold: the tolerated drop (``3%`` or ``2pt``).
+        verdict: how it is reached is in :mod:`evalkit.paired_metric`.
+        items_needed: paired items for 80% power against a drop of the threshold's size
+            (set when the verdict is ``inconclusive``).
+        pass_to_fail: ids of items the baseline passed and the candidate failed.
+        fail_to_pass: ids of items the baseline failed and the candidate passed.
+    """
+
+    metric: str
+    kind: MetricKind
+    n_items: int
+    baseline_value: float
+    candidate_value: float
+    delta: float
+    relative_delta: float | None
+    ci_low: float
+    ci_high: float
+    p_value: float
+    test: TestName
+    threshold: str
+    verdict: Verdict
+    items_needed: int | None = None
+    pass_to_fail: list[str] = field(default_factory=list)
+    fail_to_pass: list[str] = field(default_factory=list)
+
+    @property
+    def significant(self) -> bool:
+        """True when the test and the interval agree the delta is not 0."""
+        return is_significant(self.p_value, self.ci_low, self.ci_high)
+
+    def explain(self) -> str:
+        """Return one sentence saying why the verdict is what it is."""
+        drop = -self.delta
+        allowed = Threshold.parse(self.threshold).allowed_drop(self.baseline_value)
+        sig = f"p={self.p_value:.3g}, 95% CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}]"
+        if self.verdict == "regressed":
+            return (f"dropped {drop:.4f}: the whole 95% CI is beyond the {allowed:.4f} allowed by "
+                    f"{self.threshold}, significant ({sig})")
+        if self.verdict == "improved":
+            return f"improved by {self.delta:.4f}, significant ({sig})"
+        if self.verdict == "inconclusive":
+            need = f"; about {self.items_needed} paired items would be needed" if self.items_needed else ""
+            if drop > allowed + TOLERANCE and not self.significant:
+                return f"dropped {drop:.4f} (> {allowed:.4f} allowed) but not significant ({sig}){need}"
+            if drop > allowed + TOLERANCE:
+                return (f"dropped {drop:.4f} (> {allowed:.4f} allowed), but the 95% CI reaches back within "
+                        f"{self.threshold} ({sig}){need}")
+            if -self.ci_low > allowed + TOLERANCE:
+                return (f"a drop of {max(drop, 0.0):.4f} is within {self.threshold}, but the 95% CI reaches a drop "
+                        f"of {-self.ci_low:.4f} (> {allowed:.4f} allowed) ({sig}){need}")
+            return (f"{self.n_items} items cannot show a drop of {self.threshold} with 80% power "
+                    f"({sig}){need}")
+        return f"no drop beyond {self.threshold}: the whole 95% CI is within it ({sig})"
+
+
+@dataclass
+class CandidateComparison:
+    """Every metric of one candidate against its baseline.
+
+    Attributes:
+        candidate: the candidate's name.
+        baseline: the baseline candidate's name.
+        metrics: metric -> comparison.
+    """
+
+    candidate: str
+    baseline: str
+    metrics: dict[str, MetricComparison] = field(default_factory=dict)
+
+    @property
+    def regressions(self) -> list[MetricComparison]:
+        """The metrics whose verdict is ``regressed``."""
+        return [m for m in self.metrics.values() if m.verdict == "regressed"]
+
+
+@dataclass
+class Comparison:
+    """Candidates against a baseline, within one run or across two runs.
+
+    Attributes:
+        baseline: the baseline candidate's name; empty when two runs are compared
+            candidate by candidate (each :class:`CandidateComparison` names its own).
+        candidates: candidate name -> its comparison.
+        baseline_run_id: the run the baseline's results come from.
+        candidate_run_id: the run the candidates' results come from.
+        seed: the bootstrap seed.
+        notes: why something could not be compared (a skipped baseline...).
+    """
+
+    baseline: str
+    candidates: dict[str, CandidateComparison] = field(default_factory=dict)
+    baseline_run_id: str = ""
+    candidate_run_id: str = ""
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def deployable(self) -> bool:
+        """True when no metric of any candidate regressed."""
+        return not self.regressions
+
+    @property
+    def regressions(self) -> list[tuple[str, MetricComparison]]:
+        """Every (candidate, metric comparison) whose verdict is ``regressed``."""
+        return [(name, m) for name, c in self.candidates.items() for m in c.regressions]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready form stored in ``run.sections["comparison"]``."""
+        data = asdict(self)
+        data["deployable"] = self.deployable
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Comparison:
+        """Rebuild a comparison from :meth:`to_dict`'s output."""
+        candidates = {
+            name: CandidateComparison(
+                candidate=c["candidate"],
+                baseline=c["baseline"],
+                metrics={m: MetricComparison(**mc) for m, mc in c["metrics"].items()},
+            )
+            for name, c in data.get("candidates", {}).items()
+        }
+        return cls(baseline=data.get("baseline", ""), candidates=candidates,
+                   baseline_run_id=data.get("baseline_run_id", ""),
+                   candidate_run_id=data.get("candidate_run_id", ""),
+                   seed=int(data.get("seed", 0)), notes=list(data.get("notes", [])))
+
+
+def is_significant(p_value: float, ci_low: float, ci_high: float) -> bool:
+    """Return True when p < 0.05 and the interval excludes 0: the test and the interval agree."""
+    return p_value < ALPHA and (ci_low > 0.0 or ci_high < 0.0)
+

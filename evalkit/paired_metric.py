@@ -1,0 +1,219 @@
+"""One metric, baseline vs candidate on the same items: its paired test, interval and verdict.
+
+For a metric both sides measured, on the items paired by id (:func:`compare_metric`):
+
+* the absolute and relative delta of the means (candidate - baseline);
+* a seeded paired bootstrap 95% interval on the delta (:mod:`evalkit.stats`);
+* a paired test chosen by the metric's kind, which its check declared when it
+  registered (:func:`metric_kind`), not by its values: McNemar's exact test for
+  pass/fail metrics (``binary``), the Wilcoxon signed-rank test for judge scores
+  (``judge.*``) and ``ordinal`` ones, and the bootstrap's own p-value for
+  ``continuous`` ones (a continuous metric that happens to be all 0/1 included);
+* the items that flipped pass -> fail and fail -> pass (pass/fail metrics).
+
+How the interval and the threshold combine into a verdict
+---------------------------------------------------------
+A metric's threshold (``3%`` relative to the baseline's value, or ``2pt``: 2 points,
+i.e. 0.02 in the metric's units) is the largest drop that is tolerated. The verdict
+asks what the paired bootstrap 95% interval of the delta shows about that drop, with
+the same burden of proof in both directions (:func:`drop_outcome`, the one rule the
+bars, the CLI, the report and the pytest plugin all rest on):
+
+* ``regressed``: the whole interval lies beyond the allowed drop (its upper end is a
+  larger drop than the threshold allows) and the paired test agrees (p < 0.05);
+* ``improved``: the candidate is significantly better (p < 0.05 and the interval
+  excludes 0 on the positive side);
+* ``no_change``: the whole interval lies within the allowed drop, and the set has the
+  items to have seen a drop of the threshold's size with 80% power (a zero-width
+  interval from a few identical answers proves nothing);
+* ``inconclusive``: anything else: the interval straddles the allowed drop, or the set
+  is too small. ``items_needed`` says how many paired items would decide it: when the
+  interval straddles the allowed drop, those that give 80% power to put it on one side,
+  at the observed delta and spread (:func:`_items_to_decide`); when it is within but
+  the set is small, those that give 80% power against a drop of the threshold's size
+  (:func:`items_needed`: :func:`evalkit.stats.mcnemar_sample_size` for pass/fail metrics,
+  :func:`evalkit.stats.paired_mean_sample_size` otherwise), which is also the
+  non-inferiority size: the items that show a drop within the threshold when the
+  candidate truly equals the baseline.
+
+A metric that ``regressed`` fails the run (exit 1). Whether an ``inconclusive`` drop
+bar fails it is the suite's ``inconclusive:`` choice (default ``fail``, see
+:mod:`evalkit.bars`); an inconclusive metric that no bar names is reported, not gated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Literal
+
+import numpy as np
+
+from evalkit.comparison import TOLERANCE, MetricComparison, MetricKind, TestName, Verdict, is_significant
+from evalkit.stats import (
+    ALPHA,
+    POWER,
+    mcnemar_exact,
+    mcnemar_sample_size,
+    paired_bootstrap,
+    paired_mean_sample_size,
+    wilcoxon_signed_rank,
+)
+from evalkit.thresholds import JUDGE_PREFIX, Threshold
+
+__all__ = ["DropOutcome", "compare_metric", "drop_outcome", "items_needed", "metric_kind"]
+
+DropOutcome = Literal["beyond", "within", "undecided"]
+
+
+def drop_outcome(
+    ci_low: float, ci_high: float, p_value: float, allowed: float, n_items: int, items_needed: int | None
+) -> DropOutcome:
+    """Decide what the paired interval shows about a drop: the one rule every gate uses.
+
+    Args:
+        ci_low: lower end of the 95% interval of the delta (candidate - baseline).
+        ci_high: its upper end.
+        p_value: the paired test's p-value.
+        allowed: the tolerated absolute drop (:meth:`Threshold.allowed_drop`), >= 0.
+        n_items: the paired items.
+        items_needed: items for 80% power against a drop of ``allowed`` (None: no size needed).
+
+    Returns:
+        ``beyond``: the whole interval is a larger drop than allowed and the test agrees;
+        ``within``: the whole interval is within the allowed drop, on enough items (or the
+        candidate is significantly better); ``undecided`` otherwise.
+    """
+    if ci_high < -allowed - TOLERANCE and p_value < ALPHA:
+        return "beyond"
+    if ci_low >= -allowed - TOLERANCE:
+        powered = items_needed is None or n_items >= items_needed
+        better = ci_low > 0.0 and p_value < ALPHA
+        if powered or better:
+            return "within"
+    return "undecided"
+
+
+def metric_kind(metric: str, baseline: np.ndarray, candidate: np.ndarray,
+                declared: str | None = None) -> MetricKind:
+    """Classify a metric for its paired test: by what its check declared, never by its values.
+
+    A check's metrics carry the kind the check registered with (``binary``, ``continuous``,
+    ``ordinal``: :mod:`evalkit.checks.registry`), so a continuous metric that happens to
+    be all 0/1 still gets the continuous test. Judge scores are known by name. Only a
+    metric nothing declared (a benchmark's per-item values, a run stored before kinds were
+    recorded) is classified by its values: all 0/1 is pass/fail, else continuous.
+    """
+    if declared in ("binary", "continuous", "ordinal"):
+        return declared  # type: ignore[return-value]
+    if metric.startswith(JUDGE_PREFIX):
+        return "judge"
+    if np.all((baseline == 0.0) | (baseline == 1.0)) and np.all((candidate == 0.0) | (candidate == 1.0)):
+        return "binary"
+    return "continuous"
+
+
+def compare_metric(
+    metric: str,
+    ids: Sequence[str],
+    baseline: np.ndarray,
+    candidate: np.ndarray,
+    threshold: str,
+    rng: np.random.Generator,
+    kind: MetricKind | None = None,
+) -> MetricComparison:
+    """Compare one metric on paired items and give its verdict.
+
+    Args:
+        metric: the metric's name (``judge.*`` marks judge scores).
+        ids: the paired items' ids, in the order of the arrays.
+        baseline: the baseline's values.
+        candidate: the candidate's values, paired with ``baseline``.
+        threshold: the tolerated drop, ``3%`` or ``2pt``.
+        rng: the bootstrap's random generator.
+        kind: the metric's kind when the caller knows it (declared by its check); default
+            :func:`metric_kind` from its name and values.
+    """
+    n = len(ids)
+    kind = kind or metric_kind(metric, baseline, candidate)
+    boot = paired_bootstrap(baseline, candidate, rng)
+    base_mean, cand_mean = float(baseline.mean()), float(candidate.mean())
+    delta = cand_mean - base_mean
+    pass_to_fail: list[str] = []
+    fail_to_pass: list[str] = []
+    test: TestName
+    if kind == "binary":
+        test = "mcnemar"
+        p_value = mcnemar_exact(baseline, candidate).p_value
+        base_pass, cand_pass = baseline >= 1.0, candidate >= 1.0
+        pass_to_fail = [ids[i] for i in np.flatnonzero(base_pass & ~cand_pass)]
+        fail_to_pass = [ids[i] for i in np.flatnonzero(~base_pass & cand_pass)]
+    elif kind in ("judge", "ordinal"):
+        test, p_value = "wilcoxon", wilcoxon_signed_rank(baseline, candidate)
+    else:
+        test, p_value = "bootstrap", boot.p_value
+    parsed = Threshold.parse(threshold)
+    allowed = parsed.allowed_drop(base_mean)
+    drop = -delta
+    significant = is_significant(p_value, boot.ci_low, boot.ci_high)
+    # A zero threshold cannot be powered for; size for the drop actually seen instead.
+    size_for = allowed if allowed > TOLERANCE else max(drop, 0.0)
+    needed = items_needed(kind, candidate - baseline, size_for) if size_for > TOLERANCE else None
+    outcome = drop_outcome(boot.ci_low, boot.ci_high, p_value, allowed, n, needed)
+    verdict: Verdict
+    if outcome == "beyond":
+        verdict = "regressed"
+    elif significant and delta > 0:
+        verdict = "improved"
+    elif outcome == "within":
+        verdict = "no_change"
+    else:
+        verdict = "inconclusive"
+        if boot.ci_low < -allowed - TOLERANCE:
+            # The interval straddles the allowed drop: the items that would narrow it enough.
+            needed = _items_to_decide(n, boot.ci_low, boot.ci_high, delta, allowed)
+    return MetricComparison(
+        metric=metric, kind=kind, n_items=n, baseline_value=base_mean, candidate_value=cand_mean,
+        delta=delta, relative_delta=(delta / base_mean) if base_mean != 0 else None,
+        ci_low=boot.ci_low, ci_high=boot.ci_high, p_value=p_value, test=test, threshold=str(parsed),
+        verdict=verdict, items_needed=needed if verdict == "inconclusive" else None,
+        pass_to_fail=pass_to_fail, fail_to_pass=fail_to_pass,
+    )
+
+
+def _items_to_decide(n: int, ci_low: float, ci_high: float, delta: float, allowed: float) -> int | None:
+    """Paired items for 80% power to place the interval on one side of the allowed drop.
+
+    The spread of the paired differences is read off the observed interval
+    (``sd = half-width * sqrt(n) / z``), and the distance to decide is that of the
+    observed delta from the allowed drop: ``n = ((z(0.975) + z(0.8)) * sd / distance)**2``.
+    None when the delta sits on the threshold itself (no number of items decides it).
+    """
+    z_alpha, z_power = NormalDist().inv_cdf(1 - ALPHA / 2), NormalDist().inv_cdf(POWER)
+    distance = abs(delta + allowed)
+    sd = (ci_high - ci_low) / 2 * math.sqrt(n) / z_alpha
+    if distance <= TOLERANCE or sd <= 0:
+        return None
+    return max(n + 1, min(10**9, math.ceil(((z_alpha + z_power) * sd / distance) ** 2)))
+
+
+def items_needed(kind: MetricKind, differences: np.ndarray, drop: float, alpha: float = ALPHA) -> int:
+    """Return the paired items that give 80% power to detect a mean drop of ``drop`` at level ``alpha``.
+
+    Args:
+        kind: the metric's kind: McNemar's size for ``binary``, the rank test's for
+            ``judge`` and ``ordinal``, the paired mean's otherwise.
+        differences: the paired differences (candidate - baseline), for the spread.
+        drop: the drop to detect (> 0).
+        alpha: the test's level (a family's corrected level for slices).
+    """
+    if kind == "binary":
+        discordance = float(np.count_nonzero(differences)) / max(differences.size, 1)
+        return mcnemar_sample_size(discordance, drop, alpha=alpha, power=POWER)
+    spread = float(differences.std(ddof=1)) if differences.size > 1 else 0.0
+    # A drop of `drop` made of whole-unit item changes has at least this spread; two
+    # identical runs show none, which would otherwise claim two items are enough.
+    floor = math.sqrt(drop * max(1.0 - drop, 0.0)) if drop < 1 else drop
+    return paired_mean_sample_size(max(spread, floor), drop, alpha=alpha, power=POWER,
+                                   rank_test=kind in ("judge", "ordinal"))
