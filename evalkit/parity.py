@@ -26,10 +26,10 @@ from typing import Any
 from evalkit.data.items import Item
 from evalkit.models.backend import Backend, Message, ModelVariant, create_backend
 from evalkit.models.sources import resolve_model
+from evalkit.planning import plan_candidates
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import template_hash
 from evalkit.results import RunResult
-from evalkit.runner import plan_candidates
 from evalkit.stages import CandidatePlan, SuiteInputs
 
 DEFAULT_MIN_AGREEMENT = 0.9
@@ -275,7 +275,7 @@ def run_parity(
     """Run the three parity comparisons on a suite's candidates.
 
     Args:
-        inputs: the suite's loaded inputs (:func:`evalkit.runner.load_inputs`).
+        inputs: the suite's loaded inputs (:func:`evalkit.stages.load_inputs`).
         limit: use only the first N items.
         backends: backends already loaded (``hf``, ``vllm``), reused and extended; the
             caller closes them. Default: created here and closed before returning.

@@ -1,6 +1,6 @@
 """What every stage of a run shares: the inputs, the plans, and the stage registry.
 
-A run is planned once (:func:`evalkit.runner.plan_candidates`); the plans travel in
+A run is planned once (:func:`evalkit.planning.plan_candidates`); the plans travel in
 :class:`SuiteInputs` to every stage, which adds its section to the run and never plans
 again. Stages are lazy registry entries, imported when a suite runs, so that
 ``evalkit --help`` does not pay for lm-eval and the like.

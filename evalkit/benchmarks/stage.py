@@ -1,8 +1,8 @@
 """The run stage that evaluates a suite's ``benchmarks:`` on every candidate.
 
-Registered with :func:`evalkit.runner.register_stage` when this module is imported
-(the runner imports it when a suite runs, so ``evalkit --help`` never imports
-lm-eval). For every candidate that ran, and every benchmark entry, it:
+It is the lazy ``benchmarks`` entry of :data:`evalkit.stages.STAGES`, imported when a
+suite runs (so ``evalkit --help`` never imports lm-eval). For every candidate that
+ran, and every benchmark entry, it:
 
 1. scores the candidate through lm-eval's ``simple_evaluate`` with
    :class:`~evalkit.benchmarks.lm.EvalkitLM` on the run's HF backend, so a base
