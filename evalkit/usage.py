@@ -58,6 +58,22 @@ class GenerationUsage:
     first_token_seconds: float | None = None
 
 
+def reported_tokens(usage: Any) -> tuple[int, int] | None:
+    """Return (prompt, completion) tokens from an API response's ``usage``, None when it has none.
+
+    Reads the OpenAI shape (``prompt_tokens`` / ``completion_tokens``) and the Anthropic
+    one (``input_tokens`` / ``output_tokens``); a server that sends no usage, or only
+    part of it, counts as none (never as zero).
+    """
+    if usage is None:
+        return None
+    for prompt_field, completion_field in (("prompt_tokens", "completion_tokens"), ("input_tokens", "output_tokens")):
+        prompt, completion = getattr(usage, prompt_field, None), getattr(usage, completion_field, None)
+        if isinstance(prompt, int) and isinstance(completion, int):
+            return prompt, completion
+    return None
+
+
 class BatchTimer:
     """Times one batched ``generate`` call and counts each row's generated tokens.
 

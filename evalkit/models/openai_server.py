@@ -26,13 +26,18 @@ closed (at the end of the run, on Ctrl-C and on errors). Candidates on one base 
 one server; a later adapter of a higher rank than the server allows restarts it.
 
 Requests use the official ``openai`` SDK, greedy at temperature 0, in parallel threads;
-completions come back in input order.
+completions come back in input order. ``last_usage`` holds one
+:class:`~evalkit.usage.GenerationUsage` per conversation of the last call: the tokens the
+server reported in the response's ``usage`` (None for both when it sent none) and the
+request's own wall time; no time to first token (requests are not streamed). Through a
+fleet (several ``base_url``) it is empty, and the run meters the chunk's time alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +53,7 @@ from evalkit.models.engine_options import ENGINE_OPTIONS, server_args
 from evalkit.models.fleet import EndpointFleet, fleet_urls
 from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
 from evalkit.models.vllm_server import VLLMServer, serve_vllm
+from evalkit.usage import GenerationUsage, reported_tokens
 
 BASE_SERVED_NAME = "base"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -176,6 +182,7 @@ class OpenAIServerBackend:
         self._clients: dict[tuple[str, str], Any] = {}
         self._servers: dict[Path, LocalServer] = {}
         self._fleets: dict[tuple[tuple[str, ...], str, tuple[str, ...]], EndpointFleet] = {}
+        self.last_usage: list[GenerationUsage] = []  # see the module docstring
 
     def endpoint(self, variant: ModelVariant) -> tuple[Any, str]:
         """Return the (openai client, API model name) that serve ``variant``.
@@ -255,15 +262,17 @@ class OpenAIServerBackend:
     ) -> list[str]:
         """Generate one completion per conversation with parallel chat-completion requests."""
         fleet = self.fleet(variant)
+        self.last_usage = []
         if fleet is not None:
             return fleet.complete_all(conversations, temperature=settings.temperature,
                                       max_tokens=settings.max_new_tokens, on_progress=on_progress)
         client, model = self.endpoint(variant)
         concurrency = int(dict(variant.options).get("concurrency", 8))
 
-        def complete(conversation: list[Message]) -> str:
+        def complete(conversation: list[Message]) -> tuple[str, GenerationUsage]:
             from openai import OpenAIError
 
+            started = time.perf_counter()
             try:
                 response = client.chat.completions.create(
                     model=model, messages=conversation, temperature=settings.temperature,
@@ -271,12 +280,17 @@ class OpenAIServerBackend:
                 )
             except OpenAIError as exc:
                 raise ModelError(redact(f"endpoint {client.base_url} model '{model}' failed: {exc}")) from None
+            seconds = time.perf_counter() - started
+            prompt_tokens, completion_tokens = reported_tokens(getattr(response, "usage", None)) or (None, None)
             if on_progress is not None:
                 on_progress(1)
-            return (response.choices[0].message.content or "").strip()
+            return (response.choices[0].message.content or "").strip(), \
+                GenerationUsage(prompt_tokens, completion_tokens, seconds)
 
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            return list(pool.map(complete, conversations))
+            answered = list(pool.map(complete, conversations))
+        self.last_usage = [usage for _, usage in answered]
+        return [text for text, _ in answered]
 
     def fleet(self, variant: ModelVariant) -> EndpointFleet | None:
         """Return the fleet serving ``variant`` when ``base_url`` lists several endpoints, else None."""
