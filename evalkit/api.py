@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.bars import record_bars
 from evalkit.config import SuiteConfig, load_suite
 from evalkit.overrides import apply_limit, load_suite_with_overrides
 from evalkit.progress import Progress, library_bars_silenced
@@ -74,7 +73,6 @@ def run_suite(
         if run_limit is not None:
             run.warnings.append(run_limit.describe())
             run.sections["limit"] = run_limit.to_dict()
-        record_bars(config, run)
         run_store.save_run(run, config)
         if write:
             root = Path(output_dir) if output_dir is not None else config.resolve(config.output_dir)

@@ -52,14 +52,18 @@ from evalkit.verdict import run_verdict
 
 __all__ = [
     "DEFAULT_INCONCLUSIVE", "OPERATORS", "WORST_ITEMS", "BarKind", "BarResult", "BarSpec", "BarStatus",
-    "InconclusivePolicy", "ItemEvidence", "Operator", "SuiteBar", "bar_blocks", "bars_summary", "evaluate_bar",
-    "evaluate_bars", "failed_gates", "mean_interval", "parse_bar_expression", "record_bars", "run_comparison",
+    "InconclusivePolicy", "ItemEvidence", "Operator", "SuiteBar", "bar_blocks", "bars_stage", "bars_summary",
+    "evaluate_bar", "evaluate_bars", "failed_gates", "mean_interval", "parse_bar_expression", "record_bars",
+    "run_comparison",
 ]
 
 if TYPE_CHECKING:
     from evalkit.compare import Comparison, MetricComparison
     from evalkit.config import SuiteConfig
+    from evalkit.models.backend import Backend
+    from evalkit.progress import Progress
     from evalkit.results import CandidateResult, RunResult
+    from evalkit.stages import SuiteInputs
 
 _STATUS_OF_VERDICT: dict[str, BarStatus] = {
     "regressed": "failed", "improved": "passed", "no_change": "passed", "inconclusive": "inconclusive",
@@ -370,6 +374,12 @@ def record_bars(suite: SuiteConfig, run: RunResult) -> list[BarResult]:
     results = evaluate_bars(bars, run, suite=suite)
     run.sections["bars"] = [result.to_dict() for result in results]
     return results
+
+
+def bars_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
+    """Run stage, after the comparison: check the suite's bars against the run (:func:`record_bars`)."""
+    del backends, progress
+    record_bars(inputs.suite, run)
 
 
 def bars_summary(results: Sequence[BarResult]) -> str:

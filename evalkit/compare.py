@@ -30,11 +30,14 @@ from evalkit.sampling import is_rate_metric
 from evalkit.stats import rng_for
 from evalkit.thresholds import ThresholdPolicy
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a stage's arguments; the comparison itself needs neither models nor stages
     from evalkit.config import SuiteConfig
+    from evalkit.models.backend import Backend
+    from evalkit.progress import Progress
+    from evalkit.stages import SuiteInputs
 
 __all__ = ["CandidateComparison", "Comparison", "MetricArray", "MetricComparison", "compare_candidates",
-           "compare_pair", "compare_runs", "declared_kinds", "metric_arrays", "metric_values"]
+           "compare_pair", "compare_runs", "comparison_stage", "declared_kinds", "metric_arrays", "metric_values"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,15 @@ def compare_candidates(
         comparison.candidates[name] = compare_pair(base, other, policy, seed, baseline_arrays=base_arrays,
                                                    continuous=_rate_metrics(run), kinds=declared_kinds(run))
     return comparison
+
+
+def comparison_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
+    """Run stage: add ``sections["comparison"]``, every candidate against the baseline under the suite's thresholds.
+
+    It runs after every stage that adds metrics (benchmarks, judges...), so they are compared too.
+    """
+    del backends, progress  # nothing is generated: the run's scores are compared
+    run.sections["comparison"] = compare_candidates(run, inputs.suite).to_dict()
 
 
 def compare_runs(

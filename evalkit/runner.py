@@ -1,6 +1,6 @@
 """Run a suite: prepare and plan the candidates, generate, score, and collect a :class:`RunResult`.
 
-The flow is prepare -> plan -> generate -> score -> further stages -> compare.
+The flow is prepare -> plan -> generate -> score -> the stages (compare and bars last).
 Preparing (training, merging) and planning are :mod:`evalkit.planning`'s; planning
 resolves every candidate's model and adapter before any generation, so a bad source
 fails in seconds, not after the first candidate's run. Generation and scoring of one
@@ -257,8 +257,5 @@ def execute_suite(
             executor.close()
         for backend in backends.values():
             backend.close()
-    from evalkit.compare import compare_candidates
-
-    run.sections["comparison"] = compare_candidates(run, suite).to_dict()
     run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return run

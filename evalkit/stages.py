@@ -64,11 +64,17 @@ STAGES: Registry[RunStage] = Registry("stage", {
     "slices": "evalkit.slices:run_slices",
     "sweep": "evalkit.sweep:run_sweep",
     "fleet": "evalkit.models.fleet_stage:record_fleets",
+    # Last, once every metric is in: the comparison, then the bars that read it.
+    "comparison": "evalkit.compare:comparison_stage",
+    "bars": "evalkit.bars:bars_stage",
 })
 
 
 def register_stage(name: str, stage: RunStage) -> None:
     """Add a stage that runs after the built-in ones (registering the same stage again does nothing).
+
+    The built-in ones end with the comparison and the bars, so such a stage can read
+    ``run.sections["comparison"]`` and ``["bars"]``; metrics it adds are not compared.
 
     Raises:
         DuplicateName: another stage is registered under ``name``.
