@@ -27,7 +27,7 @@ from evalkit.planning import candidate_identity, plan_candidates, prepare_candid
 from evalkit.progress import Progress, SilentProgress
 from evalkit.results import CandidateResult, ItemResult, RunResult
 from evalkit.sampling import expand_samples, record_sampling, score_samples
-from evalkit.stages import STAGES, CandidatePlan, SuiteInputs, import_stage_modules, load_inputs
+from evalkit.stages import CandidatePlan, SuiteInputs, import_stage_modules, load_inputs
 from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
 from evalkit.suite_check import check_suite_references
 from evalkit.usage import UsageMeter, find_price
@@ -250,7 +250,7 @@ def execute_suite(
         if executor is not None:
             run.warnings += executor.notes()
             run.sections["executor"] = executor.summary()
-        for _, stage in STAGES.items():
+        for _, stage in import_stage_modules():
             stage(inputs, run, backends, progress)
     finally:
         if executor is not None:

@@ -17,7 +17,7 @@ from evalkit.data.items import Item, load_items
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.progress import Progress
 from evalkit.prompting import PromptTemplate
-from evalkit.registry import Registry
+from evalkit.registry import DuplicateName, Registry
 from evalkit.results import RunResult
 
 __all__ = ["STAGES", "CandidatePlan", "RunStage", "SuiteInputs", "import_stage_modules", "load_inputs",
@@ -64,27 +64,34 @@ STAGES: Registry[RunStage] = Registry("stage", {
     "slices": "evalkit.slices:run_slices",
     "sweep": "evalkit.sweep:run_sweep",
     "fleet": "evalkit.models.fleet_stage:record_fleets",
-    # Last, once every metric is in: the comparison, then the bars that read it.
+})
+
+# Last, once every metric is in (a registered stage's too): the comparison, then the bars
+# that read it. Kept apart from STAGES so that a stage registered later still runs before them.
+FINAL_STAGES: Registry[RunStage] = Registry("stage", {
     "comparison": "evalkit.compare:comparison_stage",
     "bars": "evalkit.bars:bars_stage",
 })
 
 
 def register_stage(name: str, stage: RunStage) -> None:
-    """Add a stage that runs after the built-in ones (registering the same stage again does nothing).
+    """Add a stage that runs after the built-in ones and before the comparison and the bars.
 
-    The built-in ones end with the comparison and the bars, so such a stage can read
-    ``run.sections["comparison"]`` and ``["bars"]``; metrics it adds are not compared.
+    Metrics it adds to the candidates are compared and can be named by bars, like the
+    built-in ones'. Registering the same stage again does nothing.
 
     Raises:
-        DuplicateName: another stage is registered under ``name``.
+        DuplicateName: another stage is registered under ``name`` (``comparison`` and
+            ``bars`` included).
     """
+    if name in FINAL_STAGES:
+        raise DuplicateName(f"a stage named '{name}' is built in and runs last; choose another name")
     STAGES.register(name, stage)
 
 
 def import_stage_modules() -> list[tuple[str, RunStage]]:
     """Import every stage's module and return (name, stage) in the order they run."""
-    return STAGES.items()
+    return STAGES.items() + FINAL_STAGES.items()
 
 
 def load_inputs(suite: SuiteConfig) -> SuiteInputs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,38 @@ def test_run_stages_run_in_registration_order_and_import_lazily() -> None:
 
     assert list(STAGES)[:3] == ["benchmarks", "training", "judges"]
     assert "fleet" in STAGES.names()
+
+
+def test_a_registered_stage_runs_before_the_comparison_and_its_metric_is_compared(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from evalkit.api import run_suite
+    from evalkit.registry import DuplicateName
+    from evalkit.stages import STAGES, import_stage_modules, register_stage
+    from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+
+    monkeypatch.setattr(STAGES, "_entries", dict(STAGES._entries))  # registered for this test only
+
+    def answer_length(inputs: Any, run: Any, backends: Any, progress: Any) -> None:
+        for candidate in run.candidates:
+            candidate.item_values["answer_length"] = {i.item_id: float(len(i.prediction)) for i in candidate.items}
+
+    register_stage("answer_length", answer_length)
+    names = [name for name, _ in import_stage_modules()]
+    assert names[-3:] == ["answer_length", "comparison", "bars"]
+    with pytest.raises(DuplicateName, match="built in and runs last"):
+        register_stage("comparison", answer_length)
+
+    write_jsonl(tmp_path / "eval.jsonl", CLASSIFIER_ITEMS)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "stage-order", "dataset": {"path": "eval.jsonl"},
+        "prompt": {"user": "{{ input }}", "expected": "{{ output }}"},
+        "candidates": [{"name": "base", "model": "m", "backend": "mock", "options": {"default": "x"}},
+                       {"name": "echo", "model": "m", "backend": "mock"}],
+        "checks": ["exact_match"], "store": str(tmp_path / "store.db"),
+    }))
+    run = run_suite(suite, write=False)
+    compared = run.sections["comparison"]["candidates"]["echo"]["metrics"]
+    assert "answer_length" in compared and "exact_match" in compared
