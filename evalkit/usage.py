@@ -1,11 +1,19 @@
 """Cost and latency per candidate: tokens, wall time, tokens/s, time to first token, money.
 
 Backends that can count report one :class:`GenerationUsage` per conversation of their
-last ``generate`` call in ``backend.last_usage`` (the HF backend does: prompt tokens are
-the tokenizer's count of the exact prompt, completion tokens are the tokens generated
-before the end-of-sequence token, and the time to first token is taken when the first
-new token of the batch exists). The runner meters every candidate with
+last ``generate`` call in ``backend.last_usage``. The HF backend: prompt tokens are the
+tokenizer's count of the exact prompt, completion tokens are the tokens generated before
+the end-of-sequence token, and the time to first token is taken when the first new token
+of the batch exists. The vLLM backend counts the same way from vLLM's outputs (see
+:mod:`evalkit.models.vllm_usage`; its time to first token is vLLM's own request metric).
+The ``openai_server`` backend reports the server's ``usage`` per response and each
+request's wall time (see :func:`reported_tokens`). The runner meters every candidate with
 :class:`UsageMeter` and stores the summary in ``run.sections["usage"][candidate]``.
+
+API judges (``anthropic``, ``openai``) add each response's usage to a
+:class:`RequestTally`; the judges stage prices it and stores the summary in the judge's
+own entry, ``run.sections["judges"][name]["usage"]`` (so ``sections["usage"]`` holds
+candidates only). A suite prices a judge by ``judge:<name>`` or by a glob over its model.
 
 Latency of an item is the wall time of the request that produced it: in a batched
 backend, its batch. Items served from the generation cache were not generated in this
@@ -23,6 +31,7 @@ Bars name these figures directly: ``latency_p95 <= 2s``, ``cost_per_1k_items <= 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,13 +181,79 @@ class UsageMeter:
         }
         if price is not None and usages:
             key, spec = price
-            per_token = spec.input_per_million or spec.output_per_million
-            if not per_token or counted:
-                cost = self.seconds / 3600.0 * spec.per_hour
-                if counted:
-                    cost += (sum(prompt) * spec.input_per_million + sum(completion) * spec.output_per_million) / 1e6
+            cost = priced(spec, self.seconds, (sum(prompt), sum(completion)) if counted else None)
+            if cost is not None:
                 summary.update(price=key, currency=spec.currency, cost=cost,
                                cost_per_1k_items=cost / len(usages) * 1000.0)
+        return summary
+
+
+def priced(spec: PriceSpec, seconds: float, tokens: tuple[int, int] | None) -> float | None:
+    """Return the money for ``seconds`` of wall time and (prompt, completion) ``tokens``.
+
+    None when the price is per token and the tokens are not known (never a made-up zero).
+    """
+    if tokens is None and (spec.input_per_million or spec.output_per_million):
+        return None
+    cost = seconds / 3600.0 * spec.per_hour
+    if tokens is not None:
+        cost += (tokens[0] * spec.input_per_million + tokens[1] * spec.output_per_million) / 1e6
+    return cost
+
+
+@dataclass
+class RequestTally:
+    """The tokens and time an API client spent over its requests (an API judge's); thread-safe.
+
+    Attributes:
+        requests: responses received (each one billed, a malformed judgment too).
+        unreported: responses that carried no usage.
+        prompt_tokens: prompt tokens the server reported, summed.
+        completion_tokens: completion tokens the server reported, summed.
+        latencies: each request's wall time.
+    """
+
+    requests: int = 0
+    unreported: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latencies: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, usage: Any, seconds: float) -> None:
+        """Count one response: its ``usage`` object (OpenAI or Anthropic shape, or None) and its wall time."""
+        tokens = reported_tokens(usage)
+        with self._lock:
+            self.requests += 1
+            self.latencies.append(seconds)
+            if tokens is None:
+                self.unreported += 1
+            else:
+                self.prompt_tokens += tokens[0]
+                self.completion_tokens += tokens[1]
+
+    def summary(self, price: tuple[str, PriceSpec] | None, seconds: float) -> dict[str, Any]:
+        """Return the JSON-ready usage of the client (see the module docstring).
+
+        Args:
+            price: the price that applies (from :func:`find_price`), or None.
+            seconds: the wall time the client was in use (what a per-hour price bills).
+        """
+        counted = self.requests > 0 and self.unreported == 0
+        summary: dict[str, Any] = {
+            "requests": self.requests, "unreported": self.unreported,
+            "prompt_tokens": self.prompt_tokens if counted else None,
+            "completion_tokens": self.completion_tokens if counted else None,
+            "seconds": round(seconds, 4),
+            "latency_p50": _quantile(self.latencies, 0.5), "latency_p95": _quantile(self.latencies, 0.95),
+            "price": None, "currency": None, "cost": None, "cost_per_1k_requests": None,
+        }
+        if price is not None and self.requests:
+            key, spec = price
+            cost = priced(spec, seconds, (self.prompt_tokens, self.completion_tokens) if counted else None)
+            if cost is not None:
+                summary.update(price=key, currency=spec.currency, cost=cost,
+                               cost_per_1k_requests=cost / self.requests * 1000.0)
         return summary
 
 

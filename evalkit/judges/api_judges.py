@@ -10,6 +10,10 @@ score is the probability-weighted mean over the score tokens 1..5 at the positio
 where the judge wrote it, like the local judge; otherwise it is the integer written.
 When the API supports structured output, the reply is constrained to the judgment's
 JSON schema; a server that rejects the schema or logprobs is asked again without.
+
+Every response received adds its ``usage`` (the tokens the API billed) and its wall time
+to the judge's ``usage`` (:class:`evalkit.usage.RequestTally`); the judges stage prices
+it (see :mod:`evalkit.usage`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from evalkit.judges.prompt import judgment_schema, pairwise_schema
 from evalkit.judges.rubric import SCALE, Rubric
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.prompting import Message
+from evalkit.usage import RequestTally
 
 # Statuses worth a retry: rate limits, timeouts, conflicts, server errors, overload.
 _TRANSIENT_STATUS = {408, 409, 425, 429}
@@ -151,6 +156,7 @@ class ChatJudge:
         self.concurrency = spec.concurrency
         self.identity = f"{spec.provider}:{spec.model}@{spec.base_url or 'default'}"
         self.structured = spec.structured_output
+        self.usage = RequestTally()
 
     def chat(self, messages: list[Message], schema: dict[str, Any] | None) -> ChatReply:
         """Send the conversation; return the reply (subclasses implement)."""
@@ -224,11 +230,13 @@ class OpenAIJudge(ChatJudge):
                                         "json_schema": {"name": "judgment", "schema": schema, "strict": True}}
         if self.logprobs:
             extra.update(logprobs=True, top_logprobs=5)
+        started = time.perf_counter()
         try:
             response = self.client.chat.completions.create(
                 model=self.spec.model, messages=messages,  # type: ignore[arg-type]
                 temperature=self.spec.temperature, max_tokens=self.spec.max_tokens, **extra,
             )
+            self.usage.add(getattr(response, "usage", None), time.perf_counter() - started)
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise TransientJudgeError(f"{type(exc).__name__}: {exc}") from None
         except openai.APIStatusError as exc:
@@ -280,11 +288,13 @@ class AnthropicJudge(ChatJudge):
             extra["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         if system:
             extra["system"] = system
+        started = time.perf_counter()
         try:
             response = self.client.messages.create(
                 model=self.spec.model, max_tokens=self.spec.max_tokens, messages=turns,  # type: ignore[arg-type]
                 **extra,
             )
+            self.usage.add(getattr(response, "usage", None), time.perf_counter() - started)
         except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
             raise TransientJudgeError(f"{type(exc).__name__}: {exc}") from None
         except anthropic.APIStatusError as exc:

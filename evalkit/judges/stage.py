@@ -7,12 +7,16 @@ over both orders). An item whose judgment failed is scored as a failure (the min
 or a loss) and counted (see :mod:`evalkit.judges.failures`).
 ``run.sections["judges"][rubric]`` holds the judge, the mode, the calibration against
 human labels, error and failure counts, per-candidate criterion means with their
-spread, and in pairwise mode win rates (see notes in docs/judges.md).
+spread, and in pairwise mode win rates (see notes in docs/judges.md). An API judge's
+entry also has ``usage``: its requests, the tokens the API reported, latency and money
+from the price table (:meth:`evalkit.usage.RequestTally.summary`; the suite's ``prices:``
+may name the entry as ``judge:<name>``, else a glob over the judge's model matches).
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +41,7 @@ from evalkit.judges.spec import JudgeSpec
 from evalkit.judges.transcripts import transcript
 from evalkit.progress import Progress
 from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.usage import RequestTally, find_price
 
 if TYPE_CHECKING:
     from evalkit.models.backend import Backend
@@ -232,6 +237,7 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
                 raise ConfigError(f"{suite.source}: judges: two entries are named '{key}'; give one a "
                                   "`name:` of its own (results and metrics are keyed by it)")
             client = create_client(spec.judge, backends)
+            started = time.perf_counter()
             try:
                 runner = JudgeRunner(client, spec.judge, rubric, cache)
                 judged = judge_pointwise if spec.mode == "pointwise" else judge_pairwise
@@ -244,6 +250,10 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
                 judge_info["base_url"] = spec.judge.base_url
             section[key] = {"rubric": rubric.name, "judge": judge_info, "mode": spec.mode, "calibration": calibration,
                                     **results, "tally": tally.to_dict()}
+            usage = getattr(client, "usage", None)
+            if isinstance(usage, RequestTally):  # API judges count what they were billed
+                price = find_price(f"judge:{key}", spec.judge.model, suite.prices)
+                section[key]["usage"] = usage.summary(price, time.perf_counter() - started)
             if warning:
                 run.warnings.append(warning)
             consistency = results.get("consistency") or {}

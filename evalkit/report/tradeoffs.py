@@ -148,13 +148,33 @@ class CostView:
     chart: Markup | None
     rows: list[dict[str, str]]
     x_label: str
+    judges: list[dict[str, str]] = field(default_factory=list)
+    """One row per API judge: requests, tokens in / out, latency, money."""
+
+
+def judge_cost_rows(run: RunResult) -> list[dict[str, str]]:
+    """Return one row per judge entry that counted its API usage (``judges.<name>.usage``)."""
+    rows = []
+    for name, entry in (run.sections.get("judges") or {}).items():
+        usage = entry.get("usage") if isinstance(entry, Mapping) else None
+        if not isinstance(usage, Mapping):
+            continue
+        judge = entry.get("judge") or {}
+        rows.append({"judge": str(name), "model": f"{judge.get('provider', '')}:{judge.get('model', '')}",
+                     "requests": str(usage.get("requests", 0)) + (" (all cached)" if not usage.get("requests") else ""),
+                     "tokens": "–" if usage.get("prompt_tokens") is None
+                     else f"{usage['prompt_tokens']} / {usage['completion_tokens']}",
+                     "p50": _seconds(usage.get("latency_p50")), "p95": _seconds(usage.get("latency_p95")),
+                     "cost": _money(usage.get("cost"), usage.get("currency"))})
+    return rows
 
 
 def cost_view(run: RunResult, quality_metric: str | None = None) -> CostView | None:
-    """Return the usage view, or None when no candidate's usage was measured."""
+    """Return the usage view, or None when no candidate's usage was measured and no API judge ran."""
     section = run.sections.get("usage")
+    judges = judge_cost_rows(run)
     if not isinstance(section, Mapping) or not any(e.get("measured_items") for e in section.values()):
-        return None
+        return CostView(None, [], "", judges) if judges else None
     means = {c.name: c.metrics() for c in run.candidates if c.status == "ok"}
     metric = quality_metric or next((m for ms in means.values() for m in ms), "")
     has_cost = any(e.get("cost_per_1k_items") is not None for e in section.values())
@@ -169,17 +189,20 @@ def cost_view(run: RunResult, quality_metric: str | None = None) -> CostView | N
                      "tps": "–" if entry.get("tokens_per_second") is None else f"{entry['tokens_per_second']:.1f}",
                      "p50": _seconds(entry.get("latency_p50")), "p95": _seconds(entry.get("latency_p95")),
                      "ttft": _seconds(entry.get("ttft_p50")),
-                     "cost": "–" if entry.get("cost_per_1k_items") is None
-                     else f"{entry['cost_per_1k_items']:.4g} {entry.get('currency') or ''}",
+                     "cost": _money(entry.get("cost_per_1k_items"), entry.get("currency")),
                      "measured": f"{entry.get('measured_items', 0)} of {entry.get('items', 0)}"})
         if quality is not None and entry.get(x_key) is not None:
             points.append((name, float(entry[x_key]), float(quality)))
     chart = _scatter(f"{metric} against {x_label}", points, x_label, metric) if points else None
-    return CostView(chart, rows, x_label)
+    return CostView(chart, rows, x_label, judges)
 
 
 def _seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.3g} s"
+
+
+def _money(value: float | None, currency: str | None) -> str:
+    return "–" if value is None else f"{value:.4g} {currency or ''}".rstrip()
 
 
 def _scatter(title: str, points: list[tuple[str, float, float]], x_label: str, metric: str) -> Markup:
