@@ -201,6 +201,8 @@ def test_openai_sdk_judge_weights_scores_by_logprobs(proxy_factory: Any, short_r
         judge.close()
     assert set(judgment.scores) == {"format", "accuracy"}
     assert all(1.0 <= s <= 5.0 for s in judgment.scores.values())
+    # vLLM's own count of what it billed, read from the response's usage.
+    assert judge.usage.requests == 1 and judge.usage.prompt_tokens > 0 and 0 < judge.usage.completion_tokens <= 96
     assert judgment.distributions, "the server gave logprobs; scores should be weighted by them"
     for name, distribution in judgment.distributions.items():
         assert sum(distribution.values()) == pytest.approx(1.0)
@@ -218,6 +220,7 @@ def test_anthropic_sdk_judge_reads_structured_judgment(proxy_factory: Any, short
         judge.close()
     assert set(judgment.scores) == {"format", "accuracy"}
     assert all(s in {1.0, 2.0, 3.0, 4.0, 5.0} for s in judgment.scores.values())
+    assert judge.usage.requests == 1 and judge.usage.prompt_tokens > 0 and 0 < judge.usage.completion_tokens <= 96
 
 
 def _judge_entry(rubric: Path, provider: str, url: str, name: str, **settings: Any) -> dict[str, Any]:
