@@ -81,6 +81,7 @@ def test_served_base_and_runtime_loaded_adapter_match_the_offline_engine() -> No
     backend = OpenAIServerBackend()
     try:
         served_base = backend.generate(base, CONVERSATIONS, SHORT)
+        served_usage = list(backend.last_usage)
         served_lora = backend.generate(lora, CONVERSATIONS, SHORT)
         server = backend._servers[models.base].server
         assert len(backend._servers) == 1, "base and adapter share one server"
@@ -95,6 +96,12 @@ def test_served_base_and_runtime_loaded_adapter_match_the_offline_engine() -> No
     for served, variant in ((served_base, models.variant()), (served_lora, models.variant("lora"))):
         expected = offline.generate(variant, CONVERSATIONS, SHORT)
         assert sum(same_start(a, b) for a, b in zip(served, expected, strict=True)) >= len(CONVERSATIONS) - 1
+        if served is served_base:
+            # The server's own usage: the same prompt token count as evalkit's tokenization; its
+            # completion count includes a final end token, which the offline count leaves out.
+            for used, local in zip(served_usage, offline.last_usage, strict=True):
+                assert used.prompt_tokens == local.prompt_tokens
+                assert used.completion_tokens in (local.completion_tokens, local.completion_tokens + 1)
     assert sum(a != b for a, b in zip(served_lora, served_base, strict=True)) >= len(CONVERSATIONS) - 1
 
 
