@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,19 @@ class LoadedBase:
     model: Any
     tokenizer: PreTrainedTokenizerBase
     peft_model: Any = None
-    adapters: dict[str, Path] = field(default_factory=dict)
+    # Resident adapters, least recently used first (see MAX_RESIDENT_ADAPTERS).
+    adapters: OrderedDict[str, Path] = field(default_factory=OrderedDict)
+    # Every adapter name ever attached, resident or evicted: two candidates cannot share
+    # a name even when one of them was evicted in between.
+    names: dict[str, Path] = field(default_factory=dict)
+
+
+# Adapters kept in memory on one base at once. A sweep of N checkpoints (or a parity run
+# over several adapters) then costs the base plus two adapters whatever N is: the least
+# recently used one is deleted from the PeftModel before another is loaded, and loaded
+# again (a few MB read from disk) if it is needed later. Two, not one, so that a run that
+# alternates between an adapter and its judge or benchmark pass does not reload.
+MAX_RESIDENT_ADAPTERS = 2
 
 
 def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
@@ -90,9 +103,10 @@ class HFBackend:
     def _attach_adapter(self, base: LoadedBase, variant: ModelVariant) -> None:
         assert variant.adapter is not None
         name = variant.adapter_name or variant.adapter.name
+        if base.names.get(name, variant.adapter) != variant.adapter:
+            raise ModelError(f"two adapters share the name '{name}'; give candidates unique names")
         if name in base.adapters:
-            if base.adapters[name] != variant.adapter:
-                raise ModelError(f"two adapters share the name '{name}'; give candidates unique names")
+            base.adapters.move_to_end(name)
             return
         check_adapter_dir(variant.adapter)
         from peft import PeftModel
@@ -106,6 +120,10 @@ class HFBackend:
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise ModelError(f"adapter {variant.adapter} failed to load onto '{variant.model.source}': {exc}") from None
         base.adapters[name] = variant.adapter
+        base.names[name] = variant.adapter
+        while len(base.adapters) > MAX_RESIDENT_ADAPTERS:
+            evicted, _ = base.adapters.popitem(last=False)
+            base.peft_model.delete_adapter(evicted)
 
     @contextlib.contextmanager
     def active(self, variant: ModelVariant) -> Iterator[tuple[Any, PreTrainedTokenizerBase]]:

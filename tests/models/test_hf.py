@@ -73,6 +73,31 @@ def test_adapters_share_one_base_and_switch(tiny_model_dir: Path, tmp_path: Path
     assert alone == out_b
 
 
+def test_a_sweep_of_adapters_keeps_two_resident_and_reloads_an_evicted_one_unchanged(
+        tiny_model_dir: Path, tmp_path: Path) -> None:
+    from evalkit.models.hf import MAX_RESIDENT_ADAPTERS
+
+    backend = HFBackend(device=torch.device("cpu"))
+    model = resolve_model(str(tiny_model_dir))
+    adapters = [make_adapter(tiny_model_dir, tmp_path / f"c{i}", seed=10 + i) for i in range(4)]
+    settings = GenerationConfig(max_new_tokens=8)
+    first = [backend.generate(ModelVariant(model, path, path.name), PROMPTS, settings) for path in adapters]
+    (base,) = backend._bases.values()
+    # Only the two most recent adapters are in the PeftModel, whatever the number swept.
+    assert MAX_RESIDENT_ADAPTERS == 2
+    assert list(base.adapters) == ["c2", "c3"]
+    assert set(base.peft_model.peft_config) == {"c2", "c3"}
+    lora_layers = [n for n, _ in base.peft_model.named_parameters() if "lora_A" in n]
+    assert {n.split(".lora_A.")[1].split(".")[0] for n in lora_layers} == {"c2", "c3"}
+    # The evicted first checkpoint comes back from disk and answers exactly as before.
+    again = backend.generate(ModelVariant(model, adapters[0], "c0"), PROMPTS, settings)
+    assert again == first[0] and list(base.adapters) == ["c3", "c0"]
+    assert len({tuple(outputs) for outputs in first}) == 4, "four different adapters, four different outputs"
+    # A name stays bound to its directory even after its adapter was evicted.
+    with pytest.raises(ModelError, match="share the name 'c1'"):
+        backend.generate(ModelVariant(model, adapters[2], "c1"), PROMPTS, settings)
+
+
 def test_bad_adapter_directory(backend: HFBackend, tiny_model_dir: Path, tmp_path: Path) -> None:
     variant = ModelVariant(resolve_model(str(tiny_model_dir)), tmp_path, "bad")
     with pytest.raises(ModelError, match="no adapter_config.json"):
