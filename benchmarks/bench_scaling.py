@@ -68,11 +68,12 @@ def bench_ray(items: int, max_new_tokens: int) -> dict[str, Any]:
             executor = RayExecutor(RayExecutorConfig(address="local", num_workers=workers, cpus_per_worker=1))
             started = time.perf_counter()
             warm = [conversations[:1]] * workers
-            executor.generate("hf", variant, warm, settings, lambda index, done: None)
+            executor.generate("hf", variant, warm, settings, lambda index, done, usage: None)
             startup = time.perf_counter() - started
             done: dict[int, list[tuple[str, str]]] = {}
             started = time.perf_counter()
-            executor.generate("hf", variant, chunks, settings, done.__setitem__)
+            executor.generate("hf", variant, chunks, settings,
+                              lambda i, generations, usage, into=done: into.__setitem__(i, generations))
             seconds = time.perf_counter() - started
             executor.close()
             outputs[workers] = [done[i] for i in range(len(chunks))]
@@ -113,10 +114,12 @@ def bench_ray_io(units: int, delay: float) -> dict[str, Any]:
             variant = ModelVariant(hosted_model("tiny", endpoint.base_url), options=options)
             for workers in (1, 2):
                 executor = RayExecutor(RayExecutorConfig(address="local", num_workers=workers, cpus_per_worker=1))
-                executor.generate("openai_server", variant, [chunks[0][:1]] * workers, settings, lambda i, d: None)
+                executor.generate("openai_server", variant, [chunks[0][:1]] * workers, settings,
+                                  lambda i, d, usage: None)
                 done: dict[int, list[tuple[str, str]]] = {}
                 started = time.perf_counter()
-                executor.generate("openai_server", variant, chunks, settings, done.__setitem__)
+                executor.generate("openai_server", variant, chunks, settings,
+                                  lambda i, generations, usage, into=done: into.__setitem__(i, generations))
                 seconds = time.perf_counter() - started
                 executor.close()
                 outputs[workers] = [done[i] for i in range(len(chunks))]

@@ -19,7 +19,7 @@ from typing import Any
 from evalkit.checks import Check, metric_declarations
 from evalkit.config import GenerationConfig, SuiteConfig
 from evalkit.data.items import file_sha256
-from evalkit.executors import Executor, open_executor
+from evalkit.executors import ChunkUsage, Executor, open_executor
 from evalkit.models.backend import Backend, GenerationItem, create_backend
 from evalkit.models.fleet import fleet_key_options
 from evalkit.models.runtime import runtime_identity
@@ -105,8 +105,10 @@ def evaluate_candidate(
             cache.put_many(fresh)
         done.update(fresh)
 
-    def on_chunk(index: int, generations: list[tuple[str, str]]) -> None:
+    def on_chunk(index: int, generations: list[tuple[str, str]], usage: ChunkUsage) -> None:
         keep(chunks[index], generations)
+        # What the worker's backend reported for the chunk, metered as a local chunk is.
+        meter.record([inputs.items[sampled.item_index[i]].id for i in chunks[index]], usage, usage.seconds)
         progress.advance(len(generations))
 
     # Seeded sampling runs here: the executor's workers take no per-generation seeds.
@@ -218,6 +220,7 @@ def execute_suite(
     prepare_candidates(inputs, only, progress, allow_missing)
     plans = plan_candidates(inputs, only, allow_missing)
     inputs.plans = {plan.config.name: plan for plan in plans}
+    inputs.executor = executor  # the benchmarks stage sends its shards to the same workers
     run = RunResult(
         run_id=new_run_id(),
         suite_name=suite.name,

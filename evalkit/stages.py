@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from evalkit.checks import Check, CheckContext, build_check
 from evalkit.config import CandidateConfig, SuiteConfig
@@ -19,6 +20,9 @@ from evalkit.progress import Progress
 from evalkit.prompting import PromptTemplate
 from evalkit.registry import DuplicateName, Registry
 from evalkit.results import RunResult
+
+if TYPE_CHECKING:
+    from evalkit.executors import Executor
 
 __all__ = ["STAGES", "CandidatePlan", "RunStage", "SuiteInputs", "import_stage_modules", "load_inputs",
            "register_stage"]
@@ -47,6 +51,8 @@ class SuiteInputs:
     train_items: list[Item]
     checks: list[Check]
     plans: dict[str, CandidatePlan] = field(default_factory=dict)
+    executor: Executor | None = None
+    """The run's executor (a Ray cluster) when it has one: stages may send work to its workers."""
 
 
 # Stages that run after generation and scoring (benchmarks, judges, parity...), in this

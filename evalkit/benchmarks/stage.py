@@ -20,6 +20,11 @@ once: benchmarks ignore the suite's task prompt, so their results are equal by
 construction, and the entry says ``same_as``. Outcomes are cached across runs
 (:mod:`evalkit.benchmarks.cache`): a candidate whose weights, dtype and task are unchanged
 is not scored again, its model is not even loaded, and the entry says ``cached``.
+
+When the run has a Ray executor, each benchmark is scored on its workers instead
+(:mod:`evalkit.benchmarks.sharding`: MMLU in question-range shards, another task whole),
+by the HF backend each worker already holds, and merged on the driver into the same
+entry a local run writes; only the driver writes the results cache and the run.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 from evalkit.benchmarks.cache import BenchmarkCache, benchmark_key
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.gate import describe_drop, drop_summary
+from evalkit.benchmarks.sharding import WorkerScoring
 from evalkit.config import CandidateConfig, SuiteConfig
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import Backend, ModelVariant, create_backend
@@ -41,26 +47,33 @@ from evalkit.stages import SuiteInputs
 SECTION = "benchmarks"
 
 
+def requested_dtype(config: CandidateConfig, task: BenchmarkTask) -> str:
+    """Return the scoring dtype asked for: the spec's, else the candidate's (``auto`` resolves per device)."""
+    return task.spec.dtype if task.spec.dtype != "auto" else config.dtype
+
+
 def benchmark_variant(
-    suite: SuiteConfig, config: CandidateConfig, candidate: CandidateResult, task: BenchmarkTask, device: Any
+    suite: SuiteConfig, config: CandidateConfig, candidate: CandidateResult, task: BenchmarkTask, device: Any,
+    dtype: str | None = None,
 ) -> ModelVariant:
     """Return the model variant a candidate is scored with on one benchmark.
 
     The adapter is the one the run recorded for the candidate, under the name generation
     gave it (the candidate's), so the backend reuses the adapter it already loaded. The
     dtype is the spec's, else the candidate's, else bf16 where the hardware has it
-    natively (see ``scoring_dtype``).
+    natively (see ``scoring_dtype``); ``dtype``, when given, is that choice already made
+    (on the Ray workers' device).
     """
     from evalkit.benchmarks.lm import scoring_dtype
 
-    requested = task.spec.dtype if task.spec.dtype != "auto" else config.dtype
+    requested = requested_dtype(config, task)
     identity = candidate.identity
     adapter = Path(identity.adapter) if identity is not None and identity.adapter else None
     return ModelVariant(
         model=resolve_model(config.model, suite.base_dir),
         adapter=adapter,
         adapter_name=config.name if adapter else None,
-        dtype=scoring_dtype(requested, device),
+        dtype=dtype or scoring_dtype(requested, device),
     )
 
 
@@ -118,6 +131,9 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
     tasks = [prepare_benchmark(spec, suite.base_dir) for spec in suite.benchmarks]
     section: dict[str, dict[str, Any]] = run.sections.setdefault(SECTION, {})
     scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]] = {}
+    executor = inputs.executor if inputs.executor is not None and inputs.executor.runs("hf", {}) else None
+    notes_before = len(executor.notes()) if executor is not None else 0
+    workers = WorkerScoring(executor) if executor is not None else None
     with BenchmarkCache() as cache:
         for candidate in run.candidates:
             if candidate.status != "ok":
@@ -130,7 +146,11 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
                 )
                 continue
             for task in tasks:
-                _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section, cache)
+                _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section, cache,
+                                    workers)
+    if executor is not None and workers is not None:  # shard retries and counts join the executor section
+        run.warnings += executor.notes()[notes_before:]
+        run.sections["executor"] = {**executor.summary(), "benchmark_shards": workers.shards}
     _add_drop_summaries(suite, run, tasks, section, progress)
 
 
@@ -144,15 +164,20 @@ def _evaluate_candidate(
     scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]],
     section: dict[str, dict[str, Any]],
     cache: BenchmarkCache | None = None,
+    workers: WorkerScoring | None = None,
 ) -> None:
     from evalkit.benchmarks.lm import EvalkitLM
 
-    backend = _hf_backend(backends)
-    variant = benchmark_variant(suite, config, candidate, task, backend.device)
+    if workers is None:
+        backend = _hf_backend(backends)
+        variant = benchmark_variant(suite, config, candidate, task, backend.device)
+        device = str(backend.device.type)
+    else:  # the workers' device decides the dtype, as the driver's does locally
+        dtype, device = workers.dtype(requested_dtype(config, task))
+        variant = benchmark_variant(suite, config, candidate, task, None, dtype=dtype)
     adapter_hash = adapter_fingerprint(variant.adapter) if variant.adapter else None
     key = (variant.model.fingerprint, adapter_hash, variant.dtype, task.spec.metric)
-    cache_key = benchmark_key(task, variant.model.fingerprint, adapter_hash, variant.dtype,
-                              str(backend.device.type))
+    cache_key = benchmark_key(task, variant.model.fingerprint, adapter_hash, variant.dtype, device)
     same_as = None
     cached = False
     if key in scored:
@@ -161,10 +186,13 @@ def _evaluate_candidate(
         outcome, cached = hit, True
         scored[key] = (candidate.name, outcome)
     else:
-        progress.start(f"{candidate.name}: {task.spec.metric}", _expected_requests(task))
-        lm = EvalkitLM(backend, variant, batch_size=task.spec.batch_size, on_progress=progress.advance)
-        outcome = evaluate_benchmark(task, lm)
-        progress.finish()
+        if workers is not None:
+            outcome = workers.score(task, variant, f"{candidate.name}: {task.spec.metric}", progress)
+        else:
+            progress.start(f"{candidate.name}: {task.spec.metric}", _expected_requests(task))
+            lm = EvalkitLM(backend, variant, batch_size=task.spec.batch_size, on_progress=progress.advance)
+            outcome = evaluate_benchmark(task, lm)
+            progress.finish()
         scored[key] = (candidate.name, outcome)
         if cache is not None:
             cache.put(cache_key, outcome)

@@ -7,13 +7,23 @@ and leaves out the chunks the generation cache already holds; the executor group
 chunks into work units, generates them wherever it likes, and hands every finished
 chunk back on the driver's thread (``on_chunk``), where the runner alone writes the
 store. A chunk is batched exactly as in a local run, so results are the same item for
-item, and a run that stops resumes from the cache at the first unfinished unit.
+item, and a run that stops resumes from the cache at the first unfinished unit. Each
+chunk comes back with what generating it took (:class:`ChunkUsage`), which the runner
+meters as it meters a local chunk.
+
+Other work (a benchmark's shards, :mod:`evalkit.benchmarks.sharding`) goes through
+:meth:`~Executor.map_units`: one module-level function called on an actor per payload,
+with the actor's backends, so the same actors (and the models they loaded) serve it.
 
 Contract::
 
     executor.runs(backend, options) -> bool
     executor.generate(backend, variant, chunks, settings, on_chunk) -> None
-        on_chunk(chunk_index, [(prompt, completion), ...]) for every chunk, any order
+        on_chunk(chunk_index, [(prompt, completion), ...], ChunkUsage) for every chunk, any order
+    executor.map_units(function, payloads, on_result, describe) -> None
+        function(backend_of, *payload) on an actor; on_result(index, value) for each, any order
+    executor.worker_count() -> int     actors the executor runs
+    executor.fleet_reports() -> dict   what the actors' endpoint fleets did, merged
     executor.notes() -> list[str]      things the run's reader must know (retries)
     executor.summary() -> dict         the run's ``executor`` section
     executor.close()
@@ -22,6 +32,7 @@ Contract::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -29,7 +40,26 @@ if TYPE_CHECKING:
     from evalkit.models.backend import ModelVariant
 
 Conversation = list[dict[str, str]]
-ChunkCallback = Callable[[int, list[tuple[str, str]]], None]
+
+
+@dataclass(frozen=True)
+class ChunkUsage:
+    """What generating one chunk took on a worker, carried back with its completions.
+
+    Attributes:
+        seconds: wall time of the chunk's ``generate`` call on the worker.
+        last_usage: the backend's ``last_usage`` after the call (one
+            :class:`~evalkit.usage.GenerationUsage` per conversation), None when it has none.
+            Named as the backend attribute, so :meth:`evalkit.usage.UsageMeter.record`
+            reads it as it reads a local backend.
+    """
+
+    seconds: float
+    last_usage: list[Any] | None
+
+
+ChunkCallback = Callable[[int, list[tuple[str, str]], ChunkUsage], None]
+UnitFunction = Callable[..., Any]
 
 
 class Executor(Protocol):
@@ -42,6 +72,23 @@ class Executor(Protocol):
     def generate(self, backend: str, variant: ModelVariant, chunks: Sequence[Sequence[Conversation]],
                  settings: GenerationConfig, on_chunk: ChunkCallback) -> None:
         """Generate every chunk and hand each back through ``on_chunk`` as it finishes."""
+        ...
+
+    def map_units(self, function: UnitFunction, payloads: Sequence[tuple[Any, ...]],
+                  on_result: Callable[[int, Any], None], describe: Callable[[int], str]) -> None:
+        """Call ``function(backend_of, *payload)`` on the workers, one unit per payload.
+
+        ``on_result(index, value)`` runs on the driver's thread as each unit finishes;
+        ``describe(index)`` names a unit in retry notes and errors.
+        """
+        ...
+
+    def worker_count(self) -> int:
+        """Return how many workers run units at once."""
+        ...
+
+    def fleet_reports(self) -> dict[str, list[dict[str, Any]]]:
+        """Return what the workers' endpoint fleets did, per API model name, merged over workers."""
         ...
 
     def notes(self) -> list[str]:

@@ -29,14 +29,15 @@ import math
 import os
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from evalkit.config import GenerationConfig, RayExecutorConfig
 from evalkit.errors import BackendUnavailable, EvalkitError, ModelError
-from evalkit.executors import ChunkCallback, Conversation
-from evalkit.models.backend import Backend, ModelVariant, create_backend
+from evalkit.executors import ChunkCallback, Conversation, UnitFunction
+from evalkit.executors.ray_worker import EvalWorker
+from evalkit.models.backend import ModelVariant
 
 INSTALL_HINT = "pip install 'evalkit[ray]'"
 NAMESPACE = "evalkit"
@@ -55,47 +56,6 @@ def import_ray() -> Any:
     except ImportError:
         raise BackendUnavailable(f"the Ray executor needs Ray, which is not installed: {INSTALL_HINT}") from None
     return ray
-
-
-class EvalWorker:
-    """The body of one Ray actor: it holds backends and generates the chunks of units it is sent."""
-
-    def __init__(self, threads: int) -> None:
-        """Limit torch to the actor's CPUs; backends are created on first use."""
-        try:
-            import torch
-
-            torch.set_num_threads(max(1, threads))
-        except ImportError:  # a worker for openai_server candidates needs no torch
-            pass
-        self._backends: dict[str, Backend] = {}
-
-    def generate(self, backend: str, variant: ModelVariant, chunks: Sequence[Sequence[Conversation]],
-                 settings: GenerationConfig) -> list[list[tuple[str, str]]]:
-        """Generate each chunk as one ``generate`` call (as a local run batches it).
-
-        Returns:
-            Per chunk, (rendered prompt, completion) per conversation, in order.
-        """
-        if backend not in self._backends:
-            self._backends[backend] = create_backend(backend)
-        generator = self._backends[backend]
-        done: list[list[tuple[str, str]]] = []
-        for chunk in chunks:
-            completions = generator.generate(variant, list(chunk), settings)
-            done.append([(generator.render_prompt(variant, c), text)
-                         for c, text in zip(chunk, completions, strict=True)])
-        return done
-
-    def pid(self) -> int:
-        """Return the actor's process id (tests use it to find the process)."""
-        return os.getpid()
-
-    def close(self) -> None:
-        """Free the backends' models."""
-        for generator in self._backends.values():
-            generator.close()
-        self._backends.clear()
 
 
 @dataclass
@@ -130,6 +90,10 @@ class RayExecutor:
         self._actor_class: Any = None
         self._tag = uuid.uuid4().hex[:8]
         self._joined = False
+        # Fleet reports per actor (slot, spawn number), refreshed after each of its units:
+        # what an actor's fleet did survives the actor.
+        self._fleets: dict[tuple[int, int], dict[str, list[dict[str, Any]]]] = {}
+        self._spawn_of: dict[int, int] = {}
 
     def runs(self, backend: str, options: Mapping[str, Any]) -> bool:
         """Every candidate runs on the actors except ``serve: true`` ones (the server is the parallelism)."""
@@ -157,6 +121,7 @@ class RayExecutor:
     def _spawn(self, slot: int) -> None:
         """Start the actor for one worker slot (a fresh one after a death)."""
         self._spawned += 1
+        self._spawn_of[slot] = self._spawned
         env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
         if self._actor_class is None:
             self._actor_class = self.ray.remote(EvalWorker)
@@ -171,9 +136,13 @@ class RayExecutor:
         """Return the Ray names of the live actors (in the ``evalkit`` namespace)."""
         return [self._names[slot] for slot in sorted(self._workers)]
 
+    def worker_count(self) -> int:
+        """Return the number of actors (``num_workers``)."""
+        return self.config.num_workers
+
     def generate(self, backend: str, variant: ModelVariant, chunks: Sequence[Sequence[Conversation]],
                  settings: GenerationConfig, on_chunk: ChunkCallback) -> None:
-        """Cut ``chunks`` into units, run them on the actors, and hand back every chunk.
+        """Cut ``chunks`` into units, run them on the actors, and hand back every chunk with its usage.
 
         Raises:
             ModelError: a unit's actors kept dying (more than ``max_unit_retries`` times).
@@ -181,33 +150,64 @@ class RayExecutor:
         """
         if not chunks:
             return
+        per_unit = self.config.chunks_per_unit
+        units = [list(range(start, min(start + per_unit, len(chunks)))) for start in range(0, len(chunks), per_unit)]
+        self.figures.units += len(units)
+        self.figures.chunks += len(chunks)
+        fleet = backend == "openai_server"
+
+        def submit(worker: Any, unit: int) -> Any:
+            return worker.generate.remote(backend, variant, [chunks[c] for c in units[unit]], settings)
+
+        def done(unit: int, outputs: Any) -> None:
+            for chunk_index, (generations, usage) in zip(units[unit], outputs, strict=True):
+                on_chunk(chunk_index, generations, usage)
+
+        source = variant.adapter_name or variant.model.source
+        self._run(len(units), submit, done, lambda unit: f"work unit {unit + 1}/{len(units)} of '{source}'", fleet)
+
+    def map_units(self, function: UnitFunction, payloads: Sequence[tuple[Any, ...]],
+                  on_result: Callable[[int, Any], None], describe: Callable[[int], str]) -> None:
+        """Run ``function(backend_of, *payload)`` on the actors, one unit per payload (a benchmark shard).
+
+        Units go to idle actors and are retried on another when their actor dies, as
+        generation units are; ``on_result`` runs on the driver as each finishes.
+
+        Raises:
+            ModelError: a unit's actors kept dying (more than ``max_unit_retries`` times).
+            EvalkitError: a unit raised one (a benchmark task lm-eval cannot load, ...).
+        """
+        if not payloads:
+            return
+        self.figures.units += len(payloads)
+        self._run(len(payloads), lambda worker, unit: worker.call.remote(function, *payloads[unit]),
+                  on_result, describe, False)
+
+    def _run(self, count: int, submit: Callable[[Any, int], Any], on_result: Callable[[int, Any], None],
+             describe: Callable[[int], str], fleet: bool) -> None:
+        """Send ``count`` units to idle actors, hand each result to ``on_result``, retry a dead actor's unit."""
         ray = self.ray
         self._connect()
         for slot in range(self.config.num_workers):
             if slot not in self._workers:
                 self._spawn(slot)
-        per_unit = self.config.chunks_per_unit
-        units = [list(range(start, min(start + per_unit, len(chunks)))) for start in range(0, len(chunks), per_unit)]
-        self.figures.units += len(units)
-        self.figures.chunks += len(chunks)
-        queue: deque[int] = deque(range(len(units)))
+        queue: deque[int] = deque(range(count))
         idle: deque[int] = deque(sorted(self._workers))
-        retries = [0] * len(units)
+        retries = [0] * count
         running: dict[Any, tuple[int, int]] = {}
         while queue or running:
             while queue and idle:
                 slot, unit = idle.popleft(), queue.popleft()
-                ref = self._workers[slot].generate.remote(backend, variant, [chunks[c] for c in units[unit]], settings)
-                running[ref] = (unit, slot)
+                running[submit(self._workers[slot], unit)] = (unit, slot)
             ready = ray.wait(list(running), num_returns=1)[0][0]
             unit, slot = running.pop(ready)
             try:
-                outputs = ray.get(ready)
+                output = ray.get(ready)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                     ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError) as exc:
                 retries[unit] += 1
                 reason = type(exc).__name__
-                label = f"work unit {unit + 1}/{len(units)} of '{variant.adapter_name or variant.model.source}'"
+                label = describe(unit)
                 if retries[unit] > self.config.max_unit_retries:
                     raise ModelError(f"{label} lost its Ray worker {retries[unit]} times ({reason}); see the Ray "
                                      "logs, or raise executor.ray.max_unit_retries") from None
@@ -224,9 +224,39 @@ class RayExecutor:
                 if isinstance(cause, EvalkitError):
                     raise cause from None
                 raise
-            for chunk_index, generations in zip(units[unit], outputs, strict=True):
-                on_chunk(chunk_index, generations)
+            if fleet:
+                self._refresh_fleet(slot)
+            on_result(unit, output)
             idle.append(slot)
+
+    def _refresh_fleet(self, slot: int) -> None:
+        # The actor's fleet counts are cumulative: keep its latest, keyed by this actor's life.
+        try:
+            reports = self.ray.get(self._workers[slot].fleet_reports.remote(), timeout=60)
+        except Exception:  # an actor that died just now keeps its last report
+            return
+        if reports:
+            self._fleets[(slot, self._spawn_of[slot])] = reports
+
+    def fleet_reports(self) -> dict[str, list[dict[str, Any]]]:
+        """Return what the actors' endpoint fleets did, per API model name, summed over actors.
+
+        Each actor checks and uses its own fleet; an endpoint's counts are added up over
+        them, it is ``ejected`` when any actor left it out, and its ``last_error`` is the
+        last one an actor saw.
+        """
+        merged: dict[str, dict[str, dict[str, Any]]] = {}
+        for key in sorted(self._fleets):
+            for model, endpoints in self._fleets[key].items():
+                by_url = merged.setdefault(model, {})
+                for endpoint in endpoints:
+                    entry = by_url.setdefault(endpoint["url"], {**endpoint, "completed": 0, "failed": 0,
+                                                                "ejected": False, "last_error": ""})
+                    entry["completed"] += endpoint["completed"]
+                    entry["failed"] += endpoint["failed"]
+                    entry["ejected"] = entry["ejected"] or endpoint["ejected"]
+                    entry["last_error"] = endpoint["last_error"] or entry["last_error"]
+        return {model: list(by_url.values()) for model, by_url in merged.items()}
 
     def notes(self) -> list[str]:
         """Return the retries this run needed, one line each."""
