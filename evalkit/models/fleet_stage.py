@@ -3,6 +3,7 @@
 It adds a ``fleet`` section (API model name -> per endpoint: answered, failed, left out,
 last error) and a warning for every endpoint that failed requests or was left out, so
 the run summary says when a replica misbehaved even though every item was answered.
+Fleets used inside Ray workers report through the run's executor (summed over workers).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ def record_fleets(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backe
     backend = backends.get("openai_server")
     reports = getattr(backend, "fleet_reports", None)
     fleets = reports() if callable(reports) else {}
+    if inputs.executor is not None:  # fleets used inside Ray workers, carried back by the executor
+        fleets = {**inputs.executor.fleet_reports(), **fleets}
     if not fleets:
         return
     run.sections["fleet"] = fleets
