@@ -15,7 +15,11 @@ stream back with ``ray.wait`` and are handed to the runner on the driver, which 
 writes the generation cache and the run. An actor that dies (killed, out of memory,
 its node lost) is replaced and its unit retried on another actor, up to
 ``max_unit_retries`` times; each retry is a note in the run. An error a unit raises on
-purpose (a model that does not load) fails the run as it would locally.
+purpose (a model that does not load) fails the run as it would locally. Each chunk comes
+back with its usage (:class:`~evalkit.executors.ChunkUsage`); an ``openai_server``
+fleet's per-endpoint report is read from the actor after each of its units and summed
+over actors (:meth:`RayExecutor.fleet_reports`). Other work (a benchmark's shards) goes
+through :meth:`RayExecutor.map_units`, on the same actors, with the same retries.
 
 Every node must see the model, adapter and data paths at the same place (a shared
 file system) and have evalkit installed; ``address: local`` starts a one-machine
