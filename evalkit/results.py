@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit.checks import Score
+from evalkit.run_records import CandidateRecord, IdentityRecord, ItemRecord, ScoreRecord, SummaryRecord, summary_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,16 +36,19 @@ class ItemResult:
     scores: dict[str, Score] = field(default_factory=dict)
 
     def to_record(self, candidate: str) -> dict[str, Any]:
-        """Return the JSON-ready record written to ``results.jsonl``."""
-        return {
-            "candidate": candidate,
-            "item_id": self.item_id,
-            "input": self.fields,
-            "prompt": self.prompt,
-            "expected": self.expected,
-            "prediction": self.prediction,
-            "scores": {name: {"value": s.value, "reason": s.reason} for name, s in self.scores.items()},
-        }
+        """Return the JSON-ready record written to ``results.jsonl`` (an :class:`ItemRecord`)."""
+        return ItemRecord(
+            candidate=candidate, item_id=self.item_id, input=self.fields, prompt=self.prompt,
+            expected=self.expected, prediction=self.prediction,
+            scores={name: ScoreRecord(value=s.value, reason=s.reason) for name, s in self.scores.items()},
+        ).model_dump()
+
+    @classmethod
+    def from_record(cls, record: ItemRecord) -> ItemResult:
+        """Return the item a ``results.jsonl`` record describes."""
+        return cls(item_id=record.item_id, fields=record.input, prompt=record.prompt, expected=record.expected,
+                   prediction=record.prediction,
+                   scores={name: Score(s.value, s.reason) for name, s in record.scores.items()})
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ class CandidateIdentity:
     backend: str
     prompt_hash: str
     engine: str = ""
+
+    @classmethod
+    def from_record(cls, record: IdentityRecord) -> CandidateIdentity:
+        """Return the identity a stored record describes."""
+        return cls(**record.model_dump())
 
 
 @dataclass
@@ -171,32 +180,36 @@ class RunResult:
         return run_frame(self, reasons=reasons)
 
     def summary(self) -> dict[str, Any]:
-        """Return the JSON-ready summary written to ``summary.json``."""
-        return {
-            "run_id": self.run_id,
-            "suite": self.suite_name,
-            "suite_path": self.suite_path,
-            "baseline": self.baseline,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "dataset_hash": self.dataset_hash,
-            "evalkit_version": self.evalkit_version,
-            "command": self.command,
-            "warnings": self.warnings,
-            "candidates": [
-                {
-                    "name": c.name,
-                    "status": c.status,
-                    "message": c.message,
-                    "identity": asdict(c.identity) if c.identity else None,
-                    "items": len(c.items),
-                    "seconds": round(c.seconds, 3),
-                    "metrics": c.metrics(),
-                }
+        """Return the JSON-ready summary written to ``summary.json`` (a :class:`SummaryRecord`)."""
+        record = SummaryRecord(
+            run_id=self.run_id, suite=self.suite_name, suite_path=self.suite_path, baseline=self.baseline,
+            started_at=self.started_at, finished_at=self.finished_at, dataset_hash=self.dataset_hash,
+            evalkit_version=self.evalkit_version, command=self.command, warnings=self.warnings,
+            candidates=[
+                CandidateRecord(
+                    name=c.name, status=c.status, message=c.message,
+                    identity=IdentityRecord(**asdict(c.identity)) if c.identity else None,
+                    items=len(c.items), seconds=round(c.seconds, 3), metrics=c.metrics(),
+                )
                 for c in self.candidates
             ],
-            "sections": self.sections,
-        }
+        )
+        return summary_json(record, self.sections)
+
+    @classmethod
+    def from_summary(cls, record: SummaryRecord, run_dir: Path | None = None) -> RunResult:
+        """Return the run a summary describes, its candidates without items (they are read separately)."""
+        return cls(
+            run_id=record.run_id, suite_name=record.suite, suite_path=record.suite_path, baseline=record.baseline,
+            candidates=[
+                CandidateResult(name=c.name, status=c.status, message=c.message, seconds=c.seconds,
+                                identity=CandidateIdentity.from_record(c.identity) if c.identity else None)
+                for c in record.candidates
+            ],
+            started_at=record.started_at, finished_at=record.finished_at, dataset_hash=record.dataset_hash,
+            evalkit_version=record.evalkit_version, command=record.command, run_dir=run_dir,
+            sections=dict(record.sections), warnings=list(record.warnings),
+        )
 
 
 TEXT_COLUMNS = ("prompt", "expected", "prediction")

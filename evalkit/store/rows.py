@@ -17,6 +17,7 @@ from typing import Any
 from evalkit.checks import Score
 from evalkit.errors import StoreError
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.run_records import IdentityRecord, SummaryRecord, parse_record, summary_json
 from evalkit.safe_write import has_surrogates, json_text, without_surrogates
 
 # One encoder for every row: json.dumps() with options builds a new one per call.
@@ -110,10 +111,12 @@ def read_summary(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
             "SELECT name, status, message, identity_json, seconds FROM candidates WHERE run_id = ?"
             " ORDER BY position", (run_id,))
     ]
-    return {"run_id": run_id, "suite": row[0], "suite_path": row[1], "baseline": row[2], "started_at": row[3],
-            "finished_at": row[4] or "", "dataset_hash": row[5] or "", "evalkit_version": row[6] or "",
-            "command": row[7] or "", "warnings": json.loads(row[9] or "[]"), "candidates": candidates,
-            "sections": json.loads(row[8] or "{}")}
+    record = parse_record(SummaryRecord, {
+        "run_id": run_id, "suite": row[0], "suite_path": row[1], "baseline": row[2], "started_at": row[3],
+        "finished_at": row[4] or "", "dataset_hash": row[5] or "", "evalkit_version": row[6] or "",
+        "command": row[7] or "", "warnings": json.loads(row[9] or "[]"), "candidates": candidates,
+    }, f"run store: run {run_id}")
+    return summary_json(record, json.loads(row[8] or "{}"))
 
 
 def read_run(conn: sqlite3.Connection, run_id: str) -> RunResult:
@@ -137,9 +140,10 @@ def read_run(conn: sqlite3.Connection, run_id: str) -> RunResult:
         "SELECT name, status, message, identity_json, seconds FROM candidates WHERE run_id = ? ORDER BY position",
         (run_id,),
     ):
-        result = CandidateResult(name=name, status=status, message=message,
-                                 identity=CandidateIdentity(**json.loads(identity)) if identity else None,
-                                 seconds=seconds)
+        identity_record = parse_record(IdentityRecord, json.loads(identity), f"run store: run {run_id}: candidate "
+                                       f"{name}: identity") if identity else None
+        result = CandidateResult(name=name, status=status, message=message, seconds=seconds,
+                                 identity=CandidateIdentity.from_record(identity_record) if identity_record else None)
         result.items = list(_read_items(conn, run_id, name))
         for metric, item_id, value in conn.execute(
             "SELECT metric, item_id, value FROM item_values WHERE run_id = ? AND candidate = ? ORDER BY rowid",

@@ -1,0 +1,122 @@
+"""The written form of a run: one record type per part, used both ways.
+
+``summary.json`` is a :class:`SummaryRecord`, each line of ``results.jsonl`` an
+:class:`ItemRecord`; the store's summaries have the same shape. :mod:`evalkit.results`
+writes runs through these models and reads them back through :func:`parse_record`, so the
+run directory, the store, ``--json`` and the report agree on one schema, and a damaged
+file is refused with the field that is wrong instead of a ``KeyError``.
+
+Unknown keys are ignored when reading (a newer evalkit may add some), except in an
+identity, where an unknown key means the run was made by a version whose identity this
+one cannot compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from evalkit.errors import DataError
+
+__all__ = [
+    "CandidateRecord", "IdentityRecord", "ItemRecord", "ScoreRecord", "SummaryRecord", "parse_record", "summary_json",
+]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ScoreRecord(_Record):
+    """One metric's score of one item."""
+
+    value: float
+    reason: str = ""
+
+
+class ItemRecord(_Record):
+    """One line of ``results.jsonl``: one candidate's answer to one item, with its scores."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)  # an id written as a number
+
+    candidate: str
+    item_id: str
+    input: dict[str, Any] = {}
+    prompt: str = ""
+    expected: str
+    prediction: str
+    scores: dict[str, ScoreRecord] = {}
+
+
+class IdentityRecord(BaseModel):
+    """What a candidate was (see :class:`evalkit.results.CandidateIdentity`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_source: str
+    model_fingerprint: str
+    adapter: str | None
+    adapter_hash: str | None
+    backend: str
+    prompt_hash: str
+    engine: str = ""
+
+
+class CandidateRecord(_Record):
+    """A candidate in ``summary.json``: status, identity, item count, time and metric means."""
+
+    name: str
+    status: Literal["ok", "skipped"] = "ok"
+    message: str = ""
+    identity: IdentityRecord | None = None
+    items: int = 0
+    seconds: float = 0.0
+    metrics: dict[str, float] = {}
+
+
+class SummaryRecord(_Record):
+    """``summary.json``: the run's header, its candidates and the stages' sections."""
+
+    run_id: str
+    suite: str
+    suite_path: str = ""
+    baseline: str
+    started_at: str = ""
+    finished_at: str = ""
+    dataset_hash: str = ""
+    evalkit_version: str = ""
+    command: str = ""
+    warnings: list[str] = []
+    candidates: list[CandidateRecord]
+    sections: dict[str, Any] = {}
+
+
+def summary_json(record: SummaryRecord, sections: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a summary's JSON-ready form, ``sections`` last and as they are (each stage owns its shape)."""
+    return {**record.model_dump(exclude={"sections"}), "sections": sections}
+
+
+Record = TypeVar("Record", bound=BaseModel)
+
+
+def parse_record(model: type[Record], data: Any, where: str) -> Record:
+    """Validate ``data`` as ``model``.
+
+    Raises:
+        DataError: naming ``where``, the first wrong field's path and what is wrong with it.
+    """
+    if not isinstance(data, Mapping):
+        raise DataError(f"{where}: expected a JSON object, found {type(data).__name__}; "
+                        "the file is damaged, re-run the suite")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "(record)"
+        if model is IdentityRecord or field.startswith("identity") or ".identity." in f".{field}.":
+            hint = "the run was made by another evalkit version; read it with that version"
+        else:
+            hint = "the file is damaged, re-run the suite"
+        raise DataError(f"{where}: field '{field}': {error['msg'].lower()}; {hint}") from None
