@@ -10,7 +10,6 @@ A test sees a run as an :class:`EvalkitResult`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +102,7 @@ def suite_cache_key(suite: SuiteConfig) -> str:
     """
     import yaml
 
-    from evalkit.digest import json_digest
+    from evalkit.digest import file_sha256, json_digest
     from evalkit.errors import ModelError
     from evalkit.runner import candidate_identity, plan_candidates
     from evalkit.stages import load_inputs
@@ -115,7 +114,7 @@ def suite_cache_key(suite: SuiteConfig) -> str:
     for text in _strings_in(data):
         path = suite.resolve(text)
         if path.is_file():
-            files[text] = hashlib.sha256(path.read_bytes()).hexdigest()
+            files[text] = file_sha256(path)
     try:
         plans = plan_candidates(load_inputs(suite))
     except ModelError as exc:

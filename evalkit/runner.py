@@ -18,7 +18,7 @@ from typing import Any
 
 from evalkit.checks import Check, metric_declarations
 from evalkit.config import GenerationConfig, SuiteConfig
-from evalkit.data.items import file_sha256
+from evalkit.digest import file_sha256
 from evalkit.executors import ChunkUsage, Executor, open_executor
 from evalkit.models.backend import Backend, GenerationItem, create_backend
 from evalkit.models.fleet import fleet_key_options

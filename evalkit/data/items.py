@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,12 +99,3 @@ def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 raise DataError(f"{path}:{reader.line_num}: more values than header columns")
             rows.append((reader.line_num, dict(record)))
     return rows
-
-
-def file_sha256(path: Path) -> str:
-    """Return the hex SHA-256 of a file's bytes (a dataset's identity)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from evalkit.digest import files_digest
 from evalkit.errors import EvalkitError, ModelError
 from evalkit.home import evalkit_home
 from evalkit.safe_write import staged_directory, write_text
@@ -236,10 +237,4 @@ def model_fingerprint(directory: Path) -> str:
 
 def adapter_fingerprint(directory: Path) -> str:
     """Return a SHA-256 over an adapter directory's config and weights (its identity)."""
-    digest = hashlib.sha256()
-    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
-        path = directory / name
-        if path.is_file():
-            digest.update(name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return files_digest(directory, ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"))

@@ -6,14 +6,13 @@ cache shares the store's locking discipline: concurrent processes queue, never f
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.digest import json_digest
+from evalkit.digest import files_digest, json_digest
 from evalkit.store.connection import StoreConnection
 from evalkit.store.rows import column_text, utc_now
 
@@ -108,10 +107,4 @@ _PROMPT_FORMAT_FILES = ("tokenizer_config.json", "chat_template.jinja", "chat_te
 
 def prompt_format_fingerprint(model_dir: Path) -> str:
     """Return a SHA-256 over the files that turn messages into prompt text (tokenizer, chat template)."""
-    digest = hashlib.sha256()
-    for name in _PROMPT_FORMAT_FILES:
-        path = model_dir / name
-        if path.is_file():
-            digest.update(name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return files_digest(model_dir, _PROMPT_FORMAT_FILES)

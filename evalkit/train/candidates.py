@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.config import CandidateConfig, SuiteConfig
-from evalkit.data.items import file_sha256, load_items
+from evalkit.data.items import load_items
 from evalkit.data.leakage import find_leaks
 from evalkit.data.near_duplicates import DEFAULT_THRESHOLD
+from evalkit.digest import file_sha256
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.backend import Backend
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint

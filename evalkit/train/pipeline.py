@@ -16,9 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from evalkit.config import SuiteConfig
-from evalkit.data.items import Item, file_sha256, load_items
+from evalkit.data.items import Item, load_items
 from evalkit.data.leakage import find_leaks, leakage_error
 from evalkit.data.lint import lint_items
+from evalkit.digest import file_sha256
 from evalkit.models.sources import ResolvedModel, resolve_model
 from evalkit.prompting import PromptTemplate, template_hash
 from evalkit.safe_write import check_replaceable, staged_directory

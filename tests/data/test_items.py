@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.data.items import file_sha256, load_items
+from evalkit.data.items import load_items
+from evalkit.digest import file_sha256
 from evalkit.errors import DataError
 
 
