@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evalkit.checks import Check, metric_declarations
+from evalkit.clock import utc_now
 from evalkit.config import GenerationConfig, SuiteConfig
 from evalkit.digest import file_sha256
 from evalkit.executors import ChunkUsage, Executor, open_executor
@@ -189,7 +190,10 @@ def _backend(backends: dict[str, Backend], name: str) -> Backend:
 
 
 def new_run_id() -> str:
-    """Return a run id from the current UTC time (sortable, unique per second)."""
+    """Return a run id from the current UTC time (sortable, unique per second).
+
+    Deliberately not :func:`evalkit.clock.utc_now`'s ISO form: a run id names a directory.
+    """
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
@@ -227,7 +231,7 @@ def execute_suite(
         suite_path=str(suite.source),
         baseline=suite.baseline_name,
         candidates=[],
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        started_at=utc_now(),
         dataset_hash=file_sha256(suite.resolve(suite.dataset.path)),
         evalkit_version=evalkit_version(),
         command=command,
@@ -260,5 +264,5 @@ def execute_suite(
             executor.close()
         for backend in backends.values():
             backend.close()
-    run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    run.finished_at = utc_now()
     return run

@@ -24,10 +24,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evalkit.clock import utc_now
 from evalkit.errors import ConfigError, OutputExists
 
 MARKER_NAME = ".evalkit-made.json"
@@ -193,7 +193,7 @@ def mark_directory(directory: Path, kind: str) -> Path:
 
     marker = Path(directory) / MARKER_NAME
     record = {"made_by": "evalkit", "kind": kind, "evalkit_version": evalkit_version(),
-              "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+              "created_at": utc_now()}
     marker.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return marker
 

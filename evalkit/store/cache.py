@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.clock import utc_now
 from evalkit.digest import files_digest, json_digest
 from evalkit.store.connection import StoreConnection
-from evalkit.store.rows import column_text, utc_now
+from evalkit.store.rows import column_text
 
 if TYPE_CHECKING:
     from evalkit.config import GenerationConfig

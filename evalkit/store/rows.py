@@ -10,7 +10,6 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,6 @@ def column_json(value: Any) -> str:
 def column_text(value: str) -> str:
     """Model text for a TEXT column: NUL is kept; a lone surrogate becomes U+FFFD."""
     return without_surrogates(value)
-
-
-def utc_now() -> str:
-    """Return the current UTC time as an ISO string to the second (the store's timestamps)."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def rename_run(run: RunResult, run_id: str) -> None:

@@ -15,10 +15,10 @@ import os
 import shlex
 import sys
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from evalkit.clock import utc_now
 from evalkit.errors import ModelError
 from evalkit.machine import SPEED_FLAGS, cpu_flags, cpu_model
 
@@ -87,7 +87,7 @@ class Manifest:
     total_parameters: int = 0
     seconds: float = 0.0
     evalkit_version: str = ""
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=utc_now)
     adapter_path: str | None = None
     adapter_hash: str | None = None
     command: str = ""

@@ -9,9 +9,9 @@ merged model whose adapter was retrained is known to be stale.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 from pathlib import Path
 
+from evalkit.clock import utc_now
 from evalkit.errors import ModelError
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint, resolve_model
 from evalkit.safe_write import check_replaceable, staged_directory
@@ -93,7 +93,7 @@ def merge_adapter(
                             data_sha256="", data_examples=0, config={}, config_fingerprint="", prompt_hash="")
     merged_manifest = dataclasses.replace(
         manifest, kind="merged", adapter_path=str(adapter), adapter_hash=adapter_fingerprint(adapter),
-        evalkit_version=evalkit_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        evalkit_version=evalkit_version(), created_at=utc_now(),
     )
     with staged_directory(out.resolve(), kind="merged model", force=force) as staging:
         merged.save_pretrained(str(staging))
