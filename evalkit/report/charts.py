@@ -8,7 +8,7 @@ to write as SVG elements, in milliseconds, with every label escaped by markupsaf
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from markupsafe import Markup, escape
 
@@ -45,6 +45,27 @@ def _svg(width: float, height: float, title: str, body: list[str]) -> Markup:
     return Markup(head + f"<title>{escape(title)}</title>" + "".join(body) + "</svg>")
 
 
+def _chart_title(title: str) -> str:
+    """The chart's heading, top left."""
+    return f'<text x="0" y="14" font-size="12" font-weight="600">{escape(title)}</text>'
+
+
+def _y_grid(ticks: Iterable[tuple[float, str]], left: float, width: float) -> list[str]:
+    """A horizontal grid line per ``(y, label)`` across the plot, its label right-aligned left of it."""
+    return [f'<line x1="{left}" x2="{left + width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6e8"/>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#5f6b73">{label}</text>'
+            for y, label in ticks]
+
+
+def _x_axis(ticks: Iterable[tuple[float, str]], caption: str, left: float, width: float, bottom: float) -> list[str]:
+    """A label per ``(x, label)`` under the plot, then the axis caption centred below them."""
+    body = [f'<text x="{x:.1f}" y="{bottom + 14:.1f}" text-anchor="middle" fill="#5f6b73">{label}</text>'
+            for x, label in ticks]
+    body.append(f'<text x="{left + width / 2:.1f}" y="{bottom + 30:.1f}" text-anchor="middle" '
+                f'fill="#5f6b73">{escape(caption)}</text>')
+    return body
+
+
 def delta_bar_chart(title: str, labels: Sequence[str], deltas: Sequence[float], unit: str = "pt") -> Markup:
     """Draw horizontal bars of per-label deltas (negative red, positive green), worst first.
 
@@ -68,7 +89,7 @@ def delta_bar_chart(title: str, labels: Sequence[str], deltas: Sequence[float], 
     def x(value: float) -> float:
         return label_width + (value - low) / (high - low) * plot_width
 
-    body = [f'<text x="0" y="14" font-size="12" font-weight="600">{escape(title)}</text>']
+    body = [_chart_title(title)]
     bottom = top + bar * len(labels)
     for tick in ticks:
         body.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top - 4}" y2="{bottom:.1f}" '
@@ -120,12 +141,8 @@ def trend_chart(title: str, run_labels: Sequence[str], series: Mapping[str, Sequ
     def y(value: float) -> float:
         return top + plot_height - (value - low) / (high - low) * plot_height
 
-    body = [f'<text x="0" y="14" font-size="12" font-weight="600">{escape(title)}</text>']
-    for tick in ticks:
-        body.append(f'<line x1="{left}" x2="{left + plot_width}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
-                    'stroke="#e3e6e8"/>')
-        body.append(f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#5f6b73">'
-                    f'{_number(tick)}{"%" if percent else ""}</text>')
+    body = [_chart_title(title)]
+    body += _y_grid(((y(tick), f'{_number(tick)}{"%" if percent else ""}') for tick in ticks), left, plot_width)
     step = max(1, math.ceil(count / 8))  # at most ~8 x labels, so they never overlap
     for index, label in enumerate(run_labels):
         if index % step == 0 or index == count - 1:

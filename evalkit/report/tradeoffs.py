@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from evalkit.report.charts import IMPROVED, SERIES, _nice_ticks, _number, _svg
+from evalkit.report.charts import IMPROVED, SERIES, _chart_title, _nice_ticks, _number, _svg, _x_axis, _y_grid
 from evalkit.report.metric_format import format_delta, format_value
 from evalkit.results import RunResult
 
@@ -35,16 +35,9 @@ def _line_chart(title: str, xs: list[float], series: dict[str, list[float | None
     def y(value: float) -> float:
         return top + height - (value - low) / (high - low) * height
 
-    body = [f'<text x="0" y="14" font-size="12" font-weight="600">{escape(title)}</text>']
-    for tick in ticks:
-        body.append(f'<line x1="{left}" x2="{left + width}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#e3e6e8"/>'
-                    f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#5f6b73">'
-                    f'{_number(tick)}{"%" if percent else ""}</text>')
-    for value in xs:
-        body.append(f'<text x="{x(value):.1f}" y="{top + height + 14:.1f}" text-anchor="middle" fill="#5f6b73">'
-                    f"{_number(value)}</text>")
-    body.append(f'<text x="{left + width / 2:.1f}" y="{top + height + 30:.1f}" text-anchor="middle" '
-                f'fill="#5f6b73">{escape(x_label)}</text>')
+    body = [_chart_title(title)]
+    body += _y_grid(((y(tick), f'{_number(tick)}{"%" if percent else ""}') for tick in ticks), left, width)
+    body += _x_axis(((x(value), _number(value)) for value in xs), x_label, left, width, top + height)
     for number, (name, points) in enumerate(series.items()):
         colour = SERIES[number % len(SERIES)]
         coords = [(x(xs[i]), y(v * scale), v) for i, v in enumerate(points) if v is not None]
@@ -216,16 +209,10 @@ def _scatter(title: str, points: list[tuple[str, float, float]], x_label: str, m
     def y(value: float) -> float:
         return top + height - (value * 100 - y_ticks[0]) / (y_ticks[-1] - y_ticks[0]) * height
 
-    body = [f'<text x="0" y="14" font-size="12" font-weight="600">{escape(title)}</text>']
-    for tick in y_ticks:
-        body.append(f'<line x1="{left}" x2="{left + width}" y1="{y(tick / 100):.1f}" y2="{y(tick / 100):.1f}" '
-                    f'stroke="#e3e6e8"/><text x="{left - 4}" y="{y(tick / 100) + 4:.1f}" text-anchor="end" '
-                    f'fill="#5f6b73">{_number(tick)}%</text>')
-    for tick in x_ticks:
-        body.append(f'<text x="{x(tick):.1f}" y="{top + height + 14:.1f}" text-anchor="middle" fill="#5f6b73">'
-                    f"{_number(tick)}</text>")
-    body.append(f'<text x="{left + width / 2:.1f}" y="{top + height + 30:.1f}" text-anchor="middle" '
-                f'fill="#5f6b73">{escape(x_label)} (left and up is better)</text>')
+    body = [_chart_title(title)]
+    body += _y_grid(((y(tick / 100), f"{_number(tick)}%") for tick in y_ticks), left, width)
+    body += _x_axis(((x(tick), _number(tick)) for tick in x_ticks), f"{x_label} (left and up is better)",
+                    left, width, top + height)
     for number, (name, cost, quality) in enumerate(points):
         colour = SERIES[number % len(SERIES)]
         body.append(f'<circle cx="{x(cost):.1f}" cy="{y(quality):.1f}" r="4" fill="{colour}"><title>{escape(name)}: '
