@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalkit.config import SuiteConfig, load_suite
+from evalkit.errors import StoreError
 from evalkit.overrides import apply_limit, load_suite_with_overrides
 from evalkit.progress import Progress, library_bars_silenced
 from evalkit.results import RunResult
@@ -93,8 +94,6 @@ def load_run(reference: str | Path, store: str | Path | None = None) -> RunResul
     Raises:
         StoreError: neither a stored run nor a run directory.
     """
-    from evalkit.errors import StoreError
-
     store_path = Path(store).expanduser() if store is not None else default_store_path()
     if store_path.is_file():
         with RunStore(store_path) as run_store:
@@ -118,7 +117,6 @@ def history_frame(suite: str, store: str | Path | None = None) -> pd.DataFrame:
     Raises:
         StoreError: no store at the path.
     """
-    from evalkit.errors import StoreError
     from evalkit.tables import history_frame as to_frame
 
     store_path = Path(store).expanduser() if store is not None else default_store_path()

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from evalkit.errors import ConfigError, EvalkitError
 from evalkit.pytest_runs import REPORT_PROPERTY, REUSED_PROPERTY, EvalkitResult, SuiteRuns, suite_cache_key
 from evalkit.pytest_settings import INI_OPTIONS, EvalkitSettings, pyproject_table
 
@@ -153,7 +154,6 @@ class SuiteFile(pytest.File):
     def collect(self) -> Iterator[BarItem]:
         """Load the suite and yield its bars; a suite that does not load is a collection error."""
         from evalkit.config import load_suite
-        from evalkit.errors import ConfigError
         from evalkit.yaml_source import line_of, load_yaml_with_nodes
 
         suite = load_suite(self.path)
@@ -171,8 +171,6 @@ class SuiteFile(pytest.File):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """Show an evalkit error as its one-line message, without a traceback."""
-        from evalkit.errors import EvalkitError
-
         if isinstance(excinfo.value, EvalkitError):
             return f"evalkit: error: {excinfo.value}"
         return super().repr_failure(excinfo)
@@ -203,8 +201,6 @@ class BarItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """Show the bar's evidence (or an evalkit error's message) instead of a traceback."""
-        from evalkit.errors import EvalkitError
-
         if isinstance(excinfo.value, BarFailed):
             return str(excinfo.value)
         if isinstance(excinfo.value, EvalkitError):

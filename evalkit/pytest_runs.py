@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.digest import file_sha256, json_digest
+from evalkit.errors import ModelError
 from evalkit.pytest_settings import EvalkitSettings
+from evalkit.version import evalkit_version
 
 if TYPE_CHECKING:
     from evalkit.bars import BarResult
@@ -102,11 +105,8 @@ def suite_cache_key(suite: SuiteConfig) -> str:
     """
     import yaml
 
-    from evalkit.digest import file_sha256, json_digest
-    from evalkit.errors import ModelError
     from evalkit.runner import candidate_identity, plan_candidates
     from evalkit.stages import load_inputs
-    from evalkit.version import evalkit_version
 
     data = yaml.safe_load(suite.source.read_text(encoding="utf-8"))
     data.pop("bars", None)

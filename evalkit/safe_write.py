@@ -29,6 +29,7 @@ from typing import Any
 
 from evalkit.clock import utc_now
 from evalkit.errors import ConfigError, OutputExists
+from evalkit.version import evalkit_version
 
 MARKER_NAME = ".evalkit-made.json"
 # Adapters and merged models written before the marker existed carry their manifest.
@@ -189,8 +190,6 @@ def mark_directory(directory: Path, kind: str) -> Path:
         directory: a directory evalkit made.
         kind: what it holds (``run``, ``adapter``, ``merged model``, ``converted model``).
     """
-    from evalkit.version import evalkit_version
-
     marker = Path(directory) / MARKER_NAME
     record = {"made_by": "evalkit", "kind": kind, "evalkit_version": evalkit_version(),
               "created_at": utc_now()}

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from evalkit.commands.console import console
+from evalkit.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +35,6 @@ DATA_ACTIONS: list[argparse._SubParsersAction[argparse.ArgumentParser]] = []
 def handle_classifier(args: argparse.Namespace) -> int:
     """Generate and write the classifier train/eval split."""
     from evalkit.data.classifier_split import write_classifier_data
-    from evalkit.errors import ConfigError
 
     if args.count < 100:
         raise ConfigError("--count: at least 100 examples are needed for a useful split")

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from evalkit.commands.console import console, progress_reporter
 from evalkit.commands.json_output import add_json_option, emit_json
+from evalkit.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +49,6 @@ def handle(args: argparse.Namespace) -> int:
     """Run the parity checks; exit 1 when a problem (no-op adapter, large gap) was found."""
     # Imported here: `evalkit --help` must not pay for torch.
     from evalkit.config import load_suite
-    from evalkit.errors import ConfigError
     from evalkit.parity import run_parity
     from evalkit.stages import load_inputs
 

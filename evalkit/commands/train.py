@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit.commands.console import console, progress_reporter
+from evalkit.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -153,8 +154,6 @@ def handle_leakage(args: argparse.Namespace) -> int:
     from evalkit.data.leakage import find_leaks, leakage_error
 
     if not 0.0 < args.threshold <= 1.0:
-        from evalkit.errors import ConfigError
-
         raise ConfigError(f"--threshold {args.threshold}: use a value in (0, 1]")
     train, evaluation = Path(args.train).resolve(), Path(args.eval).resolve()
     train_items, eval_items = load_items(train), load_items(evaluation)

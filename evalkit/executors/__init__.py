@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from evalkit.errors import ConfigError
+
 if TYPE_CHECKING:
     from evalkit.config import ExecutorConfig, GenerationConfig, SuiteConfig
     from evalkit.models.backend import ModelVariant
@@ -129,7 +131,6 @@ def suite_on_ray(suite_path: str, address: str) -> SuiteConfig:
     from pydantic import ValidationError
 
     from evalkit.config import ExecutorConfig, RayExecutorConfig, load_suite
-    from evalkit.errors import ConfigError
 
     suite = load_suite(suite_path)
     current = suite.executor.ray if suite.executor is not None and suite.executor.ray is not None else None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BackendUnavailable, ModelError
+from evalkit.machine import cpu_has_native_bf16
 from evalkit.progress import library_bars_silenced
 from evalkit.train.config import LoraSettings, TrainConfig
 from evalkit.train.reporting import TrainingReporter
@@ -110,7 +111,6 @@ def training_in_bf16(precision: str, on_cpu: bool) -> bool:
     if precision == "auto":
         if not on_cpu:
             return True
-        from evalkit.machine import cpu_has_native_bf16
 
         return cpu_has_native_bf16()
     return precision == "bfloat16"

@@ -20,6 +20,7 @@ from evalkit.data.items import Item, load_items
 from evalkit.data.leakage import find_leaks, leakage_error
 from evalkit.data.lint import lint_items
 from evalkit.digest import file_sha256
+from evalkit.errors import DataError
 from evalkit.models.sources import ResolvedModel, resolve_model
 from evalkit.prompting import PromptTemplate, template_hash
 from evalkit.safe_write import check_replaceable, staged_directory
@@ -62,8 +63,6 @@ def training_identity(config: TrainConfig, suite: SuiteConfig | None = None) -> 
         DataError: the training data file is missing.
         ModelError: the base model does not resolve.
     """
-    from evalkit.errors import DataError
-
     template = config.prompt_template(suite if suite is not None else config.load_suite())
     data = config.training_data_path
     if not data.is_file():
