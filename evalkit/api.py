@@ -141,6 +141,7 @@ def comparison_frame(
     are :class:`evalkit.compare.MetricComparison`'s fields (delta, interval, p-value,
     verdict ...), indexed by ``candidate, metric``.
     """
+    # numpy (via compare): loaded only when this compares
     from evalkit.compare import compare_candidates, compare_runs
     from evalkit.tables import comparison_frame as to_frame
 

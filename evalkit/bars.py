@@ -326,6 +326,7 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
 
 def run_comparison(run: RunResult, suite: SuiteConfig | None = None) -> Comparison:
     """Return the run's comparison: the stored ``comparison`` section, else computed now."""
+    # numpy (via compare): loaded only when this compares
     from evalkit.compare import Comparison, compare_candidates
 
     stored = run.sections.get("comparison")

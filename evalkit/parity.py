@@ -249,6 +249,7 @@ def _bare(variant: ModelVariant) -> ModelVariant:
 
 def _merged_source(inputs: SuiteInputs, plans: Sequence[CandidatePlan], plan: CandidatePlan) -> ModelVariant | None:
     """Return base + adapter (through peft) that a merged candidate was made from, if known."""
+    # torch and transformers: loaded only here
     from evalkit.models.hf import adapter_base_model
 
     assert plan.config.merged_from is not None and plan.variant is not None

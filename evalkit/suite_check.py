@@ -44,6 +44,7 @@ def _where(suite: SuiteConfig, location: Sequence[str | int]) -> str:
 
 def _judge_rubrics(suite: SuiteConfig) -> dict[str, tuple[int, Rubric]]:
     """Load every judge's rubric and labels; return judge key -> (entry index, rubric)."""
+    # numpy (via calibration): loaded only when labels are read
     from evalkit.judges.calibration import load_labels
     from evalkit.judges.rubric import load_rubric
 

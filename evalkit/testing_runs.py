@@ -128,6 +128,7 @@ def synthetic_run(n_items: int = 200, candidates: tuple[str, ...] = ("base", "ba
     run.sections["benchmarks"] = _benchmarks(candidates, seed)
     run.sections["judges"] = _judges(run, candidates)
     if with_comparison:
+        # numpy (via compare): loaded only when this compares
         from evalkit.compare import compare_candidates
 
         for result in run.candidates:

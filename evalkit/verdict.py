@@ -104,6 +104,7 @@ def _regressions(run: RunResult) -> dict[str, list[tuple[str, str]]]:
     stored = run.sections.get("comparison")
     found: dict[str, list[tuple[str, str]]] = {}
     if isinstance(stored, Mapping):
+        # numpy (via compare): loaded only when this compares
         from evalkit.compare import Comparison
 
         for candidate, metric in Comparison.from_dict(dict(stored)).regressions:

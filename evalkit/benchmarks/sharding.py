@@ -100,6 +100,7 @@ def write_shard_task(task: BenchmarkTask, records: Sequence[Record]) -> Benchmar
 def score_unit(backend_of: BackendOf, task: BenchmarkTask, variant: ModelVariant,
                records: Sequence[Record] | None) -> BenchmarkOutcome:
     """Score one unit on a worker: an MMLU shard (``records``) or a whole task (``records`` None)."""
+    # lm_eval and torch: loaded only when a benchmark scores
     from evalkit.benchmarks.lm import EvalkitLM
 
     unit_task = write_shard_task(task, records) if records is not None else task
@@ -110,6 +111,7 @@ def score_unit(backend_of: BackendOf, task: BenchmarkTask, variant: ModelVariant
 
 def worker_scoring_dtype(backend_of: BackendOf, requested: str) -> tuple[str, str]:
     """Return, on a worker, the dtype ``requested`` resolves to there and its device type."""
+    # lm_eval and torch: loaded only when a benchmark scores
     from evalkit.benchmarks.lm import scoring_dtype
 
     backend: Any = backend_of("hf")

@@ -64,6 +64,7 @@ def benchmark_variant(
     natively (see ``scoring_dtype``); ``dtype``, when given, is that choice already made
     (on the Ray workers' device).
     """
+    # lm_eval and torch: loaded only when a benchmark scores
     from evalkit.benchmarks.lm import scoring_dtype
 
     requested = requested_dtype(config, task)
@@ -166,6 +167,7 @@ def _evaluate_candidate(
     cache: BenchmarkCache | None = None,
     workers: WorkerScoring | None = None,
 ) -> None:
+    # lm_eval and torch: loaded only when a benchmark scores
     from evalkit.benchmarks.lm import EvalkitLM
 
     if workers is None:

@@ -80,6 +80,7 @@ def _with_comparison(run: RunResult, store: Any) -> RunResult:
     """Add the comparison to a run that has none (runs stored before comparisons existed)."""
     if "comparison" in run.sections or sum(c.status == "ok" for c in run.candidates) < 2:
         return run
+    # numpy (via compare): loaded only when this compares
     from evalkit.compare import compare_candidates
 
     policy = store.thresholds(run.run_id) if store is not None and store.has_run(run.run_id) else None
@@ -94,6 +95,7 @@ def handle(args: argparse.Namespace) -> int:
     store = _store(args.store)
     try:
         if args.compare:
+            # numpy (via compare): loaded only when this compares
             from evalkit.compare import compare_runs
 
             before, after = (load_reference(r, store) for r in args.compare)

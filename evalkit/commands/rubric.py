@@ -112,6 +112,7 @@ def handle_validate(args: argparse.Namespace) -> int:
     pairwise_messages(rubric, sample.item, sample.prediction, sample.reference, sample.reference, "sample")
     labels = rubric.labels_path()
     if labels is not None:
+        # numpy (via calibration): loaded only when labels are read
         from evalkit.judges.calibration import load_labels
 
         count = len(load_labels(labels, rubric))
@@ -177,7 +178,7 @@ def _print_prompt(judge: str | None, messages: list[dict[str, str]], local_prefi
     """Print messages; for a local judge, the chat-templated text it reads, then its reply's start."""
     if judge and judge.split(":")[0] == "local":
         from evalkit.judges.spec import JudgeClientSpec
-        from evalkit.models.hf import load_tokenizer, render_chat
+        from evalkit.models.hf import load_tokenizer, render_chat  # torch and transformers: only here
         from evalkit.models.sources import resolve_model
 
         spec = _judge_spec(judge)
@@ -210,7 +211,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from evalkit.judges.cache import JudgmentCache
-    from evalkit.judges.calibration import calibrate, is_calibrated, load_labels
+    from evalkit.judges.calibration import calibrate, is_calibrated, load_labels  # numpy: only when calibrating
     from evalkit.judges.clients import create_client
     from evalkit.judges.judging import JudgeRunner
     from evalkit.judges.rubric import load_rubric

@@ -109,6 +109,7 @@ def comparison_metrics(run: RunResult) -> dict[str, dict[str, dict[str, Any]]]:
 
 def item_means(run: RunResult) -> dict[str, dict[str, float]]:
     """Return candidate -> metric -> mean over items (one pass over each candidate's items)."""
+    # numpy (via compare): loaded only when this compares
     from evalkit.compare import metric_values
 
     means: dict[str, dict[str, float]] = {}

@@ -35,6 +35,7 @@ def adapter_base(adapter: Path, manifest: Manifest | None, model: str | None) ->
         base = (resolve_model(str(recorded)) if recorded is not None and recorded.is_dir()
                 else resolve_model(manifest.base_source))
     else:
+        # torch and transformers: loaded only here
         from evalkit.models.hf import adapter_base_model
 
         name = adapter_base_model(adapter)
