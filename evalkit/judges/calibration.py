@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import DataError
+from evalkit.jsonl import numbered_lines
 from evalkit.judges.clients import Judgment
 from evalkit.judges.judging import JudgeRunner, JudgeTally, JudgeTask
 from evalkit.judges.rubric import SCALE, Rubric
@@ -67,9 +68,7 @@ def load_labels(path: Path, rubric: Rubric) -> list[LabelledExample]:
     if not path.is_file():
         raise DataError(f"{path}: labels file not found; check the path")
     examples: list[LabelledExample] = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for number, raw in numbered_lines(path.read_text(encoding="utf-8")):
         where = f"{path}:{number}"
         try:
             row = json.loads(raw)

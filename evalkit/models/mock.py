@@ -37,6 +37,7 @@ from typing import Any
 from evalkit.config import GenerationConfig
 from evalkit.digest import json_digest
 from evalkit.errors import ConfigError
+from evalkit.jsonl import numbered_lines
 from evalkit.models.backend import GenerationItem, Message, ModelVariant, ProgressCallback
 
 OPTIONS = ("outputs", "echo", "default")
@@ -97,9 +98,7 @@ def _read_outputs_file(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"backend mock: outputs file {path} cannot be read as UTF-8 text: {exc}") from None
     outputs: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(text):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:

@@ -83,3 +83,16 @@ def test_bad_label_lines_name_file_and_line(tmp_path: Path, line: str, problem: 
     path.write_text(json.dumps(good) + "\n" + line + "\n")
     with pytest.raises(DataError, match=f"labels.jsonl:2: .*{problem}"):
         load_labels(path, rubric)
+
+
+def test_a_label_whose_text_holds_a_raw_line_separator_stays_one_record(tmp_path: Path) -> None:
+    # U+2028 and a form feed are legal raw inside a JSON string; only "\n" ends a JSONL line.
+    rubric = load_rubric(REPO / "rubrics/classifier_quality.yaml")
+    scores = {"format": 1, "accuracy": 2, "style": 3}
+    rows = [{"item": {"input": "a\u2028b"}, "prediction": "line one\u2029line two\x0cend", "scores": scores},
+            {"item": {}, "prediction": "p", "scores": scores}]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\r\n" for row in rows), encoding="utf-8")
+    examples = load_labels(path, rubric)
+    assert [e.prediction for e in examples] == ["line one\u2029line two\x0cend", "p"]
+    assert [e.line for e in examples] == [1, 2]

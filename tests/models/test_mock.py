@@ -141,3 +141,10 @@ def test_an_unknown_backend_names_the_registered_ones(tmp_path: Path) -> None:
         load_suite(suite)
     assert "unknown backend 'mocky'; available: hf, mock, openai_server, vllm" in str(caught.value)
     assert "dry.yaml:" in str(caught.value)
+
+
+def test_a_scripted_output_with_a_raw_line_separator_is_kept_whole(tmp_path: Path) -> None:
+    text = "first\u2028second\x1cthird"
+    (tmp_path / "out.jsonl").write_text(json.dumps({"id": "a", "output": text}, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
+    assert load_script({"outputs": "out.jsonl"}, tmp_path).outputs == {"a": text}
