@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit.checks import Score
-from evalkit.run_records import CandidateRecord, IdentityRecord, ItemRecord, ScoreRecord, SummaryRecord, summary_json
+from evalkit.run_records import CandidateIdentity as CandidateIdentity  # re-exported: where importers find it
+from evalkit.run_records import CandidateRecord, ItemRecord, ScoreRecord, SummaryRecord, summary_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,35 +50,6 @@ class ItemResult:
         return cls(item_id=record.item_id, fields=record.input, prompt=record.prompt, expected=record.expected,
                    prediction=record.prediction,
                    scores={name: Score(s.value, s.reason) for name, s in record.scores.items()})
-
-
-@dataclass(frozen=True)
-class CandidateIdentity:
-    """Exactly what a candidate was: model, adapter and prompt, by content hash.
-
-    Attributes:
-        model_source: the ``model:`` string of the suite.
-        model_fingerprint: SHA-256 of the base model's config and weights.
-        adapter: the adapter directory, if any.
-        adapter_hash: SHA-256 of the adapter's config and weights, if any.
-        backend: the backend that generated.
-        prompt_hash: SHA-256 of the prompt templates and few-shot examples.
-        engine: the vLLM engine options set (tensor/pipeline parallel sizes, quantization,
-            ...) as canonical JSON; "" when none (see :mod:`evalkit.models.engine_options`).
-    """
-
-    model_source: str
-    model_fingerprint: str
-    adapter: str | None
-    adapter_hash: str | None
-    backend: str
-    prompt_hash: str
-    engine: str = ""
-
-    @classmethod
-    def from_record(cls, record: IdentityRecord) -> CandidateIdentity:
-        """Return the identity a stored record describes."""
-        return cls(**record.model_dump())
 
 
 @dataclass
@@ -188,7 +160,7 @@ class RunResult:
             candidates=[
                 CandidateRecord(
                     name=c.name, status=c.status, message=c.message,
-                    identity=IdentityRecord(**asdict(c.identity)) if c.identity else None,
+                    identity=c.identity,
                     items=len(c.items), seconds=round(c.seconds, 3), metrics=c.metrics(),
                 )
                 for c in self.candidates
@@ -203,7 +175,7 @@ class RunResult:
             run_id=record.run_id, suite_name=record.suite, suite_path=record.suite_path, baseline=record.baseline,
             candidates=[
                 CandidateResult(name=c.name, status=c.status, message=c.message, seconds=c.seconds,
-                                identity=CandidateIdentity.from_record(c.identity) if c.identity else None)
+                                identity=c.identity)
                 for c in record.candidates
             ],
             started_at=record.started_at, finished_at=record.finished_at, dataset_hash=record.dataset_hash,

@@ -14,14 +14,16 @@ one cannot compare.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from evalkit.errors import DataError
 
 __all__ = [
-    "CandidateRecord", "IdentityRecord", "ItemRecord", "ScoreRecord", "SummaryRecord", "parse_record", "summary_json",
+    "CandidateIdentity", "CandidateRecord", "ItemRecord", "ScoreRecord", "SummaryRecord",
+    "parse_record", "summary_json",
 ]
 
 
@@ -50,10 +52,25 @@ class ItemRecord(_Record):
     scores: dict[str, ScoreRecord] = {}
 
 
-class IdentityRecord(BaseModel):
-    """What a candidate was (see :class:`evalkit.results.CandidateIdentity`)."""
+@dataclass(frozen=True)
+class CandidateIdentity:
+    """Exactly what a candidate was: model, adapter and prompt, by content hash.
 
-    model_config = ConfigDict(extra="forbid")
+    Read back strictly: a key this version does not know means another version made the
+    run, whose identities this one cannot compare.
+
+    Attributes:
+        model_source: the ``model:`` string of the suite.
+        model_fingerprint: SHA-256 of the base model's config and weights.
+        adapter: the adapter directory, if any.
+        adapter_hash: SHA-256 of the adapter's config and weights, if any.
+        backend: the backend that generated.
+        prompt_hash: SHA-256 of the prompt templates and few-shot examples.
+        engine: the vLLM engine options set (tensor/pipeline parallel sizes, quantization,
+            ...) as canonical JSON; "" when none (see :mod:`evalkit.models.engine_options`).
+    """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     model_source: str
     model_fingerprint: str
@@ -70,7 +87,7 @@ class CandidateRecord(_Record):
     name: str
     status: Literal["ok", "skipped"] = "ok"
     message: str = ""
-    identity: IdentityRecord | None = None
+    identity: CandidateIdentity | None = None
     items: int = 0
     seconds: float = 0.0
     metrics: dict[str, float] = {}
@@ -98,11 +115,11 @@ def summary_json(record: SummaryRecord, sections: Mapping[str, Any]) -> dict[str
     return {**record.model_dump(exclude={"sections"}), "sections": sections}
 
 
-Record = TypeVar("Record", bound=BaseModel)
+Record = TypeVar("Record")
 
 
 def parse_record(model: type[Record], data: Any, where: str) -> Record:
-    """Validate ``data`` as ``model``.
+    """Validate ``data`` as ``model`` (a record above, or :class:`CandidateIdentity`).
 
     Raises:
         DataError: naming ``where``, the first wrong field's path and what is wrong with it.
@@ -111,12 +128,21 @@ def parse_record(model: type[Record], data: Any, where: str) -> Record:
         raise DataError(f"{where}: expected a JSON object, found {type(data).__name__}; "
                         "the file is damaged, re-run the suite")
     try:
-        return model.model_validate(data)
+        return cast(Record, _adapter(model).validate_python(data))
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "(record)"
-        if model is IdentityRecord or field.startswith("identity") or ".identity." in f".{field}.":
+        if model is CandidateIdentity or field.startswith("identity") or ".identity." in f".{field}.":
             hint = "the run was made by another evalkit version; read it with that version"
         else:
             hint = "the file is damaged, re-run the suite"
         raise DataError(f"{where}: field '{field}': {error['msg'].lower()}; {hint}") from None
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(model: type[Any]) -> TypeAdapter[Any]:
+    if model not in _ADAPTERS:
+        _ADAPTERS[model] = TypeAdapter(model)
+    return _ADAPTERS[model]

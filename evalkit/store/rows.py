@@ -16,7 +16,7 @@ from typing import Any
 from evalkit.checks import Score
 from evalkit.errors import StoreError
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
-from evalkit.run_records import IdentityRecord, SummaryRecord, parse_record, summary_json
+from evalkit.run_records import SummaryRecord, parse_record, summary_json
 from evalkit.safe_write import has_surrogates, json_text, without_surrogates
 
 # One encoder for every row: json.dumps() with options builds a new one per call.
@@ -134,10 +134,10 @@ def read_run(conn: sqlite3.Connection, run_id: str) -> RunResult:
         "SELECT name, status, message, identity_json, seconds FROM candidates WHERE run_id = ? ORDER BY position",
         (run_id,),
     ):
-        identity_record = parse_record(IdentityRecord, json.loads(identity), f"run store: run {run_id}: candidate "
-                                       f"{name}: identity") if identity else None
         result = CandidateResult(name=name, status=status, message=message, seconds=seconds,
-                                 identity=CandidateIdentity.from_record(identity_record) if identity_record else None)
+                                 identity=parse_record(CandidateIdentity, json.loads(identity),
+                                                       f"run store: run {run_id}: candidate {name}: identity")
+                                 if identity else None)
         result.items = list(_read_items(conn, run_id, name))
         for metric, item_id, value in conn.execute(
             "SELECT metric, item_id, value FROM item_values WHERE run_id = ? AND candidate = ? ORDER BY rowid",
