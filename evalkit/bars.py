@@ -42,7 +42,7 @@ from evalkit.bar_spec import (
     bar_blocks,
     parse_bar_expression,
 )
-from evalkit.judges.consistency import consistency_not_counted
+from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.judges.failures import failures_exceeded
 from evalkit.slice_spec import sliced_values
 from evalkit.sweep_spec import sweep_pick
@@ -94,23 +94,7 @@ class _BarContext:
 
     def judge_not_counted(self, metric: str) -> str | None:
         """Return why a judge metric's bar is not counted (uncalibrated or inconsistent judge), or None."""
-        parts = metric.split(".", 2)
-        if parts[0] != "judge" or len(parts) < 3:
-            return None
-        section = self.run.sections.get("judges", {}).get(parts[1], {})
-        if (inconsistent := consistency_not_counted(section, parts[2])) is not None:
-            return f"judge '{parts[1]}': {inconsistent}"
-        calibration = section.get("calibration")
-        if not isinstance(calibration, Mapping) or calibration.get("calibrated", True):
-            return None
-        kappa = calibration.get("kappa", {}).get(parts[2])
-        min_kappa = calibration.get("min_kappa")
-        found = f"kappa {format_value(kappa)} for '{parts[2]}'" if kappa is not None else "no agreement figure"
-        wanted = f" < min_kappa {format_value(min_kappa)}" if min_kappa is not None else ""
-        return (
-            f"judge '{parts[1]}' is not calibrated against human labels ({found}{wanted}); "
-            "the bar is not counted until the judge agrees with the labels"
-        )
+        return judge_metric_not_counted(self.run.sections, metric)
 
 
 def _worst_items(
@@ -252,6 +236,9 @@ def _no_regression_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
             return BarResult(bar, "inconclusive", None,
                              f"'{bar.metric}' was not compared; compared: {', '.join(compared) or 'nothing'}")
         compared = {bar.metric: compared[bar.metric]}
+    # An uncalibrated or inconsistent judge's scores decide nothing, this bar included.
+    left_out = [name for name in compared if ctx.judge_not_counted(name) is not None]
+    compared = {name: m for name, m in compared.items() if name not in left_out}
     regressed = [m for m in compared.values() if m.verdict == "regressed"]
     undecided = [m for m in compared.values() if m.verdict == "inconclusive"]
     focus = regressed[0] if regressed else undecided[0] if undecided else (
@@ -267,6 +254,8 @@ def _no_regression_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     else:
         status = "passed"
         message = f"no regression beyond the allowed drop on {len(compared)} compared metric(s)"
+    if left_out:
+        message += f" ({', '.join(left_out)} left out: their judge's scores do not count)"
     result = BarResult(bar, status, None, message, baseline=ctx.run.baseline)
     needed = [m.items_needed for m in undecided if m.items_needed]
     result.items_needed = max(needed) if needed else None

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from evalkit.bar_spec import DEFAULT_INCONCLUSIVE, bar_blocks
+from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.results import RunResult
 
 CandidateStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline"]
@@ -108,7 +109,8 @@ def _regressions(run: RunResult) -> dict[str, list[tuple[str, str]]]:
         from evalkit.compare import Comparison
 
         for candidate, metric in Comparison.from_dict(dict(stored)).regressions:
-            found.setdefault(candidate, []).append((metric.metric, metric.explain()))
+            if judge_metric_not_counted(run.sections, metric.metric) is None:  # a judge that counts
+                found.setdefault(candidate, []).append((metric.metric, metric.explain()))
     return found
 
 

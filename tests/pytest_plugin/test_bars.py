@@ -152,6 +152,28 @@ def test_judge_bar_lists_low_scores_worst_first_and_is_not_counted_when_uncalibr
         in result.explain()
 
 
+def test_an_uncalibrated_judge_neither_fails_nor_blocks_the_regression_bar_or_the_verdict() -> None:
+    from evalkit.verdict import run_verdict
+
+    metric = "judge.quality.format"
+    # The judge's format score collapses (a regression the comparison sees); exact match improves.
+    run = run_of(candidate("base", {metric: [5.0] * 60, "exact_match": [0.0] * 60}),
+                 candidate("lora", {metric: [1.0] * 60, "exact_match": [1.0] * 60}))
+    comparison = compare_candidates(run)
+    assert comparison.candidates["lora"].metrics[metric].verdict == "regressed"
+    bar = BarSpec.of("lora", "no significant regression")
+    assert evaluate_bar(bar, run, comparison).status == "failed"
+    run.sections["comparison"] = comparison.to_dict()
+    assert run_verdict(run).exit_code == 1
+    # Uncalibrated: its scores decide nothing, the bar and the run's verdict included.
+    run.sections["judges"] = {"quality": {"calibration": {"kappa": {"format": 0.0}, "calibrated": False,
+                                                          "min_kappa": 0.4}}}
+    result = evaluate_bar(bar, run, comparison)
+    assert result.status == "passed", result.message
+    assert f"{metric} left out: their judge's scores do not count" in result.message
+    assert run_verdict(run).candidates[-1].regressions == []
+
+
 @pytest.mark.parametrize(("threshold", "status"), [("3%", "failed"), ("20%", "passed"), ("11%", "inconclusive"),
                                                    ("5pt", "failed"), ("15pt", "passed")])
 def test_max_drop_bar_fails_passes_or_is_inconclusive_by_its_interval(threshold: str, status: str) -> None:
