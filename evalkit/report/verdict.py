@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.report.metric_format import (
     format_delta,
     format_interval,
@@ -292,9 +293,12 @@ def build_verdict(run: RunResult) -> VerdictView:
         if name != own_baseline and metrics is None and comparison is None and status == "no_bars":
             status = "unknown"
         card = CandidateVerdict(name, status)
+        uncounted: list[str] = []
         for metric, mc in (metrics or {}).items():
             verdict = mc.get("verdict")
-            if verdict == "regressed":
+            if verdict in ("regressed", "inconclusive") and judge_metric_not_counted(run.sections, metric):
+                uncounted.append(metric)  # the verdict ignores it too: say so instead of listing it as open
+            elif verdict == "regressed":
                 card.reasons.append(_metric_sentence(metric, mc))
             elif verdict == "improved":
                 card.improvements.append(_metric_short(metric, mc))
@@ -305,6 +309,8 @@ def build_verdict(run: RunResult) -> VerdictView:
             card.reasons += [_bar_reason(bar) for bar in gate.failed]
             card.inconclusive[:0] = [_undecided_bar(bar) for bar in gate.undecided]
             card.inconclusive += [f"bar not counted: {bar.get('expression', '')}" for bar in gate.not_counted]
+        if uncounted:
+            card.inconclusive.append(f"not counted (the judge's scores do not count): {', '.join(uncounted)}")
         if status == "unknown":
             card.note = "no comparison against the baseline in this run"
         elif status == "no_bars":

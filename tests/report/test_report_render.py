@@ -160,6 +160,22 @@ def test_a_significant_regression_blocks_and_is_quantified() -> None:
     assert page.startswith("<!DOCTYPE html>") and "<title>NOT DEPLOYABLE" in page
 
 
+def test_a_regression_scored_by_an_uncalibrated_judge_blocks_nothing_and_says_why() -> None:
+    run = small_run(base_right=20, lora_right=58)
+    metric = "judge.quality.format"
+    for candidate, score in zip(run.candidates, (5.0, 1.0), strict=True):
+        for entry in candidate.items:
+            entry.scores[metric] = Score(score, "")
+    run.sections["comparison"] = compare_candidates(run).to_dict()
+    assert "Do not deploy lora" in render_report(run)  # a judge that counts: its regression blocks
+    run.sections["judges"] = {"quality": {"calibration": {"kappa": {"format": 0.0}, "calibrated": False,
+                                                          "min_kappa": 0.4}}}
+    page = render_report(run)
+    assert "Do not deploy lora" not in page and "No bars: lora" in page
+    (card,) = re.findall(r'<div class="card no_bars" data-candidate="lora">(.*?)</div>', page, re.DOTALL)
+    assert "not counted (the judge&#39;s scores do not count): judge.quality.format" in card
+
+
 def test_no_regression_without_bars_is_no_bars_never_deployable() -> None:
     run = small_run(base_right=40, lora_right=58)
     run.sections["comparison"] = compare_candidates(run).to_dict()
