@@ -111,19 +111,25 @@ class HFBackend:
         check_adapter_dir(variant.adapter)
         from peft import PeftModel
 
-        try:
-            if base.peft_model is None:
-                base.peft_model = PeftModel.from_pretrained(base.model, str(variant.adapter), adapter_name=name)
-                base.peft_model.eval()
-            else:
-                base.peft_model.load_adapter(str(variant.adapter), adapter_name=name)
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise ModelError(f"adapter {variant.adapter} failed to load onto '{variant.model.source}': {exc}") from None
-        base.adapters[name] = variant.adapter
-        base.names[name] = variant.adapter
-        while len(base.adapters) > MAX_RESIDENT_ADAPTERS:
-            evicted, _ = base.adapters.popitem(last=False)
-            base.peft_model.delete_adapter(evicted)
+        # Always in inference mode: an adapter loaded while generating is made of inference
+        # tensors, and peft toggles every adapter's requires_grad when it loads or deletes
+        # one, which torch refuses on inference tensors outside inference mode (the
+        # benchmark path loads its variant outside it).
+        with torch.inference_mode():
+            try:
+                if base.peft_model is None:
+                    base.peft_model = PeftModel.from_pretrained(base.model, str(variant.adapter), adapter_name=name)
+                    base.peft_model.eval()
+                else:
+                    base.peft_model.load_adapter(str(variant.adapter), adapter_name=name)
+            except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                raise ModelError(
+                    f"adapter {variant.adapter} failed to load onto '{variant.model.source}': {exc}") from None
+            base.adapters[name] = variant.adapter
+            base.names[name] = variant.adapter
+            while len(base.adapters) > MAX_RESIDENT_ADAPTERS:
+                evicted, _ = base.adapters.popitem(last=False)
+                base.peft_model.delete_adapter(evicted)
 
     @contextlib.contextmanager
     def active(self, variant: ModelVariant) -> Iterator[tuple[Any, PreTrainedTokenizerBase]]:

@@ -93,6 +93,12 @@ def test_a_sweep_of_adapters_keeps_two_resident_and_reloads_an_evicted_one_uncha
     again = backend.generate(ModelVariant(model, adapters[0], "c0"), PROMPTS, settings)
     assert again == first[0] and list(base.adapters) == ["c3", "c0"]
     assert len({tuple(outputs) for outputs in first}) == 4, "four different adapters, four different outputs"
+    # Reloading outside inference mode (the benchmark path loads its variant there) works
+    # although the resident adapters were made inside it, and scores as before.
+    assert not torch.is_inference_mode_enabled()
+    backend.load(ModelVariant(model, adapters[1], "c1"))
+    assert list(base.adapters) == ["c0", "c1"]
+    assert backend.generate(ModelVariant(model, adapters[1], "c1"), PROMPTS, settings) == first[1]
     # A name stays bound to its directory even after its adapter was evicted.
     with pytest.raises(ModelError, match="share the name 'c1'"):
         backend.generate(ModelVariant(model, adapters[2], "c1"), PROMPTS, settings)
