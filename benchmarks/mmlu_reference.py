@@ -3,7 +3,7 @@
 Run: nice .venv/bin/python benchmarks/mmlu_reference.py [--limit-per-subject N] [--dtype D]
      [--progress STATE.json] [--json OUT.json]
 
-Scores all 14,042 test questions in the cloze formulation (``mmlu_cloze``: ``Question:
+Scores all 14,042 test questions in the cloze formulation (``evalkit_mmlu_cloze``: ``Question:
 ...\\nAnswer:``, each answer text scored, ``acc_norm``) through evalkit's benchmark path
 (lm-eval's ``simple_evaluate`` with ``EvalkitLM``) and prints the accuracy beside the
 published 29.3 (SmolLM2-135M-Instruct model card: MMLU cloze, zero-shot, lighteval).
@@ -93,7 +93,7 @@ def main() -> None:
     for index, subject in enumerate(subjects, 1):
         if subject in saved:
             continue
-        spec = BenchmarkSpec(task="mmlu_cloze", subjects=[subject], limit_per_subject=args.limit_per_subject,
+        spec = BenchmarkSpec(task="evalkit_mmlu_cloze", subjects=[subject], limit_per_subject=args.limit_per_subject,
                              batch_size=args.batch_size)
         outcome = evaluate_benchmark(prepare_benchmark(spec, Path.cwd()), lm)
         saved[subject] = {"acc": outcome.acc, "n": len(outcome.items), "seconds": outcome.seconds}
