@@ -134,15 +134,19 @@ class HFBackend:
     @contextlib.contextmanager
     def active(self, variant: ModelVariant) -> Iterator[tuple[Any, PreTrainedTokenizerBase]]:
         """Yield the model to call for ``variant`` (adapter switched on or off) and its tokenizer."""
-        base = self.load(variant)
-        if base.peft_model is None:
-            yield base.model, base.tokenizer
-        elif variant.adapter is None:
-            with base.peft_model.disable_adapter():
+        # Inference mode around the switch and its undoing too: the adapters are inference
+        # tensors (see _attach_adapter), and peft toggles their requires_grad both when it
+        # switches and when disable_adapter() ends.
+        with torch.inference_mode():
+            base = self.load(variant)
+            if base.peft_model is None:
+                yield base.model, base.tokenizer
+            elif variant.adapter is None:
+                with base.peft_model.disable_adapter():
+                    yield base.peft_model, base.tokenizer
+            else:
+                base.peft_model.set_adapter(variant.adapter_name or variant.adapter.name)
                 yield base.peft_model, base.tokenizer
-        else:
-            base.peft_model.set_adapter(variant.adapter_name or variant.adapter.name)
-            yield base.peft_model, base.tokenizer
 
     def render_prompt(self, variant: ModelVariant, conversation: list[Message]) -> str:
         """Return the chat-templated prompt text for a conversation."""
