@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from evalkit.stats import ALPHA
+from evalkit.significance import ALPHA
 from evalkit.thresholds import Threshold
 
 __all__ = ["TOLERANCE", "CandidateComparison", "Comparison", "MetricComparison", "MetricKind",

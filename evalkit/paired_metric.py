@@ -51,9 +51,8 @@ from typing import Literal
 import numpy as np
 
 from evalkit.comparison import TOLERANCE, MetricComparison, MetricKind, TestName, Verdict, is_significant
+from evalkit.significance import ALPHA, POWER
 from evalkit.stats import (
-    ALPHA,
-    POWER,
     mcnemar_exact,
     mcnemar_sample_size,
     paired_bootstrap,

@@ -35,8 +35,9 @@ import numpy as np
 from evalkit.comparison import TOLERANCE, MetricKind, Verdict, is_significant
 from evalkit.paired_metric import compare_metric, items_needed, metric_kind
 from evalkit.results import CandidateResult, RunResult
+from evalkit.significance import ALPHA
 from evalkit.slice_spec import SECTION, SliceSpec
-from evalkit.stats import ALPHA, rng_for
+from evalkit.stats import rng_for
 from evalkit.thresholds import Threshold, ThresholdPolicy
 
 if TYPE_CHECKING:

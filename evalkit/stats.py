@@ -26,13 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from evalkit.significance import ALPHA, CONFIDENCE, POWER
+
 FloatArray = npt.NDArray[np.float64]
 
 DEFAULT_RESAMPLES = 5_000
 """Bootstrap resamples; the Monte-Carlo error of the interval's ends is ~1% of its width."""
-CONFIDENCE = 0.95
-ALPHA = 1.0 - CONFIDENCE
-POWER = 0.80
 # Rows of the resample matrix generated at a time on the general path (bounds memory).
 _GATHER_CHUNK_ELEMENTS = 4_000_000
 
