@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from evalkit.results import CandidateResult, RunResult
+from evalkit.sections.tradeoffs import MERGE_AGREEMENT, DifferingItem, MergeAgreement
 
 if TYPE_CHECKING:  # the report reads this module too, and needs neither models nor stages
     from evalkit.models.backend import Backend
@@ -42,32 +43,42 @@ def _source_candidate(inputs: SuiteInputs, merged: str) -> str | None:
     return None
 
 
+def compare_completions(merged: CandidateResult, source: CandidateResult) -> MergeAgreement:
+    """Compare two candidates' completions on the items both answered (up to 20 differing ones listed)."""
+    theirs = {item.item_id: item.prediction for item in source.items}
+    shared = [item for item in merged.items if item.item_id in theirs]
+    differing = [item for item in shared if item.prediction != theirs[item.item_id]]
+    return MergeAgreement(
+        source=source.name,
+        n=len(shared),
+        agreeing=len(shared) - len(differing),
+        agreement_rate=(len(shared) - len(differing)) / len(shared) if shared else None,
+        differing=[DifferingItem(item_id=item.item_id, merged=item.prediction, source=theirs[item.item_id])
+                   for item in differing[:_LISTED]],
+    )
+
+
 def agreement(merged: CandidateResult, source: CandidateResult) -> dict[str, Any]:
-    """Compare two candidates' completions on the items both answered.
+    """Return :func:`compare_completions`'s result in its JSON form (a ``merge_agreement`` entry).
 
     Returns:
         ``{"source", "n", "agreeing", "agreement_rate", "differing"}``; ``differing``
         lists up to 20 items as ``{"item_id", "merged", "source"}``.
     """
-    theirs = {item.item_id: item.prediction for item in source.items}
-    shared = [item for item in merged.items if item.item_id in theirs]
-    differing = [item for item in shared if item.prediction != theirs[item.item_id]]
-    return {
-        "source": source.name,
-        "n": len(shared),
-        "agreeing": len(shared) - len(differing),
-        "agreement_rate": (len(shared) - len(differing)) / len(shared) if shared else None,
-        "differing": [{"item_id": item.item_id, "merged": item.prediction, "source": theirs[item.item_id]}
-                      for item in differing[:_LISTED]],
-    }
+    return compare_completions(merged, source).model_dump(mode="json")
 
 
-def describe(merged: str, entry: dict[str, Any]) -> str:
+def describe(merged: str, entry: MergeAgreement) -> str:
     """One line for the terminal and the report: how often the merged model answered as its adapter."""
-    if entry["agreement_rate"] is None:
-        return f"{merged} and {entry['source']} answered no item in common"
-    return (f"{merged} gave the same completion as {entry['source']} on {entry['agreeing']} of "
-            f"{entry['n']} items ({entry['agreement_rate']:.1%}, greedy)")
+    if entry.agreement_rate is None:
+        return f"{merged} and {entry.source} answered no item in common"
+    return (f"{merged} gave the same completion as {entry.source} on {entry.agreeing} of "
+            f"{entry.n} items ({entry.agreement_rate:.1%}, greedy)")
+
+
+def agrees(entry: MergeAgreement) -> bool:
+    """Return True when the merged model agreed with its adapter on at least :data:`MIN_MERGE_AGREEMENT`."""
+    return entry.agreement_rate is not None and entry.agreement_rate >= MIN_MERGE_AGREEMENT
 
 
 def record_merge_agreement(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend],
@@ -82,13 +93,12 @@ def record_merge_agreement(inputs: SuiteInputs, run: RunResult, backends: dict[s
         source = _source_candidate(inputs, name)
         if source is None or source not in evaluated:
             continue
-        entry = agreement(evaluated[name], evaluated[source])
-        found[name] = entry
+        entry = compare_completions(evaluated[name], evaluated[source])
+        found[name] = entry.model_dump(mode="json")
         progress.note(describe(name, entry))
-        rate = entry["agreement_rate"]
-        if rate is not None and rate < MIN_MERGE_AGREEMENT:
+        if entry.agreement_rate is not None and not agrees(entry):
             run.warnings.append(
                 f"merge: {describe(name, entry)}, below {MIN_MERGE_AGREEMENT:.0%}: the merged model is not "
                 f"the model {source}'s scores describe; run `evalkit parity` to see where they diverge")
     if found:
-        run.sections["merge_agreement"] = found
+        run.sections[MERGE_AGREEMENT] = found

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from evalkit.results import RunResult
+from evalkit.sections.tradeoffs import SweepPoint, SweepResult
 from evalkit.sweep_spec import SECTION, SweepSpec, sweep_members
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def benchmark_max_drop(suite: SuiteConfig, spec: SweepSpec) -> str:
 
 def sweep_section(run: RunResult, spec: SweepSpec, members: list[tuple[str, str, int | None]],
                   max_drop: str) -> dict[str, Any]:
-    """Return the ``sweep`` section: the curve's points, the pick and why.
+    """Return the ``sweep`` section (a :class:`SweepResult`'s JSON form): the curve's points, the pick, why.
 
     Args:
         run: the run, after its benchmarks.
@@ -62,32 +63,32 @@ def sweep_section(run: RunResult, spec: SweepSpec, members: list[tuple[str, str,
     """
     from evalkit.bars import BarSpec, evaluate_bar
 
-    points: list[dict[str, Any]] = []
+    points: list[SweepPoint] = []
     for name, adapter, step in members:
-        point: dict[str, Any] = {"candidate": name, "step": step, "adapter": adapter,
-                                 "task": _mean(run, name, spec.task_metric),
-                                 "benchmark": _mean(run, name, spec.benchmark), "bar": None, "bar_message": ""}
-        if spec.benchmark is not None and point["task"] is not None:
+        task, bar, bar_message = _mean(run, name, spec.task_metric), None, ""
+        if spec.benchmark is not None and task is not None:
             result = evaluate_bar(BarSpec.of(name, f"{spec.benchmark} max_drop {max_drop}"), run)
-            point["bar"], point["bar_message"] = result.status, result.message
-        points.append(point)
-    scored = [p for p in points if p["task"] is not None]
-    eligible = [p for p in scored if spec.benchmark is None or p["bar"] == "passed"]
-    pick = max(eligible, key=lambda p: p["task"]) if eligible else None  # max keeps the first of ties
+            bar, bar_message = result.status, result.message
+        points.append(SweepPoint(candidate=name, step=step, adapter=adapter, task=task,
+                                 benchmark=_mean(run, name, spec.benchmark), bar=bar, bar_message=bar_message))
+    scored = [(p, p.task) for p in points if p.task is not None]
+    eligible = [(p, task) for p, task in scored if spec.benchmark is None or p.bar == "passed"]
+    pick = max(eligible, key=lambda found: found[1]) if eligible else None  # max keeps the first of ties
     if pick is not None:
-        reason = (f"best {spec.task_metric} ({pick['task']:.4f})"
+        reason = (f"best {spec.task_metric} ({pick[1]:.4f})"
                   + (f" among {len(eligible)} of {len(scored)} checkpoints whose {spec.benchmark} drop "
                      f"passes max_drop {max_drop}" if spec.benchmark else f" of {len(scored)} checkpoints"))
     elif not scored:
         reason = f"no checkpoint was evaluated on {spec.task_metric}"
     else:
-        statuses = ", ".join(f"{p['candidate']}: {p['bar']}" for p in scored)
+        statuses = ", ".join(f"{p.candidate}: {p.bar}" for p, _ in scored)
         reason = f"no checkpoint's {spec.benchmark} drop passes max_drop {max_drop} ({statuses})"
-    return {"name": spec.name, "task_metric": spec.task_metric, "benchmark": spec.benchmark,
-            "max_drop": max_drop, "baseline": run.baseline,
-            "baseline_task": _mean(run, run.baseline, spec.task_metric),
-            "baseline_benchmark": _mean(run, run.baseline, spec.benchmark),
-            "points": points, "pick": pick["candidate"] if pick else None, "reason": reason}
+    return SweepResult(name=spec.name, task_metric=spec.task_metric, benchmark=spec.benchmark,
+                       max_drop=max_drop, baseline=run.baseline,
+                       baseline_task=_mean(run, run.baseline, spec.task_metric),
+                       baseline_benchmark=_mean(run, run.baseline, spec.benchmark),
+                       points=points, pick=pick[0].candidate if pick else None,
+                       reason=reason).model_dump(mode="json")
 
 
 def run_sweep(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from evalkit.merge_agreement import MIN_MERGE_AGREEMENT
+from evalkit.merge_agreement import agrees
 from evalkit.merge_agreement import describe as describe_agreement
 from evalkit.report.capability import capability_view
 from evalkit.report.controls import control_views, sampling_view
@@ -43,6 +43,8 @@ from evalkit.report.verdict import (
     table_candidates,
 )
 from evalkit.results import RunResult
+from evalkit.sections.base import parse_section
+from evalkit.sections.tradeoffs import MERGE_AGREEMENT, MergeAgreementSection
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("evalkit.report", "templates"),
@@ -83,10 +85,9 @@ def content_security_policy(script: str) -> str:
 
 def merge_agreement_lines(run: RunResult) -> list[tuple[str, bool]]:
     """Return (sentence, at least 99%?) for each merged candidate compared with its adapter in the run."""
-    found = run.sections.get("merge_agreement") or {}
-    return [(describe_agreement(name, entry),
-             entry.get("agreement_rate") is not None and entry["agreement_rate"] >= MIN_MERGE_AGREEMENT)
-            for name, entry in found.items()]
+    found: MergeAgreementSection = parse_section(
+        MergeAgreementSection, run.sections.get(MERGE_AGREEMENT) or {}, f"run {run.run_id}: sections.{MERGE_AGREEMENT}")
+    return [(describe_agreement(name, entry), agrees(entry)) for name, entry in found.items()]
 
 
 def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),

@@ -27,9 +27,11 @@ from evalkit.models.sources import ResolvedModel, adapter_fingerprint
 from evalkit.progress import Progress
 from evalkit.results import RunResult
 from evalkit.safe_write import check_replaceable
+from evalkit.sections.base import parse_section
+from evalkit.sections.manifests import MANIFESTS, CandidateManifest
 from evalkit.stages import SuiteInputs
 from evalkit.train.config import TrainConfig, load_train_config
-from evalkit.train.manifest import Manifest, read_manifest
+from evalkit.train.manifest import MANIFEST_NAME, Manifest, read_manifest
 from evalkit.train.reporting import ProgressReporter
 
 
@@ -197,7 +199,7 @@ def _leakage_warning(name: str, manifest: Manifest, inputs: SuiteInputs) -> str 
 
 def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Run stage: record each candidate's manifest and warn about leakage or prompt drift."""
-    manifests: dict[str, dict[str, Any]] = {}
+    manifests: dict[str, dict[str, Any]] = {}  # the JSON form of a ManifestsSection
     for result in run.candidates:
         if result.status != "ok":
             continue
@@ -205,7 +207,9 @@ def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Bac
         manifest = _candidate_manifest(inputs.suite, candidate)
         if manifest is None:
             continue
-        manifests[result.name] = manifest.to_dict()
+        manifests[result.name] = parse_section(
+            CandidateManifest, manifest.to_dict(), f"candidate '{result.name}': its {MANIFEST_NAME}"
+        ).model_dump(mode="json")
         warning = _leakage_warning(result.name, manifest, inputs)
         if warning is not None:
             run.warnings.append(warning)
@@ -215,6 +219,6 @@ def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Bac
                 "train it with this suite's prompt (`suite:` in its train config)"
             )
     if manifests:
-        run.sections["manifests"] = manifests
+        run.sections[MANIFESTS] = manifests
 
 
