@@ -26,7 +26,7 @@ Grouping uses pandas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,9 @@ import numpy as np
 from evalkit.comparison import TOLERANCE, MetricKind, Verdict, is_significant
 from evalkit.paired_metric import compare_metric, items_needed, metric_kind
 from evalkit.results import CandidateResult, RunResult
+from evalkit.sections.base import parse_section
+from evalkit.sections.tradeoffs import CandidateSlices as CandidateSlicesRecord
+from evalkit.sections.tradeoffs import SliceRow, SlicesResult, SlicesSection
 from evalkit.significance import ALPHA
 from evalkit.slice_spec import SECTION, SliceSpec
 from evalkit.stats import rng_for
@@ -225,38 +228,33 @@ def _verdict(delta: float, baseline_value: float, threshold: str, p_adjusted: fl
 
 def slices_section(run: RunResult, specs: Sequence[SliceSpec], policy: ThresholdPolicy,
                    seed: int = 0) -> dict[str, Any]:
-    """Return the JSON-ready ``slices`` section: item labels and every candidate's slice comparisons."""
+    """Return the ``slices`` section (a :class:`SlicesResult`'s JSON form): item labels and every candidate's rows."""
     evaluated = [c for c in run.candidates if c.status == "ok"]
-    section: dict[str, Any] = {"correction": "holm", "alpha": ALPHA, "labels": {}, "candidates": {}}
     base = next((c for c in evaluated if c.name == run.baseline), None)
     items = base.items if base is not None else (evaluated[0].items if evaluated else [])
     frame = _label_frame(items, specs)
-    for spec in specs:
-        section["labels"][spec.name] = dict(zip(frame["item_id"], frame[spec.name], strict=True))
-    if base is None:
-        return section
+    labels = {spec.name: dict(zip(frame["item_id"], frame[spec.name], strict=True)) for spec in specs}
+    candidates: dict[str, CandidateSlicesRecord] = {}
     for other in evaluated:
-        if other.name == base.name:
+        if base is None or other.name == base.name:
             continue
         compared = compare_slices(base, other, specs, policy, seed)
-        section["candidates"][other.name] = {"baseline": base.name, "family_size": compared.family_size,
-                                             "rows": [asdict(row) for row in compared.rows]}
-    return section
+        candidates[other.name] = CandidateSlicesRecord(
+            baseline=base.name, family_size=compared.family_size,
+            rows=[SliceRow.model_validate(asdict(row)) for row in compared.rows])
+    return SlicesResult(correction="holm", alpha=ALPHA, labels=labels, candidates=candidates).model_dump(mode="json")
 
 
 def slice_regressions(run: RunResult) -> list[str]:
     """Return one line per regressed slice recorded in the run (empty: none)."""
-    section = run.sections.get(SECTION)
-    if not isinstance(section, Mapping):
+    stored = run.sections.get(SECTION)
+    if stored is None:
         return []
-    lines = []
-    for name, entry in section.get("candidates", {}).items():
-        for row in entry.get("rows", []):
-            if row["verdict"] == "regressed":
-                lines.append(f"slice regression {name}: {row['metric']}[{row['slice']}={row['value']}] "
-                             f"{row['baseline_value']:.3f} -> {row['candidate_value']:.3f} "
-                             f"(Holm-adjusted p={row['p_adjusted']:.3g}, {row['n_items']} items)")
-    return lines
+    section: SlicesSection = parse_section(SlicesSection, stored, f"run {run.run_id}: sections.{SECTION}")
+    return [f"slice regression {name}: {row.metric}[{row.slice}={row.value}] "
+            f"{row.baseline_value:.3f} -> {row.candidate_value:.3f} "
+            f"(Holm-adjusted p={row.p_adjusted:.3g}, {row.n_items} items)"
+            for name, entry in section.candidates.items() for row in entry.rows if row.verdict == "regressed"]
 
 
 def run_slices(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
