@@ -42,9 +42,8 @@ from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
 from evalkit.results import CandidateResult, RunResult
+from evalkit.sections.benchmarks import SECTION, BaselineDrop, BenchmarkScore, DataSource, SubjectResult
 from evalkit.stages import SuiteInputs
-
-SECTION = "benchmarks"
 
 
 def requested_dtype(config: CandidateConfig, task: BenchmarkTask) -> str:
@@ -78,31 +77,37 @@ def benchmark_variant(
     )
 
 
-def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str) -> dict[str, Any]:
-    """Return the JSON-ready section entry for one candidate on one benchmark.
+def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str) -> BenchmarkScore:
+    """Return the section entry for one candidate on one benchmark (its schema: :class:`BenchmarkScore`).
 
     An MMLU entry records its data source (package, version, data file's sha256).
     """
     from evalkit.benchmarks.mmlu_data import mmlu_data_source
 
-    source = {"data_source": mmlu_data_source()} if task.formulation is not None else {}
-    return {
-        "acc": outcome.acc,
-        "stderr": outcome.stderr,
-        "metric": outcome.metric,
-        "formulation": task.formulation,
-        "num_fewshot": task.spec.num_fewshot,
-        "fewshot_source": task.fewshot_source,
-        "n": len(outcome.items),
-        "lm_eval_task": task.task_name,
-        "dtype": dtype,
-        "seconds": round(outcome.seconds, 2),
-        "subjects": {
-            subject: {"acc": score.acc, "stderr": score.stderr, "n": score.n}
+    entry = BenchmarkScore(
+        acc=outcome.acc,
+        stderr=outcome.stderr,
+        metric=outcome.metric,
+        formulation=task.formulation,
+        num_fewshot=task.spec.num_fewshot,
+        fewshot_source=task.fewshot_source,
+        n=len(outcome.items),
+        lm_eval_task=task.task_name,
+        dtype=dtype,
+        seconds=round(outcome.seconds, 2),
+        subjects={
+            subject: SubjectResult(acc=score.acc, stderr=score.stderr, n=score.n)
             for subject, score in outcome.subjects.items()
         },
-        **source,
-    }
+    )
+    if task.formulation is not None:
+        entry.data_source = DataSource(**mmlu_data_source())
+    return entry
+
+
+def entry_json(entry: BenchmarkScore | BaselineDrop) -> dict[str, Any]:
+    """Return an entry's JSON form as the section stores it: only the keys that were set."""
+    return entry.model_dump(mode="json", exclude_unset=True)
 
 
 def _hf_backend(backends: dict[str, Backend]) -> Any:
@@ -201,10 +206,10 @@ def _evaluate_candidate(
     candidate.item_values[task.spec.metric] = dict(outcome.items)
     entry = outcome_entry(task, outcome, variant.dtype)
     if same_as is not None:
-        entry["same_as"] = same_as
+        entry.same_as = same_as
     if cached:
-        entry["cached"] = True
-    section.setdefault(candidate.name, {})[task.spec.metric] = entry
+        entry.cached = True
+    section.setdefault(candidate.name, {})[task.spec.metric] = entry_json(entry)
 
 
 def _expected_requests(task: BenchmarkTask) -> int:
@@ -231,9 +236,10 @@ def _add_drop_summaries(
         for name, entries in section.items():
             if name == baseline or metric not in entries:
                 continue
-            summary = drop_summary(baseline, base_entry, entries[metric], task.spec.max_drop or suite.max_drop)
-            entries[metric]["vs_baseline"] = summary
-            if summary["delta"] < 0:
+            drop = BaselineDrop(**drop_summary(baseline, base_entry, entries[metric],
+                                               task.spec.max_drop or suite.max_drop))
+            entries[metric]["vs_baseline"] = summary = entry_json(drop)
+            if drop.delta < 0:
                 progress.note(f"benchmarks: {describe_drop(name, metric, summary)}")
 
 

@@ -1,20 +1,21 @@
 """General capability: benchmark accuracy per candidate and per-subject deltas as charts.
 
-Reads the ``benchmarks`` section ({candidate: {task: {"acc", "stderr", "n", "subjects":
-{subject: {"acc", "n"}}, ...}}}).
+Reads the ``benchmarks`` section through its schema,
+:data:`evalkit.sections.benchmarks.BenchmarksSection`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from markupsafe import Markup
 
 from evalkit.report.charts import delta_bar_chart
 from evalkit.report.metric_format import format_delta, format_value
 from evalkit.results import RunResult
+from evalkit.sections.base import parse_section
+from evalkit.sections.benchmarks import SECTION, BenchmarkScore, BenchmarksSection
 
 WORST_SUBJECTS = 5
 
@@ -49,9 +50,8 @@ class TaskView:
     charts: list[SubjectChart] = field(default_factory=list)
 
 
-def _setup(result: Mapping[str, Any]) -> str:
-    parts = [str(result.get("formulation", "")),
-             f"{result.get('num_fewshot', 0)}-shot" if "num_fewshot" in result else ""]
+def _setup(result: BenchmarkScore) -> str:
+    parts = [result.formulation or "", f"{result.num_fewshot}-shot" if result.num_fewshot is not None else ""]
     return ", ".join(p for p in parts if p)
 
 
@@ -61,8 +61,12 @@ def capability_view(run: RunResult, baselines: Mapping[str, str]) -> list[TaskVi
     Args:
         run: the run.
         baselines: candidate -> the candidate it is compared with.
+
+    Raises:
+        DataError: the run's benchmarks section does not have the section's shape.
     """
-    section: Mapping[str, Mapping[str, Any]] = run.sections.get("benchmarks") or {}
+    section: BenchmarksSection = parse_section(BenchmarksSection, run.sections.get(SECTION) or {},
+                                               f"run section '{SECTION}'")
     tasks: dict[str, None] = {}
     for per_task in section.values():
         tasks.update(dict.fromkeys(per_task))
@@ -71,28 +75,29 @@ def capability_view(run: RunResult, baselines: Mapping[str, str]) -> list[TaskVi
         view = TaskView(task=task, rows=[])
         for candidate, per_task in section.items():
             result = per_task.get(task)
-            if not isinstance(result, Mapping):
+            if result is None:
                 continue
             baseline = baselines.get(candidate, run.baseline)
             base = section.get(baseline, {}).get(task)
-            acc = float(result.get("acc", 0.0))
-            delta = "" if base is None or candidate == baseline else format_delta(task, acc - float(base["acc"]))
-            view.rows.append(TaskRow(candidate, format_value(task, acc),
-                                     f"± {float(result.get('stderr', 0.0)) * 100:.1f}",
-                                     int(result.get("n", 0)), delta, _setup(result)))
+            delta = "" if base is None or candidate == baseline else format_delta(task, result.acc - base.acc)
+            view.rows.append(TaskRow(candidate, format_value(task, result.acc),
+                                     f"± {(result.stderr or 0.0) * 100:.1f}",
+                                     result.n or 0, delta, _setup(result)))
             if base is None or candidate == baseline:
                 continue
-            base_subjects = base.get("subjects") or {}
-            subjects = [s for s in (result.get("subjects") or {}) if s in base_subjects]
+            subjects = [s for s in result.subjects if s in base.subjects]
             if not subjects:
                 continue
-            deltas = [(float(result["subjects"][s]["acc"]) - float(base_subjects[s]["acc"])) * 100
-                      for s in subjects]
+            deltas = [(result.subjects[s].acc - base.subjects[s].acc) * 100 for s in subjects]
             ranked = sorted(zip(subjects, deltas, strict=True), key=lambda pair: pair[1])
-            worst = [f"{s} {format_delta(task, d / 100)} (n={result['subjects'][s].get('n', '?')})"
+            worst = [f"{s} {format_delta(task, d / 100)} (n={_count(result.subjects[s].n)})"
                      for s, d in ranked[:WORST_SUBJECTS] if d < 0]
             svg = delta_bar_chart(f"{task}: {candidate} vs {baseline}, per subject",
                                   subjects, deltas)
             view.charts.append(SubjectChart(candidate, svg, worst))
         views.append(view)
     return views
+
+
+def _count(n: int | None) -> str:
+    return "?" if n is None else str(n)

@@ -1,0 +1,97 @@
+"""The ``benchmarks`` section: each candidate's score on each benchmark of the suite.
+
+Shape: ``{candidate: {metric: BenchmarkScore}}``, written by
+:mod:`evalkit.benchmarks.stage` (one entry per candidate that ran and benchmark entry,
+keyed by the entry's ``metric`` name) and read by the report's capability view and the
+comparison of two runs. Keys that are only sometimes written (``data_source``,
+``same_as``, ``cached``, ``vs_baseline``) are None when absent; a producer dumps with
+``exclude_unset=True`` so they stay absent, as they always were. Defaults on the other
+keys let older and hand-written sections (the test scaffolding's) read.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from pydantic import Field
+
+from evalkit.sections.base import SectionModel
+
+__all__ = ["SECTION", "BaselineDrop", "BenchmarkScore", "BenchmarksSection", "DataSource", "SubjectDrop",
+           "SubjectResult"]
+
+SECTION = "benchmarks"
+
+
+class SubjectResult(SectionModel):
+    """Accuracy on one subject (or subtask) of a benchmark."""
+
+    acc: float
+    stderr: float | None = None
+    """Absent in sections written by hand (the report's test runs); the stage always writes it."""
+    n: int | None = None
+
+
+class DataSource(SectionModel):
+    """Where an MMLU task's questions came from: the package, its version, the file and its sha256."""
+
+    package: str
+    version: str
+    file: str
+    sha256: str
+
+
+class SubjectDrop(SectionModel):
+    """One subject's accuracy change from the baseline to a candidate (a negative ``delta`` is a drop)."""
+
+    subject: str
+    baseline_acc: float
+    acc: float
+    delta: float
+    n: int
+
+
+class BaselineDrop(SectionModel):
+    """A candidate's change on one benchmark against the baseline (:func:`evalkit.benchmarks.gate.drop_summary`)."""
+
+    baseline: str
+    baseline_acc: float
+    acc: float
+    delta: float
+    relative_delta: float | None
+    """None when the baseline's accuracy is 0."""
+    max_drop: str
+    """The threshold in effect, as the suite wrote it (``3%``, ``2pt``)."""
+    worst_subjects: list[SubjectDrop]
+    """Only subjects that dropped, largest drop first."""
+
+
+class BenchmarkScore(SectionModel):
+    """One candidate's result on one benchmark; fields in the order the stage writes them."""
+
+    acc: float
+    stderr: float | None = None
+    metric: str | None = None
+    """lm-eval's per-item metric (``acc``, ``acc_norm``...)."""
+    formulation: str | None = None
+    """``letter`` or ``cloze`` for MMLU; None for another lm-eval task."""
+    num_fewshot: int | None = None
+    fewshot_source: str | None = None
+    n: int | None = None
+    """Items scored."""
+    lm_eval_task: str | None = None
+    dtype: str | None = None
+    seconds: float | None = None
+    subjects: dict[str, SubjectResult] = Field(default_factory=dict)
+    data_source: DataSource | None = None
+    """Only on MMLU entries."""
+    same_as: str | None = None
+    """Only when the entry was copied from an earlier candidate with the same weights."""
+    cached: bool | None = None
+    """Only when the entry came from the results cache (then ``True``)."""
+    vs_baseline: BaselineDrop | None = None
+    """Only on non-baseline candidates whose baseline scored the same benchmark."""
+
+
+BenchmarksSection: TypeAlias = dict[str, dict[str, BenchmarkScore]]
+"""candidate -> benchmark metric name -> its score."""
