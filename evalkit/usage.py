@@ -33,12 +33,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.bar_result import BarResult
 from evalkit.bar_spec import OPERATORS, BarSpec
+from evalkit.sections.base import parse_section
+from evalkit.sections.run_facts import USAGE, ApiUsage, CandidateUsage, ItemUsage, UsageSection
 from evalkit.usage_spec import DEFAULT_PRICES as DEFAULT_PRICES
 from evalkit.usage_spec import USAGE_METRICS as USAGE_METRICS
 from evalkit.usage_spec import PriceSpec as PriceSpec
@@ -47,7 +49,7 @@ from evalkit.usage_spec import find_price as find_price
 if TYPE_CHECKING:
     from evalkit.results import RunResult
 
-SECTION = "usage"
+SECTION = USAGE
 
 
 @dataclass(frozen=True)
@@ -162,30 +164,29 @@ class UsageMeter:
         completion = [u.completion_tokens for u in usages if u.completion_tokens is not None]
         latencies = [u.seconds for u in usages]
         first = [u.first_token_seconds for u in usages if u.first_token_seconds is not None]
-        counted = len(prompt) == len(usages) and len(completion) == len(usages) and usages
-        summary: dict[str, Any] = {
-            "items": n_items,
-            "measured_items": len(usages),
-            "prompt_tokens": sum(prompt) if counted else None,
-            "completion_tokens": sum(completion) if counted else None,
-            "prompt_tokens_per_item": sum(prompt) / len(prompt) if counted else None,
-            "completion_tokens_per_item": sum(completion) / len(completion) if counted else None,
-            "seconds": round(self.seconds, 4),
-            "tokens_per_second": sum(completion) / self.seconds if counted and self.seconds > 0 else None,
-            "latency_p50": _quantile(latencies, 0.5),
-            "latency_p95": _quantile(latencies, 0.95),
-            "ttft_p50": _quantile(first, 0.5),
-            "ttft_p95": _quantile(first, 0.95),
-            "price": None, "currency": None, "cost": None, "cost_per_1k_items": None,
-            "per_item": {item_id: vars(usage) for item_id, usage in self.per_item.items()},
-        }
+        counted = bool(usages) and len(prompt) == len(usages) and len(completion) == len(usages)
+        cost = None
         if price is not None and usages:
-            key, spec = price
-            cost = priced(spec, self.seconds, (sum(prompt), sum(completion)) if counted else None)
-            if cost is not None:
-                summary.update(price=key, currency=spec.currency, cost=cost,
-                               cost_per_1k_items=cost / len(usages) * 1000.0)
-        return summary
+            cost = priced(price[1], self.seconds, (sum(prompt), sum(completion)) if counted else None)
+        priced_at: dict[str, Any] = {} if price is None or cost is None else {
+            "price": price[0], "currency": price[1].currency, "cost": cost,
+            "cost_per_1k_items": cost / len(usages) * 1000.0}
+        return CandidateUsage(
+            items=n_items,
+            measured_items=len(usages),
+            prompt_tokens=sum(prompt) if counted else None,
+            completion_tokens=sum(completion) if counted else None,
+            prompt_tokens_per_item=sum(prompt) / len(prompt) if counted else None,
+            completion_tokens_per_item=sum(completion) / len(completion) if counted else None,
+            seconds=round(self.seconds, 4),
+            tokens_per_second=sum(completion) / self.seconds if counted and self.seconds > 0 else None,
+            latency_p50=_quantile(latencies, 0.5),
+            latency_p95=_quantile(latencies, 0.95),
+            ttft_p50=_quantile(first, 0.5),
+            ttft_p95=_quantile(first, 0.95),
+            **priced_at,
+            per_item={item_id: ItemUsage.model_validate(vars(usage)) for item_id, usage in self.per_item.items()},
+        ).model_dump(mode="json")
 
 
 def priced(spec: PriceSpec, seconds: float, tokens: tuple[int, int] | None) -> float | None:
@@ -240,38 +241,39 @@ class RequestTally:
             seconds: the wall time the client was in use (what a per-hour price bills).
         """
         counted = self.requests > 0 and self.unreported == 0
-        summary: dict[str, Any] = {
-            "requests": self.requests, "unreported": self.unreported,
-            "prompt_tokens": self.prompt_tokens if counted else None,
-            "completion_tokens": self.completion_tokens if counted else None,
-            "seconds": round(seconds, 4),
-            "latency_p50": _quantile(self.latencies, 0.5), "latency_p95": _quantile(self.latencies, 0.95),
-            "price": None, "currency": None, "cost": None, "cost_per_1k_requests": None,
-        }
+        cost = None
         if price is not None and self.requests:
-            key, spec = price
-            cost = priced(spec, seconds, (self.prompt_tokens, self.completion_tokens) if counted else None)
-            if cost is not None:
-                summary.update(price=key, currency=spec.currency, cost=cost,
-                               cost_per_1k_requests=cost / self.requests * 1000.0)
-        return summary
+            cost = priced(price[1], seconds, (self.prompt_tokens, self.completion_tokens) if counted else None)
+        priced_at: dict[str, Any] = {} if price is None or cost is None else {
+            "price": price[0], "currency": price[1].currency, "cost": cost,
+            "cost_per_1k_requests": cost / self.requests * 1000.0}
+        return ApiUsage(
+            requests=self.requests, unreported=self.unreported,
+            prompt_tokens=self.prompt_tokens if counted else None,
+            completion_tokens=self.completion_tokens if counted else None,
+            seconds=round(seconds, 4),
+            latency_p50=_quantile(self.latencies, 0.5), latency_p95=_quantile(self.latencies, 0.95),
+            **priced_at,
+        ).model_dump(mode="json")
 
 
 def usage_bar(bar: BarSpec, run: RunResult) -> BarResult:
     """Check a bar on a usage figure (``latency_p95 <= 2s``) against the run's ``usage`` section."""
     assert bar.metric is not None and bar.op is not None and bar.value is not None
-    entry = (run.sections.get(SECTION) or {}).get(bar.candidate)
-    if not isinstance(entry, Mapping):
+    section: UsageSection = parse_section(UsageSection, run.sections.get(SECTION) or {},
+                                          f"run {run.run_id}: sections.{SECTION}")
+    entry = section.get(bar.candidate)
+    if entry is None:
         return BarResult(bar, "failed", None, f"no usage was measured for '{bar.candidate}' in this run")
-    value = entry.get(bar.metric)
+    value = getattr(entry, bar.metric, None)
     if value is None:
-        why = ("every item came from the generation cache; rerun with --no-cache" if not entry.get("measured_items")
+        why = ("every item came from the generation cache; rerun with --no-cache" if not entry.measured_items
                else "no price applies; add one under `prices:` in the suite" if bar.metric.startswith("cost")
                else "the backend does not report it")
         return BarResult(bar, "failed", None, f"{bar.metric} was not measured for '{bar.candidate}': {why}")
     met = OPERATORS[bar.op](float(value), bar.value)
-    unit = f" {entry.get('currency')}" if bar.metric.startswith("cost") else \
+    unit = f" {entry.currency}" if bar.metric.startswith("cost") else \
         " s" if bar.metric.startswith(("latency", "ttft")) else ""
     return BarResult(bar, "passed" if met else "failed", float(value),
                      f"{bar.metric} = {float(value):.4g}{unit}, {'meets' if met else 'needs'} {bar.op} {bar.value:g}",
-                     n_items=int(entry.get("measured_items", 0)))
+                     n_items=entry.measured_items)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from markupsafe import Markup, escape
 
 from evalkit.report.charts import IMPROVED, SERIES, _chart_title, _nice_ticks, _number, _svg, _x_axis, _y_grid
 from evalkit.report.metric_format import format_delta, format_value
 from evalkit.results import RunResult
+from evalkit.sections.base import parse_section
+from evalkit.sections.run_facts import USAGE, ApiUsage, UsageSection
+from evalkit.sections.tradeoffs import SLICES, SWEEP, SliceRow, SlicesSection, SweepSection
 
 
 def _line_chart(title: str, xs: list[float], series: dict[str, list[float | None]], x_label: str,
@@ -70,24 +72,27 @@ class SweepView:
 
 def sweep_view(run: RunResult) -> SweepView | None:
     """Return the sweep section's view, or None when the run has no sweep."""
-    section = run.sections.get("sweep")
-    if not isinstance(section, Mapping) or not section.get("points"):
+    stored = run.sections.get(SWEEP)
+    if stored is None:
         return None
-    points = section["points"]
-    task, bench = section["task_metric"], section.get("benchmark")
-    xs = [float(p["step"]) if p["step"] is not None else float(i) for i, p in enumerate(points)]
-    series: dict[str, list[float | None]] = {task: [p["task"] for p in points]}
+    section: SweepSection = parse_section(SweepSection, stored, f"run {run.run_id}: sections.{SWEEP}")
+    points = section.points
+    if not points:
+        return None
+    task, bench = section.task_metric, section.benchmark
+    xs = [float(p.step) if p.step is not None else float(i) for i, p in enumerate(points)]
+    series: dict[str, list[float | None]] = {task: [p.task for p in points]}
     if bench:
-        series[bench] = [p["benchmark"] for p in points]
-    marked = next((i for i, p in enumerate(points) if p["candidate"] == section.get("pick")), None)
+        series[bench] = [p.benchmark for p in points]
+    marked = next((i for i, p in enumerate(points) if p.candidate == section.pick), None)
     chart = _line_chart(f"forgetting curve: {task}" + (f" and {bench}" if bench else "") + " per checkpoint",
                         xs, series, "training step", marked, percent=True)
-    rows = [{"candidate": p["candidate"], "step": "" if p["step"] is None else str(p["step"]),
-             "task": format_value(task, p["task"]),
-             "benchmark": format_value(bench, p["benchmark"]) if bench else "–",
-             "bar": p.get("bar") or "–", "picked": "yes" if p["candidate"] == section.get("pick") else ""}
+    rows = [{"candidate": p.candidate, "step": "" if p.step is None else str(p.step),
+             "task": format_value(task, p.task),
+             "benchmark": format_value(bench, p.benchmark) if bench else "–",
+             "bar": p.bar or "–", "picked": "yes" if p.candidate == section.pick else ""}
             for p in points]
-    return SweepView(section["name"], chart, rows, section.get("pick"), str(section.get("reason", "")))
+    return SweepView(section.name, chart, rows, section.pick, section.reason)
 
 
 @dataclass
@@ -104,30 +109,31 @@ class SliceTable:
 
 def slice_tables(run: RunResult) -> list[SliceTable]:
     """Return one table per compared candidate (empty when the run has no slices)."""
-    section = run.sections.get("slices")
-    if not isinstance(section, Mapping):
+    stored = run.sections.get(SLICES)
+    if stored is None:
         return []
+    section: SlicesSection = parse_section(SlicesSection, stored, f"run {run.run_id}: sections.{SLICES}")
     tables = []
-    for name, entry in section.get("candidates", {}).items():
-        metrics = list(dict.fromkeys(row["metric"] for row in entry["rows"]))
-        table = SliceTable(name, entry["baseline"], entry["family_size"], metrics)
-        cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        for row in entry["rows"]:
-            cells.setdefault((row["slice"], row["value"]), {})[row["metric"]] = row
+    for name, entry in section.candidates.items():
+        metrics = list(dict.fromkeys(row.metric for row in entry.rows))
+        table = SliceTable(name, entry.baseline, entry.family_size, metrics)
+        cells: dict[tuple[str, str], dict[str, SliceRow]] = {}
+        for row in entry.rows:
+            cells.setdefault((row.slice, row.value), {})[row.metric] = row
         for (slice_name, value), by_metric in cells.items():
-            n = max(row["n_items"] for row in by_metric.values())
+            n = max(row.n_items for row in by_metric.values())
             shown = []
             for metric in metrics:
-                row = by_metric.get(metric)
-                if row is None:
+                found = by_metric.get(metric)
+                if found is None:
                     shown.append({"verdict": "", "delta": "–", "title": "not measured"})
                     continue
-                mde = f"{row['mde'] * 100:.1f} pt" if row["mde"] is not None else "none"
-                shown.append({"verdict": row["verdict"], "delta": format_delta(metric, row["delta"]),
-                              "title": f"{format_value(metric, row['baseline_value'])} -> "
-                                       f"{format_value(metric, row['candidate_value'])}; p={row['p_value']:.3g}, "
-                                       f"Holm p={row['p_adjusted']:.3g}; detectable drop {mde}; {row['verdict']}"})
-                if row["verdict"] == "regressed":
+                mde = f"{found.mde * 100:.1f} pt" if found.mde is not None else "none"
+                shown.append({"verdict": found.verdict, "delta": format_delta(metric, found.delta),
+                              "title": f"{format_value(metric, found.baseline_value)} -> "
+                                       f"{format_value(metric, found.candidate_value)}; p={found.p_value:.3g}, "
+                                       f"Holm p={found.p_adjusted:.3g}; detectable drop {mde}; {found.verdict}"})
+                if found.verdict == "regressed":
                     table.flagged.append(f"{metric}[{slice_name}={value}]")
             table.rows.append((slice_name, value, n, shown))
         tables.append(table)
@@ -149,43 +155,45 @@ def judge_cost_rows(run: RunResult) -> list[dict[str, str]]:
     """Return one row per judge entry that counted its API usage (``judges.<name>.usage``)."""
     rows = []
     for name, entry in (run.sections.get("judges") or {}).items():
-        usage = entry.get("usage") if isinstance(entry, Mapping) else None
-        if not isinstance(usage, Mapping):
+        stored = entry.get("usage") if isinstance(entry, Mapping) else None
+        if not isinstance(stored, Mapping):
             continue
+        usage: ApiUsage = parse_section(ApiUsage, stored, f"run {run.run_id}: sections.judges.{name}.usage")
         judge = entry.get("judge") or {}
         rows.append({"judge": str(name), "model": f"{judge.get('provider', '')}:{judge.get('model', '')}",
-                     "requests": str(usage.get("requests", 0)) + (" (all cached)" if not usage.get("requests") else ""),
-                     "tokens": "–" if usage.get("prompt_tokens") is None
-                     else f"{usage['prompt_tokens']} / {usage['completion_tokens']}",
-                     "p50": _seconds(usage.get("latency_p50")), "p95": _seconds(usage.get("latency_p95")),
-                     "cost": _money(usage.get("cost"), usage.get("currency"))})
+                     "requests": str(usage.requests) + (" (all cached)" if not usage.requests else ""),
+                     "tokens": "–" if usage.prompt_tokens is None
+                     else f"{usage.prompt_tokens} / {usage.completion_tokens}",
+                     "p50": _seconds(usage.latency_p50), "p95": _seconds(usage.latency_p95),
+                     "cost": _money(usage.cost, usage.currency)})
     return rows
 
 
 def cost_view(run: RunResult, quality_metric: str | None = None) -> CostView | None:
     """Return the usage view, or None when no candidate's usage was measured and no API judge ran."""
-    section = run.sections.get("usage")
+    section: UsageSection = parse_section(UsageSection, run.sections.get(USAGE) or {},
+                                          f"run {run.run_id}: sections.{USAGE}")
     judges = judge_cost_rows(run)
-    if not isinstance(section, Mapping) or not any(e.get("measured_items") for e in section.values()):
+    if not any(e.measured_items for e in section.values()):
         return CostView(None, [], "", judges) if judges else None
     means = {c.name: c.metrics() for c in run.candidates if c.status == "ok"}
     metric = quality_metric or next((m for ms in means.values() for m in ms), "")
-    has_cost = any(e.get("cost_per_1k_items") is not None for e in section.values())
-    x_key, x_label = (("cost_per_1k_items", "cost per 1,000 items") if has_cost
-                      else ("latency_p50", "median latency (s)"))
+    has_cost = any(e.cost_per_1k_items is not None for e in section.values())
+    x_label = "cost per 1,000 items" if has_cost else "median latency (s)"
     rows, points = [], []
     for name, entry in section.items():
         quality = means.get(name, {}).get(metric)
         rows.append({"candidate": name, "quality": format_value(metric, quality),
-                     "tokens": "–" if entry.get("completion_tokens_per_item") is None
-                     else f"{entry['prompt_tokens_per_item']:.0f} / {entry['completion_tokens_per_item']:.1f}",
-                     "tps": "–" if entry.get("tokens_per_second") is None else f"{entry['tokens_per_second']:.1f}",
-                     "p50": _seconds(entry.get("latency_p50")), "p95": _seconds(entry.get("latency_p95")),
-                     "ttft": _seconds(entry.get("ttft_p50")),
-                     "cost": _money(entry.get("cost_per_1k_items"), entry.get("currency")),
-                     "measured": f"{entry.get('measured_items', 0)} of {entry.get('items', 0)}"})
-        if quality is not None and entry.get(x_key) is not None:
-            points.append((name, float(entry[x_key]), float(quality)))
+                     "tokens": "–" if entry.completion_tokens_per_item is None
+                     else f"{entry.prompt_tokens_per_item:.0f} / {entry.completion_tokens_per_item:.1f}",
+                     "tps": "–" if entry.tokens_per_second is None else f"{entry.tokens_per_second:.1f}",
+                     "p50": _seconds(entry.latency_p50), "p95": _seconds(entry.latency_p95),
+                     "ttft": _seconds(entry.ttft_p50),
+                     "cost": _money(entry.cost_per_1k_items, entry.currency),
+                     "measured": f"{entry.measured_items} of {entry.items}"})
+        x_value = entry.cost_per_1k_items if has_cost else entry.latency_p50
+        if quality is not None and x_value is not None:
+            points.append((name, float(x_value), float(quality)))
     chart = _scatter(f"{metric} against {x_label}", points, x_label, metric) if points else None
     return CostView(chart, rows, x_label, judges)
 

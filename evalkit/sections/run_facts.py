@@ -1,0 +1,198 @@
+"""The run's smaller facts: what generation cost, how it sampled, where it ran, what it limited.
+
+* ``usage`` (:mod:`evalkit.usage`, written by the runner): per candidate, tokens, wall
+  time, latency and money; :class:`ApiUsage` is the same for an API judge, stored in
+  its ``judges`` entry;
+* ``sampling`` (:mod:`evalkit.sampling`): the settings of ``generation.samples`` > 1,
+  the rate metrics and the flaky items;
+* ``controls`` (the runner): the candidates run with ``constrain:``;
+* ``metric_kinds`` (the runner, from :mod:`evalkit.checks.registry`): what each metric
+  was declared as;
+* ``executor`` (the runner and the benchmarks stage, from an executor's ``summary()``);
+* ``fleet`` (:mod:`evalkit.models.fleet_stage`): what each endpoint of a fleet did;
+* ``limit`` (:func:`evalkit.api.run_suite`, from ``RunLimit.to_dict``): what ``--limit`` cut.
+
+The ``Literal`` vocabularies restated here are kept equal to their producers' by a test.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from evalkit.sections.base import SectionModel
+
+__all__ = ["CONTROLS", "EXECUTOR", "FLEET", "LIMIT", "METRIC_KINDS", "SAMPLING", "USAGE", "ApiUsage",
+           "CandidateUsage", "ConstrainedControl", "ControlsSection", "ExecutorSection", "ExecutorSummary",
+           "FlakyItem", "FleetEndpoint", "FleetSection", "ItemUsage", "LimitSection", "MetricDeclared",
+           "MetricKindsSection", "RunLimitRecord", "SamplingSection", "SamplingSummary", "UsageSection"]
+
+USAGE = "usage"
+SAMPLING = "sampling"
+CONTROLS = "controls"
+METRIC_KINDS = "metric_kinds"
+EXECUTOR = "executor"
+FLEET = "fleet"
+LIMIT = "limit"
+
+
+class ItemUsage(SectionModel):
+    """What generating one item took (a :class:`evalkit.usage.GenerationUsage`)."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    seconds: float
+    first_token_seconds: float | None = None
+
+
+class CandidateUsage(SectionModel):
+    """One candidate's usage summary (:meth:`evalkit.usage.UsageMeter.summary`).
+
+    Every figure is None when it was not measured: the backend does not count tokens,
+    every item came from the cache, or no price applies.
+    """
+
+    items: int
+    """Items of the suite."""
+    measured_items: int
+    """Items generated in this run (the rest came from the cache)."""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    prompt_tokens_per_item: float | None = None
+    completion_tokens_per_item: float | None = None
+    seconds: float = 0.0
+    """Generation wall time of the measured items."""
+    tokens_per_second: float | None = None
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    ttft_p50: float | None = None
+    ttft_p95: float | None = None
+    price: str | None = None
+    """The price table's key that applied."""
+    currency: str | None = None
+    cost: float | None = None
+    cost_per_1k_items: float | None = None
+    per_item: dict[str, ItemUsage] = Field(default_factory=dict)
+
+
+UsageSection = dict[str, CandidateUsage]
+"""The ``usage`` section: candidate name -> its usage."""
+
+
+class ApiUsage(SectionModel):
+    """An API client's usage (:meth:`evalkit.usage.RequestTally.summary`): an API judge's ``usage``."""
+
+    requests: int
+    unreported: int
+    """Responses that carried no usage (the token counts are then None)."""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    seconds: float = 0.0
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    price: str | None = None
+    currency: str | None = None
+    cost: float | None = None
+    cost_per_1k_requests: float | None = None
+
+
+class FlakyItem(SectionModel):
+    """An item whose samples disagree on a pass/fail check."""
+
+    item_id: str
+    rates: dict[str, float]
+    """Metric -> the item's pass rate over its samples, for the metrics they disagree on."""
+    outputs: list[str]
+    """Each sample's output, clipped."""
+
+
+class SamplingSummary(SectionModel):
+    """The repeated-sampling settings, the rate metrics and the flaky items per candidate.
+
+    A run in which no candidate was scored on samples holds the section empty; it reads
+    as one sample per item.
+    """
+
+    samples: int = 1
+    temperature: float = 0.0
+    seed: int = 0
+    pass_at: list[int] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=list)
+    """The per-item rate metrics (compared as continuous values)."""
+    flaky: dict[str, list[FlakyItem]] = Field(default_factory=dict)
+    """Candidate -> its flaky items (the first 200)."""
+    flaky_total: dict[str, int] = Field(default_factory=dict)
+    """Candidate -> how many of its items are flaky."""
+
+
+SamplingSection = SamplingSummary
+"""The ``sampling`` section."""
+
+
+class ConstrainedControl(SectionModel):
+    """A candidate run with a format constraint (``constrain:``), the report's control."""
+
+    constrain: Literal["json_schema"]
+
+
+ControlsSection = dict[str, ConstrainedControl]
+"""The ``controls`` section: candidate name -> its constraint."""
+
+
+class MetricDeclared(SectionModel):
+    """What a check declared a metric to be (:meth:`evalkit.checks.registry.MetricDeclaration.to_dict`)."""
+
+    kind: Literal["binary", "continuous", "ordinal"]
+    higher_is_better: bool = True
+
+
+MetricKindsSection = dict[str, MetricDeclared]
+"""The ``metric_kinds`` section: metric name -> its declaration."""
+
+
+class ExecutorSummary(SectionModel):
+    """What the executor did (``RayExecutor.summary()``), and the benchmark shards it scored."""
+
+    kind: str = "ray"
+    address: str = ""
+    workers: int = 0
+    units: int = 0
+    """Work units sent to the workers."""
+    chunks: int = 0
+    retried_units: int = 0
+    replaced_workers: int = 0
+    benchmark_shards: int | None = None
+    """Benchmark shards the workers scored (only when the benchmarks stage used the executor)."""
+
+
+ExecutorSection = ExecutorSummary
+"""The ``executor`` section."""
+
+
+class FleetEndpoint(SectionModel):
+    """One endpoint of a fleet (``EndpointState`` without its private counters)."""
+
+    url: str
+    completed: int = 0
+    failed: int = 0
+    """Requests that failed on it (each retried elsewhere)."""
+    ejected: bool = False
+    """Left out of the rest of the run."""
+    last_error: str = ""
+
+
+FleetSection = dict[str, list[FleetEndpoint]]
+"""The ``fleet`` section: API model name -> its endpoints."""
+
+
+class RunLimitRecord(SectionModel):
+    """What ``--limit N`` changed (``evalkit.overrides.RunLimit``)."""
+
+    items: int
+    mmlu_per_subject: int | None = None
+    lm_eval_documents: int | None = None
+
+
+LimitSection = RunLimitRecord
+"""The ``limit`` section."""
