@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
-from evalkit.bar_spec import DEFAULT_INCONCLUSIVE, BarSpec, BarStatus, InconclusivePolicy, bar_blocks
+from pydantic import Field, model_validator
 
-__all__ = ["BarResult", "ItemEvidence", "clip_text", "format_value", "mean_interval"]
+from evalkit.bar_spec import DEFAULT_INCONCLUSIVE, BarKind, BarSpec, BarStatus, InconclusivePolicy, bar_blocks
+from evalkit.sections.base import SectionModel, parse_section
+
+__all__ = ["BarRecord", "BarResult", "ItemEvidence", "clip_text", "format_value", "mean_interval"]
 
 
 @dataclass(frozen=True)
@@ -122,46 +125,80 @@ class BarResult:
             lines += [f"    {item.describe()}" for item in self.worst_items]
         return "\n".join(lines)
 
+    def to_record(self) -> BarRecord:
+        """Return the record stored in ``run.sections["bars"]`` (its JSON form is :meth:`to_dict`)."""
+        return BarRecord(
+            candidate=self.bar.candidate, expression=self.bar.expression, metric=self.bar.metric,
+            kind=self.bar.kind, passed=self.passed, status=self.status, value=self.value,
+            message=self.message, interval=self.interval, baseline=self.baseline,
+            baseline_value=self.baseline_value, n_items=self.n_items, details=list(self.details),
+            worst_items=list(self.worst_items), inconclusive_policy=self.policy, blocks=self.blocks,
+            items_needed=self.items_needed,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready record stored in ``run.sections["bars"]``."""
-        return {
-            "candidate": self.bar.candidate,
-            "expression": self.bar.expression,
-            "metric": self.bar.metric,
-            "kind": self.bar.kind,
-            "passed": self.passed,
-            "status": self.status,
-            "value": self.value,
-            "message": self.message,
-            "interval": list(self.interval) if self.interval is not None else None,
-            "baseline": self.baseline,
-            "baseline_value": self.baseline_value,
-            "n_items": self.n_items,
-            "details": self.details,
-            "worst_items": [vars(item) for item in self.worst_items],
-            "inconclusive_policy": self.policy,
-            "blocks": self.blocks,
-            "items_needed": self.items_needed,
-        }
+        return self.to_record().model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> BarResult:
-        """Rebuild a result from :meth:`to_dict`'s record (e.g. read back from ``summary.json``)."""
-        interval = record.get("interval")
+    def from_record(cls, record: BarRecord) -> BarResult:
+        """Rebuild a result from its stored record (e.g. read back from ``summary.json``)."""
         return cls(
-            bar=BarSpec.of(record["candidate"], record["expression"]),
-            status=record["status"],
-            value=record.get("value"),
-            message=record.get("message", ""),
-            interval=(float(interval[0]), float(interval[1])) if interval else None,
-            baseline=record.get("baseline"),
-            baseline_value=record.get("baseline_value"),
-            n_items=int(record.get("n_items", 0)),
-            details=list(record.get("details", [])),
-            worst_items=[ItemEvidence(**item) for item in record.get("worst_items", [])],
-            policy="warn" if record.get("inconclusive_policy") == "warn" else DEFAULT_INCONCLUSIVE,
-            items_needed=record.get("items_needed"),
+            bar=BarSpec.of(record.candidate, record.expression), status=record.status, value=record.value,
+            message=record.message, interval=record.interval, baseline=record.baseline,
+            baseline_value=record.baseline_value, n_items=record.n_items, details=list(record.details),
+            worst_items=list(record.worst_items), policy=record.inconclusive_policy,
+            items_needed=record.items_needed,
         )
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any], where: str = "sections.bars") -> BarResult:
+        """Rebuild a result from :meth:`to_dict`'s JSON form, validated (:class:`DataError` names the field)."""
+        return cls.from_record(parse_section(BarRecord, record, where))
+
+
+class BarRecord(SectionModel):
+    """One entry of ``run.sections["bars"]``: a checked bar as stored and read back.
+
+    ``status`` is derived from ``passed`` for runs stored before statuses existed, and
+    ``kind`` from the expression when a record lacks it; ``blocks`` is what the run
+    decided when it was written (:attr:`blocks_gate` decides it again from the record).
+    """
+
+    candidate: str
+    expression: str
+    metric: str | None = None
+    kind: BarKind
+    passed: bool = True
+    status: BarStatus
+    value: float | None = None
+    message: str = ""
+    interval: tuple[float, float] | None = None
+    baseline: str | None = None
+    baseline_value: float | None = None
+    n_items: int = 0
+    details: list[str] = Field(default_factory=list)
+    worst_items: list[ItemEvidence] = Field(default_factory=list)
+    inconclusive_policy: InconclusivePolicy = DEFAULT_INCONCLUSIVE
+    blocks: bool | None = None
+    items_needed: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_derived_fields(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and not data.get("status"):
+            data = {**data, "status": "passed" if data.get("passed", True) else "failed"}
+        if isinstance(data, Mapping) and "kind" not in data and isinstance(data.get("expression"), str):
+            try:
+                data = {**data, "kind": BarSpec.of(str(data.get("candidate")), data["expression"]).kind}
+            except ValueError:
+                pass  # left missing: validation names the field
+        return data
+
+    @property
+    def blocks_gate(self) -> bool:
+        """True when this outcome fails the gate (:func:`bar_blocks` of its status and policy)."""
+        return bar_blocks(self.status, self.inconclusive_policy)
 
 
 def format_value(value: float | None) -> str:

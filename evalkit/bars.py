@@ -44,6 +44,7 @@ from evalkit.bar_spec import (
 )
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.judges.failures import failures_exceeded
+from evalkit.sections import comparison_section
 from evalkit.slice_spec import sliced_values
 from evalkit.sweep_spec import sweep_pick
 from evalkit.thresholds import Threshold, ThresholdPolicy
@@ -315,12 +316,12 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
 
 def run_comparison(run: RunResult, suite: SuiteConfig | None = None) -> Comparison:
     """Return the run's comparison: the stored ``comparison`` section, else computed now."""
+    stored = comparison_section(run.sections)
+    if stored is not None:
+        return stored
     # numpy (via compare): loaded only when this compares
-    from evalkit.compare import Comparison, compare_candidates
+    from evalkit.compare import compare_candidates
 
-    stored = run.sections.get("comparison")
-    if isinstance(stored, Mapping):
-        return Comparison.from_dict(dict(stored))
     return compare_candidates(run, suite)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from evalkit.sections.base import parse_section
 from evalkit.significance import ALPHA
 from evalkit.thresholds import Threshold
 
@@ -159,20 +160,9 @@ class Comparison:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Comparison:
-        """Rebuild a comparison from :meth:`to_dict`'s output."""
-        candidates = {
-            name: CandidateComparison(
-                candidate=c["candidate"],
-                baseline=c["baseline"],
-                metrics={m: MetricComparison(**mc) for m, mc in c["metrics"].items()},
-            )
-            for name, c in data.get("candidates", {}).items()
-        }
-        return cls(baseline=data.get("baseline", ""), candidates=candidates,
-                   baseline_run_id=data.get("baseline_run_id", ""),
-                   candidate_run_id=data.get("candidate_run_id", ""),
-                   seed=int(data.get("seed", 0)), notes=list(data.get("notes", [])))
+    def from_dict(cls, data: Mapping[str, Any], where: str = "sections.comparison") -> Comparison:
+        """Rebuild a comparison from :meth:`to_dict`'s output, validated (:class:`DataError` names the field)."""
+        return parse_section(cls, data, where)
 
 
 def is_significant(p_value: float, ci_low: float, ci_high: float) -> bool:

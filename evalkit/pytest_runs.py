@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.digest import file_sha256, json_digest
 from evalkit.errors import ModelError
 from evalkit.pytest_settings import EvalkitSettings
+from evalkit.sections import bars_section
 from evalkit.version import evalkit_version
 
 if TYPE_CHECKING:
@@ -231,10 +232,10 @@ class SuiteRuns:
         from evalkit.bars import BarResult, evaluate_bars
 
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        stored = summary.get("sections", {}).get("bars") or []
+        stored = bars_section(summary.get("sections", {}), str(run_dir / "summary.json"))
         result = EvalkitResult(suite=suite, bars=[], run_dir=run_dir, cached=True, store=self.settings.store)
-        if [(b["candidate"], b["expression"]) for b in stored] == [(b.candidate, b.expression) for b in suite.bars]:
-            result.bars = [BarResult.from_dict(record) for record in stored]
+        if [(b.candidate, b.expression) for b in stored] == [(b.candidate, b.expression) for b in suite.bars]:
+            result.bars = [BarResult.from_record(record) for record in stored]
         else:
             # The bars changed since that run: check the new ones against it.
             result.bars = evaluate_bars(suite.bars, result.run, suite=suite)

@@ -19,13 +19,13 @@ blocks, else 0.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from evalkit.bar_spec import DEFAULT_INCONCLUSIVE, bar_blocks
+from evalkit.bar_result import BarRecord
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.results import RunResult
+from evalkit.sections import bars_section, comparison_section
 
 CandidateStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline"]
 
@@ -48,10 +48,10 @@ class CandidateGate:
 
     name: str
     status: CandidateStatus
-    failed: list[Mapping[str, Any]] = field(default_factory=list)
-    undecided: list[Mapping[str, Any]] = field(default_factory=list)
-    passed: list[Mapping[str, Any]] = field(default_factory=list)
-    not_counted: list[Mapping[str, Any]] = field(default_factory=list)
+    failed: list[BarRecord] = field(default_factory=list)
+    undecided: list[BarRecord] = field(default_factory=list)
+    passed: list[BarRecord] = field(default_factory=list)
+    not_counted: list[BarRecord] = field(default_factory=list)
     regressions: list[tuple[str, str]] = field(default_factory=list)
     blocking: bool = False
     note: str = ""
@@ -87,30 +87,20 @@ class RunVerdict:
         return next((gate for gate in self.candidates if gate.name == name), None)
 
 
-def _bar_line(record: Mapping[str, Any]) -> str:
-    status = record.get("status")
-    prefix = "inconclusive bar" if status == "inconclusive" else "bar"
-    line = f"{prefix} {record.get('candidate')}: {record.get('expression')}: {record.get('message', '')}"
-    if status == "inconclusive" and record.get("items_needed"):
-        line += f" (about {int(record['items_needed']):,} paired items would decide it)"
+def _bar_line(record: BarRecord) -> str:
+    prefix = "inconclusive bar" if record.status == "inconclusive" else "bar"
+    line = f"{prefix} {record.candidate}: {record.expression}: {record.message}"
+    if record.status == "inconclusive" and record.items_needed:
+        line += f" (about {record.items_needed:,} paired items would decide it)"
     return line
 
 
-def _blocks(record: Mapping[str, Any]) -> bool:
-    status = str(record.get("status") or ("passed" if record.get("passed", True) else "failed"))
-    return bar_blocks(status, str(record.get("inconclusive_policy") or DEFAULT_INCONCLUSIVE))
-
-
 def _regressions(run: RunResult) -> dict[str, list[tuple[str, str]]]:
-    stored = run.sections.get("comparison")
+    comparison = comparison_section(run.sections)
     found: dict[str, list[tuple[str, str]]] = {}
-    if isinstance(stored, Mapping):
-        # numpy (via compare): loaded only when this compares
-        from evalkit.compare import Comparison
-
-        for candidate, metric in Comparison.from_dict(dict(stored)).regressions:
-            if judge_metric_not_counted(run.sections, metric.metric) is None:  # a judge that counts
-                found.setdefault(candidate, []).append((metric.metric, metric.explain()))
+    for candidate, metric in comparison.regressions if comparison is not None else []:
+        if judge_metric_not_counted(run.sections, metric.metric) is None:  # a judge that counts
+            found.setdefault(candidate, []).append((metric.metric, metric.explain()))
     return found
 
 
@@ -120,13 +110,13 @@ def run_verdict(run: RunResult) -> RunVerdict:
     Args:
         run: the run, with its ``bars`` and ``comparison`` sections when it has them.
     """
-    bars = [b for b in run.sections.get("bars") or [] if isinstance(b, Mapping)]
+    bars = bars_section(run.sections)
     regressions = _regressions(run)
-    comparison = run.sections.get("comparison") or {}
-    baseline = str(comparison.get("baseline") or run.baseline) if isinstance(comparison, Mapping) else run.baseline
+    comparison = comparison_section(run.sections)
+    baseline = (comparison.baseline if comparison is not None else "") or run.baseline
     names = [c.name for c in run.candidates]
     names += [name for name in regressions if name not in names]
-    names += [str(b.get("candidate")) for b in bars if b.get("candidate") not in names]
+    names += [b.candidate for b in bars if b.candidate not in names]
     statuses = {c.name: c for c in run.candidates}
     failures: list[str] = []
     warnings: list[str] = []
@@ -134,15 +124,14 @@ def run_verdict(run: RunResult) -> RunVerdict:
     for name in dict.fromkeys(names):
         gate = CandidateGate(name, "no_bars", regressions=regressions.get(name, []))
         for record in bars:
-            if record.get("candidate") != name:
+            if record.candidate != name:
                 continue
-            status = record.get("status") or ("passed" if record.get("passed", True) else "failed")
             {"failed": gate.failed, "inconclusive": gate.undecided, "passed": gate.passed}.get(
-                str(status), gate.not_counted).append(record)
-            if _blocks(record):
+                record.status, gate.not_counted).append(record)
+            if record.blocks_gate:
                 failures.append(_bar_line(record))
                 gate.blocking = True
-            elif status == "inconclusive":
+            elif record.status == "inconclusive":
                 warnings.append(_bar_line(record))
         for metric, why in gate.regressions:
             failures.append(f"regression {name}: {metric} {why}")

@@ -12,11 +12,11 @@ from evalkit.api import run_suite
 from evalkit.commands.compare import print_comparison
 from evalkit.commands.console import console, progress_reporter
 from evalkit.commands.json_output import add_json_option, emit_json
-from evalkit.compare import Comparison
 from evalkit.errors import ConfigError
 from evalkit.executors import suite_on_ray
 from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.results import RunResult
+from evalkit.sections import bars_section, comparison_section
 from evalkit.verdict import run_verdict
 
 RUN_EPILOG = """A candidate that cannot be evaluated (an adapter that is missing and has no train:
@@ -80,10 +80,10 @@ def bars_table(run: RunResult) -> Table:
     for column in ("candidate", "bar", "value", "status", "found"):
         table.add_column(column, justify="right" if column == "value" else "left")
     colours = {"passed": "green", "failed": "red", "inconclusive": "yellow", "not_counted": "yellow"}
-    for bar in run.sections.get("bars", []):
-        value = "–" if bar["value"] is None else f"{bar['value']:.3f}"
-        status = f"[{colours[bar['status']]}]{bar['status'].replace('_', ' ')}[/]"
-        table.add_row(escape(bar["candidate"]), escape(bar["expression"]), value, status, escape(bar["message"]))
+    for bar in bars_section(run.sections):
+        value = "–" if bar.value is None else f"{bar.value:.3f}"
+        status = f"[{colours[bar.status]}]{bar.status.replace('_', ' ')}[/]"
+        table.add_row(escape(bar.candidate), escape(bar.expression), value, status, escape(bar.message))
     return table
 
 
@@ -107,8 +107,9 @@ def handle(args: argparse.Namespace) -> int:
     if emit_json(args.json_out, run.summary()):
         return run_verdict(run).exit_code
     console.print(metrics_table(run))
-    if run.sections.get("comparison"):
-        print_comparison(Comparison.from_dict(run.sections["comparison"]), flips=0)
+    comparison = comparison_section(run.sections)
+    if comparison is not None:
+        print_comparison(comparison, flips=0)
     for warning in run.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     if run.sections.get("bars"):

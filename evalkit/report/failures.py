@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalkit.comparison import MetricComparison
 from evalkit.report.metric_format import is_field_metric, is_judge_metric
 from evalkit.results import ItemResult, RunResult
 
@@ -87,14 +88,14 @@ class _Interned:
         return list(self.index)
 
 
-def failure_data(run: RunResult, flips_by_candidate: Mapping[str, Mapping[str, Mapping[str, Any]]],
+def failure_data(run: RunResult, flips_by_candidate: Mapping[str, Mapping[str, MetricComparison]],
                  baselines: Mapping[str, str]) -> FailureData:
     """Build the embedded failure document and the flips table.
 
     Args:
         run: the run.
-        flips_by_candidate: candidate -> metric -> MetricComparison dict (with
-            ``pass_to_fail`` and ``fail_to_pass`` item id lists).
+        flips_by_candidate: candidate -> metric -> its comparison (with ``pass_to_fail``
+            and ``fail_to_pass`` item id lists).
         baselines: candidate -> the candidate it was compared with.
     """
     # Candidates under review first, baselines last: the reviewer reads those first.
@@ -126,7 +127,7 @@ def failure_data(run: RunResult, flips_by_candidate: Mapping[str, Mapping[str, M
     return FailureData(payload, candidates, checks.values(), fields.values(), len(records), flip_rows)
 
 
-def _flips(by_candidate: Mapping[str, Mapping[str, Mapping[str, Any]]], item_index: Mapping[str, int],
+def _flips(by_candidate: Mapping[str, Mapping[str, MetricComparison]], item_index: Mapping[str, int],
            baselines: Mapping[str, str], candidates: Sequence[str]) -> tuple[list[FlipRow], list[dict[str, Any]]]:
     rows: list[FlipRow] = []
     payload: list[dict[str, Any]] = []
@@ -134,7 +135,7 @@ def _flips(by_candidate: Mapping[str, Mapping[str, Mapping[str, Any]]], item_ind
         for metric, mc in metrics.items():
             sides = []
             for direction, key in (("pass → fail", "pass_to_fail"), ("fail → pass", "fail_to_pass")):
-                ids = [str(i) for i in mc.get(key) or []]
+                ids = [str(i) for i in getattr(mc, key)]
                 side = FlipSide(len(ids), ids[:FLIP_IDS_SHOWN])
                 # pass → fail cases are failures of the candidate; fail → pass ones of the baseline.
                 shown_in = candidate if key == "pass_to_fail" else baselines.get(candidate, "")

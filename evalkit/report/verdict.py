@@ -1,7 +1,7 @@
 """The verdict banner and the candidates × metrics table.
 
-Both read the run's ``comparison`` section (``Comparison.to_dict()``, see
-evalkit/compare.py) and ``bars`` section when present. Without a comparison the table
+Both read the run's ``comparison`` and ``bars`` sections, typed
+(:mod:`evalkit.sections`), when present. Without a comparison the table
 still shows each candidate's means and their plain difference from the baseline, and
 the banner says that no verdict was computed.
 """
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from evalkit.bar_result import BarRecord
+from evalkit.comparison import MetricComparison
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.report.metric_format import (
     format_delta,
@@ -23,6 +25,7 @@ from evalkit.report.metric_format import (
     significance_marker,
 )
 from evalkit.results import RunResult
+from evalkit.sections import comparison_section
 
 VerdictStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline", "unknown"]
 STATUS_BADGES: dict[str, str] = {
@@ -99,13 +102,12 @@ class VerdictView:
     baseline: str
 
 
-def comparison_metrics(run: RunResult) -> dict[str, dict[str, dict[str, Any]]]:
-    """Return candidate -> metric -> MetricComparison dict from the comparison section."""
-    comparison = run.sections.get("comparison") or {}
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, entry in (comparison.get("candidates") or {}).items():
-        out[name] = dict(entry.get("metrics") or {})
-    return out
+def comparison_metrics(run: RunResult) -> dict[str, dict[str, MetricComparison]]:
+    """Return candidate -> metric -> its comparison, from the comparison section (empty without one)."""
+    comparison = comparison_section(run.sections)
+    if comparison is None:
+        return {}
+    return {name: dict(entry.metrics) for name, entry in comparison.candidates.items()}
 
 
 def item_means(run: RunResult) -> dict[str, dict[str, float]]:
@@ -137,10 +139,8 @@ def candidate_means(run: RunResult, item_level: Mapping[str, Mapping[str, float]
     for name, metrics in comparison_metrics(run).items():
         baseline = baseline_of(run, name)
         for metric, mc in metrics.items():
-            if mc.get("candidate_value") is not None:
-                means.setdefault(name, {}).setdefault(metric, float(mc["candidate_value"]))
-            if mc.get("baseline_value") is not None:
-                means.setdefault(baseline, {}).setdefault(metric, float(mc["baseline_value"]))
+            means.setdefault(name, {}).setdefault(metric, mc.candidate_value)
+            means.setdefault(baseline, {}).setdefault(metric, mc.baseline_value)
     return means
 
 
@@ -162,21 +162,20 @@ def ordered_metrics(run: RunResult, means: Mapping[str, Mapping[str, float]]) ->
     return sorted(names, key=lambda m: (group(m), names.index(m)))
 
 
-def _cell(metric: str, mc: Mapping[str, Any] | None, value: float | None,
+def _cell(metric: str, mc: MetricComparison | None, value: float | None,
           baseline_value: float | None) -> MetricCell:
     if mc is None:
         delta = None if value is None or baseline_value is None else value - baseline_value
         return MetricCell(value=format_value(metric, value), delta=format_delta(metric, delta))
-    parts = [f"{mc.get('test', '')} {format_p(mc.get('p_value'))}".strip(),
-             f"n = {mc.get('n_items')}", f"allowed drop {mc.get('threshold')}"]
-    if mc.get("items_needed"):
-        parts.append(f"about {mc['items_needed']} items needed to decide")
+    parts = [f"{mc.test} {format_p(mc.p_value)}".strip(), f"n = {mc.n_items}", f"allowed drop {mc.threshold}"]
+    if mc.items_needed:
+        parts.append(f"about {mc.items_needed} items needed to decide")
     return MetricCell(
-        value=format_value(metric, mc.get("candidate_value", value)),
-        delta=format_delta(metric, mc.get("delta")),
-        interval=format_interval(metric, mc.get("ci_low"), mc.get("ci_high")),
-        marker=significance_marker(mc.get("p_value")),
-        verdict=str(mc.get("verdict", "")),
+        value=format_value(metric, mc.candidate_value),
+        delta=format_delta(metric, mc.delta),
+        interval=format_interval(metric, mc.ci_low, mc.ci_high),
+        marker=significance_marker(mc.p_value),
+        verdict=mc.verdict,
         detail="; ".join(p for p in parts if p),
     )
 
@@ -211,7 +210,8 @@ def metric_rows(run: RunResult, means: Mapping[str, Mapping[str, float]],
 
 def table_candidates(run: RunResult) -> list[str]:
     """Return the candidates that have values, baseline first."""
-    baseline = (run.sections.get("comparison") or {}).get("baseline") or run.baseline
+    comparison = comparison_section(run.sections)
+    baseline = (comparison.baseline if comparison is not None else "") or run.baseline
     names = [c.name for c in run.candidates if c.status == "ok"]
     for name in comparison_metrics(run):
         if name not in names:
@@ -222,43 +222,46 @@ def table_candidates(run: RunResult) -> list[str]:
     return [baseline, *names]
 
 
-def _metric_sentence(metric: str, mc: Mapping[str, Any]) -> str:
+def _metric_sentence(metric: str, mc: MetricComparison) -> str:
     """Return ``metric −4.1 pt, 95% CI [−6.2, −1.9], p < 0.001, allowed drop 3%``."""
-    interval = format_interval(metric, mc.get("ci_low"), mc.get("ci_high"))
-    parts = [f"{metric} {format_delta(metric, mc.get('delta'))}",
-             f"95% CI {interval}" if interval else "", format_p(mc.get("p_value")),
-             f"allowed drop {mc['threshold']}" if mc.get("threshold") else ""]
+    interval = format_interval(metric, mc.ci_low, mc.ci_high)
+    parts = [f"{metric} {format_delta(metric, mc.delta)}",
+             f"95% CI {interval}" if interval else "", format_p(mc.p_value),
+             f"allowed drop {mc.threshold}" if mc.threshold else ""]
     return ", ".join(p for p in parts if p)
 
 
-def _metric_short(metric: str, mc: Mapping[str, Any]) -> str:
-    return f"{metric} {format_delta(metric, mc.get('delta'))}"
+def _metric_short(metric: str, mc: MetricComparison) -> str:
+    return f"{metric} {format_delta(metric, mc.delta)}"
 
 
 def baseline_of(run: RunResult, candidate: str) -> str:
     """Return the candidate a candidate is compared with (its own, when two runs are compared)."""
-    comparison = run.sections.get("comparison") or {}
-    entry = (comparison.get("candidates") or {}).get(candidate) or {}
-    return str(entry.get("baseline") or comparison.get("baseline") or run.baseline)
+    comparison = comparison_section(run.sections)
+    if comparison is None:
+        return run.baseline
+    entry = comparison.candidates.get(candidate)
+    return (entry.baseline if entry is not None else "") or comparison.baseline or run.baseline
 
 
 def baseline_label(run: RunResult) -> str:
     """Return how the banner names the baseline (a candidate, or the earlier run)."""
-    comparison = run.sections.get("comparison") or {}
-    if comparison and not comparison.get("baseline") and comparison.get("baseline_run_id"):
-        return f"run {comparison['baseline_run_id']}"
-    return str(comparison.get("baseline") or run.baseline)
+    comparison = comparison_section(run.sections)
+    if comparison is None:
+        return run.baseline
+    if not comparison.baseline and comparison.baseline_run_id:
+        return f"run {comparison.baseline_run_id}"
+    return comparison.baseline or run.baseline
 
 
-def _bar_reason(bar: Mapping[str, Any]) -> str:
-    message = str(bar.get("message") or "")
-    return f"bar unmet: {bar.get('expression', '')}" + (f" — {message}" if message else "")
+def _bar_reason(bar: BarRecord) -> str:
+    return f"bar unmet: {bar.expression}" + (f" — {bar.message}" if bar.message else "")
 
 
-def _undecided_bar(bar: Mapping[str, Any]) -> str:
-    needed = bar.get("items_needed")
-    text = f"bar undecided: {bar.get('expression', '')}" + (f" (~{int(needed):,} items)" if needed else "")
-    return text + (" — not gating (inconclusive: warn)" if bar.get("inconclusive_policy") == "warn" else "")
+def _undecided_bar(bar: BarRecord) -> str:
+    needed = bar.items_needed
+    text = f"bar undecided: {bar.expression}" + (f" (~{needed:,} items)" if needed else "")
+    return text + (" — not gating (inconclusive: warn)" if bar.inconclusive_policy == "warn" else "")
 
 
 def build_verdict(run: RunResult) -> VerdictView:
@@ -271,16 +274,16 @@ def build_verdict(run: RunResult) -> VerdictView:
     """
     from evalkit.verdict import run_verdict
 
-    comparison = run.sections.get("comparison")
+    comparison = comparison_section(run.sections)
     compared = comparison_metrics(run)
     baseline = baseline_label(run)
     gates = {gate.name: gate for gate in run_verdict(run).candidates}
-    own_baseline = str((comparison or {}).get("baseline") or "") if comparison else run.baseline
+    own_baseline = comparison.baseline if comparison is not None else run.baseline
     order = [c.name for c in run.candidates] + [name for name in compared if name not in gates]
     names = [n for n in dict.fromkeys(order) if n in compared or n in gates]
     if own_baseline in names:  # the baseline's card first
         names = [own_baseline] + [n for n in names if n != own_baseline]
-    elif comparison:
+    elif comparison is not None:
         names = [n for n in names if n in compared or gates[n].status == "not_evaluated"]
     cards: list[CandidateVerdict] = []
     for name in names:
@@ -295,7 +298,7 @@ def build_verdict(run: RunResult) -> VerdictView:
         card = CandidateVerdict(name, status)
         uncounted: list[str] = []
         for metric, mc in (metrics or {}).items():
-            verdict = mc.get("verdict")
+            verdict = mc.verdict
             if verdict in ("regressed", "inconclusive") and judge_metric_not_counted(run.sections, metric):
                 uncounted.append(metric)  # the verdict ignores it too: say so instead of listing it as open
             elif verdict == "regressed":
@@ -303,12 +306,12 @@ def build_verdict(run: RunResult) -> VerdictView:
             elif verdict == "improved":
                 card.improvements.append(_metric_short(metric, mc))
             elif verdict == "inconclusive":
-                needed = mc.get("items_needed")
+                needed = mc.items_needed
                 card.inconclusive.append(f"{metric}" + (f" (~{needed:,} items)" if needed else ""))
         if gate is not None:
             card.reasons += [_bar_reason(bar) for bar in gate.failed]
             card.inconclusive[:0] = [_undecided_bar(bar) for bar in gate.undecided]
-            card.inconclusive += [f"bar not counted: {bar.get('expression', '')}" for bar in gate.not_counted]
+            card.inconclusive += [f"bar not counted: {bar.expression}" for bar in gate.not_counted]
         if uncounted:
             card.inconclusive.append(f"not counted (the judge's scores do not count): {', '.join(uncounted)}")
         if status == "unknown":

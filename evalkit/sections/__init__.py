@@ -1,4 +1,54 @@
-"""The typed form of a run's sections: one pydantic model per section, one parser.
+"""The typed form of a run's sections: one schema for everything the stages add.
 
-See :mod:`evalkit.sections.base` for the base class and :func:`parse_section`.
+A run's ``sections`` hold what each stage found, by name, in their JSON form (that is
+what ``summary.json`` and the store keep). :class:`RunSections` is their schema: each
+known section's model (``comparison``, ``bars``, ``benchmarks``, ``judges``,
+``manifests``, ``parity`` and the run's smaller facts), and any further section a
+registered stage adds, kept as its JSON. :func:`check_sections` validates the lot when
+a run is written (a stage that wrote a shape its schema does not describe is a bug:
+the run stops instead of writing it) and when one is read back (a damaged file is
+refused naming the field); the readers below give the typed values.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ConfigDict
+
+from evalkit.bar_result import BarRecord
+from evalkit.comparison import Comparison
+from evalkit.sections.base import SectionModel, parse_section
+
+__all__ = ["RunSections", "bars_section", "check_sections", "comparison_section", "parse_section"]
+
+
+class RunSections(SectionModel):
+    """Every section a run can hold, typed; unknown ones (a registered stage's) kept as JSON."""
+
+    model_config = ConfigDict(extra="allow")
+
+    comparison: Comparison | None = None
+    bars: list[BarRecord] | None = None
+
+
+def check_sections(sections: Mapping[str, Any], where: str) -> None:
+    """Validate a run's sections against :class:`RunSections`.
+
+    Raises:
+        DataError: naming ``where``, the section and the field that is wrong.
+    """
+    parse_section(RunSections, dict(sections), f"{where} sections")
+
+
+def comparison_section(sections: Mapping[str, Any], where: str = "run") -> Comparison | None:
+    """Return the run's comparison, typed; None when the run has none."""
+    stored = sections.get("comparison")
+    return None if stored is None else parse_section(Comparison, stored, f"{where} sections.comparison")
+
+
+def bars_section(sections: Mapping[str, Any], where: str = "run") -> list[BarRecord]:
+    """Return the run's checked bars as stored, typed; empty when the run has none."""
+    stored = sections.get("bars")
+    return [] if stored is None else parse_section(list[BarRecord], stored, f"{where} sections.bars")
