@@ -31,6 +31,8 @@ from math import comb
 from typing import TYPE_CHECKING, Any
 
 from evalkit.checks import Check, Score
+from evalkit.sections.base import parse_section
+from evalkit.sections.run_facts import SAMPLING, SamplingSection, SamplingSummary
 
 if TYPE_CHECKING:
     from evalkit.config import GenerationConfig
@@ -90,22 +92,29 @@ def is_rate_metric(metric: str, sections: Mapping[str, Any]) -> bool:
         metric: the metric's name.
         sections: the run's sections (``sampling`` is there when samples > 1).
     """
-    sampling = sections.get("sampling")
-    if not isinstance(sampling, Mapping) or int(sampling.get("samples", 1)) <= 1:
+    stored = sections.get(SAMPLING)
+    if stored is None:
         return False
-    return metric in set(sampling.get("metrics") or []) or any(s in metric for s in RATE_SUFFIXES)
+    sampling: SamplingSection = parse_section(SamplingSection, stored, f"sections.{SAMPLING}")
+    return sampling.samples > 1 and (metric in sampling.metrics or any(s in metric for s in RATE_SUFFIXES))
 
 
 def record_sampling(section: dict[str, Any], candidate: str, settings: GenerationConfig,
                     scored: Mapping[str, Any]) -> None:
-    """Add one candidate's :func:`score_samples` result to the run's ``sampling`` section."""
-    section.update(samples=settings.samples, temperature=settings.temperature, seed=settings.seed,
-                   pass_at=list(settings.pass_at) or [settings.samples])
-    metrics = dict.fromkeys(section.get("metrics") or [])
+    """Add one candidate's :func:`score_samples` result to the run's ``sampling`` section (in place).
+
+    The section stays the JSON form of a :class:`SamplingSummary`.
+    """
+    recorded: SamplingSection = parse_section(SamplingSection, section, f"sections.{SAMPLING}")
+    metrics = dict.fromkeys(recorded.metrics)
     metrics.update(dict.fromkeys(scored["metrics"]))
-    section["metrics"] = list(metrics)
-    section.setdefault("flaky", {})[candidate] = list(scored["flaky"])
-    section.setdefault("flaky_total", {})[candidate] = int(scored["flaky_total"])
+    updated = SamplingSummary(
+        samples=settings.samples, temperature=settings.temperature, seed=settings.seed,
+        pass_at=list(settings.pass_at) or [settings.samples], metrics=list(metrics),
+        flaky={**recorded.flaky, candidate: list(scored["flaky"])},
+        flaky_total={**recorded.flaky_total, candidate: int(scored["flaky_total"])})
+    section.clear()
+    section.update(updated.model_dump(mode="json"))
 
 
 def combine_samples(per_sample: Sequence[Mapping[str, Score]], pass_at: Sequence[int],

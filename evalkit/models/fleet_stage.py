@@ -11,6 +11,8 @@ from __future__ import annotations
 from evalkit.models.backend import Backend
 from evalkit.progress import Progress
 from evalkit.results import RunResult
+from evalkit.sections.base import parse_section
+from evalkit.sections.run_facts import FLEET, FleetSection
 from evalkit.stages import SuiteInputs
 
 
@@ -23,14 +25,16 @@ def record_fleets(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backe
         fleets = {**inputs.executor.fleet_reports(), **fleets}
     if not fleets:
         return
-    run.sections["fleet"] = fleets
-    for model, endpoints in fleets.items():
+    section: FleetSection = parse_section(FleetSection, fleets, "the endpoint fleets' reports")
+    run.sections[FLEET] = {model: [endpoint.model_dump(mode="json") for endpoint in endpoints]
+                           for model, endpoints in section.items()}
+    for model, endpoints in section.items():
         for endpoint in endpoints:
-            if endpoint["failed"] or endpoint["ejected"]:
-                left_out = "; left out of the rest of the run" if endpoint["ejected"] else ""
-                warning = (f"fleet endpoint {endpoint['url']} (model '{model}'): {endpoint['failed']} request(s) "
+            if endpoint.failed or endpoint.ejected:
+                left_out = "; left out of the rest of the run" if endpoint.ejected else ""
+                warning = (f"fleet endpoint {endpoint.url} (model '{model}'): {endpoint.failed} request(s) "
                            f"failed and were retried on other endpoints{left_out}; "
-                           f"last error: {endpoint['last_error']}")
+                           f"last error: {endpoint.last_error}")
                 run.warnings.append(warning)
                 progress.note(warning)
 

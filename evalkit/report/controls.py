@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from evalkit.report.failures import cut
 from evalkit.results import RunResult
+from evalkit.sections.base import parse_section
+from evalkit.sections.run_facts import CONTROLS, SAMPLING, ControlsSection, SamplingSection
 
 CONTROL_METRICS = ("exact_match", "json_valid", "json_schema")
 MAX_OUTPUT_CHARS = 600
@@ -38,7 +38,8 @@ def _shown(value: float | None) -> str:
 
 def control_views(run: RunResult) -> list[ControlView]:
     """Return one view per constrained candidate (empty when the run has none)."""
-    controls = run.sections.get("controls") or {}
+    controls: ControlsSection = parse_section(ControlsSection, run.sections.get(CONTROLS) or {},
+                                              f"run {run.run_id}: sections.{CONTROLS}")
     means = {c.name: c.metrics() for c in run.candidates if c.status == "ok"}
     baseline = run.baseline
     views = []
@@ -90,15 +91,15 @@ class SamplingView:
 
 def sampling_view(run: RunResult) -> SamplingView | None:
     """Return the repeated-sampling view (None when the run sampled once per item)."""
-    section: Mapping[str, Any] = run.sections.get("sampling") or {}
-    if int(section.get("samples", 1)) <= 1:
+    section: SamplingSection = parse_section(SamplingSection, run.sections.get(SAMPLING) or {},
+                                             f"run {run.run_id}: sections.{SAMPLING}")
+    if section.samples <= 1:
         return None
-    settings = (f"{section['samples']} samples per item at temperature {section.get('temperature')}, seed "
-                f"{section.get('seed')}; each check is a per-item pass rate (pass@1), with pass@k and pass^k "
-                f"for k = {', '.join(str(k) for k in section.get('pass_at') or [])}")
-    flaky = [FlakyItem(candidate=str(candidate), item_id=str(entry.get("item_id")),
-                       rates=[(m, f"{float(v) * 100:.0f}%") for m, v in (entry.get("rates") or {}).items()],
-                       outputs=[cut(str(o), MAX_OUTPUT_CHARS) for o in entry.get("outputs") or []])
-             for candidate, entries in (section.get("flaky") or {}).items() for entry in entries]
-    totals = {str(c): int(n) for c, n in (section.get("flaky_total") or {}).items()}
-    return SamplingView(settings=settings, totals=totals, flaky=flaky)
+    settings = (f"{section.samples} samples per item at temperature {section.temperature}, seed "
+                f"{section.seed}; each check is a per-item pass rate (pass@1), with pass@k and pass^k "
+                f"for k = {', '.join(str(k) for k in section.pass_at)}")
+    flaky = [FlakyItem(candidate=candidate, item_id=entry.item_id,
+                       rates=[(m, f"{v * 100:.0f}%") for m, v in entry.rates.items()],
+                       outputs=[cut(o, MAX_OUTPUT_CHARS) for o in entry.outputs])
+             for candidate, entries in section.flaky.items() for entry in entries]
+    return SamplingView(settings=settings, totals=dict(section.flaky_total), flaky=flaky)
