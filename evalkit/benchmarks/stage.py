@@ -42,7 +42,7 @@ from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
 from evalkit.results import CandidateResult, RunResult
-from evalkit.sections.benchmarks import SECTION, BaselineDrop, BenchmarkScore, DataSource, SubjectResult
+from evalkit.sections.benchmarks import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectResult
 from evalkit.stages import SuiteInputs
 
 
@@ -135,7 +135,7 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
             "give one of them a distinct `name:`"
         )
     tasks = [prepare_benchmark(spec, suite.base_dir) for spec in suite.benchmarks]
-    section: dict[str, dict[str, Any]] = run.sections.setdefault(SECTION, {})
+    section: dict[str, dict[str, Any]] = run.sections.setdefault(BENCHMARKS, {})
     scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]] = {}
     executor = inputs.executor if inputs.executor is not None and inputs.executor.runs("hf", {}) else None
     notes_before = len(executor.notes()) if executor is not None else 0

@@ -15,7 +15,7 @@ from evalkit.report.charts import delta_bar_chart
 from evalkit.report.metric_format import format_delta, format_value
 from evalkit.results import RunResult
 from evalkit.sections.base import parse_section
-from evalkit.sections.benchmarks import SECTION, BenchmarkScore, BenchmarksSection
+from evalkit.sections.benchmarks import BENCHMARKS, BenchmarkScore, BenchmarksSection
 
 WORST_SUBJECTS = 5
 
@@ -65,8 +65,8 @@ def capability_view(run: RunResult, baselines: Mapping[str, str]) -> list[TaskVi
     Raises:
         DataError: the run's benchmarks section does not have the section's shape.
     """
-    section: BenchmarksSection = parse_section(BenchmarksSection, run.sections.get(SECTION) or {},
-                                               f"run section '{SECTION}'")
+    section: BenchmarksSection = parse_section(BenchmarksSection, run.sections.get(BENCHMARKS) or {},
+                                               f"run {run.run_id}: sections.{BENCHMARKS}")
     tasks: dict[str, None] = {}
     for per_task in section.values():
         tasks.update(dict.fromkeys(per_task))

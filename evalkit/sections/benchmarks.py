@@ -17,10 +17,10 @@ from pydantic import Field
 
 from evalkit.sections.base import SectionModel
 
-__all__ = ["SECTION", "BaselineDrop", "BenchmarkScore", "BenchmarksSection", "DataSource", "SubjectDrop",
+__all__ = ["BENCHMARKS", "BaselineDrop", "BenchmarkScore", "BenchmarksSection", "DataSource", "SubjectDrop",
            "SubjectResult"]
 
-SECTION = "benchmarks"
+BENCHMARKS = "benchmarks"
 
 
 class SubjectResult(SectionModel):
