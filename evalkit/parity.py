@@ -30,6 +30,14 @@ from evalkit.planning import plan_candidates
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import template_hash
 from evalkit.results import RunResult
+from evalkit.sections.parity import (
+    PARITY,
+    AdapterChanges,
+    ItemDivergence,
+    OutputAgreement,
+    ParitySection,
+    ParitySummary,
+)
 from evalkit.stages import CandidatePlan, SuiteInputs
 
 DEFAULT_MIN_AGREEMENT = 0.9
@@ -77,16 +85,15 @@ class OutputComparison:
         """Share of items whose completions are identical (1.0 when there are none)."""
         return self.agreeing / self.n if self.n else 1.0
 
+    def to_record(self) -> OutputAgreement:
+        """Return the section's record of this comparison."""
+        return OutputAgreement(left=self.left, right=self.right, n=self.n, agreeing=self.agreeing,
+                               agreement_rate=self.agreement_rate,
+                               divergences=[ItemDivergence(**vars(d)) for d in self.divergences])
+
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form stored in the run."""
-        return {
-            "left": self.left,
-            "right": self.right,
-            "n": self.n,
-            "agreeing": self.agreeing,
-            "agreement_rate": self.agreement_rate,
-            "divergences": [vars(d) for d in self.divergences],
-        }
+        return self.to_record().model_dump(mode="json")
 
 
 def first_divergence(left: Sequence[str], right: Sequence[str]) -> int | None:
@@ -150,9 +157,13 @@ class AdapterEffect:
         """True when the adapter changed no item on some backend (it was likely not applied)."""
         return self.n > 0 and any(count == 0 for count in self.changed.values())
 
+    def to_record(self) -> AdapterChanges:
+        """Return the section's record of this adapter's effect."""
+        return AdapterChanges(n=self.n, changed=dict(self.changed), no_op=self.no_op)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form stored in the run."""
-        return {"n": self.n, "changed": dict(self.changed), "no_op": self.no_op}
+        return self.to_record().model_dump(mode="json")
 
 
 @dataclass
@@ -191,16 +202,20 @@ class ParityReport:
                     )
         return found
 
+    def to_record(self) -> ParitySection:
+        """Return the typed ``sections["parity"]``."""
+        return ParitySummary(
+            n_items=self.n_items,
+            min_agreement=self.min_agreement,
+            backends={name: c.to_record() for name, c in self.backends.items()},
+            merged={name: c.to_record() for name, c in self.merged.items()},
+            adapters={name: e.to_record() for name, e in self.adapters.items()},
+            problems=self.problems,
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready ``sections["parity"]``."""
-        return {
-            "n_items": self.n_items,
-            "min_agreement": self.min_agreement,
-            "backends": {name: c.to_dict() for name, c in self.backends.items()},
-            "merged": {name: c.to_dict() for name, c in self.merged.items()},
-            "adapters": {name: e.to_dict() for name, e in self.adapters.items()},
-            "problems": self.problems,
-        }
+        """Return the JSON-ready ``sections["parity"]`` (its schema: :data:`evalkit.sections.parity.ParitySection`)."""
+        return self.to_record().model_dump(mode="json")
 
 
 class _Outputs:
@@ -354,7 +369,7 @@ def parity_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backen
     if not getattr(inputs.suite, "parity", False):
         return
     report = run_parity(inputs, backends=backends, progress=progress)
-    run.sections["parity"] = report.to_dict()
+    run.sections[PARITY] = report.to_dict()
     run.warnings.extend(f"parity: {problem}" for problem in report.problems)
 
 
