@@ -13,6 +13,8 @@ from typing import Any
 
 from evalkit.bar_result import format_value
 from evalkit.judges.consistency import consistency_not_counted
+from evalkit.sections.base import parse_section
+from evalkit.sections.judges import JUDGES, Calibration
 
 __all__ = ["judge_metric_not_counted"]
 
@@ -23,24 +25,29 @@ def judge_metric_not_counted(sections: Mapping[str, Any], metric: str) -> str | 
     Args:
         sections: the run's sections (its ``judges`` entry is read).
         metric: any metric name; metrics that are not a judge's always count.
+
+    Raises:
+        DataError: the judge's ``calibration`` does not have its schema's shape.
     """
     parts = metric.split(".", 2)
     if parts[0] != "judge" or len(parts) < 3:
         return None
-    judges = sections.get("judges")
-    section = judges.get(parts[1], {}) if isinstance(judges, Mapping) else {}
+    key, criterion = parts[1], parts[2]
+    judges = sections.get(JUDGES)
+    section = judges.get(key, {}) if isinstance(judges, Mapping) else {}
     if not isinstance(section, Mapping):
         return None
-    if (inconsistent := consistency_not_counted(section, parts[2])) is not None:
-        return f"judge '{parts[1]}': {inconsistent}"
-    calibration = section.get("calibration")
-    if not isinstance(calibration, Mapping) or calibration.get("calibrated", True):
+    if (inconsistent := consistency_not_counted(section, criterion)) is not None:
+        return f"judge '{key}': {inconsistent}"
+    calibration: Calibration | None = parse_section(Calibration | None, section.get("calibration"),
+                                                    f"sections.{JUDGES}.{key}.calibration")
+    if calibration is None or calibration.calibrated:
         return None
-    kappa = calibration.get("kappa", {}).get(parts[2])
-    min_kappa = calibration.get("min_kappa")
-    found = f"kappa {format_value(kappa)} for '{parts[2]}'" if kappa is not None else "no agreement figure"
+    kappa = calibration.kappa.get(criterion)
+    min_kappa = calibration.min_kappa
+    found = f"kappa {format_value(kappa)} for '{criterion}'" if kappa is not None else "no agreement figure"
     wanted = f" < min_kappa {format_value(min_kappa)}" if min_kappa is not None else ""
     return (
-        f"judge '{parts[1]}' is not calibrated against human labels ({found}{wanted}); "
+        f"judge '{key}' is not calibrated against human labels ({found}{wanted}); "
         "the bar is not counted until the judge agrees with the labels"
     )

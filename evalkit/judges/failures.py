@@ -18,13 +18,16 @@ the item at all (its prompt too long). Such an item is never dropped:
   more the judge's outage than the candidate's quality. A bar that compares with the
   baseline fails when either side exceeds it.
 
-Standard library only: :mod:`evalkit.bars` reads it.
+Light to import (the section's schema, no judge clients): :mod:`evalkit.bars` reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from evalkit.sections.base import parse_section
+from evalkit.sections.judges import JUDGES, FailureCount
 
 DEFAULT_MAX_FAILURES = 0.05
 FAILED_REASON = "judgment failed"
@@ -38,8 +41,8 @@ def failed_reason(error: str) -> str:
 def failure_entry(n: int, n_failed: int, max_failures: float) -> dict[str, Any]:
     """Return one candidate's failure counts for the judge section."""
     rate = n_failed / n if n else 0.0
-    return {"n": n, "n_failed": n_failed, "rate": rate, "max_failures": max_failures,
-            "exceeded": rate > max_failures + 1e-12}
+    return FailureCount(n=n, n_failed=n_failed, rate=rate, max_failures=max_failures,
+                        exceeded=rate > max_failures + 1e-12).model_dump(mode="json")
 
 
 def failures_exceeded(sections: Mapping[str, Any], metric: str, candidates: list[str]) -> str | None:
@@ -49,16 +52,21 @@ def failures_exceeded(sections: Mapping[str, Any], metric: str, candidates: list
         sections: the run's sections (``judges`` is read).
         metric: the bar's metric; only ``judge.<name>.<criterion>`` metrics are affected.
         candidates: the candidate and, for a bar that compares, the baseline.
+
+    Raises:
+        DataError: the judge's ``failures`` entry does not have its schema's shape.
     """
     parts = metric.split(".", 2)
     if parts[0] != "judge" or len(parts) < 3:
         return None
-    section = (sections.get("judges") or {}).get(parts[1]) or {}
-    failures = section.get("failures") or {}
+    key = parts[1]
+    entry = (sections.get(JUDGES) or {}).get(key) or {}
+    failures: dict[str, FailureCount] = parse_section(dict[str, FailureCount], entry.get("failures") or {},
+                                                      f"sections.{JUDGES}.{key}.failures")
     for name in candidates:
-        entry = failures.get(name)
-        if isinstance(entry, Mapping) and entry.get("exceeded"):
-            return (f"judge '{parts[1]}': {entry['n_failed']} of {entry['n']} judgments of '{name}' failed "
-                    f"({float(entry['rate']):.0%} > max_failures {float(entry['max_failures']):.0%}); the bar "
+        count = failures.get(name)
+        if count is not None and count.exceeded:
+            return (f"judge '{key}': {count.n_failed} of {count.n} judgments of '{name}' failed "
+                    f"({count.rate:.0%} > max_failures {count.max_failures:.0%}); the bar "
                     "fails until the judge answers (see the judge's error examples)")
     return None

@@ -41,6 +41,7 @@ from evalkit.judges.spec import JudgeSpec
 from evalkit.judges.transcripts import transcript
 from evalkit.progress import Progress
 from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.sections.judges import JUDGES, JudgeEntry
 from evalkit.usage import RequestTally, find_price
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
     specs: list[JudgeSpec] = list(suite.judges)
     if not specs:
         return
-    section: dict[str, Any] = run.sections.setdefault("judges", {})
+    section: dict[str, Any] = run.sections.setdefault(JUDGES, {})
     with JudgmentCache() as cache:
         for spec in specs:
             rubric = load_rubric(suite.resolve(spec.rubric))
@@ -248,22 +249,25 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
             judge_info: dict[str, Any] = {"provider": spec.judge.provider, "model": spec.judge.model}
             if spec.judge.base_url:
                 judge_info["base_url"] = spec.judge.base_url
-            section[key] = {"rubric": rubric.name, "judge": judge_info, "mode": spec.mode, "calibration": calibration,
-                                    **results, "tally": tally.to_dict()}
+            written: dict[str, Any] = {"rubric": rubric.name, "judge": judge_info, "mode": spec.mode,
+                                       "calibration": calibration, **results, "tally": tally.to_dict()}
             usage = getattr(client, "usage", None)
             if isinstance(usage, RequestTally):  # API judges count what they were billed
                 price = find_price(f"judge:{key}", spec.judge.model, suite.prices)
-                section[key]["usage"] = usage.summary(price, time.perf_counter() - started)
+                written["usage"] = usage.summary(price, time.perf_counter() - started)
+            # Through the schema: the section holds exactly the keys JudgeEntry describes.
+            entry = JudgeEntry.model_validate(written)
+            section[key] = entry.model_dump(mode="json", exclude_unset=True)
             if warning:
                 run.warnings.append(warning)
-            consistency = results.get("consistency") or {}
-            if consistency.get("below"):
-                rates = ", ".join(f"{c} {consistency['rate'][c]:.2f}" for c in consistency["below"])
+            consistency = entry.consistency
+            if consistency is not None and consistency.below:
+                rates = ", ".join(f"{c} {consistency.rate[c] or 0.0:.2f}" for c in consistency.below)
                 run.warnings.append(f"judge {spec.judge.label()} on {key} is below min_consistency "
-                                    f"{spec.min_consistency} ({consistency['kind']} consistency: {rates}): "
+                                    f"{spec.min_consistency} ({consistency.kind} consistency: {rates}): "
                                     "bars on those scores do not count")
             if tally.errors:
-                exceeded = sorted(c for c, f in results.get("failures", {}).items() if f["exceeded"])
+                exceeded = sorted(c for c, f in entry.failures.items() if f.exceeded)
                 beyond = (f"; beyond max_failures {spec.max_failures:.0%} for {', '.join(exceeded)}: "
                           "bars on this judge fail" if exceeded else "")
                 run.warnings.append(

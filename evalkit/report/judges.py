@@ -1,6 +1,7 @@
 """Judges: per-criterion scores, calibration status, and the reasoning on the lowest items.
 
-Reads the ``judges`` section (see the cross-area contract: per rubric the judge, mode,
+Reads the ``judges`` section through its schema
+(:data:`evalkit.sections.judges.JudgesSection`: per rubric the judge, mode,
 calibration, errors, per-candidate criterion statistics and, in pairwise mode, win
 rates) and the per-item ``judge.<rubric>.<criterion>`` scores whose reason is the
 judge's reasoning.
@@ -9,9 +10,8 @@ judge's reasoning.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from evalkit.report.failures import cut
 from evalkit.report.judge_review import (
@@ -22,6 +22,8 @@ from evalkit.report.judge_review import (
     transcript_counts,
 )
 from evalkit.results import RunResult
+from evalkit.sections.base import parse_section
+from evalkit.sections.judges import JUDGES, Calibration, CriterionStats, JudgesSection, PairwiseRates
 
 LOWEST_ITEMS = 3
 MAX_SHOWN_CHARS = 2000
@@ -63,15 +65,24 @@ class RubricView:
     reviewed_counts: tuple[int, int] = (0, 0)
 
 
-def _calibration(entry: Mapping[str, Any] | None) -> tuple[str, bool | None, list[tuple[str, str]]]:
-    if not entry:
+def _calibration(entry: Calibration | None) -> tuple[str, bool | None, list[tuple[str, str]]]:
+    if entry is None:
         return "not checked against human labels: scores are advisory", None, []
-    kappas = [(criterion, f"{float(k):.2f}") for criterion, k in (entry.get("kappa") or {}).items()]
-    minimum = entry.get("min_kappa")
-    if entry.get("calibrated"):
+    kappas = [(criterion, f"{k:.2f}") for criterion, k in entry.kappa.items()]
+    minimum = entry.min_kappa
+    if entry.calibrated:
         return f"calibrated (every criterion's κ ≥ {minimum})" if minimum is not None else "calibrated", True, kappas
     return (f"NOT calibrated (κ below {minimum} on some criterion): its scores do not gate deployment"
             if minimum is not None else "NOT calibrated", False, kappas)
+
+
+def _stats(s: CriterionStats) -> str:
+    return f"{float(s.mean or 0.0):.2f} ± {float(s.std or 0.0):.2f} (n={'?' if s.n is None else s.n})"
+
+
+def _rates(p: PairwiseRates) -> dict[str, str]:
+    shown = {"win_rate": p.win_rate, "tie_rate": p.tie_rate, "inconsistent_rate": p.inconsistent_rate}
+    return {key: f"{value * 100:.0f}%" for key, value in shown.items() if value is not None}
 
 
 def _criteria_in_items(run: RunResult, rubric: str) -> list[str]:
@@ -84,32 +95,32 @@ def _criteria_in_items(run: RunResult, rubric: str) -> list[str]:
 
 
 def judges_view(run: RunResult) -> list[RubricView]:
-    """Return one view per rubric (empty when the run has no judges section)."""
+    """Return one view per rubric (empty when the run has no judges section).
+
+    Raises:
+        DataError: the run's judges section does not have its schema's shape.
+    """
+    stored = run.sections.get(JUDGES) or {}
+    section: JudgesSection = parse_section(JudgesSection, stored, f"run {run.run_id}: sections.{JUDGES}")
     views = []
-    for rubric, entry in (run.sections.get("judges") or {}).items():
-        judge = entry.get("judge") or {}
-        status, calibrated, kappas = _calibration(entry.get("calibration"))
+    for rubric, entry in section.items():
+        status, calibrated, kappas = _calibration(entry.calibration)
         per_candidate: dict[str, dict[str, str]] = {}
         criteria: dict[str, None] = {}
-        for candidate, stats in (entry.get("per_candidate") or {}).items():
-            per_candidate[candidate] = {}
-            for criterion, s in stats.items():
-                criteria[criterion] = None
-                per_candidate[candidate][criterion] = (
-                    f"{float(s['mean']):.2f} ± {float(s.get('std', 0.0)):.2f} (n={s.get('n', '?')})")
-        pairwise = {
-            candidate: {key: f"{float(p[key]) * 100:.0f}%" for key in ("win_rate", "tie_rate", "inconsistent_rate")
-                        if key in p}
-            for candidate, p in (entry.get("pairwise") or {}).items()
-        }
+        for candidate, stats in entry.per_candidate.items():
+            criteria.update(dict.fromkeys(stats))
+            per_candidate[candidate] = {criterion: _stats(s) for criterion, s in stats.items()}
+        judge = entry.judge
         views.append(RubricView(
-            rubric=rubric, judge=f"{judge.get('provider', '?')}: {judge.get('model', '?')}",
-            mode=str(entry.get("mode", "pointwise")), calibration=status, calibrated=calibrated,
+            rubric=rubric, judge=f"{judge.provider}: {judge.model}" if judge is not None else "?: ?",
+            mode=entry.mode, calibration=status, calibrated=calibrated,
             kappas=kappas, criteria=list(criteria), per_candidate=per_candidate,
-            errors={c: int(n) for c, n in (entry.get("errors") or {}).items() if n},
-            pairwise=pairwise, lowest=lowest_items(run, rubric, list(criteria) or _criteria_in_items(run, rubric)),
-            consistency=consistency_view(entry.get("consistency")), reviewed=reviewed_items(entry),
-            reviewed_counts=transcript_counts(entry),
+            errors={c: n for c, n in entry.errors.items() if n},
+            pairwise={candidate: _rates(p) for candidate, p in (entry.pairwise or {}).items()},
+            lowest=lowest_items(run, rubric, list(criteria) or _criteria_in_items(run, rubric)),
+            # The review reads the stored JSON (its own reader, evalkit.report.judge_review).
+            consistency=consistency_view(stored[rubric].get("consistency")), reviewed=reviewed_items(stored[rubric]),
+            reviewed_counts=transcript_counts(stored[rubric]),
         ))
     return views
 
