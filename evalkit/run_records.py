@@ -20,10 +20,11 @@ from typing import Any, Literal, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from evalkit.errors import DataError
+from evalkit.sections import check_sections
 
 __all__ = [
     "CandidateIdentity", "CandidateRecord", "ItemRecord", "ScoreRecord", "SummaryRecord",
-    "parse_record", "summary_json",
+    "parse_record", "summary_json", "written_sections",
 ]
 
 
@@ -94,7 +95,11 @@ class CandidateRecord(_Record):
 
 
 class SummaryRecord(_Record):
-    """``summary.json``: the run's header, its candidates and the stages' sections."""
+    """``summary.json``: the run's header, its candidates and the stages' sections.
+
+    ``sections`` stay their JSON here; :func:`parse_record` checks them against
+    :class:`evalkit.sections.RunSections`, whose readers give the typed values.
+    """
 
     run_id: str
     suite: str
@@ -111,8 +116,27 @@ class SummaryRecord(_Record):
 
 
 def summary_json(record: SummaryRecord, sections: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a summary's JSON-ready form, ``sections`` last and as they are (each stage owns its shape)."""
-    return {**record.model_dump(exclude={"sections"}), "sections": sections}
+    """Return a summary's JSON-ready form, ``sections`` last, as the stages wrote them once checked.
+
+    Raises:
+        RuntimeError: a section does not match its schema (:func:`written_sections`).
+    """
+    return {**record.model_dump(exclude={"sections"}), "sections": written_sections(sections)}
+
+
+def written_sections(sections: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return a run's sections for writing, once checked against :class:`evalkit.sections.RunSections`.
+
+    Raises:
+        RuntimeError: a stage wrote a shape its section's schema does not describe; that
+            is evalkit's bug, so the run stops (exit 3) instead of writing what no reader
+            could read back.
+    """
+    try:
+        check_sections(sections, "run", hint="please report it with the suite that made the run")
+    except DataError as exc:
+        raise RuntimeError(f"internal error: a run section does not match its schema: {exc}") from None
+    return sections
 
 
 Record = TypeVar("Record")
@@ -128,7 +152,7 @@ def parse_record(model: type[Record], data: Any, where: str) -> Record:
         raise DataError(f"{where}: expected a JSON object, found {type(data).__name__}; "
                         "the file is damaged, re-run the suite")
     try:
-        return cast(Record, _adapter(model).validate_python(data))
+        parsed = cast(Record, _adapter(model).validate_python(data))
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "(record)"
@@ -137,6 +161,9 @@ def parse_record(model: type[Record], data: Any, where: str) -> Record:
         else:
             hint = "the file is damaged, re-run the suite"
         raise DataError(f"{where}: field '{field}': {error['msg'].lower()}; {hint}") from None
+    if isinstance(parsed, SummaryRecord):
+        check_sections(parsed.sections, where)  # each stage's section against its schema
+    return parsed
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}

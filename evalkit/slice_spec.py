@@ -19,12 +19,9 @@ import itertools
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-if TYPE_CHECKING:
-    from evalkit.results import CandidateResult, RunResult
 
 MISSING = "(missing)"
 """The slice label of an item that lacks the field."""
@@ -108,28 +105,3 @@ def split_sliced_metric(metric: str) -> tuple[str, str, str] | None:
     if match is None:
         return None
     return match["metric"].strip(), match["slice"], match["value"].strip()
-
-
-def item_labels(run: RunResult, slice_name: str) -> dict[str, str] | None:
-    """Return item id -> slice label recorded by the slices stage (None when not recorded)."""
-    section = run.sections.get(SECTION)
-    if not isinstance(section, Mapping):
-        return None
-    labels = section.get("labels", {}).get(slice_name)
-    return dict(labels) if isinstance(labels, Mapping) else None
-
-
-def sliced_values(run: RunResult, candidate: CandidateResult, metric: str) -> dict[str, float]:
-    """Return item id -> value of a metric, or of one slice of it (``metric[slice=value]``).
-
-    Empty when the metric, or the slice's labels, were not recorded in the run.
-    """
-    parts = split_sliced_metric(metric)
-    if parts is None:
-        return candidate.values(metric)
-    base_metric, slice_name, wanted = parts
-    labels = item_labels(run, slice_name)
-    if labels is None:
-        return {}
-    return {item_id: value for item_id, value in candidate.values(base_metric).items()
-            if labels.get(item_id) == wanted}

@@ -11,7 +11,8 @@ from statsmodels.stats.multitest import multipletests
 from evalkit.checks import Score
 from evalkit.compare import compare_candidates
 from evalkit.results import CandidateResult, ItemResult, RunResult
-from evalkit.slice_spec import SliceSpec, field_value, sliced_values, split_sliced_metric
+from evalkit.slice_spec import SliceSpec, field_value, split_sliced_metric
+from evalkit.slice_values import sliced_values
 from evalkit.slices import compare_slices, holm_adjust, minimum_detectable_effect, slices_section
 from evalkit.thresholds import ThresholdPolicy
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from evalkit.checks import Score
+from evalkit.comparison import Comparison
 from evalkit.config import GenerationConfig
 from evalkit.errors import StoreError
 from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
@@ -94,7 +95,8 @@ def test_store_is_wal_and_current_schema(tmp_path: Path) -> None:
 
 def test_same_run_id_gets_a_suffix_not_an_overwrite(tmp_path: Path) -> None:
     first, second = sample_run(), sample_run(items=3)
-    second.sections["comparison"] = {"baseline_run_id": second.run_id, "candidate_run_id": second.run_id}
+    second.sections["comparison"] = Comparison(baseline="", baseline_run_id=second.run_id,
+                                               candidate_run_id=second.run_id).to_dict()
     with RunStore(tmp_path / "store.db") as store:
         store.save_run(first)
         new_id = store.save_run(second)

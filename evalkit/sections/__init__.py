@@ -19,7 +19,7 @@ from pydantic import ConfigDict
 
 from evalkit.bar_result import BarRecord
 from evalkit.comparison import Comparison
-from evalkit.sections.base import SectionModel, parse_section
+from evalkit.sections.base import DAMAGED, SectionModel, parse_section
 
 __all__ = ["RunSections", "bars_section", "check_sections", "comparison_section", "parse_section"]
 
@@ -33,13 +33,13 @@ class RunSections(SectionModel):
     bars: list[BarRecord] | None = None
 
 
-def check_sections(sections: Mapping[str, Any], where: str) -> None:
+def check_sections(sections: Mapping[str, Any], where: str, hint: str = DAMAGED) -> None:
     """Validate a run's sections against :class:`RunSections`.
 
     Raises:
-        DataError: naming ``where``, the section and the field that is wrong.
+        DataError: naming ``where``, the section and the field that is wrong, then ``hint``.
     """
-    parse_section(RunSections, dict(sections), f"{where} sections")
+    parse_section(RunSections, dict(sections), f"{where} sections", hint)
 
 
 def comparison_section(sections: Mapping[str, Any], where: str = "run") -> Comparison | None:

@@ -37,13 +37,17 @@ def adapter(shape: Any) -> TypeAdapter[Any]:
     return _ADAPTERS[key]
 
 
-def parse_section(shape: type[Parsed] | Any, data: Any, where: str) -> Parsed:
+DAMAGED = "the file is damaged or was written by another evalkit version"
+
+
+def parse_section(shape: type[Parsed] | Any, data: Any, where: str, hint: str = DAMAGED) -> Parsed:
     """Validate ``data`` as ``shape`` (a section model, or a type expression of them).
 
     Args:
         shape: the type to read, e.g. ``dict[str, dict[str, BenchmarkScore]]``.
         data: the section's JSON form.
         where: what the reader names on failure, e.g. ``summary.json sections.benchmarks``.
+        hint: what to do about it, ending the message.
 
     Raises:
         DataError: naming ``where``, the first wrong field's path and what is wrong with it.
@@ -53,5 +57,4 @@ def parse_section(shape: type[Parsed] | Any, data: Any, where: str) -> Parsed:
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "(section)"
-        raise DataError(f"{where}: field '{field}': {error['msg'].lower()}; "
-                        "the file is damaged or was written by another evalkit version") from None
+        raise DataError(f"{where}: field '{field}': {error['msg'].lower()}; {hint}") from None

@@ -16,6 +16,7 @@ from evalkit.digest import json_digest
 from evalkit.errors import StoreError
 from evalkit.results import RunResult
 from evalkit.run_dir import load_run_dir
+from evalkit.run_records import written_sections
 from evalkit.safe_write import safe_name
 from evalkit.store.cache import GenerationCache
 from evalkit.store.connection import StoreConnection
@@ -131,7 +132,8 @@ class RunStore(StoreConnection):
                 " thresholds_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, run.suite_name, column_text(run.suite_path), run.baseline, config_hash, run.dataset_hash,
                  commit, run.started_at, run.finished_at, run.evalkit_version, column_text(run.command),
-                 str(run.run_dir) if run.run_dir else None, column_json(run.sections), column_json(run.warnings),
+                 str(run.run_dir) if run.run_dir else None, column_json(written_sections(run.sections)),
+                 column_json(run.warnings),
                  column_json(policy.to_dict())),
             )
             insert_candidates(conn, run)
