@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from evalkit.errors import DataError
+from evalkit.jsonl import json_objects
 from evalkit.results import ItemResult, RunResult
 from evalkit.run_records import ItemRecord, SummaryRecord, parse_record
 from evalkit.safe_write import safe_name
@@ -46,19 +47,11 @@ def load_run_dir(path: Path) -> RunResult:
     run.run_id = safe_name(run.run_id, f"{summary_path}: run_id")
     by_name = {c.name: c for c in run.candidates}
     if results_path.is_file():
-        with results_path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{results_path}:{number}"
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{where}: not valid JSON ({exc.msg}); the run directory is damaged, "
-                                    "re-run the suite") from None
-                record = parse_record(ItemRecord, data, where)
-                if record.candidate not in by_name:
-                    raise DataError(f"{where}: candidate '{record.candidate}' is not in {summary_path}; the run "
-                                    "directory is damaged, re-run the suite")
-                by_name[record.candidate].items.append(ItemResult.from_record(record))
+        for number, data in json_objects(results_path, "the run directory is damaged, re-run the suite"):
+            where = f"{results_path}:{number}"
+            record = parse_record(ItemRecord, data, where)
+            if record.candidate not in by_name:
+                raise DataError(f"{where}: candidate '{record.candidate}' is not in {summary_path}; the run "
+                                "directory is damaged, re-run the suite")
+            by_name[record.candidate].items.append(ItemResult.from_record(record))
     return run

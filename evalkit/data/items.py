@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import DataError
+from evalkit.jsonl import json_objects
 
 
 @dataclass(frozen=True)
@@ -70,24 +70,7 @@ def load_items(path: Path, id_field: str | None = None, limit: int | None = None
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                    "each line must be one JSON object"
-                ) from None
-            if not isinstance(value, dict):
-                raise DataError(
-                    f"{path}:{number}: expected a JSON object, got {type(value).__name__}"
-                )
-            rows.append((number, value))
-    return rows
+    return list(json_objects(path))
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:

@@ -20,7 +20,6 @@ the agreement rates, and kept as is for Spearman.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import DataError
-from evalkit.jsonl import numbered_lines
+from evalkit.jsonl import json_objects
 from evalkit.judges.clients import Judgment
 from evalkit.judges.judging import JudgeRunner, JudgeTally, JudgeTask
 from evalkit.judges.rubric import SCALE, Rubric
@@ -68,13 +67,9 @@ def load_labels(path: Path, rubric: Rubric) -> list[LabelledExample]:
     if not path.is_file():
         raise DataError(f"{path}: labels file not found; check the path")
     examples: list[LabelledExample] = []
-    for number, raw in numbered_lines(path.read_text(encoding="utf-8")):
+    for number, row in json_objects(path, "fix the line"):
         where = f"{path}:{number}"
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg}); fix the line") from None
-        if not isinstance(row, dict) or not isinstance(row.get("item"), dict) or "prediction" not in row:
+        if not isinstance(row.get("item"), dict) or "prediction" not in row:
             raise DataError(f"{where}: each line needs 'item' (an object), 'prediction' and 'scores'")
         scores = row.get("scores")
         if not isinstance(scores, dict):

@@ -37,7 +37,7 @@ from typing import Any
 from evalkit.config import GenerationConfig
 from evalkit.digest import json_digest
 from evalkit.errors import ConfigError
-from evalkit.jsonl import numbered_lines
+from evalkit.jsonl import json_objects
 from evalkit.models.backend import GenerationItem, Message, ModelVariant, ProgressCallback
 
 OPTIONS = ("outputs", "echo", "default")
@@ -91,22 +91,16 @@ def load_script(options: Mapping[str, Any], base_dir: Path) -> Script:
 
 
 def _read_outputs_file(path: Path) -> dict[str, str]:
+    outputs: dict[str, str] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        for number, record in json_objects(path, 'write one {"id", "output"} object per line', ConfigError):
+            if not (isinstance(record.get("output"), str) and "id" in record):
+                raise ConfigError(f"{path}:{number}: needs \"id\" and a string \"output\"")
+            outputs[str(record["id"])] = record["output"]
     except FileNotFoundError:
         raise ConfigError(f"backend mock: outputs file {path} not found; check options.outputs") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"backend mock: outputs file {path} cannot be read as UTF-8 text: {exc}") from None
-    outputs: dict[str, str] = {}
-    for number, line in numbered_lines(text):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{number}: not JSON ({exc.msg}); write one {{\"id\", \"output\"}} "
-                              "object per line") from None
-        if not (isinstance(record, dict) and isinstance(record.get("output"), str) and "id" in record):
-            raise ConfigError(f"{path}:{number}: needs \"id\" and a string \"output\"")
-        outputs[str(record["id"])] = record["output"]
     return outputs
 
 

@@ -110,7 +110,7 @@ def test_mock_answers(options: dict[str, Any], expected: list[str]) -> None:
         ({"echo": "reference"}, None, "options.echo must be one of expected, prompt"),
         ({"outputs": ["a"]}, None, "options.outputs must map item ids to output strings"),
         ({"outputs": "missing.jsonl"}, None, "missing.jsonl not found"),
-        ({"outputs": "out.jsonl"}, ['{"id": "a", "output": "x"}', "{oops"], "out.jsonl:2: not JSON"),
+        ({"outputs": "out.jsonl"}, ['{"id": "a", "output": "x"}', "{oops"], "out.jsonl:2: not valid JSON"),
         ({"outputs": "out.jsonl"}, ['{"id": "a", "output": 3}'], "out.jsonl:1: needs \"id\" and a string"),
     ],
     ids=["unknown-option", "bad-echo", "bad-outputs", "missing-file", "bad-line", "bad-record"],
