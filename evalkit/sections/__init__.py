@@ -20,6 +20,20 @@ from pydantic import ConfigDict
 from evalkit.bar_result import BarRecord
 from evalkit.comparison import Comparison
 from evalkit.sections.base import DAMAGED, SectionModel, parse_section
+from evalkit.sections.benchmarks import BenchmarksSection
+from evalkit.sections.judges import JudgesSection
+from evalkit.sections.manifests import ManifestsSection
+from evalkit.sections.parity import ParitySection
+from evalkit.sections.run_facts import (
+    ControlsSection,
+    ExecutorSection,
+    FleetSection,
+    LimitSection,
+    MetricKindsSection,
+    SamplingSection,
+    UsageSection,
+)
+from evalkit.sections.tradeoffs import MergeAgreementSection, SlicesSection, SweepSection
 
 __all__ = ["RunSections", "bars_section", "check_sections", "comparison_section", "parse_section"]
 
@@ -29,8 +43,24 @@ class RunSections(SectionModel):
 
     model_config = ConfigDict(extra="allow")
 
+    # what the run measured, in stage order
+    benchmarks: BenchmarksSection | None = None
+    manifests: ManifestsSection | None = None
+    judges: JudgesSection | None = None
+    parity: ParitySection | None = None
+    merge_agreement: MergeAgreementSection | None = None
+    slices: SlicesSection | None = None
+    sweep: SweepSection | None = None
+    fleet: FleetSection | None = None
     comparison: Comparison | None = None
     bars: list[BarRecord] | None = None
+    # how it was run
+    usage: UsageSection | None = None
+    sampling: SamplingSection | None = None
+    controls: ControlsSection | None = None
+    metric_kinds: MetricKindsSection | None = None
+    executor: ExecutorSection | None = None
+    limit: LimitSection | None = None
 
 
 def check_sections(sections: Mapping[str, Any], where: str, hint: str = DAMAGED) -> None:

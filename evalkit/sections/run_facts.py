@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from evalkit.checks.registry import MetricKind as DeclaredKind
 from evalkit.sections.base import SectionModel
 
 __all__ = ["CONTROLS", "EXECUTOR", "FLEET", "LIMIT", "METRIC_KINDS", "SAMPLING", "USAGE", "ApiUsage",
@@ -143,7 +144,7 @@ ControlsSection = dict[str, ConstrainedControl]
 class MetricDeclared(SectionModel):
     """What a check declared a metric to be (:meth:`evalkit.checks.registry.MetricDeclaration.to_dict`)."""
 
-    kind: Literal["binary", "continuous", "ordinal"]
+    kind: DeclaredKind
     higher_is_better: bool = True
 
 

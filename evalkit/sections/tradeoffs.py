@@ -12,26 +12,20 @@ types (this package imports nothing of the stages); a test keeps them equal to
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
+from evalkit.bar_spec import BarStatus
+from evalkit.comparison import MetricKind, Verdict
 from evalkit.sections.base import SectionModel
 
-__all__ = ["MERGE_AGREEMENT", "SLICES", "SWEEP", "BarStatus", "CandidateSlices", "DifferingItem",
-           "MergeAgreement", "MergeAgreementSection", "MetricKind", "SliceRow", "SlicesResult",
-           "SlicesSection", "SweepPoint", "SweepResult", "SweepSection", "Verdict"]
+__all__ = ["MERGE_AGREEMENT", "SLICES", "SWEEP", "CandidateSlices", "DifferingItem",
+           "MergeAgreement", "MergeAgreementSection", "SliceRow", "SlicesResult",
+           "SlicesSection", "SweepPoint", "SweepResult", "SweepSection"]
 
 MERGE_AGREEMENT = "merge_agreement"
 SWEEP = "sweep"
 SLICES = "slices"
 
-Verdict = Literal["improved", "regressed", "no_change", "inconclusive"]
-"""A metric's verdict (as :data:`evalkit.comparison.Verdict`)."""
-MetricKind = Literal["binary", "judge", "continuous", "ordinal"]
-"""How a metric's values were compared (as :data:`evalkit.comparison.MetricKind`)."""
-BarStatus = Literal["passed", "failed", "inconclusive", "not_counted"]
-"""What checking a bar found (as :data:`evalkit.bar_spec.BarStatus`)."""
 
 
 class DifferingItem(SectionModel):

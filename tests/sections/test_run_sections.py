@@ -1,0 +1,103 @@
+"""One schema for a run's sections, checked where a run is written and where it is read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evalkit.bar_result import BarRecord
+from evalkit.comparison import Comparison
+from evalkit.errors import DataError
+from evalkit.run_dir import load_run_dir
+from evalkit.run_output import write_run
+from evalkit.sections import RunSections, bars_section, check_sections, comparison_section
+from evalkit.store import RunStore
+from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.testing_runs import synthetic_run
+from tests.models.test_mock import write_mock_suite
+
+
+def test_every_section_a_run_can_hold_has_a_typed_field() -> None:
+    known = set(RunSections.model_fields)
+    assert {"comparison", "bars", "benchmarks", "judges", "manifests", "parity", "merge_agreement", "slices",
+            "sweep", "fleet", "usage", "sampling", "controls", "metric_kinds", "executor", "limit"} <= known
+    for name, field in RunSections.model_fields.items():
+        assert field.annotation is not None and field.default is None, name
+
+
+def test_a_synthetic_runs_sections_read_back_typed_after_a_json_round_trip() -> None:
+    run = synthetic_run(40, seed=5, with_comparison=True)
+    sections = json.loads(json.dumps(run.sections))
+    check_sections(sections, "summary.json")
+    comparison = comparison_section(sections)
+    assert isinstance(comparison, Comparison) and comparison.baseline == "base"
+    exact = comparison.candidates["lora"].metrics["exact_match"]
+    assert exact.verdict == "improved" and exact.n_items == 40 and exact.candidate_value > exact.baseline_value
+    bars = bars_section(sections)
+    assert [b.candidate for b in bars] == ["base-fewshot", "lora", "merged"]
+    assert all(b.kind == "threshold" for b in bars)  # derived from the expression when not stored
+
+
+def _mock_run_dir(tmp_path: Path) -> Path:
+    """Run a suite on the mock backend through the CLI (comparison, bars, usage...) and return its directory."""
+    wrong = dict(json.loads(CLASSIFIER_ITEMS[1]["output"]), severity="critical")
+    write_jsonl(tmp_path / "suites" / "scripted.jsonl", [{"id": "2", "output": json.dumps(wrong)}])
+    suite = write_mock_suite(tmp_path, [
+        {"name": "base", "model": "smollm2-135m-instruct", "backend": "mock", "options": {"echo": "expected"}},
+        {"name": "lora", "model": "my-org/adapter", "backend": "mock", "options": {"outputs": "scripted.jsonl"}},
+    ], bars=[{"lora": "exact_match >= 0.5"}])
+    proc = subprocess.run([sys.executable, "-m", "evalkit", "run", str(suite)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path, env={**os.environ, "EVALKIT_STORE": str(tmp_path / "s.db")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = (tmp_path / "reports" / "dry").iterdir()
+    return run_dir
+
+
+def test_a_damaged_section_of_a_real_run_is_refused_naming_its_field_exit_2(tmp_path: Path) -> None:
+    run_dir = _mock_run_dir(tmp_path)
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    check_sections(summary["sections"], str(summary_path))  # what the run wrote is its schema
+    assert {"comparison", "bars", "usage", "metric_kinds"} <= set(summary["sections"])
+    summary["sections"]["comparison"]["candidates"]["lora"]["metrics"]["exact_match"]["p_value"] = "tiny"
+    summary_path.write_text(json.dumps(summary))
+    with pytest.raises(DataError, match=r"sections: field 'comparison.candidates.lora.metrics.exact_match"
+                                         r".p_value': input should be a valid number"):
+        load_run_dir(run_dir)
+    proc = subprocess.run([sys.executable, "-m", "evalkit", "report", str(run_dir), "--out",
+                           str(tmp_path / "r.html")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "summary.json" in lines[0] and "p_value" in lines[0]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_stage_writing_a_shape_its_schema_does_not_describe_writes_nothing(tmp_path: Path) -> None:
+    run = synthetic_run(12, seed=3)
+    run.sections["bars"] = [{"candidate": "lora", "expression": "exact_match >= 0.8", "n_items": "many"}]
+    with pytest.raises(RuntimeError, match=r"internal error: .*field 'bars.0.n_items'"):
+        write_run(run, tmp_path / "runs")
+    assert not any(path.is_file() for path in (tmp_path / "runs").rglob("*"))
+    store = RunStore(tmp_path / "store.db")
+    with pytest.raises(RuntimeError, match="bars.0.n_items"):
+        store.save_run(run)
+    assert store.run_summaries(run.suite_name) == []
+
+
+def test_a_registered_stages_own_section_is_kept_as_written(tmp_path: Path) -> None:
+    run = synthetic_run(12, seed=3)
+    run.sections["toxicity"] = {"lora": {"rate": 0.02, "flagged": ["i3"]}}
+    again = load_run_dir(write_run(run, tmp_path / "runs"))
+    assert again.sections["toxicity"] == {"lora": {"rate": 0.02, "flagged": ["i3"]}}
+
+
+def test_a_bar_stored_before_statuses_and_kinds_reads_as_it_was_decided() -> None:
+    stored = {"candidate": "lora", "expression": "exact_match max_drop 3%", "passed": False, "value": 0.05}
+    (old,) = bars_section({"bars": [stored]})
+    assert isinstance(old, BarRecord)
+    assert (old.status, old.kind, old.blocks_gate) == ("failed", "max_drop", True)
