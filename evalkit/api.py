@@ -13,6 +13,7 @@ from evalkit.progress import Progress, library_bars_silenced
 from evalkit.results import RunResult
 from evalkit.run_output import write_run
 from evalkit.runner import execute_suite
+from evalkit.stages import SuiteInputs
 from evalkit.store import RunStore, default_store_path, resolve_store_path
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def run_suite(
     allow_missing: Sequence[str] = (),
     overrides: Sequence[str] = (),
     limit: int | None = None,
+    planned: SuiteInputs | None = None,
 ) -> RunResult:
     """Run a suite, save it in the run store and (by default) write its run directory.
 
@@ -51,6 +53,8 @@ def run_suite(
         allow_missing: candidates that may be missing (``--allow-missing``), besides those
             the suite marks ``optional: true``; any other candidate that cannot be
             evaluated stops the run before generation (ConfigError, exit 2).
+        planned: the loaded suite's :func:`evalkit.runner.plan_suite`, when the caller
+            planned it already; its candidates are the ones run.
 
     Returns:
         The run's result; ``run_dir`` is set when it was written.
@@ -64,13 +68,16 @@ def run_suite(
         config = suite
     else:
         config = load_suite_with_overrides(suite, overrides) if overrides else load_suite(suite)
+    if planned is not None and (planned.suite is not config or limit is not None):
+        raise TypeError("planned= is the plan of the loaded suite passed as suite=, without limit=")
     run_limit = apply_limit(config, limit) if limit is not None else None
     for name in [*(candidates or ()), *allow_missing]:
         config.candidate(name)
     # Opened first, so that a bad store path fails before any generation.
     with RunStore(resolve_store_path(config, store)) as run_store, library_bars_silenced():
         run = execute_suite(config, progress=progress, only=candidates, command=command,
-                            cache=run_store.cache if cache else None, allow_missing=allow_missing)
+                            cache=run_store.cache if cache else None, allow_missing=allow_missing,
+                            planned=planned)
         if run_limit is not None:
             run.warnings.append(run_limit.describe())
             run.sections["limit"] = run_limit.to_dict()

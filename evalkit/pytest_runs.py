@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.bar_result import BarResult
 from evalkit.digest import file_sha256, json_digest
-from evalkit.errors import ModelError
 from evalkit.pytest_settings import EvalkitSettings
 from evalkit.sections import bars_section
 from evalkit.version import evalkit_version
 
 if TYPE_CHECKING:
-    from evalkit.bars import BarResult
     from evalkit.compare import Comparison
     from evalkit.config import SuiteConfig
     from evalkit.results import RunResult
+    from evalkit.stages import SuiteInputs
 
 REPORT_PROPERTY = "evalkit.report"
 """The junit property (and test-report user property) that carries a run's report path."""
@@ -93,22 +93,22 @@ class EvalkitResult:
         return [(REPORT_PROPERTY, str(self.report)), (REUSED_PROPERTY, "true" if self.reused else "false")]
 
 
-def suite_cache_key(suite: SuiteConfig) -> str:
-    """Return a key that changes when anything a run of ``suite`` depends on changes.
+def suite_cache_key(planned: SuiteInputs) -> str:
+    """Return a key that changes when anything a run of the planned suite depends on changes.
 
     The key covers the suite file apart from its ``bars:`` (bars are checked again on a
     reused run), the content of every file the suite names (data, schemas, rubrics,
-    training configs), every candidate's model, adapter and prompt fingerprints, and
-    the evalkit version.
+    training configs), every candidate's model, adapter and prompt fingerprints (from
+    the plans the run will be handed, so nothing is planned twice), and the evalkit version.
 
-    Raises:
-        EvalkitError: the suite's data or models do not load.
+    Args:
+        planned: the suite's :func:`evalkit.runner.plan_suite`.
     """
     import yaml
 
-    from evalkit.runner import candidate_identity, plan_candidates
-    from evalkit.stages import load_inputs
+    from evalkit.runner import candidate_identity
 
+    suite = planned.suite
     data = yaml.safe_load(suite.source.read_text(encoding="utf-8"))
     data.pop("bars", None)
     files = {}
@@ -116,17 +116,10 @@ def suite_cache_key(suite: SuiteConfig) -> str:
         path = suite.resolve(text)
         if path.is_file():
             files[text] = file_sha256(path)
-    try:
-        plans = plan_candidates(load_inputs(suite))
-    except ModelError as exc:
-        # An adapter or merged model the run will make is not made yet: planning never
-        # trains, so there is nothing to reuse; the key still differs from any made state.
-        identities: dict[str, Any] = {"unprepared": str(exc)}
-    else:
-        identities = {
-            plan.config.name: (vars(identity) if (identity := candidate_identity(plan)) else plan.skip_reason)
-            for plan in plans
-        }
+    identities = {
+        name: (vars(identity) if (identity := candidate_identity(plan)) else plan.skip_reason)
+        for name, plan in planned.plans.items()
+    }
     payload = {"suite": data, "files": files, "candidates": identities, "evalkit": evalkit_version()}
     return json_digest(payload)
 
@@ -198,16 +191,19 @@ class SuiteRuns:
         from filelock import FileLock
 
         from evalkit.config import load_suite
+        from evalkit.runner import plan_suite
         from evalkit.safe_write import write_text
 
         suite = load_suite(suite_path)
-        key = suite_cache_key(suite)
+        # Planned once (stale adapters trained first): the key and the run share the plans.
+        planned = plan_suite(suite)
+        key = suite_cache_key(planned)
         entry_path = self.cache_dir(suite) / f"{suite.name}-{key[:24]}.json"
         with FileLock(str(entry_path.with_suffix(".lock"))):
             reused = self._reuse(suite, entry_path)
             if reused is not None:
                 return reused
-            result = self._run(suite)
+            result = self._run(planned)
             entry = {"run_dir": str(result.run_dir), "session": self.session_id, "suite": str(suite_path)}
             write_text(entry_path, json.dumps(entry))
             return result
@@ -229,7 +225,7 @@ class SuiteRuns:
         return result
 
     def _from_run_dir(self, suite: SuiteConfig, run_dir: Path) -> EvalkitResult:
-        from evalkit.bars import BarResult, evaluate_bars
+        from evalkit.bars import evaluate_bars
 
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
         stored = bars_section(summary.get("sections", {}), str(run_dir / "summary.json"))
@@ -241,12 +237,13 @@ class SuiteRuns:
             result.bars = evaluate_bars(suite.bars, result.run, suite=suite)
         return result
 
-    def _run(self, suite: SuiteConfig) -> EvalkitResult:
+    def _run(self, planned: SuiteInputs) -> EvalkitResult:
         from evalkit.api import run_suite
-        from evalkit.bars import evaluate_bars
 
+        suite = planned.suite
         run = run_suite(suite, output_dir=self.settings.report_dir, command="pytest (evalkit plugin)",
-                        store=self.settings.store, cache=self.settings.cache)
-        bars = evaluate_bars(suite.bars, run, suite=suite)
+                        store=self.settings.store, cache=self.settings.cache, planned=planned)
+        # The bars the run's own bars stage checked: one verdict for the CLI, the report and pytest.
+        bars = [BarResult.from_record(record) for record in bars_section(run.sections)]
         return EvalkitResult(suite=suite, bars=bars, run_dir=run.run_dir, cached=False,
                              store=self.settings.store, _run=run)

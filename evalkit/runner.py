@@ -37,7 +37,7 @@ from evalkit.version import evalkit_version
 # Planning (evalkit.planning) and loading the inputs (evalkit.stages) are steps of a run
 # too; they are handed on here for the callers that import them from the runner.
 __all__ = ["candidate_identity", "evaluate_candidate", "execute_suite", "generation_cache_keys", "load_inputs",
-           "new_run_id", "plan_candidates", "prepare_candidates", "score_item"]
+           "new_run_id", "plan_candidates", "plan_suite", "prepare_candidates", "score_item"]
 
 
 def score_item(checks: Sequence[Check], item: ItemResult) -> None:
@@ -197,6 +197,38 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
+def plan_suite(
+    suite: SuiteConfig,
+    *,
+    progress: Progress | None = None,
+    only: Sequence[str] | None = None,
+    allow_missing: Sequence[str] = (),
+) -> SuiteInputs:
+    """Check, load, prepare and plan a suite: the inputs every later step is handed.
+
+    Its steps in order: what the suite names is checked (rubrics, labels, benchmark
+    tasks), its data and checks loaded, stale adapters trained and merged models merged
+    (:func:`prepare_candidates`, with progress), then each selected candidate planned
+    once (:func:`plan_candidates`); ``inputs.plans`` holds the plans by name.
+
+    Args:
+        suite: the suite.
+        progress: where progress goes; default silent.
+        only: plan only these candidates.
+        allow_missing: candidates that may be missing besides the suite's ``optional: true`` ones.
+
+    Raises:
+        EvalkitError: the suite names something that does not load, or a candidate that
+            may not be missing cannot be evaluated.
+    """
+    check_suite_references(suite)  # rubrics, labels, judge bars, benchmark tasks: before anything loads
+    import_stage_modules()
+    inputs = load_inputs(suite)
+    prepare_candidates(inputs, only, progress, allow_missing)
+    inputs.plans = {plan.config.name: plan for plan in plan_candidates(inputs, only, allow_missing)}
+    return inputs
+
+
 def execute_suite(
     suite: SuiteConfig,
     *,
@@ -205,6 +237,7 @@ def execute_suite(
     command: str = "",
     cache: GenerationCache | None = None,
     allow_missing: Sequence[str] = (),
+    planned: SuiteInputs | None = None,
 ) -> RunResult:
     """Run a validated suite end to end and return its result (nothing written).
 
@@ -215,15 +248,20 @@ def execute_suite(
         allow_missing: candidates that may be missing besides the suite's ``optional: true`` ones.
         command: the command line, recorded in the run.
         cache: the generation cache (see :func:`evaluate_candidate`); None generates all.
+        planned: the suite's :func:`plan_suite`, when the caller planned it already (the
+            pytest plugin keys its reuse on the plans); ``only`` and ``allow_missing``
+            were applied then. Default: planned here.
     """
     progress = progress or SilentProgress()
-    check_suite_references(suite)  # rubrics, labels, judge bars, benchmark tasks: before anything loads
-    import_stage_modules()
     executor = open_executor(suite.executor)  # before planning: a missing Ray fails in a second
-    inputs = load_inputs(suite)
-    prepare_candidates(inputs, only, progress, allow_missing)
-    plans = plan_candidates(inputs, only, allow_missing)
-    inputs.plans = {plan.config.name: plan for plan in plans}
+    try:
+        inputs = planned if planned is not None else plan_suite(suite, progress=progress, only=only,
+                                                                allow_missing=allow_missing)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
+    plans = list(inputs.plans.values())
     inputs.executor = executor  # the benchmarks stage sends its shards to the same workers
     run = RunResult(
         run_id=new_run_id(),
