@@ -44,9 +44,8 @@ from evalkit.bar_spec import (
 )
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.judges.failures import failures_exceeded
-from evalkit.sections import comparison_section
+from evalkit.sections import comparison_section, sweep_pick
 from evalkit.slice_values import sliced_values
-from evalkit.sweep_spec import sweep_pick
 from evalkit.thresholds import Threshold, ThresholdPolicy
 from evalkit.usage import USAGE_METRICS, usage_bar
 from evalkit.verdict import run_verdict
@@ -357,8 +356,7 @@ def record_bars(suite: SuiteConfig, run: RunResult) -> list[BarResult]:
         The results; the section is left out when no bar applies.
     """
     in_run = {candidate.name for candidate in run.candidates}
-    if isinstance(run.sections.get("sweep"), Mapping):
-        in_run.add(str(run.sections["sweep"].get("name")))  # bars on the sweep's pick
+    in_run |= {bar.candidate for bar in suite.bars if sweep_pick(run.sections, bar.candidate)[0]}  # on its pick
     bars = [bar for bar in suite.bars if bar.candidate in in_run]
     if not bars:
         return []

@@ -27,6 +27,8 @@ from evalkit.errors import ConfigError
 from evalkit.paired_metric import compare_metric, metric_kind
 from evalkit.results import CandidateResult, RunResult
 from evalkit.sampling import is_rate_metric
+from evalkit.sections.base import parse_section
+from evalkit.sections.run_facts import METRIC_KINDS, MetricKindsSection
 from evalkit.stats import rng_for
 from evalkit.thresholds import ThresholdPolicy
 
@@ -265,9 +267,9 @@ def declared_kinds(*runs: RunResult) -> dict[str, str]:
     """
     kinds: dict[str, str] = {}
     for run in runs:
-        for metric, declaration in (run.sections.get("metric_kinds") or {}).items():
-            if isinstance(declaration, Mapping) and isinstance(declaration.get("kind"), str):
-                kinds[metric] = declaration["kind"]
+        declared: MetricKindsSection = parse_section(MetricKindsSection, run.sections.get(METRIC_KINDS) or {},
+                                 f"run {run.run_id}: sections.{METRIC_KINDS}")
+        kinds.update({metric: declaration.kind for metric, declaration in declared.items()})
     return kinds
 
 

@@ -6,9 +6,9 @@ stays free of run types, so the suite config and the run's section schema can im
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from evalkit.results import CandidateResult, RunResult
+from evalkit.sections.base import parse_section
+from evalkit.sections.tradeoffs import SlicesSection
 from evalkit.slice_spec import SECTION, split_sliced_metric
 
 __all__ = ["item_labels", "sliced_values"]
@@ -16,11 +16,12 @@ __all__ = ["item_labels", "sliced_values"]
 
 def item_labels(run: RunResult, slice_name: str) -> dict[str, str] | None:
     """Return item id -> slice label recorded by the slices stage (None when not recorded)."""
-    section = run.sections.get(SECTION)
-    if not isinstance(section, Mapping):
+    stored = run.sections.get(SECTION)
+    if stored is None:
         return None
-    labels = section.get("labels", {}).get(slice_name)
-    return dict(labels) if isinstance(labels, Mapping) else None
+    section: SlicesSection = parse_section(SlicesSection, stored, f"run {run.run_id}: sections.{SECTION}")
+    labels = section.labels.get(slice_name)
+    return None if labels is None else dict(labels)
 
 
 def sliced_values(run: RunResult, candidate: CandidateResult, metric: str) -> dict[str, float]:

@@ -167,11 +167,3 @@ def expand_sweep(suite: SweptSuite) -> None:
                 continue  # expanded already
             raise ConfigError(f"{suite.source}: sweep candidate '{entry['name']}' clashes with a candidate")
         suite.add_candidate(entry)
-
-
-def sweep_pick(run_sections: dict[str, Any], name: str) -> tuple[bool, str | None, str]:
-    """Return (is ``name`` a sweep's name, the candidate it picked or None, why) from a run's sections."""
-    section = run_sections.get(SECTION)
-    if not isinstance(section, dict) or section.get("name") != name:
-        return False, None, ""
-    return True, section.get("pick"), str(section.get("reason", ""))

@@ -13,8 +13,9 @@ from evalkit.checks import Score
 from evalkit.config import load_suite
 from evalkit.errors import ConfigError
 from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.sections import sweep_pick
 from evalkit.sweep import sweep_section
-from evalkit.sweep_spec import SweepSpec, sweep_pick
+from evalkit.sweep_spec import SweepSpec
 from tests.conftest import SuiteWriter
 
 N_TASK, N_BENCH = 400, 2000

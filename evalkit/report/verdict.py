@@ -25,7 +25,8 @@ from evalkit.report.metric_format import (
     significance_marker,
 )
 from evalkit.results import RunResult
-from evalkit.sections import comparison_section
+from evalkit.sections import comparison_section, parse_section
+from evalkit.sections.benchmarks import BENCHMARKS, BenchmarksSection
 
 VerdictStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline", "unknown"]
 STATUS_BADGES: dict[str, str] = {
@@ -132,10 +133,9 @@ def candidate_means(run: RunResult, item_level: Mapping[str, Mapping[str, float]
         item_level: :func:`item_means` of the run, when already computed.
     """
     means = {name: dict(values) for name, values in (item_level or item_means(run)).items()}
-    for name, tasks in (run.sections.get("benchmarks") or {}).items():
+    for name, tasks in _benchmarks(run).items():
         for task, result in tasks.items():
-            if isinstance(result, Mapping) and "acc" in result:
-                means.setdefault(name, {}).setdefault(task, float(result["acc"]))
+            means.setdefault(name, {}).setdefault(task, result.acc)
     for name, metrics in comparison_metrics(run).items():
         baseline = baseline_of(run, name)
         for metric, mc in metrics.items():
@@ -144,12 +144,17 @@ def candidate_means(run: RunResult, item_level: Mapping[str, Mapping[str, float]
     return means
 
 
+def _benchmarks(run: RunResult) -> BenchmarksSection:
+    return parse_section(BenchmarksSection, run.sections.get(BENCHMARKS) or {},
+                         f"run {run.run_id}: sections.{BENCHMARKS}")
+
+
 def ordered_metrics(run: RunResult, means: Mapping[str, Mapping[str, float]]) -> list[str]:
     """Return every metric: task checks, then per-field accuracy, judges, benchmarks."""
     seen: dict[str, None] = {}
     for metrics in means.values():
         seen.update(dict.fromkeys(metrics))
-    benchmark_tasks = {task for tasks in (run.sections.get("benchmarks") or {}).values() for task in tasks}
+    benchmark_tasks = {task for tasks in _benchmarks(run).values() for task in tasks}
 
     def group(metric: str) -> int:
         if metric in benchmark_tasks:

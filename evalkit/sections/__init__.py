@@ -33,9 +33,9 @@ from evalkit.sections.run_facts import (
     SamplingSection,
     UsageSection,
 )
-from evalkit.sections.tradeoffs import MergeAgreementSection, SlicesSection, SweepSection
+from evalkit.sections.tradeoffs import SWEEP, MergeAgreementSection, SlicesSection, SweepSection
 
-__all__ = ["RunSections", "bars_section", "check_sections", "comparison_section", "parse_section"]
+__all__ = ["RunSections", "bars_section", "check_sections", "comparison_section", "parse_section", "sweep_pick"]
 
 
 class RunSections(SectionModel):
@@ -82,3 +82,12 @@ def bars_section(sections: Mapping[str, Any], where: str = "run") -> list[BarRec
     """Return the run's checked bars as stored, typed; empty when the run has none."""
     stored = sections.get("bars")
     return [] if stored is None else parse_section(list[BarRecord], stored, f"{where} sections.bars")
+
+
+def sweep_pick(sections: Mapping[str, Any], name: str, where: str = "run") -> tuple[bool, str | None, str]:
+    """Return (is ``name`` the run's sweep, the candidate it picked or None, why) from a run's sections."""
+    stored = sections.get(SWEEP)
+    sweep = None if stored is None else parse_section(SweepSection, stored, f"{where} sections.{SWEEP}")
+    if sweep is None or sweep.name != name:
+        return False, None, ""
+    return True, sweep.pick, sweep.reason
