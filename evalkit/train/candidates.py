@@ -27,6 +27,7 @@ from evalkit.models.sources import ResolvedModel, adapter_fingerprint
 from evalkit.progress import Progress
 from evalkit.results import RunResult
 from evalkit.safe_write import check_replaceable
+from evalkit.sections.base import adapter as section_adapter
 from evalkit.sections.base import parse_section
 from evalkit.sections.manifests import MANIFESTS, CandidateManifest
 from evalkit.stages import SuiteInputs
@@ -207,9 +208,9 @@ def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Bac
         manifest = _candidate_manifest(inputs.suite, candidate)
         if manifest is None:
             continue
-        manifests[result.name] = parse_section(
-            CandidateManifest, manifest.to_dict(), f"candidate '{result.name}': its {MANIFEST_NAME}"
-        ).model_dump(mode="json")
+        where = f"candidate '{result.name}': its {MANIFEST_NAME}"
+        recorded: Manifest = parse_section(CandidateManifest, manifest.to_dict(), where)
+        manifests[result.name] = section_adapter(CandidateManifest).dump_python(recorded, mode="json")
         warning = _leakage_warning(result.name, manifest, inputs)
         if warning is not None:
             run.warnings.append(warning)

@@ -6,6 +6,8 @@ resolved prompt, the loss curve and the evalkit version. Evaluation uses it thre
 an adapter whose base fingerprint differs from the candidate's base is refused; an
 adapter whose config, data or base no longer match its train config is stale (``evalkit
 run`` retrains it); a run warns when its eval data overlaps the recorded training data.
+The manifest's shape, :class:`Manifest`, lives with the run section that records it
+(:mod:`evalkit.sections.manifests`); this module reads and writes the file.
 """
 
 from __future__ import annotations
@@ -14,104 +16,15 @@ import json
 import os
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from evalkit.clock import utc_now
 from evalkit.errors import ModelError
 from evalkit.machine import SPEED_FLAGS, cpu_flags, cpu_model
+from evalkit.sections.manifests import Manifest as Manifest
+from evalkit.sections.manifests import TrainingIdentity as TrainingIdentity
 
 MANIFEST_NAME = "evalkit-manifest.json"
-
-
-@dataclass
-class TrainingIdentity:
-    """What an adapter trained from a config now would be: the keys staleness compares.
-
-    Attributes:
-        base_fingerprint: SHA-256 of the base model's config and weights.
-        data_sha256: SHA-256 of the training data file.
-        config_fingerprint: SHA-256 of the config (paths left out) and its resolved prompt.
-    """
-
-    base_fingerprint: str
-    data_sha256: str
-    config_fingerprint: str
-
-
-@dataclass
-class Manifest:
-    """The contents of ``evalkit-manifest.json``.
-
-    Attributes:
-        kind: ``adapter`` for a LoRA adapter, ``merged`` for a merged standalone model.
-        method: ``sft`` or ``dpo``.
-        base_source: the base model's source string (``smollm2-135m-instruct``, a path).
-        base_fingerprint: SHA-256 of the base model's config and weights.
-        base_path: the local directory the base was loaded from.
-        data_path: the training data file, absolute.
-        data_sha256: SHA-256 of the training data file.
-        data_examples: how many examples (or pairs) it holds.
-        config: the full training config, with ``resolved_prompt``.
-        config_fingerprint: see :class:`TrainingIdentity`.
-        prompt_hash: hash of the prompt template trained on (as runs record it).
-        leakage_field: the item field compared for leakage.
-        loss_curve: ``{"step", "epoch", "loss"}`` per logged step.
-        trainable_parameters: parameters the adapter trains.
-        total_parameters: parameters of the whole model.
-        seconds: training wall time.
-        evalkit_version: the version that trained it.
-        created_at: ISO timestamp (UTC).
-        adapter_path: for a merged model, the adapter merged in.
-        adapter_hash: for a merged model, that adapter's fingerprint when merged.
-        command: the command line that trained it (program name without its directory).
-        machine: CPU model and the flags that decide training speed, cores, torch
-            version and threads, and the precision training ran in.
-    """
-
-    kind: Literal["adapter", "merged"]
-    method: str
-    base_source: str
-    base_fingerprint: str
-    base_path: str
-    data_path: str
-    data_sha256: str
-    data_examples: int
-    config: dict[str, Any]
-    config_fingerprint: str
-    prompt_hash: str
-    leakage_field: str = "input"
-    loss_curve: list[dict[str, float]] = field(default_factory=list)
-    trainable_parameters: int = 0
-    total_parameters: int = 0
-    seconds: float = 0.0
-    evalkit_version: str = ""
-    created_at: str = field(default_factory=utc_now)
-    adapter_path: str | None = None
-    adapter_hash: str | None = None
-    command: str = ""
-    machine: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        """Build a manifest from its JSON form (unknown keys from newer versions are ignored)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def mismatch(self, expected: TrainingIdentity) -> str | None:
-        """Return why these weights no longer match ``expected`` (None when they match)."""
-        if self.base_fingerprint != expected.base_fingerprint:
-            return "its base model changed"
-        if self.data_sha256 != expected.data_sha256:
-            return "its training data changed"
-        if self.config_fingerprint != expected.config_fingerprint:
-            return "its training config or prompt changed"
-        return None
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> Path:
