@@ -27,7 +27,6 @@ Grouping uses pandas.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,8 +35,7 @@ from evalkit.comparison import TOLERANCE, MetricKind, Verdict, is_significant
 from evalkit.paired_metric import compare_metric, items_needed, metric_kind
 from evalkit.results import CandidateResult, RunResult
 from evalkit.sections.base import parse_section
-from evalkit.sections.tradeoffs import CandidateSlices as CandidateSlicesRecord
-from evalkit.sections.tradeoffs import SliceRow, SlicesResult, SlicesSection
+from evalkit.sections.tradeoffs import CandidateSlices, SliceRow, SlicesResult, SlicesSection
 from evalkit.significance import ALPHA
 from evalkit.slice_spec import SECTION, SliceSpec
 from evalkit.stats import rng_for
@@ -48,66 +46,6 @@ if TYPE_CHECKING:
     from evalkit.models.backend import Backend
     from evalkit.progress import Progress
     from evalkit.stages import SuiteInputs
-
-
-@dataclass
-class SliceComparison:
-    """One metric on one slice, candidate against baseline.
-
-    Attributes:
-        slice: the slice's name (``category``).
-        value: the slice's label (``billing``).
-        metric: the metric.
-        kind: ``binary``, ``judge`` or ``continuous``.
-        n_items: paired items in the slice.
-        baseline_value / candidate_value: the means on those items.
-        delta: candidate - baseline.
-        ci_low / ci_high: the paired bootstrap 95% interval on ``delta``.
-        p_value: the paired test's p-value, uncorrected.
-        p_adjusted: Holm-adjusted over the candidate's family of slice tests.
-        test: ``mcnemar``, ``wilcoxon`` or ``bootstrap``.
-        threshold: the tolerated drop of the metric (``3%`` or ``2pt``).
-        mde: smallest drop detectable with 80% power at level 0.05 / family size (None:
-            not even a drop to zero is).
-        verdict: see the module docstring.
-    """
-
-    slice: str
-    value: str
-    metric: str
-    kind: MetricKind
-    n_items: int
-    baseline_value: float
-    candidate_value: float
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    p_adjusted: float
-    test: str
-    threshold: str
-    mde: float | None
-    verdict: Verdict
-
-    @property
-    def sliced_metric(self) -> str:
-        """The name bars use: ``exact_match[category=billing]``."""
-        return f"{self.metric}[{self.slice}={self.value}]"
-
-
-@dataclass
-class CandidateSlices:
-    """Every slice comparison of one candidate, with the size of its correction family."""
-
-    candidate: str
-    baseline: str
-    family_size: int
-    rows: list[SliceComparison] = field(default_factory=list)
-
-    @property
-    def regressions(self) -> list[SliceComparison]:
-        """The rows whose verdict is ``regressed``."""
-        return [row for row in self.rows if row.verdict == "regressed"]
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:
@@ -197,12 +135,12 @@ def compare_slices(baseline: CandidateResult, candidate: CandidateResult, specs:
                 raw.append((spec, str(value), metric, (compared, pair[0][present], pair[1][present])))
     adjusted = holm_adjust([entry[3][0].p_value for entry in raw])
     family = max(len(raw), 1)
-    result = CandidateSlices(candidate=candidate.name, baseline=baseline.name, family_size=len(raw))
+    result = CandidateSlices(baseline=baseline.name, family_size=len(raw))
     for (spec, value, metric, (compared, base, cand)), p_adj in zip(raw, adjusted, strict=True):
         kind = metric_kind(metric, base, cand)
         scale = 1.0 if kind == "binary" else max(float(np.max(np.abs(np.concatenate([base, cand])))), 1.0)
         mde = minimum_detectable_effect(kind, base, cand, alpha / family, scale)
-        result.rows.append(SliceComparison(
+        result.rows.append(SliceRow(
             slice=spec.name, value=value, metric=metric, kind=kind, n_items=compared.n_items,
             baseline_value=compared.baseline_value, candidate_value=compared.candidate_value,
             delta=compared.delta, ci_low=compared.ci_low, ci_high=compared.ci_high,
@@ -234,14 +172,8 @@ def slices_section(run: RunResult, specs: Sequence[SliceSpec], policy: Threshold
     items = base.items if base is not None else (evaluated[0].items if evaluated else [])
     frame = _label_frame(items, specs)
     labels = {spec.name: dict(zip(frame["item_id"], frame[spec.name], strict=True)) for spec in specs}
-    candidates: dict[str, CandidateSlicesRecord] = {}
-    for other in evaluated:
-        if base is None or other.name == base.name:
-            continue
-        compared = compare_slices(base, other, specs, policy, seed)
-        candidates[other.name] = CandidateSlicesRecord(
-            baseline=base.name, family_size=compared.family_size,
-            rows=[SliceRow.model_validate(asdict(row)) for row in compared.rows])
+    candidates = {other.name: compare_slices(base, other, specs, policy, seed)
+                  for other in evaluated if base is not None and other.name != base.name}
     return SlicesResult(correction="holm", alpha=ALPHA, labels=labels, candidates=candidates).model_dump(mode="json")
 
 

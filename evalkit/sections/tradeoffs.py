@@ -97,35 +97,58 @@ SweepSection = SweepResult
 
 
 class SliceRow(SectionModel):
-    """One metric on one slice, candidate against baseline (see :class:`evalkit.slices.SliceComparison`)."""
+    """One metric on one slice, candidate against baseline (:func:`evalkit.slices.compare_slices` builds it)."""
 
     slice: str
+    """The slice's name (``category``)."""
     value: str
+    """The slice's label (``billing``)."""
     metric: str
     kind: MetricKind
+    """``binary``, ``judge`` or ``continuous``."""
     n_items: int
+    """Paired items in the slice."""
     baseline_value: float
+    """The baseline's mean on those items."""
     candidate_value: float
+    """The candidate's mean on those items."""
     delta: float
+    """candidate - baseline."""
     ci_low: float
+    """Lower end of the paired bootstrap 95% interval on ``delta``."""
     ci_high: float
+    """Upper end of that interval."""
     p_value: float
+    """The paired test's p-value, uncorrected."""
     p_adjusted: float
     """Holm-adjusted over the candidate's family of slice tests."""
     test: str
+    """``mcnemar``, ``wilcoxon`` or ``bootstrap``."""
     threshold: str
+    """The tolerated drop of the metric (``3%`` or ``2pt``)."""
     mde: float | None
-    """Smallest drop detectable with 80% power (None: not even a drop to zero is)."""
+    """Smallest drop detectable with 80% power at level 0.05 / family size (None: not even a drop to zero is)."""
     verdict: Verdict
+    """How it is reached: :mod:`evalkit.slices`."""
+
+    @property
+    def sliced_metric(self) -> str:
+        """The name bars use: ``exact_match[category=billing]``."""
+        return f"{self.metric}[{self.slice}={self.value}]"
 
 
 class CandidateSlices(SectionModel):
-    """Every slice comparison of one candidate."""
+    """Every slice comparison of one candidate, with the size of its correction family."""
 
     baseline: str
     family_size: int
     """How many tests Holm's correction spans."""
     rows: list[SliceRow] = Field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[SliceRow]:
+        """The rows whose verdict is ``regressed``."""
+        return [row for row in self.rows if row.verdict == "regressed"]
 
 
 class SlicesResult(SectionModel):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import pytest
 
 from evalkit.checks import Score
@@ -13,9 +11,9 @@ from evalkit.report.render import merge_agreement_lines
 from evalkit.report.tradeoffs import slice_tables, sweep_view
 from evalkit.results import CandidateResult, ItemResult, RunResult
 from evalkit.sections.base import parse_section
-from evalkit.sections.tradeoffs import MergeAgreementSection, SliceRow, SlicesSection, SweepSection
+from evalkit.sections.tradeoffs import CandidateSlices, MergeAgreementSection, SliceRow, SlicesSection, SweepSection
 from evalkit.slice_spec import SliceSpec
-from evalkit.slices import SliceComparison, slice_regressions, slices_section
+from evalkit.slices import compare_slices, slice_regressions, slices_section
 from evalkit.sweep import sweep_section
 from evalkit.sweep_spec import SweepSpec
 from evalkit.thresholds import ThresholdPolicy
@@ -35,8 +33,13 @@ def _run(*candidates: CandidateResult) -> RunResult:
                      candidates=list(candidates), started_at="2026-12-01T10:00:00+00:00")
 
 
-def test_a_slice_row_has_every_field_of_the_slice_comparison() -> None:
-    assert [f.name for f in fields(SliceComparison)] == list(SliceRow.model_fields)
+def test_compare_slices_builds_the_sections_records_themselves() -> None:
+    base = _candidate("base", ["a"] * 4, [1.0] * 4, ["x", "x", "y", "y"])
+    other = _candidate("lora", ["a"] * 4, [1.0, 0.0, 1.0, 1.0], ["x", "x", "y", "y"])
+    compared = compare_slices(base, other, [SliceSpec.model_validate("output.category")], ThresholdPolicy())
+    assert isinstance(compared, CandidateSlices) and all(isinstance(row, SliceRow) for row in compared.rows)
+    assert [row.sliced_metric for row in compared.rows] == ["exact_match[category=x]", "exact_match[category=y]"]
+    assert compared.regressions == [row for row in compared.rows if row.verdict == "regressed"]
 
 
 def test_merge_agreement_validates_reads_back_and_names_a_damaged_field() -> None:
