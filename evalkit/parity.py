@@ -44,58 +44,6 @@ DEFAULT_MIN_AGREEMENT = 0.9
 Tokenize = Callable[[str], list[str]]
 
 
-@dataclass(frozen=True)
-class Divergence:
-    """Where two completions of one item first differ.
-
-    Attributes:
-        item_id: the item.
-        position: index of the first differing token (of the tokenized completions).
-        left_token / right_token: the tokens there ("" past the end of a completion).
-        left / right: the two whole completions.
-    """
-
-    item_id: str
-    position: int
-    left_token: str
-    right_token: str
-    left: str
-    right: str
-
-
-@dataclass
-class OutputComparison:
-    """Agreement between two sets of completions of the same items.
-
-    Attributes:
-        left / right: what was compared (e.g. ``hf`` and ``vllm``).
-        n: items compared.
-        agreeing: items with identical completions.
-        divergences: one entry per disagreeing item.
-    """
-
-    left: str
-    right: str
-    n: int
-    agreeing: int
-    divergences: list[Divergence] = field(default_factory=list)
-
-    @property
-    def agreement_rate(self) -> float:
-        """Share of items whose completions are identical (1.0 when there are none)."""
-        return self.agreeing / self.n if self.n else 1.0
-
-    def to_record(self) -> OutputAgreement:
-        """Return the section's record of this comparison."""
-        return OutputAgreement(left=self.left, right=self.right, n=self.n, agreeing=self.agreeing,
-                               agreement_rate=self.agreement_rate,
-                               divergences=[ItemDivergence(**vars(d)) for d in self.divergences])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready form stored in the run."""
-        return self.to_record().model_dump(mode="json")
-
-
 def first_divergence(left: Sequence[str], right: Sequence[str]) -> int | None:
     """Return the index of the first differing token of two token lists, or None if equal."""
     for position, (a, b) in enumerate(zip(left, right, strict=False)):
@@ -110,7 +58,7 @@ def compare_outputs(
     right: Sequence[str],
     tokenize: Tokenize,
     names: tuple[str, str] = ("hf", "vllm"),
-) -> OutputComparison:
+) -> OutputAgreement:
     """Compare two completions per item: agreement and the first diverging token of each disagreement.
 
     Args:
@@ -120,16 +68,15 @@ def compare_outputs(
         tokenize: splits a completion into token strings (the model's tokenizer).
         names: labels of the two sides.
     """
-    comparison = OutputComparison(names[0], names[1], n=len(item_ids), agreeing=0)
+    divergences: list[ItemDivergence] = []
     for item_id, a, b in zip(item_ids, left, right, strict=True):
         if a == b:
-            comparison.agreeing += 1
             continue
         tokens_a, tokens_b = tokenize(a), tokenize(b)
         position = first_divergence(tokens_a, tokens_b)
         if position is None:  # same tokens, different text (whitespace the tokenizer drops)
             position = 0
-        comparison.divergences.append(Divergence(
+        divergences.append(ItemDivergence(
             item_id=item_id,
             position=position,
             left_token=tokens_a[position] if position < len(tokens_a) else "",
@@ -137,33 +84,17 @@ def compare_outputs(
             left=a,
             right=b,
         ))
-    return comparison
+    n, agreeing = len(item_ids), len(item_ids) - len(divergences)
+    return OutputAgreement(left=names[0], right=names[1], n=n, agreeing=agreeing,
+                           agreement_rate=agreeing / n if n else 1.0, divergences=divergences)
 
 
-@dataclass
-class AdapterEffect:
-    """How many items an adapter changes compared with its bare base, per backend.
+def adapter_effect(n: int, changed: dict[str, int]) -> AdapterChanges:
+    """Return how an adapter changed ``n`` items against its bare base (``changed``: backend -> items).
 
-    Attributes:
-        n: items compared.
-        changed: backend name -> items whose completion differs from the base's.
+    It is a no-op when it changed no item on some backend (it was likely not applied).
     """
-
-    n: int
-    changed: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def no_op(self) -> bool:
-        """True when the adapter changed no item on some backend (it was likely not applied)."""
-        return self.n > 0 and any(count == 0 for count in self.changed.values())
-
-    def to_record(self) -> AdapterChanges:
-        """Return the section's record of this adapter's effect."""
-        return AdapterChanges(n=self.n, changed=dict(self.changed), no_op=self.no_op)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready form stored in the run."""
-        return self.to_record().model_dump(mode="json")
+    return AdapterChanges(n=n, changed=dict(changed), no_op=n > 0 and any(count == 0 for count in changed.values()))
 
 
 @dataclass
@@ -179,9 +110,9 @@ class ParityReport:
     """
 
     n_items: int
-    backends: dict[str, OutputComparison] = field(default_factory=dict)
-    merged: dict[str, OutputComparison] = field(default_factory=dict)
-    adapters: dict[str, AdapterEffect] = field(default_factory=dict)
+    backends: dict[str, OutputAgreement] = field(default_factory=dict)
+    merged: dict[str, OutputAgreement] = field(default_factory=dict)
+    adapters: dict[str, AdapterChanges] = field(default_factory=dict)
     min_agreement: float = DEFAULT_MIN_AGREEMENT
 
     @property
@@ -207,9 +138,9 @@ class ParityReport:
         return ParitySummary(
             n_items=self.n_items,
             min_agreement=self.min_agreement,
-            backends={name: c.to_record() for name, c in self.backends.items()},
-            merged={name: c.to_record() for name, c in self.merged.items()},
-            adapters={name: e.to_record() for name, e in self.adapters.items()},
+            backends=dict(self.backends),
+            merged=dict(self.merged),
+            adapters=dict(self.adapters),
             problems=self.problems,
         )
 
@@ -344,11 +275,10 @@ def run_parity(
             vllm = outputs.get("vllm", variant, plan)
             report.backends[name] = compare_outputs(item_ids, hf, vllm, tokenize)
             if variant.adapter is not None:
-                effect = AdapterEffect(n=len(items))
-                for backend, own in (("hf", hf), ("vllm", vllm)):
-                    base = outputs.get(backend, _bare(variant), plan)
-                    effect.changed[backend] = sum(a != b for a, b in zip(own, base, strict=True))
-                report.adapters[name] = effect
+                changed = {backend: sum(a != b for a, b in zip(own, outputs.get(backend, _bare(variant), plan),
+                                                               strict=True))
+                           for backend, own in (("hf", hf), ("vllm", vllm))}
+                report.adapters[name] = adapter_effect(len(items), changed)
             if plan.config.merged_from:
                 source = _merged_source(inputs, plans, plan)
                 if source is not None:

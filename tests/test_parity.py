@@ -12,7 +12,7 @@ from vllm_fixtures import shared_hf_backend, shared_vllm_backend, tiny_vllm_mode
 
 from evalkit.cli import main
 from evalkit.config import load_suite
-from evalkit.parity import AdapterEffect, ParityReport, compare_outputs, first_divergence, run_parity
+from evalkit.parity import ParityReport, adapter_effect, compare_outputs, first_divergence, run_parity
 from evalkit.runner import load_inputs
 from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
 
@@ -37,8 +37,8 @@ def test_compare_outputs_counts_agreement_and_names_the_first_diverging_token() 
 
 def test_report_flags_a_no_op_adapter_and_a_low_agreement() -> None:
     report = ParityReport(n_items=4, min_agreement=0.9)
-    report.adapters["noop"] = AdapterEffect(n=4, changed={"hf": 0, "vllm": 0})
-    report.adapters["good"] = AdapterEffect(n=4, changed={"hf": 3, "vllm": 3})
+    report.adapters["noop"] = adapter_effect(4, {"hf": 0, "vllm": 0})
+    report.adapters["good"] = adapter_effect(4, {"hf": 3, "vllm": 3})
     report.backends["good"] = compare_outputs(["1", "2"], ["a", "b"], ["a", "c"], list)
     problems = report.problems
     assert len(problems) == 2

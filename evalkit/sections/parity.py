@@ -1,8 +1,9 @@
 """The ``parity`` section: HF vs vLLM, merged model vs adapter, and adapters that change nothing.
 
 Written by :meth:`evalkit.parity.ParityReport.to_dict` (the ``parity`` stage, and the
-JSON that ``evalkit parity --json`` prints); see :mod:`evalkit.parity` for what each
-comparison means. Every key is always written.
+JSON that ``evalkit parity --json`` prints); :func:`evalkit.parity.compare_outputs` and
+:func:`evalkit.parity.adapter_effect` build these records themselves. See
+:mod:`evalkit.parity` for what each comparison means. Every key is always written.
 """
 
 from __future__ import annotations

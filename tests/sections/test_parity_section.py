@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from evalkit.errors import DataError
-from evalkit.parity import AdapterEffect, ParityReport, compare_outputs
+from evalkit.parity import ParityReport, adapter_effect, compare_outputs
 from evalkit.sections.base import parse_section
 from evalkit.sections.parity import ParitySection
 
@@ -79,7 +79,7 @@ def test_a_report_with_divergences_round_trips_through_the_schema() -> None:
     report = ParityReport(n_items=2, min_agreement=0.9)
     report.backends["lora"] = compare_outputs(["1", "2"], ["a b", "c"], ["a x", "c"], str.split)
     report.merged["merged"] = compare_outputs(["1"], ["p q"], ["p"], str.split, names=("peft_adapter", "merged"))
-    report.adapters["lora"] = AdapterEffect(n=2, changed={"hf": 1, "vllm": 1})
+    report.adapters["lora"] = adapter_effect(2, {"hf": 1, "vllm": 1})
     stored = json.loads(json.dumps(report.to_dict()))
     parsed = parse_section(ParitySection, stored, "parity")
     assert as_stored(parsed) == stored
