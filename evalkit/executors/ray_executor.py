@@ -34,7 +34,6 @@ import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from evalkit.config import GenerationConfig, RayExecutorConfig
@@ -42,6 +41,7 @@ from evalkit.errors import BackendUnavailable, EvalkitError, ModelError
 from evalkit.executors import ChunkCallback, Conversation, UnitFunction
 from evalkit.executors.ray_worker import EvalWorker
 from evalkit.models.backend import ModelVariant
+from evalkit.sections.run_facts import ExecutorSummary
 
 INSTALL_HINT = "pip install 'evalkit[ray]'"
 NAMESPACE = "evalkit"
@@ -62,19 +62,6 @@ def import_ray() -> Any:
     return ray
 
 
-@dataclass
-class ExecutorFigures:
-    """What the executor did in one run (the run's ``executor`` section)."""
-
-    kind: str = "ray"
-    address: str = ""
-    workers: int = 0
-    units: int = 0
-    chunks: int = 0
-    retried_units: int = 0
-    replaced_workers: int = 0
-
-
 class RayExecutor:
     """Runs work units on Ray actors; see the module docstring.
 
@@ -86,7 +73,7 @@ class RayExecutor:
         """Check that Ray imports; the cluster is joined and actors started on first use."""
         self.ray = import_ray()
         self.config = config
-        self.figures = ExecutorFigures(address=config.address, workers=config.num_workers)
+        self.figures = ExecutorSummary(address=config.address, workers=config.num_workers)
         self._notes: list[str] = []
         self._workers: dict[int, Any] = {}
         self._spawned = 0
@@ -267,8 +254,8 @@ class RayExecutor:
         return list(self._notes)
 
     def summary(self) -> dict[str, Any]:
-        """Return the figures of the run's ``executor`` section."""
-        return asdict(self.figures)
+        """Return the figures of the run's ``executor`` section (the benchmarks stage adds its shards)."""
+        return self.figures.model_dump(mode="json", exclude={"benchmark_shards"})
 
     def close(self) -> None:
         """Free the actors' models and stop them; leave the cluster when this executor joined it.

@@ -153,7 +153,11 @@ MetricKindsSection = dict[str, MetricDeclared]
 
 
 class ExecutorSummary(SectionModel):
-    """What the executor did (``RayExecutor.summary()``), and the benchmark shards it scored."""
+    """What the executor did, and the benchmark shards it scored.
+
+    :class:`evalkit.executors.ray_executor.RayExecutor` counts into one as it runs and
+    ``summary()`` writes it without ``benchmark_shards``, which the benchmarks stage adds.
+    """
 
     kind: str = "ray"
     address: str = ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typing
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,9 @@ import pytest
 from evalkit.api import run_suite
 from evalkit.checks import Score
 from evalkit.checks.registry import METRIC_KINDS as DECLARED_KINDS
-from evalkit.config import GenerationConfig
+from evalkit.config import GenerationConfig, RayExecutorConfig
 from evalkit.errors import DataError
-from evalkit.executors.ray_executor import ExecutorFigures
+from evalkit.executors.ray_executor import RayExecutor
 from evalkit.models.fleet import EndpointFleet
 from evalkit.models.fleet_stage import record_fleets
 from evalkit.progress import SilentProgress
@@ -145,13 +144,15 @@ def test_metric_kinds_vocabulary_is_the_registrys() -> None:
 
 
 def test_the_executor_summary_validates_with_and_without_benchmark_shards() -> None:
-    figures = ExecutorFigures(address="local", workers=2, units=5, chunks=9, retried_units=1)
-    assert set(ExecutorSection.model_fields) - {"benchmark_shards"} == {f.name for f in fields(ExecutorFigures)}
-    parsed = parse_section(ExecutorSection, asdict(figures), "executor")
+    executor = RayExecutor(RayExecutorConfig(address="local", num_workers=2))  # joins no cluster until used
+    executor.figures.units, executor.figures.chunks, executor.figures.retried_units = 5, 9, 1
+    figures = executor.summary()
+    assert list(figures) == [name for name in ExecutorSection.model_fields if name != "benchmark_shards"]
+    parsed = parse_section(ExecutorSection, figures, "executor")
     assert (parsed.kind, parsed.workers, parsed.retried_units, parsed.benchmark_shards) == ("ray", 2, 1, None)
-    assert parse_section(ExecutorSection, {**asdict(figures), "benchmark_shards": 4}, "executor").benchmark_shards == 4
+    assert parse_section(ExecutorSection, {**figures, "benchmark_shards": 4}, "executor").benchmark_shards == 4
     with pytest.raises(DataError, match=r"field 'units'"):
-        parse_section(ExecutorSection, {**asdict(figures), "units": "five"}, "executor")
+        parse_section(ExecutorSection, {**figures, "units": "five"}, "executor")
 
 
 class _FleetBackend:
