@@ -5,7 +5,9 @@ session where evalkit is installed. It does nothing (and imports nothing heavy) 
 a session asks for it:
 
 * ``pytest --evalkit suites/classifier.yaml`` collects one test item per entry of the
-  suite's ``bars:`` section, so CI shows a pass/fail line for each bar;
+  suite's ``bars:`` section, so CI shows a pass/fail line for each bar, and one more,
+  ``no regression against the baseline``, failing when a metric regressed beyond its
+  allowed drop though no bar names it: the same verdict ``evalkit run`` exits 1 on;
 * the ``evalkit`` session fixture runs a suite once and returns its results, the
   ``evalkit_result`` fixture gives a test the results of the suite named by its
   ``@pytest.mark.evalkit(suite=...)`` marker, and :func:`assert_bar` checks one bar
@@ -151,7 +153,7 @@ def pytest_configure(config: pytest.Config) -> None:
 class SuiteFile(pytest.File):
     """A suite file given with ``--evalkit``: it collects one :class:`BarItem` per bar."""
 
-    def collect(self) -> Iterator[BarItem]:
+    def collect(self) -> Iterator[pytest.Item]:
         """Load the suite and yield its bars; a suite that does not load is a collection error."""
         from evalkit.config import load_suite
         from evalkit.yaml_source import line_of, load_yaml_with_nodes
@@ -168,6 +170,9 @@ class SuiteFile(pytest.File):
             item = BarItem.from_parent(self, name=bar.label, bar=bar, index=index, line=line)
             item.add_marker(pytest.mark.evalkit(suite=str(self.path)))
             yield item
+        verdict = RegressionItem.from_parent(self, name=RegressionItem.NAME)
+        verdict.add_marker(pytest.mark.evalkit(suite=str(self.path)))
+        yield verdict
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """Show an evalkit error as its one-line message, without a traceback."""
@@ -210,6 +215,44 @@ class BarItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Point at the bar's line in the suite file."""
         return self.path, (self.line - 1 if self.line is not None else None), f"evalkit bar {self.bar.label}"
+
+
+class RegressionItem(pytest.Item):
+    """The run's regressions as one test: fails when a metric regressed though no bar names it.
+
+    A bar has its own item; this one holds what :func:`evalkit.verdict.run_verdict`
+    blocks on besides bars (a counted metric whose drop is beyond its threshold), so
+    the session fails exactly when ``evalkit run`` exits 1.
+    """
+
+    NAME = "no regression against the baseline"
+
+    def runtest(self) -> None:
+        """Run the suite (once per session) and fail on every regression the verdict counts."""
+        from evalkit.sections import comparison_section
+        from evalkit.verdict import run_verdict
+
+        result = _runs(self.config).get(self.path)
+        self.user_properties += result.report_properties()
+        gates = run_verdict(result.run).candidates
+        regressions = [f"{gate.name}: {metric} {why}" for gate in gates for metric, why in gate.regressions]
+        if regressions:
+            raise BarFailed("regressed against the baseline beyond the allowed drop:\n  " + "\n  ".join(regressions))
+        comparison = comparison_section(result.run.sections)
+        if comparison is None or not comparison.candidates:
+            pytest.skip("the run compared nothing with the baseline (one candidate evaluated)")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """Show the regressions (or an evalkit error's message) instead of a traceback."""
+        if isinstance(excinfo.value, BarFailed):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, EvalkitError):
+            return f"evalkit: error: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Point at the suite file."""
+        return self.path, None, f"evalkit {self.NAME}"
 
 
 @pytest.hookimpl(tryfirst=True)

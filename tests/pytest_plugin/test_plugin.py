@@ -34,10 +34,11 @@ def test_one_test_per_bar_with_evidence_junit_properties_and_report_path(
 ) -> None:
     suite = plugin_suite()
     result = pytester.runpytest("--evalkit", str(suite), "-rA", "--junitxml=junit.xml")
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines([
         "PASSED suite.yaml::lora: answered == 1.0",
         "PASSED suite.yaml::lora: no significant regression on exact_match",
+        "PASSED suite.yaml::no regression against the baseline",
     ])
     # Three identical answers cannot show that `answered` did not drop 3%: undecided, and an
     # undecided gate fails under the default `inconclusive: fail`, as in `evalkit run`.
@@ -84,7 +85,7 @@ def test_an_inconclusive_bar_is_skipped_never_passed_when_the_suite_lets_it_warn
 ) -> None:
     suite = plugin_suite(inconclusive="warn", bars=[{"lora": "answered max_drop 3%"}])
     result = pytester.runpytest("--evalkit", str(suite), "-rA")
-    result.assert_outcomes(skipped=1)
+    result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED *INCONCLUSIVE: answered went*"])
 
 
@@ -95,17 +96,17 @@ def test_run_is_reused_by_later_sessions_until_inputs_change(
     pytester.makepyprojecttoml('[tool.evalkit]\nsuites = ["suite.yaml"]\nstore = "db/runs.db"\nreport_dir = "out"\n')
     plugin_suite(bars=[{"lora": "answered == 1.0"}])
     first = pytester.runpytest()
-    first.assert_outcomes(passed=1)
+    first.assert_outcomes(passed=2)
     second = pytester.runpytest()
-    second.assert_outcomes(passed=1)
+    second.assert_outcomes(passed=2)
     (run_dir,) = run_dirs(pytester.path / "out")
     second.stdout.fnmatch_lines([f"evalkit report: {run_dir / 'report.html'} (run reused from an earlier session*"])
     assert (pytester.path / "db" / "runs.db").is_file() and any((pytester.path / "db" / "pytest-runs").glob("*.json"))
     # A changed bar is checked against the same run; a changed input runs the suite again.
     plugin_suite(bars=[{"lora": "answered == 1.0"}, {"lora": "exact_match >= 0.5"}])
-    pytester.runpytest().assert_outcomes(passed=1, failed=1)
+    pytester.runpytest().assert_outcomes(passed=2, failed=1)
     assert len(run_dirs(pytester.path / "out")) == 1
-    pytester.runpytest("--evalkit-no-cache").assert_outcomes(passed=1, failed=1)
+    pytester.runpytest("--evalkit-no-cache").assert_outcomes(passed=2, failed=1)
     assert len(run_dirs(pytester.path / "out")) == 2
 
 
@@ -144,7 +145,7 @@ def test_xdist_workers_run_the_suite_once(pytester: pytest.Pytester, plugin_suit
     suite = plugin_suite()
     # --evalkit-no-cache: the second worker must get the run from the first, not from a cache.
     result = pytester.runpytest("-n", "2", "-v", "--evalkit", str(suite), "--evalkit-no-cache")
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=3, failed=2)
     output = result.stdout.str()
     assert "[gw0]" in output and "[gw1]" in output
     (run_dir,) = run_dirs(pytester.path / "reports")
