@@ -25,7 +25,7 @@ from typing import Literal
 from evalkit.bar_result import BarRecord
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.results import RunResult
-from evalkit.sections import bars_section, comparison_section
+from evalkit.sections import bars_section, compared_baseline, comparison_section
 
 CandidateStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline"]
 
@@ -112,8 +112,7 @@ def run_verdict(run: RunResult) -> RunVerdict:
     """
     bars = bars_section(run.sections)
     regressions = _regressions(run)
-    comparison = comparison_section(run.sections)
-    baseline = (comparison.baseline if comparison is not None else "") or run.baseline
+    baseline = compared_baseline(run.sections, run.baseline)
     names = [c.name for c in run.candidates]
     names += [name for name in regressions if name not in names]
     names += [b.candidate for b in bars if b.candidate not in names]

@@ -25,7 +25,7 @@ from evalkit.report.metric_format import (
     significance_marker,
 )
 from evalkit.results import RunResult
-from evalkit.sections import comparison_section, parse_section
+from evalkit.sections import compared_baseline, comparison_section, parse_section
 from evalkit.sections.benchmarks import BENCHMARKS, BenchmarksSection
 
 VerdictStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline", "unknown"]
@@ -215,8 +215,7 @@ def metric_rows(run: RunResult, means: Mapping[str, Mapping[str, float]],
 
 def table_candidates(run: RunResult) -> list[str]:
     """Return the candidates that have values, baseline first."""
-    comparison = comparison_section(run.sections)
-    baseline = (comparison.baseline if comparison is not None else "") or run.baseline
+    baseline = compared_baseline(run.sections, run.baseline)
     names = [c.name for c in run.candidates if c.status == "ok"]
     for name in comparison_metrics(run):
         if name not in names:
@@ -246,7 +245,7 @@ def baseline_of(run: RunResult, candidate: str) -> str:
     if comparison is None:
         return run.baseline
     entry = comparison.candidates.get(candidate)
-    return (entry.baseline if entry is not None else "") or comparison.baseline or run.baseline
+    return (entry.baseline if entry is not None else "") or compared_baseline(run.sections, run.baseline)
 
 
 def baseline_label(run: RunResult) -> str:
@@ -256,7 +255,7 @@ def baseline_label(run: RunResult) -> str:
         return run.baseline
     if not comparison.baseline and comparison.baseline_run_id:
         return f"run {comparison.baseline_run_id}"
-    return comparison.baseline or run.baseline
+    return compared_baseline(run.sections, run.baseline)
 
 
 def _bar_reason(bar: BarRecord) -> str:

@@ -35,7 +35,8 @@ from evalkit.sections.run_facts import (
 )
 from evalkit.sections.tradeoffs import SWEEP, MergeAgreementSection, SlicesSection, SweepSection
 
-__all__ = ["RunSections", "bars_section", "check_sections", "comparison_section", "parse_section", "sweep_pick"]
+__all__ = ["RunSections", "bars_section", "check_sections", "compared_baseline", "comparison_section", "parse_section",
+           "sweep_pick"]
 
 
 class RunSections(SectionModel):
@@ -76,6 +77,16 @@ def comparison_section(sections: Mapping[str, Any], where: str = "run") -> Compa
     """Return the run's comparison, typed; None when the run has none."""
     stored = sections.get("comparison")
     return None if stored is None else parse_section(Comparison, stored, f"{where} sections.comparison")
+
+
+def compared_baseline(sections: Mapping[str, Any], default: str, where: str = "run") -> str:
+    """Return the candidate the run compared with: its comparison's baseline, else ``default``.
+
+    ``default`` is the run's own baseline; a comparison of two runs names none (each
+    candidate then has its own, in its entry).
+    """
+    comparison = comparison_section(sections, where)
+    return (comparison.baseline if comparison is not None else "") or default
 
 
 def bars_section(sections: Mapping[str, Any], where: str = "run") -> list[BarRecord]:
