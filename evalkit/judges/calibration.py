@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,9 @@ import numpy as np
 from evalkit.errors import DataError
 from evalkit.jsonl import json_objects
 from evalkit.judges.clients import Judgment
-from evalkit.judges.judging import JudgeRunner, JudgeTally, JudgeTask
+from evalkit.judges.judging import JudgeRunner, JudgeTally, JudgeTask, count_outcome
 from evalkit.judges.rubric import SCALE, Rubric
+from evalkit.sections.judges import CriterionAgreement
 
 
 @dataclass(frozen=True)
@@ -125,31 +126,6 @@ def spearman(human: Sequence[float], judge: Sequence[float]) -> float | None:
     return None if math.isnan(value) else value
 
 
-@dataclass(frozen=True)
-class CriterionAgreement:
-    """Judge-human agreement on one criterion.
-
-    Attributes:
-        n: examples judged (judge errors left out).
-        kappa: quadratic-weighted Cohen's kappa, None when undefined.
-        spearman: Spearman's rho, None when undefined.
-        exact: share of examples where the rounded judge score equals the human's.
-        within_one: share where they differ by at most one level.
-        self_consistency: mean std of repeated judgments (None without repeats).
-    """
-
-    n: int
-    kappa: float | None
-    spearman: float | None
-    exact: float | None
-    within_one: float | None
-    self_consistency: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
-
 def agreement(
     human: Sequence[int], judge: Sequence[float], repeats: Sequence[Sequence[float]] = ()
 ) -> CriterionAgreement:
@@ -228,7 +204,7 @@ def calibrate(examples: Sequence[LabelledExample], runner: JudgeRunner, repeats:
     per_example = [outcomes[i * max(1, repeats) : (i + 1) * max(1, repeats)] for i in range(len(examples))]
     tally = JudgeTally()
     for outcome in outcomes:
-        tally.add(outcome)
+        count_outcome(tally, outcome)
     criteria: dict[str, CriterionAgreement] = {}
     judged = [(ex, [o.judgment for o in outs if isinstance(o.judgment, Judgment)])
               for ex, outs in zip(examples, per_example, strict=True)]

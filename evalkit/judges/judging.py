@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from evalkit.api_keys import redact
@@ -32,6 +32,7 @@ from evalkit.judges.parsing import MalformedJudgment
 from evalkit.judges.rubric import Rubric
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.prompting import Message
+from evalkit.sections.judges import JudgeTally as JudgeTally
 
 MAX_BACKOFF_S = 30.0
 TaskKind = Literal["pointwise", "pairwise"]
@@ -64,33 +65,16 @@ class JudgeOutcome:
     cached: bool = False
 
 
-@dataclass
-class JudgeTally:
-    """Counts over a batch of tasks, shown in the run's judges section."""
-
-    tasks: int = 0
-    errors: int = 0
-    request_retries: int = 0
-    malformed_retries: int = 0
-    cache_hits: int = 0
-    error_examples: list[str] = field(default_factory=list)
-
-    def add(self, outcome: JudgeOutcome) -> None:
-        """Count one outcome."""
-        self.tasks += 1
-        self.request_retries += outcome.request_retries
-        self.malformed_retries += outcome.malformed_retries
-        self.cache_hits += int(outcome.cached)
-        if outcome.judgment is None:
-            self.errors += 1
-            if len(self.error_examples) < 5:
-                self.error_examples.append(outcome.error)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"tasks": self.tasks, "errors": self.errors, "request_retries": self.request_retries,
-                "malformed_retries": self.malformed_retries, "cache_hits": self.cache_hits,
-                "error_examples": list(self.error_examples)}
+def count_outcome(tally: JudgeTally, outcome: JudgeOutcome) -> None:
+    """Count one outcome into ``tally`` (the judges section's counts of a batch of tasks)."""
+    tally.tasks += 1
+    tally.request_retries += outcome.request_retries
+    tally.malformed_retries += outcome.malformed_retries
+    tally.cache_hits += int(outcome.cached)
+    if outcome.judgment is None:
+        tally.errors += 1
+        if len(tally.error_examples) < 5:
+            tally.error_examples.append(outcome.error)
 
 
 def backoff_delay(attempt: int, base: float, retry_after: float | None, rng: random.Random) -> float:

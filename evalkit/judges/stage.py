@@ -33,7 +33,7 @@ from evalkit.judges.consistency import (
     self_consistency,
 )
 from evalkit.judges.failures import failed_reason, failure_entry
-from evalkit.judges.judging import JudgeOutcome, JudgeRunner, JudgeTally, JudgeTask
+from evalkit.judges.judging import JudgeOutcome, JudgeRunner, JudgeTally, JudgeTask, count_outcome
 from evalkit.judges.pairwise import PairedVerdict, combine_orders, summarise_pairwise
 from evalkit.judges.prompt import pairwise_messages, pointwise_messages
 from evalkit.judges.rubric import SCALE, Rubric, load_rubric
@@ -96,7 +96,7 @@ def judge_pointwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: R
         outcomes = runner.run(tasks, progress.advance)
         progress.finish()
         for outcome in outcomes:
-            tally.add(outcome)
+            count_outcome(tally, outcome)
         judgments = [o.judgment if isinstance(o.judgment, Judgment) else None for o in outcomes]
         repeated = combine_repeats(judgments, k, rubric.criterion_names)
         shown = transcripts.setdefault(candidate.name, {})
@@ -167,7 +167,7 @@ def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: Ru
         for index, item in enumerate(items):
             pair = outcomes[2 * index : 2 * index + 2]
             for outcome in pair:
-                tally.add(outcome)
+                count_outcome(tally, outcome)
             first, second = _verdict(pair[0]), _verdict(pair[1])
             shown[item.item_id] = [
                 transcript(label, tasks[2 * index + n].messages, judged, pair[n].error)
@@ -213,7 +213,7 @@ def suite_calibration(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, inpu
     calibrated = is_calibrated(kappas, rubric.criterion_names, spec.min_kappa)
     entry = {
         "kappa": kappas, "calibrated": calibrated, "min_kappa": spec.min_kappa, "n": result.n,
-        "errors": result.errors, "agreement": {c: a.to_dict() for c, a in result.criteria.items()},
+        "errors": result.errors, "agreement": {c: a.model_dump(mode="json") for c, a in result.criteria.items()},
     }
     warning = None
     if not calibrated:
@@ -250,7 +250,7 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
             if spec.judge.base_url:
                 judge_info["base_url"] = spec.judge.base_url
             written: dict[str, Any] = {"rubric": rubric.name, "judge": judge_info, "mode": spec.mode,
-                                       "calibration": calibration, **results, "tally": tally.to_dict()}
+                                       "calibration": calibration, **results, "tally": tally.model_dump(mode="json")}
             usage = getattr(client, "usage", None)
             if isinstance(usage, RequestTally):  # API judges count what they were billed
                 price = find_price(f"judge:{key}", spec.judge.model, suite.prices)

@@ -13,7 +13,7 @@ entry with only its ``calibration``.
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from pydantic import Field
 
@@ -37,14 +37,24 @@ class JudgeIdentity(SectionModel):
 
 
 class CriterionAgreement(SectionModel):
-    """Judge-human agreement on one criterion (:class:`evalkit.judges.calibration.CriterionAgreement`)."""
+    """Judge-human agreement on one criterion (:func:`evalkit.judges.calibration.agreement` computes it)."""
 
     n: int
+    """Examples judged (judge errors left out)."""
     kappa: float | None
+    """Quadratic-weighted Cohen's kappa, None when undefined."""
     spearman: float | None
+    """Spearman's rho, None when undefined."""
     exact: float | None
+    """Share of examples where the rounded judge score equals the human's."""
     within_one: float | None
+    """Share where they differ by at most one level."""
     self_consistency: float | None = None
+    """Mean std of repeated judgments (None without repeats)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form (what ``evalkit rubric calibrate --json`` prints per criterion)."""
+        return self.model_dump(mode="json")
 
 
 class Calibration(SectionModel):
@@ -136,7 +146,7 @@ class Consistency(SectionModel):
 
 
 class JudgeTally(SectionModel):
-    """Counts of the judge's work (:meth:`evalkit.judges.judging.JudgeTally.to_dict`)."""
+    """Counts over a batch of the judge's tasks (:func:`evalkit.judges.judging.count_outcome` counts into it)."""
 
     tasks: int = 0
     errors: int = 0
