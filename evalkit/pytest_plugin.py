@@ -181,7 +181,19 @@ class SuiteFile(pytest.File):
         return super().repr_failure(excinfo)
 
 
-class BarItem(pytest.Item):
+class _EvidenceItem(pytest.Item):
+    """An item whose failure is evidence (a bar's, the regressions') or an evalkit error, never a traceback."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """Show the evidence (or an evalkit error's message) instead of a traceback."""
+        if isinstance(excinfo.value, BarFailed):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, EvalkitError):
+            return f"evalkit: error: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class BarItem(_EvidenceItem):
     """One quality bar of a suite, as a test: passes when the bar is met."""
 
     def __init__(self, *, bar: BarSpec, index: int, line: int | None, **kwargs: Any) -> None:
@@ -204,20 +216,13 @@ class BarItem(pytest.Item):
         self.user_properties += result.report_properties()
         _bar_outcome(outcome)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        """Show the bar's evidence (or an evalkit error's message) instead of a traceback."""
-        if isinstance(excinfo.value, BarFailed):
-            return str(excinfo.value)
-        if isinstance(excinfo.value, EvalkitError):
-            return f"evalkit: error: {excinfo.value}"
-        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Point at the bar's line in the suite file."""
         return self.path, (self.line - 1 if self.line is not None else None), f"evalkit bar {self.bar.label}"
 
 
-class RegressionItem(pytest.Item):
+class RegressionItem(_EvidenceItem):
     """The run's regressions as one test: fails when a metric regressed though no bar names it.
 
     A bar has its own item; this one holds what :func:`evalkit.verdict.run_verdict`
@@ -242,13 +247,6 @@ class RegressionItem(pytest.Item):
         if comparison is None or not comparison.candidates:
             pytest.skip("the run compared nothing with the baseline (one candidate evaluated)")
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        """Show the regressions (or an evalkit error's message) instead of a traceback."""
-        if isinstance(excinfo.value, BarFailed):
-            return str(excinfo.value)
-        if isinstance(excinfo.value, EvalkitError):
-            return f"evalkit: error: {excinfo.value}"
-        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Point at the suite file."""
