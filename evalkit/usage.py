@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 from evalkit.bar_result import BarResult
 from evalkit.bar_spec import OPERATORS, BarSpec
 from evalkit.sections.base import parse_section
-from evalkit.sections.run_facts import USAGE, ApiUsage, CandidateUsage, ItemUsage, UsageSection
+from evalkit.sections.run_facts import USAGE, ApiUsage, CandidateUsage, UsageSection
+from evalkit.sections.run_facts import GenerationUsage as GenerationUsage
 from evalkit.usage_spec import DEFAULT_PRICES as DEFAULT_PRICES
 from evalkit.usage_spec import USAGE_METRICS as USAGE_METRICS
 from evalkit.usage_spec import PriceSpec as PriceSpec
@@ -50,23 +51,6 @@ if TYPE_CHECKING:
     from evalkit.results import RunResult
 
 SECTION = USAGE
-
-
-@dataclass(frozen=True)
-class GenerationUsage:
-    """What generating one completion took.
-
-    Attributes:
-        prompt_tokens: tokens of the prompt (None when the backend cannot count).
-        completion_tokens: tokens generated before the end-of-sequence token.
-        seconds: wall time of the request (its batch, in a batched backend).
-        first_token_seconds: time to the first generated token, where the backend gives it.
-    """
-
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    seconds: float
-    first_token_seconds: float | None = None
 
 
 def reported_tokens(usage: Any) -> tuple[int, int] | None:
@@ -185,7 +169,7 @@ class UsageMeter:
             ttft_p50=_quantile(first, 0.5),
             ttft_p95=_quantile(first, 0.95),
             **priced_at,
-            per_item={item_id: ItemUsage.model_validate(vars(usage)) for item_id, usage in self.per_item.items()},
+            per_item=dict(self.per_item),
         ).model_dump(mode="json")
 
 

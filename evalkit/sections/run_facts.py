@@ -17,6 +17,7 @@ The ``Literal`` vocabularies restated here are kept equal to their producers' by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
@@ -26,8 +27,9 @@ from evalkit.sections.base import SectionModel
 
 __all__ = ["CONTROLS", "EXECUTOR", "FLEET", "LIMIT", "METRIC_KINDS", "SAMPLING", "USAGE", "ApiUsage",
            "CandidateUsage", "ConstrainedControl", "ControlsSection", "ExecutorSection", "ExecutorSummary",
-           "FlakyItem", "FleetEndpoint", "FleetSection", "ItemUsage", "LimitSection", "MetricDeclared",
-           "MetricKindsSection", "RunLimitRecord", "SamplingSection", "SamplingSummary", "UsageSection"]
+           "FlakyItem", "FleetEndpoint", "FleetSection", "GenerationUsage", "ItemUsage", "LimitSection",
+           "MetricDeclared", "MetricKindsSection", "RunLimitRecord", "SamplingSection", "SamplingSummary",
+           "UsageSection"]
 
 USAGE = "usage"
 SAMPLING = "sampling"
@@ -38,13 +40,28 @@ FLEET = "fleet"
 LIMIT = "limit"
 
 
-class ItemUsage(SectionModel):
-    """What generating one item took (a :class:`evalkit.usage.GenerationUsage`)."""
+@dataclass(frozen=True)
+class GenerationUsage:
+    """What generating one completion took: what a backend reports, and an item's ``per_item`` entry.
+
+    A stdlib dataclass (backends build one per completion, positionally), validated by
+    pydantic where a usage section holds it.
+
+    Attributes:
+        prompt_tokens: tokens of the prompt (None when the backend cannot count).
+        completion_tokens: tokens generated before the end-of-sequence token.
+        seconds: wall time of the request (its batch, in a batched backend).
+        first_token_seconds: time to the first generated token, where the backend gives it.
+    """
 
     prompt_tokens: int | None
     completion_tokens: int | None
     seconds: float
     first_token_seconds: float | None = None
+
+
+ItemUsage = GenerationUsage
+"""What generating one item took, as the ``usage`` section records it."""
 
 
 class CandidateUsage(SectionModel):
