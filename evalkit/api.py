@@ -80,7 +80,7 @@ def run_suite(
                             planned=planned)
         if run_limit is not None:
             run.warnings.append(run_limit.describe())
-            run.sections["limit"] = run_limit.to_dict()
+            run.sections["limit"] = run_limit.model_dump(mode="json")
         run_store.save_run(run, config)
         if write:
             root = Path(output_dir) if output_dir is not None else config.resolve(config.output_dir)

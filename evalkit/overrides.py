@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import yaml
 
 from evalkit.config import SuiteConfig, load_suite
 from evalkit.errors import ConfigError
+from evalkit.sections.run_facts import RunLimit
 from evalkit.yaml_source import load_yaml_with_nodes, validation_error_message
 
 
@@ -123,36 +124,11 @@ def load_suite_with_overrides(path: str | Path, sets: Sequence[str] = ()) -> Sui
     return suite
 
 
-@dataclass(frozen=True)
-class RunLimit:
-    """What ``--limit N`` changed, as recorded in the run.
-
-    Attributes:
-        items: task items per candidate (the first N of the dataset).
-        mmlu_per_subject: MMLU questions per subject (None when no MMLU benchmark).
-        lm_eval_documents: documents of other lm-eval tasks (None when there are none).
-    """
-
-    items: int
-    mmlu_per_subject: int | None
-    lm_eval_documents: int | None
-
-    def to_dict(self) -> dict[str, int | None]:
-        """Return the JSON-ready record (the run's ``limit`` section)."""
-        return asdict(self)
-
-    def describe(self) -> str:
-        """Return the run's warning line."""
-        parts = [f"first {self.items} items per candidate"]
-        if self.mmlu_per_subject is not None:
-            parts.append(f"MMLU {self.mmlu_per_subject} question(s) per subject")
-        if self.lm_eval_documents is not None:
-            parts.append(f"first {self.lm_eval_documents} documents of other benchmarks")
-        return f"limited run (--limit {self.items}): {', '.join(parts)}; not comparable with full runs"
-
-
 def apply_limit(suite: SuiteConfig, limit: int) -> RunLimit:
     """Cut the suite down for a quick run: ``limit`` items, a smaller benchmark sample.
+
+    Returns:
+        What was cut: the run's warning (:meth:`RunLimit.describe`) and its ``limit`` section.
 
     Raises:
         ConfigError: ``limit`` is below 1.

@@ -34,10 +34,15 @@ import fnmatch
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from evalkit.errors import ConfigError
 from evalkit.registry import Registry, UnknownName
+from evalkit.sections.run_facts import METRIC_KIND_NAMES, MetricDeclaration, MetricKind
+
+__all__ = ["CHECKS", "METRIC_KINDS", "BuiltCheck", "Check", "CheckContext", "CheckFactory", "MetricDeclaration",
+           "MetricKind", "RegisteredCheck", "Score", "build_check", "check", "check_names", "metric_declarations",
+           "never_raising", "registered_checks"]
 
 
 @dataclass(frozen=True)
@@ -81,29 +86,8 @@ class Check(Protocol):
 
 CheckFactory = Callable[[dict[str, Any], CheckContext], Check]
 
-MetricKind = Literal["binary", "continuous", "ordinal"]
-"""What a metric's per-item values are, which decides the comparison's paired test:
-``binary`` pass/fail (McNemar), ``continuous`` any real value (the bootstrap),
-``ordinal`` ranked levels such as a 1..5 scale (Wilcoxon signed-rank)."""
-
-METRIC_KINDS: tuple[MetricKind, ...] = ("binary", "continuous", "ordinal")
-
-
-@dataclass(frozen=True)
-class MetricDeclaration:
-    """What a check declares about a metric it emits.
-
-    Attributes:
-        kind: ``binary``, ``continuous`` or ``ordinal`` (see :data:`MetricKind`).
-        higher_is_better: the direction; a drop is a regression when True.
-    """
-
-    kind: MetricKind
-    higher_is_better: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form recorded in a run (``sections["metric_kinds"]``)."""
-        return {"kind": self.kind, "higher_is_better": self.higher_is_better}
+METRIC_KINDS: tuple[MetricKind, ...] = METRIC_KIND_NAMES
+"""Every kind a check may declare (:data:`evalkit.sections.run_facts.MetricKind`)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +115,7 @@ class RegisteredCheck:
         """Return the declaration of one metric this check emits."""
         for pattern, kind in self.metric_kinds.items():
             if fnmatch.fnmatchcase(metric, pattern):
-                return MetricDeclaration(kind, self.declaration.higher_is_better)
+                return MetricDeclaration(kind=kind, higher_is_better=self.declaration.higher_is_better)
         return self.declaration
 
 
@@ -169,7 +153,7 @@ def check(
             raise ValueError(f"check {name!r}: kind {declared!r} is not one of {', '.join(METRIC_KINDS)}")
 
     def register(factory: CheckFactory) -> RegisteredCheck:
-        registered = RegisteredCheck(name, factory, MetricDeclaration(kind, higher_is_better),
+        registered = RegisteredCheck(name, factory, MetricDeclaration(kind=kind, higher_is_better=higher_is_better),
                                      dict(metric_kinds or {}))
         # The entry stands for the factory's module-level name, so `module:name` references match it.
         object.__setattr__(registered, "__module__", factory.__module__)
@@ -220,7 +204,7 @@ def metric_declarations(checks: Iterable[Check]) -> dict[str, dict[str, Any]]:
     declared: dict[str, dict[str, Any]] = {}
     for built in checks:
         if isinstance(built, BuiltCheck):
-            declared.update({m: d.to_dict() for m, d in built.declarations().items()})
+            declared.update({m: d.model_dump(mode="json") for m, d in built.declarations().items()})
     return declared
 
 

@@ -25,8 +25,9 @@ predictions do not depend on how many endpoints there are or which one answered.
 :meth:`EndpointFleet.report` says what each endpoint did; the run records it in its
 ``fleet`` section and as warnings.
 
-This module imports only the standard library and :mod:`evalkit.errors` at load time
-(:mod:`evalkit.config` validates ``base_url`` with :func:`fleet_urls`).
+This module imports only the standard library, :mod:`evalkit.errors` and the ``fleet``
+section's record at load time (:mod:`evalkit.config` validates ``base_url`` with
+:func:`fleet_urls`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import PrivateAttr
+
 from evalkit.errors import ModelError
+from evalkit.sections.run_facts import FleetEndpoint
 
 EJECT_AFTER = 3
 PROBE_MESSAGES = [{"role": "user", "content": "Count from one to five in words, separated by commas."}]
@@ -75,24 +79,16 @@ def fleet_key_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return keyed
 
 
-@dataclass
-class EndpointState:
-    """One endpoint of a fleet and what it did in this run.
+class EndpointState(FleetEndpoint):
+    """One endpoint of a fleet and what it did in this run: its ``fleet`` record, live.
 
-    Attributes:
-        url: its API root.
-        completed: requests it answered.
-        failed: requests that failed on it (each retried elsewhere).
-        ejected: left out of the run (it failed, did not answer the check, or is stale).
-        last_error: the last failure's message.
+    The fields (url, completed, failed, ejected, last_error) are the section's
+    :class:`~evalkit.sections.run_facts.FleetEndpoint`, updated under the fleet's lock as
+    requests finish; :meth:`EndpointFleet.report` dumps them. The failures in a row that
+    eject an endpoint are private state, never recorded.
     """
 
-    url: str
-    completed: int = 0
-    failed: int = 0
-    ejected: bool = False
-    last_error: str = ""
-    _in_a_row: int = 0
+    _in_a_row: int = PrivateAttr(default=0)
 
 
 @dataclass
@@ -126,7 +122,7 @@ class EndpointFleet:
         self.model = model
         self.concurrency = max(1, concurrency)
         self.check = check
-        self.endpoints = [EndpointState(url) for url in urls]
+        self.endpoints = [EndpointState(url=url) for url in urls]
         self._clients = [OpenAI(base_url=url, api_key=key, timeout=timeout_s, max_retries=max_retries)
                          for url, key in zip(urls, api_keys, strict=True)]
         self._verified = False
@@ -265,9 +261,8 @@ class EndpointFleet:
             self._lock.notify_all()
 
     def report(self) -> list[dict[str, Any]]:
-        """Return what each endpoint did: answered, failed, left out, last error."""
-        return [{key: value for key, value in asdict(e).items() if not key.startswith("_")}
-                for e in self.endpoints]
+        """Return what each endpoint did (answered, failed, left out, last error): its ``fleet`` record."""
+        return [endpoint.model_dump(mode="json") for endpoint in self.endpoints]
 
     def close(self) -> None:
         """Close every endpoint's client."""

@@ -7,10 +7,11 @@
   the rate metrics and the flaky items;
 * ``controls`` (the runner): the candidates run with ``constrain:``;
 * ``metric_kinds`` (the runner, from :mod:`evalkit.checks.registry`): what each metric
-  was declared as;
+  was declared as; :class:`MetricDeclaration` is what a check declares when it registers;
 * ``executor`` (the runner and the benchmarks stage, from an executor's ``summary()``);
 * ``fleet`` (:mod:`evalkit.models.fleet_stage`): what each endpoint of a fleet did;
-* ``limit`` (:func:`evalkit.api.run_suite`, from ``RunLimit.to_dict``): what ``--limit`` cut.
+* ``limit`` (:func:`evalkit.api.run_suite`): what ``--limit`` cut, the
+  :class:`RunLimit` that :func:`evalkit.overrides.apply_limit` returns.
 
 The ``Literal`` vocabularies restated here are kept equal to their producers' by a test.
 """
@@ -20,16 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from evalkit.checks.registry import MetricKind as DeclaredKind
 from evalkit.sections.base import SectionModel
 
-__all__ = ["CONTROLS", "EXECUTOR", "FLEET", "LIMIT", "METRIC_KINDS", "SAMPLING", "USAGE", "ApiUsage",
-           "CandidateUsage", "ConstrainedControl", "ControlsSection", "ExecutorSection", "ExecutorSummary",
-           "FlakyItem", "FleetEndpoint", "FleetSection", "GenerationUsage", "ItemUsage", "LimitSection",
-           "MetricDeclared", "MetricKindsSection", "RunLimitRecord", "SamplingSection", "SamplingSummary",
-           "UsageSection"]
+__all__ = ["CONTROLS", "EXECUTOR", "FLEET", "LIMIT", "METRIC_KINDS", "METRIC_KIND_NAMES", "SAMPLING", "USAGE",
+           "ApiUsage", "CandidateUsage", "ConstrainedControl", "ControlsSection", "ExecutorSection",
+           "ExecutorSummary", "FlakyItem", "FleetEndpoint", "FleetSection", "GenerationUsage", "ItemUsage",
+           "LimitSection", "MetricDeclaration", "MetricDeclared", "MetricKind", "MetricKindsSection", "RunLimit",
+           "RunLimitRecord", "SamplingSection", "SamplingSummary", "UsageSection"]
 
 USAGE = "usage"
 SAMPLING = "sampling"
@@ -158,14 +158,36 @@ ControlsSection = dict[str, ConstrainedControl]
 """The ``controls`` section: candidate name -> its constraint."""
 
 
-class MetricDeclared(SectionModel):
-    """What a check declared a metric to be (:meth:`evalkit.checks.registry.MetricDeclaration.to_dict`)."""
+MetricKind = Literal["binary", "continuous", "ordinal"]
+"""What a metric's per-item values are, which decides the comparison's paired test:
+``binary`` pass/fail (McNemar), ``continuous`` any real value (the bootstrap),
+``ordinal`` ranked levels such as a 1..5 scale (Wilcoxon signed-rank)."""
 
-    kind: DeclaredKind
+METRIC_KIND_NAMES: tuple[MetricKind, ...] = ("binary", "continuous", "ordinal")
+"""Every :data:`MetricKind`, in the order messages list them."""
+
+
+class MetricDeclaration(SectionModel):
+    """What a check declares about a metric it emits, and its entry of the ``metric_kinds`` section.
+
+    Built by :func:`evalkit.checks.registry.check` when a check registers (frozen: the
+    registry shares it) and recorded per emitted metric by
+    :func:`evalkit.checks.registry.metric_declarations`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: MetricKind
+    """``binary``, ``continuous`` or ``ordinal`` (see :data:`MetricKind`)."""
     higher_is_better: bool = True
+    """The direction; a drop is a regression when True."""
 
 
-MetricKindsSection = dict[str, MetricDeclared]
+MetricDeclared = MetricDeclaration
+"""A ``metric_kinds`` entry (the section readers' name)."""
+
+
+MetricKindsSection = dict[str, MetricDeclaration]
 """The ``metric_kinds`` section: metric name -> its declaration."""
 
 
@@ -193,7 +215,7 @@ ExecutorSection = ExecutorSummary
 
 
 class FleetEndpoint(SectionModel):
-    """One endpoint of a fleet (``EndpointState`` without its private counters)."""
+    """One endpoint of a fleet; :class:`evalkit.models.fleet.EndpointState` is this record kept live."""
 
     url: str
     completed: int = 0
@@ -208,13 +230,30 @@ FleetSection = dict[str, list[FleetEndpoint]]
 """The ``fleet`` section: API model name -> its endpoints."""
 
 
-class RunLimitRecord(SectionModel):
-    """What ``--limit N`` changed (``evalkit.overrides.RunLimit``)."""
+class RunLimit(SectionModel):
+    """What ``--limit N`` changed (:func:`evalkit.overrides.apply_limit`), and the ``limit`` section."""
+
+    model_config = ConfigDict(frozen=True)
 
     items: int
+    """Task items per candidate (the first N of the dataset)."""
     mmlu_per_subject: int | None = None
+    """MMLU questions per subject (None when no MMLU benchmark)."""
     lm_eval_documents: int | None = None
+    """Documents of other lm-eval tasks (None when there are none)."""
+
+    def describe(self) -> str:
+        """Return the run's warning line."""
+        parts = [f"first {self.items} items per candidate"]
+        if self.mmlu_per_subject is not None:
+            parts.append(f"MMLU {self.mmlu_per_subject} question(s) per subject")
+        if self.lm_eval_documents is not None:
+            parts.append(f"first {self.lm_eval_documents} documents of other benchmarks")
+        return f"limited run (--limit {self.items}): {', '.join(parts)}; not comparable with full runs"
 
 
-LimitSection = RunLimitRecord
+RunLimitRecord = RunLimit
+"""The ``limit`` section's record (the section readers' name)."""
+
+LimitSection = RunLimit
 """The ``limit`` section."""
