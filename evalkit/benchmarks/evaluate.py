@@ -53,7 +53,11 @@ class BenchmarkTask:
 
 @dataclass
 class SubjectScore:
-    """Accuracy on one subject (or subtask)."""
+    """Accuracy on one subject (or subtask), as measured.
+
+    Its record in a run is :class:`evalkit.sections.benchmarks.SubjectResult`, built from
+    it by the benchmarks stage.
+    """
 
     acc: float
     stderr: float
@@ -89,6 +93,14 @@ def mean_stderr(values: Sequence[float]) -> float:
     mean = sum(values) / n
     variance = sum((v - mean) ** 2 for v in values) / (n - 1)
     return math.sqrt(variance / n)
+
+
+def subject_scores(by_subject: dict[str, list[float]]) -> dict[str, SubjectScore]:
+    """Return subject -> its score (mean, standard error, count) over its items' values, by subject name."""
+    return {
+        subject: SubjectScore(acc=sum(values) / len(values), stderr=mean_stderr(values), n=len(values))
+        for subject, values in sorted(by_subject.items())
+    }
 
 
 def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
@@ -244,11 +256,8 @@ def collect_outcome(task: BenchmarkTask, output: dict[str, Any], seconds: float)
             items[item_id] = value
             by_subject.setdefault(subject, []).append(value)
     acc, stderr = _aggregate(output["results"], task.task_name, metric, list(items.values()))
-    subjects = {
-        subject: SubjectScore(acc=sum(values) / len(values), stderr=mean_stderr(values), n=len(values))
-        for subject, values in sorted(by_subject.items())
-    }
-    return BenchmarkOutcome(acc=acc, stderr=stderr, metric=metric, items=items, subjects=subjects, seconds=seconds)
+    return BenchmarkOutcome(acc=acc, stderr=stderr, metric=metric, items=items, subjects=subject_scores(by_subject),
+                            seconds=seconds)
 
 
 def _first_metric(samples: dict[str, list[dict[str, Any]]]) -> str:

@@ -9,27 +9,11 @@ of the run summary and the report.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
+from evalkit.sections.benchmarks import BaselineDrop, SubjectDrop
 
-@dataclass(frozen=True)
-class SubjectDrop:
-    """A subject's accuracy change from the baseline to a candidate.
-
-    Attributes:
-        subject: the subject (or subtask).
-        baseline_acc: the baseline's accuracy there.
-        acc: the candidate's accuracy there.
-        delta: ``acc - baseline_acc`` (negative: a drop).
-        n: questions the candidate answered there.
-    """
-
-    subject: str
-    baseline_acc: float
-    acc: float
-    delta: float
-    n: int
+__all__ = ["SubjectDrop", "describe_drop", "drop_summary", "subject_drops"]
 
 
 def subject_drops(
@@ -61,7 +45,7 @@ def drop_summary(
     candidate: Mapping[str, Any],
     max_drop: str,
     worst: int = 5,
-) -> dict[str, Any]:
+) -> BaselineDrop:
     """Summarise a candidate's change on one benchmark against the baseline.
 
     Args:
@@ -72,31 +56,30 @@ def drop_summary(
         worst: how many of the most-dropped subjects to list.
 
     Returns:
-        ``{"baseline", "baseline_acc", "acc", "delta", "relative_delta", "max_drop",
-        "worst_subjects": [SubjectDrop as dict, ...]}``; only subjects that dropped are
-        listed, largest drop first.
+        The entry's ``vs_baseline`` record; only subjects that dropped are listed in
+        ``worst_subjects``, largest drop first.
     """
     base_acc = float(baseline["acc"])
     acc = float(candidate["acc"])
     drops = subject_drops(baseline.get("subjects", {}), candidate.get("subjects", {}))
-    return {
-        "baseline": baseline_name,
-        "baseline_acc": base_acc,
-        "acc": acc,
-        "delta": acc - base_acc,
-        "relative_delta": (acc - base_acc) / base_acc if base_acc else None,
-        "max_drop": max_drop,
-        "worst_subjects": [asdict(d) for d in drops[:worst] if d.delta < 0],
-    }
+    return BaselineDrop(
+        baseline=baseline_name,
+        baseline_acc=base_acc,
+        acc=acc,
+        delta=acc - base_acc,
+        relative_delta=(acc - base_acc) / base_acc if base_acc else None,
+        max_drop=max_drop,
+        worst_subjects=[d for d in drops[:worst] if d.delta < 0],
+    )
 
 
-def describe_drop(candidate: str, task: str, summary: Mapping[str, Any]) -> str:
+def describe_drop(candidate: str, task: str, summary: BaselineDrop) -> str:
     """Return one line saying how much a candidate dropped and where most.
 
     Example: ``lora: mmlu_mini 0.262 -> 0.241 (-2.1pt, -8.0%); worst: anatomy -20.0pt, ...``
     """
-    relative = summary["relative_delta"]
-    change = f"{summary['delta'] * 100:+.1f}pt" + (f", {relative * 100:+.1f}%" if relative is not None else "")
-    worst = ", ".join(f"{d['subject']} {d['delta'] * 100:+.1f}pt" for d in summary["worst_subjects"][:3])
-    line = f"{candidate}: {task} {summary['baseline_acc']:.3f} -> {summary['acc']:.3f} ({change})"
+    relative = summary.relative_delta
+    change = f"{summary.delta * 100:+.1f}pt" + (f", {relative * 100:+.1f}%" if relative is not None else "")
+    worst = ", ".join(f"{d.subject} {d.delta * 100:+.1f}pt" for d in summary.worst_subjects[:3])
+    line = f"{candidate}: {task} {summary.baseline_acc:.3f} -> {summary.acc:.3f} ({change})"
     return f"{line}; worst: {worst}" if worst else line

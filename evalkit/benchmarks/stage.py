@@ -236,10 +236,9 @@ def _add_drop_summaries(
         for name, entries in section.items():
             if name == baseline or metric not in entries:
                 continue
-            drop = BaselineDrop(**drop_summary(baseline, base_entry, entries[metric],
-                                               task.spec.max_drop or suite.max_drop))
-            entries[metric]["vs_baseline"] = summary = entry_json(drop)
+            drop = drop_summary(baseline, base_entry, entries[metric], task.spec.max_drop or suite.max_drop)
+            entries[metric]["vs_baseline"] = entry_json(drop)
             if drop.delta < 0:
-                progress.note(f"benchmarks: {describe_drop(name, metric, summary)}")
+                progress.note(f"benchmarks: {describe_drop(name, metric, drop)}")
 
 

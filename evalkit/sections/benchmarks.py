@@ -24,7 +24,14 @@ BENCHMARKS = "benchmarks"
 
 
 class SubjectResult(SectionModel):
-    """Accuracy on one subject (or subtask) of a benchmark."""
+    """Accuracy on one subject (or subtask) of a benchmark: the record of a measured score.
+
+    The stage builds it from :class:`evalkit.benchmarks.evaluate.SubjectScore` (what
+    scoring measured, every figure present, cached with ``asdict``) in
+    :func:`evalkit.benchmarks.stage.outcome_entry`. The record is a model of its own
+    because it also reads entries written by hand, without ``stderr`` or ``n``, and
+    writes them back with the same keys.
+    """
 
     acc: float
     stderr: float | None = None
@@ -42,7 +49,11 @@ class DataSource(SectionModel):
 
 
 class SubjectDrop(SectionModel):
-    """One subject's accuracy change from the baseline to a candidate (a negative ``delta`` is a drop)."""
+    """One subject's accuracy change from the baseline to a candidate (a negative ``delta`` is a drop).
+
+    Built by :func:`evalkit.benchmarks.gate.subject_drops`; ``n`` is the questions the
+    candidate answered there.
+    """
 
     subject: str
     baseline_acc: float

@@ -45,10 +45,10 @@ def test_planted_drop_is_flagged_and_located() -> None:
     assert metric.verdict == "regressed" and metric.threshold == "3%"
     assert not comparison.deployable
     summary = drop_summary("base", _entry(base), _entry(lora), "3%")
-    assert summary["delta"] == pytest.approx(-0.1) and summary["relative_delta"] == pytest.approx(-0.1 / 0.6)
-    (worst,) = summary["worst_subjects"]  # only subjects that dropped are listed
-    assert worst["subject"] == "anatomy" and worst["n"] == 100
-    assert (worst["baseline_acc"], worst["acc"], worst["delta"]) == pytest.approx((0.6, 0.3, -0.3))
+    assert summary.delta == pytest.approx(-0.1) and summary.relative_delta == pytest.approx(-0.1 / 0.6)
+    (worst,) = summary.worst_subjects  # only subjects that dropped are listed
+    assert worst.subject == "anatomy" and worst.n == 100
+    assert (worst.baseline_acc, worst.acc, worst.delta) == pytest.approx((0.6, 0.3, -0.3))
     line = describe_drop("lora", "mmlu", summary)
     assert line.startswith("lora: mmlu 0.600 -> 0.500 (-10.0pt, -16.7%); worst: anatomy -30.0pt")
 
@@ -59,7 +59,7 @@ def test_equal_run_passes() -> None:
     assert comparison.candidates["lora"].metrics["mmlu"].verdict != "regressed"
     assert comparison.deployable
     summary = drop_summary("base", _entry(base), _entry(base), "3%")
-    assert summary["delta"] == 0 and summary["worst_subjects"] == []
+    assert summary.delta == 0 and summary.worst_subjects == []
 
 
 def test_subject_drops_order_largest_first() -> None:
