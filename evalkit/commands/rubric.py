@@ -254,7 +254,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     if args.json_out:
         payload = {"rubric": rubric.name, "judge": {"provider": spec.provider, "model": spec.model},
                    "labels": str(labels), "n": result.n, "errors": result.errors,
-                   "criteria": {c: a.to_dict() for c, a in result.criteria.items()}}
+                   "criteria": {c: a.model_dump(mode="json") for c, a in result.criteria.items()}}
         emit_json(args.json_out, payload)
     if args.min_kappa is not None and not is_calibrated(result.kappas(), rubric.criterion_names, args.min_kappa):
         raise RegressionFound(f"judge {spec.label()} is below min kappa {args.min_kappa} on {rubric.name}; "

@@ -13,7 +13,7 @@ entry with only its ``calibration``.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from pydantic import Field
 
@@ -51,10 +51,6 @@ class CriterionAgreement(SectionModel):
     """Share where they differ by at most one level."""
     self_consistency: float | None = None
     """Mean std of repeated judgments (None without repeats)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form (what ``evalkit rubric calibrate --json`` prints per criterion)."""
-        return self.model_dump(mode="json")
 
 
 class Calibration(SectionModel):
