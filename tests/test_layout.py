@@ -58,7 +58,6 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = 2
         return None
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     for node in sorted(graph):
         if node not in state and (found := visit(node)) is not None:
             return found

@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any, cast
 import yaml
 from filelock import FileLock
 
-from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, SubjectScore, evaluate_benchmark, mean_stderr
+from evalkit.benchmarks.evaluate import (
+    BenchmarkOutcome,
+    BenchmarkTask,
+    evaluate_benchmark,
+    mean_stderr,
+    subject_scores,
+)
 from evalkit.benchmarks.spec import Formulation
 from evalkit.benchmarks.tasks import task_yaml
 from evalkit.errors import BenchmarkError
@@ -155,12 +161,8 @@ def merge_outcomes(task: BenchmarkTask, shards: Sequence[Sequence[Record]], outc
     if not values:
         raise BenchmarkError(f"task '{task.task_name}' produced no items")
     stderr = lm_eval_mean_stderr(values) if len(values) > 1 else mean_stderr(values)
-    subjects = {
-        subject: SubjectScore(acc=sum(scores) / len(scores), stderr=mean_stderr(scores), n=len(scores))
-        for subject, scores in sorted(by_subject.items())
-    }
     return BenchmarkOutcome(acc=float(mean(values)), stderr=float(stderr), metric=outcomes[0].metric, items=items,
-                            subjects=subjects, seconds=seconds)
+                            subjects=subject_scores(by_subject), seconds=seconds)
 
 
 def score_on_workers(executor: Executor, task: BenchmarkTask, variant: ModelVariant, label: str,
