@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 
 from evalkit.api import run_suite
 from evalkit.checks import Score
-from evalkit.checks.registry import METRIC_KINDS as DECLARED_KINDS
 from evalkit.config import GenerationConfig, RayExecutorConfig
 from evalkit.errors import DataError
 from evalkit.executors.ray_executor import RayExecutor
@@ -138,9 +136,9 @@ def test_damaged_sampling_and_controls_name_the_field() -> None:
         parse_section(MetricKindsSection, {"f1": {"kind": "fuzzy"}}, "metric_kinds")
 
 
-def test_metric_kinds_vocabulary_is_the_registrys() -> None:
-    assert typing.get_args(MetricDeclared.model_fields["kind"].annotation) == DECLARED_KINDS
+def test_a_declaration_without_a_direction_reads_as_higher_is_better() -> None:
     assert parse_section(MetricDeclared, {"kind": "ordinal"}, "metric_kinds.x").higher_is_better is True
+    assert parse_section(MetricDeclared, {"kind": "binary", "higher_is_better": False}, "m").higher_is_better is False
 
 
 def test_the_executor_summary_validates_with_and_without_benchmark_shards() -> None:
