@@ -27,6 +27,7 @@ import json
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from math import comb
 from typing import TYPE_CHECKING, Any
 
@@ -189,7 +190,15 @@ class SampledGeneration:
 
     def of_item(self, index: int) -> list[int]:
         """Return the generations of item ``index``, in sample order."""
-        return [i for i, owner in enumerate(self.item_index) if owner == index]
+        return self._by_item.get(index, [])
+
+    @cached_property
+    def _by_item(self) -> dict[int, list[int]]:
+        # Grouped once: asking each item for its generations by a scan would be quadratic.
+        groups: dict[int, list[int]] = {}
+        for generation, owner in enumerate(self.item_index):
+            groups.setdefault(owner, []).append(generation)
+        return groups
 
 
 def expand_samples(settings: GenerationConfig, item_ids: Sequence[str], keys: Sequence[str],
