@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-import yaml
 
 from evalkit.config import SuiteConfig, load_suite
 from evalkit.errors import ConfigError
 from evalkit.sections.run_facts import RunLimit
-from evalkit.yaml_source import load_yaml_with_nodes, validation_error_message
+from evalkit.yaml_source import load_yaml_with_nodes, parse_yaml_text, validation_error_message
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,7 @@ def parse_override(text: str) -> Override:
     parts = key.strip().split(".")
     if not sep or not all(part.strip() for part in parts):
         raise ConfigError(f"--set {text}: write --set KEY=VALUE with a dotted key, e.g. generation.max_new_tokens=64")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text}: the value is not valid YAML ({exc.__class__.__name__})") from None
+    value = parse_yaml_text(raw, f"--set {text}")[0] if raw.strip() else ""
     path = tuple(int(part) if part.strip().isdigit() else part.strip() for part in parts)
     return Override(text=text, path=path, value=value)
 

@@ -104,12 +104,11 @@ def suite_cache_key(planned: SuiteInputs) -> str:
     Args:
         planned: the suite's :func:`evalkit.runner.plan_suite`.
     """
-    import yaml
-
     from evalkit.runner import candidate_identity
+    from evalkit.yaml_source import load_yaml_with_nodes
 
     suite = planned.suite
-    data = yaml.safe_load(suite.source.read_text(encoding="utf-8"))
+    data, _ = load_yaml_with_nodes(suite.source)
     data.pop("bars", None)
     files = {}
     for text in _strings_in(data):

@@ -1,8 +1,14 @@
-"""Load YAML files so that validation errors can name the line they come from.
+"""Load YAML files strictly, so that validation errors can name the line they come from.
 
 Suite, rubric and training files are all YAML validated by pydantic. A pydantic error
 knows the *path* of the bad field (``candidates.2.adapter``); this module keeps the
 YAML node tree beside the data so that the path can be turned into a line number.
+
+It is evalkit's one YAML reader (:func:`parse_yaml_text`, and :func:`load_yaml_with_nodes`
+for files), and a strict one: a key repeated in a mapping at any depth is an error
+naming both lines (YAML's own rule, last one wins, would silently drop a ``bars:`` list);
+a file over :data:`MAX_YAML_BYTES`, or aliases expanding past :data:`MAX_YAML_NODES`
+values or :data:`MAX_YAML_DEPTH` levels, is refused before any value is built.
 """
 
 from __future__ import annotations
@@ -15,12 +21,177 @@ import pydantic
 import yaml
 
 from evalkit.errors import ConfigError
+from evalkit.input_files import refuse_non_regular_file
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
+MAX_YAML_BYTES = 1024 * 1024
+"""The largest YAML file evalkit reads (1 MiB; real suites, rubrics and train configs are a few KB)."""
+MAX_YAML_NODES = 100_000
+"""The most values (scalars, lists, mappings) a YAML document may hold once every alias is expanded:
+an alias bomb (``&a [*b, *b, ...]`` nested) is a few hundred bytes that expand to billions."""
+MAX_YAML_DEPTH = 64
+"""The deepest nesting of lists and mappings, aliases expanded (deeper would exhaust the recursion limit)."""
+
+
+class _Refused(Exception):
+    """A limit of the strict loader was passed; carries the 1-based line and the message."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting nodes and nesting while it composes (before anything is built)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._composed = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Compose one node, refusing past :data:`MAX_YAML_NODES` values or :data:`MAX_YAML_DEPTH` levels."""
+        self._composed += 1
+        self._depth += 1
+        try:
+            if self._composed > MAX_YAML_NODES:
+                raise _Refused(self._line(), f"more than {MAX_YAML_NODES:,} values; "
+                                             "split the file or move data into a dataset file")
+            if self._depth > MAX_YAML_DEPTH:
+                raise _Refused(self._line(), f"nested deeper than {MAX_YAML_DEPTH} levels; flatten it")
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
+
+    def _line(self) -> int | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        return int(event.start_mark.line) + 1 if event is not None and event.start_mark else None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand past the node or depth limit, or refer to themselves.
+
+    Aliases make the node tree a graph that shares nodes; the size of the tree they stand
+    for is computed over the graph (each distinct node once, iteratively), so a bomb is
+    measured, never expanded.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(kid)] for kid in kids)
+            depth[key] = 1 + max((depth[id(kid)] for kid in kids), default=0)
+            open_nodes.discard(key)
+            line = int(node.start_mark.line) + 1
+            if size[key] > MAX_YAML_NODES:
+                raise _Refused(line, f"aliases expand to more than {MAX_YAML_NODES:,} values; "
+                                     "write the values out or use fewer aliases")
+            if depth[key] > MAX_YAML_DEPTH:
+                raise _Refused(line, f"aliases nest deeper than {MAX_YAML_DEPTH} levels; flatten it")
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise _Refused(int(node.start_mark.line) + 1, "an alias refers to the value that contains it; "
+                                                          "remove the recursive alias")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+
+
+def _check_duplicate_keys(loader: _StrictLoader, root: yaml.Node) -> None:
+    """Refuse a mapping, at any depth, that names one key twice (YAML would silently keep the last)."""
+    seen_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                try:
+                    key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+                    hash(key)
+                except (yaml.YAMLError, TypeError):
+                    key = (key_node.tag, key_node.value)
+                line = int(key_node.start_mark.line) + 1
+                if key in first_line:
+                    raise _Refused(line, f"duplicate key '{key_node.value}' (first at line {first_line[key]}); "
+                                         "remove one (YAML would silently keep only the last)")
+                first_line[key] = line
+        stack.extend(_children(node))
+
+
+def parse_yaml_text(text: str, origin: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML text strictly: the one YAML parser of evalkit (files go through :func:`load_yaml_with_nodes`).
+
+    Strict means: a key repeated in one mapping at any depth is an error naming both
+    lines; aliases may not expand past :data:`MAX_YAML_NODES` values or
+    :data:`MAX_YAML_DEPTH` levels, nor contain themselves; only YAML's safe tags are built.
+    Every limit is checked on the composed node graph, before any Python value is built.
+
+    Args:
+        text: the YAML text.
+        origin: what to name in messages (the file path, or ``--set KEY=VALUE``).
+
+    Returns:
+        The parsed data and the composed node tree (None for an empty document).
+
+    Raises:
+        ConfigError: invalid YAML or a limit passed: ``ORIGIN:LINE: what; what to do``.
+    """
+    loader: _StrictLoader | None = None
+    try:
+        loader = _StrictLoader(text)
+        node = loader.get_single_node()  # type: ignore[no-untyped-call]
+        if node is None:
+            return None, None
+        _check_expansion(node)
+        _check_duplicate_keys(loader, node)
+        return loader.construct_document(node), node  # type: ignore[no-untyped-call]
+    except _Refused as exc:
+        line = f":{exc.line}" if exc.line is not None else ""
+        raise ConfigError(f"{origin}{line}: {exc.message}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{origin}{line}: YAML syntax error: {problem}; fix the YAML") from None
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise ConfigError(f"{origin}: not valid YAML ({problem}); fix the YAML") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: nested too deeply to read; flatten it") from None
+    finally:
+        if loader is not None:
+            loader.dispose()  # type: ignore[no-untyped-call]
+
+
 def load_yaml_with_nodes(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML file into plain data plus its node tree.
+    """Parse a YAML file strictly (see :func:`parse_yaml_text`) into plain data plus its node tree.
+
+    The path must name a regular file of at most :data:`MAX_YAML_BYTES`; both are checked
+    before the file is opened.
 
     Args:
         path: the YAML file.
@@ -29,28 +200,31 @@ def load_yaml_with_nodes(path: Path) -> tuple[Any, yaml.Node | None]:
         The parsed data and the composed node tree (None for an empty file).
 
     Raises:
-        ConfigError: the file is missing or is not valid YAML; the message names the
+        ConfigError: the file is missing, not a regular file, too large, not UTF-8, not
+            valid YAML, or passes a limit of the strict parser; the message names the
             file and line.
     """
+    refuse_non_regular_file(path, "YAML file", ConfigError)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found; check the path")
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes, over the {MAX_YAML_BYTES:,}-byte limit of a YAML "
+                              "config file; keep data in dataset files, not in the YAML")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)  # the file may have grown since stat
+        if len(raw) > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: over the {MAX_YAML_BYTES:,}-byte limit of a YAML config file; "
+                              "keep data in dataset files, not in the YAML")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start}); "
                           "save it as UTF-8 YAML") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); "
                           "check the path and its permissions") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"{path}{line}: YAML syntax error: {problem}; fix the YAML") from exc
-    return data, node
+    return parse_yaml_text(text, str(path))
 
 
 def line_of(node: yaml.Node | None, location: Sequence[str | int]) -> int | None:
