@@ -29,6 +29,7 @@ from evalkit.api_keys import redact
 from evalkit.judges.cache import JudgmentCache, judgment_key
 from evalkit.judges.clients import JudgeClient, Judgment, PairwiseJudgment, TransientJudgeError, UnjudgeableItem
 from evalkit.judges.parsing import MalformedJudgment
+from evalkit.judges.prompt import PROMPT_FORMAT
 from evalkit.judges.rubric import Rubric
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.prompting import Message
@@ -117,7 +118,9 @@ class JudgeRunner:
 
     def key(self, task: JudgeTask) -> str:
         """Return the cache key of a task for this judge and rubric."""
-        return judgment_key(task.kind, self.client.identity, self._rubric_hash, *task.key_parts)
+        # The prompt format is part of the key: a judgment asked with the text enclosed
+        # otherwise is another question.
+        return judgment_key(task.kind, self.client.identity, self._rubric_hash, PROMPT_FORMAT, *task.key_parts)
 
     def _ask(self, task: JudgeTask, messages: list[Message]) -> Judgment | PairwiseJudgment:
         if task.kind == "pointwise":

@@ -1,10 +1,16 @@
-"""Tolerant parsing of judge replies, strict validation of what they say.
+"""Reading judge replies: the verdict comes only from the reply's own JSON object.
 
-Judges wrap their JSON in prose or code fences, add trailing commas, or get cut off
-after the scores. Parsing looks for the judgment wherever it is; validation is
-strict: every criterion must have an integer score on the 1..5 scale. Anything else
-raises :class:`MalformedJudgment`, which the caller retries a bounded number of
-times and then records as a judge error, never as a score.
+A judgment is read from a structured reply: the whole reply is one JSON object (as
+JSON-schema structured output returns it), optionally inside one code fence. Prose
+before or after the object is refused, not searched: a judge that quotes the judged
+text could otherwise hand over a verdict the candidate wrote (a forged
+``{"accuracy": 5}`` in its output). Within the object the reading is tolerant of what
+judges do: trailing commas, keys in another case, scores written as ``"4"``, ``4.0`` or
+``"4/5"``, and a reply cut off after its scores (the members read before the cut count).
+Validation is strict: every criterion must have an integer score on the 1..5 scale, and
+a key may appear once. Anything else raises :class:`MalformedJudgment`, which the
+caller retries a bounded number of times and then records as a judge error, never as a
+score.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from typing import Any
 from evalkit.judges.prompt import PAIRWISE_CHOICES
 from evalkit.judges.rubric import SCALE
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_WHITESPACE = re.compile(r"\s*")
+_FENCE_OPEN = re.compile(r"\s*```(?:json|JSON)?[ \t]*\n?")
+_FENCE_CLOSE = re.compile(r"\s*```\s*")
+_DECODER = json.JSONDecoder()
 
 
 class MalformedJudgment(Exception):
@@ -49,55 +57,80 @@ class ParsedJudgment:
     positions: dict[str, int]
 
 
-def _balanced_objects(text: str) -> list[str]:
-    """Return every top-level ``{...}`` span of ``text``, respecting JSON strings."""
-    spans: list[str] = []
-    depth = 0
-    start = -1
-    in_string = False
-    escaped = False
-    for index, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-            continue
-        if char == '"':
-            in_string = depth > 0
-        elif char == "{":
-            if depth == 0:
-                start = index
-            depth += 1
-        elif char == "}" and depth > 0:
-            depth -= 1
-            if depth == 0:
-                spans.append(text[start : index + 1])
-    return spans
+@dataclass(frozen=True)
+class ReplyObject:
+    """The top-level members of a reply's JSON object.
 
-
-def extract_json_object(text: str) -> dict[str, Any] | None:
-    """Find a JSON object in a reply: bare, in a code fence, or inside prose.
-
-    Returns:
-        The last object that parses (judges put the answer last), or None.
+    Attributes:
+        members: lower-cased key -> value.
+        offsets: lower-cased key -> character offset of its value in the reply.
+        complete: the object closed (False: the reply was cut off, ``members`` holds
+            what came before the cut).
     """
-    candidates = [text.strip()]
-    candidates += [block.strip() for block in _FENCE.findall(text)]
-    candidates += _balanced_objects(text)
-    found: dict[str, Any] | None = None
-    for candidate in candidates:
-        for variant in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
-            try:
-                value = json.loads(variant)
-            except (ValueError, RecursionError):  # deep nesting is a reply that does not parse
-                continue
-            if isinstance(value, dict):
-                found = value
+
+    members: dict[str, Any]
+    offsets: dict[str, int]
+    complete: bool
+
+
+def _skip(text: str, index: int) -> int:
+    match = _WHITESPACE.match(text, index)
+    return match.end() if match else index
+
+
+def read_reply_object(text: str) -> ReplyObject:
+    """Read the JSON object a whole reply consists of (optionally in one code fence).
+
+    Members are read one by one from the object's start, so a reply cut off after some
+    of them still gives those; nothing outside the object is ever read.
+
+    Raises:
+        MalformedJudgment: the reply does not start with a JSON object, has text after
+            it, names a key twice, or breaks off before its first member.
+    """
+    fence = _FENCE_OPEN.match(text)
+    index = _skip(text, fence.end() if fence else 0)
+    if index >= len(text) or text[index] != "{":
+        raise MalformedJudgment("the reply must be only the JSON object asked for (prose around it is not read)")
+    index += 1
+    members: dict[str, Any] = {}
+    offsets: dict[str, int] = {}
+    complete = False
+    while True:
+        index = _skip(text, index)
+        if index < len(text) and text[index] == "}":
+            index, complete = index + 1, True
+            break
+        if index >= len(text) or text[index] != '"':
+            break
+        try:
+            key, index = _DECODER.raw_decode(text, index)  # a JSON string: the member's key
+            index = _skip(text, index)
+            if index >= len(text) or text[index] != ":":
                 break
-    return found
+            value_at = _skip(text, index + 1)
+            value, index = _DECODER.raw_decode(text, value_at)
+        except (ValueError, RecursionError):  # cut off, or nested past reason
+            break
+        if index >= len(text) and isinstance(value, int | float) and not isinstance(value, bool):
+            break  # a number at the very end may have been cut short ("4" of "45")
+        name = key.strip().lower()
+        if name in members:
+            raise MalformedJudgment(f"the judgment names '{key}' more than once")
+        members[name], offsets[name] = value, value_at
+        index = _skip(text, index)
+        if index < len(text) and text[index] == ",":
+            index += 1
+    if complete:
+        rest = text[index:]
+        closing = _FENCE_CLOSE.match(rest) if fence else None
+        if closing:
+            rest = rest[closing.end():]
+        if rest.strip():
+            raise MalformedJudgment("the reply must be only the JSON object asked for (text follows it)")
+    elif not members:
+        raise MalformedJudgment("the reply holds no complete JSON member")
+    return ReplyObject(members, offsets, complete)
 
 
 def _as_score(value: Any) -> int | None:
@@ -114,60 +147,50 @@ def _as_score(value: Any) -> int | None:
     return None
 
 
-def _score_position(text: str, criterion: str) -> int | None:
-    match = re.search(rf'"{re.escape(criterion)}"\s*:\s*"?(\d)', text)
-    return match.start(1) if match else None
-
-
 def parse_pointwise(text: str, criteria: list[str]) -> ParsedJudgment:
-    """Read and validate a pointwise judgment.
+    """Read and validate a pointwise judgment from a reply that is one JSON object.
 
     Args:
         text: the judge's reply.
         criteria: the rubric's criterion names.
 
     Raises:
-        MalformedJudgment: no JSON object, a criterion missing, not an integer, or off the scale.
+        MalformedJudgment: not a lone JSON object, a criterion missing, not an integer, or off the scale.
     """
-    data = extract_json_object(text)
-    if data is None:
-        # A reply cut off after its scores still says them; read them one by one.
-        partial = {name: re.search(rf'"{re.escape(name)}"\s*:\s*(-?\d+)\s*[,}}\n]', text) for name in criteria}
-        if not all(partial.values()):
-            raise MalformedJudgment("the reply holds no JSON object with the scores")
-        data = {name: int(match.group(1)) for name, match in partial.items() if match is not None}
-    lowered = {str(key).strip().lower(): value for key, value in data.items()}
+    reply = read_reply_object(text)
     scores: dict[str, int] = {}
+    positions: dict[str, int] = {}
     for name in criteria:
-        if name.lower() not in lowered:
-            raise MalformedJudgment(f"the judgment has no score for '{name}'")
-        score = _as_score(lowered[name.lower()])
+        key = name.lower()
+        if key not in reply.members:
+            cut = "" if reply.complete else " (the reply was cut off before it)"
+            raise MalformedJudgment(f"the judgment has no score for '{name}'{cut}")
+        value = reply.members[key]
+        score = _as_score(value)
         if score is None:
-            raise MalformedJudgment(f"'{name}' is {lowered[name.lower()]!r}, not an integer score")
+            raise MalformedJudgment(f"'{name}' is {value!r}, not an integer score")
         if score not in SCALE:
             raise MalformedJudgment(f"'{name}' is {score}, outside the scale {SCALE[0]}..{SCALE[-1]}")
         scores[name] = score
-    reasoning = lowered.get("reasoning", "")
-    positions = {name: pos for name in criteria if (pos := _score_position(text, name)) is not None}
+        # The digit itself: past the opening quote of a score written as a string.
+        positions[name] = reply.offsets[key] + (1 if isinstance(value, str) else 0)
+    reasoning = reply.members.get("reasoning", "")
     return ParsedJudgment(scores=scores, reasoning=str(reasoning) if reasoning is not None else "",
                           positions=positions)
 
 
 def parse_pairwise(text: str) -> tuple[str, str]:
-    """Read a pairwise verdict: ``("A" | "B" | "tie", reasoning)``.
+    """Read a pairwise verdict, ``("A" | "B" | "tie", reasoning)``, from a reply that is one JSON object.
 
     Raises:
-        MalformedJudgment: no verdict, or one that is not A, B or tie.
+        MalformedJudgment: not a lone JSON object, no verdict, or one that is not A, B or tie.
     """
-    data = extract_json_object(text)
-    if data is None:
-        raise MalformedJudgment("the reply holds no JSON object with a winner")
-    lowered = {str(key).strip().lower(): value for key, value in data.items()}
-    raw = lowered.get("winner")
+    reply = read_reply_object(text)
+    raw = reply.members.get("winner")
     if raw is None:
         raise MalformedJudgment("the verdict has no 'winner'")
     normalised = str(raw).strip().strip(".").lower()
     mapping = {"a": "A", "b": "B", "tie": "tie", "response a": "A", "response b": "B", "draw": "tie"}
     if normalised not in mapping:
         raise MalformedJudgment(f"winner is {raw!r}; expected one of {', '.join(PAIRWISE_CHOICES)}")
-    return mapping[normalised], str(lowered.get("reasoning", "") or "")
+    return mapping[normalised], str(reply.members.get("reasoning", "") or "")

@@ -24,7 +24,9 @@ A rubric is a YAML file people write and review like code::
 Template variables: ``item`` (the item's fields), ``prediction``, ``reference``,
 ``criteria`` (the criteria and their levels as text), ``output_format`` (the JSON the
 judge must return). Pairwise templates get ``prediction_a`` and ``prediction_b``
-instead of ``prediction``. ``include``/``import``/``extends`` are refused: a rubric
+instead of ``prediction``. Each item field, prediction and reference arrives already
+enclosed in its tag (``<candidate_output-MARK>...``, see :mod:`evalkit.judges.prompt`),
+so a template shows them, it does not compare or slice them. ``include``/``import``/``extends`` are refused: a rubric
 must not read files.
 """
 
@@ -56,7 +58,7 @@ DEFAULT_PAIRWISE_TEMPLATE = """\
 Compare two responses to the same task.
 
 Task input:
-{% for key, value in item.items() %}{{ key }}: {{ value }}
+{% for value in item.values() %}{{ value }}
 {% endfor %}
 Reference answer:
 {{ reference }}

@@ -21,7 +21,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_PAIR = re.compile(r"Reference answer:\n(.*?)\n\nResponse A:\n(.*?)\n\nResponse B:\n(.*?)\n\nJudge them", re.DOTALL)
+# The default pairwise template, each text enclosed in its marked tag (evalkit.judges.prompt).
+_PAIR = re.compile(r"Reference answer:\n<reference_answer-(\w+)>\n(.*?)\n</reference_answer-\1>\n\n"
+                   r"Response A:\n<response_a-\1>\n(.*?)\n</response_a-\1>\n\n"
+                   r"Response B:\n<response_b-\1>\n(.*?)\n</response_b-\1>\n\nJudge them", re.DOTALL)
 _FIELD = re.compile(r'"([A-Za-z][A-Za-z0-9_]*)": <1-5>')
 
 
@@ -31,7 +34,7 @@ def _pairwise(policy: str, prompt: str) -> dict[str, Any]:
         return {"winner": "A", "reasoning": "A reads better. <script>alert('judge')</script>"}
     match = _PAIR.search(prompt)
     assert match is not None, "the pairwise prompt lost its sections"
-    reference, first, second = match.groups()
+    _, reference, first, second = match.groups()
     score_a = difflib.SequenceMatcher(None, reference, first).ratio()
     score_b = difflib.SequenceMatcher(None, reference, second).ratio()
     winner = "tie" if abs(score_a - score_b) < 1e-9 else ("A" if score_a > score_b else "B")

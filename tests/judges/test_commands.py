@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,8 @@ def test_preview_prints_the_exact_prompt(make_suite, capsys: pytest.CaptureFixtu
                  "--item", "2", "--prediction", "PRED-TEXT"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "--- system ---" in out and "Can you update my billing address?" in out and "Actual output: PRED-TEXT" in out
+    assert "--- system ---" in out and "Can you update my billing address?" in out
+    assert re.search(r"Actual output: <candidate_output-(\w+)>\nPRED-TEXT\n</candidate_output-\1>", out)
     assert main(["rubric", "preview", str(REPO / "rubrics/classifier_quality.yaml"), "--suite", str(suite),
                  "--item", "99"]) == 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,11 @@ def test_pairwise_preview_shows_both_orders(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     first, second = out.split("=== order 2 of 2")
     assert "order 1 of 2: candidate shown as A" in first
-    assert first.index("Response A:\nCANDIDATE-TEXT") < first.index("Response B:\nBASELINE-TEXT")
-    assert second.index("Response A:\nBASELINE-TEXT") < second.index("Response B:\nCANDIDATE-TEXT")
+    # Each response shown inside its own tag (evalkit.judges.prompt), A before B.
+    assert re.search(r"Response A:\n<response_a-\w+>\nCANDIDATE-TEXT\n</response_a-\w+>\n\n"
+                     r"Response B:\n<response_b-\w+>\nBASELINE-TEXT\n", first)
+    assert re.search(r"Response A:\n<response_a-\w+>\nBASELINE-TEXT\n</response_a-\w+>\n\n"
+                     r"Response B:\n<response_b-\w+>\nCANDIDATE-TEXT\n", second)
 
 
 def test_repeat_preview_rotates_the_criteria(capsys: pytest.CaptureFixture[str]) -> None:
