@@ -26,6 +26,7 @@ from pydantic import (
 from evalkit.bar_spec import DEFAULT_INCONCLUSIVE, InconclusivePolicy, SuiteBar
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.checks.registry import CHECKS
+from evalkit.contamination_spec import ContaminationSpec
 from evalkit.errors import ConfigError
 from evalkit.judges.spec import JudgeSpec
 from evalkit.models.backend_registry import BACKENDS
@@ -276,6 +277,9 @@ class SuiteConfig(StrictModel):
     """Item fields to compare every metric on, slice by slice (see :mod:`evalkit.slices`)."""
     sweep: SweepSpec | None = None
     """A training run's checkpoints as candidates, and the rule that picks one (see :mod:`evalkit.sweep`)."""
+    contamination: ContaminationSpec = Field(default_factory=ContaminationSpec)
+    """N-gram overlap of each candidate's training data with every benchmark and the eval set
+    (see :mod:`evalkit.contamination`)."""
     prices: dict[str, PriceSpec] = Field(default_factory=dict)
     """Prices by candidate name or model glob, over evalkit's own table (see :mod:`evalkit.usage`)."""
     bars: list[SuiteBar] = Field(default_factory=list)

@@ -70,6 +70,7 @@ STAGES: Registry[RunStage] = Registry("stage", {
     "slices": "evalkit.slices:run_slices",
     "sweep": "evalkit.sweep:run_sweep",
     "fleet": "evalkit.models.fleet_stage:record_fleets",
+    "contamination": "evalkit.contamination:run_contamination",
 })
 
 # Last, once every metric is in (a registered stage's too): the comparison, then the bars

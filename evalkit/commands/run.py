@@ -87,6 +87,36 @@ def bars_table(run: RunResult) -> Table:
     return table
 
 
+def contamination_table(run: RunResult) -> Table | None:
+    """Return a rich table of the run's contamination section (None when it has none).
+
+    One row per candidate and item set (each benchmark, the eval set): how many items
+    share an n-gram with the candidate's training data, flagged when any do, and one
+    example; a candidate whose training data is unknown gets one row saying so.
+    """
+    from evalkit.report.contamination import EVAL_SET, contamination_section, describe_overlap
+
+    section = contamination_section(run)
+    if section is None:
+        return None
+    table = Table(title=f"contamination (items sharing a {section.n}-gram with the candidate's training data)")
+    for column in ("candidate", "items", "found", "example"):
+        table.add_column(column)
+    for candidate, entry in section.candidates.items():
+        if entry.training.status != "known":
+            table.add_row(escape(candidate), "all", "[yellow]training data unknown[/]", escape(entry.training.reason))
+            continue
+        sets = list(entry.benchmarks.items()) + ([(EVAL_SET, entry.eval_set)] if entry.eval_set else [])
+        for name, overlap in sets:
+            found = describe_overlap(overlap)
+            found = f"[red]CONTAMINATED {found}[/]" if overlap.contaminated else found
+            example = f"{overlap.examples[0].item_id}: {overlap.examples[0].ngram}" if overlap.examples else ""
+            table.add_row(escape(candidate), escape(name), found, escape(example))
+    for name, reason in section.unlisted.items():
+        table.add_row("–", escape(name), "[yellow]not tested[/]", escape(reason))
+    return table
+
+
 def handle(args: argparse.Namespace) -> int:
     """Run the suite; exit 0 when every bar is met and nothing regressed, 1 otherwise.
 
@@ -107,6 +137,9 @@ def handle(args: argparse.Namespace) -> int:
     if emit_json(args.json_out, run.summary()):
         return run_verdict(run).exit_code
     console.print(metrics_table(run))
+    contamination = contamination_table(run)
+    if contamination is not None:
+        console.print(contamination)
     comparison = comparison_section(run.sections)
     if comparison is not None:
         print_comparison(comparison, flips=0)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from evalkit.report.charts import delta_bar_chart
+from evalkit.report.contamination import benchmark_flags
 from evalkit.report.metric_format import format_delta, format_value
 from evalkit.results import RunResult
 from evalkit.sections.base import parse_section
@@ -30,6 +31,9 @@ class TaskRow:
     n: int
     delta: str
     setup: str
+    contamination: str = ""
+    """Beside the score: how many of the task's items the candidate trained on (see :func:`benchmark_flags`)."""
+    contaminated: bool = False
 
 
 @dataclass
@@ -67,6 +71,7 @@ def capability_view(run: RunResult, baselines: Mapping[str, str]) -> list[TaskVi
     """
     section: BenchmarksSection = parse_section(BenchmarksSection, run.sections.get(BENCHMARKS) or {},
                                                f"run {run.run_id}: sections.{BENCHMARKS}")
+    flags = benchmark_flags(run)
     tasks: dict[str, None] = {}
     for per_task in section.values():
         tasks.update(dict.fromkeys(per_task))
@@ -80,9 +85,11 @@ def capability_view(run: RunResult, baselines: Mapping[str, str]) -> list[TaskVi
             baseline = baselines.get(candidate, run.baseline)
             base = section.get(baseline, {}).get(task)
             delta = "" if base is None or candidate == baseline else format_delta(task, result.acc - base.acc)
+            flag = flags.get((candidate, task))
             view.rows.append(TaskRow(candidate, format_value(task, result.acc),
                                      f"± {(result.stderr or 0.0) * 100:.1f}",
-                                     result.n or 0, delta, _setup(result)))
+                                     result.n or 0, delta, _setup(result),
+                                     flag.text if flag else "", flag is not None and flag.contaminated))
             if base is None or candidate == baseline:
                 continue
             subjects = [s for s in result.subjects if s in base.subjects]

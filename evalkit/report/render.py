@@ -24,6 +24,7 @@ from markupsafe import Markup
 from evalkit.merge_agreement import agrees
 from evalkit.merge_agreement import describe as describe_agreement
 from evalkit.report.capability import capability_view
+from evalkit.report.contamination import contamination_view
 from evalkit.report.controls import control_views, sampling_view
 from evalkit.report.embed import json_for_script, printable_text
 from evalkit.report.failures import cut, failure_data
@@ -115,6 +116,7 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
         "matrices": confusion_matrices(run),
         "capability": capability_view(run, {name: baseline_of(run, name) for name in run.sections.get(
             "benchmarks") or {}}),
+        "contamination": contamination_view(run),
         "judges": judges_view(run),
         "controls": control_views(run),
         "sampling": sampling_view(run),
@@ -135,6 +137,7 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
                 ("metrics", "Metrics", True),
                 ("fields", "Fields", bool(context["field_rows"] or context["matrices"])),
                 ("capability", "General capability", bool(context["capability"])),
+                ("contamination", "Contamination", context["contamination"] is not None),
                 ("sweep", "Sweep", context["sweep"] is not None),
                 ("slices", "Slices", bool(context["slice_tables"])),
                 ("usage", "Cost and latency", context["cost"] is not None),

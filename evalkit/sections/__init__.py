@@ -3,7 +3,7 @@
 A run's ``sections`` hold what each stage found, by name, in their JSON form (that is
 what ``summary.json`` and the store keep). :class:`RunSections` is their schema: each
 known section's model (``comparison``, ``bars``, ``benchmarks``, ``judges``,
-``manifests``, ``parity`` and the run's smaller facts), and any further section a
+``manifests``, ``parity``, ``contamination`` and the run's smaller facts), and any further section a
 registered stage adds, kept as its JSON. :func:`check_sections` validates the lot when
 a run is written (a stage that wrote a shape its schema does not describe is a bug:
 the run stops instead of writing it) and when one is read back (a damaged file is
@@ -21,6 +21,7 @@ from evalkit.bar_result import BarRecord
 from evalkit.comparison import Comparison
 from evalkit.sections.base import DAMAGED, SectionModel, parse_section
 from evalkit.sections.benchmarks import BenchmarksSection
+from evalkit.sections.contamination import ContaminationSection
 from evalkit.sections.judges import JudgesSection
 from evalkit.sections.manifests import ManifestsSection
 from evalkit.sections.parity import ParitySection
@@ -53,6 +54,7 @@ class RunSections(SectionModel):
     slices: SlicesSection | None = None
     sweep: SweepSection | None = None
     fleet: FleetSection | None = None
+    contamination: ContaminationSection | None = None
     comparison: Comparison | None = None
     bars: list[BarRecord] | None = None
     # how it was run

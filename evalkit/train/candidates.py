@@ -36,7 +36,12 @@ from evalkit.train.manifest import MANIFEST_NAME, Manifest, read_manifest
 from evalkit.train.reporting import ProgressReporter
 
 
-def _train_config(suite: SuiteConfig, candidate: CandidateConfig) -> TrainConfig | None:
+def candidate_train_config(suite: SuiteConfig, candidate: CandidateConfig) -> TrainConfig | None:
+    """Return the candidate's ``train:`` config, loaded; None when it has none.
+
+    Raises:
+        ConfigError: the train config does not load.
+    """
     return load_train_config(suite.resolve(candidate.train)) if candidate.train else None
 
 
@@ -46,7 +51,7 @@ def candidate_adapter(suite: SuiteConfig, candidate: CandidateConfig) -> Path | 
     Raises:
         ConfigError: ``adapter:`` and the train config's ``output_dir`` name different places.
     """
-    config = _train_config(suite, candidate)
+    config = candidate_train_config(suite, candidate)
     if candidate.adapter is None:
         return config.output_path if config is not None else None
     adapter = suite.resolve(candidate.adapter)
@@ -125,7 +130,7 @@ def prepare_candidate_models(suite: SuiteConfig, only: Sequence[str] | None, pro
     reporter = ProgressReporter(progress)
     trainers: dict[Path, TrainConfig] = {}
     for candidate in suite.candidates:
-        config = _train_config(suite, candidate)
+        config = candidate_train_config(suite, candidate)
         if config is not None:
             trainers[candidate_adapter(suite, candidate) or config.output_path] = config
     selected = [c for c in suite.candidates if not only or c.name in only]
@@ -172,7 +177,12 @@ def check_adapter_base(candidate: CandidateConfig, adapter: Path, model: Resolve
         )
 
 
-def _candidate_manifest(suite: SuiteConfig, candidate: CandidateConfig) -> Manifest | None:
+def candidate_manifest(suite: SuiteConfig, candidate: CandidateConfig) -> Manifest | None:
+    """Return the manifest beside a candidate's weights (its adapter's, else its model directory's), or None.
+
+    Raises:
+        ModelError: a manifest exists but cannot be read.
+    """
     adapter = candidate_adapter(suite, candidate)
     if adapter is not None:
         return read_manifest(adapter)
@@ -205,7 +215,7 @@ def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Bac
         if result.status != "ok":
             continue
         candidate = inputs.suite.candidate(result.name)
-        manifest = _candidate_manifest(inputs.suite, candidate)
+        manifest = candidate_manifest(inputs.suite, candidate)
         if manifest is None:
             continue
         where = f"candidate '{result.name}': its {MANIFEST_NAME}"
