@@ -3,13 +3,21 @@
 The table is :meth:`evalkit.results.RunResult.to_pandas`: one row per candidate and
 item, the prompt, reference and prediction, and one column per metric. The file is
 written whole or not at all.
+
+CSV files get opened in spreadsheets, which run a cell starting with ``=``, ``+``, ``-``
+or ``@`` (or a tab or carriage return before one) as a formula: a model's output such as
+``=HYPERLINK(...)`` would become a live link. So in CSV, and only there, such a text
+cell (and column name) is prefixed with a single quote, as OWASP's CSV-injection
+guidance says (:func:`spreadsheet_safe`); numbers are left alone. Rows end in CRLF
+(RFC 4180), so a cell holding a carriage return is quoted rather than split across
+rows. Parquet and JSONL keep every text exactly.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalkit.commands.console import console
 from evalkit.errors import ConfigError
@@ -19,6 +27,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMATS = ("csv", "parquet", "jsonl")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""A text cell starting with one of these is a formula (or leads to one) in a spreadsheet."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,11 +61,34 @@ def export_format(out: Path, requested: str | None) -> str:
                       f"pass --format {'|'.join(FORMATS)}")
 
 
+def spreadsheet_safe(value: Any) -> Any:
+    """Return a text that a spreadsheet would run as a formula with a ``'`` in front; anything else as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` whose text cells and column names are :func:`spreadsheet_safe`."""
+    import pandas as pd
+
+    safe = frame.copy()
+    for column in safe.columns:
+        if pd.api.types.is_object_dtype(safe[column]) or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    return safe.rename(columns=spreadsheet_safe)
+
+
 def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
-    """Return ``frame`` (index included as columns) as the bytes of a ``fmt`` file."""
+    """Return ``frame`` (index included as columns) as the bytes of a ``fmt`` file.
+
+    CSV's text cells are made spreadsheet-safe (see the module docstring); Parquet and
+    JSONL are exact.
+    """
     flat = frame.reset_index()
     if fmt == "csv":
-        return str(flat.to_csv(index=False)).encode("utf-8")
+        # CRLF rows (RFC 4180): a cell holding a lone CR is then quoted, not a row break.
+        return str(spreadsheet_safe_frame(flat).to_csv(index=False, lineterminator="\r\n")).encode("utf-8")
     if fmt == "parquet":
         return bytes(flat.to_parquet(index=False))
     return str(flat.to_json(orient="records", lines=True, force_ascii=False)).encode("utf-8")
@@ -71,6 +104,8 @@ def handle(args: argparse.Namespace) -> int:
     from evalkit.api import load_run
 
     out = Path(args.out).expanduser()
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a directory; name the file to write, e.g. {out / 'items.csv'}")
     fmt = export_format(out, args.format)
     frame = load_run(args.run, store=args.store).to_pandas(reasons=args.reasons)
     write_table(frame, out, fmt)
