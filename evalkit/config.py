@@ -42,6 +42,16 @@ from evalkit.yaml_source import load_model_from_yaml
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+# How long each list of a suite may be: far above any real suite, far below what would make
+# a run compute for hours (every slice is compared for every candidate and metric).
+MAX_CANDIDATES = 256
+MAX_CHECKS = 64
+MAX_JUDGES = 32
+MAX_BENCHMARKS = 64
+MAX_SLICES = 32
+MAX_BARS = 1000
+MAX_THRESHOLDS = 1000
+
 
 def _check_template(text: str) -> str:
     try:
@@ -113,7 +123,7 @@ class GenerationConfig(StrictModel):
     seed: int = Field(default=0, ge=0)
     """Sampling seed: each (item, sample) draws from its own generator seeded from this, the
     item's id and the sample number, so two runs with one seed give the same outputs."""
-    pass_at: list[int] = Field(default_factory=list)
+    pass_at: list[int] = Field(default_factory=list, max_length=64)
     """The k of pass@k and pass^k (each 2..samples); default: ``[samples]``."""
 
     @model_validator(mode="after")
@@ -267,27 +277,27 @@ class SuiteConfig(StrictModel):
     dataset: DatasetConfig
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    candidates: list[CandidateConfig] = Field(min_length=1)
+    candidates: list[CandidateConfig] = Field(min_length=1, max_length=MAX_CANDIDATES)
     baseline: str | None = None
     """Candidate the others are compared with; default: the first one."""
-    checks: list[CheckSpec] = Field(default_factory=list)
-    judges: list[JudgeSpec] = Field(default_factory=list)
-    benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
-    slices: list[SliceSpec] = Field(default_factory=list)
+    checks: list[CheckSpec] = Field(default_factory=list, max_length=MAX_CHECKS)
+    judges: list[JudgeSpec] = Field(default_factory=list, max_length=MAX_JUDGES)
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=list, max_length=MAX_BENCHMARKS)
+    slices: list[SliceSpec] = Field(default_factory=list, max_length=MAX_SLICES)
     """Item fields to compare every metric on, slice by slice (see :mod:`evalkit.slices`)."""
     sweep: SweepSpec | None = None
     """A training run's checkpoints as candidates, and the rule that picks one (see :mod:`evalkit.sweep`)."""
     contamination: ContaminationSpec = Field(default_factory=ContaminationSpec)
     """N-gram overlap of each candidate's training data with every benchmark and the eval set
     (see :mod:`evalkit.contamination`)."""
-    prices: dict[str, PriceSpec] = Field(default_factory=dict)
+    prices: dict[str, PriceSpec] = Field(default_factory=dict, max_length=MAX_THRESHOLDS)
     """Prices by candidate name or model glob, over evalkit's own table (see :mod:`evalkit.usage`)."""
-    bars: list[SuiteBar] = Field(default_factory=list)
+    bars: list[SuiteBar] = Field(default_factory=list, max_length=MAX_BARS)
     parity: bool = False
     """Also run the HF-vs-vLLM, merged and no-op adapter parity checks (see ``evalkit parity``)."""
     max_drop: ThresholdText = "3%"
     """Default regression threshold: ``3%`` relative or ``2pt`` absolute."""
-    thresholds: dict[str, ThresholdText] = Field(default_factory=dict)
+    thresholds: dict[str, ThresholdText] = Field(default_factory=dict, max_length=MAX_THRESHOLDS)
     """Per-metric thresholds: metric name or glob (``field_accuracy.*``) -> ``3%`` or ``2pt``."""
     inconclusive: InconclusivePolicy = DEFAULT_INCONCLUSIVE
     """What a drop bar the data cannot decide does: ``fail`` (the default: exit 1, a failed

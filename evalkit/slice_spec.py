@@ -18,10 +18,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evalkit.errors import ConfigError
 
 MISSING = "(missing)"
 """The slice label of an item that lacks the field."""
@@ -97,6 +99,27 @@ def field_value(fields: Mapping[str, Any], path: str) -> Any:
             return None
         current = current[part]
     return current
+
+
+def check_slice_fields(specs: Sequence[SliceSpec], items: Sequence[Any], source: str, dataset: str) -> None:
+    """Refuse a slice whose field no item has: a misspelt field would put every item in "(missing)".
+
+    Args:
+        specs: the suite's slices.
+        items: the loaded items (anything with ``fields``).
+        source: the suite file, for the message.
+        dataset: the dataset file, for the message.
+
+    Raises:
+        ConfigError: ``source: slices.N: field 'x' is in no item of DATASET; ...``.
+    """
+    for index, spec in enumerate(specs):
+        if any(field_value(item.fields, spec.field) is not None for item in items):
+            continue
+        present = sorted({name for item in items[:100] for name in item.fields})
+        shown = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "")
+        raise ConfigError(f"{source}: slices.{index}: field '{spec.field}' is in no item of {dataset}; "
+                         f"check its spelling (the items have: {shown or 'no fields'})")
 
 
 def split_sliced_metric(metric: str) -> tuple[str, str, str] | None:

@@ -20,6 +20,7 @@ from evalkit.progress import Progress
 from evalkit.prompting import PromptTemplate
 from evalkit.registry import DuplicateName, Registry
 from evalkit.results import RunResult
+from evalkit.slice_spec import check_slice_fields
 
 if TYPE_CHECKING:
     from evalkit.executors import Executor
@@ -113,6 +114,8 @@ def load_inputs(suite: SuiteConfig) -> SuiteInputs:
     train_items: list[Item] = []
     if dataset.train_path is not None:
         train_items = load_items(suite.resolve(dataset.train_path))
+    # A slice field no item has is a typo: refused before anything runs.
+    check_slice_fields(suite.slices, items, str(suite.source), str(suite.resolve(dataset.path)))
     context = CheckContext(base_dir=suite.base_dir, source=f"{suite.source}: checks")
     checks: list[Check] = [build_check(spec.name, spec.options, context) for spec in suite.checks]
     return SuiteInputs(suite=suite, items=items, train_items=train_items, checks=checks)

@@ -51,7 +51,7 @@ def _judge_rubrics(suite: SuiteConfig) -> dict[str, tuple[int, Rubric]]:
     rubrics: dict[str, tuple[int, Rubric]] = {}
     for index, spec in enumerate(suite.judges):
         path = suite.resolve(spec.rubric)
-        if not path.is_file():
+        if not path.exists():  # a FIFO or directory is refused by load_rubric, below
             raise ConfigError(f"{_where(suite, ['judges', index, 'rubric'])}: rubric file {path} not found; "
                               "check the path (`evalkit rubric new NAME` writes a starting one)")
         try:
@@ -61,7 +61,7 @@ def _judge_rubrics(suite: SuiteConfig) -> dict[str, tuple[int, Rubric]]:
         labels = suite.resolve(spec.labels) if spec.labels else rubric.labels_path()
         if labels is not None:
             field: list[str | int] = ["judges", index, "labels" if spec.labels else "rubric"]
-            if not labels.is_file():
+            if not labels.exists():  # a FIFO or directory is refused by load_labels, below
                 raise ConfigError(f"{_where(suite, field)}: labels file {labels} not found; "
                                   "fix the path, or drop `labels:` to judge uncalibrated")
             try:

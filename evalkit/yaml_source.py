@@ -26,8 +26,8 @@ from evalkit.input_files import refuse_non_regular_file
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
-MAX_YAML_BYTES = 1024 * 1024
-"""The largest YAML file evalkit reads (1 MiB; real suites, rubrics and train configs are a few KB)."""
+MAX_YAML_BYTES = 512 * 1024
+"""The largest YAML file evalkit reads (512 KiB; real suites, rubrics and train configs are a few KB)."""
 MAX_YAML_NODES = 100_000
 """The most values (scalars, lists, mappings) a YAML document may hold once every alias is expanded:
 an alias bomb (``&a [*b, *b, ...]`` nested) is a few hundred bytes that expand to billions."""
@@ -44,31 +44,13 @@ class _Refused(Exception):
         self.message = message
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, counting nodes and nesting while it composes (before anything is built)."""
+# libyaml's parser when PyYAML was built with it (pure Python composes ~10x slower), else PyYAML's
+# own; either way only the safe tags are built. libyaml refuses flow nesting past 1,000 levels itself.
+_SafeBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self._composed = 0
-        self._depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        """Compose one node, refusing past :data:`MAX_YAML_NODES` values or :data:`MAX_YAML_DEPTH` levels."""
-        self._composed += 1
-        self._depth += 1
-        try:
-            if self._composed > MAX_YAML_NODES:
-                raise _Refused(self._line(), f"more than {MAX_YAML_NODES:,} values; "
-                                             "split the file or move data into a dataset file")
-            if self._depth > MAX_YAML_DEPTH:
-                raise _Refused(self._line(), f"nested deeper than {MAX_YAML_DEPTH} levels; flatten it")
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
-        finally:
-            self._depth -= 1
-
-    def _line(self) -> int | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        return int(event.start_mark.line) + 1 if event is not None and event.start_mark else None
+class _StrictLoader(_SafeBase):  # type: ignore[misc, valid-type]
+    """The safe loader; the limits are checked on the node graph it composes, before construction."""
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -80,12 +62,14 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _check_expansion(root: yaml.Node) -> None:
-    """Refuse a document whose aliases expand past the node or depth limit, or refer to themselves.
+    """Refuse a document whose values, aliases expanded, pass the node or depth limit, or that contains itself.
 
-    Aliases make the node tree a graph that shares nodes; the size of the tree they stand
-    for is computed over the graph (each distinct node once, iteratively), so a bomb is
-    measured, never expanded.
+    Aliases make the node tree a graph that shares nodes; the size and depth of the tree
+    they stand for are computed over the graph (each distinct collection once,
+    iteratively), so an alias bomb is measured, never expanded.
     """
+    if isinstance(root, yaml.ScalarNode):
+        return
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     open_nodes: set[int] = set()
@@ -94,16 +78,22 @@ def _check_expansion(root: yaml.Node) -> None:
         node, children_done = stack.pop()
         key = id(node)
         if children_done:
-            kids = _children(node)
-            size[key] = 1 + sum(size[id(kid)] for kid in kids)
-            depth[key] = 1 + max((depth[id(kid)] for kid in kids), default=0)
+            total, deepest = 1, 0
+            for kid in _children(node):
+                if isinstance(kid, yaml.ScalarNode):
+                    total += 1
+                    deepest = max(deepest, 1)
+                else:
+                    total += size[id(kid)]
+                    deepest = max(deepest, depth[id(kid)])
+            size[key], depth[key] = total, deepest + 1
             open_nodes.discard(key)
             line = int(node.start_mark.line) + 1
-            if size[key] > MAX_YAML_NODES:
-                raise _Refused(line, f"aliases expand to more than {MAX_YAML_NODES:,} values; "
-                                     "write the values out or use fewer aliases")
-            if depth[key] > MAX_YAML_DEPTH:
-                raise _Refused(line, f"aliases nest deeper than {MAX_YAML_DEPTH} levels; flatten it")
+            if total > MAX_YAML_NODES:
+                raise _Refused(line, f"holds more than {MAX_YAML_NODES:,} values (aliases expanded); "
+                                     "move data into a dataset file, or use fewer aliases")
+            if deepest + 1 > MAX_YAML_DEPTH:
+                raise _Refused(line, f"nests deeper than {MAX_YAML_DEPTH} levels (aliases expanded); flatten it")
             continue
         if key in size:
             continue
@@ -112,7 +102,8 @@ def _check_expansion(root: yaml.Node) -> None:
                                                           "remove the recursive alias")
         open_nodes.add(key)
         stack.append((node, True))
-        stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+        stack.extend((kid, False) for kid in _children(node)
+                     if not isinstance(kid, yaml.ScalarNode) and id(kid) not in size)
 
 
 def _check_duplicate_keys(loader: _StrictLoader, root: yaml.Node) -> None:
@@ -146,8 +137,9 @@ def parse_yaml_text(text: str, origin: str) -> tuple[Any, yaml.Node | None]:
     """Parse YAML text strictly: the one YAML parser of evalkit (files go through :func:`load_yaml_with_nodes`).
 
     Strict means: a key repeated in one mapping at any depth is an error naming both
-    lines; aliases may not expand past :data:`MAX_YAML_NODES` values or
-    :data:`MAX_YAML_DEPTH` levels, nor contain themselves; only YAML's safe tags are built.
+    lines; the document, aliases expanded, may not hold more than :data:`MAX_YAML_NODES`
+    values nor nest deeper than :data:`MAX_YAML_DEPTH` levels, and no alias may contain
+    itself; only YAML's safe tags are built.
     Every limit is checked on the composed node graph, before any Python value is built.
 
     Args:
@@ -270,6 +262,9 @@ def validation_error_message(
         hint = f"unknown key '{location[-1]}'; remove it or check its spelling"
     elif kind == "missing":
         hint = "required field is missing; add it"
+    elif kind == "too_long":
+        limit = first.get("ctx", {}).get("max_length")
+        hint = f"more than {limit:,} entries, over the limit for {field}; split the suite or drop some"
     else:
         # A validator's ValueError reaches us as "Value error, <message>": the message is enough.
         hint = str(first["msg"]).removeprefix("Value error, ")

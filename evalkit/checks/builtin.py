@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +10,7 @@ import jsonschema
 
 from evalkit.checks.registry import Check, CheckContext, Score, check
 from evalkit.errors import ConfigError
+from evalkit.input_files import refuse_non_regular_file
 
 
 def parse_json_object(text: str) -> tuple[Any, str]:
@@ -87,6 +87,7 @@ def json_schema(options: dict[str, Any], context: CheckContext) -> Check:
     if not isinstance(relative, str):
         raise ConfigError(f"{context.source}: json_schema needs a schema file: `- json_schema: schemas/x.json`")
     schema_path = (context.base_dir / relative).resolve()
+    refuse_non_regular_file(schema_path, "json_schema file", ConfigError)
     if not schema_path.is_file():
         raise ConfigError(f"{context.source}: json_schema file {schema_path} not found; check the path")
     try:
@@ -154,27 +155,50 @@ def field_accuracy(options: dict[str, Any], context: CheckContext) -> Check:
     return score
 
 
+def compile_linear_regex(pattern: str, where: str) -> Any:
+    """Compile ``pattern`` with RE2, whose matching takes time linear in the text.
+
+    Python's ``re`` backtracks: ``^(a+)+$`` on 35 characters never returns, and a suite
+    (or a model's output) must not be able to hang a run. RE2 has no backreferences
+    and no lookaround; such a pattern is refused here, at load.
+
+    Raises:
+        ConfigError: the pattern is not valid RE2 syntax; the message names ``where``.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own line to stderr
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ConfigError(f"{where}: regex pattern {pattern!r} is invalid: {detail} (evalkit matches with RE2: "
+                          "no backreferences or lookaround; see docs/checks.md)") from None
+
+
 @check("regex", kind="binary")
 def regex(options: dict[str, Any], context: CheckContext) -> Check:
-    """The prediction matches a regular expression (``re.search``).
+    """The prediction matches a regular expression (RE2 syntax, searched like ``re.search``).
 
     Options: ``pattern`` (or the bare value), ``name`` for the metric (default
-    ``regex``), ``full`` to require the whole stripped prediction to match.
+    ``regex``), ``full`` to require the whole stripped prediction to match. Matching
+    uses RE2 (:func:`compile_linear_regex`), so it takes time linear in the output.
     """
     _unexpected_options("regex", options, {"value", "pattern", "name", "full"}, context)
     pattern = options.get("pattern", options.get("value"))
     if not isinstance(pattern, str):
         raise ConfigError(f"{context.source}: regex needs a pattern: `- regex: {{pattern: '...'}}`")
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise ConfigError(f"{context.source}: regex pattern {pattern!r} is invalid: {exc}") from None
+    compiled = compile_linear_regex(pattern, str(context.source))
     metric = str(options.get("name", "regex"))
     full = bool(options.get("full", False))
 
     def score(prediction: str, reference: str) -> Mapping[str, Score]:
         text = prediction.strip()
-        matched = compiled.fullmatch(text) if full else compiled.search(text)
+        try:
+            matched = compiled.fullmatch(text) if full else compiled.search(text)
+        except Exception as exc:  # the engine failing on one output (a lone surrogate) is that output's score
+            return {metric: Score(0.0, f"regex could not be matched: {exc.__class__.__name__}: {exc}")}
         return {metric: Score(1.0) if matched else Score(0.0, f"does not match /{pattern}/")}
 
     return score

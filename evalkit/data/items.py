@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import DataError
+from evalkit.input_files import refuse_non_regular_file
 from evalkit.jsonl import json_objects
 
 
@@ -38,6 +39,7 @@ def load_items(path: Path, id_field: str | None = None, limit: int | None = None
         DataError: the file is missing, a line is not a JSON object, an id is missing
             or repeated; the message names the file and line.
     """
+    refuse_non_regular_file(path, "dataset file")
     if not path.is_file():
         raise DataError(f"{path}: dataset file not found; check dataset.path in the suite")
     try:

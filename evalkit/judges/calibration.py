@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import DataError
+from evalkit.input_files import refuse_non_regular_file
 from evalkit.jsonl import json_objects
 from evalkit.judges.clients import Judgment
 from evalkit.judges.judging import JudgeRunner, JudgeTally, JudgeTask, count_outcome
@@ -65,6 +66,7 @@ def load_labels(path: Path, rubric: Rubric) -> list[LabelledExample]:
         DataError: missing file, bad JSON, or a line without every criterion scored 1..5;
             the message names the file and line.
     """
+    refuse_non_regular_file(path, "labels file")
     if not path.is_file():
         raise DataError(f"{path}: labels file not found; check the path")
     examples: list[LabelledExample] = []

@@ -37,6 +37,7 @@ from typing import Any
 from evalkit.config import GenerationConfig
 from evalkit.digest import json_digest
 from evalkit.errors import ConfigError
+from evalkit.input_files import refuse_non_regular_file
 from evalkit.jsonl import json_objects
 from evalkit.models.backend import GenerationItem, Message, ModelVariant, ProgressCallback
 
@@ -91,6 +92,8 @@ def load_script(options: Mapping[str, Any], base_dir: Path) -> Script:
 
 
 def _read_outputs_file(path: Path) -> dict[str, str]:
+    # A FIFO here would block the run forever on open: refused before opening.
+    refuse_non_regular_file(path, "backend mock: outputs file (options.outputs)", ConfigError)
     outputs: dict[str, str] = {}
     try:
         for number, record in json_objects(path, 'write one {"id", "output"} object per line', ConfigError):

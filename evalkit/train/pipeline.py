@@ -21,6 +21,7 @@ from evalkit.data.leakage import find_leaks, leakage_error
 from evalkit.data.lint import lint_items
 from evalkit.digest import file_sha256
 from evalkit.errors import DataError
+from evalkit.input_files import refuse_non_regular_file
 from evalkit.models.sources import ResolvedModel, resolve_model
 from evalkit.prompting import PromptTemplate, template_hash
 from evalkit.safe_write import check_replaceable, staged_directory
@@ -65,6 +66,7 @@ def training_identity(config: TrainConfig, suite: SuiteConfig | None = None) -> 
     """
     template = config.prompt_template(suite if suite is not None else config.load_suite())
     data = config.training_data_path
+    refuse_non_regular_file(data, "training data file")
     if not data.is_file():
         raise DataError(f"{config.source}: training data {data} not found; check `data:`/`preferences:`")
     return TrainingIdentity(
