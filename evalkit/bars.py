@@ -44,7 +44,7 @@ from evalkit.bar_spec import (
 )
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.judges.failures import failures_exceeded
-from evalkit.sections import comparison_section, sweep_pick
+from evalkit.sections.run import comparison_section, sweep_pick
 from evalkit.slice_values import sliced_values
 from evalkit.thresholds import Threshold, ThresholdPolicy
 from evalkit.usage import USAGE_METRICS, usage_bar

@@ -234,7 +234,7 @@ class RegressionItem(_EvidenceItem):
 
     def runtest(self) -> None:
         """Run the suite (once per session) and fail on every regression the verdict counts."""
-        from evalkit.sections import comparison_section
+        from evalkit.sections.run import comparison_section
         from evalkit.verdict import run_verdict
 
         result = _runs(self.config).get(self.path)

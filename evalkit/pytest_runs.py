@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.bar_result import BarResult
 from evalkit.digest import file_sha256, json_digest
 from evalkit.pytest_settings import EvalkitSettings
-from evalkit.sections import bars_section
+from evalkit.sections.run import bars_section
 from evalkit.version import evalkit_version
 
 if TYPE_CHECKING:

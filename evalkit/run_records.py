@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from evalkit.errors import DataError
-from evalkit.sections import check_sections
+from evalkit.sections.run import check_sections
 
 __all__ = [
     "CandidateIdentity", "CandidateRecord", "ItemRecord", "ScoreRecord", "SummaryRecord",

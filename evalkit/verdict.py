@@ -25,7 +25,7 @@ from typing import Literal
 from evalkit.bar_result import BarRecord
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.results import RunResult
-from evalkit.sections import bars_section, compared_baseline, comparison_section
+from evalkit.sections.run import bars_section, compared_baseline, comparison_section
 
 CandidateStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline"]
 

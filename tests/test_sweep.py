@@ -13,7 +13,7 @@ from evalkit.checks import Score
 from evalkit.config import load_suite
 from evalkit.errors import ConfigError
 from evalkit.results import CandidateResult, ItemResult, RunResult
-from evalkit.sections import sweep_pick
+from evalkit.sections.run import sweep_pick
 from evalkit.sweep import sweep_section
 from evalkit.sweep_spec import SweepSpec
 from tests.conftest import SuiteWriter

@@ -16,7 +16,7 @@ from evalkit.errors import ConfigError
 from evalkit.executors import suite_on_ray
 from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.results import RunResult
-from evalkit.sections import bars_section, comparison_section
+from evalkit.sections.run import bars_section, comparison_section
 from evalkit.verdict import run_verdict
 
 RUN_EPILOG = """A candidate that cannot be evaluated (an adapter that is missing and has no train:

@@ -25,7 +25,7 @@ from evalkit.report.metric_format import (
     significance_marker,
 )
 from evalkit.results import RunResult
-from evalkit.sections import compared_baseline, comparison_section, parse_section
+from evalkit.sections.run import compared_baseline, comparison_section, parse_section
 from evalkit.sections.benchmarks import BENCHMARKS, BenchmarksSection
 
 VerdictStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline", "unknown"]

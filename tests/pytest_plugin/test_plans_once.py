@@ -11,7 +11,7 @@ import pytest
 import evalkit.runner
 from evalkit.pytest_runs import SuiteRuns
 from evalkit.pytest_settings import EvalkitSettings
-from evalkit.sections import bars_section
+from evalkit.sections.run import bars_section
 from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
 from tests.models.test_mock import write_mock_suite
 

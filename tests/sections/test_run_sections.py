@@ -15,7 +15,7 @@ from evalkit.comparison import Comparison
 from evalkit.errors import DataError
 from evalkit.run_dir import load_run_dir
 from evalkit.run_output import write_run
-from evalkit.sections import RunSections, bars_section, check_sections, comparison_section
+from evalkit.sections.run import RunSections, bars_section, check_sections, comparison_section
 from evalkit.store import RunStore
 from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
 from evalkit.testing_runs import synthetic_run
