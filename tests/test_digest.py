@@ -39,7 +39,9 @@ def test_adapter_fingerprint_is_unchanged(fixture_dir: Path) -> None:
 
 
 def test_prompt_format_fingerprint_is_unchanged(fixture_dir: Path) -> None:
-    assert prompt_format_fingerprint(fixture_dir) == "87d27947c507d9ef36d6375d395a5c3bc26ce6b159243bf644821c0dc8e46be8"
+    # Changed once on purpose: the prompt format is now hashed normalised (canonical JSON,
+    # loader flags left out), like the model fingerprint; the old value hashed raw bytes.
+    assert prompt_format_fingerprint(fixture_dir) == "1df0d09e782a767baa973dd0974af19cf88ee1b81759ded053da506dd4d77bb1"
 
 
 def test_task_files_digest_is_unchanged(fixture_dir: Path) -> None:

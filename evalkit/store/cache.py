@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.clock import utc_now
-from evalkit.digest import files_digest, json_digest
+from evalkit.digest import json_digest, tokenizer_digest
 from evalkit.store.connection import StoreConnection
 from evalkit.store.rows import column_text
 
@@ -107,5 +107,9 @@ _PROMPT_FORMAT_FILES = ("tokenizer_config.json", "chat_template.jinja", "chat_te
 
 
 def prompt_format_fingerprint(model_dir: Path) -> str:
-    """Return a SHA-256 over the files that turn messages into prompt text (tokenizer, chat template)."""
-    return files_digest(model_dir, _PROMPT_FORMAT_FILES)
+    """Return a SHA-256 over the files that turn messages into prompt text (tokenizer, chat template).
+
+    Normalised as the model fingerprint is: a loader flag (``local_files_only``) is not a
+    prompt format, so the same tokenizer saved online or offline keys the same generations.
+    """
+    return tokenizer_digest(model_dir, _PROMPT_FORMAT_FILES)

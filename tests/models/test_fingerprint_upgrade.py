@@ -28,4 +28,4 @@ def test_an_old_scheme_fingerprint_file_is_recomputed_not_trusted(
     monkeypatch.setattr(sources, "_convert_gguf", no_conversion)
     resolved = sources._convert_cached("tiny", tmp_path / "unused.gguf", "tiny")
     assert resolved.fingerprint == expected != "0" * 64
-    assert (cached / "evalkit-fingerprint-v2.txt").read_text().strip() == expected
+    assert (cached / "evalkit-fingerprint-v3.txt").read_text().strip() == expected
