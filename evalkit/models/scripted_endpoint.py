@@ -46,6 +46,10 @@ class ScriptedEndpoint:
         root: what it reports as the model's ``root`` (default: ``/models/<model>``).
         delay_s: seconds to wait before each chat answer.
         fail_after: answer this many chat requests, then fail every later one with HTTP 500.
+
+    :meth:`hold_after_next` makes answers wait for an event: a test passes another
+    endpoint's ``first_failure`` so that the order of requests across endpoints is fixed,
+    not left to how fast threads happen to run on a loaded machine.
     """
 
     def __init__(self, model: str = "tiny", root: str | None = None, *, delay_s: float = 0.0,
@@ -59,6 +63,9 @@ class ScriptedEndpoint:
         self.failed = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.first_failure = threading.Event()
+        """Set when this endpoint fails its first request."""
+        self._hold: tuple[threading.Event, int] | None = None
         self._lock = threading.Lock()
         self._server = _LoopbackServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -86,13 +93,23 @@ class ScriptedEndpoint:
         """Stop serving."""
         self.stop()
 
+    def hold_after_next(self, event: threading.Event | None) -> None:
+        """Answer the next request (a fleet's probe), then hold each later one until ``event`` is set.
+
+        ``None`` lifts the hold.
+        """
+        self._hold = None if event is None else (event, self.answered + 1)
+
     def _chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Return (status, JSON body) for one chat-completion request."""
         if body.get("model") != self.model:
             return 404, {"error": {"message": f"The model `{body.get('model')}` does not exist.", "code": 404}}
+        if self._hold is not None and self.answered >= self._hold[1]:
+            self._hold[0].wait(30.0)  # bounded: a test that never sets it still ends
         with self._lock:
             if self.fail_after is not None and self.answered >= self.fail_after:
                 self.failed += 1
+                self.first_failure.set()
                 return 500, {"error": {"message": "scripted failure", "code": 500}}
             self.answered += 1
             self.in_flight += 1

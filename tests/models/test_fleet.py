@@ -136,8 +136,12 @@ def test_a_suite_on_a_fleet_equals_one_endpoint_and_reports_the_failing_one(make
     with ScriptedEndpoint() as working, ScriptedEndpoint(fail_after=1) as failing:  # answers the probe only
         alone = run_suite(make_suite(candidates=[fleet_candidate(working.base_url)], generation=generation),
                           store=tmp_path / "one.db", write=False)
+        # The working endpoint answers its probe, then waits until the failing one has been
+        # asked and failed: under load it would otherwise answer every item first.
+        working.hold_after_next(failing.first_failure)
         both = run_suite(make_suite(candidates=[fleet_candidate(working.base_url, failing.base_url)],
                                     generation=generation), store=tmp_path / "two.db", write=False)
+        working.hold_after_next(None)
         asked = working.answered
         grown = run_suite(make_suite(candidates=[fleet_candidate(working.base_url, failing.base_url)],
                                      generation=generation), store=tmp_path / "one.db", write=False)
