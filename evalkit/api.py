@@ -81,13 +81,16 @@ def run_suite(
         if run_limit is not None:
             run.warnings.append(run_limit.describe())
             run.sections["limit"] = run_limit.model_dump(mode="json")
-        run_store.save_run(run, config)
-        if write:
-            root = Path(output_dir) if output_dir is not None else config.resolve(config.output_dir)
-            history = run_store.run_summaries(run.suite_name, before=run.run_id, limit=20)
-            write_run(run, root, history=history)
-            if run.run_dir is not None:
-                run_store.set_run_dir(run.run_id, run.run_dir)
+        if not write:
+            run_store.save_run(run, config)
+            return run
+        root = Path(output_dir) if output_dir is not None else config.resolve(config.output_dir)
+        # Earlier runs only: one that started later (a concurrent run) is not this run's history.
+        history = [summary for summary in run_store.run_summaries(run.suite_name, before=run.run_id, limit=20)
+                   if summary["started_at"] <= run.started_at]
+        # The directory is written inside the store's transaction, before it commits: a kill
+        # or a full disk leaves no stored run without its directory (RunStore.save_run).
+        run_store.save_run(run, config, publish=lambda saved: write_run(saved, root, history=history))
     return run
 
 
@@ -103,7 +106,7 @@ def load_run(reference: str | Path, store: str | Path | None = None) -> RunResul
     """
     store_path = Path(store).expanduser() if store is not None else default_store_path()
     if store_path.is_file():
-        with RunStore(store_path) as run_store:
+        with RunStore(store_path, read_only=True) as run_store:
             return run_store.find_run(str(reference))
     directory = Path(reference).expanduser()
     if (directory / "summary.json").is_file():
@@ -129,7 +132,7 @@ def history_frame(suite: str, store: str | Path | None = None) -> pd.DataFrame:
     store_path = Path(store).expanduser() if store is not None else default_store_path()
     if not store_path.is_file():
         raise StoreError(f"no run store at {store_path}; run the suite first or pass store=PATH")
-    with RunStore(store_path) as run_store:
+    with RunStore(store_path, read_only=True) as run_store:
         return to_frame(run_store.metric_history(suite))
 
 

@@ -2,8 +2,10 @@
 
 Files are written into a hidden staging directory that is renamed into place only when
 all of them are complete (:func:`evalkit.safe_write.staged_directory`), so a crashed or
-interrupted run never leaves a directory that looks finished. A run never replaces an
-existing directory: an id already taken gets a ``-2``, ``-3`` ... suffix.
+interrupted run never leaves a directory that looks finished; the staging directories a
+killed run left in the suite's folder are removed by the next run written there
+(:func:`evalkit.safe_write.remove_stale_partials`). A run never replaces an existing
+directory: an id already taken gets a ``-2``, ``-3`` ... suffix.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.results import RunResult
-from evalkit.safe_write import confined_path, json_text, staged_directory
+from evalkit.safe_write import confined_path, json_text, remove_stale_partials, staged_directory
 
 
 def write_run(run: RunResult, output_root: Path, history: Sequence[Mapping[str, Any]] = ()) -> Path:
@@ -31,6 +33,8 @@ def write_run(run: RunResult, output_root: Path, history: Sequence[Mapping[str, 
 
     suite_dir = confined_path(output_root, run.suite_name, "suite name")
     final = confined_path(suite_dir, run.run_id, f"run id of suite '{run.suite_name}'")
+    if run.started_at:
+        remove_stale_partials(suite_dir, older_than=run.started_at)
     suffix = 1
     while final.exists() or final.is_symlink():
         suffix += 1

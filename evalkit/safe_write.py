@@ -3,7 +3,10 @@
 One mechanic serves all of them: write into a hidden staging sibling, ``fsync`` it, then
 ``rename`` it into place (atomic on one file system) and ``fsync`` the parent directory.
 A crash or Ctrl-C leaves at most a hidden ``.NAME-*.partial`` sibling, never a target
-that looks finished.
+that looks finished. A staging directory carries ``.evalkit-staging.json`` while it is
+being written, locked by the writing process, so that a later run can tell a stale one
+left by a kill (the lock died with its process) from one another process is writing
+(:func:`remove_stale_partials`).
 
 Directories carry a marker, ``.evalkit-made.json``, and evalkit replaces an existing
 directory only when it is empty or carries that marker (or ``evalkit-manifest.json``,
@@ -17,10 +20,12 @@ which refuses any name that would leave its directory.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +37,8 @@ from evalkit.errors import ConfigError, OutputExists
 from evalkit.version import evalkit_version
 
 MARKER_NAME = ".evalkit-made.json"
+# Inside a staging directory while it is written; locked (flock) by the writer until published.
+STAGING_MARKER = ".evalkit-staging.json"
 # Adapters and merged models written before the marker existed carry their manifest.
 _EVALKIT_FILES = (MARKER_NAME, "evalkit-manifest.json")
 # A name stored data may contribute to a path: one component, no leading dot.
@@ -249,16 +256,103 @@ def staged_directory(target: Path, *, kind: str, force: bool = False, replace: b
         check_replaceable(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", suffix=".partial", dir=target.parent))
+    lock: int | None = None
     try:
         _ordinary_mode(staging, directory=True)
+        lock = _claim_staging(staging, kind)
         yield staging
+        _release_staging(staging, lock)
+        lock = None
         mark_directory(staging, kind)
         _fsync_tree(staging)
         _publish(staging, target, replace, force)
     except BaseException:
+        if lock is not None:
+            os.close(lock)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_directory(target.parent)
+
+
+def _claim_staging(staging: Path, kind: str) -> int:
+    """Write the staging marker into ``staging`` and hold a lock on it; return the open descriptor."""
+    marker = staging / STAGING_MARKER
+    record = {"made_by": "evalkit", "kind": kind, "pid": os.getpid(), "host": socket.gethostname(),
+              "created_at": utc_now()}
+    descriptor = os.open(marker, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(descriptor, (json.dumps(record) + "\n").encode("utf-8"))
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def _release_staging(staging: Path, descriptor: int) -> None:
+    """Remove the staging marker (it must not ship in the finished directory) and drop its lock."""
+    try:
+        (staging / STAGING_MARKER).unlink(missing_ok=True)
+    finally:
+        os.close(descriptor)
+
+
+def remove_stale_partials(directory: Path, older_than: str) -> list[Path]:
+    """Remove staging directories in ``directory`` that a killed evalkit process left behind.
+
+    Only evalkit's own are touched: a hidden ``.NAME-*.partial`` directory (not a link)
+    that holds evalkit's staging marker, created no later than ``older_than``, whose marker no
+    process holds locked any more (its writer is gone: the lock dies with the process).
+    One that another process is writing right now keeps its lock and is left alone, as
+    is anything without the marker.
+
+    Args:
+        directory: the folder to tidy (a suite's run folder).
+        older_than: an ISO UTC timestamp (:func:`evalkit.clock.utc_now`, the current run's
+            start); ones created after it are kept.
+
+    Returns:
+        The directories removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(Path(directory).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(".partial")):
+            continue
+        if entry.is_symlink() or not entry.is_dir() or not _stale_staging(entry / STAGING_MARKER, older_than):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            removed.append(entry)
+    return removed
+
+
+def _stale_staging(marker: Path, older_than: str) -> bool:
+    """Return True when ``marker`` is evalkit's staging marker, older than ``older_than`` and unlocked."""
+    if marker.is_symlink() or not marker.is_file():
+        return False
+    try:
+        descriptor = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        try:
+            record = json.loads(os.read(descriptor, 4096).decode("utf-8"))
+        except (OSError, ValueError):
+            return False
+        if not (isinstance(record, dict) and record.get("made_by") == "evalkit"
+                and isinstance(record.get("created_at"), str) and record["created_at"] <= older_than):
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return False  # its writer still holds it: being written right now
+        return True
+    finally:
+        os.close(descriptor)
 
 
 def safe_name(name: object, where: str) -> str:

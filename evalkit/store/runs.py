@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,20 +91,25 @@ class RunStore(StoreConnection):
 
     Args:
         path: the SQLite file; created, with its directory, when missing.
+        read_only: open it read-only, for commands that only read (see
+            :class:`StoreConnection`): a store on a read-only mount can be read.
+        on_wait: where "waiting for the lock" lines go (default: stderr).
 
     Attributes:
         cache: the generation cache in the same file.
 
     Raises:
-        StoreError: the file is not an SQLite database, or was made by a newer evalkit.
+        StoreError: the file is not an SQLite database, is damaged, or was made by a newer evalkit.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | Path, *, read_only: bool = False,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        super().__init__(path, read_only=read_only, on_wait=on_wait)
         self.cache = GenerationCache(self)
 
     def save_run(
-        self, run: RunResult, suite: SuiteConfig | None = None, policy: ThresholdPolicy | None = None
+        self, run: RunResult, suite: SuiteConfig | None = None, policy: ThresholdPolicy | None = None,
+        *, publish: Callable[[RunResult], Path] | None = None,
     ) -> str:
         """Store a whole run in one transaction and return its id.
 
@@ -114,11 +120,18 @@ class RunStore(StoreConnection):
             run: the run.
             suite: its suite, for the config hash (and thresholds when no policy).
             policy: the thresholds in force; default the suite's.
+            publish: writes the run's directory and returns it; called inside the
+                transaction once the run has its final id and its rows are in, and the
+                transaction commits only after it returned. So a stored run always has
+                its directory: a kill, a full disk or an error while it is written leaves
+                no run in the store (the directory's staging is removed, or left for the
+                next run to tidy, :func:`evalkit.safe_write.remove_stale_partials`).
         """
         policy = policy or ThresholdPolicy.from_suite(suite)
         config_hash = suite_config_hash(suite) if suite is not None else None
         commit = git_commit(Path(run.suite_path).parent) if run.suite_path else None
         requested = run.run_id
+        published: list[str] = []  # the id the directory was written under, once written
 
         def insert(conn: sqlite3.Connection) -> str:
             run_id, suffix = requested, 1
@@ -138,6 +151,15 @@ class RunStore(StoreConnection):
             )
             insert_candidates(conn, run)
             insert_metrics(conn, run)
+            if publish is not None:
+                # A retried transaction (the lock was lost) must not write a second directory.
+                if published != [run_id]:
+                    if published:
+                        raise StoreError(f"{self.path}: run {published[0]} was written to {run.run_dir} but "
+                                         f"another process took its id meanwhile; run the suite again")
+                    run.run_dir = publish(run)
+                    published.append(run_id)
+                conn.execute("UPDATE runs SET run_dir = ? WHERE run_id = ?", (str(run.run_dir), run_id))
             return run_id
 
         try:
