@@ -22,8 +22,8 @@ from evalkit.errors import DataError
 from evalkit.progress import SilentProgress
 from evalkit.report import render_report
 from evalkit.results import CandidateResult, RunResult
-from evalkit.sections.run import check_sections
 from evalkit.sections.contamination import ContaminationSection
+from evalkit.sections.run import check_sections
 from evalkit.stages import load_inputs
 from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
 
