@@ -157,7 +157,7 @@ def test_migration_from_schema_v1(tmp_path: Path) -> None:
     connection.close()
 
     with RunStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         old = store.load_run("old")
         assert old.candidates[0].values("exact_match") == {"i0": 1.0, "i1": 0.0, "i2": 1.0, "i3": 1.0}
         history = {(p.metric, p.value) for p in store.metric_history("classifier")}

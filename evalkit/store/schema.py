@@ -105,7 +105,29 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
         insert_metrics(conn, read_run(conn, run_id))
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
+# Human labels from `evalkit view`: beside the model's results, never over them. One row
+# per label; undoing deletes the row (each write is its own transaction).
+_SCHEMA_V3 = """
+CREATE TABLE labels (
+    label_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    candidate TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    criterion TEXT NOT NULL,
+    value REAL NOT NULL,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX labels_by_item ON labels (run_id, candidate, item_id)
+"""
+
+
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    """Add the human labels table (``evalkit view``, ``evalkit labels export``)."""
+    _execute_script(conn, _SCHEMA_V3)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2, _migrate_to_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
