@@ -23,6 +23,7 @@ content hash is the caller's (:mod:`evalkit.contamination`).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.data.near_duplicates import normalize_text
-from evalkit.digest import json_digest
 from evalkit.errors import DataError
 from evalkit.jsonl import json_objects
 
@@ -217,8 +217,15 @@ def find_overlap(
 
 
 def texts_digest(items: Sequence[ItemText]) -> str:
-    """Return a SHA-256 over the items' ids and texts, in order (an item set's identity in cache keys)."""
-    return json_digest([list(item) for item in items])
+    """Return a SHA-256 over the items' ids and texts, in order (an item set's identity in cache keys).
+
+    Each id and text is hashed as UTF-8 followed by a NUL byte (which neither contains in
+    practice), so a different split of the same characters digests differently.
+    """
+    digest = hashlib.sha256()
+    for item_id, text in items:
+        digest.update(item_id.encode("utf-8", "surrogatepass") + b"\0" + text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
 
 
 def describe(result: OverlapResult) -> str:
