@@ -15,4 +15,5 @@ COMMAND_MODULES = [
     "evalkit.commands.rubric",
     "evalkit.commands.export",
     "evalkit.commands.schema",
+    "evalkit.view.cli",
 ]

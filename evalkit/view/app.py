@@ -1,0 +1,368 @@
+"""The viewer's Starlette application: pages over the run store, and the labels API.
+
+Pages (every filter is a URL parameter, so a link reproduces the view):
+
+* ``/``: the suites, each with its main metrics over its newest runs (inline SVG);
+* ``/suites/{suite}``: its runs, newest first, paginated; pick two to diff;
+* ``/runs/{run_id}``: the run's metrics per candidate and its verdict, from the store,
+  and a link to its ``report.html`` when the run directory is there;
+* ``/runs/{run_id}/items``: one candidate's items, filtered and paginated;
+* ``/diff?a=RUN&ca=CANDIDATE&b=RUN&cb=CANDIDATE``: the paired comparison
+  (:func:`evalkit.compare.compare_runs`) and the items side by side: by default those
+  that flipped.
+
+API: ``POST /api/labels`` (JSON ``run_id, candidate, item_id, criterion, value``) adds
+a label; ``POST /api/labels/{label_id}/undo`` deletes one. Both need the page's CSRF
+token (:mod:`evalkit.view.security`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from evalkit.comparison import Comparison
+from evalkit.errors import ConfigError, EvalkitError
+from evalkit.store import RunStore
+from evalkit.view import labels as label_store
+from evalkit.view import queries
+from evalkit.view.security import Access, GuardMiddleware
+
+HERE = Path(__file__).parent
+T = TypeVar("T")
+_CACHED_COMPARISONS = 8  # paired comparisons kept (runs never change once stored)
+_MAX_PAGE = 1_000_000
+_ITEM_SETS = ("flipped", "pass_to_fail", "fail_to_pass", "all")
+
+
+@dataclass
+class ViewConfig:
+    """What one viewer serves.
+
+    Attributes:
+        store_path: the run store.
+        access: who may ask and whether writes are allowed.
+        author: the name labels are written under.
+        rubrics: rubric name -> its criteria, offered for scoring (from ``--rubric``).
+    """
+
+    store_path: Path
+    access: Access
+    author: str
+    rubrics: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Viewer:
+    """The application's state: one store connection per worker thread, and recent comparisons."""
+
+    def __init__(self, config: ViewConfig) -> None:
+        self.config = config
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._comparisons: OrderedDict[tuple[str, str, str, str], Comparison] = OrderedDict()
+        self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        # Open once here: the schema is brought up to date (the labels table) before any page.
+        self.store().close()
+        self._local.store = None
+
+    def store(self) -> RunStore:
+        """Return this thread's open store."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = RunStore(self.config.store_path, read_only=self.config.access.read_only)
+            self._local.store = store
+        return store
+
+    def read(self, work: Callable[[Any], T]) -> T:
+        """Run ``work(conn)`` in one read transaction."""
+        return self.store().read(work)
+
+    def comparison(self, a: str, ca: str, b: str, cb: str) -> Comparison:
+        """Return the paired comparison of candidate ``cb`` of run ``b`` against ``ca`` of run ``a`` (cached)."""
+        from evalkit.compare import compare_runs
+
+        key = (a, ca, b, cb)
+        with self._lock:
+            if key in self._comparisons:
+                self._comparisons.move_to_end(key)
+                return self._comparisons[key]
+        base = self.read(lambda c: queries.light_run(c, a, [ca]))
+        other = base if b == a else self.read(lambda c: queries.light_run(c, b, [cb]))
+        if b == a and ca != cb:
+            base = other = self.read(lambda c: queries.light_run(c, a, [ca, cb]))
+        comparison = compare_runs(base, other, baseline=ca, candidate=cb, policy=self.store().thresholds(b))
+        with self._lock:
+            self._comparisons[key] = comparison
+            while len(self._comparisons) > _CACHED_COMPARISONS:
+                self._comparisons.popitem(last=False)
+        return comparison
+
+    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """Render a page with the session's CSRF token and the viewer's mode."""
+        page = self.env.get_template(template).render(
+            csrf=request.state.csrf, read_only=request.state.read_only, author=self.config.author,
+            url_with=lambda **changes: _url_with(request, changes), **context)
+        return HTMLResponse(page, status_code=status)
+
+
+def _url_with(request: Request, changes: dict[str, Any]) -> str:
+    """Return this page's URL with some parameters changed (None removes one)."""
+    params = dict(request.query_params)
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return request.url.path + ("?" + urlencode(params) if params else "")
+
+
+def _page(request: Request) -> int:
+    try:
+        return max(0, min(_MAX_PAGE, int(request.query_params.get("page", "0"))))
+    except ValueError:
+        return 0
+
+
+def _item_filter(request: Request, only_ids: list[str] | None = None) -> queries.ItemFilter:
+    q = request.query_params
+    slice_field, _, slice_value = q.get("slice", "").partition(":")
+    where = q.get("where", "either")
+    return queries.ItemFilter(metric=q.get("metric", ""), failing=q.get("failing") == "1", pattern=q.get("q", ""),
+                              where=where if where in ("input", "output", "either") else "either",
+                              slice_field=slice_field, slice_value=slice_value, only_ids=only_ids)
+
+
+def _rubric_criteria(viewer: Viewer, runs: list[Any]) -> dict[str, list[str]]:
+    """Rubric -> criteria offered for scoring: ``--rubric`` files, and the rubrics the runs' judges used."""
+    found = {name: list(criteria) for name, criteria in viewer.config.rubrics.items()}
+    for run in runs:
+        judges = run.sections.get("judges") if run is not None else None
+        for rubric, entry in (judges or {}).items() if isinstance(judges, dict) else []:
+            per_candidate = entry.get("per_candidate") if isinstance(entry, dict) else None
+            for criteria in (per_candidate or {}).values():
+                if isinstance(criteria, dict):
+                    found.setdefault(str(rubric), [])
+                    found[str(rubric)] += [str(c) for c in criteria if str(c) not in found[str(rubric)]]
+    return found
+
+
+def build_app(config: ViewConfig) -> Starlette:
+    """Return the viewer's application for ``config``.
+
+    Raises:
+        StoreError: the store cannot be opened.
+    """
+    viewer = Viewer(config)
+
+    def index(request: Request) -> Response:
+        def query(conn: Any) -> list[dict[str, Any]]:
+            out = []
+            for suite in queries.suites(conn):
+                metrics = queries.main_metrics(conn, suite.suite)
+                ids, series = queries.metric_trends(conn, suite.suite, metrics)
+                out.append({"row": suite, "ids": ids, "series": series})
+            return out
+
+        return viewer.render(request, "index.html.j2", suites=_charted(viewer.read(query)))
+
+    def suite_page(request: Request) -> Response:
+        suite = request.path_params["suite"]
+        page = _page(request)
+
+        def query(conn: Any) -> dict[str, Any]:
+            rows, total = queries.run_rows(conn, suite, page)
+            metrics = queries.main_metrics(conn, suite)
+            ids, series = queries.metric_trends(conn, suite, metrics)
+            return {"rows": rows, "total": total, "metrics": metrics, "ids": ids, "series": series}
+
+        found = viewer.read(query)
+        if not found["total"]:
+            return _not_found(viewer, request, f"no runs of suite '{suite}' in the store")
+        charts = _charted([{"row": None, "ids": found["ids"], "series": found["series"]}])[0]["charts"]
+        return viewer.render(request, "suite.html.j2", suite=suite, rows=found["rows"], total=found["total"],
+                             metrics=found["metrics"], charts=charts, page=page, per_page=queries.PER_PAGE)
+
+    def run_page(request: Request) -> Response:
+        from evalkit.verdict import run_verdict
+
+        run_id = request.path_params["run_id"]
+        run = viewer.read(lambda c: queries.run_header(c, run_id))
+        if run is None:
+            return _not_found(viewer, request, f"no run '{run_id}' in the store")
+        metrics, table = viewer.read(lambda c: queries.run_metric_table(c, run_id))
+        report = run.run_dir is not None and (run.run_dir / "report.html").is_file()
+        return viewer.render(request, "run.html.j2", run=run, metrics=metrics, table=table,
+                             verdict=run_verdict(run), report=report)
+
+    def run_report(request: Request) -> Response:
+        run = viewer.read(lambda c: queries.run_header(c, request.path_params["run_id"]))
+        path = run.run_dir / "report.html" if run is not None and run.run_dir is not None else None
+        if path is None or not path.is_file():
+            return _not_found(viewer, request, "this run has no report.html on this machine")
+        return FileResponse(path, media_type="text/html")
+
+    def items_page(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        run = viewer.read(lambda c: queries.run_header(c, run_id))
+        if run is None:
+            return _not_found(viewer, request, f"no run '{run_id}' in the store")
+        names = [c.name for c in run.candidates if c.status == "ok"]
+        candidate = request.query_params.get("candidate") or (names[-1] if names else "")
+        if candidate not in names:
+            return _bad(viewer, request, f"run {run_id} has no evaluated candidate '{candidate}'")
+        where, page = _item_filter(request), _page(request)
+
+        def query(conn: Any) -> dict[str, Any]:
+            rows, total = queries.item_page(conn, run_id, candidate, None, where, page)
+            found = label_store.labels_for(conn, run_id, candidate, [r.item_id for r in rows])
+            return {"rows": rows, "total": total, "labels": [found], "metrics": queries.item_metrics(
+                conn, run_id, candidate), "fields": queries.item_fields(conn, run_id, candidate)}
+
+        found = viewer.read(query)
+        return viewer.render(request, "items.html.j2", run=run, names=names, candidate=candidate, where=where,
+                             page=page, per_page=queries.PER_PAGE, sides=[(run_id, candidate)],
+                             rubrics=_rubric_criteria(viewer, [run]), **found)
+
+    def diff_page(request: Request) -> Response:
+        q = request.query_params
+        a = q.get("a", "")
+        b = q.get("b", "") or a
+        runs = [viewer.read(partial(queries.run_header, run_id=run_id)) for run_id in (a, b)]
+        if runs[0] is None or runs[1] is None:
+            return _not_found(viewer, request, f"no run '{a if runs[0] is None else b}' in the store")
+        names_a = [c.name for c in runs[0].candidates if c.status == "ok"]
+        names_b = [c.name for c in runs[1].candidates if c.status == "ok"]
+        ca, cb = _default_pair(runs[0].baseline, names_a, names_b, a == b, q.get("ca", ""), q.get("cb", ""))
+        if ca not in names_a or cb not in names_b:
+            return _bad(viewer, request, f"pick candidates that were evaluated: run {a} has {', '.join(names_a)}; "
+                                         f"run {b} has {', '.join(names_b)}")
+        comparison = viewer.comparison(a, ca, b, cb).candidates[cb]
+        chosen = q.get("items", "flipped")
+        chosen = chosen if chosen in _ITEM_SETS else "flipped"
+        metric = q.get("metric", "")
+        only = None if chosen == "all" else _flipped(comparison.metrics.values(), metric, chosen)
+        where, page = _item_filter(request, only), _page(request)
+
+        def query(conn: Any) -> dict[str, Any]:
+            rows, total = queries.item_page(conn, a, ca, (b, cb), where, page)
+            ids = [r.item_id for r in rows]
+            return {"rows": rows, "total": total,
+                    "labels": [label_store.labels_for(conn, a, ca, ids), label_store.labels_for(conn, b, cb, ids)],
+                    "fields": queries.item_fields(conn, a, ca)}
+
+        found = viewer.read(query)
+        return viewer.render(request, "diff.html.j2", a=runs[0], b=runs[1], ca=ca, cb=cb, names_a=names_a,
+                             names_b=names_b, comparison=comparison, chosen=chosen, item_sets=_ITEM_SETS,
+                             where=where, page=page, per_page=queries.PER_PAGE, sides=[(a, ca), (b, cb)],
+                             metrics=list(comparison.metrics), rubrics=_rubric_criteria(viewer, runs), **found)
+
+    async def add_label(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        run_id, candidate, item_id, criterion = (str(body.get(k, "")) for k in
+                                                 ("run_id", "candidate", "item_id", "criterion"))
+        try:
+            label = await _in_thread(lambda: viewer.store().write(lambda conn: label_store.add_label(
+                conn, run_id, candidate, item_id, criterion, body.get("value"), viewer.config.author)))
+        except ConfigError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"label": label.__dict__}, status_code=201)
+
+    async def undo_label(request: Request) -> Response:
+        label_id = int(request.path_params["label_id"])
+        done = await _in_thread(lambda: viewer.store().write(
+            lambda conn: label_store.undo_label(conn, label_id, viewer.config.author)))
+        return JSONResponse({"undone": done}, status_code=200 if done else 404)
+
+    routes = [
+        Route("/", index),
+        Route("/suites/{suite}", suite_page),
+        Route("/runs/{run_id}", run_page),
+        Route("/runs/{run_id}/report.html", run_report),
+        Route("/runs/{run_id}/items", items_page),
+        Route("/diff", diff_page),
+        Route("/api/labels", add_label, methods=["POST"]),
+        Route("/api/labels/{label_id:int}/undo", undo_label, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return _bad(viewer, request, str(exc))
+
+    return Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, access=config.access)],
+                     exception_handlers={EvalkitError: on_error})
+
+
+async def _in_thread(work: Callable[[], T]) -> T:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(work)
+
+
+def _default_pair(baseline: str, names_a: list[str], names_b: list[str], same_run: bool,
+                  ca: str, cb: str) -> tuple[str, str]:
+    """Return the candidates a diff shows when the URL names none.
+
+    Within a run, the baseline and the next candidate; across runs, the last candidate both evaluated.
+    """
+    if ca and cb:
+        return ca, cb
+    if same_run:
+        others = [n for n in names_b if n != (ca or baseline)]
+        return ca or baseline, cb or (others[0] if others else "")
+    shared = [n for n in names_b if n in names_a]
+    pick = cb or ca or (shared[-1] if shared else "")
+    return ca or pick, cb or pick
+
+
+def _flipped(metrics: Any, metric: str, chosen: str) -> list[str]:
+    """Item ids that flipped (one way or either) on ``metric`` or any metric, without repeats."""
+    ids: dict[str, None] = {}
+    for m in metrics:
+        if metric and m.metric != metric:
+            continue
+        if chosen in ("flipped", "pass_to_fail"):
+            ids.update(dict.fromkeys(m.pass_to_fail))
+        if chosen in ("flipped", "fail_to_pass"):
+            ids.update(dict.fromkeys(m.fail_to_pass))
+    return list(ids)
+
+
+def _charted(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Draw each entry's metric series as trend charts (the report's own chart code)."""
+    from evalkit.report.charts import trend_chart
+
+    for entry in entries:
+        entry["charts"] = [trend_chart(metric, entry["ids"], series, percent=all(
+            v is None or 0 <= v <= 1 for line in series.values() for v in line))
+            for metric, series in entry["series"].items() if series]
+    return entries
+
+
+def _not_found(viewer: Viewer, request: Request, message: str) -> HTMLResponse:
+    return viewer.render(request, "message.html.j2", status=404, title="Not found", message=message)
+
+
+def _bad(viewer: Viewer, request: Request, message: str) -> HTMLResponse:
+    return viewer.render(request, "message.html.j2", status=400, title="Cannot show this", message=message)

@@ -1,0 +1,303 @@
+"""The viewer's reads from the run store, each bounded: SQL ``LIMIT``/``OFFSET``, never every item.
+
+Every function takes an open ``sqlite3.Connection`` inside a read transaction the caller
+holds (:meth:`evalkit.store.StoreConnection.read`). Runs are immutable once stored, so a
+page never sees half a run.
+
+The paired comparison needs every paired item's scores (only those: no prompt, reference
+or output), so :func:`light_run` loads a run with empty texts; the page's items, with
+their texts, come one page at a time from :func:`item_page`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.checks import Score
+from evalkit.errors import ConfigError
+from evalkit.results import CandidateResult, ItemResult, RunResult
+
+PER_PAGE = 50
+"""Rows per page (runs, items)."""
+CHART_RUNS = 60
+"""The newest runs a suite's metric chart shows."""
+CHART_METRICS = 4
+"""Metrics charted per suite."""
+
+# Shown per item before the rest is cut (a 100 kB output stays one readable cell).
+TEXT_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    """One suite on the front page: its name, how many runs, the newest run's start."""
+
+    suite: str
+    runs: int
+    last_started: str
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run in a suite's list: id, start, candidates and each candidate's metric means."""
+
+    run_id: str
+    started_at: str
+    baseline: str
+    candidates: list[str]
+    metrics: dict[str, dict[str, float]]
+    has_dir: bool
+
+
+def suites(conn: sqlite3.Connection) -> list[SuiteRow]:
+    """Return every suite with stored runs, by name."""
+    return [SuiteRow(*row) for row in conn.execute(
+        "SELECT suite, COUNT(*), MAX(started_at) FROM runs GROUP BY suite ORDER BY suite")]
+
+
+def run_rows(conn: sqlite3.Connection, suite: str, page: int, per_page: int = PER_PAGE) -> tuple[list[RunRow], int]:
+    """Return one page of a suite's runs, newest first, and how many runs it has."""
+    total = int(conn.execute("SELECT COUNT(*) FROM runs WHERE suite = ?", (suite,)).fetchone()[0])
+    rows = conn.execute(
+        "SELECT run_id, started_at, baseline, run_dir FROM runs WHERE suite = ?"
+        " ORDER BY started_at DESC, run_id DESC LIMIT ? OFFSET ?", (suite, per_page, page * per_page)).fetchall()
+    ids = [row[0] for row in rows]
+    names: dict[str, list[str]] = {}
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    if ids:
+        id_list = json.dumps(ids)
+        for run_id, name in conn.execute(
+                "SELECT run_id, name FROM candidates WHERE run_id IN (SELECT value FROM json_each(?))"
+                " ORDER BY run_id, position", (id_list,)):
+            names.setdefault(run_id, []).append(name)
+        for run_id, candidate, metric, value in conn.execute(
+                "SELECT run_id, candidate, metric, value FROM run_metrics"
+                " WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY rowid", (id_list,)):
+            metrics.setdefault(run_id, {}).setdefault(candidate, {})[metric] = value
+    return [RunRow(run_id, started, baseline, names.get(run_id, []), metrics.get(run_id, {}), bool(run_dir))
+            for run_id, started, baseline, run_dir in rows], total
+
+
+def main_metrics(conn: sqlite3.Connection, suite: str, limit: int = CHART_METRICS) -> list[str]:
+    """Return the suite's main metrics: those its newest run's bars name, else its first metrics."""
+    row = conn.execute("SELECT run_id, sections_json FROM runs WHERE suite = ? ORDER BY started_at DESC,"
+                       " run_id DESC LIMIT 1", (suite,)).fetchone()
+    if row is None:
+        return []
+    bars = json.loads(row[1] or "{}").get("bars") or []
+    named = [str(bar["metric"]) for bar in bars if isinstance(bar, dict) and bar.get("metric")]
+    measured = [metric for (metric,) in conn.execute(
+        "SELECT metric FROM run_metrics WHERE run_id = ? GROUP BY metric ORDER BY MIN(rowid)", (row[0],))]
+    chosen = [m for m in dict.fromkeys(named) if m in measured] or measured
+    return chosen[:limit]
+
+
+def metric_trends(conn: sqlite3.Connection, suite: str, metrics: Sequence[str],
+                  runs: int = CHART_RUNS) -> tuple[list[str], dict[str, dict[str, list[float | None]]]]:
+    """Return the newest ``runs`` run ids (oldest first) and metric -> candidate -> one mean per run."""
+    ids = [r[0] for r in conn.execute("SELECT run_id FROM runs WHERE suite = ? ORDER BY started_at DESC,"
+                                      " run_id DESC LIMIT ?", (suite, runs))][::-1]
+    position = {run_id: index for index, run_id in enumerate(ids)}
+    series: dict[str, dict[str, list[float | None]]] = {metric: {} for metric in metrics}
+    if ids and metrics:
+        for run_id, candidate, metric, value in conn.execute(
+                "SELECT run_id, candidate, metric, value FROM run_metrics"
+                " WHERE run_id IN (SELECT value FROM json_each(?)) AND metric IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids), json.dumps(list(metrics)))):
+            line = series[metric].setdefault(candidate, [None] * len(ids))
+            line[position[run_id]] = value
+    return ids, series
+
+
+def run_header(conn: sqlite3.Connection, run_id: str) -> RunResult | None:
+    """Return a run without items (candidates, sections, warnings, run_dir), or None when it is not stored."""
+    row = conn.execute(
+        "SELECT suite, suite_path, baseline, started_at, finished_at, dataset_hash, evalkit_version, command,"
+        " run_dir, sections_json, warnings_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        return None
+    run = RunResult(run_id=run_id, suite_name=row[0], suite_path=row[1], baseline=row[2], candidates=[],
+                    started_at=row[3], finished_at=row[4] or "", dataset_hash=row[5] or "",
+                    evalkit_version=row[6] or "", command=row[7] or "", run_dir=Path(row[8]) if row[8] else None,
+                    sections=json.loads(row[9] or "{}"), warnings=json.loads(row[10] or "[]"))
+    for name, status, message, seconds in conn.execute(
+            "SELECT name, status, message, seconds FROM candidates WHERE run_id = ? ORDER BY position", (run_id,)):
+        run.candidates.append(CandidateResult(name=name, status=status, message=message, seconds=seconds))
+    return run
+
+
+def run_metric_table(conn: sqlite3.Connection,
+                     run_id: str) -> tuple[list[str], dict[str, dict[str, tuple[float, int]]]]:
+    """Return a run's metrics (in recorded order) and candidate -> metric -> (mean, items)."""
+    table: dict[str, dict[str, tuple[float, int]]] = {}
+    order: dict[str, None] = {}
+    for candidate, metric, value, n in conn.execute(
+            "SELECT candidate, metric, value, n FROM run_metrics WHERE run_id = ? ORDER BY rowid", (run_id,)):
+        order[metric] = None
+        table.setdefault(candidate, {})[metric] = (value, n)
+    return list(order), table
+
+
+def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> RunResult:
+    """Return a run with only the named candidates, their items carrying ids and scores (no texts).
+
+    Enough for :func:`evalkit.compare.compare_runs`, at a fraction of the memory of the whole run.
+
+    Raises:
+        ConfigError: the run is not stored, or lacks a named candidate.
+    """
+    run = run_header(conn, run_id)
+    if run is None:
+        raise ConfigError(f"no run '{run_id}' in the store")
+    kept = [c for c in run.candidates if c.name in names]
+    missing = [n for n in names if n not in {c.name for c in kept}]
+    if missing:
+        have = ", ".join(c.name for c in run.candidates)
+        raise ConfigError(f"run {run_id} has no candidate '{missing[0]}'; it has: {have}")
+    for candidate in kept:
+        candidate.items = [
+            ItemResult(item_id=item_id, fields={}, prompt="", expected="", prediction="",
+                       scores={n: Score(float(v), "") for n, (v, _reason) in json.loads(scores).items()})
+            for item_id, scores in conn.execute(
+                "SELECT item_id, scores_json FROM item_results WHERE run_id = ? AND candidate = ?"
+                " ORDER BY position", (run_id, candidate.name))]
+        for metric, item_id, value in conn.execute(
+                "SELECT metric, item_id, value FROM item_values WHERE run_id = ? AND candidate = ? ORDER BY rowid",
+                (run_id, candidate.name)):
+            candidate.item_values.setdefault(metric, {})[item_id] = value
+    run.candidates = kept
+    return run
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Which items a page lists; every field has a URL parameter of the same name.
+
+    Attributes:
+        metric: a metric name; with ``failing``, the metric that fails (else any).
+        failing: only items whose candidate side scores below 1 (full marks) on ``metric``
+            (or on any metric when none is named).
+        pattern: an RE2 regular expression matched against ``where``.
+        where: ``input`` (the prompt), ``output`` (the outputs) or ``either``.
+        slice_field: an item field; with ``slice_value``, only items whose field equals it.
+        slice_value: see ``slice_field``.
+        only_ids: only these item ids (the flipped items of a comparison), or None.
+    """
+
+    metric: str = ""
+    failing: bool = False
+    pattern: str = ""
+    where: str = "either"
+    slice_field: str = ""
+    slice_value: str = ""
+    only_ids: Sequence[str] | None = None
+
+
+@dataclass
+class Side:
+    """One candidate's output for an item: the text, and each score with its reason."""
+
+    prediction: str
+    scores: dict[str, tuple[float, str]]
+    clipped: bool = False
+
+
+@dataclass
+class ItemRow:
+    """One listed item: its fields and prompt, the expected answer, and one or two sides."""
+
+    item_id: str
+    fields: dict[str, Any]
+    prompt: str
+    expected: str
+    sides: list[Side] = field(default_factory=list)
+
+
+def _json_path(name: str, what: str) -> str:
+    """Return the JSON path of one key (names with dots are quoted); refuse names that cannot be quoted."""
+    if '"' in name or "\\" in name:
+        raise ConfigError(f"{what} '{name}' cannot be filtered on (it holds a quote or backslash)")
+    return f'$."{name}"'
+
+
+def _side(prediction: str, scores_json: str) -> Side:
+    clipped = len(prediction) > TEXT_LIMIT
+    scores = {name: (float(value), str(reason)) for name, (value, reason) in json.loads(scores_json).items()}
+    return Side(prediction[:TEXT_LIMIT], scores, clipped)
+
+
+def item_page(conn: sqlite3.Connection, run_id: str, candidate: str, other: tuple[str, str] | None,
+              where: ItemFilter, page: int, per_page: int = PER_PAGE) -> tuple[list[ItemRow], int]:
+    """Return one page of a candidate's items (paired with ``other``'s by id when given) and the match count.
+
+    ``other`` is ``(run_id, candidate)`` of the second side: only items both sides have are
+    listed, in the first side's item order; ``failing`` looks at the second side.
+
+    Raises:
+        ConfigError: the pattern is not valid RE2 syntax, or a name cannot be quoted.
+    """
+    joins = " JOIN item_results b ON b.run_id = ? AND b.candidate = ? AND b.item_id = a.item_id" if other else ""
+    params: list[Any] = [*other] if other else []
+    clauses = ["a.run_id = ?", "a.candidate = ?"]
+    params += [run_id, candidate]
+    target = "b" if other else "a"
+    if where.failing and where.metric:
+        clauses.append(f"json_extract({target}.scores_json, ?) < 1")
+        params.append(_json_path(where.metric, "metric") + "[0]")
+    elif where.failing:
+        clauses.append(f"EXISTS (SELECT 1 FROM json_each({target}.scores_json) s"
+                       " WHERE json_extract(s.value, '$[0]') < 1)")
+    elif where.metric:
+        clauses.append(f"json_extract({target}.scores_json, ?) IS NOT NULL")
+        params.append(_json_path(where.metric, "metric"))
+    if where.slice_field:
+        clauses.append("CAST(json_extract(a.fields_json, ?) AS TEXT) = ?")
+        params += [_json_path(where.slice_field, "slice field"), where.slice_value]
+    if where.only_ids is not None:
+        clauses.append("a.item_id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(where.only_ids)))
+    if where.pattern:
+        _register_pattern(conn, where.pattern)
+        outputs = ["a.prediction"] + (["b.prediction"] if other else [])
+        texts = {"input": ["a.prompt"], "output": outputs}.get(where.where, ["a.prompt", *outputs])
+        clauses.append("(" + " OR ".join(f"evalkit_matches({text})" for text in texts) + ")")
+    sql_where = " WHERE " + " AND ".join(clauses)
+    total = int(conn.execute(f"SELECT COUNT(*) FROM item_results a{joins}{sql_where}", params).fetchone()[0])
+    second = ", b.prediction, b.scores_json" if other else ""
+    rows = []
+    for row in conn.execute(
+            f"SELECT a.item_id, a.fields_json, a.prompt, a.expected, a.prediction, a.scores_json{second}"
+            f" FROM item_results a{joins}{sql_where} ORDER BY a.position LIMIT ? OFFSET ?",
+            [*params, per_page, page * per_page]):
+        item = ItemRow(row[0], json.loads(row[1]), row[2][:TEXT_LIMIT], row[3][:TEXT_LIMIT], [_side(row[4], row[5])])
+        if other:
+            item.sides.append(_side(row[6], row[7]))
+        rows.append(item)
+    return rows, total
+
+
+def _register_pattern(conn: sqlite3.Connection, pattern: str) -> None:
+    """Give this connection ``evalkit_matches(text)``: RE2 (linear time, so a pattern cannot hang the server)."""
+    from evalkit.checks.builtin import compile_linear_regex
+
+    compiled = compile_linear_regex(pattern, "the regex filter")
+    conn.create_function("evalkit_matches", 1, lambda text: bool(compiled.search(text or "")), deterministic=True)
+
+
+def item_metrics(conn: sqlite3.Connection, run_id: str, candidate: str) -> list[str]:
+    """Return the metrics of a candidate's items, from its first item (the item metrics' names)."""
+    row = conn.execute("SELECT scores_json FROM item_results WHERE run_id = ? AND candidate = ?"
+                       " ORDER BY position LIMIT 1", (run_id, candidate)).fetchone()
+    return list(json.loads(row[0])) if row else []
+
+
+def item_fields(conn: sqlite3.Connection, run_id: str, candidate: str) -> list[str]:
+    """Return the field names of a candidate's first item (for the slice filter)."""
+    row = conn.execute("SELECT fields_json FROM item_results WHERE run_id = ? AND candidate = ?"
+                       " ORDER BY position LIMIT 1", (run_id, candidate)).fetchone()
+    return [k for k, v in json.loads(row[0]).items() if isinstance(v, str | int | float | bool)] if row else []
