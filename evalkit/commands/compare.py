@@ -77,7 +77,7 @@ def load_runs(references: list[str], store_path: Path) -> tuple[list[RunResult],
         from evalkit.run_dir import load_run_dir
 
         return [load_run_dir(Path(r).expanduser().resolve()) for r in references], ThresholdPolicy()
-    with RunStore(store_path) as store:
+    with RunStore(store_path, read_only=True) as store:
         runs = [store.find_run(reference) for reference in references]
         last = runs[-1].run_id
         policy = store.thresholds(last) if store.has_run(last) else ThresholdPolicy()

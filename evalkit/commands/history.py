@@ -43,7 +43,7 @@ def handle(args: argparse.Namespace) -> int:
     suite_name, store_path = _suite_and_store(args.suite, args.store)
     if not store_path.is_file():
         raise StoreError(f"no run store at {store_path}; run the suite first or pass --store PATH")
-    with RunStore(store_path) as store:
+    with RunStore(store_path, read_only=True) as store:
         runs = store.list_runs(suite_name, limit=args.last)
         if not runs:
             known = ", ".join(store.suites()) or "none"

@@ -44,7 +44,7 @@ def _store(path: str | None) -> Any:
     resolved = resolve_store_path(None, path)
     if path is None and not resolved.exists():
         return None
-    return RunStore(resolved)
+    return RunStore(resolved, read_only=True)
 
 
 def load_reference(reference: str, store: Any) -> RunResult:

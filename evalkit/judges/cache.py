@@ -10,15 +10,18 @@ Kept apart from the run store on purpose: a cache can be deleted at any time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from evalkit.digest import json_digest
 from evalkit.errors import StoreError
 from evalkit.home import evalkit_home
+from evalkit.store.connection import store_error
 
 CACHE_FILE = "judgments.sqlite"
 
@@ -52,17 +55,36 @@ class JudgmentCache:
             raise StoreError(f"judgment cache {self.path}: {exc}; delete the file to start afresh") from None
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """Return the stored judgment for ``key``, or None."""
-        with self._lock:
+        """Return the stored judgment for ``key``, or None.
+
+        Raises:
+            StoreError: the file is damaged or unreadable (see :func:`evalkit.store.connection.store_error`).
+        """
+        with self._lock, self._file_errors():
             row = self._db.execute("SELECT value FROM judgments WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        """Store a judgment under ``key`` (replacing any)."""
-        with self._lock:
+        """Store a judgment under ``key`` (replacing any).
+
+        Raises:
+            StoreError: the file is damaged, unreadable or read-only.
+        """
+        with self._lock, self._file_errors():
             self._db.execute("INSERT OR REPLACE INTO judgments (key, value) VALUES (?, ?)",
                              (key, json.dumps(value, ensure_ascii=False)))
             self._db.commit()
+
+    @contextlib.contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        """Turn an SQLite error about the file itself into the StoreError saying how to recover."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            error = store_error(self.path, exc, "judgment cache")
+            if error is None:
+                raise
+            raise error from None
 
     def __len__(self) -> int:
         with self._lock:

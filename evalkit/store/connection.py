@@ -6,62 +6,170 @@ transaction that upgrades from read to write can fail at once, whatever the busy
 timeout); waiting for the lock uses SQLite's busy timeout, and a transaction that still
 meets "database is locked" is retried with backoff, so concurrent processes queue
 instead of failing. Opening a connection upgrades the schema (:mod:`evalkit.store.schema`).
+
+While it waits for another process's lock, a line says so every ``LOCK_NOTICE_SECONDS``
+(on stderr, or to the ``on_wait`` callback): SQLite's own busy wait is kept shorter than
+that interval so the waiting comes back here to be reported.
+
+Commands that only read (``history``, ``compare``, ``report``, ``export``) open the file
+read-only (``read_only=True``: an SQLite ``mode=ro`` URI), so a store on a read-only mount
+or without write permission can be read; only writers need write access. A WAL file on
+a read-only mount has no ``-shm`` index and cannot get one: it is then opened
+``immutable`` (nothing can write it there anyway).
+
+Every SQLite error that says the file itself is unusable (damaged pages, not a database,
+an I/O error, a full disk, no permission, read-only) becomes one :class:`StoreError`
+naming the file and what to do (:func:`store_error`), an input error with exit code 2,
+wherever it surfaces: opening, the generation cache, a run's rows.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Self, TypeVar
+from urllib.parse import quote
 
 from evalkit.errors import StoreError
 from evalkit.store.schema import SCHEMA_VERSION, upgrade_schema, user_version
 
 T = TypeVar("T")
 
-# How long one process waits on a lock inside SQLite, and how long it keeps retrying
-# whole transactions after that (both far above any write evalkit makes).
+# How long one process waits on a lock inside SQLite (at most: capped by the notice
+# interval, so waiting is reported), and how long it keeps retrying whole transactions
+# after that (both far above any write evalkit makes).
 BUSY_TIMEOUT_MS = 30_000
 RETRY_SECONDS = 300.0
+LOCK_NOTICE_SECONDS = 10.0
+"""Seconds between two "still waiting for the lock" lines."""
+
+# SQLite's primary result codes (the low byte of an extended code) that concern the file.
+_DAMAGED = {11}  # SQLITE_CORRUPT
+_NOT_A_DATABASE = {26}  # SQLITE_NOTADB
+_READ_ONLY = {8}  # SQLITE_READONLY
+_UNREADABLE = {3, 10, 13, 14, 23}  # SQLITE_PERM, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_AUTH
+
+
+def store_error(path: Path, exc: sqlite3.Error, what: str = "run store") -> StoreError | None:
+    """Return the StoreError for an SQLite error about the file itself, or None for any other error.
+
+    Args:
+        path: the database file, named in the message.
+        exc: the error SQLite raised.
+        what: what the file is, for the message ("run store", "judgment cache").
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    elsewhere = ", or pass --store with another path" if what == "run store" else ""
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in _DAMAGED:
+        return StoreError(
+            f"{path}: the {what} is damaged ({exc}); check it with `sqlite3 {path} 'PRAGMA integrity_check'`, "
+            f"then move the file (and any -wal/-shm beside it) away to start a new one{elsewhere}")
+    if primary in _NOT_A_DATABASE:
+        return StoreError(f"{path}: not a usable evalkit {what} ({exc}); is the path right? "
+                          f"Move the file away{elsewhere}")
+    if primary in _READ_ONLY:
+        return StoreError(f"{path}: the {what} is read-only here ({exc}); this command writes to it and "
+                          "needs write access to the file and its directory")
+    if primary in _UNREADABLE:
+        return StoreError(f"{path}: cannot use the {what} ({exc}); check the disk's free space and the "
+                          "file's and its directory's permissions")
+    return None
+
+
+def _note_on_stderr(text: str) -> None:
+    """Print a note line on stderr, as the CLI's plain progress lines are."""
+    print(f"note: {text}", file=sys.stderr, flush=True)
 
 
 class StoreConnection:
     """An open store file with its schema current; read and write through transactions.
 
     Args:
-        path: the SQLite file; created, with its directory, when missing.
+        path: the SQLite file; created, with its directory, when missing (not when
+            ``read_only``).
+        read_only: open the file read-only (readers: history, compare, report, export).
+        on_wait: where "waiting for the lock" lines go (default: stderr).
+        lock_notice_s: seconds between two such lines.
 
     Raises:
-        StoreError: the file is not an SQLite database, or was made by a newer evalkit.
+        StoreError: the file is not an SQLite database, is damaged or unreadable, was
+            made by a newer evalkit, or (``read_only``) does not exist.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False,
+                 on_wait: Callable[[str], None] | None = None,
+                 lock_notice_s: float = LOCK_NOTICE_SECONDS) -> None:
         self.path = Path(path).expanduser()
+        self.read_only = read_only
+        self._on_wait = on_wait or _note_on_stderr
+        self._lock_notice_s = lock_notice_s
+        # SQLite's own wait returns here at least once per notice interval.
+        self._busy_timeout_ms = max(1, min(BUSY_TIMEOUT_MS, int(lock_notice_s * 1000)))
+        self._conn = self._connect(immutable=False)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000,
-                                         isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the run store ({exc}); "
-                             "check the path and its permissions, or pass --store") from None
-        try:
-            self._retry(lambda: self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))
-            self._retry(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
-            # WAL with synchronous=NORMAL never loses a committed transaction to a killed
-            # process (only to a power cut), and commits are much cheaper than FULL.
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            if user_version(self._conn) != SCHEMA_VERSION:
-                self.write(lambda conn: upgrade_schema(conn, self.path))
+            self._retry(lambda: self._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}"))
+            if read_only:
+                self._open_read_only()
+            else:
+                self._retry(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
+                # WAL with synchronous=NORMAL never loses a committed transaction to a killed
+                # process (only to a power cut), and commits are much cheaper than FULL.
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                if self._retry(lambda: user_version(self._conn)) != SCHEMA_VERSION:
+                    self.write(lambda conn: upgrade_schema(conn, self.path))
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(f"{self.path}: not a usable evalkit run store ({exc}); "
-                             "move the file away or pass --store with another path") from None
+            raise store_error(self.path, exc) or StoreError(
+                f"{self.path}: not a usable evalkit run store ({exc}); "
+                "move the file away or pass --store with another path") from None
         except StoreError:
             self._conn.close()
             raise
+
+    def _connect(self, immutable: bool) -> sqlite3.Connection:
+        """Open the SQLite connection (read-only through a ``mode=ro`` URI when asked)."""
+        try:
+            if self.read_only:
+                if not self.path.is_file():
+                    raise StoreError(f"no run store at {self.path}; run a suite first or pass --store PATH")
+                uri = f"file:{quote(str(self.path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
+                return sqlite3.connect(uri, uri=True, timeout=self._busy_timeout_ms / 1000,
+                                       isolation_level=None, check_same_thread=False)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(str(self.path), timeout=self._busy_timeout_ms / 1000,
+                                   isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the run store ({exc}); "
+                             "check the path and its permissions, or pass --store") from None
+
+    def _open_read_only(self) -> None:
+        """Check a read-only connection's schema; fall back to ``immutable`` on a read-only mount."""
+        try:
+            version = user_version(self._conn)  # not through _retry: its CANTOPEN is looked at here
+        except sqlite3.OperationalError as exc:
+            # A WAL file whose -shm index cannot be created (a read-only mount) cannot be
+            # opened plainly; with no -wal file beside it no one can be writing it.
+            wal = self.path.with_name(self.path.name + "-wal")
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF != 14 or wal.exists():
+                raise
+            self._conn.close()
+            self._conn = self._connect(immutable=True)
+            version = self._retry(lambda: user_version(self._conn))
+        self._conn.execute("PRAGMA query_only = ON")
+        if version > SCHEMA_VERSION:
+            upgrade_schema(self._conn, self.path)  # raises: made by a newer evalkit
+        if version < SCHEMA_VERSION:
+            if not os.access(self.path, os.W_OK):
+                raise StoreError(f"{self.path}: made by an older evalkit and read-only here; open it once "
+                                 "with write access (any `evalkit run` on it) to upgrade it")
+            # Upgrade once through a writable connection, then read the upgraded file.
+            StoreConnection(self.path, on_wait=self._on_wait, lock_notice_s=self._lock_notice_s).close()
 
     def __enter__(self) -> Self:
         return self
@@ -76,24 +184,38 @@ class StoreConnection:
     @property
     def schema_version(self) -> int:
         """The schema version of the open file."""
-        return user_version(self._conn)
+        return self.read(user_version)
 
     def _retry(self, action: Callable[[], T]) -> T:
-        """Run ``action``, retrying while SQLite reports the database locked or busy."""
-        deadline = time.monotonic() + RETRY_SECONDS
+        """Run ``action``, retrying while SQLite reports the database locked or busy.
+
+        While it waits, a line says so every ``lock_notice_s`` seconds. An error about
+        the file itself (damaged, unreadable, read-only) becomes a :class:`StoreError`
+        (see :func:`store_error`); any other error propagates.
+        """
+        started = time.monotonic()
+        deadline = started + RETRY_SECONDS
+        next_notice = started + self._lock_notice_s
         delay = 0.01
         while True:
             try:
                 return action()
             except sqlite3.OperationalError as exc:
                 message = str(exc).lower()
-                if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
-                    if "locked" in message or "busy" in message:
-                        raise StoreError(f"{self.path}: still locked by another process after "
-                                         f"{RETRY_SECONDS:.0f} s; is a process stuck?") from None
-                    raise
+                if "locked" not in message and "busy" not in message:
+                    raise store_error(self.path, exc) or exc from None
+                now = time.monotonic()
+                if now > deadline:
+                    raise StoreError(f"{self.path}: still locked by another process after "
+                                     f"{RETRY_SECONDS:.0f} s; is a process stuck?") from None
+                if now >= next_notice:
+                    self._on_wait(f"{self.path}: waiting for another process to release the run store's lock "
+                                  f"({now - started:.0f} s so far; giving up after {RETRY_SECONDS:.0f} s)")
+                    next_notice = now + self._lock_notice_s
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
+            except sqlite3.DatabaseError as exc:
+                raise store_error(self.path, exc) or exc from None
 
     def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in one write transaction, retried as a whole when locked."""
