@@ -71,6 +71,13 @@ class Env:
         self.suite.write_text(text, encoding="utf-8")
         return self.suite
 
+    def file(self, name: str, text: str) -> Path:
+        """Write a file under the root and return it."""
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
     def fifo(self, name: str) -> Path:
         """Make a FIFO under the root: opening it for reading would block forever."""
         path = self.root / name
@@ -92,19 +99,23 @@ def bomb(levels: int = 9, width: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+def flow_bomb(levels: int = 9, width: int = 9) -> str:
+    """The same bomb on one line, as a flow mapping (for ``--set``)."""
+    parts = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    parts += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * width)}]" for n in range(1, levels)]
+    return "{" + ", ".join(parts) + "}"
+
+
 def template(user: str) -> str:
     """A ``prompt:`` section whose user template is ``user``."""
     return f"prompt:\n  user: {json.dumps(user)}\n"
 
 
-def rubric_file(env: Env) -> Path:
-    """A valid rubric (the shipped one, without its labels)."""
+def rubric_file(env: Env, appended: str = "") -> Path:
+    """A valid rubric (the shipped one, without its labels), with ``appended`` text at its end."""
     rubric = yaml.safe_load((REPO / "rubrics" / "classifier_quality.yaml").read_text())
     rubric.pop("labels", None)
-    path = env.root / "rubrics" / "r.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(rubric, sort_keys=False))
-    return path
+    return env.file("rubrics/r.yaml", yaml.safe_dump(rubric, sort_keys=False) + appended)
 
 
 def judges(rubric: Path, labels: Path | None = None) -> str:
@@ -137,6 +148,13 @@ CASES: list[Case] = [
     ("duplicate-three-deep",
      lambda e: run(e, suite_text(prompt="prompt:\n  user: '{{ input }}'\n  system: a\n  user: '{{ output }}'\n")),
      r"s\.yaml:\d+: duplicate key 'user' \(first at line \d+\)"),
+    ("duplicate-in-rubric",
+     lambda e: run(e, suite_text(extra=judges(rubric_file(e, "name: dup\n")))),
+     r"judges\.0\.rubric: .*r\.yaml:\d+: duplicate key 'name' \(first at line \d+\)"),
+    ("duplicate-in-train-config",
+     lambda e: ["train", str(e.file("train.yaml", "method: sft\nmodel: m\ndata: d.jsonl\noutput_dir: out\n"
+                                                   "method: dpo\n"))],
+     r"train\.yaml:5: duplicate key 'method' \(first at line 1\)"),
     # -- alias expansion, nesting and size: refused before anything is built
     ("alias-bomb-in-options",
      lambda e: run(e, suite_text(candidates=CANDIDATE.replace("    options: {echo: expected}\n",
@@ -145,6 +163,9 @@ CASES: list[Case] = [
     ("alias-bomb-in-bars",
      lambda e: run(e, suite_text(extra="x-anchors: &b\n" + bomb().replace("      ", "  ") + "bars: [*b, *b]\n")),
      r"s\.yaml:\d+: holds more than [\d,]+ values"),
+    ("alias-bomb-in-set",
+     lambda e: run(e, suite_text(), "--set", "candidates.0.options.x=" + flow_bomb()),
+     r"--set candidates\.0\.options\.x=.*holds more than [\d,]+ values"),
     ("recursive-alias",
      lambda e: run(e, suite_text(candidates=CANDIDATE.replace("{echo: expected}", "&o {echo: expected, x: *o}"))),
      r"s\.yaml:\d+: an alias refers to the value that contains it"),
