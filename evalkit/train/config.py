@@ -71,8 +71,10 @@ class TrainingSettings(StrictModel):
     """Longest prompt + completion in tokens; data lint refuses longer examples."""
     seed: int = 0
     """Seed of data order, dropout and adapter initialisation."""
-    max_steps: int | None = Field(default=None, ge=1)
-    """Stop after this many optimizer updates (a quick try); default: run every epoch."""
+    max_steps: int | None = Field(default=None, ge=0)
+    """Stop after this many optimizer updates (a quick try); default: run every epoch. ``0``
+    saves the adapter as initialised, untrained: LoRA's B matrices start at zero, so it
+    changes nothing (the no-op control, ``train/classifier-lora-noop.yaml``)."""
     save_steps: int | None = Field(default=None, ge=1)
     """Also save the adapter every N optimizer updates, as ``checkpoints/checkpoint-N`` inside
     the output directory (what a suite's ``sweep:`` evaluates); default: only the final one."""

@@ -264,7 +264,9 @@ def fit_and_save(trainer: Any, out_dir: Path, reporter: TrainingReporter) -> Tra
     trainable, total = parameter_counts(model)
     reporter.note(describe_parameters(trainable, total))
     started = time.perf_counter()
-    trainer.train()
+    # max_steps 0: no update at all, the adapter is saved as peft initialised it (B = 0, a no-op).
+    if trainer.args.max_steps != 0:
+        trainer.train()
     seconds = time.perf_counter() - started
     model.save_pretrained(str(out_dir))
     keep_checkpoints(Path(trainer.args.output_dir), out_dir / CHECKPOINTS_DIR)
