@@ -58,6 +58,8 @@ def _check_template(text: str) -> str:
         SandboxedEnvironment().parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise ValueError(f"jinja2 syntax error on template line {exc.lineno}: {exc.message}") from None
+    except RecursionError:  # jinja2's parser recurses once per nested bracket
+        raise ValueError("the template nests brackets too deeply to parse; simplify it") from None
     return text
 
 

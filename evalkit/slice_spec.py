@@ -44,7 +44,7 @@ class SliceSpec(BaseModel):
     """The item field; dots go into nested objects, and into a field holding a JSON string."""
     name: str = ""
     """The slice's name in tables and bars; default: the last part of ``field``."""
-    length_bins: list[int] | None = None
+    length_bins: list[int] | None = Field(default=None, max_length=64)
     """Bucket the field's length in characters at these ascending edges instead of using its value."""
 
     @model_validator(mode="before")

@@ -217,6 +217,13 @@ CASES: list[Case] = [
     ("candidate-template-bomb",
      lambda e: run(e, suite_text(candidates=CANDIDATE + "    prompt: {user: \"{{ 'ab' * 10**9 }}\"}\n")),
      r"candidate 'base' prompt\.user\) stopped"),
+    ("template-nesting-too-deep",
+     lambda e: run(e, suite_text(prompt=template("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}"))),
+     r"s\.yaml:\d+: prompt\.user: the template nests brackets too deeply"),
+    ("too-many-field-accuracy-fields",
+     lambda e: run(e, suite_text(checks="checks:\n  - field_accuracy: {fields: [" +
+                                 ", ".join(f"f{i}" for i in range(50_000)) + "]}\n")),
+     r"field_accuracy\.fields lists 50,000 fields, over the limit"),
     # -- regex checks: RE2 syntax, compiled at load
     ("regex-backreference",
      lambda e: run(e, suite_text(checks="checks:\n  - regex: {pattern: '(a)\\1'}\n")),

@@ -27,6 +27,8 @@ def parse_json_object(text: str) -> tuple[Any, str]:
         return None, "not JSON evalkit can read: nested deeper than the parser allows"
 
 
+MAX_FIELDS = 256
+"""The most fields ``field_accuracy.fields`` may name (each is a metric of every item)."""
 REASON_VALUE_CHARS = 120
 """How much of a value a reason quotes: a 1 MB field must not make a 1 MB reason."""
 
@@ -123,6 +125,10 @@ def field_accuracy(options: dict[str, Any], context: CheckContext) -> Check:
     only = options.get("fields")
     if only is not None and not (isinstance(only, list) and all(isinstance(f, str) for f in only)):
         raise ConfigError(f"{context.source}: field_accuracy.fields must be a list of field names")
+    if only is not None and len(only) > MAX_FIELDS:
+        # Every field is a metric of every item: a huge list would make millions of scores.
+        raise ConfigError(f"{context.source}: field_accuracy.fields lists {len(only):,} fields, over the limit "
+                          f"of {MAX_FIELDS:,}; name the fields that matter")
 
     def score(prediction: str, reference: str) -> Mapping[str, Score]:
         expected, ref_reason = parse_json_object(reference)
@@ -173,8 +179,8 @@ def compile_linear_regex(pattern: str, where: str) -> Any:
         return re2.compile(pattern, options)
     except re2.error as exc:
         detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ConfigError(f"{where}: regex pattern {pattern!r} is invalid: {detail} (evalkit matches with RE2: "
-                          "no backreferences or lookaround; see docs/checks.md)") from None
+        raise ConfigError(f"{where}: regex pattern {shown_value(pattern)} is invalid: {detail} "
+                          "(evalkit matches with RE2: no backreferences or lookaround; see docs/checks.md)") from None
 
 
 @check("regex", kind="binary")
@@ -192,6 +198,8 @@ def regex(options: dict[str, Any], context: CheckContext) -> Check:
     compiled = compile_linear_regex(pattern, str(context.source))
     metric = str(options.get("name", "regex"))
     full = bool(options.get("full", False))
+    mismatch = f"does not match /{pattern}/" if len(pattern) <= REASON_VALUE_CHARS else \
+        f"does not match the pattern {shown_value(pattern)}"
 
     def score(prediction: str, reference: str) -> Mapping[str, Score]:
         text = prediction.strip()
@@ -199,6 +207,6 @@ def regex(options: dict[str, Any], context: CheckContext) -> Check:
             matched = compiled.fullmatch(text) if full else compiled.search(text)
         except Exception as exc:  # the engine failing on one output (a lone surrogate) is that output's score
             return {metric: Score(0.0, f"regex could not be matched: {exc.__class__.__name__}: {exc}")}
-        return {metric: Score(1.0) if matched else Score(0.0, f"does not match /{pattern}/")}
+        return {metric: Score(1.0) if matched else Score(0.0, mismatch)}
 
     return score

@@ -85,6 +85,8 @@ def check_template_safe(text: str) -> str:
         tree = SandboxedEnvironment().parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise ValueError(f"jinja2 syntax error on template line {exc.lineno}: {exc.message}") from None
+    except RecursionError:  # jinja2's parser recurses once per nested bracket
+        raise ValueError("the template nests brackets too deeply to parse; simplify it") from None
     for node in tree.find_all(_FORBIDDEN_NODES):
         raise ValueError(
             f"template line {node.lineno}: '{type(node).__name__.lower()}' reads other files, "
