@@ -64,3 +64,46 @@ def test_missing_field_names_the_item() -> None:
 def test_templates_are_sandboxed() -> None:
     with pytest.raises(DataError, match="failed to render"):
         render_template("{{ ''.__class__.__mro__[1].__subclasses__() }}", {}, "x")
+
+
+def test_ordinary_templates_render_as_before_inside_the_bounds() -> None:
+    fields = {"items": [{"a": 1}, {"a": 2}], "input": "Hi", "d": {"k": "v"}, "n": 3}
+    rendered = {
+        "{{ items|map(attribute='a')|join(',') }}": "1,2",
+        "{% for i in range(n) %}{{ loop.index }}{% if not loop.last %},{% endif %}{% endfor %}": "1,2,3",
+        "{{ d|tojson }} {{ input|upper }} {{ missing|default('x') }}": '{"k": "v"} HI x',
+        "{{ '%-4s|'|format(input) }}{{ '{:>4}'.format(input) }}{{ input|center(6) }}|": "Hi  |  Hi  Hi  |",
+        "{{ input * 3 }} {{ [1] + [2] }} {{ 2 ** 10 }}": "HiHiHi [1, 2] 1024",
+        "{% set ns = namespace(c=0) %}{% for i in items %}{% set ns.c = ns.c + i.a %}{% endfor %}{{ ns.c }}": "3",
+        "{% macro m(x) %}[{{ x }}]{% endmacro %}{{ m(input) }}": "[Hi]",
+    }
+    for template, expected in rendered.items():
+        assert render_template(template, fields, "item") == expected, template
+
+
+@pytest.mark.parametrize(("template", "reason"), [
+    ("{% for i in range(10**9) %}x{% endfor %}", r"range\(1000000000\) has 1,000,000,000 values"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "loops ran more than"),
+    ("{% set a = range(1000)|list %}{% for i in a %}{% for j in a %}{% endfor %}{% endfor %}", "loops ran more than"),
+    ("{{ 'x' * 10**9 }}", r"'\*' would make 1,000,000,000"),
+    ("{{ [0] * 10**9 }}", r"'\*' would make 1,000,000,000"),
+    ("{{ 2 ** 1000000000 }}", r"'\*\*' would make a number"),
+    ("{{ 'x'.ljust(10**9) }}", r"str\.ljust\(1000000000\)"),
+    ("{{ '%999999999s'|format(1) }}", "width or precision"),
+    ("{{ '{:>999999999}'.format(1) }}", "width or precision"),
+    ("{% macro d(s, n) %}{{ d(s ~ s, n - 1) if n else s|length }}{% endmacro %}{{ d('x', 60) }}", "argument made"),
+    ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "RecursionError"),
+    ("{{ (range(1000)|list) * 1000 }}", "output passed 1,000,000 characters"),
+])
+def test_a_template_that_computes_stops_with_its_name(template: str, reason: str) -> None:
+    with pytest.raises(DataError, match=rf"^eval\.jsonl:3: the prompt template \(suite\.yaml: prompt\.user\) "
+                                        rf"stopped: .*{reason}"):
+        render_template(template, {}, "eval.jsonl:3", "suite.yaml: prompt.user")
+
+
+def test_lipsum_is_gone_and_a_limit_does_not_leak_into_the_next_render() -> None:
+    with pytest.raises(DataError, match="'lipsum' is undefined"):
+        render_template("{{ lipsum(n=10**9) }}", {}, "item")
+    with pytest.raises(DataError, match="loops ran more than"):
+        render_template("{% for i in range(100000) %}{% for j in range(2) %}{% endfor %}{% endfor %}", {}, "item")
+    assert render_template("{% for i in range(99999) %}{% endfor %}ok", {}, "item") == "ok"
