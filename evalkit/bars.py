@@ -100,8 +100,12 @@ class _BarContext:
 def _worst_items(
     candidate: CandidateResult, metric: str, failing: Callable[[float], bool],
     baseline_values: Mapping[str, float] | None = None,
+    sign: float = 1.0,
 ) -> list[ItemEvidence]:
-    """Return the items whose own value fails, worst first (lowest value or largest drop)."""
+    """Return the items whose own value fails, worst first (lowest value or largest drop).
+
+    ``sign`` is -1 for a metric whose lower values are better: the largest rise is the worst.
+    """
     values = candidate.values(metric)
     by_id = {item.item_id: item for item in candidate.items}
     evidence: list[tuple[float, ItemEvidence]] = []
@@ -117,7 +121,7 @@ def _worst_items(
                          reason=score.reason if score is not None else "",
                          prediction=item.prediction if item is not None else ""),
         ))
-    evidence.sort(key=lambda pair: pair[0])
+    evidence.sort(key=lambda pair: sign * pair[0])
     return [e for _, e in evidence[:WORST_ITEMS]]
 
 
@@ -180,13 +184,14 @@ def _add_comparison_detail(result: BarResult, comparison: MetricComparison | Non
 
 def _bar_comparison(bar: BarSpec, ctx: _BarContext) -> MetricComparison | None:
     """Compare the bar's metric under the bar's own threshold (same pairing and seed as the run's)."""
-    from evalkit.compare import compare_pair  # numpy: loaded when a bar compares, not when bars load
+    from evalkit.compare import compare_pair, declared_directions, declared_kinds  # numpy: loaded when a bar compares
 
     assert bar.metric is not None and bar.max_drop is not None
     candidate, baseline = ctx.run.candidate(bar.candidate), ctx.run.candidate(ctx.run.baseline)
     seed = ctx.comparison.seed if ctx.comparison is not None else 0
     fresh = compare_pair(baseline, candidate, ThresholdPolicy(default=bar.max_drop), seed,
-                         metrics=[bar.metric]).metrics.get(bar.metric)
+                         metrics=[bar.metric], kinds=declared_kinds(ctx.run),
+                         directions=declared_directions(ctx.run)).metrics.get(bar.metric)
     if fresh is not None:
         return fresh
     # Per-item values gone (a run read back from its files): the stored comparison, when
@@ -208,6 +213,7 @@ def _max_drop_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     base_value, cand_value = compared.baseline_value, compared.candidate_value
     drop = base_value - cand_value
     relative = f", {-drop / base_value:+.1%} relative" if base_value else ""
+    relative += "" if compared.higher_is_better else ", lower is better"
     found = {"failed": f"beyond the allowed {bar.max_drop}", "passed": f"within the allowed {bar.max_drop}",
              "inconclusive": f"undecided against the allowed {bar.max_drop}"}[status]
     result = BarResult(
@@ -220,8 +226,10 @@ def _max_drop_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     result.details.append("interval: 95% CI of the paired delta (candidate - baseline)")
     _add_comparison_detail(result, compared)
     if status != "passed":
-        result.worst_items = _worst_items(ctx.run.candidate(bar.candidate), bar.metric, lambda delta: delta < 0,
-                                          ctx.run.candidate(ctx.run.baseline).values(bar.metric))
+        sign = 1.0 if compared.higher_is_better else -1.0
+        result.worst_items = _worst_items(ctx.run.candidate(bar.candidate), bar.metric,
+                                          lambda delta: sign * delta < 0,
+                                          ctx.run.candidate(ctx.run.baseline).values(bar.metric), sign)
     return result
 
 
@@ -269,8 +277,9 @@ def _no_regression_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
             result.details[-1] = f"{metric.metric}: {result.details[-1]}"
     if focus is not None and (regressed or undecided):
         candidate = ctx.run.candidate(bar.candidate)
-        result.worst_items = _worst_items(candidate, focus.metric, lambda delta: delta < 0,
-                                          ctx.run.candidate(ctx.run.baseline).values(focus.metric))
+        sign = 1.0 if focus.higher_is_better else -1.0
+        result.worst_items = _worst_items(candidate, focus.metric, lambda delta: sign * delta < 0,
+                                          ctx.run.candidate(ctx.run.baseline).values(focus.metric), sign)
     return result
 
 

@@ -39,7 +39,8 @@ if TYPE_CHECKING:  # a stage's arguments; the comparison itself needs neither mo
     from evalkit.stages import SuiteInputs
 
 __all__ = ["CandidateComparison", "Comparison", "MetricArray", "MetricComparison", "compare_candidates",
-           "compare_pair", "compare_runs", "comparison_stage", "declared_kinds", "metric_arrays", "metric_values"]
+           "compare_pair", "compare_runs", "comparison_stage", "declared_directions", "declared_kinds", "metric_arrays",
+           "metric_values"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def compare_pair(
     baseline_arrays: Mapping[str, MetricArray] | None = None,
     continuous: Container[str] = (),
     kinds: Mapping[str, str] | None = None,
+    directions: Mapping[str, bool] | None = None,
 ) -> CandidateComparison:
     """Compare every metric both candidates measured (or only ``metrics``).
 
@@ -132,7 +134,9 @@ def compare_pair(
     :func:`metric_arrays` when one baseline is compared with many candidates.
     ``continuous`` names metrics compared as continuous whatever their values (per-item
     rates over repeated samples, :func:`evalkit.sampling.is_rate_metric`); ``kinds``
-    gives the kind each check declared for its metrics (:func:`declared_kinds`).
+    gives the kind each check declared for its metrics (:func:`declared_kinds`), and
+    ``directions`` the declared direction of those whose lower values are better
+    (:func:`declared_directions`; a metric not named is higher-is-better).
     """
     base_table = baseline_arrays if baseline_arrays is not None else metric_arrays(baseline)
     cand_table = metric_arrays(candidate)
@@ -149,6 +153,7 @@ def compare_pair(
         comparison.metrics[metric] = compare_metric(
             metric, ids, base, cand, policy.threshold_text(metric), rng,
             kind="continuous" if metric in continuous else metric_kind(metric, base, cand, (kinds or {}).get(metric)),
+            higher_is_better=(directions or {}).get(metric, True),
         )
     return comparison
 
@@ -195,7 +200,8 @@ def compare_candidates(
             comparison.notes.append(f"candidate '{name}' was skipped; not compared")
             continue
         comparison.candidates[name] = compare_pair(base, other, policy, seed, baseline_arrays=base_arrays,
-                                                   continuous=_rate_metrics(run), kinds=declared_kinds(run))
+                                                   continuous=_rate_metrics(run), kinds=declared_kinds(run),
+                                                   directions=declared_directions(run))
     return comparison
 
 
@@ -256,7 +262,8 @@ def compare_runs(
                                   "pick an evaluated one")
         comparison.candidates[cand_name] = compare_pair(base, other, policy, seed,
                                                         continuous=_rate_metrics(baseline_run, candidate_run),
-                                                        kinds=declared_kinds(baseline_run, candidate_run))
+                                                        kinds=declared_kinds(baseline_run, candidate_run),
+                                                        directions=declared_directions(baseline_run, candidate_run))
     return comparison
 
 
@@ -271,6 +278,20 @@ def declared_kinds(*runs: RunResult) -> dict[str, str]:
                                  f"run {run.run_id}: sections.{METRIC_KINDS}")
         kinds.update({metric: declaration.kind for metric, declaration in declared.items()})
     return kinds
+
+
+def declared_directions(*runs: RunResult) -> dict[str, bool]:
+    """Return metric -> ``higher_is_better`` as declared in the runs' ``metric_kinds`` sections.
+
+    A check declares it when it registers, a benchmark when it scores (bits per byte:
+    False); the later run's declaration wins, as in :func:`declared_kinds`.
+    """
+    directions: dict[str, bool] = {}
+    for run in runs:
+        declared: MetricKindsSection = parse_section(MetricKindsSection, run.sections.get(METRIC_KINDS) or {},
+                                                     f"run {run.run_id}: sections.{METRIC_KINDS}")
+        directions.update({metric: declaration.higher_is_better for metric, declaration in declared.items()})
+    return directions
 
 
 def _rate_metrics(*runs: RunResult) -> set[str]:

@@ -53,6 +53,12 @@ class MetricComparison:
             (set when the verdict is ``inconclusive``).
         pass_to_fail: ids of items the baseline passed and the candidate failed.
         fail_to_pass: ids of items the baseline failed and the candidate passed.
+        higher_is_better: the metric's declared direction; when False (bits per byte) a
+            rise is the drop the threshold bounds. The delta and its interval are always
+            candidate - baseline, as measured.
+        detectable_drop: the smallest mean drop these items detect with 80% power at
+            alpha 0.05 (:func:`evalkit.paired_metric.detectable_drop`); when it exceeds the
+            allowed drop, the set is too small to decide the threshold.
     """
 
     metric: str
@@ -71,6 +77,39 @@ class MetricComparison:
     items_needed: int | None = None
     pass_to_fail: list[str] = field(default_factory=list)
     fail_to_pass: list[str] = field(default_factory=list)
+    higher_is_better: bool = True
+    detectable_drop: float | None = None
+
+    @property
+    def undecidable(self) -> bool:
+        """True when these items cannot detect a drop of the threshold's size (see ``detectable_drop``)."""
+        if self.detectable_drop is None:
+            return False
+        return self.detectable_drop > Threshold.parse(self.threshold).allowed_drop(self.baseline_value) + TOLERANCE
+
+    def decidability(self) -> str:
+        """Return one sentence on whether the set's size can decide the threshold, with the smallest detectable drop."""
+        if self.detectable_drop is None:
+            return ""
+        allowed = Threshold.parse(self.threshold).allowed_drop(self.baseline_value)
+        relative = f" ({self.detectable_drop / abs(self.baseline_value):.1%} of the baseline's value)" \
+            if self.baseline_value else ""
+        can = "cannot decide" if self.undecidable else "can decide"
+        return (f"{self.n_items} paired items {can} {self.threshold} (allowed {allowed:.4f}): the smallest "
+                f"detectable {'drop' if self.higher_is_better else 'rise'} is {self.detectable_drop:.4f}{relative}, "
+                f"at alpha {ALPHA:g} two-sided and 80% power")
+
+    @property
+    def gain(self) -> float:
+        """The delta in the better direction: positive when the candidate is better."""
+        return self.delta if self.higher_is_better else -self.delta
+
+    @property
+    def gain_interval(self) -> tuple[float, float]:
+        """The 95% interval of :attr:`gain` (low, high)."""
+        if self.higher_is_better:
+            return self.ci_low, self.ci_high
+        return -self.ci_high, -self.ci_low
 
     @property
     def significant(self) -> bool:
@@ -78,28 +117,34 @@ class MetricComparison:
         return is_significant(self.p_value, self.ci_low, self.ci_high)
 
     def explain(self) -> str:
-        """Return one sentence saying why the verdict is what it is."""
-        drop = -self.delta
+        """Return one sentence saying why the verdict is what it is (in the metric's direction)."""
+        drop = -self.gain
+        gain_low, _ = self.gain_interval
+        # Lower-is-better metrics (bits per byte) worsen by rising: say so in their own words.
+        dropped, a_drop = ("dropped", "a drop") if self.higher_is_better else ("rose (lower is better)", "a rise")
         allowed = Threshold.parse(self.threshold).allowed_drop(self.baseline_value)
         sig = f"p={self.p_value:.3g}, 95% CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}]"
         if self.verdict == "regressed":
-            return (f"dropped {drop:.4f}: the whole 95% CI is beyond the {allowed:.4f} allowed by "
+            return (f"{dropped} {drop:.4f}: the whole 95% CI is beyond the {allowed:.4f} allowed by "
                     f"{self.threshold}, significant ({sig})")
         if self.verdict == "improved":
-            return f"improved by {self.delta:.4f}, significant ({sig})"
+            better = "improved" if self.higher_is_better else "fell (lower is better)"
+            return f"{better} by {self.gain:.4f}, significant ({sig})"
         if self.verdict == "inconclusive":
             need = f"; about {self.items_needed} paired items would be needed" if self.items_needed else ""
+            if self.undecidable:
+                need += f"; {self.decidability()}"
             if drop > allowed + TOLERANCE and not self.significant:
-                return f"dropped {drop:.4f} (> {allowed:.4f} allowed) but not significant ({sig}){need}"
+                return f"{dropped} {drop:.4f} (> {allowed:.4f} allowed) but not significant ({sig}){need}"
             if drop > allowed + TOLERANCE:
-                return (f"dropped {drop:.4f} (> {allowed:.4f} allowed), but the 95% CI reaches back within "
+                return (f"{dropped} {drop:.4f} (> {allowed:.4f} allowed), but the 95% CI reaches back within "
                         f"{self.threshold} ({sig}){need}")
-            if -self.ci_low > allowed + TOLERANCE:
-                return (f"a drop of {max(drop, 0.0):.4f} is within {self.threshold}, but the 95% CI reaches a drop "
-                        f"of {-self.ci_low:.4f} (> {allowed:.4f} allowed) ({sig}){need}")
-            return (f"{self.n_items} items cannot show a drop of {self.threshold} with 80% power "
+            if -gain_low > allowed + TOLERANCE:
+                return (f"{a_drop} of {max(drop, 0.0):.4f} is within {self.threshold}, but the 95% CI reaches "
+                        f"{a_drop} of {-gain_low:.4f} (> {allowed:.4f} allowed) ({sig}){need}")
+            return (f"{self.n_items} items cannot show {a_drop} of {self.threshold} with 80% power "
                     f"({sig}){need}")
-        return f"no drop beyond {self.threshold}: the whole 95% CI is within it ({sig})"
+        return f"no {a_drop.removeprefix('a ')} beyond {self.threshold}: the whole 95% CI is within it ({sig})"
 
 
 @dataclass

@@ -11,6 +11,16 @@ For a metric both sides measured, on the items paired by id (:func:`compare_metr
   ``continuous`` ones (a continuous metric that happens to be all 0/1 included);
 * the items that flipped pass -> fail and fail -> pass (pass/fail metrics).
 
+Direction
+---------
+Every metric has a declared direction (``higher_is_better``: what its check or
+benchmark registered; True unless declared otherwise). The rule below is written for
+higher-is-better metrics; for a lower-is-better one (bits per byte, perplexity) it is
+applied to the delta turned around (baseline - candidate), so a *rise* is the drop the
+threshold bounds (``3%``: the candidate may rise at most 3% over the baseline's value),
+and ``improved`` means significantly lower. The recorded delta, its interval and the
+means stay as measured (candidate - baseline).
+
 How the interval and the threshold combine into a verdict
 ---------------------------------------------------------
 A metric's threshold (``3%`` relative to the baseline's value, or ``2pt``: 2 points,
@@ -61,7 +71,7 @@ from evalkit.stats import (
 )
 from evalkit.thresholds import JUDGE_PREFIX, Threshold
 
-__all__ = ["DropOutcome", "compare_metric", "drop_outcome", "items_needed", "metric_kind"]
+__all__ = ["DropOutcome", "compare_metric", "detectable_drop", "drop_outcome", "items_needed", "metric_kind"]
 
 DropOutcome = Literal["beyond", "within", "undecided"]
 
@@ -121,6 +131,7 @@ def compare_metric(
     threshold: str,
     rng: np.random.Generator,
     kind: MetricKind | None = None,
+    higher_is_better: bool = True,
 ) -> MetricComparison:
     """Compare one metric on paired items and give its verdict.
 
@@ -133,6 +144,8 @@ def compare_metric(
         rng: the bootstrap's random generator.
         kind: the metric's kind when the caller knows it (declared by its check); default
             :func:`metric_kind` from its name and values.
+        higher_is_better: the metric's declared direction; when False a rise is the
+            drop the threshold bounds (see the module docstring).
     """
     n = len(ids)
     kind = kind or metric_kind(metric, baseline, candidate)
@@ -154,31 +167,72 @@ def compare_metric(
         test, p_value = "bootstrap", boot.p_value
     parsed = Threshold.parse(threshold)
     allowed = parsed.allowed_drop(base_mean)
-    drop = -delta
+    # The decision reads the delta in the better direction: a gain is positive either way.
+    sign = 1.0 if higher_is_better else -1.0
+    gain = sign * delta
+    gain_low, gain_high = sorted((sign * boot.ci_low, sign * boot.ci_high))
+    drop = -gain
     significant = is_significant(p_value, boot.ci_low, boot.ci_high)
     # A zero threshold cannot be powered for; size for the drop actually seen instead.
     size_for = allowed if allowed > TOLERANCE else max(drop, 0.0)
-    needed = items_needed(kind, candidate - baseline, size_for) if size_for > TOLERANCE else None
-    outcome = drop_outcome(boot.ci_low, boot.ci_high, p_value, allowed, n, needed)
+    # A share (0..1, higher is better) moves by whole items; a measurement such as bits per
+    # byte (lower is better, unbounded) does not, and an unchanged model shows no spread at all.
+    whole_units = kind != "continuous" or (higher_is_better and bool(
+        np.all((baseline >= 0.0) & (baseline <= 1.0)) and np.all((candidate >= 0.0) & (candidate <= 1.0))))
+    needed = (items_needed(kind, candidate - baseline, size_for, whole_units=whole_units)
+              if size_for > TOLERANCE else None)
+    outcome = drop_outcome(gain_low, gain_high, p_value, allowed, n, needed)
     verdict: Verdict
     if outcome == "beyond":
         verdict = "regressed"
-    elif significant and delta > 0:
+    elif significant and gain > 0:
         verdict = "improved"
     elif outcome == "within":
         verdict = "no_change"
     else:
         verdict = "inconclusive"
-        if boot.ci_low < -allowed - TOLERANCE:
+        if gain_low < -allowed - TOLERANCE:
             # The interval straddles the allowed drop: the items that would narrow it enough.
-            needed = _items_to_decide(n, boot.ci_low, boot.ci_high, delta, allowed)
+            needed = _items_to_decide(n, gain_low, gain_high, gain, allowed)
     return MetricComparison(
         metric=metric, kind=kind, n_items=n, baseline_value=base_mean, candidate_value=cand_mean,
         delta=delta, relative_delta=(delta / base_mean) if base_mean != 0 else None,
         ci_low=boot.ci_low, ci_high=boot.ci_high, p_value=p_value, test=test, threshold=str(parsed),
         verdict=verdict, items_needed=needed if verdict == "inconclusive" else None,
-        pass_to_fail=pass_to_fail, fail_to_pass=fail_to_pass,
+        pass_to_fail=pass_to_fail, fail_to_pass=fail_to_pass, higher_is_better=higher_is_better,
+        detectable_drop=detectable_drop(kind, baseline, candidate - baseline),
     )
+
+
+def detectable_drop(kind: MetricKind, baseline: np.ndarray, differences: np.ndarray | None = None,
+                    alpha: float = ALPHA, power: float = POWER) -> float | None:
+    """Return the smallest mean drop ``n`` paired items detect with ``power`` at two-sided level ``alpha``.
+
+    None for fewer than two items (no spread to read).
+
+    ``(z(1 - alpha/2) + z(power)) * sd / sqrt(n)``, where ``sd`` is the spread of the
+    paired differences. For a pass/fail metric it is at least the baseline's per-item
+    variance's ``sqrt(2 p (1 - p))`` (a candidate answering as often right, independently
+    of the baseline: a set of identical answers shows no spread, and proves nothing);
+    otherwise the observed differences' spread, or before any candidate is scored (no
+    ``differences``) ``sqrt(2)`` times the baseline's own (an upper bound: pairing only
+    narrows it). A drop of the threshold's size smaller than this cannot be decided at
+    this ``n``: the verdict will read inconclusive unless the change is this large.
+    """
+    n = baseline.size
+    if n < 2:
+        return None
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    if kind == "binary":
+        rate = float(baseline.mean())
+        spread = math.sqrt(2 * rate * (1 - rate))
+        if differences is not None and differences.size > 1:
+            spread = max(spread, float(differences.std(ddof=1)))
+    elif differences is not None and differences.size > 1:
+        spread = float(differences.std(ddof=1))
+    else:
+        spread = math.sqrt(2) * float(baseline.std(ddof=1))
+    return z * spread / math.sqrt(n)
 
 
 def _items_to_decide(n: int, ci_low: float, ci_high: float, delta: float, allowed: float) -> int | None:
@@ -197,7 +251,8 @@ def _items_to_decide(n: int, ci_low: float, ci_high: float, delta: float, allowe
     return max(n + 1, min(10**9, math.ceil(((z_alpha + z_power) * sd / distance) ** 2)))
 
 
-def items_needed(kind: MetricKind, differences: np.ndarray, drop: float, alpha: float = ALPHA) -> int:
+def items_needed(kind: MetricKind, differences: np.ndarray, drop: float, alpha: float = ALPHA,
+                 whole_units: bool = True) -> int:
     """Return the paired items that give 80% power to detect a mean drop of ``drop`` at level ``alpha``.
 
     Args:
@@ -206,6 +261,9 @@ def items_needed(kind: MetricKind, differences: np.ndarray, drop: float, alpha: 
         differences: the paired differences (candidate - baseline), for the spread.
         drop: the drop to detect (> 0).
         alpha: the test's level (a family's corrected level for slices).
+        whole_units: the metric's items change by whole units (pass/fail, shares,
+            levels), so a drop has a least spread even when none is seen; False for an
+            unbounded measurement (bits per byte), whose observed spread is all there is.
     """
     if kind == "binary":
         discordance = float(np.count_nonzero(differences)) / max(differences.size, 1)
@@ -213,6 +271,6 @@ def items_needed(kind: MetricKind, differences: np.ndarray, drop: float, alpha: 
     spread = float(differences.std(ddof=1)) if differences.size > 1 else 0.0
     # A drop of `drop` made of whole-unit item changes has at least this spread; two
     # identical runs show none, which would otherwise claim two items are enough.
-    floor = math.sqrt(drop * max(1.0 - drop, 0.0)) if drop < 1 else drop
+    floor = (math.sqrt(drop * max(1.0 - drop, 0.0)) if drop < 1 else drop) if whole_units else 0.0
     return paired_mean_sample_size(max(spread, floor), drop, alpha=alpha, power=POWER,
                                    rank_test=kind in ("judge", "ordinal"))

@@ -17,13 +17,15 @@ __all__ = ["SubjectDrop", "describe_drop", "drop_summary", "subject_drops"]
 
 
 def subject_drops(
-    baseline: Mapping[str, Mapping[str, Any]], candidate: Mapping[str, Mapping[str, Any]]
+    baseline: Mapping[str, Mapping[str, Any]], candidate: Mapping[str, Mapping[str, Any]],
+    higher_is_better: bool = True,
 ) -> list[SubjectDrop]:
-    """Return every subject both measured, the largest drop first (ties by name).
+    """Return every subject both measured, the worst change first (ties by name).
 
     Args:
         baseline: subject -> ``{"acc": float, "n": int}`` (the section's ``subjects``).
         candidate: the same for the candidate.
+        higher_is_better: the metric's direction: when False, a rise is the worst change.
     """
     drops = [
         SubjectDrop(
@@ -36,7 +38,8 @@ def subject_drops(
         for subject, scores in candidate.items()
         if subject in baseline
     ]
-    return sorted(drops, key=lambda d: (d.delta, d.subject))
+    sign = 1.0 if higher_is_better else -1.0
+    return sorted(drops, key=lambda d: (sign * d.delta, d.subject))
 
 
 def drop_summary(
@@ -45,6 +48,7 @@ def drop_summary(
     candidate: Mapping[str, Any],
     max_drop: str,
     worst: int = 5,
+    higher_is_better: bool = True,
 ) -> BaselineDrop:
     """Summarise a candidate's change on one benchmark against the baseline.
 
@@ -54,32 +58,45 @@ def drop_summary(
         candidate: the candidate's benchmark entry.
         max_drop: the threshold in effect (``3%`` or ``2pt``), recorded beside the drop.
         worst: how many of the most-dropped subjects to list.
+        higher_is_better: the metric's direction (bits per byte: False, a rise is worse).
 
     Returns:
-        The entry's ``vs_baseline`` record; only subjects that dropped are listed in
-        ``worst_subjects``, largest drop first.
+        The entry's ``vs_baseline`` record; only subjects that got worse are listed in
+        ``worst_subjects``, the worst first.
     """
     base_acc = float(baseline["acc"])
     acc = float(candidate["acc"])
-    drops = subject_drops(baseline.get("subjects", {}), candidate.get("subjects", {}))
-    return BaselineDrop(
+    drops = subject_drops(baseline.get("subjects", {}), candidate.get("subjects", {}), higher_is_better)
+    sign = 1.0 if higher_is_better else -1.0
+    summary = BaselineDrop(
         baseline=baseline_name,
         baseline_acc=base_acc,
         acc=acc,
         delta=acc - base_acc,
         relative_delta=(acc - base_acc) / base_acc if base_acc else None,
         max_drop=max_drop,
-        worst_subjects=[d for d in drops[:worst] if d.delta < 0],
+        worst_subjects=[d for d in drops[:worst] if sign * d.delta < 0],
     )
+    if not higher_is_better:  # set only when lower is better, so older sections keep their keys
+        summary.higher_is_better = False
+    return summary
 
 
 def describe_drop(candidate: str, task: str, summary: BaselineDrop) -> str:
     """Return one line saying how much a candidate dropped and where most.
 
-    Example: ``lora: mmlu_mini 0.262 -> 0.241 (-2.1pt, -8.0%); worst: anatomy -20.0pt, ...``
+    Example: ``lora: mmlu_mini 0.262 -> 0.241 (-2.1pt, -8.0%); worst: anatomy -20.0pt, ...``;
+    a metric whose lower values are better is written in its own units and says so
+    (``lora: general_text 0.912 -> 1.020 (+0.1080, +11.8%, lower is better); worst: dialogue +0.1500``).
     """
     relative = summary.relative_delta
-    change = f"{summary.delta * 100:+.1f}pt" + (f", {relative * 100:+.1f}%" if relative is not None else "")
-    worst = ", ".join(f"{d.subject} {d.delta * 100:+.1f}pt" for d in summary.worst_subjects[:3])
+    lower_better = summary.higher_is_better is False
+
+    def change_of(delta: float) -> str:
+        return f"{delta:+.4f}" if lower_better else f"{delta * 100:+.1f}pt"
+
+    change = change_of(summary.delta) + (f", {relative * 100:+.1f}%" if relative is not None else "")
+    change += ", lower is better" if lower_better else ""
+    worst = ", ".join(f"{d.subject} {change_of(d.delta)}" for d in summary.worst_subjects[:3])
     line = f"{candidate}: {task} {summary.baseline_acc:.3f} -> {summary.acc:.3f} ({change})"
     return f"{line}; worst: {worst}" if worst else line

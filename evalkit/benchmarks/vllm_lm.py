@@ -75,6 +75,9 @@ class EvalkitVLLM(TokenizerLM):
         engine = self.backend.engine(variant)
         self._max_length = max_length or int(engine.llm.llm_engine.model_config.max_model_len)
 
+    # A rolling window is sent as one prompt with the token before it: one token of room.
+    rolling_window_margin = 1
+
     def _loglikelihood_tokens(
         self, requests: list[Request], disable_tqdm: bool = False, **kwargs: Any
     ) -> list[tuple[float, bool]]:

@@ -74,16 +74,19 @@ class BaselineDrop(SectionModel):
     max_drop: str
     """The threshold in effect, as the suite wrote it (``3%``, ``2pt``)."""
     worst_subjects: list[SubjectDrop]
-    """Only subjects that dropped, largest drop first."""
+    """Only subjects that got worse, the worst first."""
+    higher_is_better: bool | None = None
+    """The metric's direction; absent (None) in older runs, where it was always higher."""
 
 
 class BenchmarkScore(SectionModel):
     """One candidate's result on one benchmark; fields in the order the stage writes them."""
 
     acc: float
+    """The score: the mean of the per-item values (accuracy for MMLU, bits per byte for general text)."""
     stderr: float | None = None
     metric: str | None = None
-    """lm-eval's per-item metric (``acc``, ``acc_norm``...)."""
+    """lm-eval's per-item metric (``acc``, ``acc_norm``, ``bits_per_byte``...)."""
     formulation: str | None = None
     """``letter`` or ``cloze`` for MMLU; None for another lm-eval task."""
     num_fewshot: int | None = None
@@ -102,6 +105,12 @@ class BenchmarkScore(SectionModel):
     """Only when the entry came from the results cache (then ``True``)."""
     vs_baseline: BaselineDrop | None = None
     """Only on non-baseline candidates whose baseline scored the same benchmark."""
+    higher_is_better: bool | None = None
+    """Only when the metric's lower values are better (then ``False``): bits per byte, perplexity."""
+    lm_eval_scores: dict[str, float] | None = None
+    """Only for rolling log-likelihood tasks: lm-eval's own corpus-level aggregates
+    (``word_perplexity``, ``byte_perplexity``, ``bits_per_byte``); ``acc`` is then the mean
+    of the per-document values the comparison pairs."""
 
 
 BenchmarksSection: TypeAlias = dict[str, dict[str, BenchmarkScore]]
