@@ -1,0 +1,211 @@
+"""The ``evalkit_ifeval`` task: instruction following, scored by lm-eval's own ifeval checkers.
+
+The prompts are vendored beside this module (``ifeval_data/evalkit_ifeval.jsonl``,
+written for evalkit, in the format of lm-eval's ``ifeval`` rows: ``key``, ``prompt``,
+``instruction_id_list``, ``kwargs``; ``ifeval_data/README.md`` lists the instructions
+covered). The task is lm-eval's ``ifeval`` over them: ``output_type: generate_until``,
+greedy, each prompt sent as a user turn through the candidate's chat template
+(``apply_chat_template``), and lm-eval's ``process_results`` (prompt- and
+instruction-level, strict and loose accuracy), loaded offline by
+:mod:`evalkit.benchmarks.ifeval_offline`.
+
+Each prompt is one paired item: whether the response followed every instruction
+(``prompt_level_strict_acc``, 1.0 or 0.0, higher is better). The task directory under
+``$EVALKIT_HOME/benchmarks/tasks/`` is named by a digest of its content (written once,
+reused), like the other bundled tasks; its ``utils.py`` imports the scoring from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from filelock import FileLock
+
+from evalkit.errors import BenchmarkError
+from evalkit.home import evalkit_home
+from evalkit.jsonl import json_objects
+from evalkit.safe_write import write_text
+
+logger = logging.getLogger(__name__)
+
+IFEVAL_TASK = "evalkit_ifeval"
+PROMPTS_FILE = Path(__file__).resolve().parent / "ifeval_data" / "evalkit_ifeval.jsonl"
+ITEM_METRIC = "prompt_level_strict_acc"
+"""The per-prompt value compared between candidates: every instruction followed (1.0) or not."""
+LM_EVAL_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
+                   "inst_level_loose_acc")
+MAX_GEN_TOKS = 192
+"""Tokens generated per prompt at most: the prompts ask for short answers, and five
+candidates must generate for all of them on two CPU cores."""
+_TASK_FORMAT_VERSION = 1  # bump when the generated files change shape
+_FIX = "each line must be an ifeval row: key, prompt, instruction_id_list, kwargs (one dict per instruction)"
+
+# The generated task's utils.py: lm-eval's `!function` loads it by path.
+_UTILS = '''"""Written by evalkit: lm-eval's ifeval scoring, loaded offline (evalkit.benchmarks.ifeval_task)."""
+
+from evalkit.benchmarks.ifeval_task import agg_inst_level_acc, process_results  # noqa: F401
+'''
+
+
+@dataclass(frozen=True)
+class IfevalPrompt:
+    """One prompt in lm-eval's ifeval format (see the module docstring)."""
+
+    key: int
+    prompt: str
+    instruction_id_list: tuple[str, ...]
+    kwargs: tuple[dict[str, Any], ...]
+
+    def row(self) -> dict[str, Any]:
+        """Return the prompt as lm-eval's ifeval dataset row."""
+        return {"key": self.key, "prompt": self.prompt, "instruction_id_list": list(self.instruction_id_list),
+                "kwargs": [dict(k) for k in self.kwargs]}
+
+
+@cache
+def load_prompts(path: Path = PROMPTS_FILE) -> tuple[IfevalPrompt, ...]:
+    """Return the prompts of an ifeval JSONL file, in file order.
+
+    Raises:
+        BenchmarkError: the file is missing, or a line is not an ifeval row (named by line),
+            or two rows share a key.
+    """
+    if not path.is_file():
+        raise BenchmarkError(f"the instruction-following prompts {path} are missing; reinstall evalkit")
+    prompts: list[IfevalPrompt] = []
+    seen: set[int] = set()
+    for number, record in json_objects(path, _FIX, BenchmarkError):
+        key, prompt, ids, kwargs = (record.get(name) for name in ("key", "prompt", "instruction_id_list", "kwargs"))
+        problem = _row_problem(key, prompt, ids, kwargs)
+        if problem is None and key in seen:
+            problem = f"key {key} is used twice"
+        if problem is not None:
+            raise BenchmarkError(f"{path}:{number}: {problem}; {_FIX}")
+        assert isinstance(key, int) and isinstance(prompt, str) and isinstance(ids, list) and isinstance(kwargs, list)
+        seen.add(key)
+        prompts.append(IfevalPrompt(key, prompt, tuple(ids), tuple(kwargs)))
+    if not prompts:
+        raise BenchmarkError(f"{path}: no prompts; {_FIX}")
+    return tuple(prompts)
+
+
+def _row_problem(key: Any, prompt: Any, ids: Any, kwargs: Any) -> str | None:
+    if not isinstance(key, int) or isinstance(key, bool):
+        return "'key' must be an integer"
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "'prompt' must be a non-empty string"
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        return "'instruction_id_list' must be a non-empty list of instruction ids"
+    if not isinstance(kwargs, list) or len(kwargs) != len(ids) or not all(isinstance(k, dict) for k in kwargs):
+        return "'kwargs' must be a list of one object per instruction id"
+    return None
+
+
+def unknown_instructions(prompts: tuple[IfevalPrompt, ...]) -> list[str]:
+    """Return the instruction ids the prompts use that lm-eval's ifeval registry lacks."""
+    from evalkit.benchmarks.ifeval_offline import ifeval_checkers
+
+    # The registry's import pulls in the checkers (and nltk's download): load them offline first.
+    INSTRUCTION_DICT = ifeval_checkers().instructions_registry.INSTRUCTION_DICT
+    return sorted({i for p in prompts for i in p.instruction_id_list if i not in INSTRUCTION_DICT})
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """Score one response with lm-eval's ifeval ``process_results``, offline.
+
+    A checker that raises on a response (a model's output must never stop a run) counts
+    as not followed, with a warning naming the prompt.
+    """
+    from evalkit.benchmarks.ifeval_offline import ifeval_checkers
+
+    utils = ifeval_checkers()
+    try:
+        return dict(utils.process_results(doc, results))
+    except Exception as exc:  # any checker failure on model output scores as not followed
+        logger.warning("ifeval prompt %s: a checker failed on the response (%s: %s); scored as not followed",
+                       doc.get("key"), type(exc).__name__, exc)
+        count = len(doc["instruction_id_list"])
+        return {"prompt_level_strict_acc": False, "inst_level_strict_acc": [False] * count,
+                "prompt_level_loose_acc": False, "inst_level_loose_acc": [False] * count}
+
+
+def agg_inst_level_acc(items: list[list[bool]]) -> float:
+    """Return the instruction-level accuracy: followed instructions over all instructions (lm-eval's)."""
+    from evalkit.benchmarks.ifeval_offline import ifeval_checkers
+
+    return float(ifeval_checkers().agg_inst_level_acc(items))
+
+
+def task_yaml_text(task_name: str, data_file: Path, max_gen_toks: int = MAX_GEN_TOKS) -> str:
+    """Return the lm-eval task YAML: lm-eval's ``ifeval`` config over a local JSONL file."""
+    config = {
+        "task": task_name,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data_file)}},
+        "test_split": "test",
+        "output_type": "generate_until",
+        "num_fewshot": 0,
+        "doc_to_text": "prompt",
+        "doc_to_target": 0,
+        "generation_kwargs": {"until": [], "do_sample": False, "temperature": 0.0, "max_gen_toks": max_gen_toks},
+    }
+    # lm-eval's `!function` tags (its scoring, from the utils.py beside the YAML) are written as text.
+    metrics = "".join(
+        f"  - metric: {metric}\n    aggregation: "
+        f"{'!function utils.agg_inst_level_acc' if metric.startswith('inst_') else 'mean'}\n"
+        "    higher_is_better: true\n"
+        for metric in LM_EVAL_METRICS
+    )
+    return (yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+            + "process_results: !function utils.process_results\n"
+            + f"metric_list:\n{metrics}metadata:\n  version: 4.0\n")
+
+
+@dataclass(frozen=True)
+class PreparedIfevalTask:
+    """The ifeval task written to disk: its lm-eval name, directory and prompts."""
+
+    task_name: str
+    include_path: Path
+    prompts: tuple[IfevalPrompt, ...]
+
+
+def prepare_ifeval_task(metric_name: str, path: Path = PROMPTS_FILE,
+                        max_gen_toks: int = MAX_GEN_TOKS) -> PreparedIfevalTask:
+    """Write the task directory (once) and return it.
+
+    Each data row is the prompt's ifeval row plus ``group``, its first instruction id,
+    which the results are broken down by.
+
+    Raises:
+        BenchmarkError: the prompts are missing or damaged, or name an instruction lm-eval
+            does not know.
+    """
+    prompts = load_prompts(path)
+    unknown = unknown_instructions(prompts)
+    if unknown:
+        raise BenchmarkError(f"{path}: unknown ifeval instruction id {', '.join(unknown)}; use one of lm-eval's "
+                             "(lm_eval/tasks/ifeval/instructions_registry.py)")
+    data = "".join(json.dumps({**p.row(), "group": p.instruction_id_list[0]}, ensure_ascii=False) + "\n"
+                   for p in prompts)
+    digest = hashlib.sha256(f"{_TASK_FORMAT_VERSION}:{max_gen_toks}:{data}".encode()).hexdigest()[:12]
+    task_name = f"evalkit_{metric_name}_{digest}"
+    directory = evalkit_home() / "benchmarks" / "tasks" / task_name
+    config_file = directory / f"{task_name}.yaml"
+    if not config_file.is_file():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(directory.parent / f"{task_name}.lock")):
+            if not config_file.is_file():
+                directory.mkdir(exist_ok=True)
+                data_file = write_text(directory / "data.jsonl", data)
+                write_text(directory / "utils.py", _UTILS)
+                # The YAML goes last: a directory with a YAML is always complete.
+                write_text(config_file, task_yaml_text(task_name, data_file, max_gen_toks))
+    return PreparedIfevalTask(task_name=task_name, include_path=directory, prompts=prompts)
