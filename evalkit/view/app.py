@@ -80,6 +80,20 @@ class Viewer:
         self.store().close()
         self._local.store = None
 
+    def warm_up(self) -> None:
+        """Compile every template and import what the pages use (numpy, scipy's tests), at start.
+
+        A server pays its imports once when it starts, not on the first person's first diff.
+        """
+        for name in self.env.list_templates():
+            self.env.get_template(name)
+        from scipy.special import bdtr, ndtri  # noqa: F401
+        from scipy.stats import wilcoxon  # noqa: F401
+
+        import evalkit.compare
+        import evalkit.report.charts
+        import evalkit.verdict  # noqa: F401
+
     def store(self) -> RunStore:
         """Return this thread's open store."""
         store = getattr(self._local, "store", None)
@@ -161,13 +175,15 @@ def _rubric_criteria(viewer: Viewer, runs: list[Any]) -> dict[str, list[str]]:
     return found
 
 
-def build_app(config: ViewConfig) -> Starlette:
-    """Return the viewer's application for ``config``.
+def build_app(config: ViewConfig, warm: bool = True) -> Starlette:
+    """Return the viewer's application for ``config`` (``warm``: import and compile everything first).
 
     Raises:
         StoreError: the store cannot be opened.
     """
     viewer = Viewer(config)
+    if warm:
+        viewer.warm_up()
 
     def index(request: Request) -> Response:
         def query(conn: Any) -> list[dict[str, Any]]:
@@ -300,6 +316,7 @@ def build_app(config: ViewConfig) -> Starlette:
         Route("/runs/{run_id}/report.html", run_report),
         Route("/runs/{run_id}/items", items_page),
         Route("/diff", diff_page),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),  # no icon, and no 404 for it
         Route("/api/labels", add_label, methods=["POST"]),
         Route("/api/labels/{label_id:int}/undo", undo_label, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -60,7 +60,7 @@ def handle_view(args: argparse.Namespace) -> int:
     from evalkit.judges.rubric import load_rubric
     from evalkit.view.app import ViewConfig
     from evalkit.view.security import Access
-    from evalkit.view.server import bind, serve, url_of
+    from evalkit.view.server import bind, make_server, serve, url_of
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {args.port}")
@@ -73,11 +73,12 @@ def handle_view(args: argparse.Namespace) -> int:
         rubrics[rubric.name] = list(rubric.criterion_names)
     access = Access.for_host(args.host, read_only=args.read_only)
     config = ViewConfig(store_path=store, access=access, author=args.author or getpass.getuser(), rubrics=rubrics)
+    server = make_server(config)  # opens the store and warms up before the URL is printed
     sock = bind(args.host, args.port)
     print(f"evalkit view: serving {store} at {url_of(sock, access.token)}", flush=True)
     if access.token:
         print(f"evalkit view: listening on {args.host}: every request needs the token above", flush=True)
-    serve(config, sock)
+    serve(server, sock)
     return 0
 
 

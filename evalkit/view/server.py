@@ -44,16 +44,20 @@ def url_of(sock: socket.socket, token: str | None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
-def _server(config: ViewConfig) -> object:
+def make_server(config: ViewConfig) -> object:
+    """Return the uvicorn server of the viewer's application, built (and warmed up) now.
+
+    Raises:
+        StoreError: the store cannot be opened.
+    """
     import uvicorn
 
     return uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning", access_log=False,
                                          server_header=False, lifespan="off"))
 
 
-def serve(config: ViewConfig, sock: socket.socket) -> None:
-    """Serve until interrupted (Ctrl-C)."""
-    server = _server(config)
+def serve(server: object, sock: socket.socket) -> None:
+    """Serve on ``sock`` until interrupted (Ctrl-C)."""
     server.run(sockets=[sock])  # type: ignore[attr-defined]
 
 
@@ -65,8 +69,8 @@ def running(config: ViewConfig, host: str = "127.0.0.1", port: int = 0) -> Itera
         ConfigError: the address cannot be bound.
         RuntimeError: the server did not start within 30 s.
     """
+    server = make_server(config)
     sock = bind(host, port)
-    server = _server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)  # type: ignore[attr-defined]
     thread.start()
     deadline = time.monotonic() + 30
