@@ -126,6 +126,7 @@ def synthetic_run(n_items: int = 200, candidates: tuple[str, ...] = ("base", "ba
     if hostile:
         run.warnings.append("2 eval items also appear in train: <b>leakage</b> <script>window.__pwned='warn'</script>")
     run.sections["benchmarks"] = _benchmarks(candidates, seed)
+    run.sections["contamination"] = _contamination(candidates, ids, hostile)
     run.sections["judges"] = _judges(run, candidates)
     if with_comparison:
         # numpy (via compare): loaded only when this compares
@@ -163,6 +164,26 @@ def _benchmarks(candidates: tuple[str, ...], seed: int) -> dict[str, Any]:
                                    "formulation": "letter", "num_fewshot": 0, "fewshot_source": None,
                                    "n": len(items), "subjects": subjects}}
     return out
+
+
+def _contamination(candidates: tuple[str, ...], ids: list[str], hostile: bool) -> dict[str, Any]:
+    """The contamination section: base models unknown, the fine-tunes trained on 2 MMLU items and 3 eval items."""
+    shared = "<script>window.__pwned='ngram'</script> my order is late" if hostile else "my order is late and the app"
+    per_candidate: dict[str, Any] = {}
+    for name in candidates:
+        if name.startswith("base"):
+            per_candidate[name] = {"training": {"status": "unknown", "reason": "a base model's pretraining data"}}
+            continue
+        mmlu = [{"item_id": f"{SUBJECTS[0]}/{i}", "ngram": f"question {i} of the planted subject"} for i in range(2)]
+        per_candidate[name] = {
+            "training": {"status": "known", "source": "manifest", "path": "data/classifier/train.jsonl",
+                         "sha256": "2760" * 16},
+            "benchmarks": {"mmlu_mini": {"items": 10 * len(SUBJECTS), "contaminated": 2,
+                                         "fraction": 2 / (10 * len(SUBJECTS)), "examples": mmlu}},
+            "eval_set": {"items": len(ids), "contaminated": 3, "fraction": 3 / len(ids), "too_short": 1,
+                         "examples": [{"item_id": ids[n], "ngram": shared} for n in (3, 4, 5)]},
+        }
+    return {"n": 13, "min_words": 8, "candidates": per_candidate}
 
 
 def _judges(run: RunResult, candidates: tuple[str, ...]) -> dict[str, Any]:
