@@ -101,7 +101,7 @@ def test_forged_headings_tags_and_verdicts_stay_inside_the_delimiters(
         else:
             assert body["output_config"]["format"]["type"] == "json_schema"
         system, prompt = sent_prompt(body)
-        mark = re.search(r"tags marked -([0-9a-f]{8})", system)
+        mark = re.search(r"Tags marked -([0-9a-f]{8}) enclose", system)
         assert mark is not None, system  # the judge is told what the tags are
         mark_text = mark.group(1)
         open_at, close_at = span(prompt, "candidate_output", mark_text)
