@@ -149,13 +149,15 @@ class EvalkitVLLM(TokenizerLM):
         for request in requests:
             context, options = request.args
             options = dict(options or {})
-            until = options.pop("until", None) or [self.tok_decode([self.eot_token_id])]
-            until = [until] if isinstance(until, str) else list(until)
+            until = options.pop("until", None) or []
+            # No empty stop strings (one matches anywhere): a chat model's end-of-turn token
+            # decodes to "" (it is special); stop_token_ids ends the turn instead.
+            until = [stop for stop in ([until] if isinstance(until, str) else until) if stop]
             max_tokens = int(options.pop("max_gen_toks", 256))
             ids = self.tok_encode(context)[-(self.max_length - max_tokens) :]
             prompts.append({"prompt_token_ids": ids})
             params.append(self.backend.vllm.SamplingParams(
-                temperature=0.0, max_tokens=max_tokens, stop=until, stop_token_ids=[self.eot_token_id],
+                temperature=0.0, max_tokens=max_tokens, stop=until or None, stop_token_ids=[self.eot_token_id],
             ))
         outputs = engine.llm.generate(prompts, params, use_tqdm=False, lora_request=[lora] * len(prompts))
         return [output.outputs[0].text for output in outputs]
