@@ -279,13 +279,13 @@ def build_app(config: ViewConfig, warm: bool = True) -> Starlette:
             ids = [r.item_id for r in rows]
             return {"rows": rows, "total": total,
                     "labels": [label_store.labels_for(conn, a, ca, ids), label_store.labels_for(conn, b, cb, ids)],
-                    "fields": queries.item_fields(conn, a, ca)}
+                    "fields": queries.item_fields(conn, a, ca), "metrics": queries.item_metrics(conn, a, ca)}
 
         found = viewer.read(query)
         return viewer.render(request, "diff.html.j2", a=runs[0], b=runs[1], ca=ca, cb=cb, names_a=names_a,
                              names_b=names_b, comparison=comparison, chosen=chosen, item_sets=_ITEM_SETS,
                              where=where, page=page, per_page=queries.PER_PAGE, sides=[(a, ca), (b, cb)],
-                             metrics=list(comparison.metrics), rubrics=_rubric_criteria(viewer, runs), **found)
+                             rubrics=_rubric_criteria(viewer, runs), **found)
 
     async def add_label(request: Request) -> Response:
         try:

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.checks import Score
 from evalkit.errors import ConfigError
-from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.results import CandidateResult, RunResult
 
 PER_PAGE = 50
 """Rows per page (runs, items)."""
@@ -144,9 +143,12 @@ def run_metric_table(conn: sqlite3.Connection,
 
 
 def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> RunResult:
-    """Return a run with only the named candidates, their items carrying ids and scores (no texts).
+    """Return a run with only the named candidates and their per-item metric values (no texts, no reasons).
 
-    Enough for :func:`evalkit.compare.compare_runs`, at a fraction of the memory of the whole run.
+    Each item's scores come as the candidate's ``item_values`` (metric -> item id ->
+    value, in item order), which :func:`evalkit.compare.metric_arrays` reads as it reads
+    item scores: enough for :func:`evalkit.compare.compare_runs`, without building an
+    object per score. SQLite drops the reasons, so only the values cross into Python.
 
     Raises:
         ConfigError: the run is not stored, or lacks a named candidate.
@@ -160,18 +162,33 @@ def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> Ru
         have = ", ".join(c.name for c in run.candidates)
         raise ConfigError(f"run {run_id} has no candidate '{missing[0]}'; it has: {have}")
     for candidate in kept:
-        candidate.items = [
-            ItemResult(item_id=item_id, fields={}, prompt="", expected="", prediction="",
-                       scores={n: Score(float(v), "") for n, (v, _reason) in json.loads(scores).items()})
-            for item_id, scores in conn.execute(
-                "SELECT item_id, scores_json FROM item_results WHERE run_id = ? AND candidate = ?"
-                " ORDER BY position", (run_id, candidate.name))]
+        values: dict[str, dict[str, float]] = {}
+        for item_id, keys, numbers in conn.execute(
+                "SELECT item_id, (SELECT json_group_array(key) FROM json_each(scores_json)),"
+                " (SELECT json_group_array(json_extract(value, '$[0]')) FROM json_each(scores_json))"
+                " FROM item_results WHERE run_id = ? AND candidate = ? ORDER BY position", (run_id, candidate.name)):
+            for metric, value in zip(_names(keys), json.loads(numbers), strict=True):
+                values.setdefault(metric, {})[item_id] = float(value)
         for metric, item_id, value in conn.execute(
                 "SELECT metric, item_id, value FROM item_values WHERE run_id = ? AND candidate = ? ORDER BY rowid",
                 (run_id, candidate.name)):
-            candidate.item_values.setdefault(metric, {})[item_id] = value
+            values.setdefault(metric, {})[item_id] = value
+        candidate.item_values = values
     run.candidates = kept
     return run
+
+
+_NAMES: dict[str, list[str]] = {}
+
+
+def _names(keys: str) -> list[str]:
+    """Parse a JSON list of metric names once (every item of a run has the same list)."""
+    found = _NAMES.get(keys)
+    if found is None:
+        found = _NAMES[keys] = json.loads(keys)
+        if len(_NAMES) > 256:
+            _NAMES.clear()
+    return found
 
 
 @dataclass(frozen=True)
@@ -268,15 +285,19 @@ def item_page(conn: sqlite3.Connection, run_id: str, candidate: str, other: tupl
         clauses.append("(" + " OR ".join(f"evalkit_matches({text})" for text in texts) + ")")
     sql_where = " WHERE " + " AND ".join(clauses)
     total = int(conn.execute(f"SELECT COUNT(*) FROM item_results a{joins}{sql_where}", params).fetchone()[0])
-    second = ", b.prediction, b.scores_json" if other else ""
+    # The page's ids first (sorting small rows), then only their texts, by primary key.
+    ids = [r[0] for r in conn.execute(f"SELECT a.item_id FROM item_results a{joins}{sql_where}"
+                                      " ORDER BY a.position LIMIT ? OFFSET ?", [*params, per_page, page * per_page])]
     rows = []
-    for row in conn.execute(
-            f"SELECT a.item_id, a.fields_json, a.prompt, a.expected, a.prediction, a.scores_json{second}"
-            f" FROM item_results a{joins}{sql_where} ORDER BY a.position LIMIT ? OFFSET ?",
-            [*params, per_page, page * per_page]):
-        item = ItemRow(row[0], json.loads(row[1]), row[2][:TEXT_LIMIT], row[3][:TEXT_LIMIT], [_side(row[4], row[5])])
+    for item_id in ids:
+        row = conn.execute("SELECT fields_json, prompt, expected, prediction, scores_json FROM item_results"
+                           " WHERE run_id = ? AND candidate = ? AND item_id = ?",
+                           (run_id, candidate, item_id)).fetchone()
+        item = ItemRow(item_id, json.loads(row[0]), row[1][:TEXT_LIMIT], row[2][:TEXT_LIMIT], [_side(row[3], row[4])])
         if other:
-            item.sides.append(_side(row[6], row[7]))
+            second = conn.execute("SELECT prediction, scores_json FROM item_results WHERE run_id = ? AND candidate = ?"
+                                  " AND item_id = ?", (*other, item_id)).fetchone()
+            item.sides.append(_side(second[0], second[1]))
         rows.append(item)
     return rows, total
 
