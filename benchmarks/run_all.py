@@ -17,10 +17,12 @@ SCRIPTS = [
     "bench_report.py",
     "bench_pytest_plugin.py",
     "bench_mmlu.py",
+    "bench_ifeval.py",
     "bench_contamination.py",
     "bench_train.py",
     "bench_vllm.py",
     "bench_scaling.py",
+    "bench_view.py",
 ]
 
 
