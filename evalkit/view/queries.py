@@ -148,7 +148,7 @@ def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> Ru
     Each item's scores come as the candidate's ``item_values`` (metric -> item id ->
     value, in item order), which :func:`evalkit.compare.metric_arrays` reads as it reads
     item scores: enough for :func:`evalkit.compare.compare_runs`, without building an
-    object per score. SQLite drops the reasons, so only the values cross into Python.
+    object per score (which cost more than reading the rows).
 
     Raises:
         ConfigError: the run is not stored, or lacks a named candidate.
@@ -163,11 +163,9 @@ def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> Ru
         raise ConfigError(f"run {run_id} has no candidate '{missing[0]}'; it has: {have}")
     for candidate in kept:
         values: dict[str, dict[str, float]] = {}
-        for item_id, keys, numbers in conn.execute(
-                "SELECT item_id, (SELECT json_group_array(key) FROM json_each(scores_json)),"
-                " (SELECT json_group_array(json_extract(value, '$[0]')) FROM json_each(scores_json))"
-                " FROM item_results WHERE run_id = ? AND candidate = ? ORDER BY position", (run_id, candidate.name)):
-            for metric, value in zip(_names(keys), json.loads(numbers), strict=True):
+        for item_id, scores in conn.execute("SELECT item_id, scores_json FROM item_results WHERE run_id = ?"
+                                            " AND candidate = ? ORDER BY position", (run_id, candidate.name)):
+            for metric, (value, _reason) in json.loads(scores).items():
                 values.setdefault(metric, {})[item_id] = float(value)
         for metric, item_id, value in conn.execute(
                 "SELECT metric, item_id, value FROM item_values WHERE run_id = ? AND candidate = ? ORDER BY rowid",
@@ -176,19 +174,6 @@ def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> Ru
         candidate.item_values = values
     run.candidates = kept
     return run
-
-
-_NAMES: dict[str, list[str]] = {}
-
-
-def _names(keys: str) -> list[str]:
-    """Parse a JSON list of metric names once (every item of a run has the same list)."""
-    found = _NAMES.get(keys)
-    if found is None:
-        found = _NAMES[keys] = json.loads(keys)
-        if len(_NAMES) > 256:
-            _NAMES.clear()
-    return found
 
 
 @dataclass(frozen=True)
@@ -284,10 +269,13 @@ def item_page(conn: sqlite3.Connection, run_id: str, candidate: str, other: tupl
         texts = {"input": ["a.prompt"], "output": outputs}.get(where.where, ["a.prompt", *outputs])
         clauses.append("(" + " OR ".join(f"evalkit_matches({text})" for text in texts) + ")")
     sql_where = " WHERE " + " AND ".join(clauses)
-    total = int(conn.execute(f"SELECT COUNT(*) FROM item_results a{joins}{sql_where}", params).fetchone()[0])
-    # The page's ids first (sorting small rows), then only their texts, by primary key.
-    ids = [r[0] for r in conn.execute(f"SELECT a.item_id FROM item_results a{joins}{sql_where}"
-                                      " ORDER BY a.position LIMIT ? OFFSET ?", [*params, per_page, page * per_page])]
+    # Every matching id in one pass (the filter, a regex above all, runs once; ids are
+    # small: one candidate's ids at most), then only the page's texts, by primary key.
+    matching = [r[0] for r in conn.execute(f"SELECT a.item_id FROM item_results a{joins}{sql_where}"
+                                           " ORDER BY a.position", params)]
+    total = len(matching)
+    ids = matching[page * per_page:(page + 1) * per_page]
+    del matching
     rows = []
     for item_id in ids:
         row = conn.execute("SELECT fields_json, prompt, expected, prediction, scores_json FROM item_results"
