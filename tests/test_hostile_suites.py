@@ -3,13 +3,15 @@
 A suite is a file people share, so it may be written to hurt: a second ``bars:`` key
 that YAML would let win silently, an alias bomb in a candidate's ``options:``, a
 million slices, a prompt template that loops 10**9 times or builds a 1 GB string, a
-catastrophic regex, a FIFO where a file should be (opening it blocks forever). Every case
-below runs ``evalkit run`` (``train`` for a train config) in a real process, because
-only a process can be held to a memory limit: the child runs under
-``RLIMIT_AS = 1 GiB``, so an explosion fails the test (MemoryError, exit 3) instead of
-taking the machine, and under a wall-clock timeout that is a hang guard, not a timing
-assertion. Each case costs about one second of CPU (a fresh interpreter importing
-evalkit); the mock backend means no model loads.
+catastrophic regex, a FIFO where a file should be (opening it blocks forever).
+
+Every case runs the CLI's ``main`` in a process of its own, because only a process can be
+held to a memory limit: the process runs under ``RLIMIT_AS = 1 GiB``, so an explosion
+fails the case (MemoryError, exit 3) instead of taking the machine, and under a
+wall-clock timeout that is a hang guard, not a timing assertion. To keep 40 cases to
+seconds, each process is forked from a server that imported evalkit once
+(:data:`FORK_SERVER`); two tests also run ``python -m evalkit`` from scratch, as the
+shell would. The mock backend means no model loads.
 
 The catastrophic regex is not a config error: RE2 matches it in linear time, and the
 run scores the item with a reason (:func:`test_a_catastrophic_regex_is_scored_not_hung`).
@@ -23,7 +25,7 @@ import re
 import resource
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,9 +276,80 @@ def _limit_memory() -> None:
 
 
 def run_evalkit(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m evalkit ARGV`` under the memory limit and the hang guard."""
+    """Run ``python -m evalkit ARGV`` from scratch under the memory limit and the hang guard."""
     return subprocess.run([sys.executable, "-m", "evalkit", *argv], capture_output=True, text=True, cwd=cwd,
                           timeout=HANG_GUARD_S, preexec_fn=_limit_memory, stdin=subprocess.DEVNULL)
+
+
+FORK_SERVER = """
+import json, os, resource, signal, sys, time
+import evalkit.cli, evalkit.api, evalkit.runner, evalkit.commands.run, evalkit.suite_check  # once, not per case
+limit, guard = int(sys.argv[1]), float(sys.argv[2])
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:  # the case: the CLI's main under the memory limit, stderr to a file
+        code = 99
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            os.chdir(request["cwd"])
+            os.dup2(os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            code = evalkit.cli.main(request["argv"])
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + guard
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        print(json.dumps({"code": None}), flush=True)
+    else:
+        print(json.dumps({"code": os.waitstatus_to_exitcode(done[1])}), flush=True)
+"""
+"""Imports evalkit once, then forks one process per case (a case costs a fork, not an interpreter's start)."""
+
+
+@dataclass
+class Forked:
+    """What one forked case returned."""
+
+    returncode: int | None
+    stderr: str
+
+
+class ForkServer:
+    """Runs :data:`FORK_SERVER` and sends it one case at a time."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", FORK_SERVER, str(MEMORY_LIMIT), str(HANG_GUARD_S)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+
+    def run(self, argv: list[str], cwd: Path) -> Forked:
+        """Run the CLI's main on ``argv`` in a forked process; returncode None when the hang guard fired."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        stderr = cwd / "stderr.txt"
+        self.process.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "stderr": str(stderr)}) + "\n")
+        self.process.stdin.flush()
+        reply = self.process.stdout.readline()
+        assert reply, "the fork server died"
+        return Forked(returncode=json.loads(reply)["code"], stderr=stderr.read_text())
+
+    def close(self) -> None:
+        """Stop the server."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=HANG_GUARD_S)
+
+
+@pytest.fixture(scope="module")
+def fork_server() -> Iterator[ForkServer]:
+    server = ForkServer()
+    yield server
+    server.close()
 
 
 def run_directories(root: Path) -> list[Path]:
@@ -294,11 +367,12 @@ def test_the_table_covers_every_kind_of_hostile_input() -> None:
 
 @pytest.mark.parametrize(("setup", "message"), [(s, m) for _, s, m in CASES], ids=[c for c, _, _ in CASES])
 def test_a_hostile_suite_exits_2_in_a_few_lines_within_bounds(
-    env: Env, setup: Callable[[Env], list[str]], message: str,
+    env: Env, fork_server: ForkServer, setup: Callable[[Env], list[str]], message: str,
 ) -> None:
     argv = setup(env)
-    proc = run_evalkit(argv, env.root)
+    proc = fork_server.run(argv, env.root)
     err = proc.stderr.strip()
+    assert proc.returncode is not None, f"hung: still running after {HANG_GUARD_S} s"
     assert proc.returncode == 2, err
     assert 1 <= len(err.splitlines()) <= 3, err
     assert "Traceback" not in err and "internal error" not in err, err
@@ -306,12 +380,15 @@ def test_a_hostile_suite_exits_2_in_a_few_lines_within_bounds(
     assert run_directories(env.root) == []
 
 
-def test_a_duplicate_bars_key_names_both_lines(env: Env) -> None:
+def test_a_duplicate_bars_key_names_both_lines_in_a_fresh_process(env: Env) -> None:
+    # From scratch, as the shell runs it: the exit code and the one line the user sees.
     text = suite_text(extra="bars:\n  - base: exact_match >= 0.99\nbars:\n  - base: exact_match >= 0.0\n")
     proc = run_evalkit(run(env, text), env.root)
     lines = text.splitlines()
     first, second = (n for n, line in enumerate(lines, start=1) if line == "bars:")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert f"s.yaml:{second}: duplicate key 'bars' (first at line {first}); remove one" in proc.stderr
+    assert run_directories(env.root) == []
 
 
 def test_a_catastrophic_regex_is_scored_not_hung(env: Env) -> None:
