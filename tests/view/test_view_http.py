@@ -105,6 +105,13 @@ def test_the_diff_shows_evalkit_compare_s_statistics_and_the_flipped_items(view_
         # hostile run renamed one item, so it pairs with nothing).
         everything = client.get("/diff", params={"a": FIRST, "b": SECOND, "items": "all"}).text
         assert f"{ITEMS - 1} items match" in everything
+        # Two candidates of one run: by default the baseline against the next, as the run's comparison.
+        within = client.get("/diff", params={"a": FIRST}).text
+        assert re.search(r"<h1>base-fewshot in .*? against base in ", within)
+        with RunStore(view_store, read_only=True) as store:
+            stored = store.load_run(FIRST).sections["comparison"]["candidates"]["base-fewshot"]["metrics"]
+        row = re.search(r'<tr class="verdict-(\w+)">\s*<td>exact_match</td>', within)
+        assert row is not None and row.group(1) == stored["exact_match"]["verdict"]
 
 
 def test_filters_live_in_the_url_and_pages_are_bounded(view_store: Path, serve: Any) -> None:
