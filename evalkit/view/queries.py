@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,16 +163,19 @@ def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> Ru
         have = ", ".join(c.name for c in run.candidates)
         raise ConfigError(f"run {run_id} has no candidate '{missing[0]}'; it has: {have}")
     for candidate in kept:
-        values: dict[str, dict[str, float]] = {}
-        for item_id, scores in conn.execute("SELECT item_id, scores_json FROM item_results WHERE run_id = ?"
-                                            " AND candidate = ? ORDER BY position", (run_id, candidate.name)):
-            for metric, (value, _reason) in json.loads(scores).items():
-                values.setdefault(metric, {})[item_id] = float(value)
+        values: dict[str, dict[str, float]] = defaultdict(dict)
+        rows = conn.execute("SELECT item_id, scores_json FROM item_results WHERE run_id = ? AND candidate = ?"
+                            " ORDER BY position", (run_id, candidate.name)).fetchall()
+        # One parse of every item's scores (one C call, not one per item), then plain loops.
+        for (item_id, _), scores in zip(rows, json.loads("[" + ",".join([r[1] for r in rows]) + "]"), strict=True):
+            for metric, (value, _reason) in scores.items():
+                values[metric][item_id] = value
+        del rows
         for metric, item_id, value in conn.execute(
                 "SELECT metric, item_id, value FROM item_values WHERE run_id = ? AND candidate = ? ORDER BY rowid",
                 (run_id, candidate.name)):
             values.setdefault(metric, {})[item_id] = value
-        candidate.item_values = values
+        candidate.item_values = dict(values)
     run.candidates = kept
     return run
 
