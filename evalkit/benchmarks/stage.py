@@ -8,9 +8,12 @@ ran, and every benchmark entry, it:
    :class:`~evalkit.benchmarks.lm.EvalkitLM` on the run's HF backend, so a base
    model's weights are loaded once for generation and benchmarks alike, and an adapter
    is switched on those weights, not loaded as a second model;
-2. stores per-item correctness in ``CandidateResult.item_values[<metric>]`` (item id
-   ``<subject>/<index>`` -> 0.0/1.0), where the comparison finds it for its paired
-   statistics and the ``max_drop`` verdict;
+2. stores per-item values in ``CandidateResult.item_values[<metric>]`` (MMLU: item id
+   ``<subject>/<index>`` -> 0.0/1.0; general text: ``<genre>/<nn>`` -> bits per byte),
+   where the comparison finds them for its paired statistics and the ``max_drop``
+   verdict, and declares each benchmark metric's kind and direction in
+   ``run.sections["metric_kinds"]`` (bits per byte: continuous, lower is better), so the
+   comparison tests and orients it as declared, never by its values;
 3. writes ``run.sections["benchmarks"][candidate][metric]``: lm-eval's overall score
    and its stderr, the formulation and few-shot setting, per-subject accuracy, and,
    for candidates other than the baseline, the drop and the subjects that dropped most.
@@ -43,7 +46,9 @@ from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
 from evalkit.results import CandidateResult, RunResult
 from evalkit.sections.benchmarks import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectResult
+from evalkit.sections.run_facts import METRIC_KINDS
 from evalkit.stages import SuiteInputs
+from evalkit.thresholds import Threshold
 
 
 def requested_dtype(config: CandidateConfig, task: BenchmarkTask) -> str:
@@ -102,7 +107,22 @@ def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str) ->
     )
     if task.formulation is not None:
         entry.data_source = DataSource(**mmlu_data_source())
+    if not outcome.higher_is_better:
+        entry.higher_is_better = False
+    if outcome.lm_eval_scores:
+        entry.lm_eval_scores = dict(outcome.lm_eval_scores)
     return entry
+
+
+def metric_declaration(task: BenchmarkTask, outcome: BenchmarkOutcome) -> dict[str, Any]:
+    """Return a benchmark metric's ``metric_kinds`` entry: its kind and direction.
+
+    The kind is the task's when it knows it (MMLU: binary; general text: continuous);
+    another lm-eval task's is read off its values once, here (all 0/1: binary). The
+    direction is lm-eval's declaration for the metric.
+    """
+    kind = task.kind or ("binary" if all(v in (0.0, 1.0) for v in outcome.items.values()) else "continuous")
+    return {"kind": kind, "higher_is_better": outcome.higher_is_better}
 
 
 def entry_json(entry: BenchmarkScore | BaselineDrop) -> dict[str, Any]:
@@ -154,6 +174,12 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
             for task in tasks:
                 _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section, cache,
                                     workers)
+    # What each benchmark metric is and which way is better: the comparison reads it.
+    declared = run.sections.setdefault(METRIC_KINDS, {})
+    for task in tasks:
+        outcome = next((o for (*_, metric), (_, o) in scored.items() if metric == task.spec.metric), None)
+        if outcome is not None:
+            declared[task.spec.metric] = metric_declaration(task, outcome)
     if executor is not None and workers is not None:  # shard retries and counts join the executor section
         run.warnings += executor.notes()[notes_before:]
         run.sections["executor"] = {**executor.summary(), "benchmark_shards": workers.shards}
@@ -213,7 +239,18 @@ def _evaluate_candidate(
 
 
 def _expected_requests(task: BenchmarkTask) -> int:
-    # MMLU: four choices per question; other tasks' request counts are known only to lm-eval.
+    # MMLU: four choices per question; general text: one rolling window per document (each
+    # fits the context); other tasks' request counts are known only to lm-eval.
+    if task.spec.is_general_text:
+        from evalkit.benchmarks.general_text_task import load_corpus, select_documents
+
+        documents = len(select_documents(load_corpus(), task.spec.genres))
+        return min(documents, task.spec.limit or documents)
+    if task.spec.is_ifeval:  # one generation per prompt
+        from evalkit.benchmarks.ifeval_task import load_prompts
+
+        prompts = len(load_prompts())
+        return min(prompts, task.spec.limit or prompts)
     if task.formulation is None:
         return 0
     from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
@@ -228,6 +265,7 @@ def _add_drop_summaries(
     baseline = run.baseline
     if baseline not in section:
         return
+    warned: set[str] = set()
     for task in tasks:
         metric = task.spec.metric
         base_entry = section[baseline].get(metric)
@@ -236,9 +274,51 @@ def _add_drop_summaries(
         for name, entries in section.items():
             if name == baseline or metric not in entries:
                 continue
-            drop = drop_summary(baseline, base_entry, entries[metric], task.spec.max_drop or suite.max_drop)
+            higher_is_better = base_entry.get("higher_is_better") is not False
+            drop = drop_summary(baseline, base_entry, entries[metric], task.spec.max_drop or suite.max_drop,
+                                higher_is_better=higher_is_better)
+            threshold = task.spec.max_drop or suite.max_drop
+            smallest, paired = _detectable(task, run, baseline, name, metric)
+            if smallest is not None:
+                drop.detectable_drop = smallest
             entries[metric]["vs_baseline"] = entry_json(drop)
-            if drop.delta < 0:
+            if (drop.delta < 0) == higher_is_better and drop.delta != 0:
                 progress.note(f"benchmarks: {describe_drop(name, metric, drop)}")
+            allowed = Threshold.parse(threshold).allowed_drop(drop.baseline_acc)
+            if smallest is not None and smallest > allowed and metric not in warned:
+                warned.add(metric)
+                progress.note(f"benchmarks: {metric} CANNOT DECIDE its {threshold} threshold at this size: "
+                              f"{undecidable_sentence(task, paired, drop.baseline_acc, smallest, allowed, name)}")
+
+
+def undecidable_sentence(task: BenchmarkTask, n: int, baseline_value: float, smallest: float, allowed: float,
+                         candidate: str) -> str:
+    """Return why a benchmark cannot decide its threshold: its n, the smallest detectable drop, alpha and power."""
+    relative = f" ({smallest / abs(baseline_value):.1%} of the baseline's {baseline_value:.3f})" if baseline_value \
+        else ""
+    source = ("the baseline's per-item variance" if task.kind == "binary"
+              else f"the spread of the paired differences with {candidate}")
+    return (f"at {n} paired items the smallest drop it detects is {smallest:.4f}{relative} "
+            f"against {allowed:.4f} allowed "
+            f"(from {source}; alpha 0.05 two-sided, power 0.80), so its bar reads inconclusive unless "
+            "the change is that large")
+
+
+def _detectable(task: BenchmarkTask, run: RunResult, baseline: str, candidate: str,
+                metric: str) -> tuple[float | None, int]:
+    # The smallest drop the paired items detect (evalkit.paired_metric.detectable_drop).
+    import numpy as np
+
+    from evalkit.paired_metric import detectable_drop
+
+    base = run.candidate(baseline).item_values.get(metric, {})
+    other = run.candidate(candidate).item_values.get(metric, {})
+    ids = [item for item in base if item in other]
+    if len(ids) < 2:
+        return None, len(ids)
+    base_values = np.array([base[i] for i in ids])
+    kind = task.kind or ("binary" if np.all((base_values == 0.0) | (base_values == 1.0)) else "continuous")
+    differences = np.array([other[i] for i in ids]) - base_values
+    return detectable_drop(kind, base_values, differences), len(ids)  # type: ignore[arg-type]
 
 

@@ -52,6 +52,9 @@ class TaskView:
     task: str
     rows: list[TaskRow]
     charts: list[SubjectChart] = field(default_factory=list)
+    measure: str = "accuracy"
+    """What the score column is: ``accuracy``, or a measurement such as ``bits per byte (lower is better)``."""
+    stderr_unit: str = "pt"
 
 
 def _setup(result: BenchmarkScore) -> str:
@@ -78,16 +81,21 @@ def capability_view(run: RunResult, baselines: Mapping[str, str]) -> list[TaskVi
     views = []
     for task in tasks:
         view = TaskView(task=task, rows=[])
+        # A lower-is-better benchmark (bits per byte) is a measurement: its own units, its own direction.
+        share = all(per_task[task].higher_is_better is not False for per_task in section.values() if task in per_task)
+        if not share:
+            view.measure, view.stderr_unit = f"{_measure_name(section, task)} (lower is better)", ""
         for candidate, per_task in section.items():
             result = per_task.get(task)
             if result is None:
                 continue
             baseline = baselines.get(candidate, run.baseline)
             base = section.get(baseline, {}).get(task)
-            delta = "" if base is None or candidate == baseline else format_delta(task, result.acc - base.acc)
+            delta = "" if base is None or candidate == baseline else format_delta(task, result.acc - base.acc, share)
             flag = flags.get((candidate, task))
-            view.rows.append(TaskRow(candidate, format_value(task, result.acc),
-                                     f"± {(result.stderr or 0.0) * 100:.1f}",
+            stderr = result.stderr or 0.0
+            view.rows.append(TaskRow(candidate, format_value(task, result.acc, share),
+                                     f"± {stderr * 100:.1f}" if share else f"± {stderr:.4f}",
                                      result.n or 0, delta, _setup(result),
                                      flag.text if flag else "", flag is not None and flag.contaminated))
             if base is None or candidate == baseline:
@@ -95,15 +103,25 @@ def capability_view(run: RunResult, baselines: Mapping[str, str]) -> list[TaskVi
             subjects = [s for s in result.subjects if s in base.subjects]
             if not subjects:
                 continue
-            deltas = [(result.subjects[s].acc - base.subjects[s].acc) * 100 for s in subjects]
+            if share:
+                deltas = [(result.subjects[s].acc - base.subjects[s].acc) * 100 for s in subjects]
+            else:  # drawn as the change for the better, in % of the baseline's value (a rise is red)
+                deltas = [-(result.subjects[s].acc - base.subjects[s].acc) / base.subjects[s].acc * 100
+                          if base.subjects[s].acc else 0.0 for s in subjects]
             ranked = sorted(zip(subjects, deltas, strict=True), key=lambda pair: pair[1])
-            worst = [f"{s} {format_delta(task, d / 100)} (n={_count(result.subjects[s].n)})"
+            worst = [f"{s} {format_delta(task, d / 100) if share else f'{-d:+.1f}%'} "
+                     f"(n={_count(result.subjects[s].n)})"
                      for s, d in ranked[:WORST_SUBJECTS] if d < 0]
             svg = delta_bar_chart(f"{task}: {candidate} vs {baseline}, per subject",
-                                  subjects, deltas)
+                                  subjects, deltas, "pt" if share else "% better")
             view.charts.append(SubjectChart(candidate, svg, worst))
         views.append(view)
     return views
+
+
+def _measure_name(section: BenchmarksSection, task: str) -> str:
+    metric = next((per_task[task].metric for per_task in section.values() if task in per_task), None)
+    return (metric or "score").replace("_", " ")
 
 
 def _count(n: int | None) -> str:

@@ -101,6 +101,8 @@ class VerdictView:
     headline: str
     candidates: list[CandidateVerdict]
     baseline: str
+    cannot_decide: list[str] = field(default_factory=list)
+    """Metrics whose set is too small to decide their threshold (:func:`undecidable_lines`), shown first."""
 
 
 def comparison_metrics(run: RunResult) -> dict[str, dict[str, MetricComparison]]:
@@ -172,13 +174,18 @@ def _cell(metric: str, mc: MetricComparison | None, value: float | None,
     if mc is None:
         delta = None if value is None or baseline_value is None else value - baseline_value
         return MetricCell(value=format_value(metric, value), delta=format_delta(metric, delta))
-    parts = [f"{mc.test} {format_p(mc.p_value)}".strip(), f"n = {mc.n_items}", f"allowed drop {mc.threshold}"]
+    # A lower-is-better metric (bits per byte) is a measurement in its own units, not a share.
+    share = mc.higher_is_better
+    allowed = f"allowed drop {mc.threshold}" if share else f"allowed rise {mc.threshold} (lower is better)"
+    parts = [f"{mc.test} {format_p(mc.p_value)}".strip(), f"n = {mc.n_items}", allowed]
     if mc.items_needed:
         parts.append(f"about {mc.items_needed} items needed to decide")
+    if mc.undecidable:
+        parts.append(mc.decidability())
     return MetricCell(
-        value=format_value(metric, mc.candidate_value),
-        delta=format_delta(metric, mc.delta),
-        interval=format_interval(metric, mc.ci_low, mc.ci_high),
+        value=format_value(metric, mc.candidate_value, share),
+        delta=format_delta(metric, mc.delta, share),
+        interval=format_interval(metric, mc.ci_low, mc.ci_high, share),
         marker=significance_marker(mc.p_value),
         verdict=mc.verdict,
         detail="; ".join(p for p in parts if p),
@@ -228,15 +235,30 @@ def table_candidates(run: RunResult) -> list[str]:
 
 def _metric_sentence(metric: str, mc: MetricComparison) -> str:
     """Return ``metric −4.1 pt, 95% CI [−6.2, −1.9], p < 0.001, allowed drop 3%``."""
-    interval = format_interval(metric, mc.ci_low, mc.ci_high)
-    parts = [f"{metric} {format_delta(metric, mc.delta)}",
-             f"95% CI {interval}" if interval else "", format_p(mc.p_value),
-             f"allowed drop {mc.threshold}" if mc.threshold else ""]
+    share = mc.higher_is_better  # a lower-is-better metric is a measurement in its own units
+    interval = format_interval(metric, mc.ci_low, mc.ci_high, share)
+    allowed = f"allowed {'drop' if share else 'rise (lower is better)'} {mc.threshold}" if mc.threshold else ""
+    parts = [f"{metric} {format_delta(metric, mc.delta, share)}",
+             f"95% CI {interval}" if interval else "", format_p(mc.p_value), allowed]
     return ", ".join(p for p in parts if p)
 
 
 def _metric_short(metric: str, mc: MetricComparison) -> str:
-    return f"{metric} {format_delta(metric, mc.delta)}"
+    return f"{metric} {format_delta(metric, mc.delta, mc.higher_is_better)}"
+
+
+def undecidable_lines(compared: Mapping[str, Mapping[str, MetricComparison]]) -> list[str]:
+    """Return one line per metric whose paired items cannot detect a drop of its threshold's size.
+
+    Shown above the verdict, so nobody reads an inconclusive (or a pass) on such a metric
+    as evidence: ``mmlu_mini (lora): 570 paired items cannot decide 3% ...``.
+    """
+    lines: dict[str, str] = {}
+    for candidate, metrics in compared.items():
+        for metric, mc in metrics.items():
+            if mc.undecidable and metric not in lines:
+                lines[metric] = f"{metric} ({candidate}): {mc.decidability()}"
+    return list(lines.values())
 
 
 def baseline_of(run: RunResult, candidate: str) -> str:
@@ -325,7 +347,8 @@ def build_verdict(run: RunResult) -> VerdictView:
         elif status == "baseline":
             card.note = "the baseline: the others are compared with it"
         cards.append(card)
-    return VerdictView(*_overall(cards, baseline), candidates=cards, baseline=baseline)
+    return VerdictView(*_overall(cards, baseline), candidates=cards, baseline=baseline,
+                       cannot_decide=undecidable_lines(compared))
 
 
 def _overall(cards: list[CandidateVerdict], baseline: str) -> tuple[VerdictStatus, str]:

@@ -77,6 +77,10 @@ class BaselineDrop(SectionModel):
     """Only subjects that got worse, the worst first."""
     higher_is_better: bool | None = None
     """The metric's direction; absent (None) in older runs, where it was always higher."""
+    detectable_drop: float | None = None
+    """The smallest drop these paired items detect (alpha 0.05 two-sided, power 0.80): from
+    the baseline's per-item variance for pass/fail items, the paired spread otherwise; when it
+    exceeds the allowed drop, the benchmark cannot decide its threshold at this size."""
 
 
 class BenchmarkScore(SectionModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -26,9 +27,11 @@ from evalkit.benchmarks.general_text_task import (
 )
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
+from evalkit.config import load_suite
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
+from evalkit.runner import execute_suite
 
 
 def test_corpus_is_vendored_with_its_licences_and_sources() -> None:
@@ -119,3 +122,39 @@ def test_rolling_windows_longer_than_the_context_match_lm_evals_hf(
     assert len(ours.tok_encode(texts[0])) > 3 * 16  # several windows
     requests = [Instance("loglikelihood_rolling", {}, (text,), i) for i, text in enumerate(texts)]
     assert ours.loglikelihood_rolling(requests) == pytest.approx(reference.loglikelihood_rolling(requests), rel=1e-4)
+
+
+def test_suite_runs_the_probe_end_to_end_with_its_direction_declared(
+    make_suite: Any, tiny_model_dir: Path, tmp_path: Path,
+) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(5)
+    adapter = tmp_path / "lora"
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, lora).save_pretrained(str(adapter))
+    suite_file = make_suite(
+        candidates=[{"name": "base", "model": str(tiny_model_dir)},
+                    {"name": "lora", "model": str(tiny_model_dir), "adapter": str(adapter)}],
+        benchmarks=[{"task": "evalkit_general_text", "name": "general_text", "limit": 6, "max_drop": "3%"}],
+        bars=[{"lora": "general_text max_drop 3%"}],
+    )
+    run = execute_suite(load_suite(suite_file))
+    assert run.sections["metric_kinds"]["general_text"] == {"kind": "continuous", "higher_is_better": False}
+    base_entry, lora_entry = (run.sections["benchmarks"][name]["general_text"] for name in ("base", "lora"))
+    assert base_entry["higher_is_better"] is False and base_entry["metric"] == "bits_per_byte"
+    assert set(base_entry["lm_eval_scores"]) >= {"word_perplexity", "byte_perplexity", "bits_per_byte"}
+    assert set(base_entry["subjects"]) == set(GENRES) and base_entry["n"] == 6
+    assert lora_entry["vs_baseline"]["higher_is_better"] is False
+    assert lora_entry["vs_baseline"]["detectable_drop"] > 0
+    compared = run.sections["comparison"]["candidates"]["lora"]["metrics"]["general_text"]
+    assert compared["higher_is_better"] is False and compared["kind"] == "continuous"
+    (bar,) = run.sections["bars"]
+    expected = {"regressed": "failed", "improved": "passed", "no_change": "passed"}.get(compared["verdict"],
+                                                                                        "inconclusive")
+    assert bar["status"] == expected
+    # A rise beyond the allowed 3% with the whole interval above it is exactly when the bar fails.
+    allowed = 0.03 * compared["baseline_value"]
+    assert (bar["status"] == "failed") == (compared["ci_low"] > allowed and compared["p_value"] < 0.05)

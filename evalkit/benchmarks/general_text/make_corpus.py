@@ -39,8 +39,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus.jsonl"
-MIN_WORDS, MAX_WORDS = 150, 260
-PER_GENRE = 24
+MIN_WORDS, MAX_WORDS = 150, 220
+PER_GENRE = 20
 
 JARGON_PACKAGE = ("jargon-text", "4.4.7-4.1")
 CHATTERBOT_PACKAGE = ("chatterbot-corpus", "1.3.3")
