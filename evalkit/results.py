@@ -90,13 +90,19 @@ class CandidateResult:
         return list(names)
 
     def metrics(self) -> dict[str, float]:
-        """Return metric -> mean over items."""
-        means: dict[str, float] = {}
-        for metric in self.metric_names():
-            values = list(self.values(metric).values())
-            if values:
-                means[metric] = sum(values) / len(values)
-        return means
+        """Return metric -> mean over items, in :meth:`metric_names` order (one pass over the items)."""
+        totals: dict[str, list[float]] = {}  # metric -> [sum, count]
+        for item in self.items:
+            for name, score in item.scores.items():
+                entry = totals.get(name)
+                if entry is None:
+                    totals[name] = [score.value, 1.0]
+                else:
+                    entry[0] += score.value
+                    entry[1] += 1.0
+        for name, per_item in self.item_values.items():  # per-item values win, as in values()
+            totals[name] = [sum(per_item.values()), float(len(per_item))]
+        return {name: total / count for name, (total, count) in totals.items() if count}
 
 
 @dataclass

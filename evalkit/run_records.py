@@ -24,7 +24,7 @@ from evalkit.sections.run import check_sections
 
 __all__ = [
     "CandidateIdentity", "CandidateRecord", "ItemRecord", "ScoreRecord", "SummaryRecord",
-    "parse_record", "summary_json", "written_sections",
+    "parse_record", "summary_json", "summary_sections", "written_sections",
 ]
 
 
@@ -118,10 +118,36 @@ class SummaryRecord(_Record):
 def summary_json(record: SummaryRecord, sections: Mapping[str, Any]) -> dict[str, Any]:
     """Return a summary's JSON-ready form, ``sections`` last, as the stages wrote them once checked.
 
+    The per-item maps some sections carry (:func:`summary_sections`) are left out, so a
+    summary's size does not grow with the items.
+
     Raises:
         RuntimeError: a section does not match its schema (:func:`written_sections`).
     """
-    return {**record.model_dump(exclude={"sections"}), "sections": written_sections(sections)}
+    return {**record.model_dump(exclude={"sections"}), "sections": summary_sections(written_sections(sections))}
+
+
+# Section parts keyed by item: the run in memory and the store keep them (a bar on a slice
+# reads the item labels, the usage meter each item's tokens); summary.json, --json and the
+# store's summaries hold the aggregates only. A run read back from its directory has them
+# empty, as it has no per-item benchmark values: its items are in results.jsonl.
+_PER_ITEM_PARTS = {"slices": "labels"}       # section -> its per-item key
+_PER_ITEM_PER_CANDIDATE = {"usage": "per_item"}  # section -> candidate -> its per-item key
+
+
+def summary_sections(sections: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``sections`` as a summary holds them: without their per-item maps (a shallow copy)."""
+    bounded = dict(sections)
+    for name, key in _PER_ITEM_PARTS.items():
+        section = bounded.get(name)
+        if isinstance(section, Mapping) and key in section:
+            bounded[name] = {k: v for k, v in section.items() if k != key}
+    for name, key in _PER_ITEM_PER_CANDIDATE.items():
+        section = bounded.get(name)
+        if isinstance(section, Mapping):
+            bounded[name] = {candidate: {k: v for k, v in entry.items() if k != key}
+                             if isinstance(entry, Mapping) else entry for candidate, entry in section.items()}
+    return bounded
 
 
 def written_sections(sections: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -1,13 +1,17 @@
 """The failure cases and flips, as one compact JSON document the page's script reads.
 
-Only items that failed a pass/fail check are embedded, once per candidate; an item's
-expected output and input are embedded once however many candidates failed it. Long
-texts are cut at ``MAX_TEXT_CHARS`` so that one runaway generation cannot bloat the
-file. The page renders one page of cases at a time with ``textContent``.
+Only items that failed a pass/fail check are embedded, once per candidate, and at most
+``MAX_FAILURES_SHOWN`` per candidate: the worst ones (most failed checks first, then in
+item order), so the page's size does not grow with the items; the heading says how many
+there are in all, and results.jsonl and the run store hold every one. An item's expected
+output and input are embedded once however many candidates failed it. Long texts are cut
+at ``MAX_TEXT_CHARS`` so that one runaway generation cannot bloat the file. The page
+renders one page of cases at a time with ``textContent``.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +21,8 @@ from evalkit.report.metric_format import is_field_metric, is_judge_metric
 from evalkit.results import ItemResult, RunResult
 
 MAX_TEXT_CHARS = 8000
+MAX_FAILURES_SHOWN = 500
+"""Failure cases embedded per candidate (the worst ones); the rest are counted, not shown."""
 MAX_INPUT_VALUE_CHARS = 400
 FLIP_IDS_SHOWN = 8
 
@@ -72,7 +78,10 @@ class FailureData:
     checks: list[str]
     fields: list[str]
     total: int
+    """Candidate × item failures in the run."""
     flips: list[FlipRow] = field(default_factory=list)
+    shown: int = 0
+    """Of those, the ones embedded (at most ``MAX_FAILURES_SHOWN`` per candidate)."""
 
 
 class _Interned:
@@ -105,12 +114,23 @@ def failure_data(run: RunResult, flips_by_candidate: Mapping[str, Mapping[str, M
     checks, fields, reasons, item_index = _Interned(), _Interned(), _Interned(), _Interned()
     items: list[list[str]] = []
     records: list[list[Any]] = []
+    total = 0
     for candidate_no, candidate in enumerate(evaluated):
-        for item in candidate.items:
+        # One pass counts every failure and keeps the worst few: most failed checks, then item order.
+        worst: list[tuple[int, int]] = []
+        for position, item in enumerate(candidate.items):
+            failures = sum(1 for name, score in item.scores.items() if score.value < 1.0 and is_pass_fail_metric(name))
+            if not failures:
+                continue
+            total += 1
+            if len(worst) < MAX_FAILURES_SHOWN:
+                heapq.heappush(worst, (failures, -position))
+            elif (failures, -position) > worst[0]:
+                heapq.heapreplace(worst, (failures, -position))
+        for _, negative_position in sorted(worst, reverse=True):
+            item = candidate.items[-negative_position]
             failed = [(name, score) for name, score in item.scores.items()
                       if score.value < 1.0 and is_pass_fail_metric(name)]
-            if not failed:
-                continue
             if item.item_id not in item_index.index:
                 item_index(item.item_id)
                 items.append([item.item_id, cut(item.expected), input_summary(item)])
@@ -124,7 +144,7 @@ def failure_data(run: RunResult, flips_by_candidate: Mapping[str, Mapping[str, M
         "candidates": candidates, "checks": checks.values(), "fields": fields.values(),
         "reasons": reasons.values(), "items": items, "records": records, "flips": flip_payload,
     }
-    return FailureData(payload, candidates, checks.values(), fields.values(), len(records), flip_rows)
+    return FailureData(payload, candidates, checks.values(), fields.values(), total, flip_rows, shown=len(records))
 
 
 def _flips(by_candidate: Mapping[str, Mapping[str, MetricComparison]], item_index: Mapping[str, int],

@@ -27,7 +27,7 @@ from evalkit.report.capability import capability_view
 from evalkit.report.contamination import contamination_view
 from evalkit.report.controls import control_views, sampling_view
 from evalkit.report.embed import json_for_script, printable_text
-from evalkit.report.failures import cut, failure_data
+from evalkit.report.failures import MAX_FAILURES_SHOWN, cut, failure_data
 from evalkit.report.fields import confusion_matrices
 from evalkit.report.history import history_charts
 from evalkit.report.judges import judges_view
@@ -121,6 +121,7 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
         "controls": control_views(run),
         "sampling": sampling_view(run),
         "failures": failures,
+        "max_failures_shown": MAX_FAILURES_SHOWN,
         "history": history_charts(run, per_item, history),
         "sweep": sweep_view(run),
         "slice_tables": slice_tables(run),
