@@ -18,6 +18,7 @@ SCRIPTS = [
     "bench_pytest_plugin.py",
     "bench_mmlu.py",
     "bench_ifeval.py",
+    "bench_general_text.py",
     "bench_contamination.py",
     "bench_train.py",
     "bench_vllm.py",
