@@ -163,21 +163,55 @@ def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> Ru
         have = ", ".join(c.name for c in run.candidates)
         raise ConfigError(f"run {run_id} has no candidate '{missing[0]}'; it has: {have}")
     for candidate in kept:
-        values: dict[str, dict[str, float]] = defaultdict(dict)
-        rows = conn.execute("SELECT item_id, scores_json FROM item_results WHERE run_id = ? AND candidate = ?"
-                            " ORDER BY position", (run_id, candidate.name)).fetchall()
-        # One parse of every item's scores (one C call, not one per item), then plain loops.
-        for (item_id, _), scores in zip(rows, json.loads("[" + ",".join([r[1] for r in rows]) + "]"), strict=True):
-            for metric, (value, _reason) in scores.items():
-                values[metric][item_id] = value
-        del rows
+        values = _score_values(conn, run_id, candidate.name)
         for metric, item_id, value in conn.execute(
                 "SELECT metric, item_id, value FROM item_values WHERE run_id = ? AND candidate = ? ORDER BY rowid",
                 (run_id, candidate.name)):
             values.setdefault(metric, {})[item_id] = value
-        candidate.item_values = dict(values)
+        candidate.item_values = values
     run.candidates = kept
     return run
+
+
+def _score_values(conn: sqlite3.Connection, run_id: str, candidate: str) -> dict[str, dict[str, float]]:
+    """Return metric -> item id -> value of a candidate's item scores, in item order, without the reasons.
+
+    The item metrics' names are the candidate's stored means less its per-item values
+    (``run_metrics`` holds every metric any item has); SQLite then picks just those
+    values out of each item's scores (one ``json_extract`` with a path per metric),
+    so the reasons, most of the bytes, never reach Python.
+    """
+    names = [m for (m,) in conn.execute(
+        "SELECT metric FROM run_metrics m WHERE run_id = ? AND candidate = ? AND NOT EXISTS (SELECT 1 FROM"
+        " item_values v WHERE v.run_id = m.run_id AND v.candidate = m.candidate AND v.metric = m.metric)"
+        " ORDER BY rowid", (run_id, candidate))]
+    values: dict[str, dict[str, float]] = defaultdict(dict)
+    if len(names) < 2 or any('"' in n or "\\" in n for n in names):
+        # The general path (a single path would return a bare value, a quote cannot be in one).
+        for item_id, scores in conn.execute("SELECT item_id, scores_json FROM item_results WHERE run_id = ?"
+                                            " AND candidate = ? ORDER BY position", (run_id, candidate)):
+            for metric, (value, _reason) in json.loads(scores).items():
+                values[metric][item_id] = value
+        return dict(values)
+    paths = ", ".join("?" for _ in names)
+    rows = conn.execute(f"SELECT item_id, json_extract(scores_json, {paths}) FROM item_results"
+                        " WHERE run_id = ? AND candidate = ? ORDER BY position",
+                        [*(f'$."{n}"[0]' for n in names), run_id, candidate]).fetchall()
+    import numpy as np
+
+    ids = [r[0] for r in rows]
+    # One parse for every item (null where an item lacks a metric: a judge scored only some).
+    matrix = np.array(json.loads("[" + ",".join([r[1] for r in rows]) + "]"), dtype=np.float64)
+    matrix = matrix.reshape(len(ids), len(names))
+    found: dict[str, dict[str, float]] = {}
+    for index, name in enumerate(names):
+        column = matrix[:, index]
+        present = ~np.isnan(column)
+        if present.all():
+            found[name] = dict(zip(ids, column.tolist(), strict=True))
+        elif present.any():
+            found[name] = dict(zip([ids[i] for i in np.flatnonzero(present)], column[present].tolist(), strict=True))
+    return found
 
 
 @dataclass(frozen=True)
