@@ -139,6 +139,20 @@ def test_mmlu_documents_are_the_letter_prompts_of_exactly_the_selected_questions
     assert benchmark_documents(BenchmarkSpec(task="some_lm_eval_task"), Path(".")) is None
 
 
+def test_the_bundled_general_text_and_ifeval_items_are_listed_by_the_ids_their_results_use() -> None:
+    from evalkit.benchmarks.general_text_task import load_corpus, select_documents
+    from evalkit.benchmarks.ifeval_task import load_prompts
+
+    dialogue = benchmark_documents(BenchmarkSpec(task="evalkit_general_text", genres=["dialogue"], limit=3), Path("."))
+    assert dialogue == [(d.id, d.text) for d in select_documents(load_corpus(), ["dialogue"])[:3]]
+    assert all(item_id.startswith("dialogue/") for item_id, _ in dialogue)
+    prompts = benchmark_documents(BenchmarkSpec(task="evalkit_ifeval"), Path("."))
+    assert prompts == [(str(p.key), p.prompt) for p in load_prompts()] and len(prompts) >= 200
+    # A prompt copied into training data is found like any benchmark item.
+    found = overlap.find_overlap(["Training example: " + prompts[7][1].upper()], [prompts[7], prompts[8]])
+    assert found.contaminated >= 1 and found.examples[0].item_id == prompts[7][0]
+
+
 # --- the run stage -------------------------------------------------------------------------------
 
 def _planted_training(path: Path, plant: bool) -> Path:

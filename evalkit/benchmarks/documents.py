@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evalkit.benchmarks.general_text_task import load_corpus, select_documents
+from evalkit.benchmarks.ifeval_task import load_prompts
 from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.benchmarks.tasks import question_prompt
@@ -29,6 +31,9 @@ def benchmark_documents(spec: BenchmarkSpec, base_dir: Path) -> list[BenchmarkDo
       ``D. <choice>``, ``Answer:``, whichever formulation scores it, so the answer
       texts are tested too and a copy of the standard MMLU prompt is found even when
       its question is shorter than the n-gram.
+    * ``evalkit_general_text``: each document of the selected ``genres`` (the first
+      ``limit`` of them, as lm-eval scores them), by its corpus id.
+    * ``evalkit_ifeval``: each prompt (the first ``limit``), by its key.
     * Any other task: None (an lm-eval task of your own; its items are not read here).
 
     Extending it: a bundled task whose data evalkit ships adds one branch here that
@@ -48,4 +53,9 @@ def benchmark_documents(spec: BenchmarkSpec, base_dir: Path) -> list[BenchmarkDo
     if spec.is_mmlu:
         questions = select_items(load_mmlu(), spec.subjects, spec.per_subject_limit)
         return [(q.id, question_prompt(q, "letter")) for q in questions]
+    if spec.is_general_text:
+        documents = select_documents(load_corpus(), spec.genres)
+        return [(d.id, d.text) for d in documents[:spec.limit]]
+    if spec.is_ifeval:
+        return [(str(p.key), p.prompt) for p in load_prompts()[:spec.limit]]
     return None
