@@ -324,9 +324,11 @@ class Forked:
 class ForkServer:
     """Runs :data:`FORK_SERVER` and sends it one case at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, home: Path) -> None:
+        # Started before the per-test store fixture applies: its own store and home, never the user's.
+        env = dict(os.environ, EVALKIT_STORE=str(home / "evalkit.db"), EVALKIT_HOME=str(home))
         self.process = subprocess.Popen([sys.executable, "-c", FORK_SERVER, str(MEMORY_LIMIT), str(HANG_GUARD_S)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
 
     def run(self, argv: list[str], cwd: Path) -> Forked:
         """Run the CLI's main on ``argv`` in a forked process; returncode None when the hang guard fired."""
@@ -346,8 +348,8 @@ class ForkServer:
 
 
 @pytest.fixture(scope="module")
-def fork_server() -> Iterator[ForkServer]:
-    server = ForkServer()
+def fork_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    server = ForkServer(tmp_path_factory.mktemp("fork-server-home"))
     yield server
     server.close()
 
