@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -200,13 +201,13 @@ def _resolve_hub(source: str) -> ResolvedModel:
 _SAFETENSORS_HEADER_LIMIT = 100 * 1024 * 1024
 
 
-def _hash_safetensors(files: list[Path], digest: "hashlib._Hash") -> None:
+def _hash_safetensors(files: list[Path], digest: Any) -> None:
     """Hash every tensor by name, dtype, shape and bytes, in name order across shards.
 
     The file's own layout (tensor order, header metadata, how tensors are split into
     shards) depends on the saving code, not on the model, so it is left out.
     """
-    tensors: list[tuple[str, Path, dict[str, object], int]] = []
+    tensors: list[tuple[str, Path, dict[str, Any], int]] = []
     for path in files:
         with path.open("rb") as handle:
             size = int.from_bytes(handle.read(8), "little")
@@ -216,11 +217,11 @@ def _hash_safetensors(files: list[Path], digest: "hashlib._Hash") -> None:
         start = 8 + size
         tensors += [(name, path, info, start) for name, info in header.items() if name != "__metadata__"]
     for name, path, info, start in sorted(tensors, key=lambda entry: entry[0]):
-        begin, end = info["data_offsets"]  # type: ignore[misc]
+        begin, end = (int(offset) for offset in info["data_offsets"])
         digest.update(f"\n{name}:{info['dtype']}:{info['shape']}\n".encode())
         with path.open("rb") as handle:
-            handle.seek(start + int(begin))
-            remaining = int(end) - int(begin)
+            handle.seek(start + begin)
+            remaining = end - begin
             while remaining > 0:
                 block = handle.read(min(remaining, 1 << 22))
                 if not block:
