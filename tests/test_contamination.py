@@ -130,6 +130,9 @@ def test_a_malformed_training_file_is_refused_naming_its_line(tmp_path: Path) ->
     path.write_text('{"input": "fine"}\n{"input": broken\n')
     with pytest.raises(DataError, match=r"train\.jsonl:2: not valid JSON"):
         list(overlap.training_texts(path))
+    # A CSV training file (a suite's train_path may be one) is read as datasets are, cell by cell.
+    (tmp_path / "train.csv").write_text("input,output\nthe box arrived empty,refund\n")
+    assert list(overlap.training_texts(tmp_path / "train.csv")) == ["the box arrived empty", "refund"]
 
 
 def test_mmlu_documents_are_the_letter_prompts_of_exactly_the_selected_questions() -> None:

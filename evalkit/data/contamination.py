@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.data.items import load_items
 from evalkit.data.near_duplicates import normalize_text
 from evalkit.errors import DataError
 from evalkit.jsonl import json_objects
@@ -114,12 +115,16 @@ def record_texts(value: Any) -> Iterator[str]:
 
 
 def training_texts(path: Path) -> Iterator[str]:
-    """Yield every text of a JSONL training file (see :func:`record_texts`), streaming.
+    """Yield every text of a training file (see :func:`record_texts`): JSONL streamed, or CSV as datasets are read.
 
     Raises:
         DataError: a line is not a JSON object (naming the file and line), or the file
             cannot be read.
     """
+    if path.suffix.lower() == ".csv":  # a suite's train_path may be CSV, read as its items are
+        for item in load_items(path):
+            yield from record_texts(item.fields)
+        return
     try:
         for _, record in json_objects(path, fix="fix the training data file"):
             yield from record_texts(record)
