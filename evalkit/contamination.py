@@ -4,7 +4,9 @@ For every candidate that ran, the stage finds the data its weights were trained 
 
 1. its ``train:`` config's data file (what ``evalkit run`` trains it from);
 2. else the manifest beside its weights (``evalkit-manifest.json``: the data's path and
-   SHA-256; data that is gone or changed since is unknown, not clean);
+   SHA-256; data that is gone or changed since is unknown, not clean), or, for a merged
+   model not built yet, its adapter's, and for a checkpoint a sweep evaluates
+   (``<adapter>/checkpoints/checkpoint-N``), the adapter's it was saved in;
 3. else, for an adapter that records neither, the suite's ``dataset.train_path``
    (assumed, and the section says so);
 4. else (a base model, a model directory without a manifest) nothing: its training
@@ -49,6 +51,7 @@ from evalkit.sections.contamination import (
 )
 from evalkit.stages import SuiteInputs
 from evalkit.train.candidates import candidate_adapter, candidate_manifest, candidate_train_config
+from evalkit.train.lora import CHECKPOINTS_DIR
 from evalkit.train.manifest import read_manifest
 
 __all__ = ["CACHE_FILE", "ContaminationCache", "overlap_key", "run_contamination", "training_source"]
@@ -120,6 +123,9 @@ def training_source(suite: SuiteConfig, candidate: CandidateConfig) -> tuple[Tra
     manifest = candidate_manifest(suite, candidate)
     if manifest is None and candidate.merged_from:  # a merged model not (re)built yet: its adapter's record
         manifest = read_manifest(suite.resolve(candidate.merged_from))
+    adapter = candidate_adapter(suite, candidate)
+    if manifest is None and adapter is not None and adapter.parent.name == CHECKPOINTS_DIR:
+        manifest = read_manifest(adapter.parent.parent)  # a sweep's checkpoint: the adapter it was saved in
     if manifest is not None and manifest.data_path:
         path = Path(manifest.data_path)
         if path.is_file() and file_sha256(path) == manifest.data_sha256:
@@ -127,7 +133,7 @@ def training_source(suite: SuiteConfig, candidate: CandidateConfig) -> tuple[Tra
         return TrainingDataSource(status="unknown", reason=f"the training data its manifest records ({path}) is "
                                                            "gone or changed since training"), manifest.leakage_field
     train_path = suite.dataset.train_path
-    if candidate_adapter(suite, candidate) is not None and train_path is not None:
+    if adapter is not None and train_path is not None:
         path = suite.resolve(train_path)
         if path.is_file():
             return _known("suite_train_path", path, file_sha256(path),

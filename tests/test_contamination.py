@@ -295,6 +295,17 @@ def test_training_data_changed_since_the_manifest_is_unknown_and_a_plain_suite_g
     entry = _stage_run(_suite(tmp_path, candidates)).sections["contamination"]["candidates"]["lora"]
     assert entry["training"]["status"] == "unknown" and "gone or changed" in entry["training"]["reason"]
     assert entry["benchmarks"] == {}
+    # A sweep's checkpoint has no manifest of its own: the adapter's it was saved in records its data.
+    _adapter(tmp_path, "swept", manifest_data=tmp_path / "data" / "clean.jsonl")
+    final = tmp_path / "adapters" / "swept"
+    step = final / "checkpoints" / "checkpoint-2"
+    step.mkdir(parents=True)
+    (step / "adapter_config.json").write_text("{}")
+    suite = _suite(tmp_path / "sweep", [{"name": "step-2", "model": "m", "backend": "mock", "adapter": str(step)},
+                                        {"name": "final", "model": "m", "backend": "mock", "adapter": str(final)}])
+    entries = _stage_run(suite).sections["contamination"]["candidates"]
+    assert entries["step-2"]["training"]["source"] == "manifest"
+    assert entries["step-2"]["training"] == entries["final"]["training"]
     # No benchmarks and no known training data: nothing to test or flag, no section.
     plain = _suite(tmp_path / "plain", [{"name": "base", "model": "m", "backend": "mock"}], benchmarks=[])
     assert "contamination" not in _stage_run(plain).sections
