@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 from view_helpers import FIRST, RUBRIC, SECOND
 
 from evalkit.cli import main
@@ -67,6 +68,10 @@ def test_open_diff_filter_label_export(view_store: Path, serve: Any, browser: An
         rows = page.locator("article.pair-row")
         shown = rows.evaluate_all("rows => rows.map(r => r.dataset.itemId)")
         assert shown == exact.pass_to_fail[:50]
+        # Run B's hostile outputs are among them, shown as text and inert (checked below: no
+        # dialog, no error, no request elsewhere, nothing set by their scripts).
+        assert page.locator(".side-b pre.out", has_text="<script>window.__pwned = 'script'").count() == 1
+        assert page.locator(".side-b pre.out", has_text='<img src=x onerror=').count() == 1
 
         # Label three items: a preference (A pass, B fail), a rubric scoring, a fail.
         first, second, third = rows.nth(0), rows.nth(1), rows.nth(2)
@@ -77,15 +82,17 @@ def test_open_diff_filter_label_export(view_store: Path, serve: Any, browser: An
             second.locator(f'.side-b button[data-criterion="classifier_quality.{criterion}"]'
                            f'[data-value="{level}"]').click()
         third.locator(".side-b button.mark.fail").click()
-        page.wait_for_function("document.querySelectorAll('.labels ul.given li').length === 6")
+        given = page.locator(".labels ul.given li")  # waits: the page's script adds each label it saved
+        expect(given).to_have_count(6)
         # An undo takes one back; the page reloaded from the URL shows what the store holds.
         third.locator(".side-b button.mark.pass").click()
-        page.wait_for_function("document.querySelectorAll('.labels ul.given li').length === 7")
+        expect(given).to_have_count(7)
         third.locator(".side-b ul.given li", has_text="= pass").locator("button.undo").click()
-        page.wait_for_function("document.querySelectorAll('.labels ul.given li').length === 6")
+        expect(given).to_have_count(6)
         page.reload()
         assert page.locator(".labels ul.given li").count() == 6
         assert page.evaluate("window.__pwned") is None
+        assert page.evaluate("document.querySelectorAll('main img, main iframe, main [onerror], main [onload]').length") == 0
         context.close()
     assert errors == [] and dialogs == []
     assert [r for r in requests if not r.startswith(origin + "/")] == []
