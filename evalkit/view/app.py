@@ -115,10 +115,11 @@ class Viewer:
             if key in self._comparisons:
                 self._comparisons.move_to_end(key)
                 return self._comparisons[key]
-        base = self.read(lambda c: queries.light_run(c, a, [ca]))
-        other = base if b == a else self.read(lambda c: queries.light_run(c, b, [cb]))
-        if b == a and ca != cb:
-            base = other = self.read(lambda c: queries.light_run(c, a, [ca, cb]))
+        if a == b:  # two candidates of one run (or one with itself): read the run once
+            base = other = self.read(lambda c: queries.light_run(c, a, list(dict.fromkeys([ca, cb]))))
+        else:
+            base = self.read(lambda c: queries.light_run(c, a, [ca]))
+            other = self.read(lambda c: queries.light_run(c, b, [cb]))
         comparison = compare_runs(base, other, baseline=ca, candidate=cb, policy=self.store().thresholds(b))
         with self._lock:
             self._comparisons[key] = comparison
