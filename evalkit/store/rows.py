@@ -57,18 +57,19 @@ def insert_candidates(conn: sqlite3.Connection, run: RunResult) -> None:
              identity.model_fingerprint if identity else None, identity.adapter_hash if identity else None,
              candidate.seconds),
         )
+        # Rows are generated as SQLite takes them: a million items never sit in memory twice.
         conn.executemany(
             "INSERT INTO item_results (run_id, candidate, position, item_id, fields_json, prompt, expected,"
             " prediction, scores_json) VALUES (?,?,?,?,?,?,?,?,?)",
-            [(run.run_id, candidate.name, index, column_text(item.item_id), column_json(item.fields),
+            ((run.run_id, candidate.name, index, column_text(item.item_id), column_json(item.fields),
               column_text(item.prompt), column_text(item.expected), column_text(item.prediction),
               column_json({n: [s.value, s.reason] for n, s in item.scores.items()}))
-             for index, item in enumerate(candidate.items)],
+             for index, item in enumerate(candidate.items)),
         )
         conn.executemany(
             "INSERT INTO item_values (run_id, candidate, metric, item_id, value) VALUES (?,?,?,?,?)",
-            [(run.run_id, candidate.name, metric, column_text(item_id), float(value))
-             for metric, values in candidate.item_values.items() for item_id, value in values.items()],
+            ((run.run_id, candidate.name, metric, column_text(item_id), float(value))
+             for metric, values in candidate.item_values.items() for item_id, value in values.items()),
         )
 
 
