@@ -10,6 +10,7 @@ from evalkit.config import SuiteConfig, load_suite
 from evalkit.errors import StoreError
 from evalkit.overrides import apply_limit, load_suite_with_overrides
 from evalkit.progress import Progress, library_bars_silenced
+from evalkit.resolved_suite import record_resolved_suite, resolved_suite_section
 from evalkit.results import RunResult
 from evalkit.run_output import write_run
 from evalkit.runner import execute_suite
@@ -54,7 +55,8 @@ def run_suite(
             the suite marks ``optional: true``; any other candidate that cannot be
             evaluated stops the run before generation (ConfigError, exit 2).
         planned: the loaded suite's :func:`evalkit.runner.plan_suite`, when the caller
-            planned it already; its candidates are the ones run.
+            planned it already; its candidates are the ones run. With ``limit``, the
+            suite must have been cut (:func:`evalkit.overrides.apply_limit`) before planning.
 
     Returns:
         The run's result; ``run_dir`` is set when it was written.
@@ -68,11 +70,14 @@ def run_suite(
         config = suite
     else:
         config = load_suite_with_overrides(suite, overrides) if overrides else load_suite(suite)
-    if planned is not None and (planned.suite is not config or limit is not None):
-        raise TypeError("planned= is the plan of the loaded suite passed as suite=, without limit=")
-    run_limit = apply_limit(config, limit) if limit is not None else None
+    if planned is not None and planned.suite is not config:
+        raise TypeError("planned= is the plan of the loaded suite passed as suite=")
+    if planned is not None and limit is not None and (config.dataset.limit or limit + 1) > limit:
+        raise TypeError("with planned= and limit=, apply_limit to the suite before planning it")
+    run_limit = apply_limit(config, limit) if limit is not None else None  # a no-op when applied already
     for name in [*(candidates or ()), *allow_missing]:
         config.candidate(name)
+    resolved = resolved_suite_section(config, candidates=candidates, allow_missing=allow_missing, limit=limit)
     # Opened first, so that a bad store path fails before any generation.
     with RunStore(resolve_store_path(config, store)) as run_store, library_bars_silenced():
         run = execute_suite(config, progress=progress, only=candidates, command=command,
@@ -81,6 +86,7 @@ def run_suite(
         if run_limit is not None:
             run.warnings.append(run_limit.describe())
             run.sections["limit"] = run_limit.model_dump(mode="json")
+        record_resolved_suite(run, resolved)
         if not write:
             run_store.save_run(run, config)
             return run

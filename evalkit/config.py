@@ -313,6 +313,7 @@ class SuiteConfig(StrictModel):
     """Where generation runs (``executor: {ray: {...}}``); default: in this process."""
 
     _source: Path | None = PrivateAttr(default=None)
+    _overrides: tuple[str, ...] = PrivateAttr(default=())  # the --set options applied, recorded in the run
 
     @field_validator("name")
     @classmethod

@@ -114,6 +114,7 @@ def load_suite_with_overrides(path: str | Path, sets: Sequence[str] = ()) -> Sui
                 raise ConfigError(f"--set {override.text}: {message}") from None
         raise ConfigError(validation_error_message(source, node, exc)) from None
     suite._source = source
+    suite._overrides = tuple(sets)
     from evalkit.sweep_spec import expand_sweep
 
     expand_sweep(suite)

@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``run`` subcommand."""
     parser = subparsers.add_parser("run", help="run a suite and write its report", epilog=RUN_EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", help="the suite YAML file")
+    parser.add_argument("suite", nargs="?", help="the suite YAML file (or --from RUN)")
+    parser.add_argument("--from", dest="from_run", metavar="RUN",
+                        help="rerun exactly the suite a run ran (a run id or run directory), from its recorded "
+                             "resolved suite, not the suite file; refused (exit 2) when its dataset or a "
+                             "candidate's model, adapter or prompt changed since")
     parser.add_argument("--out", help="root directory of run directories (default: the suite's output_dir)")
     parser.add_argument("--candidate", action="append", dest="candidates",
                         help="run only this candidate (repeatable)")
@@ -117,21 +121,50 @@ def contamination_table(run: RunResult) -> Table | None:
     return table
 
 
+def check_suite_source(args: argparse.Namespace) -> None:
+    """Check that the run has one source: a suite file, or ``--from RUN`` without options that change it.
+
+    Raises:
+        ConfigError: neither or both, or ``--from`` with ``--set``, ``--candidate``,
+            ``--allow-missing``, ``--limit`` or ``--ray`` (the recorded suite is run as it was).
+    """
+    if args.from_run is None:
+        if args.suite is None:
+            raise ConfigError("evalkit run: give a suite file, or --from RUN to rerun a run")
+        return
+    if args.suite is not None:
+        raise ConfigError(f"evalkit run: give a suite file or --from {args.from_run}, not both")
+    changing = [option for option, given in (("--set", args.sets), ("--candidate", args.candidates),
+                                             ("--allow-missing", args.allow_missing), ("--limit", args.limit),
+                                             ("--ray", args.ray)) if given]
+    if changing:
+        raise ConfigError(f"evalkit run --from reruns the recorded suite exactly; {changing[0]} would change it "
+                          "(run the suite file with it instead)")
+
+
 def handle(args: argparse.Namespace) -> int:
     """Run the suite; exit 0 when every bar is met and nothing regressed, 1 otherwise.
 
     What counts is :func:`evalkit.verdict.run_verdict`, which the report and the pytest
     plugin share.
     """
+    check_suite_source(args)
     progress = progress_reporter()
+    command = " ".join(["evalkit", *sys.argv[1:]])
     try:
-        if args.ray and args.sets:
-            raise ConfigError("--ray with --set: give the address as --set executor.ray.address=ADDRESS instead")
-        suite = suite_on_ray(args.suite, args.ray) if args.ray else args.suite
-        run = run_suite(suite, output_dir=args.out, progress=progress,
-                        candidates=args.candidates, command=" ".join(["evalkit", *sys.argv[1:]]),
-                        store=args.store, cache=not args.no_cache, allow_missing=args.allow_missing,
-                        overrides=args.sets, limit=args.limit)
+        if args.from_run:
+            from evalkit.rerun import rerun
+
+            run = rerun(args.from_run, store=args.store, output_dir=args.out, progress=progress,
+                        command=command, cache=not args.no_cache)
+        else:
+            if args.ray and args.sets:
+                raise ConfigError("--ray with --set: give the address as --set executor.ray.address=ADDRESS instead")
+            suite = suite_on_ray(args.suite, args.ray) if args.ray else args.suite
+            run = run_suite(suite, output_dir=args.out, progress=progress,
+                            candidates=args.candidates, command=command,
+                            store=args.store, cache=not args.no_cache, allow_missing=args.allow_missing,
+                            overrides=args.sets, limit=args.limit)
     finally:
         progress.close()
     if emit_json(args.json_out, run.summary()):

@@ -25,6 +25,7 @@ from evalkit.sections.contamination import ContaminationSection
 from evalkit.sections.judges import JudgesSection
 from evalkit.sections.manifests import ManifestsSection
 from evalkit.sections.parity import ParitySection
+from evalkit.sections.resolved_suite import ResolvedSuiteSection
 from evalkit.sections.run_facts import (
     ControlsSection,
     ExecutorSection,
@@ -64,6 +65,7 @@ class RunSections(SectionModel):
     metric_kinds: MetricKindsSection | None = None
     executor: ExecutorSection | None = None
     limit: LimitSection | None = None
+    resolved_suite: ResolvedSuiteSection | None = None
 
 
 def check_sections(sections: Mapping[str, Any], where: str, hint: str = DAMAGED) -> None:
