@@ -8,11 +8,12 @@ pytest plugin pass :class:`SilentProgress`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Progress(Protocol):
@@ -170,14 +171,38 @@ class PlainProgress:
             self.tick()
 
 
+# tqdm(iterable, desc, total, leave, file, ncols, mininterval, maxinterval, miniters, ascii, disable, ...)
+_TQDM_DISABLE_POSITION = 10
+
+
 @contextlib.contextmanager
 def library_bars_silenced() -> Iterator[None]:
-    """Turn off transformers', datasets' and huggingface_hub's own bars for the block, then restore them.
+    """Turn off every library's progress bars for the block, then restore them: the one place that does.
 
-    evalkit draws its own progress while it runs; a user's process keeps its bars
-    outside evalkit's calls. Libraries not yet imported are left alone.
+    evalkit draws its own progress while it runs (and plain lines when not on a
+    terminal), so a library's bar ("Loading weights", lm-eval's "Tokenizing inputs",
+    datasets' and huggingface_hub's downloads) would only repeat it, or fill a CI log. Every
+    tqdm bar made in the block is created disabled, whatever its caller passed (these
+    libraries all draw through tqdm, some with ``disable=False`` spelled out, and a
+    library first imported inside the block reads no setting of ours); transformers',
+    datasets' and huggingface_hub's own switches are turned off too when they are loaded.
+    A user's process keeps its bars outside evalkit's calls.
     """
     restore: list[Callable[[], None]] = []
+    import tqdm.std
+
+    bar_init = tqdm.std.tqdm.__init__
+
+    @functools.wraps(bar_init)
+    def disabled_bar(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > _TQDM_DISABLE_POSITION:  # disable given positionally (tqdm's 11th argument)
+            args = (*args[:_TQDM_DISABLE_POSITION], True, *args[_TQDM_DISABLE_POSITION + 1:])
+        else:
+            kwargs["disable"] = True
+        bar_init(self, *args, **kwargs)
+
+    tqdm.std.tqdm.__init__ = disabled_bar  # type: ignore[method-assign]
+    restore.append(lambda: setattr(tqdm.std.tqdm, "__init__", bar_init))
     transformers_logging = sys.modules.get("transformers.utils.logging")
     if transformers_logging is not None and transformers_logging.is_progress_bar_enabled():
         transformers_logging.disable_progress_bar()

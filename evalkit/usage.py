@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,42 +70,71 @@ def reported_tokens(usage: Any) -> tuple[int, int] | None:
 
 
 class BatchTimer:
-    """Times one batched ``generate`` call and counts each row's generated tokens.
+    """Times one batched ``generate`` call, counts each row's generated tokens and reports rows as they end.
 
-    Pass :meth:`stopping_criteria` to ``model.generate``: it never stops generation, it
-    records when the first new token exists. Call :meth:`finish` with the new tokens.
+    Pass :meth:`stopping_criteria` to ``model.generate``: it never stops generation; at
+    each decoding step it records when the first new token exists and tells
+    ``on_rows_done`` how many more rows have emitted their end-of-sequence token, so a
+    run made of one batch shows items finishing instead of sitting at ``0/N`` until the
+    whole batch returns. Call :meth:`finish` with the new tokens: the rows that ran to
+    ``max_new_tokens`` are reported then.
+
+    Args:
+        on_rows_done: called with the number of rows newly finished (the runner's progress).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_rows_done: Callable[[int], None] | None = None) -> None:
         """Start the clock."""
         self.started = time.perf_counter()
         self.first_token_seconds: float | None = None
         self.seconds = 0.0
         self.completion_tokens: list[int] = []
+        self._on_rows_done = on_rows_done
+        self._rows_reported = 0
 
-    def stopping_criteria(self) -> Any:
-        """Return a transformers ``StoppingCriteriaList`` that only notes the first token's time."""
+    def stopping_criteria(self, prompt_length: int = 0, eos_token_id: int | Sequence[int] | None = None) -> Any:
+        """Return a transformers ``StoppingCriteriaList`` that notes the first token and rows that ended.
+
+        Args:
+            prompt_length: the padded prompt's length (new tokens start there).
+            eos_token_id: the end-of-sequence token(s); None reports rows only at :meth:`finish`.
+        """
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         timer = self
+        stops = torch.tensor(sorted(_stop_ids(eos_token_id)), dtype=torch.long)
 
-        class _FirstToken(StoppingCriteria):
+        class _Observer(StoppingCriteria):
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
                 if timer.first_token_seconds is None:
                     timer.first_token_seconds = time.perf_counter() - timer.started
+                if timer._on_rows_done is not None and len(stops):
+                    new = input_ids[:, prompt_length:]
+                    ended = int(torch.isin(new, stops.to(new.device)).any(dim=1).sum().item())
+                    timer._report(ended)
                 return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
-        return StoppingCriteriaList([_FirstToken()])
+        return StoppingCriteriaList([_Observer()])
+
+    def _report(self, rows_done: int) -> None:
+        if self._on_rows_done is not None and rows_done > self._rows_reported:
+            self._on_rows_done(rows_done - self._rows_reported)
+            self._rows_reported = rows_done
 
     def finish(self, new_tokens: Any, eos_token_id: int | Sequence[int] | None) -> None:
-        """Stop the clock and count, per row, the tokens before the first end-of-sequence token."""
+        """Stop the clock, count per row the tokens before the first end-of-sequence token, report every row."""
         self.seconds = time.perf_counter() - self.started
-        stops = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
+        stops = _stop_ids(eos_token_id)
         self.completion_tokens = []
         for row in new_tokens.tolist():
             count = next((i for i, token in enumerate(row) if token in stops), len(row))
             self.completion_tokens.append(count)
+        self._report(len(self.completion_tokens))
+
+
+def _stop_ids(eos_token_id: int | Sequence[int] | None) -> set[int]:
+    return {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
 
 
 def _quantile(values: Sequence[float], q: float) -> float | None:

@@ -86,6 +86,24 @@ class RunVerdict:
         """Return one candidate's standing, or None when it is not in the run."""
         return next((gate for gate in self.candidates if gate.name == name), None)
 
+    def headline(self) -> str:
+        """Return the run's verdict in one line, whatever it is: outcome, exit code, bars, each candidate.
+
+        ``PASSED (exit 0): 3 bars: 3 passed; base baseline, lora deployable``
+        """
+        counts = {"passed": 0, "failed": 0, "undecided": 0, "not counted": 0}
+        for gate in self.candidates:
+            for label, bars in (("passed", gate.passed), ("failed", gate.failed), ("undecided", gate.undecided),
+                                ("not counted", gate.not_counted)):
+                counts[label] += len(bars)
+        total = sum(counts.values())
+        bars = (f"{total} bar{'s' * (total != 1)}: " + ", ".join(f"{n} {label}" for label, n in counts.items() if n)
+                if total else "no bars")
+        regressed = sum(len(gate.regressions) for gate in self.candidates)
+        regressions = f", {regressed} metric{'s' * (regressed != 1)} regressed" if regressed else ""
+        standing = ", ".join(f"{gate.name} {gate.status.replace('_', ' ')}" for gate in self.candidates)
+        return f"{'PASSED' if self.passed else 'FAILED'} (exit {self.exit_code}): {bars}{regressions}; {standing}"
+
 
 def _bar_line(record: BarRecord) -> str:
     prefix = "inconclusive bar" if record.status == "inconclusive" else "bar"

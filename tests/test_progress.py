@@ -65,6 +65,37 @@ def test_library_bars_are_restored_after_evalkit_returns() -> None:
     assert transformers_logging.is_progress_bar_enabled()
 
 
+def test_every_tqdm_bar_is_silent_inside_evalkit_even_one_asking_to_be_shown() -> None:
+    import io
+
+    import tqdm
+    from transformers.utils import logging as transformers_logging
+
+    def drawn(**options: object) -> str:
+        out = io.StringIO()
+        for _ in tqdm.tqdm(range(3), file=out, mininterval=0, **options):  # type: ignore[call-overload]
+            pass
+        return out.getvalue()
+
+    def drawn_positionally() -> str:
+        out = io.StringIO()
+        for _ in tqdm.tqdm(range(3), "desc", 3, True, out, None, 0, 10.0, None, None, False):
+            pass
+        return out.getvalue()
+
+    transformers_logging.enable_progress_bar()
+    assert "3/3" in drawn(disable=False)
+    with library_bars_silenced():
+        assert drawn(disable=False) == ""            # lm-eval's "Tokenizing inputs" passes disable=False
+        assert drawn(desc="Loading weights") == ""
+        assert drawn_positionally() == ""
+        out = io.StringIO()
+        for _ in transformers_logging.tqdm(range(3), file=out, mininterval=0):
+            pass
+        assert out.getvalue() == ""
+    assert "3/3" in drawn(disable=False)             # the user's own bars, after evalkit returns
+
+
 def test_a_piped_run_prints_progress_lines(make_suite, tiny_model_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     suite = make_suite(candidates=[{"name": "base", "model": str(tiny_model_dir)}])
     summary = tmp_path / "summary.json"
@@ -77,6 +108,7 @@ def test_a_piped_run_prints_progress_lines(make_suite, tiny_model_dir: Path, tmp
     progress_lines = [line for line in result.stderr.splitlines() if "items/s" in line and "ETA" in line]
     assert any("generating" in line and "done 3/3" in line for line in progress_lines), result.stderr
     assert "\x1b[" not in result.stderr  # no bars, no cursor movement in a log
+    assert "Loading weights" not in result.stderr and "it/s]" not in result.stderr  # no library bars either
     import json
 
     recorded = json.loads(summary.read_text())

@@ -191,4 +191,6 @@ def handle(args: argparse.Namespace) -> int:
     for line in verdict.failures:
         label = "UNDECIDED" if line.startswith("inconclusive bar") else "FAILED"
         console.print(f"[red]{label}[/red] {escape(line)}", highlight=False)
+    colour = "green" if verdict.passed else "red"
+    console.print(f"[{colour}]verdict:[/{colour}] {escape(verdict.headline())}", highlight=False)
     return verdict.exit_code

@@ -176,7 +176,7 @@ class HFBackend:
             usage: list[GenerationUsage | None] = [None] * len(prompts)
             for start in range(0, len(order), settings.batch_size):
                 batch = order[start : start + settings.batch_size]
-                timer = BatchTimer()
+                timer = BatchTimer(on_progress)  # reports each row as it ends: progress within one batch
                 texts = self._generate_batch(model, tokenizer, [encoded[i] for i in batch], settings, timer,
                                              seeds=[seeds[i] for i in batch] if seeds is not None else None,
                                              constraint=variant.constraint)
@@ -184,8 +184,6 @@ class HFBackend:
                     outputs[index] = text
                     usage[index] = GenerationUsage(len(encoded[index]), count, timer.seconds,
                                                    timer.first_token_seconds)
-                if on_progress is not None:
-                    on_progress(len(batch))
         # Read by evalkit.usage.UsageMeter: one entry per conversation of this call.
         self.last_usage = usage
         return outputs
@@ -229,7 +227,8 @@ class HFBackend:
             max_new_tokens=settings.max_new_tokens,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            stopping_criteria=timer.stopping_criteria() if timer is not None else None,
+            stopping_criteria=timer.stopping_criteria(input_ids.shape[1], tokenizer.eos_token_id)
+            if timer is not None else None,
             **sampling,
         )
         new_tokens = generated[:, input_ids.shape[1] :]
