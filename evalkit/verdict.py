@@ -93,9 +93,9 @@ class RunVerdict:
         """
         counts = {"passed": 0, "failed": 0, "undecided": 0, "not counted": 0}
         for gate in self.candidates:
-            for label, bars in (("passed", gate.passed), ("failed", gate.failed), ("undecided", gate.undecided),
-                                ("not counted", gate.not_counted)):
-                counts[label] += len(bars)
+            for label, records in (("passed", gate.passed), ("failed", gate.failed), ("undecided", gate.undecided),
+                                   ("not counted", gate.not_counted)):
+                counts[label] += len(records)
         total = sum(counts.values())
         bars = (f"{total} bar{'s' * (total != 1)}: " + ", ".join(f"{n} {label}" for label, n in counts.items() if n)
                 if total else "no bars")
