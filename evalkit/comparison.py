@@ -53,6 +53,10 @@ class MetricComparison:
             (set when the verdict is ``inconclusive``).
         pass_to_fail: ids of items the baseline passed and the candidate failed.
         fail_to_pass: ids of items the baseline failed and the candidate passed.
+        pass_to_fail_total / fail_to_pass_total: how many items flipped in all, set when
+            the id lists hold only the first ones (a run read from summary.json, which
+            keeps the first :data:`evalkit.run_records.FLIP_IDS_KEPT`); None when the
+            lists are whole. :attr:`n_pass_to_fail` and :attr:`n_fail_to_pass` count either way.
         higher_is_better: the metric's declared direction; when False (bits per byte) a
             rise is the drop the threshold bounds. The delta and its interval are always
             candidate - baseline, as measured.
@@ -78,6 +82,18 @@ class MetricComparison:
     pass_to_fail: list[str] = field(default_factory=list)
     fail_to_pass: list[str] = field(default_factory=list)
     higher_is_better: bool = True
+    pass_to_fail_total: int | None = None
+    fail_to_pass_total: int | None = None
+
+    @property
+    def n_pass_to_fail(self) -> int:
+        """Items that flipped pass -> fail, in all (``pass_to_fail`` may list only the first)."""
+        return len(self.pass_to_fail) if self.pass_to_fail_total is None else self.pass_to_fail_total
+
+    @property
+    def n_fail_to_pass(self) -> int:
+        """Items that flipped fail -> pass, in all (``fail_to_pass`` may list only the first)."""
+        return len(self.fail_to_pass) if self.fail_to_pass_total is None else self.fail_to_pass_total
     detectable_drop: float | None = None
 
     @property

@@ -23,7 +23,7 @@ from evalkit.errors import DataError
 from evalkit.sections.run import check_sections
 
 __all__ = [
-    "CandidateIdentity", "CandidateRecord", "ItemRecord", "ScoreRecord", "SummaryRecord",
+    "FLIP_IDS_KEPT", "CandidateIdentity", "CandidateRecord", "ItemRecord", "ScoreRecord", "SummaryRecord",
     "parse_record", "summary_json", "summary_sections", "written_sections",
 ]
 
@@ -135,9 +135,23 @@ _PER_ITEM_PARTS = {"slices": "labels"}       # section -> its per-item key
 _PER_ITEM_PER_CANDIDATE = {"usage": "per_item"}  # section -> candidate -> its per-item key
 
 
+FLIP_IDS_KEPT = 100
+"""Flipped item ids a summary keeps per metric and direction; the totals say how many there are."""
+
+
 def summary_sections(sections: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``sections`` as a summary holds them: without their per-item maps (a shallow copy)."""
+    """Return ``sections`` as a summary holds them: without their per-item maps (a shallow copy).
+
+    The comparison's flipped item ids are cut to the first :data:`FLIP_IDS_KEPT` per
+    metric, with ``pass_to_fail_total`` / ``fail_to_pass_total`` saying how many flipped.
+    """
     bounded = dict(sections)
+    comparison = bounded.get("comparison")
+    if isinstance(comparison, Mapping) and isinstance(comparison.get("candidates"), Mapping):
+        bounded["comparison"] = {**comparison, "candidates": {
+            name: {**entry, "metrics": {metric: _cut_flips(values) for metric, values in entry["metrics"].items()}}
+            if isinstance(entry, Mapping) and isinstance(entry.get("metrics"), Mapping) else entry
+            for name, entry in comparison["candidates"].items()}}
     for name, key in _PER_ITEM_PARTS.items():
         section = bounded.get(name)
         if isinstance(section, Mapping) and key in section:
@@ -199,3 +213,17 @@ def _adapter(model: type[Any]) -> TypeAdapter[Any]:
     if model not in _ADAPTERS:
         _ADAPTERS[model] = TypeAdapter(model)
     return _ADAPTERS[model]
+
+
+def _cut_flips(metric: Any) -> Any:
+    """Return one metric comparison's JSON with its flipped ids cut to the first ``FLIP_IDS_KEPT``."""
+    if not isinstance(metric, Mapping):
+        return metric
+    cut = dict(metric)
+    for key in ("pass_to_fail", "fail_to_pass"):
+        ids = metric.get(key)
+        if isinstance(ids, list) and len(ids) > FLIP_IDS_KEPT:
+            cut[key] = ids[:FLIP_IDS_KEPT]
+            if metric.get(f"{key}_total") is None:
+                cut[f"{key}_total"] = len(ids)
+    return cut

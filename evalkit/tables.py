@@ -49,8 +49,8 @@ def comparison_frame(comparison: Comparison) -> pd.DataFrame:
     for candidate in comparison.candidates.values():
         for metric in candidate.metrics.values():
             record = asdict(metric)
-            record["n_pass_to_fail"] = len(metric.pass_to_fail)
-            record["n_fail_to_pass"] = len(metric.fail_to_pass)
+            record["n_pass_to_fail"] = metric.n_pass_to_fail
+            record["n_fail_to_pass"] = metric.n_fail_to_pass
             rows.append({"candidate": candidate.candidate, "baseline": candidate.baseline, **record})
     frame = pd.DataFrame(rows)
     if frame.empty:

@@ -15,9 +15,13 @@ import yaml
 from evalkit.api import run_suite
 from evalkit.config import GenerationConfig
 from evalkit.run_dir import load_run_dir
-from evalkit.run_records import summary_sections
+from evalkit.run_output import write_run
+from evalkit.run_records import FLIP_IDS_KEPT, summary_sections
 from evalkit.sampling import expand_samples
+from evalkit.sections.run import comparison_section
 from evalkit.store import RunStore
+from evalkit.tables import comparison_frame
+from evalkit.testing_runs import synthetic_run
 from tests.test_write_order import write_suite
 
 
@@ -56,3 +60,27 @@ def test_samples_are_grouped_by_item_in_sample_order() -> None:
     assert sampled.of_item(2) == []
     greedy = expand_samples(GenerationConfig(), ["a", "b"], ["ka", "kb"], [[], []])
     assert [greedy.of_item(0), greedy.of_item(1)] == [[0], [1]]
+
+
+def test_summary_keeps_the_first_flipped_ids_and_their_totals(tmp_path: Path) -> None:
+    run = synthetic_run(400, candidates=("base", "lora"), judged_items=0)
+    flips = {metric: (len(mc["pass_to_fail"]), len(mc["fail_to_pass"]))
+             for metric, mc in run.sections["comparison"]["candidates"]["lora"]["metrics"].items()}
+    many = [metric for metric, (lost, gained) in flips.items() if max(lost, gained) > FLIP_IDS_KEPT]
+    assert many  # the planted run flips more items than a summary lists
+    directory = write_run(run, tmp_path)
+    written = json.loads((directory / "summary.json").read_text())["sections"]["comparison"]
+    for metric, (lost, gained) in flips.items():
+        entry = written["candidates"]["lora"]["metrics"][metric]
+        assert len(entry["pass_to_fail"]) == min(lost, FLIP_IDS_KEPT)
+        for key, count in (("pass_to_fail", lost), ("fail_to_pass", gained)):
+            total = entry.get(f"{key}_total")
+            assert (len(entry[key]) if total is None else total) == count
+    again = load_run_dir(directory)
+    assert again.summary()["sections"] == json.loads((directory / "summary.json").read_text())["sections"]
+    compared = comparison_section(again.sections)
+    assert compared is not None
+    counted = {metric: (mc.n_pass_to_fail, mc.n_fail_to_pass) for metric, mc in compared.candidates["lora"].metrics.items()}
+    assert counted == flips
+    frame = comparison_frame(compared)
+    assert frame.loc[("lora", many[0]), "n_pass_to_fail"] == flips[many[0]][0]

@@ -113,10 +113,12 @@ def print_comparison(comparison: Comparison, flips: int = 10) -> None:
     for candidate in comparison.candidates.values():
         console.print(comparison_table(candidate, f"{candidate.candidate} vs {candidate.baseline} ({where})"))
         for metric in candidate.metrics.values():
-            for label, ids in (("pass->fail", metric.pass_to_fail), ("fail->pass", metric.fail_to_pass)):
+            for label, ids, total in (("pass->fail", metric.pass_to_fail, metric.n_pass_to_fail),
+                                      ("fail->pass", metric.fail_to_pass, metric.n_fail_to_pass)):
                 if ids and flips > 0:
-                    shown = ", ".join(ids[:flips]) + (f" ... (+{len(ids) - flips})" if len(ids) > flips else "")
-                    console.print(f"  {escape(metric.metric)} {label} ({len(ids)}): {escape(shown)}", highlight=False)
+                    listed = ids[:flips]
+                    shown = ", ".join(listed) + (f" ... (+{total - len(listed)})" if total > len(listed) else "")
+                    console.print(f"  {escape(metric.metric)} {label} ({total}): {escape(shown)}", highlight=False)
         for metric in candidate.regressions:
             console.print(f"[bold red]regressed[/bold red] {candidate.candidate} {escape(metric.metric)}: "
                           f"{escape(metric.explain())}", highlight=False)

@@ -156,7 +156,7 @@ def _flips(by_candidate: Mapping[str, Mapping[str, MetricComparison]], item_inde
             sides = []
             for direction, key in (("pass → fail", "pass_to_fail"), ("fail → pass", "fail_to_pass")):
                 ids = [str(i) for i in getattr(mc, key)]
-                side = FlipSide(len(ids), ids[:FLIP_IDS_SHOWN])
+                side = FlipSide(getattr(mc, f"n_{key}"), ids[:FLIP_IDS_SHOWN])
                 # pass → fail cases are failures of the candidate; fail → pass ones of the baseline.
                 shown_in = candidate if key == "pass_to_fail" else baselines.get(candidate, "")
                 known = [item_index[i] for i in ids if i in item_index]
