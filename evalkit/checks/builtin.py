@@ -53,13 +53,59 @@ def _unexpected_options(name: str, options: Mapping[str, Any], allowed: set[str]
         )
 
 
+EXACT_MATCH_JSON = ("text", "canonical")
+"""``exact_match``'s ``json:`` modes: compare the texts, or the JSON values when both parse."""
+
+
+def _flag(name: str, options: Mapping[str, Any], key: str, default: bool, context: CheckContext) -> bool:
+    value = options.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{context.source}: check '{name}' option {key}: write true or false, not {value!r}")
+    return value
+
+
+def _canonical_json(text: str) -> str | None:
+    value, reason = parse_json_object(text)
+    if reason:
+        return None
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, RecursionError):  # NaN is JSON to Python's reader; nesting is bounded above
+        return None
+
+
 @check("exact_match", kind="binary")
 def exact_match(options: dict[str, Any], context: CheckContext) -> Check:
-    """Prediction equals the reference after stripping surrounding whitespace."""
-    _unexpected_options("exact_match", options, set(), context)
+    """Prediction equals the reference, after the normalisation the options ask for.
+
+    Options (the defaults are the check's behaviour without options):
+        strip: drop surrounding whitespace from both first (default true).
+        case: case counts (default true); ``false`` compares them lowercased (``casefold``).
+        json: ``text`` (default) compares the texts; ``canonical`` compares the JSON values
+            when the reference is JSON: key order, spacing and escapes do not count, and a
+            prediction that is not JSON scores 0 saying so.
+    """
+    _unexpected_options("exact_match", options, {"strip", "case", "json"}, context)
+    strip = _flag("exact_match", options, "strip", True, context)
+    case = _flag("exact_match", options, "case", True, context)
+    mode = options.get("json", "text")
+    if mode not in EXACT_MATCH_JSON:
+        raise ConfigError(f"{context.source}: check 'exact_match' option json: use one of "
+                          f"{', '.join(EXACT_MATCH_JSON)}, not {mode!r}")
+
+    def normalised(text: str) -> str:
+        text = text.strip() if strip else text
+        return text if case else text.casefold()
 
     def score(prediction: str, reference: str) -> Mapping[str, Score]:
-        if prediction.strip() == reference.strip():
+        if mode == "canonical":
+            expected = _canonical_json(reference)
+            if expected is not None:
+                given = _canonical_json(prediction)
+                if given is None:
+                    return {"exact_match": Score(0.0, "not JSON (json: canonical compares JSON values)")}
+                prediction, reference = given, expected
+        if normalised(prediction) == normalised(reference):
             return {"exact_match": Score(1.0)}
         return {"exact_match": Score(0.0, "differs from the expected output")}
 
