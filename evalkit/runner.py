@@ -10,6 +10,7 @@ planned candidate is :func:`evaluate_candidate`; :func:`execute_suite` drives th
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -275,6 +276,10 @@ def execute_suite(
         command=command,
     )
     backends: dict[str, Backend] = {}
+    # What is loaded, and each evaluated candidate's items, live to the end of the run: moved
+    # out of the collector's sight, so that its full passes do not rescan millions of them
+    # again and again (seconds each on a large run, and a stall inside any timed step).
+    gc.freeze()
     try:
         for plan in plans:
             if plan.variant is None:
@@ -290,6 +295,7 @@ def execute_suite(
                                                       usage=run.sections.setdefault("usage", {}),
                                                       sampling=run.sections.setdefault("sampling", {})
                                                       if suite.generation.samples > 1 else None))
+            gc.freeze()
         # What each check declared its metrics to be: the comparison picks its test from it.
         run.sections["metric_kinds"] = metric_declarations(inputs.checks)
         if executor is not None:
@@ -298,6 +304,7 @@ def execute_suite(
         for _, stage in import_stage_modules():
             stage(inputs, run, backends, progress)
     finally:
+        gc.unfreeze()  # collectable again once the run is over (a library caller runs many)
         if executor is not None:
             executor.close()
         for backend in backends.values():
