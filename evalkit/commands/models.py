@@ -43,12 +43,12 @@ def handle_list(args: argparse.Namespace) -> int:
              "source": str(m.source) if m.source else None} for m in models]
     if emit_json(args.json_out, rows):
         return 0
-    for row in rows:
-        console.print(f"[bold]{escape(row['name'])}[/bold]: {escape(row['description'])}", highlight=False)
-        where = row["path"] or "not converted yet (evalkit models path NAME --convert)"
+    for model in models:
+        console.print(f"[bold]{escape(model.name)}[/bold]: {escape(model.description)}", highlight=False)
+        where = str(model.path) if model.path else "not converted yet (evalkit models path NAME --convert)"
         console.print(f"  directory: {escape(where)}", highlight=False, soft_wrap=True)
-        if row["source"]:
-            console.print(f"  converted from: {escape(row['source'])}", highlight=False, soft_wrap=True)
+        if model.source:
+            console.print(f"  converted from: {escape(str(model.source))}", highlight=False, soft_wrap=True)
     return 0
 
 
