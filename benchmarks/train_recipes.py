@@ -47,9 +47,21 @@ def variant_config(spec: dict[str, Any], out_dir: Path) -> TrainConfig:
     return changed
 
 
+def scale_lora_updates(model: Any, factor: float) -> None:
+    """Multiply every LoRA update of a peft model by ``factor`` (its B matrices, in place)."""
+    if factor != 1.0:
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.data.mul_(factor)
+
+
 @torch.inference_mode()
-def teacher_forced_exact_match(config: TrainConfig, adapter_dir: Path | None, batch_size: int = 16) -> float:
-    """Return the share of eval items greedy decoding would answer exactly (see the module docstring)."""
+def teacher_forced_exact_match(config: TrainConfig, adapter_dir: Path | None, batch_size: int = 16,
+                               lora_scale: float = 1.0) -> float:
+    """Return the share of eval items greedy decoding would answer exactly (see the module docstring).
+
+    ``lora_scale`` multiplies the adapter's LoRA update (its B matrices) first: 1 is the adapter as trained.
+    """
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -60,6 +72,7 @@ def teacher_forced_exact_match(config: TrainConfig, adapter_dir: Path | None, ba
     model: Any = AutoModelForCausalLM.from_pretrained(str(base.path), dtype=torch.float32)
     if adapter_dir is not None:
         model = PeftModel.from_pretrained(model, str(adapter_dir))
+        scale_lora_updates(model, lora_scale)
     model.eval()
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
     sequences: list[tuple[list[int], list[int]]] = []
