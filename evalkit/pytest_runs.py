@@ -11,13 +11,12 @@ A test sees a run as an :class:`EvalkitResult`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from evalkit.bar_result import BarResult
-from evalkit.digest import file_sha256, json_digest
+from evalkit.digest import json_digest
 from evalkit.pytest_settings import EvalkitSettings
 from evalkit.sections.run import bars_section
 from evalkit.version import evalkit_version
@@ -30,6 +29,8 @@ if TYPE_CHECKING:
 
 REPORT_PROPERTY = "evalkit.report"
 """The junit property (and test-report user property) that carries a run's report path."""
+_STORED_RUNS_CONSIDERED = 5
+"""How many of a suite's newest stored runs the plugin looks through for an identical one."""
 REUSED_PROPERTY = "evalkit.reused"
 """``true`` when the run was made by an earlier session (``false``: made by this one)."""
 
@@ -104,34 +105,20 @@ def suite_cache_key(planned: SuiteInputs) -> str:
     Args:
         planned: the suite's :func:`evalkit.runner.plan_suite`.
     """
+    from evalkit.resolved_suite import named_file_hashes
     from evalkit.runner import candidate_identity
     from evalkit.yaml_source import load_yaml_with_nodes
 
     suite = planned.suite
     data, _ = load_yaml_with_nodes(suite.source)
     data.pop("bars", None)
-    files = {}
-    for text in _strings_in(data):
-        path = suite.resolve(text)
-        if path.is_file():
-            files[text] = file_sha256(path)
+    files = named_file_hashes(data, suite.resolve)
     identities = {
         name: (vars(identity) if (identity := candidate_identity(plan)) else plan.skip_reason)
         for name, plan in planned.plans.items()
     }
     payload = {"suite": data, "files": files, "candidates": identities, "evalkit": evalkit_version()}
     return json_digest(payload)
-
-
-def _strings_in(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings_in(item)
 
 
 class SuiteRuns:
@@ -200,6 +187,11 @@ class SuiteRuns:
         entry_path = self.cache_dir(suite) / f"{suite.name}-{key[:24]}.json"
         with FileLock(str(entry_path.with_suffix(".lock"))):
             reused = self._reuse(suite, entry_path)
+            if reused is None and self.settings.cache:
+                reused = self._reuse_stored(planned)
+            if reused is not None and reused.run_dir is not None and not entry_path.is_file():
+                entry = {"run_dir": str(reused.run_dir), "session": None, "suite": str(suite_path)}
+                write_text(entry_path, json.dumps(entry))
             if reused is not None:
                 return reused
             result = self._run(planned)
@@ -222,6 +214,31 @@ class SuiteRuns:
         result = self._from_run_dir(suite, run_dir)
         result.reused = not same_session
         return result
+
+    def _reuse_stored(self, planned: SuiteInputs) -> EvalkitResult | None:
+        """Return an identical run already in the store (one ``evalkit run`` made), if its directory is intact.
+
+        Identical is :func:`evalkit.resolved_suite.same_as_stored`: the whole suite, the
+        same resolved config apart from its bars, files, device, dtype, library versions
+        and candidate identities; the newest such run of the last few is taken.
+        """
+        from evalkit.resolved_suite import same_as_stored
+        from evalkit.store import RunStore, resolve_store_path
+
+        suite = planned.suite
+        path = resolve_store_path(suite, self.settings.store)
+        if not path.is_file():
+            return None
+        with RunStore(path, read_only=True) as store:
+            for summary in reversed(store.run_summaries(suite.name, limit=_STORED_RUNS_CONSIDERED)):
+                if same_as_stored(summary, planned):
+                    run = store.find_run(summary["run_id"])
+                    if run.run_dir is not None and (Path(run.run_dir) / "summary.json").is_file():
+                        result = self._from_run_dir(suite, Path(run.run_dir))
+                        result.reused = True
+                        result._run = run
+                        return result
+        return None
 
     def _from_run_dir(self, suite: SuiteConfig, run_dir: Path) -> EvalkitResult:
         from evalkit.bars import evaluate_bars

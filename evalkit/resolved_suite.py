@@ -16,7 +16,7 @@ what the run used.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import pydantic
 
 from evalkit.config import SuiteConfig
 from evalkit.digest import file_sha256
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, EvalkitError
 from evalkit.models.runtime import LOCAL_BACKENDS, device_kind, resolve_dtype
 from evalkit.planning import candidate_identity
 from evalkit.results import RunResult
@@ -35,8 +35,8 @@ from evalkit.sections.resolved_suite import RESOLVED_SUITE, CandidateRuntime, Re
 from evalkit.stages import SuiteInputs
 from evalkit.version import library_versions
 
-__all__ = ["record_resolved_suite", "rerun_differences", "resolved_suite_section", "suite_from_run",
-           "version_changes"]
+__all__ = ["named_file_hashes", "record_resolved_suite", "rerun_differences", "resolved_suite_section",
+           "same_as_stored", "suite_from_run", "version_changes"]
 
 
 def _suite_file_form(config: SuiteConfig) -> dict[str, Any]:
@@ -62,6 +62,32 @@ def _resolved_paths(config: SuiteConfig) -> dict[str, str]:
         if model.exists():  # a local directory or file; otherwise a name (embedded model, hub id)
             paths[f"candidates.{candidate.name}.model"] = model
     return {key: str(value) for key, value in paths.items()}
+
+
+def named_file_hashes(data: Any, resolve: Callable[[str], Path]) -> dict[str, str]:
+    """Return the SHA-256 of every file a suite's strings name (each string that resolves to a file).
+
+    Args:
+        data: the suite's mapping (or any part of it).
+        resolve: resolves a string written in the suite to a path (:meth:`SuiteConfig.resolve`).
+    """
+    hashes = {}
+    for text in _strings_in(data):
+        path = resolve(text)
+        if path.is_file():
+            hashes[text] = file_sha256(path)
+    return hashes
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_in(item)
 
 
 def _runtimes(config: SuiteConfig) -> dict[str, CandidateRuntime]:
@@ -91,14 +117,16 @@ def resolved_suite_section(
         allow_missing: the ``--allow-missing`` candidates.
         limit: the ``--limit`` given.
     """
+    data = _suite_file_form(config)
     return ResolvedSuiteSection(
         suite_file=str(config.source),
-        config=_suite_file_form(config),
+        config=data,
         overrides=list(config._overrides),
         candidates=list(candidates) if candidates else None,
         allow_missing=list(allow_missing),
         limit=limit,
         paths=_resolved_paths(config),
+        files=named_file_hashes(data, config.resolve),
         runtime=_runtimes(config),
         seeds={"generation": config.generation.seed},
         versions=library_versions(),
@@ -191,3 +219,37 @@ def version_changes(run: RunResult) -> list[str]:
     now = library_versions()
     return [f"{name} {now.get(name) or 'absent'} (the run had {version or 'absent'})"
             for name, version in was.items() if name in now and now[name] != version]
+
+
+def same_as_stored(summary: Mapping[str, Any], planned: SuiteInputs) -> bool:
+    """Whether a stored run (its summary) is what running the planned suite now would make.
+
+    True when the run ran the whole suite (no ``--candidate``, ``--limit``,
+    ``--allow-missing``) with the same resolved config apart from its bars (bars are checked
+    again on a reused run), the same named files' contents, the same device, dtype and
+    library versions, and every candidate with the same identity. A run recorded before
+    runs carried a resolved suite is never the same.
+    """
+    stored = summary.get("sections", {}).get(RESOLVED_SUITE)
+    if stored is None:
+        return False
+    try:
+        record: ResolvedSuiteSection = parse_section(ResolvedSuiteSection, stored, f"run {summary.get('run_id')}")
+    except EvalkitError:
+        return False
+    current = resolved_suite_section(planned.suite)
+    if record.candidates is not None or record.limit is not None or record.allow_missing:
+        return False
+    if (_without_bars(record.config), record.files, record.runtime, record.versions) != (
+            _without_bars(current.config), current.files, current.runtime, current.versions):
+        return False
+    identities = {c.get("name"): (c.get("status"), c.get("identity")) for c in summary.get("candidates", [])}
+    planned_identities = {}
+    for name, plan in planned.plans.items():
+        identity = candidate_identity(plan)
+        planned_identities[name] = ("ok", vars(identity)) if identity else ("skipped", None)
+    return identities == planned_identities
+
+
+def _without_bars(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if key != "bars"}

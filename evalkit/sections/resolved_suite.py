@@ -46,6 +46,8 @@ class ResolvedSuiteSection(SectionModel):
     """``--limit N``, when given (its cuts are already part of ``config``)."""
     paths: dict[str, str] = Field(default_factory=dict)
     """The suite's paths resolved: ``dataset.path``, ``candidates.NAME.adapter``, ``output_dir`` ..."""
+    files: dict[str, str] = Field(default_factory=dict)
+    """SHA-256 of every file the suite names (data, schemas, rubrics, training configs), by the name written."""
     runtime: dict[str, CandidateRuntime] = Field(default_factory=dict)
     """Per candidate: backend, device and dtype as resolved on this machine."""
     seeds: dict[str, int] = Field(default_factory=dict)
