@@ -70,16 +70,22 @@ class _Row:
         return len(self.context) + len(self.tail)
 
 
+TAIL_FLOOR = 64
+"""A packed row's continuation segments may add up to its context's length, or this many tokens."""
+
+
 def pack_requests(requests: Sequence[Request], max_length: int) -> list[_Row]:
     """Group requests by context into packed rows (see :class:`_Row`).
 
-    A request longer than ``max_length + 1`` tokens loses context tokens from the left,
+    A row's segments hold at most its context's length in tokens (or :data:`TAIL_FLOOR`),
+    so rolling windows (long documents after one prefix token) get a row each, never one
+    row of quadratic attention. A request longer than ``max_length + 1`` tokens loses context tokens from the left,
     as lm-eval's ``hf`` model does.
 
     Raises:
         BenchmarkError: a continuation alone exceeds the model's context length.
     """
-    rows: dict[tuple[int, ...], _Row] = {}
+    rows: dict[tuple[int, ...], list[_Row]] = {}
     for index, (_, context, continuation) in enumerate(requests):
         if not continuation or not context:
             raise BenchmarkError("lm-eval sent an empty context or continuation; this is a bug in the task")
@@ -88,13 +94,18 @@ def pack_requests(requests: Sequence[Request], max_length: int) -> list[_Row]:
                 f"a continuation of {len(continuation)} tokens exceeds the model's {max_length}-token context"
             )
         kept_context = context[-(max_length + 1 - len(continuation)) :]
-        row = rows.setdefault(tuple(kept_context), _Row(list(kept_context)))
+        group = rows.setdefault(tuple(kept_context), [])
         key = tuple(continuation)
-        if key not in row.segments:
+        row = next((r for r in group if key in r.segments), None)
+        if row is None:
+            budget = max(len(kept_context), TAIL_FLOOR)
+            if not group or len(group[-1].tail) + len(key) - 1 > budget:
+                group.append(_Row(list(kept_context)))
+            row = group[-1]
             row.segments[key] = len(row.tail)
             row.tail.extend(key[:-1])
         row.requests.append((index, key))
-    return list(rows.values())
+    return [row for group in rows.values() for row in group]
 
 
 @dataclass

@@ -158,3 +158,16 @@ def test_suite_runs_the_probe_end_to_end_with_its_direction_declared(
     # A rise beyond the allowed 3% with the whole interval above it is exactly when the bar fails.
     allowed = 0.03 * compared["baseline_value"]
     assert (bar["status"] == "failed") == (compared["ci_low"] > allowed and compared["p_value"] < 0.05)
+
+
+def test_rolling_documents_get_a_row_each_while_short_answers_share_their_context() -> None:
+    from evalkit.benchmarks.lm import pack_requests
+
+    prefix = [0]
+    documents = [(("", ""), prefix, list(range(1, 300))), (("", ""), prefix, list(range(300, 700)))]
+    rows = pack_requests(documents, max_length=2048)
+    assert len(rows) == 2 and all(row.length <= 400 for row in rows)  # never one 700-token row
+    question = list(range(100, 180))
+    answers = [(("q", "a"), question, [i, i + 1, i + 2]) for i in (900, 910, 920, 930)]
+    (shared,) = pack_requests(answers, max_length=2048)
+    assert len(shared.requests) == 4
