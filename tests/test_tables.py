@@ -56,8 +56,10 @@ def test_export_writes_the_table(run, tmp_path: Path, fmt: str, monkeypatch: pyt
     assert main(["export", str(run_dir), "--out", str(out)]) == 0
     read = {"csv": pd.read_csv, "parquet": pd.read_parquet,
             "jsonl": lambda p: pd.read_json(p, lines=True)}[fmt](out)
-    expected = run.to_pandas().reset_index()
-    assert len(read) == len(expected)
+    from evalkit.commands.export import export_frame
+
+    expected = export_frame(run)
+    assert len(read) == len(expected) == len(run.to_pandas())
     assert list(read.columns) == list(expected.columns)
 
 
@@ -85,3 +87,32 @@ def test_schema_accepts_the_shipped_suite(capsys: pytest.CaptureFixture[str]) ->
     jsonschema.validate(suite, schema)
     with pytest.raises(jsonschema.ValidationError, match="unexpected_key"):
         jsonschema.validate({**suite, "unexpected_key": 1}, schema)
+
+
+def test_export_carries_the_run_id_identity_item_fields_and_reasons_and_prints_its_true_shape(
+    make_suite, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
+) -> None:
+    suite = make_suite()
+    summary_file = tmp_path / "summary.json"
+    assert main(["run", str(suite), "--limit", "2", "--json", str(summary_file)]) in (0, 1)
+    summary = json.loads(summary_file.read_text())
+    out = tmp_path / "items.csv"
+    capsys.readouterr()
+    assert main(["export", summary["run_id"], "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    read = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert f"wrote {len(read)} rows × {len(read.columns)} columns" in printed.replace("\n", " ")
+    identity = summary["candidates"][0]["identity"]
+    row = read.iloc[0]
+    assert row["run_id"] == summary["run_id"] and row["candidate"] == "base"
+    assert row["model_fingerprint"] == identity["model_fingerprint"] and row["prompt_hash"] == identity["prompt_hash"]
+    assert "adapter_hash" in read.columns
+    # The item's own fields, as the dataset has them (the classifier rows: instruction, input, output).
+    results = [json.loads(line) for line in (Path(summary_file.parent) / "reports" / "tiny").glob("*/results.jsonl")
+               .__next__().read_text().splitlines()]
+    first = next(r for r in results if r["item_id"] == row["item_id"])
+    assert {f"input.{name}" for name in first["input"]} <= set(read.columns)
+    assert row["input.instruction"] == first["input"]["instruction"]
+    # Each score's reason beside it, without asking.
+    assert list(read.columns)[list(read.columns).index("exact_match") + 1] == "exact_match.reason"
+    assert row["exact_match.reason"] == first["scores"]["exact_match"]["reason"]
