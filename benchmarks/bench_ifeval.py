@@ -64,13 +64,15 @@ def per_instruction(responses: dict[str, str]) -> dict[str, float]:
     return {k: round(sum(v) / len(v), 3) for k, v in sorted(followed.items())}
 
 
-def summarise(name: str, outcome: BenchmarkOutcome, seconds: float, responses: dict[str, str]) -> dict[str, Any]:
+def summarise(name: str, outcome: BenchmarkOutcome, seconds: float, cpu_seconds: float,
+              responses: dict[str, str]) -> dict[str, Any]:
     """Return (and print) one candidate's figures on the probe."""
     figures = {
         "candidate": name,
         "prompts": len(outcome.items),
         **{k: round(v, 4) for k, v in outcome.lm_eval_scores.items()},
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),  # the process's own, all threads: apart from other jobs' load
         "mean_response_words": round(sum(len(t.split()) for t in responses.values()) / max(1, len(responses)), 1),
         "inst_level_strict_by_id": per_instruction(responses),
     }
@@ -103,10 +105,11 @@ def main() -> int:
         variant = ModelVariant(model, adapter=adapter, adapter_name=name if adapter else None, dtype=dtype)
         backend.load(variant)  # the load is not the probe's cost
         lm = RecordingLM(backend, variant, batch_size=args.batch_size)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         outcome = evaluate_benchmark(task, lm)
         outcomes[name] = outcome
-        results.append(summarise(f"{name} (hf, {dtype})", outcome, time.perf_counter() - started, lm.responses))
+        results.append(summarise(f"{name} (hf, {dtype})", outcome, time.perf_counter() - started,
+                                 time.process_time() - cpu_started, lm.responses))
     base = outcomes["base"]
     ids = sorted(base.items)
     for name, outcome in outcomes.items():
