@@ -15,9 +15,16 @@ API judges (``anthropic``, ``openai``) add each response's usage to a
 own entry, ``run.sections["judges"][name]["usage"]`` (so ``sections["usage"]`` holds
 candidates only). A suite prices a judge by ``judge:<name>`` or by a glob over its model.
 
-Latency of an item is the wall time of the request that produced it: in a batched
-backend, its batch. Items served from the generation cache were not generated in this
-run and are left out of every figure (``measured_items`` says how many were).
+Latency of an item is measured per request where the backend can (vLLM's request
+metrics: time to first token plus the request's decoding time; each HTTP request of
+``openai_server``), labelled ``latency_source: per_request``. A batched backend that
+cannot time a request (HF ``generate`` over a padded batch) gives each item its batch's
+wall time divided by the batch's items, labelled ``batch_share``; the summary's
+``latency_source`` says which (``mixed``: both). Tokens/s is over whole batches: the
+tokens the batches decoded (HF: rows x steps, a row that ended early included) per
+second of their wall time, never an item's tokens over its batch's time. Items served
+from the generation cache were not generated in this run and are left out of every
+figure (``measured_items`` says how many were).
 
 Money comes from a price table: :data:`DEFAULT_PRICES` (API list prices as published;
 check them), overridden by the suite's ``prices:`` (keys: a candidate name, or a glob
@@ -89,6 +96,7 @@ class BatchTimer:
         self.first_token_seconds: float | None = None
         self.seconds = 0.0
         self.completion_tokens: list[int] = []
+        self.steps = 0
         self._on_rows_done = on_rows_done
         self._rows_reported = 0
 
@@ -127,6 +135,7 @@ class BatchTimer:
         self.seconds = time.perf_counter() - self.started
         stops = _stop_ids(eos_token_id)
         self.completion_tokens = []
+        self.steps = int(new_tokens.shape[1])  # decoding steps of the batch: every row was computed at each
         for row in new_tokens.tolist():
             count = next((i for i, token in enumerate(row) if token in stops), len(row))
             self.completion_tokens.append(count)
@@ -165,10 +174,11 @@ class UsageMeter:
         reported = getattr(backend, "last_usage", None)
         entries: list[Any] = reported if isinstance(reported, list) and len(reported) == len(item_ids) else []
         self.seconds += seconds
+        # A backend that reports nothing: each item gets its share of the chunk's time, said so.
+        share = GenerationUsage(None, None, seconds / len(item_ids), latency_source="batch_share") if item_ids else None
         for index, item_id in enumerate(item_ids):
             usage = entries[index] if entries else None
-            self.per_item[item_id] = usage if isinstance(usage, GenerationUsage) else \
-                GenerationUsage(None, None, seconds)
+            self.per_item[item_id] = usage if isinstance(usage, GenerationUsage) else share  # type: ignore[assignment]
 
     def summary(self, n_items: int, price: tuple[str, PriceSpec] | None) -> dict[str, Any]:
         """Return the JSON-ready usage summary of the candidate (see the module docstring)."""
@@ -178,6 +188,10 @@ class UsageMeter:
         latencies = [u.seconds for u in usages]
         first = [u.first_token_seconds for u in usages if u.first_token_seconds is not None]
         counted = bool(usages) and len(prompt) == len(usages) and len(completion) == len(usages)
+        decoded = sum(u.decoded_tokens if u.decoded_tokens is not None else (u.completion_tokens or 0)
+                      for u in usages)
+        sources = {u.latency_source for u in usages}
+        source = None if not usages or None in sources else (sources.pop() if len(sources) == 1 else "mixed")
         cost = None
         if price is not None and usages:
             cost = priced(price[1], self.seconds, (sum(prompt), sum(completion)) if counted else None)
@@ -192,9 +206,10 @@ class UsageMeter:
             prompt_tokens_per_item=sum(prompt) / len(prompt) if counted else None,
             completion_tokens_per_item=sum(completion) / len(completion) if counted else None,
             seconds=round(self.seconds, 4),
-            tokens_per_second=sum(completion) / self.seconds if counted and self.seconds > 0 else None,
+            tokens_per_second=decoded / self.seconds if counted and self.seconds > 0 else None,
             latency_p50=_quantile(latencies, 0.5),
             latency_p95=_quantile(latencies, 0.95),
+            latency_source=source,
             ttft_p50=_quantile(first, 0.5),
             ttft_p95=_quantile(first, 0.95),
             **priced_at,

@@ -106,3 +106,48 @@ def test_usage_bars_parse_units_and_reject_other_forms(make_suite: SuiteWriter, 
         load_suite(make_suite(candidates=[{"name": "base", "model": str(tiny_model_dir)},
                                           {"name": "other", "model": str(tiny_model_dir)}],
                               bars=[{"other": "latency_p95 max_drop 3%"}]))
+
+
+def test_a_batch_share_is_labelled_and_tokens_per_second_is_over_what_the_batch_decoded() -> None:
+    # A batch of two rows that ran 20 decoding steps in 4 s: one row stopped after 5 tokens.
+    rows = [GenerationUsage(10, 5, 2.0, 0.1, latency_source="batch_share", decoded_tokens=20.0),
+            GenerationUsage(10, 20, 2.0, 0.1, latency_source="batch_share", decoded_tokens=20.0)]
+    meter = UsageMeter()
+    meter.record(["a", "b"], type("HF", (), {"last_usage": rows})(), 4.0)
+    summary = meter.summary(2, None)
+    assert summary["latency_source"] == "batch_share"
+    assert summary["latency_p50"] == 2.0                  # 4 s over 2 items, not 4 s each
+    assert summary["tokens_per_second"] == 40 / 4.0       # 2 rows x 20 steps, over the batch's time
+    # A backend that reports nothing: each item gets its share of the chunk, labelled so.
+    silent = UsageMeter()
+    silent.record(["a", "b", "c", "d"], object(), 2.0)
+    assert {u.seconds for u in silent.per_item.values()} == {0.5}
+    assert silent.summary(4, None)["latency_source"] == "batch_share"
+    # Per-request figures beside batch shares: said to be mixed.
+    mixed = UsageMeter()
+    mixed.record(["a"], type("V", (), {"last_usage": [GenerationUsage(1, 1, 0.3, latency_source="per_request")]})(),
+                 0.3)
+    mixed.record(["b"], object(), 0.3)
+    assert mixed.summary(2, None)["latency_source"] == "mixed"
+
+
+def test_the_hf_backend_labels_its_latency_a_batch_share(tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
+    backend = HFBackend()
+    conversations = [[{"role": "user", "content": f"ticket {n}"}] for n in range(4)]
+    backend.generate(ModelVariant(model=resolve_model(str(tiny_model_dir))), conversations,
+                     GenerationConfig(max_new_tokens=5, batch_size=2))
+    usage = backend.last_usage
+    assert all(u is not None and u.latency_source == "batch_share" for u in usage)
+    assert all(u is not None and u.decoded_tokens is not None and u.decoded_tokens >= (u.completion_tokens or 0)
+               for u in usage)
+
+
+def test_the_report_labels_a_batched_runs_latency_as_a_batch_share(make_suite: SuiteWriter) -> None:
+    from evalkit.report.tradeoffs import cost_view
+
+    run = run_suite(make_suite(generation={"max_new_tokens": 4, "batch_size": 2}), write=False)
+    assert run.sections["usage"]["base"]["latency_source"] == "batch_share"
+    view = cost_view(run)
+    assert view is not None
+    (row,) = view.rows
+    assert row["p50"].endswith("(batch share)") and row["p95"].endswith("(batch share)")

@@ -182,8 +182,12 @@ class HFBackend:
                                              constraint=variant.constraint)
                 for index, text, count in zip(batch, texts, timer.completion_tokens, strict=True):
                     outputs[index] = text
-                    usage[index] = GenerationUsage(len(encoded[index]), count, timer.seconds,
-                                                   timer.first_token_seconds)
+                    # One generate call cannot time a row: each item gets its share of the
+                    # batch's time (labelled so), and of the tokens the batch decoded. Every
+                    # row gets its first token at the same step, so that time is each row's own.
+                    usage[index] = GenerationUsage(len(encoded[index]), count, timer.seconds / len(batch),
+                                                   timer.first_token_seconds, latency_source="batch_share",
+                                                   decoded_tokens=float(timer.steps))
         # Read by evalkit.usage.UsageMeter: one entry per conversation of this call.
         self.last_usage = usage
         return outputs

@@ -285,7 +285,7 @@ class OpenAIServerBackend:
             if on_progress is not None:
                 on_progress(1)
             return (response.choices[0].message.content or "").strip(), \
-                GenerationUsage(prompt_tokens, completion_tokens, seconds)
+                GenerationUsage(prompt_tokens, completion_tokens, seconds, latency_source="per_request")
 
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             answered = list(pool.map(complete, conversations))

@@ -7,7 +7,10 @@ What each :class:`~evalkit.usage.GenerationUsage` holds, and how it agrees with 
 - ``completion_tokens``: ``len(CompletionOutput.token_ids)`` less the end-of-sequence
   token vLLM keeps at the end of a sequence that ends on it; the HF backend counts the
   tokens before the first end-of-sequence token, and the two agree.
-- ``seconds``: the wall time of the engine call that produced it (its batch), as on HF.
+- ``seconds``: the request's own latency from vLLM's request metrics: its time to first
+  token plus the time from its first to its last token (``last_token_ts -
+  first_token_ts``, engine-core monotonic stamps), labelled ``per_request``; without those
+  metrics, the engine call's wall time divided by its requests, labelled ``batch_share``.
 - ``first_token_seconds``: ``RequestOutput.metrics.first_token_latency`` (vLLM 0.32's
   ``RequestStateStats``: seconds from the request's arrival in the engine to its first
   token). vLLM fills ``metrics`` only when the engine keeps statistics
@@ -42,13 +45,27 @@ def first_token_seconds(output: Any) -> float | None:
     return float(latency) if isinstance(latency, int | float) and latency > 0 else None
 
 
-def request_usage(output: Any, seconds: float, stop_token_ids: set[int]) -> GenerationUsage:
-    """Return the usage of one ``RequestOutput`` whose engine call took ``seconds``."""
+def request_seconds(output: Any) -> float | None:
+    """Return the request's own latency from vLLM's metrics (first token, then decoding), or None."""
+    first = first_token_seconds(output)
+    metrics = getattr(output, "metrics", None)
+    started, ended = getattr(metrics, "first_token_ts", None), getattr(metrics, "last_token_ts", None)
+    if first is None or not isinstance(started, int | float) or not isinstance(ended, int | float):
+        return None
+    if started <= 0 or ended < started:
+        return None
+    return first + (ended - started)
+
+
+def request_usage(output: Any, seconds: float, stop_token_ids: set[int], batch: int = 1) -> GenerationUsage:
+    """Return the usage of one ``RequestOutput`` of an engine call of ``batch`` requests that took ``seconds``."""
+    own = request_seconds(output)
     return GenerationUsage(
         prompt_tokens=len(output.prompt_token_ids),
         completion_tokens=completion_token_count(output.outputs[0], stop_token_ids),
-        seconds=seconds,
+        seconds=own if own is not None else seconds / max(1, batch),
         first_token_seconds=first_token_seconds(output),
+        latency_source="per_request" if own is not None else "batch_share",
     )
 
 
@@ -73,4 +90,4 @@ def generate_and_count(
     texts = [tokenizer.decode(list(output.outputs[0].token_ids), skip_special_tokens=True).strip()
              for output in outputs]
     stops = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    return texts, [request_usage(output, seconds, stops) for output in outputs]
+    return texts, [request_usage(output, seconds, stops, len(outputs)) for output in outputs]

@@ -169,6 +169,11 @@ def judge_cost_rows(run: RunResult) -> list[dict[str, str]]:
     return rows
 
 
+def _latency_label(source: str | None) -> str:
+    # A batched backend's item latency is its batch's time shared out: the cell says so.
+    return {"batch_share": " (batch share)", "mixed": " (some batch shares)"}.get(source or "", "")
+
+
 def cost_view(run: RunResult, quality_metric: str | None = None) -> CostView | None:
     """Return the usage view, or None when no candidate's usage was measured and no API judge ran."""
     section: UsageSection = parse_section(UsageSection, run.sections.get(USAGE) or {},
@@ -187,7 +192,8 @@ def cost_view(run: RunResult, quality_metric: str | None = None) -> CostView | N
                      "tokens": "–" if entry.completion_tokens_per_item is None
                      else f"{entry.prompt_tokens_per_item:.0f} / {entry.completion_tokens_per_item:.1f}",
                      "tps": "–" if entry.tokens_per_second is None else f"{entry.tokens_per_second:.1f}",
-                     "p50": _seconds(entry.latency_p50), "p95": _seconds(entry.latency_p95),
+                     "p50": _seconds(entry.latency_p50) + _latency_label(entry.latency_source),
+                     "p95": _seconds(entry.latency_p95) + _latency_label(entry.latency_source),
                      "ttft": _seconds(entry.ttft_p50),
                      "cost": _money(entry.cost_per_1k_items, entry.currency),
                      "measured": f"{entry.measured_items} of {entry.items}"})

@@ -40,6 +40,10 @@ FLEET = "fleet"
 LIMIT = "limit"
 
 
+LatencySource = Literal["per_request", "batch_share"]
+"""How an item's latency was measured: its own request's wall time, or its share of its batch's."""
+
+
 @dataclass(frozen=True)
 class GenerationUsage:
     """What generating one completion took: what a backend reports, and an item's ``per_item`` entry.
@@ -50,14 +54,23 @@ class GenerationUsage:
     Attributes:
         prompt_tokens: tokens of the prompt (None when the backend cannot count).
         completion_tokens: tokens generated before the end-of-sequence token.
-        seconds: wall time of the request (its batch, in a batched backend).
+        seconds: the item's latency: its request's own wall time (``per_request``), or, where
+            a batched backend cannot time a request, its batch's wall time divided by the
+            batch's items (``batch_share``).
         first_token_seconds: time to the first generated token, where the backend gives it.
+        latency_source: how ``seconds`` was measured: ``per_request`` or ``batch_share``
+            (None: a backend that does not say).
+        decoded_tokens: the item's share of the tokens its batch decoded (rows x decoding
+            steps, a row that ended early included: the work the machine did), where it
+            differs from ``completion_tokens``; tokens/s is computed over these.
     """
 
     prompt_tokens: int | None
     completion_tokens: int | None
     seconds: float
     first_token_seconds: float | None = None
+    latency_source: LatencySource | None = None
+    decoded_tokens: float | None = None
 
 
 ItemUsage = GenerationUsage
@@ -82,8 +95,11 @@ class CandidateUsage(SectionModel):
     seconds: float = 0.0
     """Generation wall time of the measured items."""
     tokens_per_second: float | None = None
+    """Tokens decoded per second of generation wall time, over whole batches (not per item)."""
     latency_p50: float | None = None
     latency_p95: float | None = None
+    latency_source: Literal["per_request", "batch_share", "mixed"] | None = None
+    """How the item latencies were measured (see :class:`GenerationUsage`); ``mixed``: both kinds."""
     ttft_p50: float | None = None
     ttft_p95: float | None = None
     price: str | None = None

@@ -50,6 +50,16 @@ def test_request_usage_reads_prompt_ids_and_first_token_latency() -> None:
     assert request_usage(_output([7], "length"), 1.5, {EOS}).first_token_seconds is None
 
 
+def test_request_latency_is_the_requests_own_and_a_batch_share_only_without_metrics() -> None:
+    from vllm.v1.metrics.stats import RequestStateStats
+
+    stats = RequestStateStats(first_token_latency=0.25, first_token_ts=100.0, last_token_ts=100.5)
+    own = request_usage(_output([7, 8, EOS], "stop", stats), 3.0, {EOS}, batch=4)
+    assert (own.seconds, own.latency_source) == (0.75, "per_request")  # 0.25 to the first token, 0.5 after
+    shared = request_usage(_output([7], "length"), 3.0, {EOS}, batch=4)
+    assert (shared.seconds, shared.latency_source) == (0.75, "batch_share")  # the call's 3 s over its 4 requests
+
+
 @pytest.mark.slow
 @pytest.mark.vllm
 def test_vllm_token_counts_are_the_tokenizers_own_and_agree_with_hf() -> None:
@@ -68,6 +78,13 @@ def test_vllm_token_counts_are_the_tokenizers_own_and_agree_with_hf() -> None:
         assert used.seconds > 0
         assert used.first_token_seconds is not None and 0 < used.first_token_seconds <= used.seconds
     assert any(used.completion_tokens == settings.max_new_tokens for used in usage), "one runs out of budget"
+    # Each request's own latency, from vLLM's metrics: they differ item to item, never the
+    # engine call's time copied to every item.
+    assert all(used.latency_source == "per_request" for used in usage)
+    assert len({round(used.seconds, 6) for used in usage}) > 1, [used.seconds for used in usage]
+    # (Under continuous batching a request's latency is not ordered by its own length alone.)
+    # The batched HF backend cannot time a row: its figure is the batch's share, and says so.
+    assert all(used is not None and used.latency_source == "batch_share" for used in hf_usage)
     assert any(used.completion_tokens < settings.max_new_tokens for used in usage), "one stops on its own"
     agreeing = [n for n, (a, b) in enumerate(zip(texts, hf_texts, strict=True)) if a == b]
     # float32 on both sides: a near-tie may flip a token, rarely; where the text agrees, so must the count.
