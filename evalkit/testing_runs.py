@@ -167,7 +167,7 @@ def _benchmarks(candidates: tuple[str, ...], seed: int) -> dict[str, Any]:
 
 
 def _contamination(candidates: tuple[str, ...], ids: list[str], hostile: bool) -> dict[str, Any]:
-    """The contamination section: base models unknown, the fine-tunes trained on 2 MMLU items and 3 eval items."""
+    """The contamination section: base models unknown, the fine-tunes trained on 2 MMLU items and up to 3 eval items."""
     shared = "<script>window.__pwned='ngram'</script> my order is late" if hostile else "my order is late and the app"
     per_candidate: dict[str, Any] = {}
     for name in candidates:
@@ -175,13 +175,14 @@ def _contamination(candidates: tuple[str, ...], ids: list[str], hostile: bool) -
             per_candidate[name] = {"training": {"status": "unknown", "reason": "a base model's pretraining data"}}
             continue
         mmlu = [{"item_id": f"{SUBJECTS[0]}/{i}", "ngram": f"question {i} of the planted subject"} for i in range(2)]
+        planted = ids[3:6]  # up to three eval items (a small synthetic run has fewer)
         per_candidate[name] = {
             "training": {"status": "known", "source": "manifest", "path": "data/classifier/train.jsonl",
                          "sha256": "2760" * 16},
             "benchmarks": {"mmlu_mini": {"items": 10 * len(SUBJECTS), "contaminated": 2,
                                          "fraction": 2 / (10 * len(SUBJECTS)), "examples": mmlu}},
-            "eval_set": {"items": len(ids), "contaminated": 3, "fraction": 3 / len(ids), "too_short": 1,
-                         "examples": [{"item_id": ids[n], "ngram": shared} for n in (3, 4, 5)]},
+            "eval_set": {"items": len(ids), "contaminated": len(planted), "fraction": len(planted) / len(ids),
+                         "too_short": 1, "examples": [{"item_id": item, "ngram": shared} for item in planted]},
         }
     return {"n": 13, "min_words": 8, "candidates": per_candidate}
 
