@@ -25,8 +25,8 @@ from evalkit.report.metric_format import (
     significance_marker,
 )
 from evalkit.results import RunResult
-from evalkit.sections.run import compared_baseline, comparison_section, parse_section
 from evalkit.sections.benchmarks import BENCHMARKS, BenchmarksSection
+from evalkit.sections.run import compared_baseline, comparison_section, parse_section
 
 VerdictStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline", "unknown"]
 STATUS_BADGES: dict[str, str] = {
