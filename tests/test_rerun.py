@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SuiteWriter
 
 from evalkit.cli import main
+
+# The make_suite fixture's type (tests/conftest.py). Not imported from there: with the report's
+# and the view's conftest files also loaded, the name `conftest` is ambiguous.
+SuiteWriter = Callable[..., Path]
 
 
 def _run(args: list[str], out: Path) -> tuple[int, dict]:
