@@ -285,9 +285,15 @@ def _add_drop_summaries(
             if (drop.delta < 0) == higher_is_better and drop.delta != 0:
                 progress.note(f"benchmarks: {describe_drop(name, metric, drop)}")
             allowed = Threshold.parse(threshold).allowed_drop(drop.baseline_acc)
-            if smallest is not None and smallest > allowed and metric not in warned:
-                warned.add(metric)
-                progress.note(f"benchmarks: {metric} CANNOT DECIDE its {threshold} threshold at this size: "
+            # A pass/fail metric's detectable drop comes from the baseline alone (one note per
+            # metric); a measurement's from each candidate's own paired differences, so the
+            # note names the candidate (another candidate of the same metric may decide).
+            per_candidate = task.kind == "continuous"
+            key = f"{metric}/{name}" if per_candidate else metric
+            if smallest is not None and smallest > allowed and key not in warned:
+                warned.add(key)
+                subject = f"{metric} for {name}" if per_candidate else metric
+                progress.note(f"benchmarks: {subject} CANNOT DECIDE its {threshold} threshold at this size: "
                               f"{undecidable_sentence(task, paired, drop.baseline_acc, smallest, allowed, name)}")
 
 
