@@ -250,13 +250,16 @@ def _metric_short(metric: str, mc: MetricComparison) -> str:
 def undecidable_lines(compared: Mapping[str, Mapping[str, MetricComparison]]) -> list[str]:
     """Return one line per metric whose paired items cannot detect a drop of its threshold's size.
 
-    Shown above the verdict, so nobody reads an inconclusive (or a pass) on such a metric
-    as evidence: ``mmlu_mini (lora): 570 paired items cannot decide 3% ...``.
+    Shown above the verdict, so nobody reads an inconclusive on such a metric as evidence
+    (only metrics the comparison left inconclusive are listed):
+    ``mmlu_mini (lora): 570 paired items cannot decide 3% ...``.
     """
     lines: dict[str, str] = {}
     for candidate, metrics in compared.items():
         for metric, mc in metrics.items():
-            if mc.undecidable and metric not in lines:
+            # A metric the data decided anyway (a change far larger than the detectable
+            # drop, or a baseline at 0 that cannot drop) needs no warning.
+            if mc.undecidable and mc.verdict == "inconclusive" and metric not in lines:
                 lines[metric] = f"{metric} ({candidate}): {mc.decidability()}"
     return list(lines.values())
 
