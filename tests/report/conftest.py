@@ -13,10 +13,6 @@ from evalkit.report import render_report
 from evalkit.results import RunResult
 from evalkit.testing_runs import synthetic_run
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 
 @pytest.fixture(scope="session")
 def hostile_run() -> RunResult:
@@ -35,19 +31,6 @@ def hostile_report(hostile_html: str, tmp_path_factory: pytest.TempPathFactory) 
     path = tmp_path_factory.mktemp("hostile") / "report.html"
     path.write_text(hostile_html, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium driven by playwright; missing Chromium fails (never skips)."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} not found: `make test` installs it (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @dataclass

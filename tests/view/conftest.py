@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from view_helpers import REPO, RUBRIC, build_store
+from view_helpers import RUBRIC, build_store
 
 from evalkit.judges.rubric import load_rubric
 from evalkit.view.app import ViewConfig
 from evalkit.view.security import Access
 from evalkit.view.server import running
-
-# The report tests' headless Chromium fixture, reused (a conftest is not importable by name).
-_spec = importlib.util.spec_from_file_location("report_conftest", REPO / "tests" / "report" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_report_conftest = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _report_conftest  # its dataclasses look their module up there
-_spec.loader.exec_module(_report_conftest)
-browser = _report_conftest.browser
 
 
 @pytest.fixture(scope="session")
