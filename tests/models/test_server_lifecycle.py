@@ -172,8 +172,10 @@ def test_killed_mid_generation_then_rerun_equals_an_uninterrupted_run(
     store = tmp_path / "killed.db"
     script = tmp_path / "run_child.py"
     script.write_text(RUN_CHILD)
-    # Each completion takes 0.3 s: time to kill the run between stored chunks.
-    env = stand_in_env(STAND_IN_DELAY_S="0.3")
+    # Each completion takes 1 s: time to kill the run between stored chunks, with room for
+    # a loaded machine to deliver the signal before the last items are answered (at 0.3 s
+    # a loaded CI run finished all 12 before SIGINT took effect).
+    env = stand_in_env(STAND_IN_DELAY_S="1.0")
     child = subprocess.Popen([sys.executable, str(script), str(suite), str(store)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tree: list[psutil.Process] = []
