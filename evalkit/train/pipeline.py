@@ -26,7 +26,7 @@ from evalkit.models.sources import ResolvedModel, resolve_model
 from evalkit.prompting import PromptTemplate, template_hash
 from evalkit.safe_write import check_replaceable, staged_directory
 from evalkit.train.config import TrainConfig
-from evalkit.train.lora import load_training_model, require_qlora_support
+from evalkit.train.lora import CHECKPOINTS_DIR, load_training_model, require_qlora_support
 from evalkit.train.manifest import (
     Manifest,
     TrainingIdentity,
@@ -181,7 +181,9 @@ def train_adapter(
             machine=describe_machine("bfloat16" if loaded.bf16 else "float32"),
         )
         if named_base:
-            record_base_name(staging, config.model)
+            # The checkpoints too: none may carry this machine's cache path.
+            for adapter_dir in [staging, *sorted((staging / CHECKPOINTS_DIR).glob("checkpoint-*"))]:
+                record_base_name(adapter_dir, config.model)
         # On disk the data path is relative to the adapter, so the adapter can be shipped.
         write_manifest(staging, replace(manifest, data_path=portable_path(data, config.output_path)))
     final = manifest.loss_curve[-1]["loss"] if manifest.loss_curve else float("nan")

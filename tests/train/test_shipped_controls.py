@@ -9,6 +9,7 @@ The no-op control must change nothing: every LoRA B matrix in its file is zero.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,12 @@ def test_the_forgetting_curve_ships_the_checkpoints_its_suite_sweeps() -> None:
 def test_make_demo_would_not_retrain_a_shipped_control(name: str) -> None:
     # The whole decision prepare_candidate_models takes, base fingerprint included.
     assert adapter_staleness(load_train_config(TRAIN / f"{name}.yaml")) is None
+
+
+def test_no_shipped_adapter_or_checkpoint_names_a_machine_path() -> None:
+    # peft writes the base's local directory (this machine's cache) into adapter_config.json;
+    # training rewrites it to the base's source name, checkpoints included.
+    configs = sorted((Path(__file__).resolve().parents[2] / "train").glob("**/adapter_config.json"))
+    assert len(configs) >= 7, configs  # three adapters, the curve's final adapter and its four checkpoints
+    named = {str(path): json.loads(path.read_text())["base_model_name_or_path"] for path in configs}
+    assert all(not Path(base).is_absolute() for base in named.values()), named
