@@ -27,7 +27,7 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,28 @@ def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     Lone surrogates, which no UTF encoding can carry, are written as U+FFFD.
     """
     return write_bytes(path, without_surrogates(text).encode(encoding))
+
+
+def write_files_once(directory: Path, files: dict[str, str], last: str, last_text: Callable[[], str]) -> Path:
+    """Write ``files`` and then ``last`` into ``directory``, once, under a lock; return ``directory``.
+
+    ``last`` is written after every other file, so a directory holding it is complete:
+    a later call (this process or another) that finds it writes nothing. Content-named
+    caches (lm-eval task directories) use it.
+    """
+    from filelock import FileLock
+
+    marker = directory / last
+    if marker.is_file():
+        return directory
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory.parent / f"{directory.name}.lock")):
+        if not marker.is_file():
+            directory.mkdir(exist_ok=True)
+            for name, text in files.items():
+                write_text(directory / name, text)
+            write_text(marker, last_text())
+    return directory
 
 
 def has_surrogates(text: str) -> bool:

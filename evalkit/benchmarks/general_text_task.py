@@ -23,11 +23,10 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from filelock import FileLock
 
 from evalkit.errors import BenchmarkError
 from evalkit.home import evalkit_home
-from evalkit.safe_write import write_text
+from evalkit.safe_write import write_files_once
 
 GENERAL_TEXT_TASK = "evalkit_general_text"
 CORPUS_DIR = Path(__file__).resolve().parent / "general_text"
@@ -121,14 +120,6 @@ def prepare_general_text_task(metric_name: str, genres: list[str] | None) -> Pre
     digest = hashlib.sha256(f"{_TASK_FORMAT_VERSION}:{data}".encode()).hexdigest()[:12]
     task_name = f"evalkit_{metric_name}_{digest}"
     directory = evalkit_home() / "benchmarks" / "tasks" / task_name
-    config_file = directory / f"{task_name}.yaml"
-    if not config_file.is_file():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(directory.parent / f"{task_name}.lock")):
-            if not config_file.is_file():
-                directory.mkdir(exist_ok=True)
-                data_file = write_text(directory / "data.jsonl", data)
-                # The YAML goes last: a directory with a YAML is always complete.
-                write_text(config_file, yaml.safe_dump(task_yaml(task_name, data_file), sort_keys=False,
-                                                       allow_unicode=True))
+    write_files_once(directory, {"data.jsonl": data}, f"{task_name}.yaml", lambda: yaml.safe_dump(
+        task_yaml(task_name, directory / "data.jsonl"), sort_keys=False, allow_unicode=True))
     return PreparedTextTask(task_name=task_name, include_path=directory, documents=tuple(documents))

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from filelock import FileLock
 
 from evalkit.errors import BenchmarkError
 from evalkit.home import evalkit_home
 from evalkit.jsonl import json_objects
-from evalkit.safe_write import write_text
+from evalkit.safe_write import write_files_once
 
 logger = logging.getLogger(__name__)
 
@@ -198,14 +197,6 @@ def prepare_ifeval_task(metric_name: str, path: Path = PROMPTS_FILE,
     digest = hashlib.sha256(f"{_TASK_FORMAT_VERSION}:{max_gen_toks}:{data}".encode()).hexdigest()[:12]
     task_name = f"evalkit_{metric_name}_{digest}"
     directory = evalkit_home() / "benchmarks" / "tasks" / task_name
-    config_file = directory / f"{task_name}.yaml"
-    if not config_file.is_file():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(directory.parent / f"{task_name}.lock")):
-            if not config_file.is_file():
-                directory.mkdir(exist_ok=True)
-                data_file = write_text(directory / "data.jsonl", data)
-                write_text(directory / "utils.py", _UTILS)
-                # The YAML goes last: a directory with a YAML is always complete.
-                write_text(config_file, task_yaml_text(task_name, data_file, max_gen_toks))
+    write_files_once(directory, {"data.jsonl": data, "utils.py": _UTILS}, f"{task_name}.yaml",
+                     lambda: task_yaml_text(task_name, directory / "data.jsonl", max_gen_toks))
     return PreparedIfevalTask(task_name=task_name, include_path=directory, prompts=prompts)

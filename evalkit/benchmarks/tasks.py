@@ -32,12 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from filelock import FileLock
 
 from evalkit.benchmarks.mmlu_data import MmluQuestion, load_mmlu, select_items
 from evalkit.benchmarks.spec import BenchmarkSpec, Formulation
 from evalkit.home import evalkit_home
-from evalkit.safe_write import write_text
+from evalkit.safe_write import write_files_once
 
 _LETTERS = "ABCD"
 _TASK_FORMAT_VERSION = 1  # bump when the generated files change shape
@@ -176,7 +175,8 @@ def prepare_mmlu_task(spec: BenchmarkSpec) -> PreparedTask:
     digest = hashlib.sha256(f"{_TASK_FORMAT_VERSION}:{formulation}:{data}".encode()).hexdigest()[:12]
     task_name = f"evalkit_{spec.metric}_{digest}"
     directory = evalkit_home() / "benchmarks" / "tasks" / task_name
-    _write_once(directory, task_name, data, formulation)
+    write_files_once(directory, {"data.jsonl": data}, f"{task_name}.yaml", lambda: yaml.safe_dump(
+        task_yaml(task_name, directory / "data.jsonl", formulation), sort_keys=False, allow_unicode=True))
     return PreparedTask(
         task_name=task_name,
         include_path=directory,
@@ -186,17 +186,3 @@ def prepare_mmlu_task(spec: BenchmarkSpec) -> PreparedTask:
         questions=tuple(selected),
     )
 
-
-def _write_once(directory: Path, task_name: str, data: str, formulation: Formulation) -> None:
-    config_file = directory / f"{task_name}.yaml"
-    if config_file.is_file():
-        return
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(directory.parent / f"{task_name}.lock")):
-        if config_file.is_file():
-            return
-        directory.mkdir(exist_ok=True)
-        data_file = write_text(directory / "data.jsonl", data)
-        # The YAML goes last: a directory with a YAML is always complete.
-        write_text(config_file, yaml.safe_dump(task_yaml(task_name, data_file, formulation), sort_keys=False,
-                                               allow_unicode=True))
