@@ -63,12 +63,23 @@ def assert_all_gone(processes: list[psutil.Process], timeout: float = 40.0) -> N
     assert not alive, f"left running: {[(p.pid, p.cmdline()[:4]) for p in alive]}"
 
 
+def default_sigint() -> None:
+    """In the child, before exec: SIGINT as a user's shell gives it.
+
+    A child inherits an ignored SIGINT, and Python then installs no KeyboardInterrupt
+    handler: when something earlier in the test session left SIGINT ignored in pytest's
+    process, the SIGINT cases sent their signal to a child that could not hear it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_serving_child(model_dir: Path, tmp_path: Path, env: dict[str, str], timeout_s: float = 60,
                         extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
     script = tmp_path / "serving_child.py"
     script.write_text(SERVING_CHILD)
     child = subprocess.Popen([sys.executable, str(script), str(model_dir), str(timeout_s), *extra],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             preexec_fn=default_sigint)
     assert child.stdout is not None
     line = child.stdout.readline()
     assert line.startswith("ready"), child.communicate(timeout=30)[1][-3000:]
@@ -177,7 +188,7 @@ def test_killed_mid_generation_then_rerun_equals_an_uninterrupted_run(
     # a loaded CI run finished all 12 before SIGINT took effect).
     env = stand_in_env(STAND_IN_DELAY_S="1.0")
     child = subprocess.Popen([sys.executable, str(script), str(suite), str(store)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     tree: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120
