@@ -16,7 +16,7 @@ from evalkit.errors import ConfigError
 from evalkit.executors import suite_on_ray
 from evalkit.home import STORE_DEFAULT_HELP
 from evalkit.results import RunResult
-from evalkit.sections.run import bars_section, comparison_section
+from evalkit.sections.run import comparison_section
 from evalkit.verdict import run_verdict
 
 RUN_EPILOG = """A candidate that cannot be evaluated (an adapter that is missing and has no train:
@@ -79,15 +79,23 @@ def metrics_table(run: RunResult) -> Table:
 
 
 def bars_table(run: RunResult) -> Table:
-    """Return a rich table of the run's bars: candidate, bar, value, status and what was found."""
+    """Return a rich table of every bar of the run, the rows the report's bars section shows.
+
+    Columns: candidate, bar, value (a drop bar's change against the baseline), 95%
+    interval, status, and what decided the bar or would decide it
+    (:func:`evalkit.report.bars.bar_rows`).
+    """
+    from evalkit.report.bars import bar_rows
+
     table = Table(title="bars")
-    for column in ("candidate", "bar", "value", "status", "found"):
-        table.add_column(column, justify="right" if column == "value" else "left")
+    for column in ("candidate", "bar", "value", "95% interval", "status", "to decide"):
+        table.add_column(column, justify="right" if column in ("value", "95% interval") else "left")
     colours = {"passed": "green", "failed": "red", "inconclusive": "yellow", "not_counted": "yellow"}
-    for bar in bars_section(run.sections):
-        value = "–" if bar.value is None else f"{bar.value:.3f}"
-        status = f"[{colours[bar.status]}]{bar.status.replace('_', ' ')}[/]"
-        table.add_row(escape(bar.candidate), escape(bar.expression), value, status, escape(bar.message))
+    for row in bar_rows(run):
+        value = f"{row.value} ({row.value_detail})" if row.value_detail else row.value
+        status = f"[{colours[row.status]}]{escape(row.status_label)}[/]"
+        table.add_row(escape(row.candidate), escape(row.expression), escape(value), escape(row.interval), status,
+                      escape(row.decide))
     return table
 
 

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from evalkit.merge_agreement import agrees
 from evalkit.merge_agreement import describe as describe_agreement
+from evalkit.report.bars import bar_rows
 from evalkit.report.capability import capability_view
 from evalkit.report.contamination import contamination_view
 from evalkit.report.controls import control_views, sampling_view
@@ -110,6 +111,7 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
         "compare_runs": compare_runs,
         "page_title": f"{_STATUS_TITLE[verdict.status]} · {run.suite_name} · {run.run_id}",
         "verdict": verdict,
+        "bars": bar_rows(run),
         "table_candidates": table_candidates(run),
         "main_rows": metric_rows(run, means, include=lambda m: not is_field_metric(m)),
         "field_rows": metric_rows(run, means, include=is_field_metric),
@@ -134,7 +136,8 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
         "csp": Markup(content_security_policy(_static("report.js"))),
         "failure_json": json_for_script(failures.payload),
     }
-    sections = [("verdict", "Verdict", True), ("warnings", "Warnings", bool(run.warnings)),
+    sections = [("verdict", "Verdict", True), ("bars", "Bars", bool(context["bars"])),
+                ("warnings", "Warnings", bool(run.warnings)),
                 ("metrics", "Metrics", True),
                 ("fields", "Fields", bool(context["field_rows"] or context["matrices"])),
                 ("capability", "General capability", bool(context["capability"])),
