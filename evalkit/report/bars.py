@@ -31,7 +31,7 @@ STATUS_LABELS: dict[str, str] = {"passed": "passed", "failed": "failed", "inconc
 
 # A decided bar's message can run to several clauses (the paired test's explanation);
 # the table keeps its first, the finding, and the verdict cards and pytest keep the rest.
-_FOUND_WIDTH = 140
+_FOUND_WIDTH = 200
 
 
 @dataclass(frozen=True)
