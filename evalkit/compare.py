@@ -6,11 +6,16 @@ candidates: each metric both sides measured is paired by item id
 (:func:`metric_arrays`) and handed to :func:`evalkit.paired_metric.compare_metric`,
 which picks the paired test by the metric's declared kind and gives the verdict (the
 rule is in :mod:`evalkit.paired_metric`). The results are the types of
-:mod:`evalkit.comparison` (re-exported here, as this module returns them).
+:mod:`evalkit.comparison` (re-exported here, as this module returns them). Across two
+runs each pair also gets its identity diff (:mod:`evalkit.identity_diff`: what changed
+besides the metrics).
 
 A metric that ``regressed`` fails the run (exit 1). Whether an ``inconclusive`` drop
 bar fails it is the suite's ``inconclusive:`` choice (default ``fail``, see
 :mod:`evalkit.bars`); an inconclusive metric that no bar names is reported, not gated.
+:func:`set_standings` says which compared candidates are deployable, by the one rule
+of :func:`evalkit.verdict.run_verdict` (counted bars, every one passed, nothing
+regressed), from the candidate run's bars.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 
 from evalkit.comparison import CandidateComparison, Comparison, MetricComparison
 from evalkit.errors import ConfigError
+from evalkit.identity_diff import identity_diff
 from evalkit.paired_metric import compare_metric, metric_kind
 from evalkit.results import CandidateResult, RunResult
 from evalkit.sampling import is_rate_metric
@@ -31,6 +37,7 @@ from evalkit.sections.base import parse_section
 from evalkit.sections.run_facts import METRIC_KINDS, MetricKindsSection
 from evalkit.stats import rng_for
 from evalkit.thresholds import ThresholdPolicy
+from evalkit.verdict import run_verdict
 
 if TYPE_CHECKING:  # a stage's arguments; the comparison itself needs neither models nor stages
     from evalkit.config import SuiteConfig
@@ -40,7 +47,7 @@ if TYPE_CHECKING:  # a stage's arguments; the comparison itself needs neither mo
 
 __all__ = ["CandidateComparison", "Comparison", "MetricArray", "MetricComparison", "compare_candidates",
            "compare_pair", "compare_runs", "comparison_stage", "declared_directions", "declared_kinds", "metric_arrays",
-           "metric_values"]
+           "metric_values", "set_standings"]
 
 
 @dataclass(frozen=True)
@@ -227,7 +234,9 @@ def compare_runs(
 
     By default each candidate is compared with the candidate of the same name in the
     baseline run (last week's ``lora`` against today's). ``baseline`` and ``candidate``
-    pick one pair instead; either defaults to the other's name.
+    pick one pair instead; either defaults to the other's name. Each pair carries its
+    identity diff, and each candidate its standing under ``candidate_run``'s bars
+    (:func:`set_standings`).
 
     Raises:
         ConfigError: a named candidate is missing, or the runs share no candidate.
@@ -260,10 +269,26 @@ def compare_runs(
             if result.status != "ok":
                 raise ConfigError(f"candidate '{result.name}' was skipped in run {run.run_id}; "
                                   "pick an evaluated one")
-        comparison.candidates[cand_name] = compare_pair(base, other, policy, seed,
-                                                        continuous=_rate_metrics(baseline_run, candidate_run),
-                                                        kinds=declared_kinds(baseline_run, candidate_run),
-                                                        directions=declared_directions(baseline_run, candidate_run))
+        compared = compare_pair(base, other, policy, seed, continuous=_rate_metrics(baseline_run, candidate_run),
+                                kinds=declared_kinds(baseline_run, candidate_run),
+                                directions=declared_directions(baseline_run, candidate_run))
+        compared.identity = identity_diff(baseline_run, base_name, candidate_run, cand_name)
+        comparison.candidates[cand_name] = compared
+    return set_standings(comparison, candidate_run)
+
+
+def set_standings(comparison: Comparison, run: RunResult) -> Comparison:
+    """Set each compared candidate's standing (``status``) from ``run``'s bars, and return the comparison.
+
+    ``run`` is the run the candidates' results come from (run B of two, or the one run).
+    The standing is the one :func:`evalkit.verdict.run_verdict` gives the candidate in
+    that run (deployable only with counted bars that all passed; ``no_bars`` without
+    any), made ``blocked`` when a metric of this comparison regressed.
+    """
+    verdict = run_verdict(run)
+    for name, compared in comparison.candidates.items():
+        gate = verdict.candidate(name)
+        compared.status = "blocked" if compared.regressions else gate.status if gate is not None else "no_bars"
     return comparison
 
 

@@ -6,7 +6,8 @@ These are the results :mod:`evalkit.compare` produces and everything downstream 
 in :mod:`evalkit.paired_metric`), :class:`CandidateComparison` for every metric of one
 candidate, and :class:`Comparison` for a run's candidates, stored in
 ``run.sections["comparison"]`` by :meth:`Comparison.to_dict` and read back by
-:meth:`Comparison.from_dict`.
+:meth:`Comparison.from_dict`. A comparison of two runs also says what changed between
+each pair's two sides (:class:`IdentityDiff`, built by :mod:`evalkit.identity_diff`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from evalkit.sections.base import parse_section
 from evalkit.significance import ALPHA
 from evalkit.thresholds import Threshold
 
-__all__ = ["TOLERANCE", "CandidateComparison", "Comparison", "MetricComparison", "MetricKind",
-           "TestName", "Verdict", "is_significant"]
+__all__ = ["TOLERANCE", "CandidateComparison", "Comparison", "IdentityChange", "IdentityDiff", "IdentityKind",
+           "MetricComparison", "MetricKind", "TestName", "Verdict", "is_significant"]
 
 Verdict = Literal["improved", "regressed", "no_change", "inconclusive"]
 MetricKind = Literal["binary", "judge", "continuous", "ordinal"]
 TestName = Literal["mcnemar", "wilcoxon", "bootstrap"]
+IdentityKind = Literal["model", "adapter", "prompt", "generation", "data", "versions", "paths"]
 
 # Float noise must not turn a drop of exactly the threshold into a regression.
 TOLERANCE = 1e-9
@@ -164,6 +166,47 @@ class MetricComparison:
 
 
 @dataclass
+class IdentityChange:
+    """One recorded fact that differs between the two sides of a pair compared across runs.
+
+    Attributes:
+        kind: what it is part of: ``model``, ``adapter``, ``prompt``, ``generation``
+            (settings, device, dtype, backend options), ``data`` (dataset and named files),
+            ``versions`` (evalkit, Python, libraries) or ``paths`` (where the model or
+            adapter was read from).
+        field: where the run records it: an identity field (``prompt_hash``), a resolved
+            setting (``generation.temperature``, ``runtime.dtype``), ``dataset_hash``,
+            ``files.NAME`` or ``versions.NAME``.
+        before: its value in the baseline run (None: absent there).
+        after: its value in the candidate run (None: absent there).
+    """
+
+    kind: IdentityKind
+    field: str
+    before: str | None
+    after: str | None
+
+
+@dataclass
+class IdentityDiff:
+    """What changed between a candidate and its baseline in another run (see :mod:`evalkit.identity_diff`).
+
+    Attributes:
+        summary: the change in words: ``prompt changed``, ``model and versions changed``,
+            or ``identity unchanged``.
+        changes: every recorded fact that differs.
+        prompt_diff: the unified diff of the two prompts' templates (system, user,
+            expected, few-shot count); empty when they are equal or either is not recorded.
+        notes: what could not be compared and why (a run that records no resolved suite).
+    """
+
+    summary: str
+    changes: list[IdentityChange] = field(default_factory=list)
+    prompt_diff: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class CandidateComparison:
     """Every metric of one candidate against its baseline.
 
@@ -171,16 +214,29 @@ class CandidateComparison:
         candidate: the candidate's name.
         baseline: the baseline candidate's name.
         metrics: metric -> comparison.
+        identity: what changed since the baseline's run (a comparison of two runs only).
+        status: the candidate's standing under the candidate run's bars, as
+            :func:`evalkit.verdict.run_verdict` names it (``deployable``, ``blocked``,
+            ``undecided``, ``no_bars``, ``baseline``), ``blocked`` too when a metric of
+            this comparison regressed; None when not judged (the comparison a run
+            stores is made before its bars are checked: the run's verdict says it).
     """
 
     candidate: str
     baseline: str
     metrics: dict[str, MetricComparison] = field(default_factory=dict)
+    identity: IdentityDiff | None = None
+    status: str | None = None
 
     @property
     def regressions(self) -> list[MetricComparison]:
         """The metrics whose verdict is ``regressed``."""
         return [m for m in self.metrics.values() if m.verdict == "regressed"]
+
+    @property
+    def deployable(self) -> bool | None:
+        """True only when it has counted bars, every one passed, and nothing regressed; None when not judged."""
+        return None if self.status is None else self.status == "deployable"
 
 
 @dataclass
@@ -205,9 +261,21 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def deployable(self) -> bool:
-        """True when no metric of any candidate regressed."""
-        return not self.regressions
+    def regressed(self) -> bool:
+        """True when a metric of some candidate regressed (``evalkit compare`` exits 1)."""
+        return bool(self.regressions)
+
+    @property
+    def deployable(self) -> bool | None:
+        """True when something was compared and every candidate is deployable; None when not judged.
+
+        A candidate is deployable by the one rule (:attr:`CandidateComparison.deployable`):
+        no regression alone never makes it so.
+        """
+        standings = [c.deployable for c in self.candidates.values()]
+        if None in standings:
+            return None
+        return bool(standings) and all(standings)
 
     @property
     def regressions(self) -> list[tuple[str, MetricComparison]]:
@@ -217,7 +285,12 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form stored in ``run.sections["comparison"]``."""
         data = asdict(self)
-        data["deployable"] = self.deployable
+        data["regressed"] = self.regressed
+        for name, candidate in self.candidates.items():
+            if candidate.deployable is not None:
+                data["candidates"][name]["deployable"] = candidate.deployable
+        if self.deployable is not None:
+            data["deployable"] = self.deployable
         return data
 
     @classmethod

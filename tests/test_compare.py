@@ -56,7 +56,7 @@ def test_planted_regression_is_flagged_with_its_flips() -> None:
     assert metric.delta == pytest.approx((20 - 160) / 2000)
     assert sorted(metric.pass_to_fail) == sorted(f"item-{i}" for i in planted)
     assert sorted(metric.fail_to_pass) == sorted(f"item-{i}" for i in recovered)
-    assert not comparison.deployable
+    assert comparison.regressed and comparison.deployable is None  # not judged: the run's bars decide that
     assert comparison.regressions == [("lora", metric)]
     assert "dropped" in metric.explain() and "3%" in metric.explain()
 
@@ -69,9 +69,12 @@ def test_equal_run_is_not_flagged() -> None:
     verdicts = {m: c.verdict for m, c in comparison.candidates["same"].metrics.items()}
     assert verdicts == {"exact_match": "no_change", "judge.quality.format": "no_change",
                         "field_accuracy": "no_change"}
-    assert comparison.deployable
+    assert not comparison.regressed
     metric = comparison.candidates["same"].metrics["exact_match"]
-    assert (metric.delta, metric.ci_low, metric.ci_high, metric.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert (metric.delta, metric.p_value) == (0.0, 1.0)
+    # Tango's interval at no discordant pair: +-z^2/(n + z^2), not a collapsed point.
+    z2 = 1.959964 ** 2
+    assert (metric.ci_low, metric.ci_high) == pytest.approx((-z2 / (2000 + z2), z2 / (2000 + z2)), abs=1e-6)
     assert metric.pass_to_fail == metric.fail_to_pass == []
 
 
@@ -83,16 +86,17 @@ def test_tiny_eval_set_is_inconclusive_and_says_how_many_items() -> None:
     for metric in metrics.values():
         assert metric.verdict == "inconclusive", metric.metric
         assert metric.items_needed is not None and metric.items_needed > 5
-    assert "cannot show a drop" in metrics["exact_match"].explain()
+    assert metrics["exact_match"].explain().startswith("5 paired items cannot rule out a drop of 3%; ~")
 
 
 def test_drop_beyond_threshold_without_significance_is_inconclusive() -> None:
     base = [1.0] * 30 + [0.0] * 10
-    cand = [1.0] * 27 + [0.0] * 3 + [0.0] * 10  # 3 of 40 lost: 7.5 points, p = 0.25
+    cand = [1.0] * 27 + [0.0] * 3 + [0.0] * 10  # 3 of 40 lost: 7.5 points, McNemar's z = sqrt(3), p = 0.083
     run = run_of(candidate("base", {"exact_match": base}), candidate("lora", {"exact_match": cand}))
     metric = compare_candidates(run).candidates["lora"].metrics["exact_match"]
     assert metric.verdict == "inconclusive"
-    assert metric.p_value == pytest.approx(0.25)
+    assert metric.p_value == pytest.approx(0.0833, abs=1e-4)
+    assert metric.ci_low < 0.0 < metric.ci_high
     assert metric.items_needed is not None and metric.items_needed > 40
     assert "not significant" in metric.explain()
 
@@ -194,8 +198,14 @@ def test_comparison_round_trips_through_json() -> None:
     run = run_of(candidate("base", {"exact_match": list(base)}), candidate("lora", {"exact_match": list(cand)}))
     comparison = compare_candidates(run, seed=3)
     data = json.loads(json.dumps(comparison.to_dict()))
-    assert data["deployable"] == comparison.deployable
+    # Not judged against bars (the run stage's comparison): no deployable claim either way.
+    assert data["regressed"] == comparison.regressed and "deployable" not in data
     assert Comparison.from_dict(data) == comparison
+    judged = compare_runs(run, run)  # across runs: each candidate judged by the candidate run's bars (none)
+    data = json.loads(json.dumps(judged.to_dict()))
+    assert data["candidates"]["lora"]["status"] == "no_bars" and data["candidates"]["lora"]["deployable"] is False
+    assert data["deployable"] is False
+    assert Comparison.from_dict(data) == judged
 
 
 def test_skipped_baseline_compares_nothing_and_says_why() -> None:

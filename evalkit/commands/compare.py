@@ -1,6 +1,12 @@
 """`evalkit compare A [B]`: paired comparison of candidates, within one run or across two.
 
-Exit codes: 0 no regression (every bar met), 1 a candidate regressed on some metric,
+Two runs: what changed between each pair's sides (identity, prompt text diff, settings,
+data, versions) comes first, then the metrics. Each candidate's standing follows the one
+rule (deployable only with counted bars of its run, every one passed, nothing regressed);
+it is shown and in ``--json``, but the exit code is the regression's alone.
+
+Exit codes: 0 no compared metric regressed (whatever the bars: a candidate without bars
+is "no bars", not deployable, and still exits 0), 1 a candidate regressed on some metric,
 2 a usage, config or store error. See docs/comparison.md.
 """
 
@@ -14,14 +20,24 @@ from rich.table import Table
 
 from evalkit.commands.console import console
 from evalkit.commands.json_output import add_json_option, emit_json
-from evalkit.compare import CandidateComparison, Comparison, compare_candidates, compare_runs
+from evalkit.compare import CandidateComparison, Comparison, compare_candidates, compare_runs, set_standings
 from evalkit.errors import StoreError
 from evalkit.home import STORE_DEFAULT_HELP
+from evalkit.identity_diff import shown_value
 from evalkit.results import RunResult
 from evalkit.store import RunStore, default_store_path
 from evalkit.thresholds import ThresholdPolicy
 
 _VERDICT_STYLE = {"regressed": "bold red", "improved": "green", "inconclusive": "yellow", "no_change": ""}
+_STANDING = {  # a candidate's standing in words; {run}: the run whose bars decide it
+    "deployable": "[green]deployable[/green]: every bar of run {run} passed, nothing regressed",
+    "blocked": "[bold red]not deployable[/bold red]: a metric regressed, or a bar of run {run} failed",
+    "undecided": "[yellow]not deployable yet[/yellow]: a bar of run {run} is inconclusive",
+    "no_bars": "no bars: run {run} sets none for it, so it is not deployable",
+    "baseline": "the baseline of run {run}: not deployable on its own",
+}
+PROMPT_DIFF_LINES = 60
+"""Prompt diff lines printed per pair; ``--json`` has the whole diff."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,16 +67,16 @@ def handle(args: argparse.Namespace) -> int:
     store_path = Path(args.store).expanduser() if args.store else default_store_path()
     runs, policy = load_runs(args.runs, store_path)
     if len(runs) == 1:
-        comparison = compare_candidates(
+        comparison = set_standings(compare_candidates(
             runs[0], seed=args.seed, baseline=args.baseline,
             candidates=[args.candidate] if args.candidate else None, policy=policy,
-        )
+        ), runs[0])
     else:
         comparison = compare_runs(runs[0], runs[1], baseline=args.baseline, candidate=args.candidate,
                                   policy=policy, seed=args.seed)
     if not emit_json(args.json_out, comparison.to_dict()):
         print_comparison(comparison, flips=args.flips)
-    return 0 if comparison.deployable else 1
+    return 1 if comparison.regressed else 0
 
 
 def load_runs(references: list[str], store_path: Path) -> tuple[list[RunResult], ThresholdPolicy]:
@@ -104,12 +120,37 @@ def comparison_table(comparison: CandidateComparison, title: str | None = None) 
     return table
 
 
+def print_identity(comparison: Comparison) -> None:
+    """Print what changed between each compared pair's two runs (nothing for a comparison within one run)."""
+    for candidate in comparison.candidates.values():
+        diff = candidate.identity
+        if diff is None:
+            continue
+        summary = f"[bold]{escape(diff.summary)}[/bold]" if diff.changes else escape(diff.summary)
+        console.print(f"{escape(candidate.candidate)} (run {escape(comparison.candidate_run_id)}) vs "
+                      f"{escape(candidate.baseline)} (run {escape(comparison.baseline_run_id)}): {summary}",
+                      highlight=False)
+        for change in diff.changes:
+            console.print(f"  {escape(change.field)}: {escape(shown_value(change.before))} -> "
+                          f"{escape(shown_value(change.after))}", highlight=False)
+        lines = diff.prompt_diff.splitlines()
+        for line in lines[:PROMPT_DIFF_LINES]:
+            colour = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
+            console.print(f"    [{colour}]{escape(line)}[/{colour}]" if colour else f"    {escape(line)}",
+                          highlight=False, soft_wrap=True)
+        if len(lines) > PROMPT_DIFF_LINES:
+            console.print(f"    ... {len(lines) - PROMPT_DIFF_LINES} more diff lines (--json has them all)")
+        for note in diff.notes:
+            console.print(f"  [yellow]note:[/yellow] {escape(note)}", highlight=False)
+
+
 def print_comparison(comparison: Comparison, flips: int = 10) -> None:
-    """Print each candidate's table, its flipped items and the verdict line."""
+    """Print what changed (two runs), each candidate's table, its flipped items, its standing and the verdict line."""
     where = (f"run {comparison.candidate_run_id}" if comparison.baseline_run_id == comparison.candidate_run_id
              else f"run {comparison.candidate_run_id} vs run {comparison.baseline_run_id}")
     for note in comparison.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    print_identity(comparison)
     for candidate in comparison.candidates.values():
         console.print(comparison_table(candidate, f"{candidate.candidate} vs {candidate.baseline} ({where})"))
         for metric in candidate.metrics.values():
@@ -122,7 +163,11 @@ def print_comparison(comparison: Comparison, flips: int = 10) -> None:
         for metric in candidate.regressions:
             console.print(f"[bold red]regressed[/bold red] {candidate.candidate} {escape(metric.metric)}: "
                           f"{escape(metric.explain())}", highlight=False)
+    for candidate in comparison.candidates.values():
+        if candidate.status in _STANDING:
+            standing = _STANDING[candidate.status].format(run=escape(comparison.candidate_run_id))
+            console.print(f"{escape(candidate.candidate)}: {standing}", highlight=False)
     if not comparison.candidates:
         console.print("nothing compared")
-    elif comparison.deployable:
+    elif not comparison.regressed:
         console.print("[green]no regression[/green]")

@@ -35,6 +35,7 @@ from evalkit.report.judges import judges_view
 from evalkit.report.metadata import run_metadata
 from evalkit.report.metric_format import is_field_metric
 from evalkit.report.tradeoffs import cost_view, slice_tables, sweep_view
+from evalkit.report.two_runs import identity_view
 from evalkit.report.verdict import (
     baseline_of,
     build_verdict,
@@ -112,6 +113,7 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
         "page_title": f"{_STATUS_TITLE[verdict.status]} · {run.suite_name} · {run.run_id}",
         "verdict": verdict,
         "bars": bar_rows(run),
+        "identity": identity_view(run),
         "table_candidates": table_candidates(run),
         "main_rows": metric_rows(run, means, include=lambda m: not is_field_metric(m)),
         "field_rows": metric_rows(run, means, include=is_field_metric),
@@ -138,6 +140,7 @@ def report_context(run: RunResult, history: Sequence[Mapping[str, Any]] = (),
     }
     sections = [("verdict", "Verdict", True), ("bars", "Bars", bool(context["bars"])),
                 ("warnings", "Warnings", bool(run.warnings)),
+                ("changes", "What changed", bool(context["identity"])),
                 ("metrics", "Metrics", True),
                 ("fields", "Fields", bool(context["field_rows"] or context["matrices"])),
                 ("capability", "General capability", bool(context["capability"])),

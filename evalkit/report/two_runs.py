@@ -3,7 +3,8 @@
 :func:`evalkit.compare.compare_runs` pairs the candidates; this module folds both runs
 into one :class:`RunResult` whose candidates are named ``<name> · <run id>``, so every
 section of the report (tables, flips, failure cases, capability) shows the two sides
-next to each other.
+next to each other. :func:`identity_view` gives the report's "What changed" section: each
+pair's identity diff (:mod:`evalkit.identity_diff`), shown before the metrics.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from evalkit.identity_diff import shown_value
 from evalkit.results import CandidateResult, RunResult
+from evalkit.sections.run import comparison_section
 
 
 def side_name(candidate: str, run: RunResult) -> str:
@@ -85,3 +88,21 @@ def merge_runs(before: RunResult, after: RunResult, comparison: Mapping[str, Any
         else f"{before.dataset_hash} (run {before.run_id}) / {after.dataset_hash} (run {after.run_id})",
         evalkit_version=after.evalkit_version, command=after.command, sections=sections, warnings=warnings,
     )
+
+
+def identity_view(run: RunResult) -> list[dict[str, Any]]:
+    """Return each compared pair's identity diff for the report (empty: no pair compared across runs).
+
+    Each entry: ``candidate`` and ``baseline`` (their names in the report), ``summary``
+    (``prompt changed``, ``identity unchanged``...), ``changes`` as (field, before,
+    after) with digests cut, ``prompt_diff`` (a unified diff, autoescaped by the page)
+    and ``notes``.
+    """
+    comparison = comparison_section(run.sections, f"run {run.run_id}")
+    if comparison is None:
+        return []
+    return [{"candidate": compared.candidate, "baseline": compared.baseline, "summary": diff.summary,
+             "changes": [(change.field, shown_value(change.before), shown_value(change.after))
+                         for change in diff.changes],
+             "prompt_diff": diff.prompt_diff, "notes": diff.notes}
+            for compared in comparison.candidates.values() if (diff := compared.identity) is not None]

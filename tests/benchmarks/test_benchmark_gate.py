@@ -43,7 +43,7 @@ def test_planted_drop_is_flagged_and_located() -> None:
     comparison = compare_candidates(_run(base, lora))
     metric = comparison.candidates["lora"].metrics["mmlu"]
     assert metric.verdict == "regressed" and metric.threshold == "3%"
-    assert not comparison.deployable
+    assert comparison.regressed
     summary = drop_summary("base", _entry(base), _entry(lora), "3%")
     assert summary.delta == pytest.approx(-0.1) and summary.relative_delta == pytest.approx(-0.1 / 0.6)
     (worst,) = summary.worst_subjects  # only subjects that dropped are listed
@@ -57,7 +57,7 @@ def test_equal_run_passes() -> None:
     base = _base_values()
     comparison = compare_candidates(_run(base, dict(base)))
     assert comparison.candidates["lora"].metrics["mmlu"].verdict != "regressed"
-    assert comparison.deployable
+    assert not comparison.regressed
     summary = drop_summary("base", _entry(base), _entry(base), "3%")
     assert summary.delta == 0 and summary.worst_subjects == []
 
