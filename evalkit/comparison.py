@@ -45,10 +45,12 @@ class MetricComparison:
         candidate_value: the candidate's mean over the paired items.
         delta: ``candidate_value - baseline_value``.
         relative_delta: ``delta / baseline_value`` (None when the baseline is 0).
-        ci_low: lower end of the paired bootstrap 95% interval on ``delta``.
+        ci_low: lower end of the 95% interval on ``delta`` the verdict is decided with:
+            Tango's score interval for pass/fail metrics, a paired bootstrap otherwise.
         ci_high: upper end of that interval.
         p_value: the paired test's two-sided p-value.
-        test: ``mcnemar``, ``wilcoxon`` or ``bootstrap``.
+        test: ``mcnemar`` (asymptotic: the score test Tango's interval inverts),
+            ``wilcoxon`` or ``bootstrap``.
         threshold: the tolerated drop (``3%`` or ``2pt``).
         verdict: how it is reached is in :mod:`evalkit.paired_metric`.
         items_needed: paired items for 80% power against a drop of the threshold's size
@@ -158,8 +160,13 @@ class MetricComparison:
                 return (f"{dropped} {drop:.4f} (> {allowed:.4f} allowed), but the 95% CI reaches back within "
                         f"{self.threshold} ({sig}){need}")
             if -gain_low > allowed + TOLERANCE:
-                return (f"{a_drop} of {max(drop, 0.0):.4f} is within {self.threshold}, but the 95% CI reaches "
-                        f"{a_drop} of {-gain_low:.4f} (> {allowed:.4f} allowed) ({sig}){need}")
+                would = (f"; ~{self.items_needed:,} would" if self.items_needed else
+                         f"; none can: {self.threshold} of a baseline of {self.baseline_value:.3f} allows no "
+                         f"{a_drop.removeprefix('a ')} at all" if allowed <= TOLERANCE else "")
+                return (f"{self.n_items} paired items cannot rule out {a_drop} of {self.threshold}{would}: "
+                        f"{a_drop} of {max(drop, 0.0) + 0.0:.4f} is within it, but the 95% CI reaches {a_drop} of "
+                        f"{-gain_low:.4f} (> {allowed:.4f} allowed) ({sig})"
+                        + (f"; {self.decidability()}" if self.undecidable else ""))
             return (f"{self.n_items} items cannot show {a_drop} of {self.threshold} with 80% power "
                     f"({sig}){need}")
         return f"no {a_drop.removeprefix('a ')} beyond {self.threshold}: the whole 95% CI is within it ({sig})"

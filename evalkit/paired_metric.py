@@ -3,12 +3,15 @@
 For a metric both sides measured, on the items paired by id (:func:`compare_metric`):
 
 * the absolute and relative delta of the means (candidate - baseline);
-* a seeded paired bootstrap 95% interval on the delta (:mod:`evalkit.stats`);
-* a paired test chosen by the metric's kind, which its check declared when it
-  registered (:func:`metric_kind`), not by its values: McNemar's exact test for
-  pass/fail metrics (``binary``), the Wilcoxon signed-rank test for judge scores
-  (``judge.*``) and ``ordinal`` ones, and the bootstrap's own p-value for
-  ``continuous`` ones (a continuous metric that happens to be all 0/1 included);
+* a 95% interval on the delta and a paired test, chosen by the metric's kind, which its
+  check declared when it registered (:func:`metric_kind`), not by its values: for
+  pass/fail metrics (``binary``) Tango's score interval and McNemar's test in the score
+  form that interval inverts (:mod:`evalkit.stats`), so they never disagree and the
+  interval keeps an honest width at small n (10 of 10 against 10 of 10 is about ±0.28,
+  not a point); otherwise a seeded paired bootstrap interval with the Wilcoxon
+  signed-rank test for judge scores (``judge.*``) and ``ordinal`` ones, and the
+  bootstrap's own p-value for ``continuous`` ones (a continuous metric that happens to
+  be all 0/1 included);
 * the items that flipped pass -> fail and fail -> pass (pass/fail metrics).
 
 Direction
@@ -25,7 +28,7 @@ How the interval and the threshold combine into a verdict
 ---------------------------------------------------------
 A metric's threshold (``3%`` relative to the baseline's value, or ``2pt``: 2 points,
 i.e. 0.02 in the metric's units) is the largest drop that is tolerated. The verdict
-asks what the paired bootstrap 95% interval of the delta shows about that drop, with
+asks what the paired 95% interval of the delta shows about that drop, with
 the same burden of proof in both directions (:func:`drop_outcome`, the one rule the
 bars, the CLI, the report and the pytest plugin all rest on):
 
@@ -33,9 +36,10 @@ bars, the CLI, the report and the pytest plugin all rest on):
   larger drop than the threshold allows) and the paired test agrees (p < 0.05);
 * ``improved``: the candidate is significantly better (p < 0.05 and the interval
   excludes 0 on the positive side);
-* ``no_change``: the whole interval lies within the allowed drop, and the set has the
-  items to have seen a drop of the threshold's size with 80% power (a zero-width
-  interval from a few identical answers proves nothing);
+* ``no_change``: the whole interval lies within the allowed drop; for a bootstrap
+  interval the set must also have the items to have seen a drop of the threshold's size
+  with 80% power (a zero-width interval from a few identical answers proves nothing),
+  while Tango's interval carries that uncertainty itself and decides alone;
 * ``inconclusive``: anything else: the interval straddles the allowed drop, or the set
   is too small. ``items_needed`` says how many paired items would decide it: when the
   interval straddles the allowed drop, those that give 80% power to put it on one side,
@@ -63,10 +67,11 @@ import numpy as np
 from evalkit.comparison import TOLERANCE, MetricComparison, MetricKind, TestName, Verdict, is_significant
 from evalkit.significance import ALPHA, POWER
 from evalkit.stats import (
-    mcnemar_exact,
     mcnemar_sample_size,
+    mcnemar_score_p,
     paired_bootstrap,
     paired_mean_sample_size,
+    paired_proportion_interval,
     wilcoxon_signed_rank,
 )
 from evalkit.thresholds import JUDGE_PREFIX, Threshold
@@ -149,30 +154,34 @@ def compare_metric(
     """
     n = len(ids)
     kind = kind or metric_kind(metric, baseline, candidate)
-    boot = paired_bootstrap(baseline, candidate, rng)
     base_mean, cand_mean = float(baseline.mean()), float(candidate.mean())
     delta = cand_mean - base_mean
     pass_to_fail: list[str] = []
     fail_to_pass: list[str] = []
     test: TestName
     if kind == "binary":
+        # Tango's score interval and the McNemar test it inverts: one decision, honest at small n.
         test = "mcnemar"
-        p_value = mcnemar_exact(baseline, candidate).p_value
         base_pass, cand_pass = baseline >= 1.0, candidate >= 1.0
         pass_to_fail = [ids[i] for i in np.flatnonzero(base_pass & ~cand_pass)]
         fail_to_pass = [ids[i] for i in np.flatnonzero(~base_pass & cand_pass)]
-    elif kind in ("judge", "ordinal"):
-        test, p_value = "wilcoxon", wilcoxon_signed_rank(baseline, candidate)
+        p_value = mcnemar_score_p(len(fail_to_pass), len(pass_to_fail))
+        ci_low, ci_high = paired_proportion_interval(len(fail_to_pass), len(pass_to_fail), n)
     else:
-        test, p_value = "bootstrap", boot.p_value
+        boot = paired_bootstrap(baseline, candidate, rng)
+        ci_low, ci_high = boot.ci_low, boot.ci_high
+        if kind in ("judge", "ordinal"):
+            test, p_value = "wilcoxon", wilcoxon_signed_rank(baseline, candidate)
+        else:
+            test, p_value = "bootstrap", boot.p_value
     parsed = Threshold.parse(threshold)
     allowed = parsed.allowed_drop(base_mean)
     # The decision reads the delta in the better direction: a gain is positive either way.
     sign = 1.0 if higher_is_better else -1.0
     gain = sign * delta
-    gain_low, gain_high = sorted((sign * boot.ci_low, sign * boot.ci_high))
+    gain_low, gain_high = sorted((sign * ci_low, sign * ci_high))
     drop = -gain
-    significant = is_significant(p_value, boot.ci_low, boot.ci_high)
+    significant = is_significant(p_value, ci_low, ci_high)
     # A zero threshold cannot be powered for; size for the drop actually seen instead.
     size_for = allowed if allowed > TOLERANCE else max(drop, 0.0)
     # A share (0..1, higher is better) moves by whole items; a measurement such as bits per
@@ -181,7 +190,9 @@ def compare_metric(
         np.all((baseline >= 0.0) & (baseline <= 1.0)) and np.all((candidate >= 0.0) & (candidate <= 1.0))))
     needed = (items_needed(kind, candidate - baseline, size_for, whole_units=whole_units)
               if size_for > TOLERANCE else None)
-    outcome = drop_outcome(gain_low, gain_high, p_value, allowed, n, needed)
+    # Tango's interval keeps its width at small n, so it decides alone; a bootstrap interval
+    # can collapse (identical pairs), so those kinds also need the items to have power.
+    outcome = drop_outcome(gain_low, gain_high, p_value, allowed, n, None if kind == "binary" else needed)
     verdict: Verdict
     if outcome == "beyond":
         verdict = "regressed"
@@ -191,13 +202,17 @@ def compare_metric(
         verdict = "no_change"
     else:
         verdict = "inconclusive"
-        if gain_low < -allowed - TOLERANCE:
+        if gain_low < -allowed - TOLERANCE and not (kind == "binary" and drop <= allowed + TOLERANCE):
             # The interval straddles the allowed drop: the items that would narrow it enough.
+            # (A pass/fail metric whose drop is within keeps the non-inferiority size: its
+            # interval's width at no discordance is not a spread to extrapolate from.)
             needed = _items_to_decide(n, gain_low, gain_high, gain, allowed)
+        if needed is not None:
+            needed = max(needed, n + 1)
     return MetricComparison(
         metric=metric, kind=kind, n_items=n, baseline_value=base_mean, candidate_value=cand_mean,
         delta=delta, relative_delta=(delta / base_mean) if base_mean != 0 else None,
-        ci_low=boot.ci_low, ci_high=boot.ci_high, p_value=p_value, test=test, threshold=str(parsed),
+        ci_low=ci_low, ci_high=ci_high, p_value=p_value, test=test, threshold=str(parsed),
         verdict=verdict, items_needed=needed if verdict == "inconclusive" else None,
         pass_to_fail=pass_to_fail, fail_to_pass=fail_to_pass, higher_is_better=higher_is_better,
         detectable_drop=detectable_drop(kind, baseline, candidate - baseline),

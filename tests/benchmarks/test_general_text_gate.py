@@ -104,6 +104,8 @@ def test_detectable_drop_says_when_a_set_cannot_decide() -> None:
     rate = chance.mean()
     assert smallest == pytest.approx((1.959964 + 0.841621) * np.sqrt(2 * rate * (1 - rate)) / np.sqrt(570), rel=1e-4)
     ids = [f"q/{i}" for i in range(570)]
-    compared = compare_metric("mmlu", ids, chance, chance.copy(), "3%", np.random.default_rng(0), kind="binary")
+    # A candidate guessing at chance on its own (answers not the baseline's): undecided.
+    guessing = np.roll(chance, 1)
+    compared = compare_metric("mmlu", ids, chance, guessing, "3%", np.random.default_rng(0), kind="binary")
     assert compared.verdict == "inconclusive" and compared.undecidable
     assert "cannot decide 3%" in compared.explain() and "alpha 0.05 two-sided and 80% power" in compared.explain()

@@ -34,12 +34,14 @@ def test_one_test_per_bar_with_evidence_junit_properties_and_report_path(
 ) -> None:
     suite = plugin_suite()
     result = pytester.runpytest("--evalkit", str(suite), "-rA", "--junitxml=junit.xml")
-    result.assert_outcomes(passed=3, failed=2)
+    result.assert_outcomes(passed=2, failed=3)
     result.stdout.fnmatch_lines([
         "PASSED suite.yaml::lora: answered == 1.0",
-        "PASSED suite.yaml::lora: no significant regression on exact_match",
         "PASSED suite.yaml::no regression against the baseline",
     ])
+    # Three items with the same answers cannot rule out a drop either: Tango's interval on
+    # 3 paired items is +-0.56 (a bootstrap of identical pairs collapsed to 0 and passed it).
+    result.stdout.fnmatch_lines(["FAILED suite.yaml::lora: no significant regression on exact_match - INCONCLUS*"])
     # Three identical answers cannot show that `answered` did not drop 3%: undecided, and an
     # undecided gate fails under the default `inconclusive: fail`, as in `evalkit run`.
     result.stdout.fnmatch_lines(["FAILED suite.yaml::lora: answered max_drop 3% - INCONCLUSIVE: answered went*"])
@@ -145,7 +147,7 @@ def test_xdist_workers_run_the_suite_once(pytester: pytest.Pytester, plugin_suit
     suite = plugin_suite()
     # --evalkit-no-cache: the second worker must get the run from the first, not from a cache.
     result = pytester.runpytest("-n", "2", "-v", "--evalkit", str(suite), "--evalkit-no-cache")
-    result.assert_outcomes(passed=3, failed=2)
+    result.assert_outcomes(passed=2, failed=3)
     output = result.stdout.str()
     assert "[gw0]" in output and "[gw1]" in output
     (run_dir,) = run_dirs(pytester.path / "reports")
