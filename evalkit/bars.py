@@ -46,6 +46,7 @@ from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.judges.failures import failures_exceeded
 from evalkit.sections.run import comparison_section, sweep_pick
 from evalkit.slice_values import sliced_values
+from evalkit.stages import register_stage
 from evalkit.thresholds import Threshold, ThresholdPolicy
 from evalkit.usage import USAGE_METRICS, usage_bar
 from evalkit.verdict import run_verdict
@@ -374,6 +375,7 @@ def record_bars(suite: SuiteConfig, run: RunResult) -> list[BarResult]:
     return results
 
 
+@register_stage("bars", final=True)
 def bars_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Run stage, after the comparison: check the suite's bars against the run (:func:`record_bars`)."""
     del backends, progress

@@ -35,11 +35,12 @@ from evalkit.results import CandidateResult, RunResult
 from evalkit.sampling import is_rate_metric
 from evalkit.sections.base import parse_section
 from evalkit.sections.run_facts import METRIC_KINDS, MetricKindsSection
+from evalkit.stages import register_stage
 from evalkit.stats import rng_for
 from evalkit.thresholds import ThresholdPolicy
 from evalkit.verdict import run_verdict
 
-if TYPE_CHECKING:  # a stage's arguments; the comparison itself needs neither models nor stages
+if TYPE_CHECKING:  # a stage's arguments, for annotations only
     from evalkit.config import SuiteConfig
     from evalkit.models.backend import Backend
     from evalkit.progress import Progress
@@ -212,6 +213,7 @@ def compare_candidates(
     return comparison
 
 
+@register_stage("comparison", final=True)
 def comparison_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Run stage: add ``sections["comparison"]``, every candidate against the baseline under the suite's thresholds.
 

@@ -49,7 +49,7 @@ from evalkit.sections.contamination import (
     SetOverlap,
     TrainingDataSource,
 )
-from evalkit.stages import SuiteInputs
+from evalkit.stages import SuiteInputs, register_stage
 from evalkit.train.candidates import candidate_adapter, candidate_manifest, candidate_train_config
 from evalkit.train.lora import CHECKPOINTS_DIR
 from evalkit.train.manifest import read_manifest
@@ -176,6 +176,7 @@ def _set_overlap(result: overlap.OverlapResult, cached: bool) -> SetOverlap:
                       examples=[OverlapExampleRecord(item_id=e.item_id, ngram=e.ngram) for e in result.examples])
 
 
+@register_stage("contamination")
 def run_contamination(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Run stage: record each candidate's n-gram overlap with every benchmark and the eval set.
 

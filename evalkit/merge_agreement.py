@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.results import CandidateResult, RunResult
 from evalkit.sections.tradeoffs import MERGE_AGREEMENT, DifferingItem, MergeAgreement
+from evalkit.stages import register_stage
 
-if TYPE_CHECKING:  # the report reads this module too, and needs neither models nor stages
+if TYPE_CHECKING:  # a stage's arguments, for annotations only
     from evalkit.models.backend import Backend
     from evalkit.progress import Progress
     from evalkit.stages import SuiteInputs
@@ -81,6 +82,7 @@ def agrees(entry: MergeAgreement) -> bool:
     return entry.agreement_rate is not None and entry.agreement_rate >= MIN_MERGE_AGREEMENT
 
 
+@register_stage("merge_agreement")
 def record_merge_agreement(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend],
                            progress: Progress) -> None:
     """Run stage: add ``sections["merge_agreement"]`` for each merged candidate whose adapter also ran."""

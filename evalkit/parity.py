@@ -38,7 +38,7 @@ from evalkit.sections.parity import (
     ParitySection,
     ParitySummary,
 )
-from evalkit.stages import CandidatePlan, SuiteInputs
+from evalkit.stages import CandidatePlan, SuiteInputs, register_stage
 
 DEFAULT_MIN_AGREEMENT = 0.9
 Tokenize = Callable[[str], list[str]]
@@ -294,6 +294,7 @@ def run_parity(
     return report
 
 
+@register_stage("parity")
 def parity_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Run stage: when the suite sets ``parity: true``, add ``sections["parity"]`` and warnings."""
     if not getattr(inputs.suite, "parity", False):

@@ -26,7 +26,7 @@ import pydantic
 from evalkit.config import SuiteConfig
 from evalkit.digest import file_sha256
 from evalkit.errors import ConfigError, EvalkitError
-from evalkit.models.runtime import LOCAL_BACKENDS, device_kind, resolve_dtype
+from evalkit.models.runtime import device_kind, resolve_dtype, runs_locally
 from evalkit.planning import candidate_identity
 from evalkit.results import RunResult
 from evalkit.run_records import CandidateIdentity
@@ -93,7 +93,7 @@ def _strings_in(value: Any) -> Iterator[str]:
 def _runtimes(config: SuiteConfig) -> dict[str, CandidateRuntime]:
     runtimes = {}
     for candidate in config.candidates:
-        if candidate.backend in LOCAL_BACKENDS:  # device_kind imports torch: only when a local backend runs
+        if runs_locally(candidate.backend):  # device_kind imports torch: only when a local backend runs
             device = device_kind()
             runtimes[candidate.name] = CandidateRuntime(backend=candidate.backend, device=device,
                                                         dtype=resolve_dtype(candidate.dtype, device))

@@ -38,6 +38,7 @@ from evalkit.sections.base import parse_section
 from evalkit.sections.tradeoffs import CandidateSlices, SliceRow, SlicesResult, SlicesSection
 from evalkit.significance import ALPHA
 from evalkit.slice_spec import SECTION, SliceSpec
+from evalkit.stages import register_stage
 from evalkit.stats import rng_for
 from evalkit.thresholds import Threshold, ThresholdPolicy
 
@@ -189,6 +190,7 @@ def slice_regressions(run: RunResult) -> list[str]:
             for name, entry in section.candidates.items() for row in entry.rows if row.verdict == "regressed"]
 
 
+@register_stage("slices")
 def run_slices(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """The run stage: compare every candidate slice by slice when the suite has ``slices:``."""
     suite: SuiteConfig = inputs.suite

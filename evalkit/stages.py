@@ -2,15 +2,16 @@
 
 A run is planned once (:func:`evalkit.planning.plan_candidates`); the plans travel in
 :class:`SuiteInputs` to every stage, which adds its section to the run and never plans
-again. Stages are lazy registry entries, imported when a suite runs, so that
-``evalkit --help`` does not pay for lm-eval and the like.
+again. Each stage registers where it is defined (``@register_stage("judges")``); the
+registries list the modules holding the built-in ones, in the order they run, and import
+them when a suite runs, so that ``evalkit --help`` does not pay for lm-eval and the like.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from evalkit.checks import Check, CheckContext, build_check
 from evalkit.config import CandidateConfig, SuiteConfig
@@ -56,45 +57,65 @@ class SuiteInputs:
     """The run's executor (a Ray cluster) when it has one: stages may send work to its workers."""
 
 
-# Stages that run after generation and scoring (benchmarks, judges, parity...), in this
-# order. Each receives the inputs, the run so far, the backends and the progress
-# reporter, and adds to the run in place. They are lazy entries, imported when a suite
-# runs, so that `evalkit --help` does not pay for lm-eval and the like; a new stage is
-# one entry here (or `register_stage` from a module of yours).
 RunStage = Callable[[SuiteInputs, RunResult, dict[str, Backend], Progress], None]
-STAGES: Registry[RunStage] = Registry("stage", {
-    "benchmarks": "evalkit.benchmarks.stage:run_benchmarks",
-    "training": "evalkit.train.candidates:record_training",
-    "judges": "evalkit.judges.stage:run_judges",
-    "parity": "evalkit.parity:parity_stage",
-    "merge_agreement": "evalkit.merge_agreement:record_merge_agreement",
-    "slices": "evalkit.slices:run_slices",
-    "sweep": "evalkit.sweep:run_sweep",
-    "fleet": "evalkit.models.fleet_stage:record_fleets",
-    "contamination": "evalkit.contamination:run_contamination",
-})
+"""A stage: receives the inputs, the run so far, the backends and the progress reporter; adds to the run in place."""
 
-# Last, once every metric is in (a registered stage's too): the comparison, then the bars
-# that read it. Kept apart from STAGES so that a stage registered later still runs before them.
-FINAL_STAGES: Registry[RunStage] = Registry("stage", {
-    "comparison": "evalkit.compare:comparison_stage",
-    "bars": "evalkit.bars:bars_stage",
-})
+STAGES: Registry[RunStage] = Registry("stage", builtin_modules=(
+    "evalkit.benchmarks.stage",
+    "evalkit.train.candidates",
+    "evalkit.judges.stage",
+    "evalkit.parity",
+    "evalkit.merge_agreement",
+    "evalkit.slices",
+    "evalkit.sweep",
+    "evalkit.models.fleet_stage",
+    "evalkit.contamination",
+))
+"""Stages that run after generation and scoring, in the order of these modules (benchmarks,
+training, judges, parity, merge_agreement, slices, sweep, fleet, contamination), then
+plugins' stages in the order they registered."""
+
+FINAL_STAGES: Registry[RunStage] = Registry("stage", builtin_modules=("evalkit.compare", "evalkit.bars"))
+"""Last, once every metric is in (a plugin stage's too): the comparison, then the bars that read it."""
 
 
-def register_stage(name: str, stage: RunStage) -> None:
-    """Add a stage that runs after the built-in ones and before the comparison and the bars.
+@overload
+def register_stage(name: str, stage: None = None, *, final: bool = False) -> Callable[[RunStage], RunStage]: ...
 
-    Metrics it adds to the candidates are compared and can be named by bars, like the
-    built-in ones'. Registering the same stage again does nothing.
+
+@overload
+def register_stage(name: str, stage: RunStage, *, final: bool = False) -> RunStage: ...
+
+
+def register_stage(name: str, stage: RunStage | None = None, *,
+                   final: bool = False) -> RunStage | Callable[[RunStage], RunStage]:
+    """Register a run stage under ``name``: ``@register_stage("name")``, or ``register_stage("name", fn)``.
+
+    A stage registered from outside evalkit's stage modules (a plugin's) runs after the
+    built-in ones and before the comparison and the bars: metrics it adds to the
+    candidates are compared and can be named by bars, like the built-in ones'.
+    Registering the same stage again does nothing.
+
+    Args:
+        name: the stage's name (its section's key, by convention).
+        stage: the stage function; omitted, a decorator is returned.
+        final: evalkit's comparison and bars only: run after every other stage.
 
     Raises:
         DuplicateName: another stage is registered under ``name`` (``comparison`` and
             ``bars`` included).
     """
-    if name in FINAL_STAGES:
-        raise DuplicateName(f"a stage named '{name}' is built in and runs last; choose another name")
-    STAGES.register(name, stage)
+
+    def register(target: RunStage) -> RunStage:
+        if final:
+            FINAL_STAGES.register(name, target)
+            return target
+        if getattr(target, "__module__", None) not in STAGES.builtin_modules and name in FINAL_STAGES:
+            raise DuplicateName(f"a stage named '{name}' is built in and runs last; choose another name")
+        STAGES.register(name, target)
+        return target
+
+    return register if stage is None else register(stage)
 
 
 def import_stage_modules() -> list[tuple[str, RunStage]]:

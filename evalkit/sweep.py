@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.results import RunResult
 from evalkit.sections.tradeoffs import SweepPoint, SweepResult
+from evalkit.stages import register_stage
 from evalkit.sweep_spec import SECTION, SweepSpec, sweep_members
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ def sweep_section(run: RunResult, spec: SweepSpec, members: list[tuple[str, str,
                        reason=reason).model_dump(mode="json")
 
 
+@register_stage("sweep")
 def run_sweep(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """The run stage: record the forgetting curve and the pick when the suite has ``sweep:``."""
     suite = inputs.suite

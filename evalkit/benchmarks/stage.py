@@ -47,7 +47,7 @@ from evalkit.progress import Progress
 from evalkit.results import CandidateResult, RunResult
 from evalkit.sections.benchmarks import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectResult
 from evalkit.sections.run_facts import METRIC_KINDS
-from evalkit.stages import SuiteInputs
+from evalkit.stages import SuiteInputs, register_stage
 from evalkit.thresholds import Threshold
 
 
@@ -138,6 +138,7 @@ def _hf_backend(backends: dict[str, Backend]) -> Any:
     return backends["hf"]
 
 
+@register_stage("benchmarks")
 def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Evaluate the suite's benchmarks on every candidate that ran (see the module docstring).
 

@@ -3,8 +3,8 @@
 A check is a factory: given the options written in the suite (and the suite's
 directory, for files such as a JSON schema) it returns a callable that scores one
 prediction against its reference. See :mod:`evalkit.checks.registry` for the contract.
-The built-in checks (:mod:`evalkit.checks.builtin`) are lazy registry entries: this
-package imports them when one is first built, not when it is imported.
+The built-in checks (:mod:`evalkit.checks.builtin`) register with the ``@check``
+decorator; the registry imports that module on its first lookup, not this package.
 """
 
 from evalkit.checks.registry import (

@@ -24,8 +24,9 @@ A check declares, when it registers, the kind of its metrics (``binary`` pass/fa
 The run records what each emitted metric was declared as (``sections["metric_kinds"]``)
 and the comparison picks its paired test from that, never from the values
 (:func:`evalkit.paired_metric.metric_kind`). The names live in :data:`CHECKS`, one
-:class:`evalkit.registry.Registry`; the built-in checks are lazy entries there, so
-validating a suite's check names imports no check module.
+:class:`evalkit.registry.Registry`, filled by the decorator alone: the first lookup imports
+:mod:`evalkit.checks.builtin` (and, for a name it lacks, the installed plugins), so
+importing this module imports no check.
 """
 
 from __future__ import annotations
@@ -119,14 +120,8 @@ class RegisteredCheck:
         return self.declaration
 
 
-CHECKS: Registry[RegisteredCheck] = Registry("check", {
-    "exact_match": "evalkit.checks.builtin:exact_match",
-    "json_valid": "evalkit.checks.builtin:json_valid",
-    "json_schema": "evalkit.checks.builtin:json_schema",
-    "field_accuracy": "evalkit.checks.builtin:field_accuracy",
-    "regex": "evalkit.checks.builtin:regex",
-})
-"""Every check by name; the built-in ones are lazy entries, imported when first built."""
+CHECKS: Registry[RegisteredCheck] = Registry("check", builtin_modules=("evalkit.checks.builtin",))
+"""Every check by name: the built-in ones register in :mod:`evalkit.checks.builtin`, imported on first lookup."""
 
 
 def check(
@@ -166,7 +161,7 @@ def check(
 
 
 def check_names() -> list[str]:
-    """Return the registered check names, sorted (imports no check module)."""
+    """Return the registered check names (built-in and plugins'), sorted."""
     return CHECKS.names()
 
 

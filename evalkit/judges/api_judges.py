@@ -316,10 +316,12 @@ class AnthropicJudge(ChatJudge):
 
 
 @register_provider("openai")
-def _openai_judge(spec: JudgeClientSpec, backends: Mapping[str, Any]) -> OpenAIJudge:
+def openai_judge(spec: JudgeClientSpec, backends: Mapping[str, Any]) -> OpenAIJudge:
+    """Build the ``openai`` judge (the run's backends are not needed)."""
     return OpenAIJudge(spec)
 
 
 @register_provider("anthropic")
-def _anthropic_judge(spec: JudgeClientSpec, backends: Mapping[str, Any]) -> AnthropicJudge:
+def anthropic_judge(spec: JudgeClientSpec, backends: Mapping[str, Any]) -> AnthropicJudge:
+    """Build the ``anthropic`` judge (the run's backends are not needed)."""
     return AnthropicJudge(spec)

@@ -167,7 +167,7 @@ def create_client(spec: JudgeClientSpec, backends: Mapping[str, Any] | None = No
         ConfigError: unknown provider.
         JudgeError: the client cannot be built (a missing API key, say).
     """
-    # A lazy entry: the API SDKs and torch are imported only for the provider in use.
+    # The provider modules import their SDK or torch only when the factory builds a client.
     try:
         factory = JUDGE_PROVIDERS.get(spec.provider)
     except UnknownName as exc:

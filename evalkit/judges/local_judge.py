@@ -17,17 +17,18 @@ reused when there is one, so a judge sharing a base with a candidate loads it on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from evalkit.judges.clients import Judgment, PairwiseJudgment, register_provider, weighted_score
 from evalkit.judges.rubric import SCALE, Rubric
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.models.backend import ModelVariant
-from evalkit.models.hf import HFBackend, render_chat
+from evalkit.models.hf import HFBackend, in_inference_mode, render_chat
 from evalkit.models.sources import resolve_model
 from evalkit.prompting import Message
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _single_token(tokenizer: Any, text: str) -> int | None:
@@ -68,11 +69,13 @@ class LocalJudge:
         return self._score_tokens
 
     def _step(self, model: Any, ids: list[int], cache: Any) -> tuple[torch.Tensor, Any]:
+        import torch
+
         inputs = torch.tensor([ids], device=self.backend.device)
         output = model(input_ids=inputs, past_key_values=cache, use_cache=True)
         return torch.softmax(output.logits[0, -1].float(), dim=-1), output.past_key_values
 
-    @torch.inference_mode()
+    @in_inference_mode
     def pointwise(self, messages: list[Message], rubric: Rubric) -> Judgment:
         """Score every criterion by its probability-weighted mean; see the module docstring."""
         with self.backend.active(self.variant) as (model, tokenizer):
@@ -98,7 +101,7 @@ class LocalJudge:
         reasoning = f"probability-weighted score tokens ({summary}); mass on score tokens: {', '.join(masses)}"
         return Judgment(scores=scores, reasoning=reasoning, distributions=distributions)
 
-    @torch.inference_mode()
+    @in_inference_mode
     def pairwise(self, messages: list[Message]) -> PairwiseJudgment:
         """Pick the likelier of ``A``, ``B`` and ``tie`` after ``{"winner": "``."""
         with self.backend.active(self.variant) as (model, tokenizer):
@@ -119,6 +122,7 @@ class LocalJudge:
 
 
 @register_provider("local")
-def _local_judge(spec: JudgeClientSpec, backends: Mapping[str, Any]) -> LocalJudge:
+def local_judge(spec: JudgeClientSpec, backends: Mapping[str, Any]) -> LocalJudge:
+    """Build the ``local`` judge, on the run's ``hf`` backend when it has one (a shared base loads once)."""
     shared = backends.get("hf")
     return LocalJudge(spec, shared if isinstance(shared, HFBackend) else None)

@@ -42,6 +42,7 @@ from evalkit.judges.transcripts import transcript
 from evalkit.progress import Progress
 from evalkit.results import CandidateResult, ItemResult, RunResult
 from evalkit.sections.judges import JUDGES, JudgeEntry
+from evalkit.stages import register_stage
 from evalkit.usage import RequestTally, find_price
 
 if TYPE_CHECKING:
@@ -223,6 +224,7 @@ def suite_calibration(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, inpu
     return entry, warning
 
 
+@register_stage("judges")
 def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """The ``judges`` run stage; see the module docstring."""
     suite = inputs.suite

@@ -17,9 +17,10 @@ each conversation's item id and expected output.
 Backends load each base model once and share it between variants (adapters on a
 shared base are switched, not loaded as a second copy). ``close()`` frees them.
 
-Backends are looked up by name in :data:`evalkit.models.backend_registry.BACKENDS`
-(lazy entries: ``hf``, ``mock``, ``openai_server``, ``vllm``); a new one is one module
-in ``models/`` plus one entry there (or :func:`register_backend` in a module of yours).
+Backends are looked up by name in :data:`evalkit.models.backend_registry.BACKENDS`;
+each registers itself with ``@register_backend("name")`` on its class, so a new one is
+one module in ``models/`` (named in the registry's ``builtin_modules``) or in a plugin
+(docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -100,24 +101,56 @@ class Backend(Protocol):
 
 BackendFactory = Callable[[], Backend]
 
+IdentityRule = Callable[[ModelVariant], dict[str, Any]]
+"""Returns what decides a candidate's completions besides its model files and prompt."""
 
-def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+_IDENTITY_RULES: dict[str, IdentityRule] = {}
+"""Backend name -> its identity rule, filled by :func:`register_backend` beside the registry."""
+
+
+def register_backend(name: str, *, identity: IdentityRule | None = None
+                     ) -> Callable[[BackendFactory], BackendFactory]:
     """Register a backend factory under the name suites use in ``backend:`` (a decorator).
 
     The factory (a class or a function) takes no arguments and returns a :class:`Backend`.
-    Registering a name that another factory holds raises
-    :class:`evalkit.registry.DuplicateName`.
+
+    Args:
+        name: the name suites use.
+        identity: what decides its completions besides the model files and the prompt
+            (part of the generation cache key; :func:`evalkit.models.runtime.runtime_identity`):
+            the local device and dtype for in-process backends, the mock's script, a
+            server's served model. Without one, the suite's ``dtype`` is all that is known.
+
+    Raises:
+        DuplicateName: another factory holds ``name``.
     """
-    return BACKENDS.decorator(name)
+
+    def register(factory: BackendFactory) -> BackendFactory:
+        BACKENDS.register(name, factory)
+        if identity is not None:
+            _IDENTITY_RULES[name] = identity
+        return factory
+
+    return register
+
+
+def identity_rule(name: str) -> IdentityRule | None:
+    """Return the identity rule the backend registered under ``name`` gave, or None.
+
+    Raises:
+        UnknownName: no backend has that name.
+    """
+    BACKENDS.get(name)  # imports the module that registers it, and its rule
+    return _IDENTITY_RULES.get(name)
 
 
 def backend_names() -> list[str]:
-    """Return every registered backend name, sorted (imports no backend module)."""
+    """Return every registered backend name (built-in and plugins'), sorted."""
     return BACKENDS.names()
 
 
 def create_backend(name: str) -> Backend:
-    """Instantiate the backend registered under ``name`` (importing its module now).
+    """Instantiate the backend registered under ``name``.
 
     Raises:
         ConfigError: no such backend.
@@ -127,7 +160,8 @@ def create_backend(name: str) -> Backend:
         factory = BACKENDS.get(name)
     except UnknownName as exc:
         raise ConfigError(str(exc)) from None
+    try:
+        backend: Backend = factory()  # a backend imports its heavy libraries here, not with its module
     except ModuleNotFoundError as exc:
         raise BackendUnavailable(f"backend '{name}' cannot import {exc.name}; install it to use this backend") from None
-    backend: Backend = factory()
     return backend

@@ -1,10 +1,10 @@
-"""The backend names a candidate's ``backend:`` may give, as one registry of lazy entries.
+"""The backend registry: the names a candidate's ``backend:`` may give.
 
 Kept apart from :mod:`evalkit.models.backend` (the protocol), which imports the suite
-config: the config validates ``backend:`` against these names, and listing them imports
-no backend module (no torch, no vLLM). A backend module registers its factory with
-:func:`evalkit.models.backend.register_backend`; a built-in one is also listed here so
-its name is known before it is imported.
+config: the config validates ``backend:`` against this registry. Each backend registers
+itself where it is defined, with :func:`evalkit.models.backend.register_backend`; the
+registry lists only the modules holding the built-in ones, imported on the first lookup
+(each keeps torch and vLLM inside its functions, so that costs little).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from evalkit.registry import Registry
 BackendFactory = Callable[[], Any]
 """Returns a new :class:`evalkit.models.backend.Backend` (typed loosely here: see the docstring)."""
 
-BACKENDS: Registry[BackendFactory] = Registry("backend", {
-    "hf": "evalkit.models.hf:HFBackend",
-    "mock": "evalkit.models.mock:MockBackend",
-    "openai_server": "evalkit.models.openai_server:OpenAIServerBackend",
-    "vllm": "evalkit.models.vllm:VLLMBackend",
-})
+BACKENDS: Registry[BackendFactory] = Registry("backend", builtin_modules=(
+    "evalkit.models.hf",
+    "evalkit.models.mock",
+    "evalkit.models.openai_server",
+    "evalkit.models.vllm",
+))
 """Backend name -> factory (a class taking no arguments, or a function returning a backend)."""

@@ -13,9 +13,10 @@ from evalkit.progress import Progress
 from evalkit.results import RunResult
 from evalkit.sections.base import parse_section
 from evalkit.sections.run_facts import FLEET, FleetSection
-from evalkit.stages import SuiteInputs
+from evalkit.stages import SuiteInputs, register_stage
 
 
+@register_stage("fleet")
 def record_fleets(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Add the ``fleet`` section and warnings of the run's endpoint fleets (nothing when none ran)."""
     backend = backends.get("openai_server")

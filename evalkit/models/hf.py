@@ -6,39 +6,65 @@ switched with ``set_adapter``; the bare base runs inside ``disable_adapter()``.
 Generation is batched, left-padded, with items sorted by prompt length so that a batch
 wastes little on padding. CPU by default (float32); CUDA in bfloat16 when a GPU is
 present.
+
+torch and transformers are imported inside the functions that use them: the backend
+registry imports this module to learn its name (``@register_backend("hf")``), and a run
+on another backend, or answered from the cache, never loads them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.lora_adapter import check_adapter_dir
-from evalkit.models.runtime import resolve_dtype
+from evalkit.models.runtime import local_identity, resolve_dtype
 from evalkit.usage import BatchTimer, GenerationUsage
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 # transformers' own loading bars are turned off while evalkit runs (progress.library_bars_silenced),
 # not for the whole process.
 
 
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def in_inference_mode(method: Method) -> Method:
+    """Run ``method`` under ``torch.inference_mode()`` (``@torch.inference_mode()``, torch imported on call)."""
+
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            return method(*args, **kwargs)
+
+    return cast("Method", run)
+
+
 def pick_device() -> torch.device:
     """Return CUDA when a GPU is present, else the CPU."""
+    import torch
+
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
 def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
     """Resolve ``auto`` to bfloat16 on a GPU and float32 on a CPU (the cache key's rule too)."""
+    import torch
+
     name = resolve_dtype(requested, device.type)
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
@@ -67,6 +93,8 @@ MAX_RESIDENT_ADAPTERS = 2
 
 def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     """Load a tokenizer for left-padded batched generation."""
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -74,6 +102,7 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+@register_backend("hf", identity=local_identity)
 class HFBackend:
     """Generates with transformers; see the module docstring for how models are shared."""
 
@@ -89,6 +118,8 @@ class HFBackend:
         key = (variant.model.path, str(dtype))
         base = self._bases.get(key)
         if base is None:
+            from transformers import AutoModelForCausalLM
+
             try:
                 model = AutoModelForCausalLM.from_pretrained(str(variant.model.path), dtype=dtype)
             except (OSError, ValueError) as exc:
@@ -109,6 +140,7 @@ class HFBackend:
             base.adapters.move_to_end(name)
             return
         check_adapter_dir(variant.adapter)
+        import torch
         from peft import PeftModel
 
         # Always in inference mode: an adapter loaded while generating is made of inference
@@ -137,6 +169,8 @@ class HFBackend:
         # Inference mode around the switch and its undoing too: the adapters are inference
         # tensors (see _attach_adapter), and peft toggles their requires_grad both when it
         # switches and when disable_adapter() ends.
+        import torch
+
         with torch.inference_mode():
             base = self.load(variant)
             if base.peft_model is None:
@@ -153,7 +187,7 @@ class HFBackend:
         tokenizer = self.load(variant).tokenizer
         return render_chat(tokenizer, conversation)
 
-    @torch.inference_mode()
+    @in_inference_mode
     def generate(
         self,
         variant: ModelVariant,
@@ -244,6 +278,8 @@ class HFBackend:
         """Drop every loaded model."""
         self._bases.clear()
         if self.device.type == "cuda":
+            import torch
+
             torch.cuda.empty_cache()
 
 

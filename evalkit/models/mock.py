@@ -39,7 +39,7 @@ from evalkit.digest import json_digest
 from evalkit.errors import ConfigError
 from evalkit.input_files import refuse_non_regular_file
 from evalkit.jsonl import json_objects
-from evalkit.models.backend import GenerationItem, Message, ModelVariant, ProgressCallback
+from evalkit.models.backend import GenerationItem, Message, ModelVariant, ProgressCallback, register_backend
 
 OPTIONS = ("outputs", "echo", "default")
 ECHO_MODES = ("expected", "prompt")
@@ -114,6 +114,7 @@ def script_identity(variant: ModelVariant) -> dict[str, Any]:
                                                       "default": script.default})}
 
 
+@register_backend("mock", identity=script_identity)
 class MockBackend:
     """Answers every conversation from a candidate's script (see the module docstring).
 

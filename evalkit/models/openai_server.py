@@ -48,7 +48,7 @@ from evalkit.api_keys import PLACEHOLDER_KEY, check_base_url, check_key_env_name
 from evalkit.config import GenerationConfig
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models import runtime
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.engine_options import ENGINE_OPTIONS, server_args
 from evalkit.models.fleet import EndpointFleet, fleet_urls
 from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
@@ -174,6 +174,7 @@ def _listed_model(base_url: str, model: str, api_key: str, timeout_s: float) -> 
                      "set the candidate's options.model to one of them")
 
 
+@register_backend("openai_server", identity=served_identity)
 class OpenAIServerBackend:
     """Generates through OpenAI-compatible endpoints; see the module docstring for options."""
 

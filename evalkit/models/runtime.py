@@ -5,9 +5,9 @@ the two give different completions. The cache key therefore holds the *resolved*
 dtype and the device kind (:func:`runtime_identity`), never the words of the suite.
 For a model behind an external endpoint nothing local decides the output: its key
 holds what the server says it serves (:func:`evalkit.models.openai_server.served_identity`).
-Backends whose identity is their own (that one, the mock backend's script) are listed in
-:data:`IDENTITY_PROVIDERS` by lazy reference, so this module imports no backend and every
-backend may import it.
+Each backend names its rule where it registers (``@register_backend("hf",
+identity=local_identity)``), so this module imports no backend and every backend may
+import it.
 
 Only torch is imported here (and only for local backends), so that a run answered
 wholly from the cache loads no model.
@@ -15,24 +15,12 @@ wholly from the cache loads no model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from evalkit.models.backend import ModelVariant
-from evalkit.registry import Registry
+from evalkit.models.backend import ModelVariant, identity_rule
 
-LOCAL_BACKENDS = ("hf", "vllm")
 DTYPES = ("float32", "bfloat16", "float16")
-
-IdentityProvider = Callable[[ModelVariant], dict[str, Any]]
-"""Returns what decides a candidate's completions besides its model files and prompt."""
-
-IDENTITY_PROVIDERS: Registry[IdentityProvider] = Registry("backend identity", {
-    "mock": "evalkit.models.mock:script_identity",
-    "openai_server": "evalkit.models.openai_server:served_identity",
-})
-"""Backend name -> its own identity rule; a plugin backend may register one (default: the suite's dtype)."""
 
 
 @lru_cache(maxsize=1)
@@ -50,6 +38,17 @@ def resolve_dtype(requested: str, device: str) -> str:
     return requested
 
 
+def local_identity(variant: ModelVariant) -> dict[str, Any]:
+    """The identity rule of in-process backends (hf, vllm): the device kind and the dtype resolved on it."""
+    device = device_kind()
+    return {"device": device, "dtype": resolve_dtype(variant.dtype, device)}
+
+
+def runs_locally(backend: str) -> bool:
+    """True for a backend that runs the model in this process (its identity rule is :func:`local_identity`)."""
+    return identity_rule(backend) is local_identity
+
+
 def runtime_identity(backend: str, variant: ModelVariant) -> dict[str, Any]:
     """Return what decides a generation besides the model files and the prompt.
 
@@ -65,10 +64,8 @@ def runtime_identity(backend: str, variant: ModelVariant) -> dict[str, Any]:
     Raises:
         ModelError: an external endpoint does not answer or does not serve the model.
     """
-    if backend in IDENTITY_PROVIDERS:
-        return IDENTITY_PROVIDERS.get(backend)(variant)
-    if backend in LOCAL_BACKENDS:
-        device = device_kind()
-        return {"device": device, "dtype": resolve_dtype(variant.dtype, device)}
-    # A backend registered by a plugin: only what the suite says is known.
+    rule = identity_rule(backend)
+    if rule is not None:
+        return rule(variant)
+    # A backend that registered no rule (a plugin's): only what the suite says is known.
     return {"device": "unknown", "dtype": variant.dtype}

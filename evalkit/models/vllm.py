@@ -36,11 +36,11 @@ from typing import Any
 
 from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ModelError
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.engine_options import engine_identity, engine_kwargs
 from evalkit.models.hf import load_tokenizer, render_chat
 from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
-from evalkit.models.runtime import resolve_dtype
+from evalkit.models.runtime import local_identity, resolve_dtype
 from evalkit.models.vllm_usage import generate_and_count
 from evalkit.usage import GenerationUsage
 
@@ -84,6 +84,7 @@ class Engine:
     """The candidate engine options it was started with (see :func:`engine_identity`)."""
 
 
+@register_backend("vllm", identity=local_identity)
 class VLLMBackend:
     """Generates with vLLM's offline engine; see the module docstring for how engines are shared.
 

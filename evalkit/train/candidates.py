@@ -30,7 +30,7 @@ from evalkit.safe_write import check_replaceable
 from evalkit.sections.base import adapter as section_adapter
 from evalkit.sections.base import parse_section
 from evalkit.sections.manifests import MANIFESTS, CandidateManifest
-from evalkit.stages import SuiteInputs
+from evalkit.stages import SuiteInputs, register_stage
 from evalkit.train.config import TrainConfig, load_train_config
 from evalkit.train.manifest import MANIFEST_NAME, Manifest, read_manifest
 from evalkit.train.reporting import ProgressReporter
@@ -208,6 +208,7 @@ def _leakage_warning(name: str, manifest: Manifest, inputs: SuiteInputs) -> str 
     )
 
 
+@register_stage("training")
 def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Run stage: record each candidate's manifest and warn about leakage or prompt drift."""
     manifests: dict[str, dict[str, Any]] = {}  # the JSON form of a ManifestsSection
