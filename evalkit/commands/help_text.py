@@ -28,6 +28,7 @@ COMMAND_EXAMPLES: dict[str, tuple[str, ...]] = {
                "evalkit export reports/classifier/RUN_ID --format csv --out items.csv"),
     "schema": ("evalkit schema > suite.schema.json",
                "evalkit schema --out .vscode/evalkit-suite.schema.json"),
+    "plugins": ("evalkit plugins", "evalkit plugins --json plugins.json"),
     "view": ("evalkit view", "evalkit view --store runs/evalkit.db --rubric rubrics/classifier_quality.yaml",
              "evalkit view --read-only --host 0.0.0.0 --port 8765"),
     "labels": ("evalkit labels export --format calibration --rubric rubrics/classifier_quality.yaml --out labels.jsonl",
