@@ -1,7 +1,7 @@
 """The run stage that evaluates a suite's ``benchmarks:`` on every candidate.
 
-It is the lazy ``benchmarks`` entry of :data:`evalkit.stages.STAGES`, imported when a
-suite runs (so ``evalkit --help`` never imports lm-eval). For every candidate that
+It is the ``benchmarks`` stage of :data:`evalkit.stages.STAGES`, imported when a suite
+runs (so ``evalkit --help`` never imports lm-eval). For every candidate that
 ran, and every benchmark entry, it:
 
 1. scores the candidate through lm-eval's ``simple_evaluate`` with
