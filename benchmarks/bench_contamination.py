@@ -32,10 +32,10 @@ def main() -> int:
     os.environ["EVALKIT_HOME"] = tempfile.mkdtemp(prefix="evalkit-contamination-")  # an empty cache
     from evalkit.benchmarks.documents import benchmark_documents
     from evalkit.benchmarks.spec import BenchmarkSpec
-    from evalkit.data import contamination as overlap
+    from evalkit.contamination import ngrams as overlap
     from evalkit.data.items import load_items
     from evalkit.data.leakage import comparison_text
-    from evalkit.machine import cpu_description
+    from evalkit.record.machine import cpu_description
 
     print(f"machine: {cpu_description()}")
     started = time.perf_counter()
@@ -73,12 +73,12 @@ def main() -> int:
 
 def stage_twice() -> int:
     """The run stage on the demo suite with all of MMLU, cold then cached."""
-    from evalkit.contamination import run_contamination
-    from evalkit.data import contamination as overlap
-    from evalkit.overrides import load_suite_with_overrides
+    from evalkit.contamination import ngrams as overlap
+    from evalkit.contamination.stage import run_contamination
     from evalkit.progress import SilentProgress
-    from evalkit.results import CandidateResult, RunResult
+    from evalkit.record.results import CandidateResult, RunResult
     from evalkit.stages import load_inputs
+    from evalkit.suite.overrides import load_suite_with_overrides
 
     suite = load_suite_with_overrides(REPO / "suites" / "classifier.yaml",
                                       ["benchmarks=[{task: evalkit_mmlu, name: mmlu_mini, max_drop: 3%}]"])

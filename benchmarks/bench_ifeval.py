@@ -32,12 +32,12 @@ from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark, pr
 from evalkit.benchmarks.ifeval_task import load_prompts, process_results
 from evalkit.benchmarks.lm import EvalkitLM, scoring_dtype
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.machine import cpu_description
+from evalkit.comparison.paired import compare_metric
+from evalkit.comparison.stats import rng_for
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import resolve_model
-from evalkit.paired_metric import compare_metric
-from evalkit.stats import rng_for
+from evalkit.record.machine import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 

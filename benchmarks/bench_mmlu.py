@@ -39,14 +39,14 @@ from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark, pr
 from evalkit.benchmarks.lm import EvalkitLM, scoring_dtype
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.benchmarks.stage import run_benchmarks
-from evalkit.config import load_suite
-from evalkit.machine import cpu_has_native_bf16
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import SilentProgress
-from evalkit.results import CandidateIdentity, CandidateResult, RunResult
+from evalkit.record.machine import cpu_has_native_bf16
+from evalkit.record.results import CandidateIdentity, CandidateResult, RunResult
 from evalkit.runner import load_inputs
+from evalkit.suite.config import load_suite
 
 MODEL = "smollm2-135m-instruct"
 

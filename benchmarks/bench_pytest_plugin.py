@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from evalkit.testing import build_tiny_llama
+from evalkit.testing.tiny_model import build_tiny_llama
 
 REPEATS = 3
 

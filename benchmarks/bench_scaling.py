@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.machine import cpu_description
+from evalkit.record.machine import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-135m-instruct"
@@ -51,10 +51,10 @@ def bench_ray(items: int, max_new_tokens: int) -> dict[str, Any]:
     """Time the same chunks on a Ray executor of 1 worker and of 2 (steady state, warm actors)."""
     import ray
 
-    from evalkit.config import GenerationConfig, RayExecutorConfig
     from evalkit.executors.ray_executor import RayExecutor
     from evalkit.models.backend import ModelVariant
     from evalkit.models.sources import resolve_model
+    from evalkit.suite.config import GenerationConfig, RayExecutorConfig
 
     variant = ModelVariant(resolve_model(MODEL), dtype="float32")
     settings = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=4)
@@ -96,11 +96,11 @@ def bench_ray_io(units: int, delay: float) -> dict[str, Any]:
     """
     import ray
 
-    from evalkit.config import GenerationConfig, RayExecutorConfig
     from evalkit.executors.ray_executor import RayExecutor
     from evalkit.models.backend import ModelVariant
     from evalkit.models.scripted_endpoint import ScriptedEndpoint
     from evalkit.models.sources import hosted_model
+    from evalkit.suite.config import GenerationConfig, RayExecutorConfig
 
     settings = GenerationConfig(max_new_tokens=8, batch_size=4)
     conversations = [[{"role": "user", "content": f"ticket {n}"}] for n in range(units * 4)]

@@ -30,8 +30,8 @@ import numpy as np
 import yaml
 
 from evalkit.checks import Score
-from evalkit.compare import compare_candidates
-from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.comparison.compare import compare_candidates
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def bench_store(items: int, candidates: int) -> None:
 
 def write_suite(directory: Path, model: str, items: int) -> Path:
     if model == "tiny":
-        from evalkit.testing import build_tiny_llama
+        from evalkit.testing.tiny_model import build_tiny_llama
 
         model = str(build_tiny_llama(directory / "tiny-llama"))
     else:

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from evalkit.machine import cpu_description
+from evalkit.record.machine import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("EVALKIT_BENCH_DIR", "/tmp/evalkit-bench-sweep"))
@@ -96,8 +96,8 @@ def suite_dict(args: argparse.Namespace, adapters: list[str], name: str, base: b
 
 def run_suite_dict(suite: dict[str, Any], path: Path) -> Any:
     """Write and run a suite with the generation cache off; return the run."""
-    from evalkit.config import load_suite
     from evalkit.runner import execute_suite
+    from evalkit.suite.config import load_suite
 
     path.write_text(yaml.safe_dump(suite, sort_keys=False))
     return execute_suite(load_suite(path), cache=None)

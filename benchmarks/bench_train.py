@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.config import load_suite
 from evalkit.runner import execute_suite
+from evalkit.suite.config import load_suite
 from evalkit.train.config import load_train_config
 from evalkit.train.manifest import read_manifest
 from evalkit.train.pipeline import train_adapter

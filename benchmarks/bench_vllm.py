@@ -30,12 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.config import GenerationConfig, load_suite
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import resolve_model
 from evalkit.models.vllm import VLLMBackend
 from evalkit.runner import load_inputs
+from evalkit.suite.config import GenerationConfig, load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-135m-instruct"

@@ -1,7 +1,6 @@
 """evalkit: evaluate and regression-test fine-tuned language models."""
 
 from evalkit.api import run_suite
-from evalkit.config import SuiteConfig, load_suite
 from evalkit.errors import (
     BackendUnavailable,
     BenchmarkError,
@@ -14,7 +13,8 @@ from evalkit.errors import (
     RegressionFound,
     StoreError,
 )
-from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.suite.config import SuiteConfig, load_suite
 
 __all__ = [
     "BackendUnavailable",

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.config import SuiteConfig, load_suite
 from evalkit.errors import StoreError
-from evalkit.overrides import apply_limit, load_suite_with_overrides
 from evalkit.progress import Progress, library_bars_silenced
-from evalkit.resolved_suite import record_resolved_suite, resolved_suite_section
-from evalkit.results import RunResult
-from evalkit.run_output import write_run
+from evalkit.record.resolved_suite import record_resolved_suite, resolved_suite_section
+from evalkit.record.results import RunResult
+from evalkit.record.run_output import write_run
 from evalkit.runner import execute_suite
 from evalkit.stages import SuiteInputs
 from evalkit.store import RunStore, default_store_path, resolve_store_path
+from evalkit.suite.config import SuiteConfig, load_suite
+from evalkit.suite.overrides import apply_limit, load_suite_with_overrides
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +46,7 @@ def run_suite(
         command: the command line to record.
         write: write ``results.jsonl``, ``summary.json`` and ``report.html``.
         store: the run store; default the suite's ``store:``, else ``$EVALKIT_STORE``, else ``evalkit.db``
-            in the data directory (see :mod:`evalkit.home`).
+            in the data directory (see :mod:`evalkit.files.home`).
         cache: reuse and fill the store's generation cache (``--no-cache`` turns it off).
         overrides: ``key.sub=value`` changes to the suite file, validated like it (``--set``).
         limit: evaluate the first N items and a smaller benchmark sample (``--limit``),
@@ -56,7 +56,7 @@ def run_suite(
             evaluated stops the run before generation (ConfigError, exit 2).
         planned: the loaded suite's :func:`evalkit.runner.plan_suite`, when the caller
             planned it already; its candidates are the ones run. With ``limit``, the
-            suite must have been cut (:func:`evalkit.overrides.apply_limit`) before planning.
+            suite must have been cut (:func:`evalkit.suite.overrides.apply_limit`) before planning.
 
     Returns:
         The run's result; ``run_dir`` is set when it was written.
@@ -116,7 +116,7 @@ def load_run(reference: str | Path, store: str | Path | None = None) -> RunResul
             return run_store.find_run(str(reference))
     directory = Path(reference).expanduser()
     if (directory / "summary.json").is_file():
-        from evalkit.run_dir import load_run_dir
+        from evalkit.record.run_dir import load_run_dir
 
         return load_run_dir(directory.resolve())
     raise StoreError(f"no run store at {store_path}, and '{reference}' is not a run directory; "
@@ -133,7 +133,7 @@ def history_frame(suite: str, store: str | Path | None = None) -> pd.DataFrame:
     Raises:
         StoreError: no store at the path.
     """
-    from evalkit.tables import history_frame as to_frame
+    from evalkit.record.tables import history_frame as to_frame
 
     store_path = Path(store).expanduser() if store is not None else default_store_path()
     if not store_path.is_file():
@@ -154,12 +154,12 @@ def comparison_frame(
     """Compare candidates (within one run, or across two) and return one row per candidate and metric.
 
     Runs are :class:`RunResult` objects or references :func:`load_run` takes. The columns
-    are :class:`evalkit.compare.MetricComparison`'s fields (delta, interval, p-value,
+    are :class:`evalkit.comparison.compare.MetricComparison`'s fields (delta, interval, p-value,
     verdict ...), indexed by ``candidate, metric``.
     """
     # numpy (via compare): loaded only when this compares
-    from evalkit.compare import compare_candidates, compare_runs
-    from evalkit.tables import comparison_frame as to_frame
+    from evalkit.comparison.compare import compare_candidates, compare_runs
+    from evalkit.record.tables import comparison_frame as to_frame
 
     first = baseline_run if isinstance(baseline_run, RunResult) else load_run(baseline_run, store)
     if candidate_run is None:

@@ -22,7 +22,7 @@ import yaml
 
 from evalkit.benchmarks.spec import MMLU_TASKS, BenchmarkSpec
 from evalkit.benchmarks.tasks import prepare_mmlu_task, task_yaml
-from evalkit.home import cache_home
+from evalkit.files.home import cache_home
 
 MODEL_MODULES = ("evalkit.benchmarks.lm", "evalkit.benchmarks.vllm_lm")
 """Modules whose import registers an lm-eval model; a missing optional one is skipped."""

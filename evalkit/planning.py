@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from evalkit.config import CandidateConfig, SuiteConfig
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.constrained import candidate_constraint
@@ -34,8 +33,9 @@ from evalkit.models.sources import (
 )
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import prompt_for_candidate, template_hash
-from evalkit.results import CandidateIdentity
+from evalkit.record.results import CandidateIdentity
 from evalkit.stages import CandidatePlan, SuiteInputs
+from evalkit.suite.config import CandidateConfig, SuiteConfig
 from evalkit.train.candidates import candidate_adapter, check_adapter_base, prepare_candidate_models
 
 __all__ = ["candidate_identity", "candidate_model", "missing_candidates", "plan_candidates",

@@ -22,10 +22,10 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import Namespace
 
-from evalkit.config import CandidateConfig, SuiteConfig
 from evalkit.data.items import Item
-from evalkit.digest import json_digest
 from evalkit.errors import DataError
+from evalkit.files.digest import json_digest
+from evalkit.suite.config import CandidateConfig, SuiteConfig
 
 Message = dict[str, str]
 

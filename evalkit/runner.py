@@ -18,22 +18,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evalkit.checks import Check, metric_declarations
-from evalkit.clock import utc_now
-from evalkit.config import GenerationConfig, SuiteConfig
-from evalkit.digest import file_sha256
+from evalkit.checks.sampling import expand_samples, record_sampling, score_samples
 from evalkit.executors import ChunkUsage, Executor, open_executor
+from evalkit.files.digest import file_sha256
 from evalkit.models.backend import Backend, GenerationItem, create_backend
 from evalkit.models.fleet import fleet_key_options
 from evalkit.models.runtime import runtime_identity
 from evalkit.planning import candidate_identity, plan_candidates, prepare_candidates
 from evalkit.progress import Progress, SilentProgress
-from evalkit.results import CandidateResult, ItemResult, RunResult
-from evalkit.sampling import expand_samples, record_sampling, score_samples
+from evalkit.record.clock import utc_now
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.version import evalkit_version
 from evalkit.stages import CandidatePlan, SuiteInputs, import_stage_modules, load_inputs
 from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
-from evalkit.suite_check import check_suite_references
-from evalkit.usage import UsageMeter, find_price
-from evalkit.version import evalkit_version
+from evalkit.suite.check import check_suite_references
+from evalkit.suite.config import GenerationConfig, SuiteConfig
+from evalkit.usage.stage import UsageMeter, find_price
 
 # Planning (evalkit.planning) and loading the inputs (evalkit.stages) are steps of a run
 # too; they are handed on here for the callers that import them from the runner.
@@ -75,16 +75,16 @@ def evaluate_candidate(
         executor: generates the chunks elsewhere (a Ray cluster, :mod:`evalkit.executors`);
             the chunks and what is stored are the same, so results equal a local run's.
         usage: receives the candidate's tokens, latency and cost under its name
-            (:mod:`evalkit.usage`; items generated here, not those from the cache).
+            (:mod:`evalkit.usage.stage`; items generated here, not those from the cache).
         sampling: with ``generation.samples`` > 1, receives the rate metrics and flaky
-            items (:func:`evalkit.sampling.record_sampling`).
+            items (:func:`evalkit.checks.sampling.record_sampling`).
     """
     assert plan.variant is not None
     suite = inputs.suite
     dataset = suite.resolve(suite.dataset.path)
     conversations = [plan.template.messages(item.fields, f"{dataset}:{item.line}") for item in inputs.items]
     expected = [plan.template.expected_output(item.fields, f"{dataset}:{item.line}") for item in inputs.items]
-    # One generation per (item, sample): `samples` outputs per item, each seeded (evalkit.sampling).
+    # One generation per (item, sample): `samples` outputs per item, each seeded (evalkit.checks.sampling).
     sampled = expand_samples(suite.generation, [item.id for item in inputs.items],
                              generation_cache_keys(plan, conversations, suite.generation), conversations)
     keys, conversations = sampled.keys, sampled.conversations
@@ -193,7 +193,7 @@ def _backend(backends: dict[str, Backend], name: str) -> Backend:
 def new_run_id() -> str:
     """Return a run id from the current UTC time (sortable, unique per second).
 
-    Deliberately not :func:`evalkit.clock.utc_now`'s ISO form: a run id names a directory.
+    Deliberately not :func:`evalkit.record.clock.utc_now`'s ISO form: a run id names a directory.
     """
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, overload
 
 from evalkit.checks import Check, CheckContext, build_check
-from evalkit.config import CandidateConfig, SuiteConfig
 from evalkit.data.items import Item, load_items
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.progress import Progress
 from evalkit.prompting import PromptTemplate
+from evalkit.record.results import RunResult
 from evalkit.registry import DuplicateName, Registry
-from evalkit.results import RunResult
-from evalkit.slice_spec import check_slice_fields
+from evalkit.slices.spec import check_slice_fields
+from evalkit.suite.config import CandidateConfig, SuiteConfig
 
 if TYPE_CHECKING:
     from evalkit.executors import Executor
@@ -64,18 +64,19 @@ STAGES: Registry[RunStage] = Registry("stage", builtin_modules=(
     "evalkit.benchmarks.stage",
     "evalkit.train.candidates",
     "evalkit.judges.stage",
-    "evalkit.parity",
-    "evalkit.merge_agreement",
-    "evalkit.slices",
-    "evalkit.sweep",
+    "evalkit.parity.checks",
+    "evalkit.parity.merge_agreement",
+    "evalkit.slices.compare",
+    "evalkit.sweeps.stage",
     "evalkit.models.fleet_stage",
-    "evalkit.contamination",
+    "evalkit.contamination.stage",
 ))
 """Stages that run after generation and scoring, in the order of these modules (benchmarks,
 training, judges, parity, merge_agreement, slices, sweep, fleet, contamination), then
 plugins' stages in the order they registered."""
 
-FINAL_STAGES: Registry[RunStage] = Registry("stage", builtin_modules=("evalkit.compare", "evalkit.bars"))
+FINAL_STAGES: Registry[RunStage] = Registry(
+    "stage", builtin_modules=("evalkit.comparison.compare", "evalkit.bars.evaluate"))
 """Last, once every metric is in (a plugin stage's too): the comparison, then the bars that read it."""
 
 

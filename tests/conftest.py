@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from evalkit.testing import CLASSIFIER_ITEMS, build_tiny_llama, write_jsonl
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, build_tiny_llama, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 

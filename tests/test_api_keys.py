@@ -19,9 +19,9 @@ import pytest
 import yaml
 from scripted_server import Answer, ScriptedServer, chat_answer
 
-from evalkit.api_keys import check_key_env_name, is_loopback_host, redact, sends_in_clear
 from evalkit.errors import ConfigError
 from evalkit.judges.spec import JudgeClientSpec
+from evalkit.models.api_keys import check_key_env_name, is_loopback_host, redact, sends_in_clear
 from evalkit.models.openai_server import check_options, endpoint_key
 
 TESTS = Path(__file__).resolve().parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from evalkit.usage import BatchTimer
+from evalkit.usage.stage import BatchTimer
 
 EOS = 2
 
@@ -29,10 +29,10 @@ def test_rows_are_reported_as_they_emit_end_of_sequence_and_the_rest_at_the_end(
 
 
 def test_a_one_batch_run_on_a_model_counts_every_item_once(tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
-    from evalkit.config import GenerationConfig
     from evalkit.models.backend import ModelVariant
     from evalkit.models.hf import HFBackend
     from evalkit.models.sources import resolve_model
+    from evalkit.suite.config import GenerationConfig
 
     advanced: list[int] = []
     backend = HFBackend()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from evalkit.testing import CLASSIFIER_ITEMS
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS
 
 SuiteWriter = Callable[..., Path]
 
@@ -167,7 +167,7 @@ def test_debug_shows_the_traceback(make_suite: SuiteWriter) -> None:
 def test_interrupted_run_leaves_no_finished_looking_directory(
     make_suite: SuiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evalkit import run_output
+    from evalkit.record import run_output
 
     suite = make_suite()
 

@@ -7,9 +7,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evalkit.clock import utc_now
+from evalkit.files.safe_write import mark_directory
+from evalkit.record.clock import utc_now
 from evalkit.runner import new_run_id
-from evalkit.safe_write import mark_directory
 
 ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 

@@ -10,13 +10,13 @@ import pytest
 
 from evalkit.checks import Score
 from evalkit.cli import main
-from evalkit.compare import Comparison, compare_candidates, compare_runs
-from evalkit.config import load_suite
+from evalkit.comparison.compare import Comparison, compare_candidates, compare_runs
+from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
 from evalkit.errors import ConfigError
-from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.store import RunStore
-from evalkit.thresholds import Threshold, ThresholdPolicy
-from evalkit.trends import metric_trends
+from evalkit.store.trends import metric_trends
+from evalkit.suite.config import load_suite
 
 
 def candidate(name: str, metrics: dict[str, list[float | None]]) -> CandidateResult:
@@ -303,7 +303,7 @@ def test_history_command_shows_trends_and_drift(tmp_path: Path, capsys: pytest.C
 
 def test_compare_accepts_run_directories_with_and_without_a_store(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from evalkit.run_output import write_run
+    from evalkit.record.run_output import write_run
 
     good, worse = [1.0] * 900 + [0.0] * 100, [1.0] * 800 + [0.0] * 200
     week1 = run_of(candidate("base", {"exact_match": good}), candidate("lora", {"exact_match": good}),

@@ -18,9 +18,9 @@ import yaml
 
 from evalkit.checks import Score
 from evalkit.cli import main
-from evalkit.compare import compare_runs
-from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.comparison.compare import compare_runs
+from evalkit.record.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 SYSTEM = "Classify the ticket as JSON."
 NEW_SYSTEM = "Classify the ticket. Reply with JSON only."

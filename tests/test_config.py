@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.config import load_suite
 from evalkit.errors import ConfigError
+from evalkit.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 

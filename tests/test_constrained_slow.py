@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from evalkit.api import run_suite
-from evalkit.config import load_suite
+from evalkit.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "suites" / "classifier-constrained.yaml"

@@ -15,17 +15,17 @@ from evalkit.benchmarks.documents import benchmark_documents
 from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.benchmarks.tasks import question_prompt
-from evalkit.config import load_suite
-from evalkit.contamination import run_contamination
-from evalkit.data import contamination as overlap
+from evalkit.contamination import ngrams as overlap
+from evalkit.contamination.section import ContaminationSection
+from evalkit.contamination.stage import run_contamination
 from evalkit.errors import DataError
 from evalkit.progress import SilentProgress
-from evalkit.report import render_report
-from evalkit.results import CandidateResult, RunResult
-from evalkit.sections.contamination import ContaminationSection
-from evalkit.sections.run import check_sections
+from evalkit.record.results import CandidateResult, RunResult
+from evalkit.record.run_sections import check_sections
+from evalkit.report.render import render_report
 from evalkit.stages import load_inputs
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.suite.config import load_suite
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 ANATOMY = select_items(load_mmlu(), ["anatomy"], 2)
 """The two questions a suite's ``subjects: [anatomy], limit_per_subject: 2`` entry scores."""
@@ -187,7 +187,7 @@ def _suite(root: Path, candidates: list[dict[str, Any]], **overrides: Any) -> Pa
 
 def _adapter(root: Path, name: str, manifest_data: Path | None = None) -> str:
     """An adapter directory (the stage reads only its manifest), optionally recording its training data."""
-    from evalkit.digest import file_sha256
+    from evalkit.files.digest import file_sha256
 
     directory = root / "adapters" / name
     directory.mkdir(parents=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.home import StoreLocationWarning, cache_home, data_home, store_file
+from evalkit.files.home import StoreLocationWarning, cache_home, data_home, store_file
 from evalkit.store import default_store_path
 
 

@@ -32,9 +32,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.config import MAX_BARS, MAX_CANDIDATES, MAX_CHECKS, MAX_SLICES
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
-from evalkit.yaml_source import MAX_YAML_BYTES
+from evalkit.files.yaml_source import MAX_YAML_BYTES
+from evalkit.suite.config import MAX_BARS, MAX_CANDIDATES, MAX_CHECKS, MAX_SLICES
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 MEMORY_LIMIT = 1 << 30
@@ -283,7 +283,7 @@ def run_evalkit(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 FORK_SERVER = """
 import json, os, resource, signal, sys, time
-import evalkit.cli, evalkit.api, evalkit.runner, evalkit.commands.run, evalkit.suite_check  # once, not per case
+import evalkit.cli, evalkit.api, evalkit.runner, evalkit.commands.run, evalkit.suite.check  # once, not per case
 limit, guard = int(sys.argv[1]), float(sys.argv[2])
 for line in sys.stdin:
     request = json.loads(line)

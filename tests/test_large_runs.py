@@ -13,15 +13,15 @@ from pathlib import Path
 import yaml
 
 from evalkit.api import run_suite
-from evalkit.config import GenerationConfig
-from evalkit.run_dir import load_run_dir
-from evalkit.run_output import write_run
-from evalkit.run_records import FLIP_IDS_KEPT, summary_sections
-from evalkit.sampling import expand_samples
-from evalkit.sections.run import comparison_section
+from evalkit.checks.sampling import expand_samples
+from evalkit.record.run_dir import load_run_dir
+from evalkit.record.run_output import write_run
+from evalkit.record.run_records import FLIP_IDS_KEPT, summary_sections
+from evalkit.record.run_sections import comparison_section
+from evalkit.record.tables import comparison_frame
 from evalkit.store import RunStore
-from evalkit.tables import comparison_frame
-from evalkit.testing_runs import synthetic_run
+from evalkit.suite.config import GenerationConfig
+from evalkit.testing.runs import synthetic_run
 from tests.test_write_order import write_suite
 
 

@@ -91,10 +91,10 @@ def test_the_checker_finds_a_cycle_when_there_is_one() -> None:
 
 
 def test_importing_a_submodule_counts_its_package_init() -> None:
-    known = {"evalkit", "evalkit.sections", "evalkit.sections.base", "evalkit.bar_result"}
-    assert _outer_packages("evalkit.sections.base", "evalkit.bar_result", known) == {"evalkit.sections"}
+    known = {"evalkit", "evalkit.sections", "evalkit.record.sections", "evalkit.bars.result"}
+    assert _outer_packages("evalkit.record.sections", "evalkit.bars.result", known) == {"evalkit.sections"}
     # A module inside the package runs its own __init__ anyway: no edge to it.
-    assert _outer_packages("evalkit.sections.base", "evalkit.sections.run", known | {"evalkit.sections.run"}) == set()
+    assert _outer_packages("evalkit.record.sections", "evalkit.record.run_sections", known | {"evalkit.record.run_sections"}) == set()
 
 
 def test_no_module_over_800_lines() -> None:
@@ -104,7 +104,7 @@ def test_no_module_over_800_lines() -> None:
 
 
 def test_loading_a_suite_and_the_run_codec_imports_no_numpy_pandas_or_torch() -> None:
-    code = ("import sys, evalkit.config, evalkit.run_records, evalkit.sections.run, evalkit.verdict, evalkit.cli; "
+    code = ("import sys, evalkit.suite.config, evalkit.record.run_records, evalkit.record.run_sections, evalkit.bars.verdict, evalkit.cli; "
             "print(sorted(m for m in ('numpy', 'pandas', 'torch') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == "[]", proc.stderr

@@ -8,14 +8,14 @@ from typing import Any
 
 import yaml
 
-from evalkit.config import load_suite
-from evalkit.merge_agreement import MIN_MERGE_AGREEMENT, agreement, record_merge_agreement
+from evalkit.parity.merge_agreement import MIN_MERGE_AGREEMENT, agreement, record_merge_agreement
 from evalkit.progress import SilentProgress
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.report.render import render_report
-from evalkit.results import CandidateResult, ItemResult, RunResult
 from evalkit.runner import plan_candidates
 from evalkit.stages import load_inputs
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.suite.config import load_suite
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 
 def _suite(root: Path) -> Path:

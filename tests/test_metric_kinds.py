@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from evalkit.checks import CHECKS, Score, check
-from evalkit.compare import compare_candidates, compare_runs
-from evalkit.config import load_suite
-from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.comparison.compare import compare_candidates, compare_runs
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.runner import execute_suite
-from evalkit.testing import write_jsonl
+from evalkit.suite.config import load_suite
+from evalkit.testing.tiny_model import write_jsonl
 
 N_ITEMS = 60
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from evalkit.cli import main
-from evalkit.run_output import write_run
-from evalkit.safe_write import MARKER_NAME
-from evalkit.testing_runs import synthetic_run
+from evalkit.files.safe_write import MARKER_NAME
+from evalkit.record.run_output import write_run
+from evalkit.testing.runs import synthetic_run
 
 SuiteWriter = Any
 

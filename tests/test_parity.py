@@ -11,10 +11,10 @@ import yaml
 from vllm_fixtures import shared_hf_backend, shared_vllm_backend, tiny_vllm_models
 
 from evalkit.cli import main
-from evalkit.config import load_suite
-from evalkit.parity import ParityReport, adapter_effect, compare_outputs, first_divergence, run_parity
+from evalkit.parity.checks import ParityReport, adapter_effect, compare_outputs, first_divergence, run_parity
 from evalkit.runner import load_inputs
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.suite.config import load_suite
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 
 @pytest.mark.parametrize(

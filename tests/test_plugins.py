@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from evalkit.config import load_suite
 from evalkit.errors import ConfigError
-from evalkit.testing import write_jsonl
+from evalkit.suite.config import load_suite
+from evalkit.testing.tiny_model import write_jsonl
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugins" / "evalkit_example_plugin"
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from evalkit.config import CandidateConfig, PromptOverride, SuiteConfig
 from evalkit.data.items import Item
 from evalkit.errors import DataError
 from evalkit.prompting import PromptTemplate, prompt_for_candidate, render_template
+from evalkit.suite.config import CandidateConfig, PromptOverride, SuiteConfig
 
 
 def suite(**prompt: object) -> SuiteConfig:

@@ -119,7 +119,7 @@ def test_a_registered_stage_runs_before_the_comparison_and_its_metric_is_compare
     from evalkit.api import run_suite
     from evalkit.registry import DuplicateName
     from evalkit.stages import STAGES, import_stage_modules, register_stage
-    from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+    from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
     STAGES.load_builtins()
     monkeypatch.setattr(STAGES, "_entries", dict(STAGES._entries))  # registered for this test only

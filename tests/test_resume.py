@@ -17,7 +17,7 @@ import pytest
 
 from evalkit.api import run_suite
 from evalkit.models.hf import HFBackend
-from evalkit.results import RunResult
+from evalkit.record.results import RunResult
 from evalkit.store import RunStore, default_store_path
 from tests.conftest import CLASSIFIER_ITEMS, SuiteWriter
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import DataError
-from evalkit.run_dir import load_run_dir
-from evalkit.run_output import write_run
+from evalkit.record.run_dir import load_run_dir
+from evalkit.record.run_output import write_run
 from evalkit.store import RunStore
-from evalkit.testing_runs import synthetic_run
+from evalkit.testing.runs import synthetic_run
 
 
 def _written(tmp_path: Path) -> Path:

@@ -10,11 +10,11 @@ import pytest
 
 from evalkit.api import run_suite
 from evalkit.checks import Score
-from evalkit.compare import compare_candidates
-from evalkit.config import GenerationConfig
+from evalkit.checks.sampling import pass_at_k, pass_hat_k, sample_seed, score_samples
+from evalkit.comparison.compare import compare_candidates
 from evalkit.errors import ConfigError
-from evalkit.results import ItemResult
-from evalkit.sampling import pass_at_k, pass_hat_k, sample_seed, score_samples
+from evalkit.record.results import ItemResult
+from evalkit.suite.config import GenerationConfig
 
 
 def _brute_force(n: int, c: int, k: int, every: bool) -> float:
@@ -110,7 +110,7 @@ def test_same_seed_same_outputs_on_hf(make_suite, tiny_model_dir: Path) -> None:
 
 
 def test_constrain_needs_a_schema_check(make_suite, tiny_model_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    from evalkit.config import load_suite
+    from evalkit.suite.config import load_suite
 
     path = make_suite(checks=["exact_match"], candidates=[{"name": "base", "model": str(tiny_model_dir),
                                                             "constrain": "json_schema"}])

@@ -9,12 +9,12 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from evalkit.checks import Score
-from evalkit.compare import compare_candidates
-from evalkit.results import CandidateResult, ItemResult, RunResult
-from evalkit.slice_spec import SliceSpec, field_value, split_sliced_metric
-from evalkit.slice_values import sliced_values
-from evalkit.slices import compare_slices, holm_adjust, minimum_detectable_effect, slices_section
-from evalkit.thresholds import ThresholdPolicy
+from evalkit.comparison.compare import compare_candidates
+from evalkit.comparison.thresholds import ThresholdPolicy
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.slices.compare import compare_slices, holm_adjust, minimum_detectable_effect, slices_section
+from evalkit.slices.spec import SliceSpec, field_value, split_sliced_metric
+from evalkit.slices.values import sliced_values
 
 CATEGORIES = ["account_access", "billing", "shipping", "technical", "refund"]
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 
-from evalkit.comparison import TOLERANCE
-from evalkit.paired_metric import compare_metric
-from evalkit.stats import paired_proportion_interval
-from evalkit.thresholds import Threshold
+from evalkit.comparison.paired import compare_metric
+from evalkit.comparison.result import TOLERANCE
+from evalkit.comparison.stats import paired_proportion_interval
+from evalkit.comparison.thresholds import Threshold
 
 Z2 = 1.959964**2
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.api import run_suite
-from evalkit.config import load_suite
+from evalkit.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from evalkit.checks import Score
-from evalkit.comparison import Comparison
-from evalkit.config import GenerationConfig
+from evalkit.comparison.result import Comparison
 from evalkit.errors import StoreError
-from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.record.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 from evalkit.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -25,6 +24,7 @@ from evalkit.store import (
     default_store_path,
     generation_key,
 )
+from evalkit.suite.config import GenerationConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_same_run_id_gets_a_suffix_not_an_overwrite(tmp_path: Path) -> None:
 
 
 def test_history_points_and_thresholds(tmp_path: Path) -> None:
-    from evalkit.thresholds import ThresholdPolicy
+    from evalkit.comparison.thresholds import ThresholdPolicy
 
     with RunStore(tmp_path / "store.db") as store:
         store.save_run(sample_run("r1"), policy=ThresholdPolicy(default="2pt", per_metric={"mmlu_mini": "5%"}))

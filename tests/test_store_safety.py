@@ -21,7 +21,7 @@ import yaml
 
 from evalkit.errors import StoreError
 from evalkit.store import RunStore, StoreConnection
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 
 def write_mock_suite(root: Path, store: Path) -> Path:

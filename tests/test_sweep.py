@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from evalkit.bars import BarSpec, evaluate_bar
+from evalkit.bars.evaluate import BarSpec, evaluate_bar
 from evalkit.checks import Score
-from evalkit.config import load_suite
 from evalkit.errors import ConfigError
-from evalkit.results import CandidateResult, ItemResult, RunResult
-from evalkit.sections.run import sweep_pick
-from evalkit.sweep import sweep_section
-from evalkit.sweep_spec import SweepSpec
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.run_sections import sweep_pick
+from evalkit.suite.config import load_suite
+from evalkit.sweeps.spec import SweepSpec
+from evalkit.sweeps.stage import sweep_section
 from tests.conftest import SuiteWriter
 
 N_TASK, N_BENCH = 400, 2000

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from evalkit.cli import main
-from evalkit.compare import compare_candidates
-from evalkit.run_output import write_run
-from evalkit.tables import comparison_frame
-from evalkit.testing_runs import synthetic_run
+from evalkit.comparison.compare import compare_candidates
+from evalkit.record.run_output import write_run
+from evalkit.record.tables import comparison_frame
+from evalkit.testing.runs import synthetic_run
 
 
 @pytest.fixture(scope="module")

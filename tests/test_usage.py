@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from evalkit.api import run_suite
-from evalkit.bars import BarSpec, evaluate_bar
-from evalkit.config import GenerationConfig
+from evalkit.bars.evaluate import BarSpec, evaluate_bar
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import resolve_model
-from evalkit.usage import DEFAULT_PRICES, GenerationUsage, PriceSpec, UsageMeter, find_price
+from evalkit.suite.config import GenerationConfig
+from evalkit.usage.stage import DEFAULT_PRICES, GenerationUsage, PriceSpec, UsageMeter, find_price
 from tests.conftest import SuiteWriter
 
 CONVERSATIONS = [
@@ -99,8 +99,8 @@ def test_run_records_usage_and_bars_on_latency_and_cost(make_suite: SuiteWriter,
 def test_usage_bars_parse_units_and_reject_other_forms(make_suite: SuiteWriter, tiny_model_dir: Path) -> None:
     assert BarSpec.of("base", "latency_p95 <= 2s").value == 2.0
     assert BarSpec.of("base", "latency_p95 <= 250ms").value == pytest.approx(0.25)
-    from evalkit.config import load_suite
     from evalkit.errors import ConfigError
+    from evalkit.suite.config import load_suite
 
     with pytest.raises(ConfigError, match="usage figure"):
         load_suite(make_suite(candidates=[{"name": "base", "model": str(tiny_model_dir)},

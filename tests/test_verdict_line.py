@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from evalkit.cli import main
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 
 def _suite(root: Path, bars: list[Any], **extra: Any) -> Path:

@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 from evalkit.api import run_suite
-from evalkit.clock import utc_now
-from evalkit.safe_write import STAGING_MARKER, remove_stale_partials, staged_directory
+from evalkit.files.safe_write import STAGING_MARKER, remove_stale_partials, staged_directory
+from evalkit.record.clock import utc_now
 from evalkit.store import RunStore
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 

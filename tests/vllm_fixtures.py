@@ -16,7 +16,7 @@ from pathlib import Path
 
 from evalkit.models.backend import ModelVariant
 from evalkit.models.sources import resolve_model
-from evalkit.testing import build_tiny_llama
+from evalkit.testing.tiny_model import build_tiny_llama
 
 
 @dataclass(frozen=True)

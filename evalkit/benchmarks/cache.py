@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, SubjectScore
-from evalkit.digest import files_digest, json_digest
-from evalkit.home import cache_home
+from evalkit.files.digest import files_digest, json_digest
+from evalkit.files.home import cache_home
 from evalkit.judges.cache import JudgmentCache
-from evalkit.version import evalkit_version
+from evalkit.record.version import evalkit_version
 
 CACHE_FILE = "benchmarks.sqlite"
 _KEY_VERSION = 1

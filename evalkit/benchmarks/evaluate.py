@@ -76,7 +76,7 @@ class BenchmarkTask:
 class SubjectScore:
     """Accuracy on one subject (or subtask), as measured.
 
-    Its record in a run is :class:`evalkit.sections.benchmarks.SubjectResult`, built from
+    Its record in a run is :class:`evalkit.benchmarks.section.SubjectResult`, built from
     it by the benchmarks stage.
     """
 

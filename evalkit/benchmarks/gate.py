@@ -1,7 +1,7 @@
 """Where a candidate lost general capability: its drop against the baseline, per subject.
 
 The verdict (regressed or not, with paired statistics) is the comparison's
-(:mod:`evalkit.compare`, from the per-item values); this module says *where* the drop
+(:mod:`evalkit.comparison.compare`, from the per-item values); this module says *where* the drop
 is: the overall change and the subjects that dropped most, for the benchmarks section
 of the run summary and the report.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from evalkit.sections.benchmarks import BaselineDrop, SubjectDrop
+from evalkit.benchmarks.section import BaselineDrop, SubjectDrop
 
 __all__ = ["SubjectDrop", "describe_drop", "drop_summary", "subject_drops"]
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 
 from evalkit.errors import BenchmarkError
-from evalkit.home import evalkit_home
-from evalkit.safe_write import write_files_once
+from evalkit.files.home import evalkit_home
+from evalkit.files.safe_write import write_files_once
 
 GENERAL_TEXT_TASK = "evalkit_general_text"
 CORPUS_DIR = Path(__file__).resolve().parent / "general_text"

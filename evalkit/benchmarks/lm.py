@@ -36,9 +36,9 @@ from lm_eval.models.utils import resolve_max_length
 
 from evalkit.benchmarks.lm_base import Request, TokenizerLM, variant_from_arguments
 from evalkit.errors import BenchmarkError
-from evalkit.machine import cpu_has_native_bf16
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
+from evalkit.record.machine import cpu_has_native_bf16
 
 logger = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from typing import Any
 
 from filelock import FileLock
 
-from evalkit.digest import file_sha256
 from evalkit.errors import BenchmarkError
-from evalkit.home import evalkit_home
-from evalkit.jsonl import json_objects
-from evalkit.safe_write import write_text
+from evalkit.files.digest import file_sha256
+from evalkit.files.home import evalkit_home
+from evalkit.files.jsonl import json_objects
+from evalkit.files.safe_write import write_text
 
 MMLU_TEST_SIZE = 14_042
 """Questions in MMLU's test split."""

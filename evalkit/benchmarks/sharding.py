@@ -46,11 +46,11 @@ from evalkit.benchmarks.evaluate import (
 from evalkit.benchmarks.spec import Formulation
 from evalkit.benchmarks.tasks import task_yaml
 from evalkit.errors import BenchmarkError
-from evalkit.home import evalkit_home
-from evalkit.jsonl import json_objects
+from evalkit.files.home import evalkit_home
+from evalkit.files.jsonl import json_objects
+from evalkit.files.safe_write import write_text
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.progress import Progress
-from evalkit.safe_write import write_text
 
 if TYPE_CHECKING:
     from evalkit.executors import Executor

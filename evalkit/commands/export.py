@@ -1,6 +1,6 @@
 """`evalkit export RUN --format csv|parquet|jsonl --out FILE`: a run's items × metrics as a table file.
 
-The table (:func:`export_frame`) is :meth:`evalkit.results.RunResult.to_pandas` with the
+The table (:func:`export_frame`) is :meth:`evalkit.record.results.RunResult.to_pandas` with the
 context a row needs to be read on its own: the run id, the candidate's identity (model
 source and fingerprint, adapter and its hash, prompt hash, backend), the item's own
 fields (``input.<field>``; a nested value as its JSON text), then the prompt, reference
@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.commands.console import console
 from evalkit.errors import ConfigError
-from evalkit.safe_write import write_bytes
+from evalkit.files.safe_write import write_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from evalkit.results import RunResult
+    from evalkit.record.results import RunResult
 
 FORMATS = ("csv", "parquet", "jsonl")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

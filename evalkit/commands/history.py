@@ -13,9 +13,9 @@ from rich.table import Table
 from evalkit.commands.console import console
 from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.errors import StoreError
-from evalkit.home import STORE_DEFAULT_HELP
+from evalkit.files.home import STORE_DEFAULT_HELP
 from evalkit.store import RunRecord, RunStore, default_store_path, resolve_store_path
-from evalkit.trends import MetricTrend, metric_trends
+from evalkit.store.trends import MetricTrend, metric_trends
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -78,7 +78,7 @@ def handle(args: argparse.Namespace) -> int:
 def _suite_and_store(reference: str, store: str | None) -> tuple[str, Path]:
     path = Path(reference).expanduser()
     if path.suffix in {".yaml", ".yml"} or path.is_file():
-        from evalkit.config import load_suite
+        from evalkit.suite.config import load_suite
 
         suite = load_suite(path)
         return suite.name, resolve_store_path(suite, store)

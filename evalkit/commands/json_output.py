@@ -1,7 +1,7 @@
 """One meaning of ``--json`` across commands: ``--json FILE`` writes the result as JSON to FILE.
 
 ``-`` (or a bare ``--json``) writes it to stdout instead of the tables; a file is written
-whole or not at all (:func:`evalkit.safe_write.write_text`), and the tables still print.
+whole or not at all (:func:`evalkit.files.safe_write.write_text`), and the tables still print.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evalkit.safe_write import json_text, write_text
+from evalkit.files.safe_write import json_text, write_text
 
 STDOUT = "-"
 

@@ -48,9 +48,9 @@ def parity_table(section: dict[str, object]) -> Table:
 def handle(args: argparse.Namespace) -> int:
     """Run the parity checks; exit 1 when a problem (no-op adapter, large gap) was found."""
     # Imported here: `evalkit --help` must not pay for torch.
-    from evalkit.config import load_suite
-    from evalkit.parity import run_parity
+    from evalkit.parity.checks import run_parity
     from evalkit.stages import load_inputs
+    from evalkit.suite.config import load_suite
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be at least 1")

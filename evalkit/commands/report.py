@@ -12,12 +12,12 @@ from typing import Any
 
 from evalkit.commands.console import console
 from evalkit.errors import ConfigError, EvalkitError
-from evalkit.home import STORE_DEFAULT_HELP
-from evalkit.report import render_report
+from evalkit.files.home import STORE_DEFAULT_HELP
+from evalkit.files.safe_write import confined_path, safe_name, write_text
+from evalkit.record.results import RunResult
+from evalkit.record.run_dir import is_run_dir, load_run_dir
+from evalkit.report.render import render_report
 from evalkit.report.two_runs import merge_runs
-from evalkit.results import RunResult
-from evalkit.run_dir import is_run_dir, load_run_dir
-from evalkit.safe_write import confined_path, safe_name, write_text
 
 HISTORY_RUNS = 20
 
@@ -81,7 +81,7 @@ def _with_comparison(run: RunResult, store: Any) -> RunResult:
     if "comparison" in run.sections or sum(c.status == "ok" for c in run.candidates) < 2:
         return run
     # numpy (via compare): loaded only when this compares
-    from evalkit.compare import compare_candidates
+    from evalkit.comparison.compare import compare_candidates
 
     policy = store.thresholds(run.run_id) if store is not None and store.has_run(run.run_id) else None
     run.sections["comparison"] = compare_candidates(run, policy=policy).to_dict()
@@ -96,7 +96,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         if args.compare:
             # numpy (via compare): loaded only when this compares
-            from evalkit.compare import compare_runs
+            from evalkit.comparison.compare import compare_runs
 
             before, after = (load_reference(r, store) for r in args.compare)
             policy = store.thresholds(after.run_id) if store is not None and store.has_run(after.run_id) else None

@@ -136,11 +136,11 @@ def _judge_spec(text: str, base_url: str | None = None) -> object:
 
 def handle_preview(args: argparse.Namespace) -> int:
     """Print the judge's prompt for one item of a suite."""
-    from evalkit.config import load_suite
     from evalkit.judges.prompt import pointwise_messages
     from evalkit.judges.rubric import load_rubric
     from evalkit.prompting import prompt_for_candidate
     from evalkit.stages import load_inputs
+    from evalkit.suite.config import load_suite
 
     rubric = load_rubric(args.file)
     suite = load_suite(args.suite)

@@ -9,15 +9,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit.api import run_suite
+from evalkit.bars.verdict import run_verdict
 from evalkit.commands.compare import print_comparison
 from evalkit.commands.console import console, progress_reporter
 from evalkit.commands.json_output import add_json_option, emit_json
 from evalkit.errors import ConfigError
 from evalkit.executors import suite_on_ray
-from evalkit.home import STORE_DEFAULT_HELP
-from evalkit.results import RunResult
-from evalkit.sections.run import comparison_section
-from evalkit.verdict import run_verdict
+from evalkit.files.home import STORE_DEFAULT_HELP
+from evalkit.record.results import RunResult
+from evalkit.record.run_sections import comparison_section
 
 RUN_EPILOG = """A candidate that cannot be evaluated (an adapter that is missing and has no train:
 config, a model directory that does not exist) stops the run before anything is
@@ -83,9 +83,9 @@ def bars_table(run: RunResult) -> Table:
 
     Columns: candidate, bar, value (a drop bar's change against the baseline), 95%
     interval, status, and what decided the bar or would decide it
-    (:func:`evalkit.report.bars.bar_rows`).
+    (:func:`evalkit.bars.view.bar_rows`).
     """
-    from evalkit.report.bars import bar_rows
+    from evalkit.bars.view import bar_rows
 
     table = Table(title="bars")
     for column in ("candidate", "bar", "value", "95% interval", "status", "to decide"):
@@ -106,7 +106,7 @@ def contamination_table(run: RunResult) -> Table | None:
     share an n-gram with the candidate's training data, flagged when any do, and one
     example; a candidate whose training data is unknown gets one row saying so.
     """
-    from evalkit.report.contamination import EVAL_SET, contamination_section, describe_overlap
+    from evalkit.contamination.view import EVAL_SET, contamination_section, describe_overlap
 
     section = contamination_section(run)
     if section is None:
@@ -153,7 +153,7 @@ def check_suite_source(args: argparse.Namespace) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run the suite; exit 0 when every bar is met and nothing regressed, 1 otherwise.
 
-    What counts is :func:`evalkit.verdict.run_verdict`, which the report and the pytest
+    What counts is :func:`evalkit.bars.verdict.run_verdict`, which the report and the pytest
     plugin share.
     """
     check_suite_source(args)
@@ -161,7 +161,7 @@ def handle(args: argparse.Namespace) -> int:
     command = " ".join(["evalkit", *sys.argv[1:]])
     try:
         if args.from_run:
-            from evalkit.rerun import rerun
+            from evalkit.record.rerun import rerun
 
             run = rerun(args.from_run, store=args.store, output_dir=args.out, progress=progress,
                         command=command, cache=not args.no_cache)

@@ -1,6 +1,6 @@
 """`evalkit schema`: the suite file's JSON Schema, for editors (completion and checking of suite YAML).
 
-The schema is the suite model's own (:class:`evalkit.config.SuiteConfig`), so it
+The schema is the suite model's own (:class:`evalkit.suite.config.SuiteConfig`), so it
 cannot drift from what ``evalkit run`` accepts. With the YAML language server, point a
 suite at it with a first line ``# yaml-language-server: $schema=suite.schema.json``.
 """
@@ -19,7 +19,7 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 def suite_schema() -> dict[str, Any]:
     """Return the JSON Schema of a suite file (draft 2020-12)."""
-    from evalkit.config import SuiteConfig
+    from evalkit.suite.config import SuiteConfig
 
     schema = SuiteConfig.model_json_schema(mode="validation")
     schema["title"] = "evalkit suite"

@@ -175,10 +175,10 @@ def handle_leakage(args: argparse.Namespace) -> int:
 
 def handle_preferences(args: argparse.Namespace) -> int:
     """Generate the classifier DPO preference set from the training split."""
-    from evalkit.config import CandidateConfig, load_suite
     from evalkit.data.items import load_items
     from evalkit.data.preferences import make_preferences, write_preferences
     from evalkit.prompting import prompt_for_candidate
+    from evalkit.suite.config import CandidateConfig, load_suite
 
     suite = load_suite(args.suite)
     template = prompt_for_candidate(suite, CandidateConfig(name="preferences", model="unused"))

@@ -24,7 +24,7 @@ from evalkit.data.classifier import (
     weighted_quotas,
 )
 from evalkit.data.near_duplicates import DEFAULT_THRESHOLD, find_near_duplicates, normalize_text
-from evalkit.safe_write import write_text
+from evalkit.files.safe_write import write_text
 
 __all__ = ["extra_training_examples", "render_readme", "split_examples", "write_classifier_data"]
 

@@ -24,8 +24,8 @@ from typing import Any
 from evalkit.data.classifier import FIELD_VALUES, canonical_output
 from evalkit.data.items import Item
 from evalkit.errors import DataError
+from evalkit.files.safe_write import write_text
 from evalkit.prompting import PromptTemplate
-from evalkit.safe_write import write_text
 
 DEFAULT_PAIRS = 240
 DEFAULT_SEED = 7

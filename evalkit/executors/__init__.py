@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from evalkit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from evalkit.config import ExecutorConfig, GenerationConfig, SuiteConfig
     from evalkit.models.backend import ModelVariant
+    from evalkit.suite.config import ExecutorConfig, GenerationConfig, SuiteConfig
 
 Conversation = list[dict[str, str]]
 
@@ -51,8 +51,8 @@ class ChunkUsage:
     Attributes:
         seconds: wall time of the chunk's ``generate`` call on the worker.
         last_usage: the backend's ``last_usage`` after the call (one
-            :class:`~evalkit.usage.GenerationUsage` per conversation), None when it has none.
-            Named as the backend attribute, so :meth:`evalkit.usage.UsageMeter.record`
+            :class:`~evalkit.usage.stage.GenerationUsage` per conversation), None when it has none.
+            Named as the backend attribute, so :meth:`evalkit.usage.stage.UsageMeter.record`
             reads it as it reads a local backend.
     """
 
@@ -130,7 +130,7 @@ def suite_on_ray(suite_path: str, address: str) -> SuiteConfig:
     """
     from pydantic import ValidationError
 
-    from evalkit.config import ExecutorConfig, RayExecutorConfig, load_suite
+    from evalkit.suite.config import ExecutorConfig, RayExecutorConfig, load_suite
 
     suite = load_suite(suite_path)
     current = suite.executor.ray if suite.executor is not None and suite.executor.ray is not None else None

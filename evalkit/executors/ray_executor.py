@@ -36,12 +36,12 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from evalkit.config import GenerationConfig, RayExecutorConfig
 from evalkit.errors import BackendUnavailable, EvalkitError, ModelError
 from evalkit.executors import ChunkCallback, Conversation, UnitFunction
 from evalkit.executors.ray_worker import EvalWorker
 from evalkit.models.backend import ModelVariant
-from evalkit.sections.run_facts import ExecutorSummary
+from evalkit.record.run_facts import ExecutorSummary
+from evalkit.suite.config import GenerationConfig, RayExecutorConfig
 
 INSTALL_HINT = "pip install 'evalkit[ray]'"
 NAMESPACE = "evalkit"

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from evalkit.config import GenerationConfig
 from evalkit.executors import ChunkUsage, Conversation
 from evalkit.models.backend import Backend, ModelVariant, create_backend
+from evalkit.suite.config import GenerationConfig
 
 
 class EvalWorker:

@@ -12,8 +12,8 @@ When the API supports structured output, the reply is constrained to the judgmen
 JSON schema; a server that rejects the schema or logprobs is asked again without.
 
 Every response received adds its ``usage`` (the tokens the API billed) and its wall time
-to the judge's ``usage`` (:class:`evalkit.usage.RequestTally`); the judges stage prices
-it (see :mod:`evalkit.usage`).
+to the judge's ``usage`` (:class:`evalkit.usage.stage.RequestTally`); the judges stage prices
+it (see :mod:`evalkit.usage.stage`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.api_keys import PLACEHOLDER_KEY, read_api_key, redact
 from evalkit.errors import JudgeError
 from evalkit.judges.clients import (
     Judgment,
@@ -38,8 +37,9 @@ from evalkit.judges.parsing import MalformedJudgment, ParsedJudgment, parse_pair
 from evalkit.judges.prompt import judgment_schema, pairwise_schema
 from evalkit.judges.rubric import SCALE, Rubric
 from evalkit.judges.spec import JudgeClientSpec
+from evalkit.models.api_keys import PLACEHOLDER_KEY, read_api_key, redact
 from evalkit.prompting import Message
-from evalkit.usage import RequestTally
+from evalkit.usage.stage import RequestTally
 
 # Statuses worth a retry: rate limits, timeouts, conflicts, server errors, overload.
 _TRANSIENT_STATUS = {408, 409, 425, 429}
@@ -77,7 +77,7 @@ def api_key(spec: JudgeClientSpec) -> str:
         JudgeError: the variable is unset and the provider's own endpoint is used.
     """
     name = spec.key_env or ""
-    # Refuses a key bound for plain http off this machine (see evalkit.api_keys).
+    # Refuses a key bound for plain http off this machine (see evalkit.models.api_keys).
     value = read_api_key(name, spec.base_url, "judge base_url") if name else None
     if value:
         return value

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.digest import json_digest
 from evalkit.errors import StoreError
-from evalkit.home import evalkit_home
+from evalkit.files.digest import json_digest
+from evalkit.files.home import evalkit_home
 from evalkit.store.connection import store_error
 
 CACHE_FILE = "judgments.sqlite"

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from evalkit.bar_result import format_value
+from evalkit.bars.result import format_value
 from evalkit.judges.consistency import consistency_not_counted
-from evalkit.sections.base import parse_section
-from evalkit.sections.judges import JUDGES, Calibration
+from evalkit.judges.section import JUDGES, Calibration
+from evalkit.record.sections import parse_section
 
 __all__ = ["judge_metric_not_counted"]
 

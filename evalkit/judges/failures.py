@@ -18,7 +18,7 @@ the item at all (its prompt too long). Such an item is never dropped:
   more the judge's outage than the candidate's quality. A bar that compares with the
   baseline fails when either side exceeds it.
 
-Light to import (the section's schema, no judge clients): :mod:`evalkit.bars` reads it.
+Light to import (the section's schema, no judge clients): :mod:`evalkit.bars.evaluate` reads it.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from evalkit.sections.base import parse_section
-from evalkit.sections.judges import JUDGES, FailureCount
+from evalkit.judges.section import JUDGES, FailureCount
+from evalkit.record.sections import parse_section
 
 DEFAULT_MAX_FAILURES = 0.05
 FAILED_REASON = "judgment failed"

@@ -25,15 +25,15 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evalkit.api_keys import redact
 from evalkit.judges.cache import JudgmentCache, judgment_key
 from evalkit.judges.clients import JudgeClient, Judgment, PairwiseJudgment, TransientJudgeError, UnjudgeableItem
 from evalkit.judges.parsing import MalformedJudgment
 from evalkit.judges.prompt import PROMPT_FORMAT
 from evalkit.judges.rubric import Rubric
+from evalkit.judges.section import JudgeTally as JudgeTally
 from evalkit.judges.spec import JudgeClientSpec
+from evalkit.models.api_keys import redact
 from evalkit.prompting import Message
-from evalkit.sections.judges import JudgeTally as JudgeTally
 
 MAX_BACKOFF_S = 30.0
 TaskKind = Literal["pointwise", "pairwise"]

@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from evalkit.digest import json_digest
+from evalkit.files.digest import json_digest
 from evalkit.judges.rubric import SCALE, Rubric
 from evalkit.prompting import Message, render_template
 

@@ -22,12 +22,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from evalkit.api_keys import check_base_url, check_key_env_name, sends_in_clear
+from evalkit.comparison.thresholds import validate_threshold_text
 from evalkit.judges.providers import JUDGE_PROVIDERS
+from evalkit.models.api_keys import check_base_url, check_key_env_name, sends_in_clear
 from evalkit.models.sources import DEFAULT_MODEL
 from evalkit.registry import UnknownName
-from evalkit.schema import StrictModel
-from evalkit.thresholds import validate_threshold_text
+from evalkit.suite.schema import StrictModel
 
 
 def _known_provider(name: str) -> str:

@@ -9,7 +9,7 @@ or a loss) and counted (see :mod:`evalkit.judges.failures`).
 human labels, error and failure counts, per-candidate criterion means with their
 spread, and in pairwise mode win rates (see notes in docs/judges.md). An API judge's
 entry also has ``usage``: its requests, the tokens the API reported, latency and money
-from the price table (:meth:`evalkit.usage.RequestTally.summary`; the suite's ``prices:``
+from the price table (:meth:`evalkit.usage.stage.RequestTally.summary`; the suite's ``prices:``
 may name the entry as ``judge:<name>``, else a glob over the judge's model matches).
 """
 
@@ -37,13 +37,13 @@ from evalkit.judges.judging import JudgeOutcome, JudgeRunner, JudgeTally, JudgeT
 from evalkit.judges.pairwise import PairedVerdict, combine_orders, summarise_pairwise
 from evalkit.judges.prompt import pairwise_messages, pointwise_messages
 from evalkit.judges.rubric import SCALE, Rubric, load_rubric
+from evalkit.judges.section import JUDGES, JudgeEntry
 from evalkit.judges.spec import JudgeSpec
 from evalkit.judges.transcripts import transcript
 from evalkit.progress import Progress
-from evalkit.results import CandidateResult, ItemResult, RunResult
-from evalkit.sections.judges import JUDGES, JudgeEntry
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.stages import register_stage
-from evalkit.usage import RequestTally, find_price
+from evalkit.usage.stage import RequestTally, find_price
 
 if TYPE_CHECKING:
     from evalkit.models.backend import Backend

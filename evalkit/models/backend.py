@@ -10,7 +10,7 @@ template, decodes greedily when ``settings.temperature == 0``, returns one compl
 per conversation in the input order, and calls ``on_progress(n)`` after each n done.
 The hf and vllm backends also take ``seeds=[...]`` (one per conversation, with
 temperature > 0): each conversation then samples from its own seeded generator, so its
-output does not depend on the batch (see :mod:`evalkit.sampling`); and a variant with
+output does not depend on the batch (see :mod:`evalkit.checks.sampling`); and a variant with
 a ``constraint`` (a JSON schema) has every output forced to that schema. A backend
 whose class sets ``takes_items = True`` (the mock) also gets ``items=[GenerationItem]``,
 each conversation's item id and expected output.
@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ConfigError
 from evalkit.models.backend_registry import BACKENDS
 from evalkit.models.sources import ResolvedModel
 from evalkit.registry import UnknownName
+from evalkit.suite.config import GenerationConfig
 
 Message = dict[str, str]
 ProgressCallback = Callable[[int], None]

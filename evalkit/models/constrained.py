@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from evalkit.config import CandidateConfig, SuiteConfig
+    from evalkit.suite.config import CandidateConfig, SuiteConfig
 
 
 def candidate_constraint(suite: SuiteConfig, config: CandidateConfig) -> str | None:

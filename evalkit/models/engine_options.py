@@ -17,7 +17,7 @@ the option), and because tensor/pipeline splits, quantization, kernels and batch
 composition can change floating-point results, the ones set are part of the candidate's
 identity (:func:`engine_identity`) and of its generation-cache key.
 
-Standard library only: :mod:`evalkit.config` imports this module.
+Standard library only: :mod:`evalkit.suite.config` imports this module.
 """
 
 from __future__ import annotations

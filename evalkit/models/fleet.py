@@ -26,7 +26,7 @@ predictions do not depend on how many endpoints there are or which one answered.
 ``fleet`` section and as warnings.
 
 This module imports only the standard library, :mod:`evalkit.errors` and the ``fleet``
-section's record at load time (:mod:`evalkit.config` validates ``base_url`` with
+section's record at load time (:mod:`evalkit.suite.config` validates ``base_url`` with
 :func:`fleet_urls`).
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 from pydantic import PrivateAttr
 
 from evalkit.errors import ModelError
-from evalkit.sections.run_facts import FleetEndpoint
+from evalkit.record.run_facts import FleetEndpoint
 
 EJECT_AFTER = 3
 PROBE_MESSAGES = [{"role": "user", "content": "Count from one to five in words, separated by commas."}]
@@ -83,7 +83,7 @@ class EndpointState(FleetEndpoint):
     """One endpoint of a fleet and what it did in this run: its ``fleet`` record, live.
 
     The fields (url, completed, failed, ejected, last_error) are the section's
-    :class:`~evalkit.sections.run_facts.FleetEndpoint`, updated under the fleet's lock as
+    :class:`~evalkit.record.run_facts.FleetEndpoint`, updated under the fleet's lock as
     requests finish; :meth:`EndpointFleet.report` dumps them. The failures in a row that
     eject an endpoint are private state, never recorded.
     """

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from evalkit.models.backend import Backend
 from evalkit.progress import Progress
-from evalkit.results import RunResult
-from evalkit.sections.base import parse_section
-from evalkit.sections.run_facts import FLEET, FleetSection
+from evalkit.record.results import RunResult
+from evalkit.record.run_facts import FLEET, FleetSection
+from evalkit.record.sections import parse_section
 from evalkit.stages import SuiteInputs, register_stage
 
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.lora_adapter import check_adapter_dir
 from evalkit.models.runtime import local_identity, resolve_dtype
-from evalkit.usage import BatchTimer, GenerationUsage
+from evalkit.suite.config import GenerationConfig
+from evalkit.usage.stage import BatchTimer, GenerationUsage
 
 if TYPE_CHECKING:
     import torch
@@ -222,7 +222,7 @@ class HFBackend:
                     usage[index] = GenerationUsage(len(encoded[index]), count, timer.seconds / len(batch),
                                                    timer.first_token_seconds, latency_source="batch_share",
                                                    decoded_tokens=float(timer.steps))
-        # Read by evalkit.usage.UsageMeter: one entry per conversation of this call.
+        # Read by evalkit.usage.stage.UsageMeter: one entry per conversation of this call.
         self.last_usage = usage
         return outputs
 

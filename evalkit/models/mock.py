@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.config import GenerationConfig
-from evalkit.digest import json_digest
 from evalkit.errors import ConfigError
-from evalkit.input_files import refuse_non_regular_file
-from evalkit.jsonl import json_objects
+from evalkit.files.digest import json_digest
+from evalkit.files.input_files import refuse_non_regular_file
+from evalkit.files.jsonl import json_objects
 from evalkit.models.backend import GenerationItem, Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.suite.config import GenerationConfig
 
 OPTIONS = ("outputs", "echo", "default")
 ECHO_MODES = ("expected", "prompt")

@@ -27,7 +27,7 @@ one server; a later adapter of a higher rank than the server allows restarts it.
 
 Requests use the official ``openai`` SDK, greedy at temperature 0, in parallel threads;
 completions come back in input order. ``last_usage`` holds one
-:class:`~evalkit.usage.GenerationUsage` per conversation of the last call: the tokens the
+:class:`~evalkit.usage.stage.GenerationUsage` per conversation of the last call: the tokens the
 server reported in the response's ``usage`` (None for both when it sent none) and the
 request's own wall time; no time to first token (requests are not streamed). Through a
 fleet (several ``base_url``) it is empty, and the run meters the chunk's time alone.
@@ -44,16 +44,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.api_keys import PLACEHOLDER_KEY, check_base_url, check_key_env_name, read_api_key, redact
-from evalkit.config import GenerationConfig
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models import runtime
+from evalkit.models.api_keys import PLACEHOLDER_KEY, check_base_url, check_key_env_name, read_api_key, redact
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.engine_options import ENGINE_OPTIONS, server_args
 from evalkit.models.fleet import EndpointFleet, fleet_urls
 from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
 from evalkit.models.vllm_server import VLLMServer, serve_vllm
-from evalkit.usage import GenerationUsage, reported_tokens
+from evalkit.suite.config import GenerationConfig
+from evalkit.usage.stage import GenerationUsage, reported_tokens
 
 BASE_SERVED_NAME = "base"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"

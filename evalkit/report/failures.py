@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalkit.comparison import MetricComparison
+from evalkit.comparison.result import MetricComparison
+from evalkit.record.results import ItemResult, RunResult
 from evalkit.report.metric_format import is_field_metric, is_judge_metric
-from evalkit.results import ItemResult, RunResult
 
 MAX_TEXT_CHARS = 8000
 MAX_FAILURES_SHOWN = 500

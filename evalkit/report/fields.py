@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.checks.builtin import parse_json_object
-from evalkit.results import RunResult
+from evalkit.record.results import RunResult
 
 MAX_LABELS = 20
 OTHER = "(other)"

@@ -12,9 +12,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from evalkit.record.results import RunResult
 from evalkit.report.charts import trend_chart
 from evalkit.report.metric_format import is_field_metric, is_judge_metric
-from evalkit.results import RunResult
 
 MAX_RUNS = 20
 MAX_CHARTS = 6

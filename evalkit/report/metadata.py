@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from evalkit.results import RunResult
+from evalkit.record.results import RunResult
 
 
 @dataclass

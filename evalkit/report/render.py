@@ -21,22 +21,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from evalkit.merge_agreement import agrees
-from evalkit.merge_agreement import describe as describe_agreement
-from evalkit.report.bars import bar_rows
-from evalkit.report.capability import capability_view
-from evalkit.report.contamination import contamination_view
-from evalkit.report.controls import control_views, sampling_view
-from evalkit.report.embed import json_for_script, printable_text
-from evalkit.report.failures import MAX_FAILURES_SHOWN, cut, failure_data
-from evalkit.report.fields import confusion_matrices
-from evalkit.report.history import history_charts
-from evalkit.report.judges import judges_view
-from evalkit.report.metadata import run_metadata
-from evalkit.report.metric_format import is_field_metric
-from evalkit.report.tradeoffs import cost_view, slice_tables, sweep_view
-from evalkit.report.two_runs import identity_view
-from evalkit.report.verdict import (
+from evalkit.bars.verdict_view import (
     baseline_of,
     build_verdict,
     candidate_means,
@@ -45,9 +30,24 @@ from evalkit.report.verdict import (
     metric_rows,
     table_candidates,
 )
-from evalkit.results import RunResult
-from evalkit.sections.base import parse_section
-from evalkit.sections.tradeoffs import MERGE_AGREEMENT, MergeAgreementSection
+from evalkit.bars.view import bar_rows
+from evalkit.benchmarks.view import capability_view
+from evalkit.contamination.view import contamination_view
+from evalkit.judges.view import judges_view
+from evalkit.parity.merge_agreement import agrees
+from evalkit.parity.merge_agreement import describe as describe_agreement
+from evalkit.record.results import RunResult
+from evalkit.record.sections import parse_section
+from evalkit.record.tradeoffs import MERGE_AGREEMENT, MergeAgreementSection
+from evalkit.report.controls import control_views, sampling_view
+from evalkit.report.embed import json_for_script, printable_text
+from evalkit.report.failures import MAX_FAILURES_SHOWN, cut, failure_data
+from evalkit.report.fields import confusion_matrices
+from evalkit.report.history import history_charts
+from evalkit.report.metadata import run_metadata
+from evalkit.report.metric_format import is_field_metric
+from evalkit.report.tradeoffs import cost_view, slice_tables, sweep_view
+from evalkit.report.two_runs import identity_view
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("evalkit.report", "templates"),

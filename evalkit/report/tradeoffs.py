@@ -1,7 +1,7 @@
 """Report sections for sweeps, slices and cost: the forgetting curve, the slice table, quality vs cost.
 
 Each function reads one run section (``sweep``, ``slices``, ``usage``: see
-:mod:`evalkit.sweep`, :mod:`evalkit.slices`, :mod:`evalkit.usage`) and returns what its
+:mod:`evalkit.sweeps.stage`, :mod:`evalkit.slices.compare`, :mod:`evalkit.usage.stage`) and returns what its
 template shows; charts are inline SVG drawn with :mod:`evalkit.report.charts`' helpers.
 """
 
@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
+from evalkit.record.results import RunResult
+from evalkit.record.run_facts import USAGE, ApiUsage, UsageSection
+from evalkit.record.sections import parse_section
+from evalkit.record.tradeoffs import SLICES, SWEEP, SliceRow, SlicesSection, SweepSection
 from evalkit.report.charts import IMPROVED, SERIES, _chart_title, _nice_ticks, _number, _svg, _x_axis, _y_grid
 from evalkit.report.metric_format import format_delta, format_value
-from evalkit.results import RunResult
-from evalkit.sections.base import parse_section
-from evalkit.sections.run_facts import USAGE, ApiUsage, UsageSection
-from evalkit.sections.tradeoffs import SLICES, SWEEP, SliceRow, SlicesSection, SweepSection
 
 
 def _line_chart(title: str, xs: list[float], series: dict[str, list[float | None]], x_label: str,

@@ -1,10 +1,10 @@
 """One report for two runs: each candidate of the later run against its namesake in the earlier.
 
-:func:`evalkit.compare.compare_runs` pairs the candidates; this module folds both runs
+:func:`evalkit.comparison.compare.compare_runs` pairs the candidates; this module folds both runs
 into one :class:`RunResult` whose candidates are named ``<name> · <run id>``, so every
 section of the report (tables, flips, failure cases, capability) shows the two sides
 next to each other. :func:`identity_view` gives the report's "What changed" section: each
-pair's identity diff (:mod:`evalkit.identity_diff`), shown before the metrics.
+pair's identity diff (:mod:`evalkit.comparison.identity`), shown before the metrics.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from evalkit.identity_diff import shown_value
-from evalkit.results import CandidateResult, RunResult
-from evalkit.sections.run import comparison_section
+from evalkit.comparison.identity import shown_value
+from evalkit.record.results import CandidateResult, RunResult
+from evalkit.record.run_sections import comparison_section
 
 
 def side_name(candidate: str, run: RunResult) -> str:
@@ -46,7 +46,7 @@ def merge_runs(before: RunResult, after: RunResult, comparison: Mapping[str, Any
     Args:
         before: the baseline run.
         after: the candidate run.
-        comparison: :func:`evalkit.compare.compare_runs` (before, after), as a dict.
+        comparison: :func:`evalkit.comparison.compare.compare_runs` (before, after), as a dict.
 
     Returns:
         A run whose candidates are the compared pairs, earlier side first.

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.clock import utc_now
-from evalkit.digest import json_digest, tokenizer_digest
+from evalkit.files.digest import json_digest, tokenizer_digest
+from evalkit.record.clock import utc_now
 from evalkit.store.connection import StoreConnection
 from evalkit.store.rows import column_text
 
 if TYPE_CHECKING:
-    from evalkit.config import GenerationConfig
+    from evalkit.suite.config import GenerationConfig
 
 _IN_CHUNK = 500  # SQLite's bound-parameter limit is far above this
 

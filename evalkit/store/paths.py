@@ -6,17 +6,17 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.home import store_file
+from evalkit.files.home import store_file
 
 if TYPE_CHECKING:
-    from evalkit.config import SuiteConfig
+    from evalkit.suite.config import SuiteConfig
 
 STORE_FILENAME = "evalkit.db"
 STORE_ENV = "EVALKIT_STORE"
 
 
 def default_store_path() -> Path:
-    """Return ``$EVALKIT_STORE`` if set, else ``evalkit.db`` in the data directory (see :mod:`evalkit.home`)."""
+    """Return ``$EVALKIT_STORE`` if set, else ``evalkit.db`` in the data directory (see :mod:`evalkit.files.home`)."""
     override = os.environ.get(STORE_ENV)
     if override:
         return Path(override).expanduser()

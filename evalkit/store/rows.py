@@ -1,4 +1,4 @@
-"""Row mapping: a :class:`~evalkit.results.RunResult` into the store's tables and back.
+"""Row mapping: a :class:`~evalkit.record.results.RunResult` into the store's tables and back.
 
 Every function takes an open connection inside a transaction the caller holds (see
 :class:`evalkit.store.connection.StoreConnection`); none commits.
@@ -15,9 +15,9 @@ from typing import Any
 
 from evalkit.checks import Score
 from evalkit.errors import StoreError
-from evalkit.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
-from evalkit.run_records import SummaryRecord, parse_record, summary_json
-from evalkit.safe_write import has_surrogates, json_text, without_surrogates
+from evalkit.files.safe_write import has_surrogates, json_text, without_surrogates
+from evalkit.record.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
+from evalkit.record.run_records import SummaryRecord, parse_record, summary_json
 
 # One encoder for every row: json.dumps() with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
@@ -76,8 +76,8 @@ def insert_candidates(conn: sqlite3.Connection, run: RunResult) -> None:
 def insert_metrics(conn: sqlite3.Connection, run: RunResult) -> None:
     """Insert (or replace) each candidate's mean per metric, for history and summaries."""
     # Imported here, not at the top, so opening a store (`evalkit history`) loads no numpy;
-    # evalkit.compare does not import the store, so there is no cycle behind this.
-    from evalkit.compare import metric_arrays
+    # evalkit.comparison.compare does not import the store, so there is no cycle behind this.
+    from evalkit.comparison.compare import metric_arrays
 
     for candidate in run.candidates:
         conn.executemany(

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.digest import json_digest
+from evalkit.comparison.thresholds import ThresholdPolicy
 from evalkit.errors import StoreError
-from evalkit.results import RunResult
-from evalkit.run_dir import load_run_dir
-from evalkit.run_records import written_sections
-from evalkit.safe_write import safe_name
+from evalkit.files.digest import json_digest
+from evalkit.files.safe_write import safe_name
+from evalkit.record.results import RunResult
+from evalkit.record.run_dir import load_run_dir
+from evalkit.record.run_records import written_sections
 from evalkit.store.cache import GenerationCache
 from evalkit.store.connection import StoreConnection
 from evalkit.store.rows import (
@@ -30,10 +31,9 @@ from evalkit.store.rows import (
     read_summary,
     rename_run,
 )
-from evalkit.thresholds import ThresholdPolicy
 
 if TYPE_CHECKING:
-    from evalkit.config import SuiteConfig
+    from evalkit.suite.config import SuiteConfig
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class RunStore(StoreConnection):
                 transaction commits only after it returned. So a stored run always has
                 its directory: a kill, a full disk or an error while it is written leaves
                 no run in the store (the directory's staging is removed, or left for the
-                next run to tidy, :func:`evalkit.safe_write.remove_stale_partials`).
+                next run to tidy, :func:`evalkit.files.safe_write.remove_stale_partials`).
         """
         policy = policy or ThresholdPolicy.from_suite(suite)
         config_hash = suite_config_hash(suite) if suite is not None else None

@@ -16,23 +16,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.config import CandidateConfig, SuiteConfig
 from evalkit.data.items import load_items
 from evalkit.data.leakage import find_leaks
 from evalkit.data.near_duplicates import DEFAULT_THRESHOLD
-from evalkit.digest import file_sha256
 from evalkit.errors import ConfigError, ModelError
+from evalkit.files.digest import file_sha256
+from evalkit.files.safe_write import check_replaceable
 from evalkit.models.backend import Backend
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint
 from evalkit.progress import Progress
-from evalkit.results import RunResult
-from evalkit.safe_write import check_replaceable
-from evalkit.sections.base import adapter as section_adapter
-from evalkit.sections.base import parse_section
-from evalkit.sections.manifests import MANIFESTS, CandidateManifest
+from evalkit.record.results import RunResult
+from evalkit.record.sections import adapter as section_adapter
+from evalkit.record.sections import parse_section
 from evalkit.stages import SuiteInputs, register_stage
+from evalkit.suite.config import CandidateConfig, SuiteConfig
 from evalkit.train.config import TrainConfig, load_train_config
 from evalkit.train.manifest import MANIFEST_NAME, Manifest, read_manifest
+from evalkit.train.manifests import MANIFESTS, CandidateManifest
 from evalkit.train.reporting import ProgressReporter
 
 
@@ -94,7 +94,7 @@ def refuse_foreign_outputs(
     """Before any training starts, refuse to overwrite a directory evalkit did not make.
 
     Checks every adapter directory that would be trained and every ``merged_from``
-    candidate's ``model:`` directory that would be merged into (see :mod:`evalkit.safe_write`).
+    candidate's ``model:`` directory that would be merged into (see :mod:`evalkit.files.safe_write`).
 
     Raises:
         OutputExists: one of them holds files evalkit did not make; the message names it

@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from evalkit.config import CandidateConfig, PromptConfig, SuiteConfig, load_suite
-from evalkit.digest import json_digest
 from evalkit.errors import ConfigError
+from evalkit.files.digest import json_digest
+from evalkit.files.yaml_source import load_model_from_yaml
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
-from evalkit.schema import StrictModel
-from evalkit.yaml_source import load_model_from_yaml
+from evalkit.suite.config import CandidateConfig, PromptConfig, SuiteConfig, load_suite
+from evalkit.suite.schema import StrictModel
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BackendUnavailable, ModelError
-from evalkit.machine import cpu_has_native_bf16
 from evalkit.progress import library_bars_silenced
+from evalkit.record.machine import cpu_has_native_bf16
 from evalkit.train.config import LoraSettings, TrainConfig
 from evalkit.train.reporting import TrainingReporter
 

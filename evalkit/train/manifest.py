@@ -7,7 +7,7 @@ an adapter whose base fingerprint differs from the candidate's base is refused; 
 adapter whose config, data or base no longer match its train config is stale (``evalkit
 run`` retrains it); a run warns when its eval data overlaps the recorded training data.
 The manifest's shape, :class:`Manifest`, lives with the run section that records it
-(:mod:`evalkit.sections.manifests`); this module reads and writes the file.
+(:mod:`evalkit.train.manifests`); this module reads and writes the file.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ModelError
-from evalkit.machine import SPEED_FLAGS, cpu_flags, cpu_model
-from evalkit.sections.manifests import Manifest as Manifest
-from evalkit.sections.manifests import TrainingIdentity as TrainingIdentity
+from evalkit.record.machine import SPEED_FLAGS, cpu_flags, cpu_model
+from evalkit.train.manifests import Manifest as Manifest
+from evalkit.train.manifests import TrainingIdentity as TrainingIdentity
 
 MANIFEST_NAME = "evalkit-manifest.json"
 

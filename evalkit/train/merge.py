@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from evalkit.clock import utc_now
 from evalkit.errors import ModelError
+from evalkit.files.safe_write import check_replaceable, staged_directory
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint, resolve_model
-from evalkit.safe_write import check_replaceable, staged_directory
+from evalkit.record.clock import utc_now
+from evalkit.record.version import evalkit_version
 from evalkit.train.manifest import Manifest, read_manifest, write_manifest
 from evalkit.train.reporting import SilentReporter, TrainingReporter
-from evalkit.version import evalkit_version
 
 
 def adapter_base(adapter: Path, manifest: Manifest | None, model: str | None) -> ResolvedModel:
@@ -59,7 +59,7 @@ def merge_adapter(
     Args:
         adapter: a peft adapter directory (ideally with an evalkit manifest).
         out: the merged model's directory; an existing one is replaced only when it is
-            empty or evalkit made it (see :mod:`evalkit.safe_write`), or with ``force``.
+            empty or evalkit made it (see :mod:`evalkit.files.safe_write`), or with ``force``.
         model: the base model source; default the base recorded in the adapter.
         reporter: receives a note when done; default silent.
         force: replace ``out`` even when evalkit did not make it.

@@ -5,7 +5,7 @@ the train/eval leakage check, then the model load and the chosen trainer (SFT or
 The adapter is written to a staging directory that replaces ``output_dir`` only when
 training and the manifest are complete, so a failed run leaves the old adapter intact;
 an ``output_dir`` holding files evalkit did not make is refused before anything runs
-(see :mod:`evalkit.safe_write`).
+(see :mod:`evalkit.files.safe_write`).
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from evalkit.config import SuiteConfig
 from evalkit.data.items import Item, load_items
 from evalkit.data.leakage import find_leaks, leakage_error
 from evalkit.data.lint import lint_items
-from evalkit.digest import file_sha256
 from evalkit.errors import DataError
-from evalkit.input_files import refuse_non_regular_file
+from evalkit.files.digest import file_sha256
+from evalkit.files.input_files import refuse_non_regular_file
+from evalkit.files.safe_write import check_replaceable, staged_directory
 from evalkit.models.sources import ResolvedModel, resolve_model
 from evalkit.prompting import PromptTemplate, template_hash
-from evalkit.safe_write import check_replaceable, staged_directory
+from evalkit.record.version import evalkit_version
+from evalkit.suite.config import SuiteConfig
 from evalkit.train.config import TrainConfig
 from evalkit.train.lora import CHECKPOINTS_DIR, load_training_model, require_qlora_support
 from evalkit.train.manifest import (
@@ -36,7 +37,6 @@ from evalkit.train.manifest import (
     write_manifest,
 )
 from evalkit.train.reporting import SilentReporter, TrainingReporter
-from evalkit.version import evalkit_version
 
 
 def base_model(config: TrainConfig) -> ResolvedModel:

@@ -12,6 +12,6 @@ The parts, each importing only those before it:
 * :mod:`~evalkit.view.server`: uvicorn on a socket, printing the URL;
 * :mod:`~evalkit.view.cli`: the ``view`` and ``labels`` commands.
 
-The statistics are evalkit's own (:func:`evalkit.compare.compare_runs`); nothing here
+The statistics are evalkit's own (:func:`evalkit.comparison.compare.compare_runs`); nothing here
 computes a test, an interval or a verdict.
 """

@@ -8,7 +8,7 @@ Pages (every filter is a URL parameter, so a link reproduces the view):
   and a link to its ``report.html`` when the run directory is there;
 * ``/runs/{run_id}/items``: one candidate's items, filtered and paginated;
 * ``/diff?a=RUN&ca=CANDIDATE&b=RUN&cb=CANDIDATE``: the paired comparison
-  (:func:`evalkit.compare.compare_runs`) and the items side by side: by default those
+  (:func:`evalkit.comparison.compare.compare_runs`) and the items side by side: by default those
   that flipped.
 
 API: ``POST /api/labels`` (JSON ``run_id, candidate, item_id, criterion, value``) adds
@@ -35,7 +35,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from evalkit.comparison import Comparison
+from evalkit.comparison.result import Comparison
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.store import RunStore
 from evalkit.view import labels as label_store
@@ -90,9 +90,9 @@ class Viewer:
         from scipy.special import bdtr, ndtri  # noqa: F401
         from scipy.stats import wilcoxon  # noqa: F401
 
-        import evalkit.compare
-        import evalkit.report.charts
-        import evalkit.verdict  # noqa: F401
+        import evalkit.bars.verdict
+        import evalkit.comparison.compare
+        import evalkit.report.charts  # noqa: F401
 
     def store(self) -> RunStore:
         """Return this thread's open store."""
@@ -108,7 +108,7 @@ class Viewer:
 
     def comparison(self, a: str, ca: str, b: str, cb: str) -> Comparison:
         """Return the paired comparison of candidate ``cb`` of run ``b`` against ``ca`` of run ``a`` (cached)."""
-        from evalkit.compare import compare_runs
+        from evalkit.comparison.compare import compare_runs
 
         key = (a, ca, b, cb)
         with self._lock:
@@ -215,7 +215,7 @@ def build_app(config: ViewConfig, warm: bool = True) -> Starlette:
                              metrics=found["metrics"], charts=charts, page=page, per_page=queries.PER_PAGE)
 
     def run_page(request: Request) -> Response:
-        from evalkit.verdict import run_verdict
+        from evalkit.bars.verdict import run_verdict
 
         run_id = request.path_params["run_id"]
         run = viewer.read(lambda c: queries.run_header(c, run_id))

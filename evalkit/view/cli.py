@@ -11,7 +11,7 @@ import getpass
 from pathlib import Path
 
 from evalkit.errors import ConfigError, StoreError
-from evalkit.home import STORE_DEFAULT_HELP
+from evalkit.files.home import STORE_DEFAULT_HELP
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,8 +84,8 @@ def handle_view(args: argparse.Namespace) -> int:
 
 def handle_export(args: argparse.Namespace) -> int:
     """Write the labels in the chosen format; nothing is written when there is nothing to export."""
+    from evalkit.files.safe_write import json_text, write_text
     from evalkit.judges.rubric import load_rubric
-    from evalkit.safe_write import json_text, write_text
     from evalkit.store import RunStore
     from evalkit.view.labels import export_records
 

@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from evalkit.clock import utc_now
 from evalkit.errors import ConfigError
+from evalkit.record.clock import utc_now
 
 if TYPE_CHECKING:
     from evalkit.judges.rubric import Rubric

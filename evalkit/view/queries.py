@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError
-from evalkit.results import CandidateResult, RunResult
+from evalkit.record.results import CandidateResult, RunResult
 
 PER_PAGE = 50
 """Rows per page (runs, items)."""
@@ -147,8 +147,8 @@ def light_run(conn: sqlite3.Connection, run_id: str, names: Sequence[str]) -> Ru
     """Return a run with only the named candidates and their per-item metric values (no texts, no reasons).
 
     Each item's scores come as the candidate's ``item_values`` (metric -> item id ->
-    value, in item order), which :func:`evalkit.compare.metric_arrays` reads as it reads
-    item scores: enough for :func:`evalkit.compare.compare_runs`, without building an
+    value, in item order), which :func:`evalkit.comparison.compare.metric_arrays` reads as it reads
+    item scores: enough for :func:`evalkit.comparison.compare.compare_runs`, without building an
     object per score (which cost more than reading the rows).
 
     Raises:

@@ -12,8 +12,8 @@ from evalkit.benchmarks.cache import BenchmarkCache, benchmark_key, outcome_from
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, SubjectScore, prepare_benchmark
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.config import load_suite
 from evalkit.runner import execute_suite
+from evalkit.suite.config import load_suite
 
 BENCHMARK = {"task": "evalkit_mmlu_mini", "name": "mmlu_mini", "subjects": ["anatomy", "virology"], "limit_per_subject": 2}
 

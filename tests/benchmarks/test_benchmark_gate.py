@@ -8,8 +8,8 @@ import pytest
 
 from evalkit.benchmarks.gate import describe_drop, drop_summary, subject_drops
 from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
-from evalkit.compare import compare_candidates
-from evalkit.results import CandidateResult, RunResult
+from evalkit.comparison.compare import compare_candidates
+from evalkit.record.results import CandidateResult, RunResult
 
 SUBJECTS = ["anatomy", "virology", "marketing"]
 

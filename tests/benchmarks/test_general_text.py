@@ -27,11 +27,11 @@ from evalkit.benchmarks.general_text_task import (
 )
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.config import load_suite
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.runner import execute_suite
+from evalkit.suite.config import load_suite
 
 
 def test_corpus_is_vendored_with_its_licences_and_sources() -> None:

@@ -10,16 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalkit.bar_spec import BarSpec, parse_bar_expression
-from evalkit.bars import evaluate_bars
+from evalkit.bars.evaluate import evaluate_bars
+from evalkit.bars.spec import BarSpec, parse_bar_expression
+from evalkit.bars.verdict import run_verdict
 from evalkit.benchmarks.gate import describe_drop, drop_summary
 from evalkit.benchmarks.general_text_task import load_corpus
-from evalkit.compare import compare_candidates
-from evalkit.paired_metric import compare_metric, detectable_drop
-from evalkit.results import CandidateResult, RunResult
-from evalkit.sections.base import parse_section
-from evalkit.sections.run import RunSections
-from evalkit.verdict import run_verdict
+from evalkit.comparison.compare import compare_candidates
+from evalkit.comparison.paired import compare_metric, detectable_drop
+from evalkit.record.results import CandidateResult, RunResult
+from evalkit.record.run_sections import RunSections
+from evalkit.record.sections import parse_section
 
 METRIC = "general_text"
 LOWER_IS_BETTER = {METRIC: {"kind": "continuous", "higher_is_better": False}}

@@ -26,12 +26,12 @@ from evalkit.benchmarks.ifeval_task import (
 )
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.config import load_suite
 from evalkit.errors import BenchmarkError, ConfigError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend, render_chat
 from evalkit.models.sources import resolve_model
 from evalkit.runner import execute_suite
+from evalkit.suite.config import load_suite
 
 README = PROMPTS_FILE.parent / "README.md"
 

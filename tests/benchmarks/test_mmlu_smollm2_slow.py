@@ -11,13 +11,13 @@ from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.benchmarks.stage import run_benchmarks
-from evalkit.config import load_suite
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.progress import SilentProgress
-from evalkit.results import CandidateResult, RunResult
+from evalkit.record.results import CandidateResult, RunResult
 from evalkit.runner import load_inputs
+from evalkit.suite.config import load_suite
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from evalkit.config import load_suite
 from evalkit.data.items import load_items
 from evalkit.data.leakage import find_leaks
+from evalkit.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "classifier"

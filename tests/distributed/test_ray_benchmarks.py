@@ -9,7 +9,7 @@ import pytest
 
 from evalkit.api import run_suite
 from evalkit.progress import SilentProgress
-from evalkit.results import RunResult
+from evalkit.record.results import RunResult
 from tests.conftest import SuiteWriter
 from tests.distributed.test_ray_executor import ITEMS, RAY, outputs, two_candidates
 

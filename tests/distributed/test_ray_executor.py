@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from evalkit.api import run_suite
-from evalkit.config import load_suite
 from evalkit.errors import BackendUnavailable, ConfigError
 from evalkit.progress import SilentProgress
-from evalkit.results import RunResult
+from evalkit.record.results import RunResult
+from evalkit.suite.config import load_suite
 from tests.conftest import CLASSIFIER_ITEMS, SuiteWriter
 
 ITEMS = [dict(row, input=f"{row['input']} (order {n})") for n in range(3) for row in CLASSIFIER_ITEMS]

@@ -30,7 +30,7 @@ from evalkit.judges.prompt import pointwise_messages
 from evalkit.judges.rubric import load_rubric
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.models.vllm_server import VLLMServer, serve_vllm
-from evalkit.testing import build_tiny_llama
+from evalkit.testing.tiny_model import build_tiny_llama
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 

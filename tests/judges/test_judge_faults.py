@@ -20,7 +20,7 @@ from scripted_server import Answer, ScriptedServer, chat_answer, messages_answer
 
 from evalkit.api import run_suite
 from evalkit.judges.failures import FAILED_REASON, failures_exceeded
-from evalkit.testing import CLASSIFIER_ITEMS
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS
 
 FAULTS = ("429", "500", "malformed", "out_of_range", "slow")
 ITEMS = [dict(row, input=f"{row['input']} (copy {n})") for n in range(8) for row in CLASSIFIER_ITEMS]

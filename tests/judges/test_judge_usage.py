@@ -15,8 +15,8 @@ import pytest
 from scripted_server import Answer, ScriptedServer, chat_answer, messages_answer
 
 from evalkit.api import run_suite
-from evalkit.testing import CLASSIFIER_ITEMS
-from evalkit.usage import DEFAULT_PRICES
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS
+from evalkit.usage.stage import DEFAULT_PRICES
 
 COMPLETION_TOKENS = 9
 
@@ -108,7 +108,7 @@ def test_a_server_without_usage_gives_no_tokens_and_no_money(
 
 
 def test_the_report_shows_the_judges_money(make_suite: Any, write_rubric: Any, good_rubric: dict[str, Any]) -> None:
-    from evalkit.report import render_report
+    from evalkit.report.render import render_report
 
     judge = BillingJudge()
     with ScriptedServer({"gpt-4o": {}}, reply=judge) as server:

@@ -87,8 +87,8 @@ def test_suite_with_local_judge_writes_scores_section_and_cache(make_suite, tiny
 
 
 def test_unknown_judge_key_names_the_field(make_suite, tiny_model_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    from evalkit.config import load_suite
     from evalkit.errors import ConfigError
+    from evalkit.suite.config import load_suite
 
     suite = make_suite(judges=[{"rubric": "x.yaml", "judge": {"provider": "local", "modle": "m"}}])
     with pytest.raises(ConfigError, match=r"tiny.yaml:\d+: judges.0.judge.modle: unknown key"):

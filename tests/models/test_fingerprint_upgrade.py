@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.models import sources
-from evalkit.testing import build_tiny_llama
+from evalkit.testing.tiny_model import build_tiny_llama
 
 
 def test_an_old_scheme_fingerprint_file_is_recomputed_not_trusted(

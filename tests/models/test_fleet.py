@@ -170,8 +170,8 @@ def test_a_stale_replica_stops_the_cli_run_with_exit_2(
 
 
 def test_a_bad_fleet_url_fails_at_suite_load(make_suite: Any) -> None:
-    from evalkit.config import load_suite
     from evalkit.errors import ConfigError
+    from evalkit.suite.config import load_suite
 
     with pytest.raises(ConfigError, match="options.base_url lists an endpoint twice"):
         load_suite(make_suite(candidates=[fleet_candidate("http://127.0.0.1:1/v1", "http://127.0.0.1:1/v1")]))

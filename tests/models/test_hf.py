@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import resolve_model
+from evalkit.suite.config import GenerationConfig
 
 PROMPTS = [
     [{"role": "user", "content": "hi"}],

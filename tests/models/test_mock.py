@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from evalkit.config import GenerationConfig, load_suite
 from evalkit.errors import ConfigError
 from evalkit.models.backend import GenerationItem, ModelVariant, create_backend
 from evalkit.models.mock import MockBackend, load_script
 from evalkit.models.sources import hosted_model
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.suite.config import GenerationConfig, load_suite
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,10 @@ import pytest
 from scripted_server import Answer, ScriptedServer, chat_answer
 
 from evalkit.api import run_suite
-from evalkit.config import GenerationConfig
 from evalkit.models.backend import ModelVariant
 from evalkit.models.openai_server import OpenAIServerBackend
 from evalkit.models.sources import hosted_model
+from evalkit.suite.config import GenerationConfig
 from tests.conftest import SuiteWriter
 
 SETTINGS = GenerationConfig(max_new_tokens=8)

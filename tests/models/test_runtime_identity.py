@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from scripted_server import ScriptedServer
 
-from evalkit.config import GenerationConfig
 from evalkit.errors import ModelError
 from evalkit.models import runtime
 from evalkit.models.backend import ModelVariant
 from evalkit.models.openai_server import served_identity
 from evalkit.models.sources import hosted_model, model_fingerprint, resolve_model
 from evalkit.store import generation_key
+from evalkit.suite.config import GenerationConfig
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 SETTINGS = GenerationConfig(max_new_tokens=8)

@@ -174,7 +174,7 @@ def test_killed_mid_generation_then_rerun_equals_an_uninterrupted_run(
     from test_resume import cached_count
 
     from evalkit.api import run_suite
-    from evalkit.testing import CLASSIFIER_ITEMS
+    from evalkit.testing.tiny_model import CLASSIFIER_ITEMS
 
     items = [dict(row, input=f"{row['input']} (copy {n})") for n in range(4) for row in CLASSIFIER_ITEMS]
     candidate = {"name": "served", "model": str(tiny_model_dir), "backend": "openai_server",

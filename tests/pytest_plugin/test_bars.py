@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.bars import (
+from evalkit.bars.evaluate import (
     BarResult,
     BarSpec,
     evaluate_bar,
@@ -18,10 +18,10 @@ from evalkit.bars import (
 )
 from evalkit.checks import Score
 from evalkit.cli import main
-from evalkit.compare import compare_candidates
-from evalkit.config import load_suite
+from evalkit.comparison.compare import compare_candidates
 from evalkit.errors import ConfigError
-from evalkit.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.suite.config import load_suite
 
 
 def candidate(name: str, scores: dict[str, list[float]]) -> CandidateResult:
@@ -153,7 +153,7 @@ def test_judge_bar_lists_low_scores_worst_first_and_is_not_counted_when_uncalibr
 
 
 def test_an_uncalibrated_judge_neither_fails_nor_blocks_the_regression_bar_or_the_verdict() -> None:
-    from evalkit.verdict import run_verdict
+    from evalkit.bars.verdict import run_verdict
 
     metric = "judge.quality.format"
     # The judge's format score collapses (a regression the comparison sees); exact match improves.

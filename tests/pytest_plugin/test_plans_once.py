@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 import evalkit.runner
-from evalkit.pytest_runs import SuiteRuns
-from evalkit.pytest_settings import EvalkitSettings
-from evalkit.sections.run import bars_section
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.pytest_plugin.runs import SuiteRuns
+from evalkit.pytest_plugin.settings import EvalkitSettings
+from evalkit.record.run_sections import bars_section
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 from tests.models.test_mock import write_mock_suite
 
 

@@ -22,7 +22,7 @@ def test_plugin_is_inert_and_light_without_evalkit(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=1)
     assert "evalkit report" not in result.stdout.str() and "- evalkit -" not in result.stdout.str()
     imported = subprocess.run(
-        [sys.executable, "-c", "import sys, evalkit.pytest_plugin; print(sorted({'torch', 'transformers', 'scipy'} "
+        [sys.executable, "-c", "import sys, evalkit.pytest_plugin.plugin; print(sorted({'torch', 'transformers', 'scipy'} "
                                "& set(sys.modules)))"],
         capture_output=True, text=True, check=True,
     )
@@ -117,7 +117,7 @@ def test_fixture_marker_and_assert_bar(pytester: pytest.Pytester, plugin_suite: 
     pytester.makepyfile(
         """
         import pytest
-        from evalkit.pytest_plugin import BarFailed, assert_bar
+        from evalkit.pytest_plugin.plugin import BarFailed, assert_bar
 
         @pytest.mark.evalkit(suite="suite.yaml")
         def test_answers_everything(evalkit_result):

@@ -1,9 +1,9 @@
 """Runs whose bars evalkit itself checked, for the bars-table tests (no model, no generation).
 
-:func:`run_with_bars` takes a synthetic classifier run (:func:`evalkit.testing_runs.synthetic_run`),
+:func:`run_with_bars` takes a synthetic classifier run (:func:`evalkit.testing.runs.synthetic_run`),
 adds a general_text probe (bits per byte per document, lower is better, declared so like
 the real benchmark declares it), compares the candidates with the baseline with
-evalkit's own comparison and checks the bars with :func:`evalkit.bars.evaluate_bars`, as
+evalkit's own comparison and checks the bars with :func:`evalkit.bars.evaluate.evaluate_bars`, as
 the run's ``bars`` stage does. :func:`suite_bars` reads the bars of a suite file, so a
 test of the demo suite follows its bars when they change.
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from evalkit.bar_spec import BarSpec, InconclusivePolicy
-from evalkit.bars import evaluate_bars
-from evalkit.results import RunResult
-from evalkit.testing_runs import synthetic_run
+from evalkit.bars.evaluate import evaluate_bars
+from evalkit.bars.spec import BarSpec, InconclusivePolicy
+from evalkit.record.results import RunResult
+from evalkit.testing.runs import synthetic_run
 
 DEMO_SUITE = Path(__file__).resolve().parents[2] / "suites" / "classifier.yaml"
 GENERAL_TEXT = "general_text"
@@ -58,7 +58,7 @@ def run_with_bars(bars: Sequence[BarSpec], n_items: int = 60, *, inconclusive: I
         inconclusive: the suite's ``inconclusive:`` choice.
         seed: randomness seed (the run is deterministic given it).
     """
-    from evalkit.compare import compare_candidates
+    from evalkit.comparison.compare import compare_candidates
 
     candidates = tuple(dict.fromkeys(["base", *(bar.candidate for bar in bars)]))
     run = synthetic_run(n_items, candidates, judged_items=n_items, seed=seed, with_comparison=False)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from evalkit.report import render_report
-from evalkit.results import RunResult
-from evalkit.testing_runs import synthetic_run
+from evalkit.record.results import RunResult
+from evalkit.report.render import render_report
+from evalkit.testing.runs import synthetic_run
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,9 @@ import pytest
 from bar_runs import DEMO_SUITE, run_with_bars, suite_bars
 from report_files import ARTIFACTS
 
-from evalkit.report import render_report
-from evalkit.report.bars import STATUS_LABELS
-from evalkit.sections.run import bars_section
+from evalkit.bars.view import STATUS_LABELS
+from evalkit.record.run_sections import bars_section
+from evalkit.report.render import render_report
 
 pytestmark = pytest.mark.browser
 

@@ -12,13 +12,13 @@ import pytest
 from bar_runs import run_with_bars
 from rich.console import Console
 
-from evalkit.bar_spec import BarSpec
+from evalkit.bars.spec import BarSpec
+from evalkit.bars.view import bar_rows
 from evalkit.commands.run import bars_table
-from evalkit.report import render_report
-from evalkit.report.bars import bar_rows
-from evalkit.results import RunResult
-from evalkit.sections.run import bars_section
-from evalkit.testing_runs import synthetic_run
+from evalkit.record.results import RunResult
+from evalkit.record.run_sections import bars_section
+from evalkit.report.render import render_report
+from evalkit.testing.runs import synthetic_run
 
 # One bar of each outcome, with margins no interval method could flip: lora's exact
 # match is ~0.9 (>= 0.5 passes); the forgetful control's bits per byte rise by 30% (a 3%

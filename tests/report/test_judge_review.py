@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.api import run_suite
-from evalkit.report import render_report
+from evalkit.report.render import render_report
 from tests.judges.scripted_judge import scripted_judge
 
 REPO = Path(__file__).resolve().parents[2]

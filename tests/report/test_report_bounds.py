@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from evalkit.checks import Score
-from evalkit.report import render_report
 from evalkit.report.failures import failure_data
-from evalkit.testing_runs import synthetic_run
+from evalkit.report.render import render_report
+from evalkit.testing.runs import synthetic_run
 
 ONE_MB = "\ud800<b>" + "x" * 1_000_000
 

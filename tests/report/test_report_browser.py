@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from report_files import ARTIFACTS
 
-from evalkit.report import render_report
-from evalkit.testing_runs import HOSTILE_OUTPUTS, synthetic_run
+from evalkit.report.render import render_report
+from evalkit.testing.runs import HOSTILE_OUTPUTS, synthetic_run
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from evalkit.report import render_report
-from evalkit.results import RunResult
-from evalkit.usage import DEFAULT_PRICES, RequestTally
+from evalkit.record.results import RunResult
+from evalkit.report.render import render_report
+from evalkit.usage.stage import DEFAULT_PRICES, RequestTally
 from tests.report.test_report_tradeoffs import tradeoff_run
 
 pytestmark = pytest.mark.browser

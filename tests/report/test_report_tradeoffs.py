@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 
 from evalkit.checks import Score
-from evalkit.report import render_report
-from evalkit.results import CandidateResult, ItemResult, RunResult
-from evalkit.slice_spec import SliceSpec
-from evalkit.slices import slices_section
-from evalkit.thresholds import ThresholdPolicy
-from evalkit.usage import GenerationUsage, PriceSpec, UsageMeter
+from evalkit.comparison.thresholds import ThresholdPolicy
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.report.render import render_report
+from evalkit.slices.compare import slices_section
+from evalkit.slices.spec import SliceSpec
+from evalkit.usage.stage import GenerationUsage, PriceSpec, UsageMeter
 
 CATEGORIES = ["billing", "shipping", "account_access", "technical"]
 

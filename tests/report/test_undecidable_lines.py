@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evalkit.comparison import MetricComparison
-from evalkit.report.verdict import undecidable_lines
+from evalkit.bars.verdict_view import undecidable_lines
+from evalkit.comparison.result import MetricComparison
 
 
 def _compared(verdict: str, delta: float) -> MetricComparison:

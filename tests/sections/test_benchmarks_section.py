@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from evalkit.benchmarks.section import BENCHMARKS, BenchmarkScore, BenchmarksSection
+from evalkit.benchmarks.view import capability_view
 from evalkit.errors import DataError
-from evalkit.report.capability import capability_view
+from evalkit.record.sections import parse_section
 from evalkit.report.metric_format import format_delta
-from evalkit.sections.base import parse_section
-from evalkit.sections.benchmarks import BENCHMARKS, BenchmarkScore, BenchmarksSection
-from evalkit.testing_runs import synthetic_run
+from evalkit.testing.runs import synthetic_run
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,9 +38,9 @@ def stage_section(isolated_home: None, tmp_path_factory: pytest.TempPathFactory,
     """The section the real stage writes on the tiny model: MMLU letter and cloze, twice (the second cached)."""
     import yaml
 
-    from evalkit.config import load_suite
     from evalkit.runner import execute_suite
-    from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+    from evalkit.suite.config import load_suite
+    from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
     root = tmp_path_factory.mktemp("bench-suite")
     write_jsonl(root / "eval.jsonl", CLASSIFIER_ITEMS[:2])

@@ -13,10 +13,10 @@ import pytest
 from evalkit.errors import DataError
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.judges.failures import failures_exceeded
-from evalkit.report.judges import judges_view
-from evalkit.sections.base import parse_section
-from evalkit.sections.judges import JUDGES, JudgeEntry, JudgesSection
-from evalkit.testing_runs import JUDGE_RUBRIC, synthetic_run
+from evalkit.judges.section import JUDGES, JudgeEntry, JudgesSection
+from evalkit.judges.view import judges_view
+from evalkit.record.sections import parse_section
+from evalkit.testing.runs import JUDGE_RUBRIC, synthetic_run
 from tests.judges.scripted_judge import scripted_judge
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def stage_section(isolated_home: None, tmp_path_factory: pytest.TempPathFactory,
     import yaml
 
     from evalkit.api import run_suite
-    from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+    from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
     root = tmp_path_factory.mktemp("judged-suite")
     write_jsonl(root / "eval.jsonl", CLASSIFIER_ITEMS[:3])

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.config import load_suite
 from evalkit.errors import DataError
 from evalkit.progress import SilentProgress
-from evalkit.results import CandidateResult, RunResult
-from evalkit.sections.base import parse_section
-from evalkit.sections.manifests import MANIFESTS, CandidateManifest, ManifestsSection
+from evalkit.record.results import CandidateResult, RunResult
+from evalkit.record.sections import parse_section
 from evalkit.stages import load_inputs
+from evalkit.suite.config import load_suite
 from evalkit.train.candidates import record_training
 from evalkit.train.manifest import MANIFEST_NAME, Manifest, write_manifest
+from evalkit.train.manifests import MANIFESTS, CandidateManifest, ManifestsSection
 from tests.models.test_mock import write_mock_suite
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from evalkit.errors import DataError
-from evalkit.parity import ParityReport, adapter_effect, compare_outputs
-from evalkit.sections.base import parse_section
-from evalkit.sections.parity import ParitySection
+from evalkit.parity.checks import ParityReport, adapter_effect, compare_outputs
+from evalkit.parity.section import ParitySection
+from evalkit.record.sections import parse_section
 
 
 def as_stored(section: ParitySection) -> dict[str, Any]:
@@ -33,11 +33,11 @@ def parity_section(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Pat
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from evalkit.config import load_suite
     from evalkit.models.hf import HFBackend
-    from evalkit.parity import run_parity
+    from evalkit.parity.checks import run_parity
     from evalkit.runner import load_inputs
-    from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
+    from evalkit.suite.config import load_suite
+    from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 
     root = tmp_path_factory.mktemp("parity-suite")
     adapters = {}

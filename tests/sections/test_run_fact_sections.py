@@ -9,17 +9,14 @@ import pytest
 
 from evalkit.api import run_suite
 from evalkit.checks import Score
-from evalkit.config import GenerationConfig, RayExecutorConfig
+from evalkit.checks.sampling import is_rate_metric, record_sampling, score_samples
 from evalkit.errors import DataError
 from evalkit.executors.ray_executor import RayExecutor
 from evalkit.models.fleet import EndpointFleet
 from evalkit.models.fleet_stage import record_fleets
 from evalkit.progress import SilentProgress
-from evalkit.report.controls import control_views, sampling_view
-from evalkit.results import ItemResult, RunResult
-from evalkit.sampling import is_rate_metric, record_sampling, score_samples
-from evalkit.sections.base import parse_section
-from evalkit.sections.run_facts import (
+from evalkit.record.results import ItemResult, RunResult
+from evalkit.record.run_facts import (
     ApiUsage,
     CandidateUsage,
     ControlsSection,
@@ -31,7 +28,10 @@ from evalkit.sections.run_facts import (
     SamplingSection,
     UsageSection,
 )
-from evalkit.usage import GenerationUsage, PriceSpec, RequestTally, UsageMeter
+from evalkit.record.sections import parse_section
+from evalkit.report.controls import control_views, sampling_view
+from evalkit.suite.config import GenerationConfig, RayExecutorConfig
+from evalkit.usage.stage import GenerationUsage, PriceSpec, RequestTally, UsageMeter
 from tests.models.test_mock import write_mock_suite
 
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.bar_result import BarRecord
-from evalkit.comparison import Comparison
+from evalkit.bars.result import BarRecord
+from evalkit.comparison.result import Comparison
 from evalkit.errors import DataError
-from evalkit.run_dir import load_run_dir
-from evalkit.run_output import write_run
-from evalkit.sections.run import RunSections, bars_section, check_sections, comparison_section
+from evalkit.record.run_dir import load_run_dir
+from evalkit.record.run_output import write_run
+from evalkit.record.run_sections import RunSections, bars_section, check_sections, comparison_section
 from evalkit.store import RunStore
-from evalkit.testing import CLASSIFIER_ITEMS, write_jsonl
-from evalkit.testing_runs import synthetic_run
+from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 from tests.models.test_mock import write_mock_suite
 
 

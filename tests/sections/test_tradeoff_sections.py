@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 
 from evalkit.checks import Score
+from evalkit.comparison.thresholds import ThresholdPolicy
 from evalkit.errors import DataError
-from evalkit.merge_agreement import agreement, describe
+from evalkit.parity.merge_agreement import agreement, describe
+from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.sections import parse_section
+from evalkit.record.tradeoffs import CandidateSlices, MergeAgreementSection, SliceRow, SlicesSection, SweepSection
 from evalkit.report.render import merge_agreement_lines
 from evalkit.report.tradeoffs import slice_tables, sweep_view
-from evalkit.results import CandidateResult, ItemResult, RunResult
-from evalkit.sections.base import parse_section
-from evalkit.sections.tradeoffs import CandidateSlices, MergeAgreementSection, SliceRow, SlicesSection, SweepSection
-from evalkit.slice_spec import SliceSpec
-from evalkit.slices import compare_slices, slice_regressions, slices_section
-from evalkit.sweep import sweep_section
-from evalkit.sweep_spec import SweepSpec
-from evalkit.thresholds import ThresholdPolicy
+from evalkit.slices.compare import compare_slices, slice_regressions, slices_section
+from evalkit.slices.spec import SliceSpec
+from evalkit.sweeps.spec import SweepSpec
+from evalkit.sweeps.stage import sweep_section
 
 
 def _candidate(name: str, predictions: list[str], scores: list[float] | None = None,

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from training_fixtures import TrainedTiny, write_rows
 
-from evalkit.config import load_suite
 from evalkit.errors import ConfigError, ModelError
 from evalkit.runner import execute_suite, plan_candidates, prepare_candidates
 from evalkit.stages import load_inputs
-from evalkit.testing import build_tiny_llama
+from evalkit.suite.config import load_suite
+from evalkit.testing.tiny_model import build_tiny_llama
 from evalkit.train.candidates import adapter_staleness, merged_staleness
 from evalkit.train.config import load_train_config
 from evalkit.train.manifest import read_manifest

@@ -13,7 +13,7 @@ from evalkit.cli import main
 from evalkit.errors import ModelError
 from evalkit.models.hf import render_chat
 from evalkit.models.sources import adapter_fingerprint
-from evalkit.testing import build_tiny_llama
+from evalkit.testing.tiny_model import build_tiny_llama
 from evalkit.train.manifest import read_manifest
 from evalkit.train.merge import merge_adapter
 

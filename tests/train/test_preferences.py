@@ -7,9 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 from evalkit.cli import main
-from evalkit.config import load_suite
 from evalkit.data.items import load_items
 from evalkit.prompting import prompt_for_candidate
+from evalkit.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "data" / "classifier" / "preferences.jsonl"

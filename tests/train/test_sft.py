@@ -11,7 +11,7 @@ from training_fixtures import PROMPT, TrainedTiny
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evalkit.data.items import load_items
-from evalkit.digest import file_sha256
+from evalkit.files.digest import file_sha256
 from evalkit.models.hf import render_chat
 from evalkit.models.sources import model_fingerprint
 from evalkit.prompting import PromptTemplate, template_hash

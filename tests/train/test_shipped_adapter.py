@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.digest import file_sha256
+from evalkit.files.digest import file_sha256
 from evalkit.train.candidates import adapter_staleness
 from evalkit.train.config import TrainConfig, load_train_config
 from evalkit.train.manifest import Manifest, TrainingIdentity, read_manifest

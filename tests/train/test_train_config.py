@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.config import load_suite
 from evalkit.errors import ConfigError
 from evalkit.prompting import prompt_for_candidate
+from evalkit.suite.config import load_suite
 from evalkit.train.config import load_train_config, with_overrides
 
 REPO = Path(__file__).resolve().parents[2]

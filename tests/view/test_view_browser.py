@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from view_helpers import FIRST, RUBRIC, SECOND
 
 from evalkit.cli import main
-from evalkit.compare import compare_runs
+from evalkit.comparison.compare import compare_runs
 from evalkit.data.items import load_items
 from evalkit.judges.calibration import load_labels
 from evalkit.judges.rubric import load_rubric

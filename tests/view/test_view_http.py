@@ -15,7 +15,7 @@ import pytest
 from view_helpers import FIRST, ITEMS, OTHER_SUITE, RUBRIC, SECOND, csrf_of
 
 from evalkit.cli import main
-from evalkit.compare import compare_runs
+from evalkit.comparison.compare import compare_runs
 from evalkit.data.items import load_items
 from evalkit.judges.calibration import load_labels
 from evalkit.judges.rubric import load_rubric

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from evalkit.report import render_report
+from evalkit.report.render import render_report
 from evalkit.store import RunStore
-from evalkit.testing_runs import synthetic_run
+from evalkit.testing.runs import synthetic_run
 
 REPO = Path(__file__).resolve().parents[2]
 RUBRIC = REPO / "rubrics" / "classifier_quality.yaml"

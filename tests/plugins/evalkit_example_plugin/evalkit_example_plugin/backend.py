@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evalkit.config import GenerationConfig
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.suite.config import GenerationConfig
 
 
 @register_backend("echo_upper")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from evalkit.models.backend import Backend
 from evalkit.progress import Progress
-from evalkit.results import RunResult
+from evalkit.record.results import RunResult
 from evalkit.stages import SuiteInputs, register_stage
 
 

@@ -1,0 +1,336 @@
+"""Baseline vs candidate, candidate by candidate: every metric paired by item id and compared.
+
+:func:`compare_candidates` compares every candidate of a run with its baseline,
+:func:`compare_runs` the candidates of two runs, and :func:`compare_pair` one pair of
+candidates: each metric both sides measured is paired by item id
+(:func:`metric_arrays`) and handed to :func:`evalkit.comparison.paired.compare_metric`,
+which picks the paired test by the metric's declared kind and gives the verdict (the
+rule is in :mod:`evalkit.comparison.paired`). The results are the types of
+:mod:`evalkit.comparison.result` (re-exported here, as this module returns them). Across two
+runs each pair also gets its identity diff (:mod:`evalkit.comparison.identity`: what changed
+besides the metrics).
+
+A metric that ``regressed`` fails the run (exit 1). Whether an ``inconclusive`` drop
+bar fails it is the suite's ``inconclusive:`` choice (default ``fail``, see
+:mod:`evalkit.bars.evaluate`); an inconclusive metric that no bar names is reported, not gated.
+:func:`set_standings` says which compared candidates are deployable, by the one rule
+of :func:`evalkit.bars.verdict.run_verdict` (counted bars, every one passed, nothing
+regressed), from the candidate run's bars.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from evalkit.bars.verdict import run_verdict
+from evalkit.checks.sampling import is_rate_metric
+from evalkit.comparison.identity import identity_diff
+from evalkit.comparison.paired import compare_metric, metric_kind
+from evalkit.comparison.result import CandidateComparison, Comparison, MetricComparison
+from evalkit.comparison.stats import rng_for
+from evalkit.comparison.thresholds import ThresholdPolicy
+from evalkit.errors import ConfigError
+from evalkit.record.results import CandidateResult, RunResult
+from evalkit.record.run_facts import METRIC_KINDS, MetricKindsSection
+from evalkit.record.sections import parse_section
+from evalkit.stages import register_stage
+
+if TYPE_CHECKING:  # a stage's arguments, for annotations only
+    from evalkit.models.backend import Backend
+    from evalkit.progress import Progress
+    from evalkit.stages import SuiteInputs
+    from evalkit.suite.config import SuiteConfig
+
+__all__ = ["CandidateComparison", "Comparison", "MetricArray", "MetricComparison", "compare_candidates",
+           "compare_pair", "compare_runs", "comparison_stage", "declared_directions", "declared_kinds", "metric_arrays",
+           "metric_values", "set_standings"]
+
+
+@dataclass(frozen=True)
+class MetricArray:
+    """One metric of one candidate: the measured items' ids and values, in item order.
+
+    Metrics of task items share one ``ids`` list object (so pairing two candidates
+    evaluated on the same items costs one list comparison); benchmark metrics have
+    their own ids.
+    """
+
+    ids: list[str]
+    values: np.ndarray
+
+
+def metric_arrays(result: CandidateResult) -> dict[str, MetricArray]:
+    """Return every metric of a candidate as arrays (equal to ``result.values(metric)``).
+
+    Built in one pass over the items; when every item carries the same metrics (the
+    common case) the values come out as one matrix, so 10,000 items × many metrics
+    cost milliseconds, not seconds.
+    """
+    arrays: dict[str, MetricArray] = {}
+    items = result.items
+    if items:
+        ids = [item.item_id for item in items]
+        names = tuple(items[0].scores)
+        if all(tuple(item.scores) == names for item in items):
+            value = operator.attrgetter("value")
+            matrix = np.array([list(map(value, item.scores.values())) for item in items],
+                              dtype=np.float64).reshape(len(items), len(names))
+            arrays = {name: MetricArray(ids, matrix[:, column]) for column, name in enumerate(names)}
+        else:
+            columns: dict[str, np.ndarray] = {}
+            for row, item in enumerate(items):
+                for name, score in item.scores.items():
+                    if name not in columns:
+                        columns[name] = np.full(len(items), np.nan)
+                    columns[name][row] = score.value
+            for name, column in columns.items():
+                present = ~np.isnan(column)
+                if present.all():
+                    arrays[name] = MetricArray(ids, column)
+                else:
+                    kept = np.flatnonzero(present)
+                    arrays[name] = MetricArray([ids[i] for i in kept], column[kept])
+    for name, per_item in result.item_values.items():
+        arrays[name] = MetricArray(list(per_item), np.fromiter(per_item.values(), dtype=np.float64,
+                                                               count=len(per_item)))
+    return arrays
+
+
+def metric_values(result: CandidateResult) -> dict[str, dict[str, float]]:
+    """Return metric -> item id -> value for every metric of a candidate, in item order."""
+    return {name: dict(zip(array.ids, array.values.tolist(), strict=True))
+            for name, array in metric_arrays(result).items()}
+
+
+def _pair(base: MetricArray, cand: MetricArray, same_ids: dict[tuple[int, int], bool]
+          ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    # Same items in the same order (every metric of a run's task items): nothing to align.
+    key = (id(base.ids), id(cand.ids))
+    if key not in same_ids:
+        same_ids[key] = base.ids is cand.ids or base.ids == cand.ids
+    if same_ids[key]:
+        return base.ids, base.values, cand.values
+    position = {item_id: index for index, item_id in enumerate(cand.ids)}
+    pairs = [(index, position[item_id]) for index, item_id in enumerate(base.ids) if item_id in position]
+    if not pairs:
+        return [], np.zeros(0), np.zeros(0)
+    base_index, cand_index = (np.array(side) for side in zip(*pairs, strict=True))
+    return [base.ids[i] for i in base_index], base.values[base_index], cand.values[cand_index]
+
+
+def compare_pair(
+    baseline: CandidateResult,
+    candidate: CandidateResult,
+    policy: ThresholdPolicy,
+    seed: int = 0,
+    metrics: Iterable[str] | None = None,
+    *,
+    baseline_arrays: Mapping[str, MetricArray] | None = None,
+    continuous: Container[str] = (),
+    kinds: Mapping[str, str] | None = None,
+    directions: Mapping[str, bool] | None = None,
+) -> CandidateComparison:
+    """Compare every metric both candidates measured (or only ``metrics``).
+
+    Items are paired by id; an item one side lacks (a failed judgment) is left out of
+    that metric's comparison. ``baseline_arrays`` reuses the baseline's
+    :func:`metric_arrays` when one baseline is compared with many candidates.
+    ``continuous`` names metrics compared as continuous whatever their values (per-item
+    rates over repeated samples, :func:`evalkit.checks.sampling.is_rate_metric`); ``kinds``
+    gives the kind each check declared for its metrics (:func:`declared_kinds`), and
+    ``directions`` the declared direction of those whose lower values are better
+    (:func:`declared_directions`; a metric not named is higher-is-better).
+    """
+    base_table = baseline_arrays if baseline_arrays is not None else metric_arrays(baseline)
+    cand_table = metric_arrays(candidate)
+    wanted = list(metrics) if metrics is not None else list(base_table)
+    comparison = CandidateComparison(candidate=candidate.name, baseline=baseline.name)
+    same_ids: dict[tuple[int, int], bool] = {}
+    for metric in wanted:
+        if metric not in base_table or metric not in cand_table:
+            continue
+        ids, base, cand = _pair(base_table[metric], cand_table[metric], same_ids)
+        if not ids:
+            continue
+        rng = rng_for(seed, baseline.name, candidate.name, metric)
+        comparison.metrics[metric] = compare_metric(
+            metric, ids, base, cand, policy.threshold_text(metric), rng,
+            kind="continuous" if metric in continuous else metric_kind(metric, base, cand, (kinds or {}).get(metric)),
+            higher_is_better=(directions or {}).get(metric, True),
+        )
+    return comparison
+
+
+def compare_candidates(
+    run: RunResult,
+    suite: SuiteConfig | None = None,
+    seed: int = 0,
+    *,
+    baseline: str | None = None,
+    candidates: Sequence[str] | None = None,
+    policy: ThresholdPolicy | None = None,
+) -> Comparison:
+    """Compare every candidate of a run with its baseline.
+
+    Args:
+        run: the run.
+        suite: the suite, for its thresholds (default thresholds when None).
+        seed: the bootstrap seed.
+        baseline: the baseline candidate; default the run's.
+        candidates: compare only these; default every evaluated candidate.
+        policy: thresholds to use instead of the suite's.
+
+    Raises:
+        ConfigError: a named candidate is not in the run.
+    """
+    policy = policy or ThresholdPolicy.from_suite(suite)
+    base_name = baseline or run.baseline
+    comparison = Comparison(baseline=base_name, baseline_run_id=run.run_id, candidate_run_id=run.run_id,
+                            seed=seed)
+    if baseline is None and all(c.name != base_name for c in run.candidates):
+        # A run of some candidates only (`--candidate lora`) may leave the baseline out.
+        comparison.notes.append(f"baseline '{base_name}' was not run; nothing compared")
+        return comparison
+    base = _candidate(run, base_name)
+    if base.status != "ok":
+        comparison.notes.append(f"baseline '{base_name}' was skipped ({base.message}); nothing compared")
+        return comparison
+    names = list(candidates) if candidates else [c.name for c in run.candidates if c.name != base_name]
+    base_arrays = metric_arrays(base)
+    for name in names:
+        other = _candidate(run, name)
+        if other.status != "ok":
+            comparison.notes.append(f"candidate '{name}' was skipped; not compared")
+            continue
+        comparison.candidates[name] = compare_pair(base, other, policy, seed, baseline_arrays=base_arrays,
+                                                   continuous=_rate_metrics(run), kinds=declared_kinds(run),
+                                                   directions=declared_directions(run))
+    return comparison
+
+
+@register_stage("comparison", final=True)
+def comparison_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
+    """Run stage: add ``sections["comparison"]``, every candidate against the baseline under the suite's thresholds.
+
+    It runs after every stage that adds metrics (benchmarks, judges...), so they are compared too.
+    """
+    del backends, progress  # nothing is generated: the run's scores are compared
+    run.sections["comparison"] = compare_candidates(run, inputs.suite).to_dict()
+
+
+def compare_runs(
+    baseline_run: RunResult,
+    candidate_run: RunResult,
+    *,
+    baseline: str | None = None,
+    candidate: str | None = None,
+    policy: ThresholdPolicy | None = None,
+    seed: int = 0,
+) -> Comparison:
+    """Compare the candidates of ``candidate_run`` with those of ``baseline_run``.
+
+    By default each candidate is compared with the candidate of the same name in the
+    baseline run (last week's ``lora`` against today's). ``baseline`` and ``candidate``
+    pick one pair instead; either defaults to the other's name. Each pair carries its
+    identity diff, and each candidate its standing under ``candidate_run``'s bars
+    (:func:`set_standings`).
+
+    Raises:
+        ConfigError: a named candidate is missing, or the runs share no candidate.
+    """
+    policy = policy or ThresholdPolicy()
+    pairs: list[tuple[str, str]]
+    if baseline or candidate:
+        base_name = baseline or candidate
+        cand_name = candidate or baseline
+        assert base_name is not None and cand_name is not None
+        pairs = [(base_name, cand_name)]
+    else:
+        baseline_names = {c.name for c in baseline_run.candidates if c.status == "ok"}
+        pairs = [(c.name, c.name) for c in candidate_run.candidates
+                 if c.status == "ok" and c.name in baseline_names]
+        if not pairs:
+            raise ConfigError(
+                f"runs {baseline_run.run_id} and {candidate_run.run_id} share no evaluated candidate; "
+                "pick one of each with --baseline NAME --candidate NAME"
+            )
+    comparison = Comparison(baseline=pairs[0][0] if len(pairs) == 1 else "",
+                            baseline_run_id=baseline_run.run_id, candidate_run_id=candidate_run.run_id,
+                            seed=seed)
+    if baseline_run.dataset_hash and baseline_run.dataset_hash != candidate_run.dataset_hash:
+        comparison.notes.append("the two runs used different dataset files; items are paired by id "
+                                "and only ids present in both are compared")
+    for base_name, cand_name in pairs:
+        base, other = _candidate(baseline_run, base_name), _candidate(candidate_run, cand_name)
+        for result, run in ((base, baseline_run), (other, candidate_run)):
+            if result.status != "ok":
+                raise ConfigError(f"candidate '{result.name}' was skipped in run {run.run_id}; "
+                                  "pick an evaluated one")
+        compared = compare_pair(base, other, policy, seed, continuous=_rate_metrics(baseline_run, candidate_run),
+                                kinds=declared_kinds(baseline_run, candidate_run),
+                                directions=declared_directions(baseline_run, candidate_run))
+        compared.identity = identity_diff(baseline_run, base_name, candidate_run, cand_name)
+        comparison.candidates[cand_name] = compared
+    return set_standings(comparison, candidate_run)
+
+
+def set_standings(comparison: Comparison, run: RunResult) -> Comparison:
+    """Set each compared candidate's standing (``status``) from ``run``'s bars, and return the comparison.
+
+    ``run`` is the run the candidates' results come from (run B of two, or the one run).
+    The standing is the one :func:`evalkit.bars.verdict.run_verdict` gives the candidate in
+    that run (deployable only with counted bars that all passed; ``no_bars`` without
+    any), made ``blocked`` when a metric of this comparison regressed.
+    """
+    verdict = run_verdict(run)
+    for name, compared in comparison.candidates.items():
+        gate = verdict.candidate(name)
+        compared.status = "blocked" if compared.regressions else gate.status if gate is not None else "no_bars"
+    return comparison
+
+
+def declared_kinds(*runs: RunResult) -> dict[str, str]:
+    """Return metric -> the kind its check declared, from the runs' ``metric_kinds`` sections.
+
+    The later run's declaration wins when two runs disagree (a check changed its kind).
+    """
+    kinds: dict[str, str] = {}
+    for run in runs:
+        declared: MetricKindsSection = parse_section(MetricKindsSection, run.sections.get(METRIC_KINDS) or {},
+                                 f"run {run.run_id}: sections.{METRIC_KINDS}")
+        kinds.update({metric: declaration.kind for metric, declaration in declared.items()})
+    return kinds
+
+
+def declared_directions(*runs: RunResult) -> dict[str, bool]:
+    """Return metric -> ``higher_is_better`` as declared in the runs' ``metric_kinds`` sections.
+
+    A check declares it when it registers, a benchmark when it scores (bits per byte:
+    False); the later run's declaration wins, as in :func:`declared_kinds`.
+    """
+    directions: dict[str, bool] = {}
+    for run in runs:
+        declared: MetricKindsSection = parse_section(MetricKindsSection, run.sections.get(METRIC_KINDS) or {},
+                                                     f"run {run.run_id}: sections.{METRIC_KINDS}")
+        directions.update({metric: declaration.higher_is_better for metric, declaration in declared.items()})
+    return directions
+
+
+def _rate_metrics(*runs: RunResult) -> set[str]:
+    """Return the metrics that are per-item rates over repeated samples in any of ``runs``."""
+    names = {metric for run in runs for c in run.candidates for metric in c.metric_names()}
+    return {metric for metric in names if any(is_rate_metric(metric, run.sections) for run in runs)}
+
+
+def _candidate(run: RunResult, name: str) -> CandidateResult:
+    try:
+        return run.candidate(name)
+    except KeyError:
+        names = ", ".join(c.name for c in run.candidates)
+        raise ConfigError(f"run {run.run_id} has no candidate '{name}'; it has: {names}") from None
+

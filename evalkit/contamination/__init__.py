@@ -1,0 +1,1 @@
+"""Contamination: the suite's ``contamination:`` block, n-gram overlap, the stage, its section and view."""

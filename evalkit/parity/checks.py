@@ -1,0 +1,306 @@
+"""Parity checks: HF vs vLLM, merged model vs adapter, and adapters that change nothing.
+
+Three comparisons on the same items and the same prompts, all greedy:
+
+* **backends**: each candidate's model variant through HF and through vLLM; the
+  agreement rate (identical completions) and, for each disagreeing item, the first
+  token where the two completions diverge;
+* **merged**: a merged-model candidate (``merged_from: ADAPTER``) against the same
+  adapter applied through peft on its base;
+* **adapters**: each adapter candidate against its bare base model with the same
+  prompts; an adapter that changes no output is flagged (the known failure of a
+  LoRA silently not applied), through each backend.
+
+:func:`run_parity` returns a :class:`ParityReport`; ``to_dict()`` is the run's
+``sections["parity"]``. ``evalkit parity SUITE`` runs it on its own; a suite with
+``parity: true`` runs it as a stage after generation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from evalkit.data.items import Item
+from evalkit.models.backend import Backend, Message, ModelVariant, create_backend
+from evalkit.models.sources import resolve_model
+from evalkit.parity.section import (
+    PARITY,
+    AdapterChanges,
+    ItemDivergence,
+    OutputAgreement,
+    ParitySection,
+    ParitySummary,
+)
+from evalkit.planning import plan_candidates
+from evalkit.progress import Progress, SilentProgress
+from evalkit.prompting import template_hash
+from evalkit.record.results import RunResult
+from evalkit.stages import CandidatePlan, SuiteInputs, register_stage
+
+DEFAULT_MIN_AGREEMENT = 0.9
+Tokenize = Callable[[str], list[str]]
+
+
+def first_divergence(left: Sequence[str], right: Sequence[str]) -> int | None:
+    """Return the index of the first differing token of two token lists, or None if equal."""
+    for position, (a, b) in enumerate(zip(left, right, strict=False)):
+        if a != b:
+            return position
+    return None if len(left) == len(right) else min(len(left), len(right))
+
+
+def compare_outputs(
+    item_ids: Sequence[str],
+    left: Sequence[str],
+    right: Sequence[str],
+    tokenize: Tokenize,
+    names: tuple[str, str] = ("hf", "vllm"),
+) -> OutputAgreement:
+    """Compare two completions per item: agreement and the first diverging token of each disagreement.
+
+    Args:
+        item_ids: the items, in the order of ``left`` and ``right``.
+        left: the first backend's completions.
+        right: the second backend's completions.
+        tokenize: splits a completion into token strings (the model's tokenizer).
+        names: labels of the two sides.
+    """
+    divergences: list[ItemDivergence] = []
+    for item_id, a, b in zip(item_ids, left, right, strict=True):
+        if a == b:
+            continue
+        tokens_a, tokens_b = tokenize(a), tokenize(b)
+        position = first_divergence(tokens_a, tokens_b)
+        if position is None:  # same tokens, different text (whitespace the tokenizer drops)
+            position = 0
+        divergences.append(ItemDivergence(
+            item_id=item_id,
+            position=position,
+            left_token=tokens_a[position] if position < len(tokens_a) else "",
+            right_token=tokens_b[position] if position < len(tokens_b) else "",
+            left=a,
+            right=b,
+        ))
+    n, agreeing = len(item_ids), len(item_ids) - len(divergences)
+    return OutputAgreement(left=names[0], right=names[1], n=n, agreeing=agreeing,
+                           agreement_rate=agreeing / n if n else 1.0, divergences=divergences)
+
+
+def adapter_effect(n: int, changed: dict[str, int]) -> AdapterChanges:
+    """Return how an adapter changed ``n`` items against its bare base (``changed``: backend -> items).
+
+    It is a no-op when it changed no item on some backend (it was likely not applied).
+    """
+    return AdapterChanges(n=n, changed=dict(changed), no_op=n > 0 and any(count == 0 for count in changed.values()))
+
+
+@dataclass
+class ParityReport:
+    """Everything :func:`run_parity` found; see the module docstring.
+
+    Attributes:
+        n_items: items each comparison used.
+        backends: candidate -> HF vs vLLM comparison.
+        merged: merged candidate -> adapter-through-peft vs merged comparison (HF).
+        adapters: adapter candidate -> its effect against the base.
+        min_agreement: the agreement rate under which a gap is reported as a problem.
+    """
+
+    n_items: int
+    backends: dict[str, OutputAgreement] = field(default_factory=dict)
+    merged: dict[str, OutputAgreement] = field(default_factory=dict)
+    adapters: dict[str, AdapterChanges] = field(default_factory=dict)
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per finding a reader must act on (no-op adapters, large gaps)."""
+        found = [
+            f"adapter candidate '{name}' changed no output against its base "
+            f"({', '.join(b for b, c in effect.changed.items() if c == 0)}): is the adapter applied?"
+            for name, effect in self.adapters.items()
+            if effect.no_op
+        ]
+        for label, comparisons in (("HF vs vLLM", self.backends), ("peft adapter vs merged", self.merged)):
+            for name, comparison in comparisons.items():
+                if comparison.agreement_rate < self.min_agreement:
+                    found.append(
+                        f"{label} parity for '{name}' is {comparison.agreement_rate:.0%} "
+                        f"(below {self.min_agreement:.0%}) on {comparison.n} items"
+                    )
+        return found
+
+    def to_record(self) -> ParitySection:
+        """Return the typed ``sections["parity"]``."""
+        return ParitySummary(
+            n_items=self.n_items,
+            min_agreement=self.min_agreement,
+            backends=dict(self.backends),
+            merged=dict(self.merged),
+            adapters=dict(self.adapters),
+            problems=self.problems,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready ``sections["parity"]`` (its schema: :data:`evalkit.parity.section.ParitySection`)."""
+        return self.to_record().model_dump(mode="json")
+
+
+class _Outputs:
+    """Generates (once) each variant's completions for a prompt template, per backend."""
+
+    def __init__(self, inputs: SuiteInputs, items: Sequence[Item], backends: dict[str, Backend]) -> None:
+        self.inputs = inputs
+        self.items = items
+        self.backends = backends
+        self._cache: dict[tuple[str, Path, Path | None, str], list[str]] = {}
+
+    def backend(self, name: str) -> Backend:
+        if name not in self.backends:
+            self.backends[name] = create_backend(name)
+        return self.backends[name]
+
+    def conversations(self, plan: CandidatePlan) -> list[list[Message]]:
+        dataset = self.inputs.suite.resolve(self.inputs.suite.dataset.path)
+        return [plan.template.messages(item.fields, f"{dataset}:{item.line}") for item in self.items]
+
+    def key(self, backend: str, variant: ModelVariant, plan: CandidatePlan) -> tuple[str, Path, Path | None, str]:
+        return (backend, variant.model.path, variant.adapter, template_hash(plan.template))
+
+    def get(self, backend: str, variant: ModelVariant, plan: CandidatePlan) -> list[str]:
+        key = self.key(backend, variant, plan)
+        if key not in self._cache:
+            generation = self.inputs.suite.generation
+            self._cache[key] = self.backend(backend).generate(variant, self.conversations(plan), generation)
+        return self._cache[key]
+
+    def prefetch_vllm(self, requests: list[tuple[ModelVariant, CandidatePlan]]) -> None:
+        """Generate every vLLM request of one base in one engine call (base and adapters batched)."""
+        todo = [(v, p) for v, p in requests if self.key("vllm", v, p) not in self._cache]
+        backend = self.backend("vllm")
+        generate_many = getattr(backend, "generate_many", None)
+        if not todo or generate_many is None:
+            return
+        outputs = generate_many([(v, self.conversations(p)) for v, p in todo], self.inputs.suite.generation)
+        for (variant, plan), texts in zip(todo, outputs, strict=True):
+            self._cache[self.key("vllm", variant, plan)] = texts
+
+
+def _bare(variant: ModelVariant) -> ModelVariant:
+    return replace(variant, adapter=None, adapter_name=None)
+
+
+def _merged_source(inputs: SuiteInputs, plans: Sequence[CandidatePlan], plan: CandidatePlan) -> ModelVariant | None:
+    """Return base + adapter (through peft) that a merged candidate was made from, if known."""
+    # torch and transformers: loaded only here
+    from evalkit.models.hf import adapter_base_model
+
+    assert plan.config.merged_from is not None and plan.variant is not None
+    adapter = inputs.suite.resolve(plan.config.merged_from)
+    for other in plans:
+        if other.variant is not None and other.variant.adapter == adapter:
+            return other.variant
+    base = adapter_base_model(adapter)
+    if base is None:
+        return None
+    model = resolve_model(base, adapter)
+    return ModelVariant(model=model, adapter=adapter, adapter_name=f"{plan.config.name}-source",
+                        dtype=plan.variant.dtype)
+
+
+def run_parity(
+    inputs: SuiteInputs,
+    *,
+    limit: int | None = None,
+    backends: dict[str, Backend] | None = None,
+    progress: Progress | None = None,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
+) -> ParityReport:
+    """Run the three parity comparisons on a suite's candidates.
+
+    Args:
+        inputs: the suite's loaded inputs (:func:`evalkit.stages.load_inputs`).
+        limit: use only the first N items.
+        backends: backends already loaded (``hf``, ``vllm``), reused and extended; the
+            caller closes them. Default: created here and closed before returning.
+        progress: where progress goes.
+        min_agreement: agreement below this is listed in ``problems``.
+
+    Raises:
+        BackendUnavailable: vLLM is not installed.
+        ModelError: a model or adapter fails to load.
+    """
+    # Imported here: the runner imports this module for its stage on every run, and a
+    # run without `parity: true` must not pay for torch.
+    from evalkit.models.hf import load_tokenizer
+
+    progress = progress or SilentProgress()
+    items = inputs.items[:limit] if limit else inputs.items
+    owned = backends is None
+    outputs = _Outputs(inputs, items, backends if backends is not None else {})
+    # A run hands its plans on; the parity command plans here (planning never trains).
+    planned = list(inputs.plans.values()) or plan_candidates(inputs)
+    plans = [p for p in planned if p.variant is not None]
+    for hosted in [p for p in plans if p.variant is not None and p.variant.model.hosted]:
+        progress.note(f"parity: skipped {hosted.config.name}: a hosted model has no weights here to run "
+                      "through HF and vLLM")
+    plans = [p for p in plans if p.variant is not None and not p.variant.model.hosted]
+    report = ParityReport(n_items=len(items), min_agreement=min_agreement)
+    item_ids = [item.id for item in items]
+    try:
+        # Every vLLM generation first, grouped per base: one engine call per base model.
+        requests: list[tuple[ModelVariant, CandidatePlan]] = []
+        for plan in plans:
+            assert plan.variant is not None
+            requests.append((plan.variant, plan))
+            if plan.variant.adapter is not None:
+                requests.append((_bare(plan.variant), plan))
+        progress.start("parity: vLLM", len(requests))
+        outputs.prefetch_vllm(requests)
+        progress.finish()
+        progress.start("parity: HF and comparisons", len(plans))
+        for plan in plans:
+            variant = plan.variant
+            assert variant is not None
+            tokenizer = load_tokenizer(variant.model.path)
+
+            def tokenize(text: str, tokenizer: Any = tokenizer) -> list[str]:
+                return [str(t) for t in tokenizer.tokenize(text)]
+
+            name = plan.config.name
+            hf = outputs.get("hf", variant, plan)
+            vllm = outputs.get("vllm", variant, plan)
+            report.backends[name] = compare_outputs(item_ids, hf, vllm, tokenize)
+            if variant.adapter is not None:
+                changed = {backend: sum(a != b for a, b in zip(own, outputs.get(backend, _bare(variant), plan),
+                                                               strict=True))
+                           for backend, own in (("hf", hf), ("vllm", vllm))}
+                report.adapters[name] = adapter_effect(len(items), changed)
+            if plan.config.merged_from:
+                source = _merged_source(inputs, plans, plan)
+                if source is not None:
+                    through_peft = outputs.get("hf", source, plan)
+                    report.merged[name] = compare_outputs(item_ids, through_peft, hf, tokenize,
+                                                          names=("peft_adapter", "merged"))
+            progress.advance(1)
+        progress.finish()
+    finally:
+        if owned:
+            for loaded in outputs.backends.values():
+                loaded.close()
+    return report
+
+
+@register_stage("parity")
+def parity_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
+    """Run stage: when the suite sets ``parity: true``, add ``sections["parity"]`` and warnings."""
+    if not getattr(inputs.suite, "parity", False):
+        return
+    report = run_parity(inputs, backends=backends, progress=progress)
+    run.sections[PARITY] = report.to_dict()
+    run.warnings.extend(f"parity: {problem}" for problem in report.problems)
+
+

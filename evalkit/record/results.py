@@ -1,0 +1,229 @@
+"""The typed results every stage passes on: per item, per candidate, per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from evalkit.checks import Score
+from evalkit.record.run_records import CandidateIdentity as CandidateIdentity  # re-exported: where importers find it
+from evalkit.record.run_records import CandidateRecord, ItemRecord, ScoreRecord, SummaryRecord, summary_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CandidateStatus = Literal["ok", "skipped"]
+
+
+@dataclass
+class ItemResult:
+    """One candidate's answer to one item, with every metric's score on it.
+
+    Attributes:
+        item_id: the item's id in the dataset.
+        fields: the item's fields as read.
+        prompt: the exact prompt text the model saw.
+        expected: the reference answer.
+        prediction: what the model produced.
+        scores: metric name -> score (checks, JSON fields, judge criteria).
+    """
+
+    item_id: str
+    fields: dict[str, Any]
+    prompt: str
+    expected: str
+    prediction: str
+    scores: dict[str, Score] = field(default_factory=dict)
+
+    def to_record(self, candidate: str) -> dict[str, Any]:
+        """Return the JSON-ready record written to ``results.jsonl`` (an :class:`ItemRecord`)."""
+        return ItemRecord(
+            candidate=candidate, item_id=self.item_id, input=self.fields, prompt=self.prompt,
+            expected=self.expected, prediction=self.prediction,
+            scores={name: ScoreRecord(value=s.value, reason=s.reason) for name, s in self.scores.items()},
+        ).model_dump()
+
+    @classmethod
+    def from_record(cls, record: ItemRecord) -> ItemResult:
+        """Return the item a ``results.jsonl`` record describes."""
+        return cls(item_id=record.item_id, fields=record.input, prompt=record.prompt, expected=record.expected,
+                   prediction=record.prediction,
+                   scores={name: Score(s.value, s.reason) for name, s in record.scores.items()})
+
+
+@dataclass
+class CandidateResult:
+    """Everything measured for one candidate.
+
+    Attributes:
+        name: the candidate's name.
+        status: ``ok`` or ``skipped`` (then ``message`` says why and how to fix it).
+        message: the skip reason, or notes such as warnings.
+        identity: what exactly was evaluated (None when skipped before resolving).
+        items: per-item results of the task checks and judges.
+        item_values: further per-item metrics not tied to task items (benchmarks):
+            metric -> item id -> value.
+        seconds: wall time spent generating.
+    """
+
+    name: str
+    status: CandidateStatus = "ok"
+    message: str = ""
+    identity: CandidateIdentity | None = None
+    items: list[ItemResult] = field(default_factory=list)
+    item_values: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def values(self, metric: str) -> dict[str, float]:
+        """Return item id -> value for one metric (empty when not measured)."""
+        if metric in self.item_values:
+            return dict(self.item_values[metric])
+        return {i.item_id: i.scores[metric].value for i in self.items if metric in i.scores}
+
+    def metric_names(self) -> list[str]:
+        """Return every metric measured for this candidate, in first-seen order."""
+        names: dict[str, None] = {}
+        for item in self.items:
+            names.update(dict.fromkeys(item.scores))
+        names.update(dict.fromkeys(self.item_values))
+        return list(names)
+
+    def metrics(self) -> dict[str, float]:
+        """Return metric -> mean over items, in :meth:`metric_names` order (one pass over the items)."""
+        totals: dict[str, list[float]] = {}  # metric -> [sum, count]
+        for item in self.items:
+            for name, score in item.scores.items():
+                entry = totals.get(name)
+                if entry is None:
+                    totals[name] = [score.value, 1.0]
+                else:
+                    entry[0] += score.value
+                    entry[1] += 1.0
+        for name, per_item in self.item_values.items():  # per-item values win, as in values()
+            totals[name] = [sum(per_item.values()), float(len(per_item))]
+        return {name: total / count for name, (total, count) in totals.items() if count}
+
+
+@dataclass
+class RunResult:
+    """One run of a suite.
+
+    Attributes:
+        run_id: unique id (the run directory's name).
+        suite_name: the suite's name.
+        suite_path: the suite file.
+        baseline: the baseline candidate's name.
+        candidates: per-candidate results, in suite order.
+        started_at / finished_at: ISO timestamps (UTC).
+        dataset_hash: SHA-256 of the dataset file.
+        evalkit_version: the version that made the run.
+        command: the command line, when run from the CLI.
+        run_dir: where the run's files were written (None until written).
+        sections: results of further stages (benchmarks, judges, comparison), by name.
+        warnings: things a reader must know (leakage, uncalibrated judges...).
+    """
+
+    run_id: str
+    suite_name: str
+    suite_path: str
+    baseline: str
+    candidates: list[CandidateResult]
+    started_at: str
+    finished_at: str = ""
+    dataset_hash: str = ""
+    evalkit_version: str = ""
+    command: str = ""
+    run_dir: Path | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def candidate(self, name: str) -> CandidateResult:
+        """Return the named candidate's result.
+
+        Raises:
+            KeyError: no candidate of that name.
+        """
+        for candidate in self.candidates:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+    def to_pandas(self, reasons: bool = False) -> pd.DataFrame:
+        """Return items × metrics per candidate as a DataFrame (see :func:`run_frame`).
+
+        Args:
+            reasons: add a ``<metric>.reason`` column beside each check and judge metric.
+        """
+        return run_frame(self, reasons=reasons)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the JSON-ready summary written to ``summary.json`` (a :class:`SummaryRecord`)."""
+        record = SummaryRecord(
+            run_id=self.run_id, suite=self.suite_name, suite_path=self.suite_path, baseline=self.baseline,
+            started_at=self.started_at, finished_at=self.finished_at, dataset_hash=self.dataset_hash,
+            evalkit_version=self.evalkit_version, command=self.command, warnings=self.warnings,
+            candidates=[
+                CandidateRecord(
+                    name=c.name, status=c.status, message=c.message,
+                    identity=c.identity,
+                    items=len(c.items), seconds=round(c.seconds, 3), metrics=c.metrics(),
+                )
+                for c in self.candidates
+            ],
+        )
+        return summary_json(record, self.sections)
+
+    @classmethod
+    def from_summary(cls, record: SummaryRecord, run_dir: Path | None = None) -> RunResult:
+        """Return the run a summary describes, its candidates without items (they are read separately)."""
+        return cls(
+            run_id=record.run_id, suite_name=record.suite, suite_path=record.suite_path, baseline=record.baseline,
+            candidates=[
+                CandidateResult(name=c.name, status=c.status, message=c.message, seconds=c.seconds,
+                                identity=c.identity)
+                for c in record.candidates
+            ],
+            started_at=record.started_at, finished_at=record.finished_at, dataset_hash=record.dataset_hash,
+            evalkit_version=record.evalkit_version, command=record.command, run_dir=run_dir,
+            sections=dict(record.sections), warnings=list(record.warnings),
+        )
+
+
+TEXT_COLUMNS = ("prompt", "expected", "prediction")
+
+
+def run_frame(run: RunResult, reasons: bool = False) -> pd.DataFrame:
+    """Return a run's per-item results: index ``(candidate, item_id)``, one column per metric."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, None] = {}
+    for candidate in run.candidates:
+        metrics.update(dict.fromkeys(candidate.metric_names()))
+        by_id: dict[str, dict[str, Any]] = {}
+        for item in candidate.items:
+            row: dict[str, Any] = {"candidate": candidate.name, "item_id": item.item_id,
+                                   "prompt": item.prompt, "expected": item.expected, "prediction": item.prediction}
+            for name, score in item.scores.items():
+                row[name] = score.value
+                if reasons:
+                    row[f"{name}.reason"] = score.reason
+            by_id[item.item_id] = row
+            rows.append(row)
+        for metric, values in candidate.item_values.items():
+            for item_id, value in values.items():
+                key = f"{metric}\0{item_id}"  # benchmark ids live in their own namespace
+                row = by_id.setdefault(key, {"candidate": candidate.name, "item_id": item_id})
+                if len(row) == 2:
+                    rows.append(row)
+                row[metric] = value
+    columns = ["candidate", "item_id", *TEXT_COLUMNS]
+    for metric in metrics:
+        columns.append(metric)
+        if reasons and any(f"{metric}.reason" in row for row in rows):
+            columns.append(f"{metric}.reason")
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in metrics:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.set_index(["candidate", "item_id"])

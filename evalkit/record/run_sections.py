@@ -1,0 +1,108 @@
+"""The typed form of a run's sections: one schema for everything the stages add.
+
+A run's ``sections`` hold what each stage found, by name, in their JSON form (that is
+what ``summary.json`` and the store keep). :class:`RunSections` is their schema: each
+known section's model (``comparison``, ``bars``, ``benchmarks``, ``judges``,
+``manifests``, ``parity``, ``contamination`` and the run's smaller facts), and any further section a
+registered stage adds, kept as its JSON. :func:`check_sections` validates the lot when
+a run is written (a stage that wrote a shape its schema does not describe is a bug:
+the run stops instead of writing it) and when one is read back (a damaged file is
+refused naming the field); the readers below give the typed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ConfigDict
+
+from evalkit.bars.result import BarRecord
+from evalkit.benchmarks.section import BenchmarksSection
+from evalkit.comparison.result import Comparison
+from evalkit.contamination.section import ContaminationSection
+from evalkit.judges.section import JudgesSection
+from evalkit.parity.section import ParitySection
+from evalkit.record.resolved_section import ResolvedSuiteSection
+from evalkit.record.run_facts import (
+    ControlsSection,
+    ExecutorSection,
+    FleetSection,
+    LimitSection,
+    MetricKindsSection,
+    SamplingSection,
+    UsageSection,
+)
+from evalkit.record.sections import DAMAGED, SectionModel, parse_section
+from evalkit.record.tradeoffs import SWEEP, MergeAgreementSection, SlicesSection, SweepSection
+from evalkit.train.manifests import ManifestsSection
+
+__all__ = ["RunSections", "bars_section", "check_sections", "compared_baseline", "comparison_section", "parse_section",
+           "sweep_pick"]
+
+
+class RunSections(SectionModel):
+    """Every section a run can hold, typed; unknown ones (a registered stage's) kept as JSON."""
+
+    model_config = ConfigDict(extra="allow")
+
+    # what the run measured, in stage order
+    benchmarks: BenchmarksSection | None = None
+    manifests: ManifestsSection | None = None
+    judges: JudgesSection | None = None
+    parity: ParitySection | None = None
+    merge_agreement: MergeAgreementSection | None = None
+    slices: SlicesSection | None = None
+    sweep: SweepSection | None = None
+    fleet: FleetSection | None = None
+    contamination: ContaminationSection | None = None
+    comparison: Comparison | None = None
+    bars: list[BarRecord] | None = None
+    # how it was run
+    usage: UsageSection | None = None
+    sampling: SamplingSection | None = None
+    controls: ControlsSection | None = None
+    metric_kinds: MetricKindsSection | None = None
+    executor: ExecutorSection | None = None
+    limit: LimitSection | None = None
+    resolved_suite: ResolvedSuiteSection | None = None
+
+
+def check_sections(sections: Mapping[str, Any], where: str, hint: str = DAMAGED) -> None:
+    """Validate a run's sections against :class:`RunSections`.
+
+    Raises:
+        DataError: naming ``where``, the section and the field that is wrong, then ``hint``.
+    """
+    parse_section(RunSections, dict(sections), f"{where} sections", hint)
+
+
+def comparison_section(sections: Mapping[str, Any], where: str = "run") -> Comparison | None:
+    """Return the run's comparison, typed; None when the run has none."""
+    stored = sections.get("comparison")
+    return None if stored is None else parse_section(Comparison, stored, f"{where} sections.comparison")
+
+
+def compared_baseline(sections: Mapping[str, Any], default: str, where: str = "run") -> str:
+    """Return the candidate the run compared with: its comparison's baseline, else ``default``.
+
+    ``default`` is the run's own baseline; a comparison of two runs names none (each
+    candidate then has its own, in its entry).
+    """
+    comparison = comparison_section(sections, where)
+    return (comparison.baseline if comparison is not None else "") or default
+
+
+def bars_section(sections: Mapping[str, Any], where: str = "run") -> list[BarRecord]:
+    """Return the run's checked bars as stored, typed; empty when the run has none."""
+    stored = sections.get("bars")
+    return [] if stored is None else parse_section(list[BarRecord], stored, f"{where} sections.bars")
+
+
+def sweep_pick(sections: Mapping[str, Any], name: str, where: str = "run") -> tuple[bool, str | None, str]:
+    """Return (is ``name`` the run's sweep, the candidate it picked or None, why) from a run's sections."""
+    stored = sections.get(SWEEP)
+    sweep = None if stored is None else parse_section(SweepSection, stored, f"{where} sections.{SWEEP}")
+    if sweep is None or sweep.name != name:
+        return False, None, ""
+    return True, sweep.pick, sweep.reason

@@ -1,0 +1,1 @@
+"""Per-slice comparison: the suite's ``slices:`` section, a metric's values on a slice, and the verdicts."""
