@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evalkit.benchmarks.continuation_task import load_items
 from evalkit.benchmarks.general_text_task import load_corpus, select_documents
 from evalkit.benchmarks.ifeval_task import load_prompts
 from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
@@ -34,6 +35,8 @@ def benchmark_documents(spec: BenchmarkSpec, base_dir: Path) -> list[BenchmarkDo
     * ``evalkit_general_text``: each document of the selected ``genres`` (the first
       ``limit`` of them, as lm-eval scores them), by its corpus id.
     * ``evalkit_ifeval``: each prompt (the first ``limit``), by its key.
+    * ``evalkit_continuation``: each item's context and its four choices (the first
+      ``limit``), by its id.
     * Any other task: None (an lm-eval task of your own; its items are not read here).
 
     Extending it: a bundled task whose data evalkit ships adds one branch here that
@@ -58,4 +61,6 @@ def benchmark_documents(spec: BenchmarkSpec, base_dir: Path) -> list[BenchmarkDo
         return [(d.id, d.text) for d in documents[:spec.limit]]
     if spec.is_ifeval:
         return [(str(p.key), p.prompt) for p in load_prompts()[:spec.limit]]
+    if spec.is_continuation:
+        return [(item.id, item.text()) for item in load_items()[:spec.limit]]
     return None

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.benchmarks.continuation_task import CONTINUATION_TASK, prepare_continuation_task
+from evalkit.benchmarks.continuation_task import ITEM_METRIC as CONTINUATION_METRIC
 from evalkit.benchmarks.general_text_task import GENERAL_TEXT_TASK, ITEM_METRIC, prepare_general_text_task
 from evalkit.benchmarks.ifeval_task import IFEVAL_TASK, prepare_ifeval_task
 from evalkit.benchmarks.ifeval_task import ITEM_METRIC as IFEVAL_METRIC
@@ -168,6 +170,13 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
             metric=IFEVAL_METRIC, num_fewshot=None, formulation=None, fewshot_source=None,
             item_fields=("key", "group"), kind="binary", chat_template=True,
         )
+    if spec.is_continuation:
+        continuation = prepare_continuation_task(spec.metric)
+        return BenchmarkTask(
+            spec=spec, task_name=continuation.task_name, include_path=continuation.include_path,
+            include_defaults=False, metric=CONTINUATION_METRIC, num_fewshot=None, formulation=None,
+            fewshot_source=None, item_fields=("id", "genre"), kind="binary",
+        )
     include = None
     if spec.include_path is not None:
         include = Path(spec.include_path).expanduser()
@@ -189,6 +198,7 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
             f"unknown benchmark task '{spec.task}'{hint}. Available: {', '.join(MMLU_TASKS)} "
             f"(bundled MMLU), {GENERAL_TEXT_TASK} (bundled English text, bits per byte), "
             f"{IFEVAL_TASK} (bundled instruction following), "
+            f"{CONTINUATION_TASK} (bundled passages, the real continuation among four), "
             f"or any of lm-eval's {len(known)} tasks that run offline, "
             "or your own task YAMLs via include_path (list them with `lm_eval ls tasks`)"
         )
@@ -317,7 +327,7 @@ def collect_outcome(task: BenchmarkTask, output: dict[str, Any], seconds: float)
     return BenchmarkOutcome(acc=acc, stderr=stderr, metric=metric, items=items, subjects=subject_scores(by_subject),
                             seconds=seconds, higher_is_better=_direction(output, task.task_name, metric),
                             lm_eval_scores=_lm_eval_scores(output["results"], task.task_name)
-                            if pairs or task.spec.is_ifeval else {})
+                            if pairs or task.spec.is_ifeval or task.spec.is_continuation else {})
 
 
 def item_value(metric: str, logged: Any) -> float:

