@@ -22,6 +22,7 @@ SCRIPTS = [
     "bench_mmlu.py",
     "bench_ifeval.py",
     "bench_general_text.py",
+    "bench_continuation.py",
     "bench_contamination.py",
     "bench_train.py",
     "bench_vllm.py",
