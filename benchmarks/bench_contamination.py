@@ -35,7 +35,7 @@ def main() -> int:
     from evalkit.contamination import ngrams as overlap
     from evalkit.data.items import load_items
     from evalkit.data.leakage import comparison_text
-    from evalkit.record.machine import cpu_description
+    from evalkit.record.environment import cpu_description
 
     print(f"machine: {cpu_description()}")
     started = time.perf_counter()

@@ -43,7 +43,7 @@ from evalkit.models.backend import Backend, ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import SilentProgress
-from evalkit.record.machine import cpu_has_native_bf16
+from evalkit.record.environment import cpu_has_native_bf16
 from evalkit.record.results import CandidateIdentity, CandidateResult, RunResult
 from evalkit.runner import load_inputs
 from evalkit.suite.config import load_suite

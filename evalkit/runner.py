@@ -26,9 +26,8 @@ from evalkit.models.fleet import fleet_key_options
 from evalkit.models.runtime import runtime_identity
 from evalkit.planning import candidate_identity, plan_candidates, prepare_candidates
 from evalkit.progress import Progress, SilentProgress
-from evalkit.record.clock import utc_now
+from evalkit.record.environment import evalkit_version, utc_now
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
-from evalkit.record.version import evalkit_version
 from evalkit.stages import CandidatePlan, SuiteInputs, import_stage_modules, load_inputs
 from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
 from evalkit.suite.check import check_suite_references
@@ -193,7 +192,7 @@ def _backend(backends: dict[str, Backend], name: str) -> Backend:
 def new_run_id() -> str:
     """Return a run id from the current UTC time (sortable, unique per second).
 
-    Deliberately not :func:`evalkit.record.clock.utc_now`'s ISO form: a run id names a directory.
+    Deliberately not :func:`evalkit.record.environment.utc_now`'s ISO form: a run id names a directory.
     """
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 

@@ -12,9 +12,8 @@ from evalkit.checks import Score
 from evalkit.comparison.compare import compare_candidates
 from evalkit.comparison.thresholds import ThresholdPolicy
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
-from evalkit.slices.compare import compare_slices, holm_adjust, minimum_detectable_effect, slices_section
+from evalkit.slices.compare import compare_slices, holm_adjust, minimum_detectable_effect, sliced_values, slices_section
 from evalkit.slices.spec import SliceSpec, field_value, split_sliced_metric
-from evalkit.slices.values import sliced_values
 
 CATEGORIES = ["account_access", "billing", "shipping", "technical", "refund"]
 

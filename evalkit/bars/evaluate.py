@@ -47,7 +47,7 @@ from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
 from evalkit.judges.counted import judge_metric_not_counted
 from evalkit.judges.failures import failures_exceeded
 from evalkit.record.run_sections import comparison_section, sweep_pick
-from evalkit.slices.values import sliced_values
+from evalkit.slices.compare import sliced_values
 from evalkit.stages import register_stage
 from evalkit.usage.stage import USAGE_METRICS, usage_bar
 

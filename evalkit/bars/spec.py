@@ -30,8 +30,8 @@ from pydantic import AfterValidator, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from evalkit.comparison.thresholds import validate_threshold_text
+from evalkit.files.yaml_source import StrictModel
 from evalkit.slices.spec import split_sliced_metric
-from evalkit.suite.schema import StrictModel
 from evalkit.usage.spec import USAGE_METRICS
 
 __all__ = [

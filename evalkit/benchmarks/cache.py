@@ -23,7 +23,7 @@ from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, Subject
 from evalkit.files.digest import files_digest, json_digest
 from evalkit.files.home import cache_home
 from evalkit.judges.cache import JudgmentCache
-from evalkit.record.version import evalkit_version
+from evalkit.record.environment import evalkit_version
 
 CACHE_FILE = "benchmarks.sqlite"
 _KEY_VERSION = 1

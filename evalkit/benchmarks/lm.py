@@ -38,7 +38,7 @@ from evalkit.benchmarks.lm_base import Request, TokenizerLM, variant_from_argume
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
-from evalkit.record.machine import cpu_has_native_bf16
+from evalkit.record.environment import cpu_has_native_bf16
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from filelock import FileLock
 from evalkit.errors import BenchmarkError
 from evalkit.files.digest import file_sha256
 from evalkit.files.home import evalkit_home
-from evalkit.files.jsonl import json_objects
+from evalkit.files.input_files import json_objects
 from evalkit.files.safe_write import write_text
 
 MMLU_TEST_SIZE = 14_042

@@ -47,7 +47,7 @@ from evalkit.benchmarks.spec import Formulation
 from evalkit.benchmarks.tasks import task_yaml
 from evalkit.errors import BenchmarkError
 from evalkit.files.home import evalkit_home
-from evalkit.files.jsonl import json_objects
+from evalkit.files.input_files import json_objects
 from evalkit.files.safe_write import write_text
 from evalkit.models.backend import Backend, ModelVariant
 from evalkit.progress import Progress

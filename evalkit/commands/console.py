@@ -1,8 +1,12 @@
-"""The terminal side of the CLI: a rich console and a rich-backed progress reporter."""
+"""The terminal side of the CLI: a rich console, a rich-backed progress reporter, and ``--json``."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +22,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from evalkit.files.safe_write import json_text, write_text
 from evalkit.progress import PlainProgress
 
 # Wide enough for a comparison table's columns (metric, values, delta, interval, p, verdict).
@@ -98,3 +103,26 @@ class RichProgress:
     def close(self) -> None:
         """Stop drawing."""
         self._progress.stop()
+
+
+# One meaning of ``--json`` across commands: ``--json FILE`` writes the result as JSON to FILE.
+STDOUT = "-"
+
+
+def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--json [FILE]`` to a command: ``what`` names the result written."""
+    parser.add_argument("--json", dest="json_out", metavar="FILE", nargs="?", const=STDOUT,
+                        help=f"write {what} as JSON to FILE ('-' or no FILE: to stdout, instead of the tables)")
+
+
+def emit_json(target: str | None, payload: Any) -> bool:
+    """Write ``payload`` where ``--json`` said; return True when it went to stdout (skip the tables)."""
+    if target is None:
+        return False
+    text = json_text(payload, indent=2) + "\n"
+    if target == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
+    write_text(Path(target).expanduser(), text)
+    return False

@@ -10,8 +10,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.commands.console import console
-from evalkit.commands.json_output import add_json_option, emit_json
+from evalkit.commands.console import add_json_option, console, emit_json
 from evalkit.errors import StoreError
 from evalkit.files.home import STORE_DEFAULT_HELP
 from evalkit.store import RunRecord, RunStore, default_store_path, resolve_store_path

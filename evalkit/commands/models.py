@@ -12,8 +12,7 @@ import argparse
 
 from rich.markup import escape
 
-from evalkit.commands.console import console
-from evalkit.commands.json_output import add_json_option, emit_json
+from evalkit.commands.console import add_json_option, console, emit_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -6,8 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from evalkit.commands.console import console, progress_reporter
-from evalkit.commands.json_output import add_json_option, emit_json
+from evalkit.commands.console import add_json_option, console, emit_json, progress_reporter
 from evalkit.errors import ConfigError
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evalkit.commands.console import console, progress_reporter
-from evalkit.commands.json_output import add_json_option, emit_json
+from evalkit.commands.console import add_json_option, console, emit_json, progress_reporter
 from evalkit.errors import ConfigError, DataError, RegressionFound
 
 SKELETON = '''\

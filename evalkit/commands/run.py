@@ -11,8 +11,7 @@ from rich.table import Table
 from evalkit.api import run_suite
 from evalkit.bars.verdict import run_verdict
 from evalkit.commands.compare import print_comparison
-from evalkit.commands.console import console, progress_reporter
-from evalkit.commands.json_output import add_json_option, emit_json
+from evalkit.commands.console import add_json_option, console, emit_json, progress_reporter
 from evalkit.errors import ConfigError
 from evalkit.executors import suite_on_ray
 from evalkit.files.home import STORE_DEFAULT_HELP

@@ -11,8 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from evalkit.commands.console import console
-from evalkit.commands.json_output import emit_json
+from evalkit.commands.console import console, emit_json
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

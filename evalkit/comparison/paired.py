@@ -65,7 +65,6 @@ from typing import Literal
 import numpy as np
 
 from evalkit.comparison.result import TOLERANCE, MetricComparison, MetricKind, TestName, Verdict, is_significant
-from evalkit.comparison.significance import ALPHA, POWER
 from evalkit.comparison.stats import (
     mcnemar_sample_size,
     mcnemar_score_p,
@@ -74,7 +73,7 @@ from evalkit.comparison.stats import (
     paired_proportion_interval,
     wilcoxon_signed_rank,
 )
-from evalkit.comparison.thresholds import JUDGE_PREFIX, Threshold
+from evalkit.comparison.thresholds import ALPHA, JUDGE_PREFIX, POWER, Threshold
 
 __all__ = ["DropOutcome", "compare_metric", "detectable_drop", "drop_outcome", "items_needed", "metric_kind"]
 

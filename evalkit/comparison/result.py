@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from evalkit.comparison.significance import ALPHA
-from evalkit.comparison.thresholds import Threshold
+from evalkit.comparison.thresholds import ALPHA, Threshold
 from evalkit.record.sections import parse_section
 
 __all__ = ["TOLERANCE", "CandidateComparison", "Comparison", "IdentityChange", "IdentityDiff", "IdentityKind",

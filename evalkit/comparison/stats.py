@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from evalkit.comparison.significance import ALPHA, CONFIDENCE, POWER
+from evalkit.comparison.thresholds import ALPHA, CONFIDENCE, POWER
 
 FloatArray = npt.NDArray[np.float64]
 

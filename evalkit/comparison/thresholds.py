@@ -1,4 +1,4 @@
-"""Regression thresholds: ``3%`` (relative to the baseline) or ``2pt`` (absolute points).
+"""Regression thresholds (``3%`` relative to the baseline, ``2pt`` absolute) and significance levels.
 
 A leaf module (standard library only), so that loading a suite file validates its
 thresholds without importing the statistics (numpy, scipy) that compare with them.
@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["DEFAULT_THRESHOLD", "JUDGE_PREFIX", "Threshold", "ThresholdPolicy", "validate_threshold_text"]
+__all__ = [
+    "ALPHA", "CONFIDENCE", "DEFAULT_THRESHOLD", "JUDGE_PREFIX", "POWER", "Threshold", "ThresholdPolicy",
+    "validate_threshold_text"
+]
+
 
 DEFAULT_THRESHOLD = "3%"
 JUDGE_PREFIX = "judge."
@@ -148,3 +152,12 @@ def _rubric_stem(rubric: Any) -> str | None:
     if not rubric:
         return None
     return PurePath(str(rubric)).stem
+
+
+# The significance levels every paired test and verdict uses: a leaf of constants.
+CONFIDENCE = 0.95
+"""Coverage of every interval evalkit reports."""
+ALPHA = 1.0 - CONFIDENCE
+"""Two-sided significance level of every paired test."""
+POWER = 0.80
+"""Power the sample-size estimates (``items_needed``) are computed for."""

@@ -33,7 +33,7 @@ from typing import Any
 from evalkit.data.items import load_items
 from evalkit.data.near_duplicates import normalize_text
 from evalkit.errors import DataError
-from evalkit.files.jsonl import json_objects
+from evalkit.files.input_files import json_objects
 
 __all__ = ["DEFAULT_MIN_WORDS", "DEFAULT_N", "ItemText", "OverlapExample", "OverlapResult", "TrainingNgrams",
            "describe", "find_overlap", "record_texts", "texts_digest", "training_texts"]

@@ -1,4 +1,4 @@
-"""The ``contamination`` section: how much of each benchmark and of the eval set a candidate trained on.
+"""The ``contamination:`` suite block, and the section: how much of each item set a candidate trained on.
 
 Written by the ``contamination`` run stage (:mod:`evalkit.contamination.stage`), read by the
 report's contamination view, the capability view's flag and the CLI. Per candidate: where
@@ -14,10 +14,15 @@ from typing import Literal
 
 from pydantic import Field
 
+from evalkit.contamination.ngrams import DEFAULT_MIN_WORDS, DEFAULT_N
+from evalkit.files.yaml_source import StrictModel
 from evalkit.record.sections import SectionModel
 
-__all__ = ["CONTAMINATION", "CandidateContamination", "ContaminationSection", "OverlapExampleRecord",
-           "SetOverlap", "TrainingDataSource", "TrainingSourceKind"]
+__all__ = [
+    "CONTAMINATION", "CandidateContamination", "ContaminationSection", "ContaminationSpec", "OverlapExampleRecord",
+    "SetOverlap", "TrainingDataSource", "TrainingSourceKind"
+]
+
 
 CONTAMINATION = "contamination"
 """The section's name in ``run.sections``."""
@@ -84,3 +89,16 @@ class ContaminationSection(SectionModel):
         if entry is None:
             return {}
         return {name: overlap for name, overlap in entry.benchmarks.items() if overlap.contaminated}
+
+
+# What a suite says about contamination: the ``contamination:`` block (all optional).
+class ContaminationSpec(StrictModel):
+    """How the ``contamination`` stage compares training data with benchmark and eval items."""
+
+    enabled: bool = True
+    """Set false to skip the stage (the run then records no contamination section)."""
+    n: int = Field(default=DEFAULT_N, ge=3, le=50)
+    """N-gram length in words: an item is contaminated when it shares one with the training data."""
+    min_words: int = Field(default=DEFAULT_MIN_WORDS, ge=1, le=50)
+    """Items with fewer words than ``n`` are tested on their whole text if they have at least
+    this many words; shorter ones are reported as too short to test."""

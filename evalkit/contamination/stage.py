@@ -36,11 +36,11 @@ from evalkit.contamination.section import (
     CONTAMINATION,
     CandidateContamination,
     ContaminationSection,
+    ContaminationSpec,
     OverlapExampleRecord,
     SetOverlap,
     TrainingDataSource,
 )
-from evalkit.contamination.spec import ContaminationSpec
 from evalkit.data.leakage import comparison_text
 from evalkit.files.digest import file_sha256, json_digest
 from evalkit.files.home import cache_home

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError, OutputExists
-from evalkit.record.clock import utc_now
-from evalkit.record.version import evalkit_version
+from evalkit.record.environment import evalkit_version, utc_now
 
 MARKER_NAME = ".evalkit-made.json"
 # Inside a staging directory while it is written; locked (flock) by the writer until published.
@@ -330,7 +329,7 @@ def remove_stale_partials(directory: Path, older_than: str) -> list[Path]:
 
     Args:
         directory: the folder to tidy (a suite's run folder).
-        older_than: an ISO UTC timestamp (:func:`evalkit.record.clock.utc_now`, the current run's
+        older_than: an ISO UTC timestamp (:func:`evalkit.record.environment.utc_now`, the current run's
             start); ones created after it are kept.
 
     Returns:

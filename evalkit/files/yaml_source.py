@@ -8,7 +8,8 @@ It is evalkit's one YAML reader (:func:`parse_yaml_text`, and :func:`load_yaml_w
 for files), and a strict one: a key repeated in a mapping at any depth is an error
 naming both lines (YAML's own rule, last one wins, would silently drop a ``bars:`` list);
 a file over :data:`MAX_YAML_BYTES`, or aliases expanding past :data:`MAX_YAML_NODES`
-values or :data:`MAX_YAML_DEPTH` levels, is refused before any value is built.
+values or :data:`MAX_YAML_DEPTH` levels, is refused before any value is built. Every model
+read from such a file derives from :class:`StrictModel` (unknown keys are errors).
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from typing import Any, TypeVar
 
 import pydantic
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from evalkit.errors import ConfigError
 from evalkit.files.input_files import refuse_non_regular_file
+
+__all__ = ["StrictModel"]
+
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
@@ -286,3 +291,10 @@ def load_model_from_yaml(path: Path, model: type[ModelT]) -> ModelT:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise ConfigError(validation_error_message(path, node, exc)) from None
+
+
+# The pydantic base every suite, train and rubric model uses: unknown keys are errors.
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)

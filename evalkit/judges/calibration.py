@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import DataError
-from evalkit.files.input_files import refuse_non_regular_file
-from evalkit.files.jsonl import json_objects
+from evalkit.files.input_files import json_objects, refuse_non_regular_file
 from evalkit.judges.clients import Judgment
 from evalkit.judges.judging import JudgeRunner, JudgeTally, JudgeTask, count_outcome
 from evalkit.judges.rubric import SCALE, Rubric

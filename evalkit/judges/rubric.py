@@ -42,8 +42,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from evalkit.files.digest import json_digest
-from evalkit.files.yaml_source import load_model_from_yaml
-from evalkit.suite.schema import StrictModel
+from evalkit.files.yaml_source import StrictModel, load_model_from_yaml
 
 SCALE: tuple[int, ...] = (1, 2, 3, 4, 5)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -112,7 +112,7 @@ class TranscriptMessage(SectionModel):
 
 
 class TranscriptTurn(SectionModel):
-    """One question to the judge about an item and its reply (:func:`evalkit.judges.transcripts.transcript`)."""
+    """One question to the judge about an item and its reply (:func:`evalkit.judges.stage.transcript`)."""
 
     label: str
     messages: list[TranscriptMessage]

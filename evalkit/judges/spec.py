@@ -23,11 +23,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from evalkit.comparison.thresholds import validate_threshold_text
+from evalkit.files.yaml_source import StrictModel
 from evalkit.judges.providers import JUDGE_PROVIDERS
 from evalkit.models.api_keys import check_base_url, check_key_env_name, sends_in_clear
 from evalkit.models.sources import DEFAULT_MODEL
 from evalkit.registry import UnknownName
-from evalkit.suite.schema import StrictModel
 
 
 def _known_provider(name: str) -> str:

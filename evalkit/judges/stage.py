@@ -1,4 +1,4 @@
-"""The run stage: judge every candidate's predictions with the suite's ``judges:``.
+"""The run stage: judge every candidate's predictions with the suite's ``judges:``, keeping transcripts.
 
 Pointwise, each judged item gets ``ItemResult.scores["judge.<rubric>.<criterion>"] =
 Score(value 1..5, reason=the judge's reasoning)``; pairwise, each non-baseline
@@ -39,8 +39,8 @@ from evalkit.judges.prompt import pairwise_messages, pointwise_messages
 from evalkit.judges.rubric import SCALE, Rubric, load_rubric
 from evalkit.judges.section import JUDGES, JudgeEntry
 from evalkit.judges.spec import JudgeSpec
-from evalkit.judges.transcripts import transcript
 from evalkit.progress import Progress
+from evalkit.prompting import Message
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.stages import register_stage
 from evalkit.usage.stage import RequestTally, find_price
@@ -275,3 +275,33 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
                 run.warnings.append(
                     f"judge {spec.judge.label()} on {key}: {tally.errors} of {tally.tasks} judgments "
                     f"failed and are scored as failures{beyond} (first: {tally.error_examples[0]})")
+
+
+# What a judge was asked and what it answered, kept per judged item for review.
+MAX_MESSAGE_CHARS = 4000
+
+
+def clip_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Return ``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [cut here; {len(text):,} characters in all]"
+
+
+def transcript(label: str, messages: Sequence[Message], judgment: Judgment | PairwiseJudgment | None,
+               error: str = "") -> dict[str, Any]:
+    """Return one judged question as stored in the section.
+
+    Args:
+        label: which question this was (``repeat 2``, ``candidate shown as A``...).
+        messages: the exact messages sent to the judge.
+        judgment: what came back, or None when the judgment failed.
+        error: the failure's message, when it failed.
+    """
+    if judgment is None:
+        reply = f"(no judgment: {error})" if error else "(no judgment)"
+    else:
+        reply = judgment.raw or judgment.reasoning
+    return {"label": label,
+            "messages": [{"role": m["role"], "content": clip_text(m["content"])} for m in messages],
+            "reply": clip_text(reply)}

@@ -9,7 +9,8 @@ present.
 
 torch and transformers are imported inside the functions that use them: the backend
 registry imports this module to learn its name (``@register_backend("hf")``), and a run
-on another backend, or answered from the cache, never loads them.
+on another backend, or answered from the cache, never loads them. Seeded sampling (one
+generator per item, so a batch's composition never changes an item's draws) is at the end.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import torch
+from transformers import LogitsProcessor
+
 from evalkit.errors import ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
-from evalkit.models.lora_adapter import check_adapter_dir
 from evalkit.models.runtime import local_identity, resolve_dtype
+from evalkit.models.sources import check_adapter_dir
 from evalkit.suite.config import GenerationConfig
 from evalkit.usage.stage import BatchTimer, GenerationUsage
 
@@ -199,7 +203,7 @@ class HFBackend:
         """Generate one completion per conversation; see :mod:`evalkit.models.backend`.
 
         With ``seeds`` (one per conversation) and temperature > 0, each conversation
-        samples from its own generator (:mod:`evalkit.models.seeded_sampling`).
+        samples from its own generator (:mod:`evalkit.models.hf`).
         """
         prompts = [self.render_prompt(variant, c) for c in conversations]
         outputs: list[str] = [""] * len(prompts)
@@ -246,7 +250,7 @@ class HFBackend:
 
             processors.append(json_schema_processor(tokenizer, int(model.config.vocab_size), constraint))
         if settings.temperature > 0 and seeds is not None:
-            from evalkit.models.seeded_sampling import SeededSampler
+            from evalkit.models.hf import SeededSampler
 
             # Sampling by Gumbel-max after any mask, then greedy: each row draws from its own seed.
             processors.append(SeededSampler(seeds, settings.temperature))
@@ -299,3 +303,29 @@ def adapter_base_model(adapter: Path) -> str | None:
         return None
     value = json.loads(config.read_text()).get("base_model_name_or_path")
     return str(value) if value else None
+
+
+# Sampling that does not depend on the batch: one seeded generator per sequence.
+# Keeps log(-log(u)) finite at the ends of (0, 1).
+_TINY = 1e-20
+
+
+class SeededSampler(LogitsProcessor):
+    """Turns greedy decoding into temperature sampling with one generator per row."""
+
+    def __init__(self, seeds: Sequence[int], temperature: float) -> None:
+        """One generator per batch row, seeded from ``seeds``; ``temperature`` > 0."""
+        if temperature <= 0:
+            raise ValueError("SeededSampler needs temperature > 0")
+        self.temperature = temperature
+        self.generators = [torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Return ``scores / t`` plus per-row Gumbel noise (the argmax is then a sample)."""
+        if scores.shape[0] != len(self.generators):
+            raise RuntimeError(f"SeededSampler has {len(self.generators)} seeds for {scores.shape[0]} rows")
+        vocab = scores.shape[-1]
+        uniform = torch.stack([torch.rand(vocab, generator=g, dtype=torch.float64) for g in self.generators])
+        gumbel = -torch.log(-torch.log(uniform.clamp(_TINY, 1.0 - 1e-16)))
+        scaled = scores.double() / self.temperature + gumbel.to(scores.device)
+        return scaled.to(scores.dtype)  # type: ignore[return-value]

@@ -36,8 +36,7 @@ from typing import Any
 
 from evalkit.errors import ConfigError
 from evalkit.files.digest import json_digest
-from evalkit.files.input_files import refuse_non_regular_file
-from evalkit.files.jsonl import json_objects
+from evalkit.files.input_files import json_objects, refuse_non_regular_file
 from evalkit.models.backend import GenerationItem, Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.suite.config import GenerationConfig
 

@@ -50,7 +50,7 @@ from evalkit.models.api_keys import PLACEHOLDER_KEY, check_base_url, check_key_e
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.engine_options import ENGINE_OPTIONS, server_args
 from evalkit.models.fleet import EndpointFleet, fleet_urls
-from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
+from evalkit.models.sources import adapter_rank, engine_lora_rank
 from evalkit.models.vllm_server import VLLMServer, serve_vllm
 from evalkit.suite.config import GenerationConfig
 from evalkit.usage.stage import GenerationUsage, reported_tokens

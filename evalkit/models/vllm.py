@@ -38,8 +38,8 @@ from evalkit.errors import BackendUnavailable, ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.engine_options import engine_identity, engine_kwargs
 from evalkit.models.hf import load_tokenizer, render_chat
-from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
 from evalkit.models.runtime import local_identity, resolve_dtype
+from evalkit.models.sources import adapter_rank, engine_lora_rank
 from evalkit.models.vllm_usage import generate_and_count
 from evalkit.suite.config import GenerationConfig
 from evalkit.usage.stage import GenerationUsage

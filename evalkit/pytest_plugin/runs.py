@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from evalkit.bars.result import BarResult
 from evalkit.files.digest import json_digest
 from evalkit.pytest_plugin.settings import EvalkitSettings
+from evalkit.record.environment import evalkit_version
 from evalkit.record.run_sections import bars_section
-from evalkit.record.version import evalkit_version
 
 if TYPE_CHECKING:
     from evalkit.comparison.compare import Comparison

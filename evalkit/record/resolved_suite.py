@@ -27,11 +27,11 @@ from evalkit.errors import ConfigError, EvalkitError
 from evalkit.files.digest import file_sha256
 from evalkit.models.runtime import device_kind, resolve_dtype, runs_locally
 from evalkit.planning import candidate_identity
+from evalkit.record.environment import library_versions
 from evalkit.record.resolved_section import RESOLVED_SUITE, CandidateRuntime, ResolvedSuiteSection
 from evalkit.record.results import RunResult
 from evalkit.record.run_records import CandidateIdentity
 from evalkit.record.sections import parse_section
-from evalkit.record.version import library_versions
 from evalkit.stages import SuiteInputs
 from evalkit.suite.config import SuiteConfig
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from evalkit.errors import DataError
-from evalkit.files.jsonl import json_objects
+from evalkit.files.input_files import json_objects
 from evalkit.files.safe_write import safe_name
 from evalkit.record.results import ItemResult, RunResult
 from evalkit.record.run_records import ItemRecord, SummaryRecord, parse_record

@@ -3,16 +3,19 @@
 Each section has one context function (in its own module here) and one template under
 ``templates/sections/``; a section appears only when the run has its data. Every string
 from a model or a dataset reaches the page through jinja2's autoescape or through
-:func:`evalkit.report.embed.json_for_script`, never through ``|safe``. The page's only
+:func:`evalkit.report.render.json_for_script`, never through ``|safe``. The page's only
 script is inlined and allowed by its hash in the Content-Security-Policy, which forbids
 every network request, so the file works offline and an injected script could not run
-even if escaping failed.
+even if escaping failed. :func:`json_for_script` (at the end) embeds data so that no byte
+of it can end the element it sits in.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -40,7 +43,6 @@ from evalkit.record.results import RunResult
 from evalkit.record.sections import parse_section
 from evalkit.record.tradeoffs import MERGE_AGREEMENT, MergeAgreementSection
 from evalkit.report.controls import control_views, sampling_view
-from evalkit.report.embed import json_for_script, printable_text
 from evalkit.report.failures import MAX_FAILURES_SHOWN, cut, failure_data
 from evalkit.report.fields import confusion_matrices
 from evalkit.report.history import history_charts
@@ -172,3 +174,36 @@ def render_report(run: RunResult, *, history: Sequence[Mapping[str, Any]] = (),
     """
     html = _ENV.get_template("report.html.j2").render(**report_context(run, history, compare_runs))
     return printable_text(html)
+
+
+# Embed data in the report page so that no byte of it can end the element it sits in.
+# `<` and `>` could close the script element or open a comment; `&` could start an
+# entity in some parsers; U+2028/2029 end a line in older JavaScript; lone surrogates
+# cannot be written as UTF-8 at all.
+_UNSAFE_IN_SCRIPT = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def json_for_script(value: Any) -> Markup:
+    """Return ``value`` as JSON text that is safe inside a ``<script>`` element.
+
+    Args:
+        value: a JSON-ready value (dicts, lists, strings, numbers, booleans, None).
+
+    Returns:
+        Markup to place between ``<script type="application/json">`` and ``</script>``.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return Markup(_UNSAFE_IN_SCRIPT.sub(_escape_char, text))
+
+
+def printable_text(html: str) -> str:
+    """Return ``html`` with characters UTF-8 cannot encode (lone surrogates) replaced."""
+    try:
+        html.encode("utf-8")
+    except UnicodeEncodeError:
+        return html.encode("utf-8", "replace").decode("utf-8")
+    return html

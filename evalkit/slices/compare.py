@@ -1,10 +1,10 @@
-"""Per-slice comparison: every metric of every candidate against the baseline, slice by slice.
+"""Per-slice comparison: a metric's values on a slice, and every metric against the baseline, slice by slice.
 
 An overall gain can hide a loss on one kind of item. For each slice of the suite's
 ``slices:`` (see :mod:`evalkit.slices.spec`) and each metric of the task items, the
 candidate is compared with the baseline on the items of that slice, paired by id,
 with the same test as the overall comparison (:func:`evalkit.comparison.paired.compare_metric`:
-McNemar's exact test for pass/fail metrics, Wilcoxon for judge scores, the paired
+McNemar's test with Tango's interval for pass/fail metrics, Wilcoxon for judge scores, the paired
 bootstrap otherwise).
 
 Many slices times many metrics make many tests, and some small p-values by chance, so
@@ -33,14 +33,16 @@ import numpy as np
 
 from evalkit.comparison.paired import compare_metric, items_needed, metric_kind
 from evalkit.comparison.result import TOLERANCE, MetricKind, Verdict, is_significant
-from evalkit.comparison.significance import ALPHA
 from evalkit.comparison.stats import rng_for
-from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
+from evalkit.comparison.thresholds import ALPHA, Threshold, ThresholdPolicy
 from evalkit.record.results import CandidateResult, RunResult
 from evalkit.record.sections import parse_section
 from evalkit.record.tradeoffs import CandidateSlices, SliceRow, SlicesResult, SlicesSection
-from evalkit.slices.spec import SECTION, SliceSpec
+from evalkit.slices.spec import SECTION, SliceSpec, split_sliced_metric
 from evalkit.stages import register_stage
+
+__all__ = ["item_labels", "sliced_values"]
+
 
 if TYPE_CHECKING:
     from evalkit.models.backend import Backend
@@ -201,3 +203,30 @@ def run_slices(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
     for line in slice_regressions(run):
         progress.note(line)
         run.warnings.append(line)
+
+
+# A metric's values on one slice of the items (``exact_match[category=billing]``).
+def item_labels(run: RunResult, slice_name: str) -> dict[str, str] | None:
+    """Return item id -> slice label recorded by the slices stage (None when not recorded)."""
+    stored = run.sections.get(SECTION)
+    if stored is None:
+        return None
+    section: SlicesSection = parse_section(SlicesSection, stored, f"run {run.run_id}: sections.{SECTION}")
+    labels = section.labels.get(slice_name)
+    return None if labels is None else dict(labels)
+
+
+def sliced_values(run: RunResult, candidate: CandidateResult, metric: str) -> dict[str, float]:
+    """Return item id -> value of a metric, or of one slice of it (``metric[slice=value]``).
+
+    Empty when the metric, or the slice's labels, were not recorded in the run.
+    """
+    parts = split_sliced_metric(metric)
+    if parts is None:
+        return candidate.values(metric)
+    base_metric, slice_name, wanted = parts
+    labels = item_labels(run, slice_name)
+    if labels is None:
+        return {}
+    return {item_id: value for item_id, value in candidate.values(base_metric).items()
+            if labels.get(item_id) == wanted}

@@ -16,7 +16,7 @@ One SQLite file (``$EVALKIT_STORE``, else ``evalkit.db`` in the data directory, 
 
 The parts, each importing only those before it:
 
-* :mod:`~evalkit.store.paths`: where the file is;
+* :mod:`~evalkit.store.connection`: where the file is;
 * :mod:`~evalkit.store.rows`: a run into rows and back;
 * :mod:`~evalkit.store.schema`: the tables and their migrations (``PRAGMA user_version``);
 * :mod:`~evalkit.store.connection`: the connection and its transactions (WAL,
@@ -27,8 +27,15 @@ The parts, each importing only those before it:
 """
 
 from evalkit.store.cache import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
-from evalkit.store.connection import BUSY_TIMEOUT_MS, RETRY_SECONDS, StoreConnection
-from evalkit.store.paths import STORE_ENV, STORE_FILENAME, default_store_path, resolve_store_path
+from evalkit.store.connection import (
+    BUSY_TIMEOUT_MS,
+    RETRY_SECONDS,
+    STORE_ENV,
+    STORE_FILENAME,
+    StoreConnection,
+    default_store_path,
+    resolve_store_path,
+)
 from evalkit.store.runs import MetricPoint, RunRecord, RunStore, git_commit, suite_config_hash
 from evalkit.store.schema import MIGRATIONS, SCHEMA_VERSION
 

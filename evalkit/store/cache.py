@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.files.digest import json_digest, tokenizer_digest
-from evalkit.record.clock import utc_now
+from evalkit.record.environment import utc_now
 from evalkit.store.connection import StoreConnection
 from evalkit.store.rows import column_text
 

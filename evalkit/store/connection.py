@@ -1,4 +1,4 @@
-"""The store's connection and its transaction discipline.
+"""Where the store's file is, the store's connection and its transaction discipline.
 
 The file is in WAL mode, so readers never block writers. Every write is one
 ``BEGIN IMMEDIATE`` transaction, which takes the write lock up front (a deferred
@@ -32,10 +32,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 from urllib.parse import quote
 
 from evalkit.errors import StoreError
+from evalkit.files.home import store_file
 from evalkit.store.schema import SCHEMA_VERSION, upgrade_schema, user_version
 
 T = TypeVar("T")
@@ -245,3 +246,28 @@ class StoreConnection:
                     self._conn.execute("COMMIT")
 
         return self._retry(attempt)
+
+
+# Where the run store lives: ``--store``, a suite's ``store:``, ``$EVALKIT_STORE``, or the data directory.
+if TYPE_CHECKING:
+    from evalkit.suite.config import SuiteConfig
+
+STORE_FILENAME = "evalkit.db"
+STORE_ENV = "EVALKIT_STORE"
+
+
+def default_store_path() -> Path:
+    """Return ``$EVALKIT_STORE`` if set, else ``evalkit.db`` in the data directory (see :mod:`evalkit.files.home`)."""
+    override = os.environ.get(STORE_ENV)
+    if override:
+        return Path(override).expanduser()
+    return store_file(STORE_FILENAME)
+
+
+def resolve_store_path(suite: SuiteConfig | None = None, override: str | Path | None = None) -> Path:
+    """Return the store a run uses: ``--store``, else the suite's ``store:``, else the default."""
+    if override is not None:
+        return Path(override).expanduser().resolve()
+    if suite is not None and suite.store:
+        return suite.resolve(suite.store)
+    return default_store_path()

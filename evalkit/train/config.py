@@ -28,10 +28,9 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from evalkit.errors import ConfigError
 from evalkit.files.digest import json_digest
-from evalkit.files.yaml_source import load_model_from_yaml
+from evalkit.files.yaml_source import StrictModel, load_model_from_yaml
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
 from evalkit.suite.config import CandidateConfig, PromptConfig, SuiteConfig, load_suite
-from evalkit.suite.schema import StrictModel
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 

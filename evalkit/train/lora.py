@@ -19,7 +19,7 @@ from typing import Any
 
 from evalkit.errors import BackendUnavailable, ModelError
 from evalkit.progress import library_bars_silenced
-from evalkit.record.machine import cpu_has_native_bf16
+from evalkit.record.environment import cpu_has_native_bf16
 from evalkit.train.config import LoraSettings, TrainConfig
 from evalkit.train.reporting import TrainingReporter
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ModelError
-from evalkit.record.machine import SPEED_FLAGS, cpu_flags, cpu_model
+from evalkit.record.environment import SPEED_FLAGS, cpu_flags, cpu_model
 from evalkit.train.manifests import Manifest as Manifest
 from evalkit.train.manifests import TrainingIdentity as TrainingIdentity
 

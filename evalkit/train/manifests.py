@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
 
-from evalkit.record.clock import utc_now
+from evalkit.record.environment import utc_now
 
 __all__ = ["MANIFESTS", "CandidateManifest", "Manifest", "ManifestsSection", "TrainingIdentity"]
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from evalkit.errors import ModelError
 from evalkit.files.safe_write import check_replaceable, staged_directory
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint, resolve_model
-from evalkit.record.clock import utc_now
-from evalkit.record.version import evalkit_version
+from evalkit.record.environment import evalkit_version, utc_now
 from evalkit.train.manifest import Manifest, read_manifest, write_manifest
 from evalkit.train.reporting import SilentReporter, TrainingReporter
 

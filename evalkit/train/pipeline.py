@@ -24,7 +24,7 @@ from evalkit.files.input_files import refuse_non_regular_file
 from evalkit.files.safe_write import check_replaceable, staged_directory
 from evalkit.models.sources import ResolvedModel, resolve_model
 from evalkit.prompting import PromptTemplate, template_hash
-from evalkit.record.version import evalkit_version
+from evalkit.record.environment import evalkit_version
 from evalkit.suite.config import SuiteConfig
 from evalkit.train.config import TrainConfig
 from evalkit.train.lora import CHECKPOINTS_DIR, load_training_model, require_qlora_support

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ConfigError
-from evalkit.record.clock import utc_now
+from evalkit.record.environment import utc_now
 
 if TYPE_CHECKING:
     from evalkit.judges.rubric import Rubric

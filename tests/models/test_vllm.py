@@ -11,7 +11,7 @@ import pytest
 from vllm_fixtures import make_lora, shared_hf_backend, shared_vllm_backend, tiny_vllm_models
 
 from evalkit.errors import BackendUnavailable, ModelError
-from evalkit.models.lora_adapter import adapter_rank, engine_lora_rank
+from evalkit.models.sources import adapter_rank, engine_lora_rank
 from evalkit.models.vllm import import_vllm
 from evalkit.suite.config import GenerationConfig
 

