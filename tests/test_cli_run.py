@@ -174,7 +174,7 @@ def test_interrupted_run_leaves_no_finished_looking_directory(
     def explode(run: object, **options: object) -> str:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("evalkit.report.render_report", explode)
+    monkeypatch.setattr("evalkit.report.render.render_report", explode)
     assert main(["run", str(suite)]) == 130
     root = suite.parent.parent / "reports" / "tiny"
     assert [p.name for p in root.iterdir()] == [], "staging directory must be removed"

@@ -52,12 +52,12 @@ def write_suite(root: Path) -> Path:
 # Runs the suite in a child that SIGKILLs itself at the named point.
 KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
-    import evalkit.api, evalkit.report
+    import evalkit.api, evalkit.report.render
     from evalkit.api import run_suite
 
     point = sys.argv[3]
     if point == "while-writing":  # the staging directory exists, the report is being rendered
-        evalkit.report.render_report = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        evalkit.report.render.render_report = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     elif point == "after-writing":  # the directory is in place, the store has not committed
         real = evalkit.api.write_run
         def write_then_die(*args, **kwargs):
@@ -122,7 +122,7 @@ def test_a_full_disk_while_writing_the_directory_stores_nothing_and_leaves_nothi
     def full_disk(*args: Any, **kwargs: Any) -> str:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("evalkit.report.render_report", full_disk)
+    monkeypatch.setattr("evalkit.report.render.render_report", full_disk)
     with pytest.raises(OSError, match="No space left"):
         run_suite(suite, store=store)
     assert stored_runs(store) == []
