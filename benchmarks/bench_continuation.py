@@ -32,7 +32,7 @@ from evalkit.comparison.stats import rng_for
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import resolve_model
-from evalkit.record.machine import cpu_description
+from evalkit.record.environment import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -32,7 +32,7 @@ import yaml
 
 from evalkit.errors import BenchmarkError
 from evalkit.files.home import evalkit_home
-from evalkit.files.jsonl import json_objects
+from evalkit.files.input_files import json_objects
 from evalkit.files.safe_write import write_files_once
 
 CONTINUATION_TASK = "evalkit_continuation"
