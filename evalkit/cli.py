@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(subparsers)
+    for entry in COMMAND_MODULES:
+        module, _, function = entry.partition(":")
+        getattr(importlib.import_module(module), function or "register")(subparsers)
     add_examples(subparsers)
     for command in subparsers.choices.values():
         # Every command's --help ends with the same exit-code table.

@@ -1,4 +1,4 @@
-"""CLI subcommands, one module each; every module exposes ``register(subparsers)``.
+"""CLI subcommands; each entry names a module exposing ``register(subparsers)``, or ``module:function``.
 
 Each registered parser sets ``handler`` (a function taking the parsed namespace and
 returning an exit code) with ``parser.set_defaults(handler=...)``.
@@ -6,7 +6,7 @@ returning an exit code) with ``parser.set_defaults(handler=...)``.
 
 COMMAND_MODULES = [
     "evalkit.commands.run",
-    "evalkit.commands.data",
+    "evalkit.commands.train:register_data",
     "evalkit.commands.report",
     "evalkit.commands.compare",
     "evalkit.commands.history",

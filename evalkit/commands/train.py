@@ -1,8 +1,6 @@
-"""`evalkit train CONFIG`, `evalkit merge ADAPTER --out DIR`, and the data checks before them.
+"""`evalkit train CONFIG`, `evalkit merge ADAPTER --out DIR`, and `evalkit data`: the data before them.
 
-Also adds three actions to `evalkit data` (through its DATA_ACTIONS hook; `data` is
-registered before this module in COMMAND_MODULES):
-
+* `evalkit data classifier --out DIR [--count N --seed S]`: make the classifier data
 * `evalkit data lint FILE [--config TRAIN.yaml] [--force]`
 * `evalkit data leakage TRAIN EVAL [--field input] [--threshold 0.5]`
 * `evalkit data preferences [--train ...] [--suite ...] [--out ...]`
@@ -47,12 +45,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="replace --out even when it is not empty and was not made by evalkit")
     merge.set_defaults(handler=handle_merge)
 
-    from evalkit.commands.data import DATA_ACTIONS
 
-    # The newest group is this parser's: every build of the parser appends one.
-    if DATA_ACTIONS:
-        register_data_checks(DATA_ACTIONS[-1])
 
+
+def register_data(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``data`` command group: make the classifier data, and the checks before training."""
+    parser = subparsers.add_parser("data", help="make and check datasets")
+    actions = parser.add_subparsers(dest="data_command", metavar="ACTION")
+    actions.required = True
+    classifier = actions.add_parser("classifier", help="generate the customer-support classifier data")
+    classifier.add_argument("--out", default="data/classifier", help="output directory (default: %(default)s)")
+    classifier.add_argument("--count", type=int, default=800, help="examples in total (default: %(default)s)")
+    classifier.add_argument("--seed", type=int, default=20261128, help="generator seed (default: %(default)s)")
+    classifier.add_argument(
+        "--extra-train",
+        type=int,
+        default=1200,
+        help="messages generated for train only, after the split (default: %(default)s)",
+    )
+    classifier.set_defaults(handler=handle_classifier)
+    register_data_checks(actions)
+
+
+def handle_classifier(args: argparse.Namespace) -> int:
+    """Generate and write the classifier train/eval split."""
+    from evalkit.data.classifier_split import write_classifier_data
+
+    if args.count < 100:
+        raise ConfigError("--count: at least 100 examples are needed for a useful split")
+    if args.extra_train < 0:
+        raise ConfigError("--extra-train: must be 0 or more")
+    train, evaluation = write_classifier_data(
+        Path(args.out), count=args.count, seed=args.seed, extra_train=args.extra_train
+    )
+    console.print(f"wrote {train} and {evaluation}")
+    return 0
 
 def register_data_checks(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``lint``, ``leakage`` and ``preferences`` to the ``evalkit data`` action group."""

@@ -9,8 +9,7 @@ present.
 
 torch and transformers are imported inside the functions that use them: the backend
 registry imports this module to learn its name (``@register_backend("hf")``), and a run
-on another backend, or answered from the cache, never loads them. Seeded sampling (one
-generator per item, so a batch's composition never changes an item's draws) is at the end.
+on another backend, or answered from the cache, never loads them.
 """
 
 from __future__ import annotations
@@ -23,9 +22,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-import torch
-from transformers import LogitsProcessor
 
 from evalkit.errors import ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
@@ -250,7 +246,7 @@ class HFBackend:
 
             processors.append(json_schema_processor(tokenizer, int(model.config.vocab_size), constraint))
         if settings.temperature > 0 and seeds is not None:
-            from evalkit.models.hf import SeededSampler
+            from evalkit.models.seeded_sampling import SeededSampler
 
             # Sampling by Gumbel-max after any mask, then greedy: each row draws from its own seed.
             processors.append(SeededSampler(seeds, settings.temperature))
@@ -303,29 +299,3 @@ def adapter_base_model(adapter: Path) -> str | None:
         return None
     value = json.loads(config.read_text()).get("base_model_name_or_path")
     return str(value) if value else None
-
-
-# Sampling that does not depend on the batch: one seeded generator per sequence.
-# Keeps log(-log(u)) finite at the ends of (0, 1).
-_TINY = 1e-20
-
-
-class SeededSampler(LogitsProcessor):
-    """Turns greedy decoding into temperature sampling with one generator per row."""
-
-    def __init__(self, seeds: Sequence[int], temperature: float) -> None:
-        """One generator per batch row, seeded from ``seeds``; ``temperature`` > 0."""
-        if temperature <= 0:
-            raise ValueError("SeededSampler needs temperature > 0")
-        self.temperature = temperature
-        self.generators = [torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds]
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """Return ``scores / t`` plus per-row Gumbel noise (the argmax is then a sample)."""
-        if scores.shape[0] != len(self.generators):
-            raise RuntimeError(f"SeededSampler has {len(self.generators)} seeds for {scores.shape[0]} rows")
-        vocab = scores.shape[-1]
-        uniform = torch.stack([torch.rand(vocab, generator=g, dtype=torch.float64) for g in self.generators])
-        gumbel = -torch.log(-torch.log(uniform.clamp(_TINY, 1.0 - 1e-16)))
-        scaled = scores.double() / self.temperature + gumbel.to(scores.device)
-        return scaled.to(scores.dtype)  # type: ignore[return-value]
