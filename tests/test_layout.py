@@ -1,4 +1,5 @@
-"""The layout rules docs/architecture.md states, checked: no import cycle, no oversized module, light leaves.
+"""The layout rules docs/architecture.md states, checked: no import cycle, no oversized module, light leaves,
+a top level of entry points only, few fragments.
 
 Importing ``a.b.c`` runs package ``a.b``'s ``__init__`` first, so a module outside ``a.b``
 that imports ``a.b.c`` depends on that ``__init__`` too: the graph counts that edge (an
@@ -104,7 +105,32 @@ def test_no_module_over_800_lines() -> None:
 
 
 def test_loading_a_suite_and_the_run_codec_imports_no_numpy_pandas_or_torch() -> None:
-    code = ("import sys, evalkit.suite.config, evalkit.record.run_records, evalkit.record.run_sections, evalkit.bars.verdict, evalkit.cli; "
+    code = ("import sys, evalkit.suite.config, evalkit.record.run_records, evalkit.record.run_sections, "
+            "evalkit.bars.verdict, evalkit.cli; "
             "print(sorted(m for m in ('numpy', 'pandas', 'torch') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+# The shape docs/architecture.md describes (issue 27): one folder per capability, so the
+# package's top level holds the entry points and the run flow only; fragments folded into
+# the modules they serve (a reader pays for every file they open).
+MAX_TOP_LEVEL_MODULES = 12
+MAX_FRAGMENTS = 5
+FRAGMENT_LINES = 40  # lines of code, comments and blank lines not counted
+
+
+def _code_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines()
+               if line.strip() and not line.strip().startswith("#"))
+
+
+def test_the_top_level_holds_the_entry_points_and_the_run_flow_only() -> None:
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+def test_few_fragments() -> None:
+    fragments = sorted(name for name, path in _modules().items()
+                       if path.name != "__init__.py" and _code_lines(path) < FRAGMENT_LINES)
+    assert len(fragments) <= MAX_FRAGMENTS, fragments
