@@ -69,10 +69,10 @@ chromium:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 test: install chromium
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra -n 2 --dist worksteal --durations=25
 
 test-fast: install chromium
-	$(BIN)/python -m pytest -q -ra -m "not slow"
+	$(BIN)/python -m pytest -q -ra -n 2 --dist worksteal -m "not slow"
 
 lint: install
 	$(BIN)/ruff check evalkit tests benchmarks

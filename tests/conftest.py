@@ -18,6 +18,15 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two xdist workers. Each worker, and what it starts, gets one math
+    # thread: two workers whose torch pools wanted both cores waited on each other for
+    # minutes. The workers also inherit the controller's COLUMNS=80, where the CLI tests
+    # expect what a CI log gets (no COLUMNS: the console's piped width).
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+    os.environ.pop("COLUMNS", None)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_run_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
