@@ -30,8 +30,8 @@ PREFERENCES = REPO / "data" / "classifier" / "preferences.jsonl"
 
 def main() -> int:
     os.environ["EVALKIT_HOME"] = tempfile.mkdtemp(prefix="evalkit-contamination-")  # an empty cache
-    from evalkit.benchmarks.documents import benchmark_documents
     from evalkit.benchmarks.spec import BenchmarkSpec
+    from evalkit.benchmarks.tasks import benchmark_documents
     from evalkit.contamination import ngrams as overlap
     from evalkit.data.items import load_items
     from evalkit.data.leakage import comparison_text

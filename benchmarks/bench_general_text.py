@@ -92,7 +92,7 @@ def main() -> int:
         print(json.dumps(line), flush=True)
         results.append(line)
     if args.vllm:
-        from evalkit.benchmarks.vllm_lm import EvalkitVLLM
+        from evalkit.benchmarks.lm import EvalkitVLLM
         from evalkit.models.vllm import VLLMBackend
 
         engine = VLLMBackend()

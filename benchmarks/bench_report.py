@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_report.py [--items 10000] [--judged 500]
 
-Renders the synthetic classifier run (evalkit.testing.runs: four candidates, every
+Renders the synthetic classifier run (evalkit.testing.tiny_model: four candidates, every
 section filled, the comparison computed) at 1,000 and at N items, opens each in
 Debian's headless Chromium and prints the figures side by side with their ratio, so a
 change in how the report scales shows up as a ratio far from the item ratio.
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from evalkit.report.render import render_report
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

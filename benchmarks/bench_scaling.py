@@ -13,7 +13,7 @@ Run: .venv/bin/python benchmarks/bench_scaling.py [--items 32] [--max-new-tokens
    the executor's own parallelism, which CPU contention from other processes cannot hide.
 2. Endpoint fleet (target: 2 endpoints >= 1.7x the items/s of 1 at the same per-endpoint
    concurrency, identical completions): scripted OpenAI-compatible endpoints on
-   loopback (evalkit.models.scripted_endpoint) that answer after a fixed ``--delay``,
+   loopback (evalkit.models.mock) that answer after a fixed ``--delay``,
    so the endpoints are the bottleneck, as GPU servers are.
 
 On a shared machine compare the ratios, not the seconds; the CPU model and flags and
@@ -98,7 +98,7 @@ def bench_ray_io(units: int, delay: float) -> dict[str, Any]:
 
     from evalkit.executors.ray_executor import RayExecutor
     from evalkit.models.backend import ModelVariant
-    from evalkit.models.scripted_endpoint import ScriptedEndpoint
+    from evalkit.models.mock import ScriptedEndpoint
     from evalkit.models.sources import hosted_model
     from evalkit.suite.config import GenerationConfig, RayExecutorConfig
 
@@ -135,7 +135,7 @@ def bench_ray_io(units: int, delay: float) -> dict[str, Any]:
 def bench_fleet(items: int, delay: float, concurrency: int) -> dict[str, Any]:
     """Time the same requests on a fleet of 1 scripted endpoint and of 2, same per-endpoint concurrency."""
     from evalkit.models.fleet import EndpointFleet
-    from evalkit.models.scripted_endpoint import ScriptedEndpoint
+    from evalkit.models.mock import ScriptedEndpoint
 
     conversations = [[{"role": "user", "content": f"ticket {n}: where is my order?"}] for n in range(items)]
     figures: dict[str, Any] = {}

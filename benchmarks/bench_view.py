@@ -4,7 +4,7 @@ Targets (issue: the review loop): on a store of 100 runs x 10,000 items, the run
 answers in < 300 ms and a diff page in < 1 s on the 2-core machine; memory stays
 bounded (every page is paginated with SQL LIMIT/OFFSET; the diff loads scores only).
 
-The store: ``--sources`` distinct synthetic runs (:func:`evalkit.testing.runs.synthetic_run`,
+The store: ``--sources`` distinct synthetic runs (:func:`evalkit.testing.tiny_model.synthetic_run`,
 base and lora, the suite's real checks) saved through ``RunStore.save_run``, then copied
 inside SQLite under new ids and start times up to ``--runs`` runs (a copy costs seconds
 where scoring 10,000 items again costs a minute; neighbours in time come from different
@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from evalkit.store import RunStore
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 SUITE = "classifier"
 CANDIDATES = ("base", "lora")

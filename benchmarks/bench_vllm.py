@@ -126,9 +126,8 @@ def main() -> None:
 
     try:
         from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
-        from evalkit.benchmarks.lm import EvalkitLM
+        from evalkit.benchmarks.lm import EvalkitLM, EvalkitVLLM
         from evalkit.benchmarks.spec import BenchmarkSpec
-        from evalkit.benchmarks.vllm_lm import EvalkitVLLM
     except ImportError as exc:
         results["mmlu_mini"] = f"not run: {exc}"
     else:

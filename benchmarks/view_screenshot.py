@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/view_screenshot.py docs/view-diff.png [--height 1500]
 
-Builds a small store of two synthetic classifier runs (:func:`evalkit.testing.runs.synthetic_run`,
+Builds a small store of two synthetic classifier runs (:func:`evalkit.testing.tiny_model.synthetic_run`,
 a day apart), serves it with the real viewer on loopback, opens the diff of the two runs'
 ``lora`` candidates narrowed to the items whose exact match flipped from pass to fail,
 scores one of them, and captures the top of the page at 1280 px wide.
@@ -17,10 +17,8 @@ from pathlib import Path
 from report_screenshot import ARGS, CHROMIUM
 
 from evalkit.store import RunStore
-from evalkit.testing.runs import synthetic_run
-from evalkit.view.app import ViewConfig
-from evalkit.view.security import Access
-from evalkit.view.server import running
+from evalkit.testing.tiny_model import synthetic_run
+from evalkit.view.app import Access, ViewConfig, running
 
 
 def main() -> None:

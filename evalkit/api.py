@@ -10,7 +10,7 @@ from evalkit.errors import StoreError
 from evalkit.progress import Progress, library_bars_silenced
 from evalkit.record.resolved_suite import record_resolved_suite, resolved_suite_section
 from evalkit.record.results import RunResult
-from evalkit.record.run_output import write_run
+from evalkit.record.run_dir import write_run
 from evalkit.runner import execute_suite
 from evalkit.stages import SuiteInputs
 from evalkit.store import RunStore, default_store_path, resolve_store_path

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from evalkit.commands import COMMAND_MODULES
-from evalkit.commands.help_text import add_examples
+from evalkit.commands.console import add_examples
 from evalkit.errors import EvalkitError
 from evalkit.record.environment import evalkit_version
 

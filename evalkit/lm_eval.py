@@ -24,7 +24,7 @@ from evalkit.benchmarks.spec import MMLU_TASKS, BenchmarkSpec
 from evalkit.benchmarks.tasks import prepare_mmlu_task, task_yaml
 from evalkit.files.home import cache_home
 
-MODEL_MODULES = ("evalkit.benchmarks.lm", "evalkit.benchmarks.vllm_lm")
+MODEL_MODULES = ("evalkit.benchmarks.lm", "evalkit.benchmarks.lm")
 """Modules whose import registers an lm-eval model; a missing optional one is skipped."""
 
 

@@ -24,7 +24,7 @@ from jinja2.utils import Namespace
 
 from evalkit.data.items import Item
 from evalkit.errors import DataError
-from evalkit.files.digest import json_digest
+from evalkit.files.home import json_digest
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 
 Message = dict[str, str]

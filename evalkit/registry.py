@@ -28,7 +28,9 @@ built-in name fails in its own import, naming itself. Looking up a name nobody r
 raises :class:`UnknownName`, whose message lists what is available. Entries keep the
 order of ``builtin_modules``, then their registration order (run stages run in it).
 
-This module imports only :mod:`evalkit.errors` (a leaf): every layer may use it.
+This module also holds the two registries the suite grammar validates names against
+(:data:`BACKENDS`, :data:`JUDGE_PROVIDERS`); the check and stage registries sit beside
+their seams. It imports only :mod:`evalkit.errors` (a leaf): every layer may use it.
 """
 
 from __future__ import annotations
@@ -42,8 +44,17 @@ from typing import Any, Generic, TypeVar
 
 from evalkit.errors import ConfigError
 
-__all__ = ["PLUGIN_GROUP", "DuplicateName", "Origin", "PluginError", "Registry", "UnknownName", "load_plugins",
-           "reference_of"]
+__all__ = [
+    "PLUGIN_GROUP",
+    "DuplicateName",
+    "Origin",
+    "PluginError",
+    "Registry",
+    "UnknownName",
+    "load_plugins",
+    "reference_of",
+]
+
 
 T = TypeVar("T")
 
@@ -272,3 +283,34 @@ class Registry(Generic[T]):
     @staticmethod
     def _describe(entry: Any) -> str:
         return reference_of(entry) or repr(entry)
+
+
+# The seams' registries that the suite grammar validates names against live here, apart
+# from the code they name (the judge clients, the model backends), so the suite config
+# checks ``provider:`` and ``backend:`` without importing an API SDK, torch or vLLM. The
+# check and stage registries live beside their seams (:mod:`evalkit.checks.registry`,
+# :mod:`evalkit.stages`), which the grammar does not import.
+
+# Judge providers: the names a suite's ``judge: {provider: ...}`` may give. Each provider
+# registers its factory where it is defined, with
+# :func:`evalkit.judges.clients.register_provider`. A factory takes
+# ``(JudgeClientSpec, backends)`` and returns a judge client.
+JUDGE_PROVIDERS: Registry[Callable[..., Any]] = Registry("judge provider", builtin_modules=(
+    "evalkit.judges.providers",
+))
+"""Provider name -> client factory (typed loosely here: see the docstring)."""
+
+
+# Model backends: the names a candidate's ``backend:`` may give. Each backend registers
+# itself where it is defined, with :func:`evalkit.models.backend.register_backend` (each
+# keeps torch and vLLM inside its functions, so importing its module costs little).
+BackendFactory = Callable[[], Any]
+"""Returns a new :class:`evalkit.models.backend.Backend` (typed loosely here: see the docstring)."""
+
+BACKENDS: Registry[BackendFactory] = Registry("backend", builtin_modules=(
+    "evalkit.models.hf",
+    "evalkit.models.mock",
+    "evalkit.models.openai_server",
+    "evalkit.models.vllm",
+))
+"""Backend name -> factory (a class taking no arguments, or a function returning a backend)."""

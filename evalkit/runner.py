@@ -20,7 +20,7 @@ from typing import Any
 from evalkit.checks import Check, metric_declarations
 from evalkit.checks.sampling import expand_samples, record_sampling, score_samples
 from evalkit.executors import ChunkUsage, Executor, open_executor
-from evalkit.files.digest import file_sha256
+from evalkit.files.home import file_sha256
 from evalkit.models.backend import Backend, GenerationItem, create_backend
 from evalkit.models.fleet import fleet_key_options
 from evalkit.models.runtime import runtime_identity
@@ -288,7 +288,7 @@ def execute_suite(
                 continue
             get_backend = functools.partial(_backend, backends, plan.config.backend)
             if plan.config.constrain:
-                # The report places a constrained control beside the fine-tunes (evalkit.report.controls).
+                # The report places a constrained control beside the fine-tunes (evalkit.report.failures).
                 run.sections.setdefault("controls", {})[plan.config.name] = {"constrain": plan.config.constrain}
             run.candidates.append(evaluate_candidate(inputs, plan, get_backend, progress, cache, executor,
                                                       usage=run.sections.setdefault("usage", {}),

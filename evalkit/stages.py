@@ -65,7 +65,7 @@ STAGES: Registry[RunStage] = Registry("stage", builtin_modules=(
     "evalkit.train.candidates",
     "evalkit.judges.stage",
     "evalkit.parity.checks",
-    "evalkit.parity.merge_agreement",
+    "evalkit.parity.checks",
     "evalkit.slices.compare",
     "evalkit.sweeps.stage",
     "evalkit.models.fleet_stage",

@@ -45,7 +45,7 @@ def test_schema_out_writes_a_file(tmp_path: Path) -> None:
 
 
 def test_help_examples_name_files_the_repository_has() -> None:
-    from evalkit.commands.help_text import COMMAND_EXAMPLES
+    from evalkit.commands.console import COMMAND_EXAMPLES
 
     repo = Path(__file__).resolve().parents[1]
     for command, examples in COMMAND_EXAMPLES.items():

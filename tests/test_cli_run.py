@@ -167,7 +167,7 @@ def test_debug_shows_the_traceback(make_suite: SuiteWriter) -> None:
 def test_interrupted_run_leaves_no_finished_looking_directory(
     make_suite: SuiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evalkit.record import run_output
+    from evalkit.record import run_dir
 
     suite = make_suite()
 
@@ -178,4 +178,4 @@ def test_interrupted_run_leaves_no_finished_looking_directory(
     assert main(["run", str(suite)]) == 130
     root = suite.parent.parent / "reports" / "tiny"
     assert [p.name for p in root.iterdir()] == [], "staging directory must be removed"
-    assert run_output.write_run  # the writer is the one under test
+    assert run_dir.write_run  # the writer is the one under test

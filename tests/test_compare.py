@@ -303,7 +303,7 @@ def test_history_command_shows_trends_and_drift(tmp_path: Path, capsys: pytest.C
 
 def test_compare_accepts_run_directories_with_and_without_a_store(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from evalkit.record.run_output import write_run
+    from evalkit.record.run_dir import write_run
 
     good, worse = [1.0] * 900 + [0.0] * 100, [1.0] * 800 + [0.0] * 200
     week1 = run_of(candidate("base", {"exact_match": good}), candidate("lora", {"exact_match": good}),

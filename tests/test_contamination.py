@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from evalkit.benchmarks.documents import benchmark_documents
 from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.benchmarks.tasks import question_prompt
+from evalkit.benchmarks.tasks import benchmark_documents, question_prompt
 from evalkit.contamination import ngrams as overlap
 from evalkit.contamination.section import ContaminationSection
 from evalkit.contamination.stage import run_contamination
@@ -187,7 +186,7 @@ def _suite(root: Path, candidates: list[dict[str, Any]], **overrides: Any) -> Pa
 
 def _adapter(root: Path, name: str, manifest_data: Path | None = None) -> str:
     """An adapter directory (the stage reads only its manifest), optionally recording its training data."""
-    from evalkit.files.digest import file_sha256
+    from evalkit.files.home import file_sha256
 
     directory = root / "adapters" / name
     directory.mkdir(parents=True)

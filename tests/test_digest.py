@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.benchmarks.cache import task_files_digest
-from evalkit.files.digest import file_sha256, files_digest
+from evalkit.benchmarks.evaluate import task_files_digest
+from evalkit.files.home import file_sha256, files_digest
 from evalkit.models.sources import adapter_fingerprint
 from evalkit.store.cache import prompt_format_fingerprint
 

@@ -16,7 +16,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.commands.export import FORMULA_TRIGGERS
 from evalkit.store import RunStore
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 # OWASP's CSV-injection examples and their neighbours: each starts with a trigger character.
 HOSTILE = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import BenchmarkError, DataError
-from evalkit.files.input_files import json_objects
+from evalkit.files.yaml_source import json_objects
 
 
 def test_separators_inside_a_string_do_not_split_a_record_and_line_numbers_stay_true(tmp_path: Path) -> None:

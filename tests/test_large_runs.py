@@ -14,14 +14,13 @@ import yaml
 
 from evalkit.api import run_suite
 from evalkit.checks.sampling import expand_samples
-from evalkit.record.run_dir import load_run_dir
-from evalkit.record.run_output import write_run
+from evalkit.record.run_dir import load_run_dir, write_run
 from evalkit.record.run_records import FLIP_IDS_KEPT, summary_sections
 from evalkit.record.run_sections import comparison_section
 from evalkit.record.tables import comparison_frame
 from evalkit.store import RunStore
 from evalkit.suite.config import GenerationConfig
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 from tests.test_write_order import write_suite
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from evalkit.parity.merge_agreement import MIN_MERGE_AGREEMENT, agreement, record_merge_agreement
+from evalkit.parity.checks import MIN_MERGE_AGREEMENT, agreement, record_merge_agreement
 from evalkit.progress import SilentProgress
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.report.render import render_report

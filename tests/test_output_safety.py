@@ -15,8 +15,8 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.files.safe_write import MARKER_NAME
-from evalkit.record.run_output import write_run
-from evalkit.testing.runs import synthetic_run
+from evalkit.record.run_dir import write_run
+from evalkit.testing.tiny_model import synthetic_run
 
 SuiteWriter = Any
 

@@ -8,7 +8,7 @@ import pytest
 
 from evalkit.errors import ConfigError
 from evalkit.store import CachedGeneration, GenerationCache, RunStore
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 HOSTILE = "\ud800 lone \udfff\x00 NUL [/] </script>" + "y" * 1_000_000
 

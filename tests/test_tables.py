@@ -10,9 +10,9 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.comparison.compare import compare_candidates
-from evalkit.record.run_output import write_run
+from evalkit.record.run_dir import write_run
 from evalkit.record.tables import comparison_frame
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,13 @@ import pytest
 import yaml
 
 from evalkit.errors import ConfigError
-from evalkit.files.input_files import refuse_non_regular_file
-from evalkit.files.yaml_source import MAX_YAML_DEPTH, MAX_YAML_NODES, load_yaml_with_nodes, parse_yaml_text
+from evalkit.files.yaml_source import (
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    load_yaml_with_nodes,
+    parse_yaml_text,
+    refuse_non_regular_file,
+)
 
 VALID = """\
 defaults: &defaults {backend: mock, options: {echo: expected}}

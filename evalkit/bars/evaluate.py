@@ -44,8 +44,7 @@ from evalkit.bars.spec import (
 )
 from evalkit.bars.verdict import run_verdict
 from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
-from evalkit.judges.counted import judge_metric_not_counted
-from evalkit.judges.failures import failures_exceeded
+from evalkit.judges.section import failures_exceeded, judge_metric_not_counted
 from evalkit.record.run_sections import comparison_section, sweep_pick
 from evalkit.slices.compare import sliced_values
 from evalkit.stages import register_stage

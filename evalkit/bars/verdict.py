@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from evalkit.bars.result import BarRecord
-from evalkit.judges.counted import judge_metric_not_counted
+from evalkit.judges.section import judge_metric_not_counted
 from evalkit.record.results import RunResult
 from evalkit.record.run_sections import bars_section, compared_baseline, comparison_section
 

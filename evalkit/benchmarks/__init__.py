@@ -8,7 +8,7 @@
 * :mod:`~evalkit.benchmarks.lm`: ``EvalkitLM``, the lm-eval model that scores with the
   run's in-memory models (registered as ``evalkit-hf``).
 * :mod:`~evalkit.benchmarks.evaluate`: one benchmark through ``simple_evaluate``.
-* :mod:`~evalkit.benchmarks.gate`: where a candidate dropped against the baseline.
+* :mod:`~evalkit.benchmarks.stage`: where a candidate dropped against the baseline.
 * :mod:`~evalkit.benchmarks.stage`: the run stage that ties them together.
 
 Importing this package imports neither torch nor lm-eval; the suite config imports it.

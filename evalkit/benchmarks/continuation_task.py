@@ -32,8 +32,8 @@ import yaml
 
 from evalkit.errors import BenchmarkError
 from evalkit.files.home import evalkit_home
-from evalkit.files.input_files import json_objects
 from evalkit.files.safe_write import write_files_once
+from evalkit.files.yaml_source import json_objects
 
 CONTINUATION_TASK = "evalkit_continuation"
 ITEMS_FILE = Path(__file__).resolve().parent / "continuation" / "items.jsonl"

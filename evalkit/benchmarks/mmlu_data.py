@@ -31,10 +31,9 @@ from typing import Any
 from filelock import FileLock
 
 from evalkit.errors import BenchmarkError
-from evalkit.files.digest import file_sha256
-from evalkit.files.home import evalkit_home
-from evalkit.files.input_files import json_objects
+from evalkit.files.home import evalkit_home, file_sha256
 from evalkit.files.safe_write import write_text
+from evalkit.files.yaml_source import json_objects
 
 MMLU_TEST_SIZE = 14_042
 """Questions in MMLU's test split."""

@@ -51,7 +51,7 @@ class DataSource(SectionModel):
 class SubjectDrop(SectionModel):
     """One subject's accuracy change from the baseline to a candidate (a negative ``delta`` is a drop).
 
-    Built by :func:`evalkit.benchmarks.gate.subject_drops`; ``n`` is the questions the
+    Built by :func:`evalkit.benchmarks.stage.subject_drops`; ``n`` is the questions the
     candidate answered there.
     """
 
@@ -63,7 +63,7 @@ class SubjectDrop(SectionModel):
 
 
 class BaselineDrop(SectionModel):
-    """A candidate's change on one benchmark against the baseline (:func:`evalkit.benchmarks.gate.drop_summary`)."""
+    """A candidate's change on one benchmark against the baseline (:func:`evalkit.benchmarks.stage.drop_summary`)."""
 
     baseline: str
     baseline_acc: float

@@ -21,27 +21,51 @@ ran, and every benchmark entry, it:
 Candidates that are the same weights (a prompt variant of the base, say) are scored
 once: benchmarks ignore the suite's task prompt, so their results are equal by
 construction, and the entry says ``same_as``. Outcomes are cached across runs
-(:mod:`evalkit.benchmarks.cache`): a candidate whose weights, dtype and task are unchanged
+(:mod:`evalkit.benchmarks.evaluate`): a candidate whose weights, dtype and task are unchanged
 is not scored again, its model is not even loaded, and the entry says ``cached``.
 
 When the run has a Ray executor, each benchmark is scored on its workers instead
-(:mod:`evalkit.benchmarks.sharding`: MMLU in question-range shards, another task whole),
+(below: MMLU in question-range shards, another task whole),
 by the HF backend each worker already holds, and merged on the driver into the same
 entry a local run writes; only the driver writes the results cache and the run.
+
+Also in this module:
+
+* Where a candidate lost general capability: its drop against the baseline, per subject.
+* Benchmark shards on the run's Ray workers, merged into exactly a local run's outcome.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from evalkit.benchmarks.cache import BenchmarkCache, benchmark_key
-from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask, evaluate_benchmark, prepare_benchmark
-from evalkit.benchmarks.gate import describe_drop, drop_summary
-from evalkit.benchmarks.section import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectResult
-from evalkit.benchmarks.sharding import WorkerScoring
+import yaml
+from filelock import FileLock
+
+from evalkit.benchmarks.evaluate import (
+    BenchmarkCache,
+    BenchmarkOutcome,
+    BenchmarkTask,
+    benchmark_key,
+    evaluate_benchmark,
+    mean_stderr,
+    prepare_benchmark,
+    subject_scores,
+)
+from evalkit.benchmarks.section import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectDrop, SubjectResult
+from evalkit.benchmarks.spec import Formulation
+from evalkit.benchmarks.tasks import task_yaml
 from evalkit.comparison.thresholds import Threshold
 from evalkit.errors import BenchmarkError
+from evalkit.files.home import evalkit_home
+from evalkit.files.safe_write import write_text
+from evalkit.files.yaml_source import json_objects
 from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
@@ -50,6 +74,305 @@ from evalkit.record.run_facts import METRIC_KINDS
 from evalkit.stages import SuiteInputs, register_stage
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 
+__all__ = [
+    "SubjectDrop", "describe_drop", "drop_summary", "subject_drops",
+]
+
+
+# Where a candidate lost general capability: its drop against the baseline, per subject.
+#
+# The verdict (regressed or not, with paired statistics) is the comparison's
+# (:mod:`evalkit.comparison.compare`, from the per-item values); this module says *where* the drop
+# is: the overall change and the subjects that dropped most, for the benchmarks section
+# of the run summary and the report.
+
+def subject_drops(
+    baseline: Mapping[str, Mapping[str, Any]], candidate: Mapping[str, Mapping[str, Any]],
+    higher_is_better: bool = True,
+) -> list[SubjectDrop]:
+    """Return every subject both measured, the worst change first (ties by name).
+
+    Args:
+        baseline: subject -> ``{"acc": float, "n": int}`` (the section's ``subjects``).
+        candidate: the same for the candidate.
+        higher_is_better: the metric's direction: when False, a rise is the worst change.
+    """
+    drops = [
+        SubjectDrop(
+            subject=subject,
+            baseline_acc=float(baseline[subject]["acc"]),
+            acc=float(scores["acc"]),
+            delta=float(scores["acc"]) - float(baseline[subject]["acc"]),
+            n=int(scores["n"]),
+        )
+        for subject, scores in candidate.items()
+        if subject in baseline
+    ]
+    sign = 1.0 if higher_is_better else -1.0
+    return sorted(drops, key=lambda d: (sign * d.delta, d.subject))
+
+
+def drop_summary(
+    baseline_name: str,
+    baseline: Mapping[str, Any],
+    candidate: Mapping[str, Any],
+    max_drop: str,
+    worst: int = 5,
+    higher_is_better: bool = True,
+) -> BaselineDrop:
+    """Summarise a candidate's change on one benchmark against the baseline.
+
+    Args:
+        baseline_name: the baseline candidate.
+        baseline: the baseline's benchmark entry (``acc``, ``subjects`` ...).
+        candidate: the candidate's benchmark entry.
+        max_drop: the threshold in effect (``3%`` or ``2pt``), recorded beside the drop.
+        worst: how many of the most-dropped subjects to list.
+        higher_is_better: the metric's direction (bits per byte: False, a rise is worse).
+
+    Returns:
+        The entry's ``vs_baseline`` record; only subjects that got worse are listed in
+        ``worst_subjects``, the worst first.
+    """
+    base_acc = float(baseline["acc"])
+    acc = float(candidate["acc"])
+    drops = subject_drops(baseline.get("subjects", {}), candidate.get("subjects", {}), higher_is_better)
+    sign = 1.0 if higher_is_better else -1.0
+    summary = BaselineDrop(
+        baseline=baseline_name,
+        baseline_acc=base_acc,
+        acc=acc,
+        delta=acc - base_acc,
+        relative_delta=(acc - base_acc) / base_acc if base_acc else None,
+        max_drop=max_drop,
+        worst_subjects=[d for d in drops[:worst] if sign * d.delta < 0],
+    )
+    if not higher_is_better:  # set only when lower is better, so older sections keep their keys
+        summary.higher_is_better = False
+    return summary
+
+
+def describe_drop(candidate: str, task: str, summary: BaselineDrop) -> str:
+    """Return one line saying how much a candidate dropped and where most.
+
+    Example: ``lora: mmlu_mini 0.262 -> 0.241 (-2.1pt, -8.0%); worst: anatomy -20.0pt, ...``;
+    a metric whose lower values are better is written in its own units and says so
+    (``lora: general_text 0.912 -> 1.020 (+0.1080, +11.8%, lower is better); worst: dialogue +0.1500``).
+    """
+    relative = summary.relative_delta
+    lower_better = summary.higher_is_better is False
+
+    def change_of(delta: float) -> str:
+        return f"{delta:+.4f}" if lower_better else f"{delta * 100:+.1f}pt"
+
+    change = change_of(summary.delta) + (f", {relative * 100:+.1f}%" if relative is not None else "")
+    change += ", lower is better" if lower_better else ""
+    worst = ", ".join(f"{d.subject} {change_of(d.delta)}" for d in summary.worst_subjects[:3])
+    line = f"{candidate}: {task} {summary.baseline_acc:.3f} -> {summary.acc:.3f} ({change})"
+    return f"{line}; worst: {worst}" if worst else line
+
+
+# Benchmark shards on the run's Ray workers, merged into exactly a local run's outcome.
+#
+# When a run has an executor (:mod:`evalkit.executors`), the benchmarks stage scores a
+# candidate's benchmark there instead of on the driver:
+#
+# * **MMLU** (the bundled tasks) is cut into *question ranges*: consecutive runs of the
+#   task's ``data.jsonl``, in its order (subject by subject), balanced by question count,
+#   at most two per worker. Each shard is its own lm-eval task: the same YAML (prompt,
+#   choices, metric) over its lines, whose few-shot prefixes are already rendered in, so
+#   every question is shown and scored as in the whole task. The worker writes the shard's
+#   task directory itself (a worker need not see the driver's ``$EVALKIT_HOME``).
+# * **Any other lm-eval task** is one unit, evaluated whole on a worker: its aggregation
+#   (groups, weighted means, corpus metrics) is lm-eval's own, so it is not cut.
+#
+# A worker scores a unit with :class:`~evalkit.benchmarks.lm.EvalkitLM` on its own HF
+# backend (the one that generated, holding the model already) through
+# :func:`~evalkit.benchmarks.evaluate.evaluate_benchmark`. The driver merges MMLU shards
+# in the whole task's document order and aggregates with lm-eval's own functions
+# (``mean``, ``mean_stderr``) over the same list a local ``simple_evaluate`` aggregates,
+# so accuracy and stderr are the same floats, and per-subject figures are computed as
+# :func:`~evalkit.benchmarks.evaluate.collect_outcome` computes them. What can differ is
+# batch composition (a shard's requests are batched among themselves), which changes no
+# greedy log-likelihood comparison beyond float rounding: on float32 the tests find every
+# item equal; bf16 near-ties may flip, as generation's may.
+
+if TYPE_CHECKING:
+    from evalkit.executors import Executor
+
+BackendOf = Callable[[str], Backend]
+Record = dict[str, Any]
+SHARDS_PER_WORKER = 2
+"""MMLU shards per worker: two let a fast worker take a slow one's share."""
+
+
+def task_records(task: BenchmarkTask) -> list[Record]:
+    """Return an MMLU task's questions as its ``data.jsonl`` holds them, in lm-eval's document order."""
+    assert task.include_path is not None and task.formulation is not None, "MMLU tasks only"
+    data = task.include_path / "data.jsonl"
+    return [record for _, record in json_objects(data, "reinstall evalkit", BenchmarkError)]
+
+
+def split_ranges(count: int, shards: int) -> list[range]:
+    """Cut ``count`` documents into at most ``shards`` consecutive ranges, sizes differing by at most one."""
+    shards = max(1, min(shards, count))
+    size, extra = divmod(count, shards)
+    ranges, start = [], 0
+    for index in range(shards):
+        end = start + size + (1 if index < extra else 0)
+        ranges.append(range(start, end))
+        start = end
+    return ranges
+
+
+def write_shard_task(task: BenchmarkTask, records: Sequence[Record]) -> BenchmarkTask:
+    """Write (once) the lm-eval task of one MMLU shard under ``$EVALKIT_HOME`` and return it.
+
+    The shard's name is a digest of the whole task's name and of its lines, so a shard
+    is written once per machine and reused; the YAML is the whole task's but for its data.
+    """
+    assert task.formulation is not None, "MMLU tasks only"
+    data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    digest = hashlib.sha256(f"{task.task_name}:{data}".encode()).hexdigest()[:12]
+    name = f"{task.task_name}_shard_{digest}"
+    directory = evalkit_home() / "benchmarks" / "tasks" / name
+    config_file = directory / f"{name}.yaml"
+    if not config_file.is_file():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(directory.parent / f"{name}.lock")):
+            if not config_file.is_file():
+                directory.mkdir(exist_ok=True)
+                data_file = write_text(directory / "data.jsonl", data)
+                # The YAML goes last: a directory with a YAML is always complete.
+                config = task_yaml(name, data_file, cast("Formulation", task.formulation))
+                write_text(config_file, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    return replace(task, task_name=name, include_path=directory)
+
+
+def score_unit(backend_of: BackendOf, task: BenchmarkTask, variant: ModelVariant,
+               records: Sequence[Record] | None) -> BenchmarkOutcome:
+    """Score one unit on a worker: an MMLU shard (``records``) or a whole task (``records`` None)."""
+    # lm_eval and torch: loaded only when a benchmark scores
+    from evalkit.benchmarks.lm import EvalkitLM
+
+    unit_task = write_shard_task(task, records) if records is not None else task
+    backend: Any = backend_of("hf")  # the worker's HFBackend, holding the model generation loaded
+    lm = EvalkitLM(backend, variant, batch_size=task.spec.batch_size)
+    return evaluate_benchmark(unit_task, lm)
+
+
+def worker_scoring_dtype(backend_of: BackendOf, requested: str) -> tuple[str, str]:
+    """Return, on a worker, the dtype ``requested`` resolves to there and its device type."""
+    # lm_eval and torch: loaded only when a benchmark scores
+    from evalkit.benchmarks.lm import scoring_dtype
+
+    backend: Any = backend_of("hf")
+    device = backend.device
+    return scoring_dtype(requested, device), str(device.type)
+
+
+def ask_one_worker(executor: Executor, function: Callable[..., Any], *args: Any) -> Any:
+    """Run one small unit on a worker and return its value."""
+    answers: dict[int, Any] = {}
+    executor.map_units(function, [args], answers.__setitem__, lambda _: "a benchmark's dtype query")
+    return answers[0]
+
+
+def merge_outcomes(task: BenchmarkTask, shards: Sequence[Sequence[Record]], outcomes: Sequence[BenchmarkOutcome],
+                   seconds: float) -> BenchmarkOutcome:
+    """Merge MMLU shard outcomes into the whole task's, as one ``simple_evaluate`` would report it.
+
+    Items are laid out in the whole task's document order (shard by shard), the overall
+    score and stderr come from lm-eval's own ``mean`` and ``mean_stderr`` over that list
+    (lm-eval reports no stderr for a single item; evalkit's 0.0 stands in, as locally),
+    and every subject's figures are computed as a local outcome computes them.
+
+    Raises:
+        BenchmarkError: a shard's outcome lacks one of its questions.
+    """
+    from lm_eval.api.metrics import mean
+    from lm_eval.api.metrics import mean_stderr as lm_eval_mean_stderr
+
+    items: dict[str, float] = {}
+    by_subject: dict[str, list[float]] = {}
+    for records, outcome in zip(shards, outcomes, strict=True):
+        for record in records:
+            item_id = str(record["id"])
+            if item_id not in outcome.items:
+                raise BenchmarkError(f"benchmark '{task.spec.task}': a shard came back without question {item_id}")
+            items[item_id] = outcome.items[item_id]
+            by_subject.setdefault(str(record["subject"]), []).append(outcome.items[item_id])
+    values = list(items.values())
+    if not values:
+        raise BenchmarkError(f"task '{task.task_name}' produced no items")
+    stderr = lm_eval_mean_stderr(values) if len(values) > 1 else mean_stderr(values)
+    return BenchmarkOutcome(acc=float(mean(values)), stderr=float(stderr), metric=outcomes[0].metric, items=items,
+                            subjects=subject_scores(by_subject), seconds=seconds)
+
+
+def score_on_workers(executor: Executor, task: BenchmarkTask, variant: ModelVariant, label: str,
+                     progress: Progress) -> tuple[BenchmarkOutcome, int]:
+    """Score one candidate's benchmark on the executor's workers (see the module docstring).
+
+    Returns:
+        The merged outcome, and how many units (shards) it took.
+
+    A shard whose worker dies is retried on another (the executor's rule); one that
+    raises a :class:`~evalkit.errors.BenchmarkError` fails the run as a local one would.
+    """
+    started = time.perf_counter()
+    if task.formulation is None:
+        shards: list[list[Record]] = []
+        payloads: list[tuple[Any, ...]] = [(task, variant, None)]
+    else:
+        records = task_records(task)
+        shards = [records[r.start:r.stop] for r in split_ranges(len(records),
+                                                                SHARDS_PER_WORKER * executor.worker_count())]
+        payloads = [(task, variant, shard) for shard in shards]
+    outcomes: dict[int, BenchmarkOutcome] = {}
+    progress.start(f"{label}: {len(payloads)} shard(s) on {executor.worker_count()} worker(s)", len(payloads))
+
+    def keep(index: int, outcome: BenchmarkOutcome) -> None:
+        outcomes[index] = outcome
+        progress.advance(1)
+
+    executor.map_units(score_unit, payloads, keep,
+                       lambda index: f"benchmark shard {index + 1}/{len(payloads)} of {label}")
+    progress.finish()
+    seconds = time.perf_counter() - started
+    if not shards:
+        return replace(outcomes[0], seconds=seconds), 1
+    return merge_outcomes(task, shards, [outcomes[i] for i in range(len(shards))], seconds), len(shards)
+
+
+
+class WorkerScoring:
+    """The benchmarks stage's handle on the run's workers: dtype queries (once per dtype) and shard counts.
+
+    Args:
+        executor: the run's executor.
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        """Ask nothing yet; the first :meth:`dtype` call starts the workers if generation did not."""
+        self.executor = executor
+        self.shards = 0
+        self._dtypes: dict[str, tuple[str, str]] = {}
+
+    def dtype(self, requested: str) -> tuple[str, str]:
+        """Return (dtype, device type) that ``requested`` resolves to on the workers."""
+        if requested not in self._dtypes:
+            self._dtypes[requested] = ask_one_worker(self.executor, worker_scoring_dtype, requested)
+        return self._dtypes[requested]
+
+    def score(self, task: BenchmarkTask, variant: ModelVariant, label: str, progress: Progress) -> BenchmarkOutcome:
+        """Score one benchmark on the workers (:func:`score_on_workers`) and count its shards."""
+        outcome, shards = score_on_workers(self.executor, task, variant, label, progress)
+        self.shards += shards
+        return outcome
+
+
+# The run stage that evaluates a suite's ``benchmarks:`` on every candidate.
 
 def requested_dtype(config: CandidateConfig, task: BenchmarkTask) -> str:
     """Return the scoring dtype asked for: the spec's, else the candidate's (``auto`` resolves per device)."""
@@ -332,5 +655,3 @@ def _detectable(task: BenchmarkTask, run: RunResult, baseline: str, candidate: s
     kind = task.kind or ("binary" if np.all((base_values == 0.0) | (base_values == 1.0)) else "continuous")
     differences = np.array([other[i] for i in ids]) - base_values
     return detectable_drop(kind, base_values, differences), len(ids)  # type: ignore[arg-type]
-
-

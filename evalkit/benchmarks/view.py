@@ -15,8 +15,7 @@ from evalkit.benchmarks.section import BENCHMARKS, BenchmarkScore, BenchmarksSec
 from evalkit.contamination.view import benchmark_flags
 from evalkit.record.results import RunResult
 from evalkit.record.sections import parse_section
-from evalkit.report.charts import delta_bar_chart
-from evalkit.report.metric_format import format_delta, format_value
+from evalkit.report.charts import delta_bar_chart, format_delta, format_value
 
 WORST_SUBJECTS = 5
 

@@ -10,7 +10,7 @@ import jsonschema
 
 from evalkit.checks.registry import Check, CheckContext, Score, check
 from evalkit.errors import ConfigError
-from evalkit.files.input_files import refuse_non_regular_file
+from evalkit.files.yaml_source import refuse_non_regular_file
 
 
 def parse_json_object(text: str) -> tuple[Any, str]:

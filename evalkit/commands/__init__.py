@@ -16,6 +16,6 @@ COMMAND_MODULES = [
     "evalkit.commands.export",
     "evalkit.commands.schema",
     "evalkit.commands.models",
-    "evalkit.commands.plugins",
+    "evalkit.commands.models:register_plugins",
     "evalkit.view.cli",
 ]

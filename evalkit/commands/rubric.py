@@ -99,8 +99,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def handle_validate(args: argparse.Namespace) -> int:
     """Validate the schema, the level descriptions and the template's rendering."""
-    from evalkit.judges.prompt import pairwise_messages, pointwise_messages
-    from evalkit.judges.rubric import load_rubric
+    from evalkit.judges.rubric import load_rubric, pairwise_messages, pointwise_messages
 
     rubric = load_rubric(args.file)
     sample = rubric.sample
@@ -135,8 +134,7 @@ def _judge_spec(text: str, base_url: str | None = None) -> object:
 
 def handle_preview(args: argparse.Namespace) -> int:
     """Print the judge's prompt for one item of a suite."""
-    from evalkit.judges.prompt import pointwise_messages
-    from evalkit.judges.rubric import load_rubric
+    from evalkit.judges.rubric import load_rubric, pointwise_messages
     from evalkit.prompting import prompt_for_candidate
     from evalkit.stages import load_inputs
     from evalkit.suite.config import load_suite
@@ -155,7 +153,7 @@ def handle_preview(args: argparse.Namespace) -> int:
     if args.repeat < 0:
         raise ConfigError("--repeat must be 0 or more")
     if args.pairwise:
-        from evalkit.judges.prompt import pairwise_messages
+        from evalkit.judges.rubric import pairwise_messages
 
         other = args.other if args.other is not None else "(the baseline's response goes here)"
         orders = [("order 1 of 2: candidate shown as A, baseline as B", prediction, other),
@@ -210,9 +208,13 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from evalkit.judges.cache import JudgmentCache
-    from evalkit.judges.calibration import calibrate, is_calibrated, load_labels  # numpy: only when calibrating
+    from evalkit.judges.calibration import (  # numpy: only when calibrating
+        JudgeRunner,
+        calibrate,
+        is_calibrated,
+        load_labels,
+    )
     from evalkit.judges.clients import create_client
-    from evalkit.judges.judging import JudgeRunner
     from evalkit.judges.rubric import load_rubric
     from evalkit.judges.spec import JudgeClientSpec
 

@@ -120,8 +120,8 @@ def handle_train(args: argparse.Namespace) -> int:
     output_dir = str(Path(args.out).resolve()) if args.out else None
     config = with_overrides(config, method=args.method, output_dir=output_dir, qlora=True if args.qlora else None,
                             max_steps=args.max_steps)
+    from evalkit.train.lora import ProgressReporter
     from evalkit.train.pipeline import train_adapter
-    from evalkit.train.reporting import ProgressReporter
 
     # Rich bars on a terminal; plain lines every 10% or 30 s in CI, as `evalkit run` prints.
     progress = progress_reporter()

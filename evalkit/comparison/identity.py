@@ -20,10 +20,9 @@ from dataclasses import fields
 from typing import Any
 
 from evalkit.comparison.result import IdentityChange, IdentityDiff, IdentityKind
-from evalkit.record.resolved_section import RESOLVED_SUITE, ResolvedSuiteSection
 from evalkit.record.results import RunResult
 from evalkit.record.run_records import CandidateIdentity
-from evalkit.record.sections import parse_section
+from evalkit.record.sections import RESOLVED_SUITE, ResolvedSuiteSection, parse_section
 
 __all__ = ["identity_diff", "prompt_text", "shown_value"]
 

@@ -5,7 +5,7 @@ after GPT-3's appendix C): normalise both sides, split into words, and call an i
 *contaminated* when one of its word 13-grams also occurs in the training data. Three
 things differ, each on purpose:
 
-* Normalisation is :func:`evalkit.data.near_duplicates.normalize_text`, the one the
+* Normalisation is :func:`evalkit.data.leakage.normalize_text`, the one the
   leakage check uses: lowercase (any script, not ASCII only), apostrophes deleted, every
   other punctuation mark a word break. The janitor deletes punctuation, which glues
   ``end.Next`` into one word; a break keeps both words comparable.
@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.data.items import load_items
-from evalkit.data.near_duplicates import normalize_text
+from evalkit.data.leakage import normalize_text
 from evalkit.errors import DataError
-from evalkit.files.input_files import json_objects
+from evalkit.files.yaml_source import json_objects
 
 __all__ = ["DEFAULT_MIN_WORDS", "DEFAULT_N", "ItemText", "OverlapExample", "OverlapResult", "TrainingNgrams",
            "describe", "find_overlap", "record_texts", "texts_digest", "training_texts"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import DataError
-from evalkit.files.input_files import json_objects, refuse_non_regular_file
+from evalkit.files.yaml_source import json_objects, refuse_non_regular_file
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ item, and a run that stops resumes from the cache at the first unfinished unit. 
 chunk comes back with what generating it took (:class:`ChunkUsage`), which the runner
 meters as it meters a local chunk.
 
-Other work (a benchmark's shards, :mod:`evalkit.benchmarks.sharding`) goes through
+Other work (a benchmark's shards, :mod:`evalkit.benchmarks.stage`) goes through
 :meth:`~Executor.map_units`: one module-level function called on an actor per payload,
 with the actor's backends, so the same actors (and the models they loaded) serve it.
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import StoreError
-from evalkit.files.digest import json_digest
-from evalkit.files.home import evalkit_home
+from evalkit.files.home import evalkit_home, json_digest
 from evalkit.store.connection import store_error
 
 CACHE_FILE = "judgments.sqlite"

@@ -9,14 +9,14 @@ and raises exactly one of three things when it cannot:
 
 * :class:`TransientJudgeError`: 429, 5xx, a timeout, a broken reply body; retried
   with backoff a bounded number of times;
-* :class:`~evalkit.judges.parsing.MalformedJudgment`: the judge answered, but not with
+* :class:`~evalkit.judges.rubric.MalformedJudgment`: the judge answered, but not with
   a usable judgment; retried a bounded number of times, then a judge error;
 * :class:`UnjudgeableItem`: this item cannot be judged (its prompt is too long); an
   error for the item at once, the other items go on;
 * :class:`~evalkit.errors.JudgeError`: nothing will help (a bad key, an unknown
   model): the run stops with a message saying what to fix.
 
-Retrying, the concurrency limit and the cache live in :mod:`evalkit.judges.judging`,
+Retrying, the concurrency limit and the cache live in :mod:`evalkit.judges.calibration`,
 so that every client gets them alike. ``identity`` names the judge for the cache
 (provider, model, endpoint; never a key).
 """
@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from evalkit.errors import ConfigError
-from evalkit.judges.providers import JUDGE_PROVIDERS
 from evalkit.judges.rubric import SCALE, Rubric
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.prompting import Message
-from evalkit.registry import UnknownName
+from evalkit.registry import JUDGE_PROVIDERS, UnknownName
 
 
 class TransientJudgeError(Exception):

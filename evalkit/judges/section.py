@@ -1,7 +1,7 @@
 """The ``judges`` section: per judge entry (keyed by its ``name:``, else the rubric's), what it found.
 
 Shape: ``{key: JudgeEntry}``, written by :mod:`evalkit.judges.stage`; read by the bars
-and the verdict (:mod:`evalkit.judges.counted`, :mod:`evalkit.judges.failures`), the
+and the verdict (whether scores count and how failed judgments count: below), the
 report's judges, review and cost views, and the comparison of two runs. Fields are in
 the order the stage writes them; keys written only in one mode or only sometimes
 (``pairwise``, ``consistency``, ``usage``, a judge's ``base_url``, a consistency entry's
@@ -9,20 +9,42 @@ the order the stage writes them; keys written only in one mode or only sometimes
 the JSON form by dumping with ``exclude_unset=True``. Defaults elsewhere let the
 hand-written sections of tests and older runs read: readers have always tolerated an
 entry with only its ``calibration``.
+
+Also in this module:
+
+* Whether a judge's scores count: one rule for the bars, the regression verdict and the report.
+* Failed judgments count: how they are scored, counted, and when they fail a judge's bars.
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from collections.abc import Mapping
+from typing import Any, Literal, TypeAlias
 
 from pydantic import Field
 
+from evalkit.bars.result import format_value
+from evalkit.judges.consistency import consistency_not_counted
 from evalkit.record.run_facts import ApiUsage
-from evalkit.record.sections import SectionModel
+from evalkit.record.sections import SectionModel, parse_section
 
-__all__ = ["JUDGES", "Calibration", "Consistency", "CriterionAgreement", "CriterionStats", "FailureCount",
-           "JudgeEntry", "JudgeIdentity", "JudgeTally", "JudgesSection", "PairwiseRates",
-           "TranscriptMessage", "TranscriptTurn"]
+__all__ = [
+    "JUDGES",
+    "Calibration",
+    "Consistency",
+    "CriterionAgreement",
+    "CriterionStats",
+    "FailureCount",
+    "JudgeEntry",
+    "JudgeIdentity",
+    "JudgeTally",
+    "JudgesSection",
+    "PairwiseRates",
+    "TranscriptMessage",
+    "TranscriptTurn",
+    "judge_metric_not_counted",
+]
+
 
 JUDGES = "judges"
 
@@ -83,7 +105,7 @@ class CriterionStats(SectionModel):
 
 
 class FailureCount(SectionModel):
-    """One candidate's failed judgments against the judge's tolerance (:mod:`evalkit.judges.failures`)."""
+    """One candidate's failed judgments against the judge's tolerance."""
 
     n: int
     n_failed: int
@@ -142,7 +164,7 @@ class Consistency(SectionModel):
 
 
 class JudgeTally(SectionModel):
-    """Counts over a batch of the judge's tasks (:func:`evalkit.judges.judging.count_outcome` counts into it)."""
+    """Counts over a batch of the judge's tasks (:func:`evalkit.judges.calibration.count_outcome` counts into it)."""
 
     tasks: int = 0
     errors: int = 0
@@ -177,3 +199,109 @@ class JudgeEntry(SectionModel):
 
 JudgesSection: TypeAlias = dict[str, JudgeEntry]
 """judge entry key -> what it found."""
+
+
+# Whether a judge's scores count: one rule for the bars, the regression verdict and the report.
+#
+# A judge whose agreement with the human labels is below ``min_kappa`` (uncalibrated), or
+# whose self- or position-consistency is below ``min_consistency``, produces scores that
+# decide nothing: a bar on them is *not counted*, and neither a regression nor an
+# undecided comparison on them moves a run's verdict. The scores are still shown.
+
+def judge_metric_not_counted(sections: Mapping[str, Any], metric: str) -> str | None:
+    """Return why a judge metric (``judge.<rubric>.<criterion>``) does not count, or None when it counts.
+
+    Args:
+        sections: the run's sections (its ``judges`` entry is read).
+        metric: any metric name; metrics that are not a judge's always count.
+
+    Raises:
+        DataError: the judge's ``calibration`` does not have its schema's shape.
+    """
+    parts = metric.split(".", 2)
+    if parts[0] != "judge" or len(parts) < 3:
+        return None
+    key, criterion = parts[1], parts[2]
+    judges = sections.get(JUDGES)
+    section = judges.get(key, {}) if isinstance(judges, Mapping) else {}
+    if not isinstance(section, Mapping):
+        return None
+    if (inconsistent := consistency_not_counted(section, criterion)) is not None:
+        return f"judge '{key}': {inconsistent}"
+    calibration: Calibration | None = parse_section(Calibration | None, section.get("calibration"),
+                                                    f"sections.{JUDGES}.{key}.calibration")
+    if calibration is None or calibration.calibrated:
+        return None
+    kappa = calibration.kappa.get(criterion)
+    min_kappa = calibration.min_kappa
+    found = f"kappa {format_value(kappa)} for '{criterion}'" if kappa is not None else "no agreement figure"
+    wanted = f" < min_kappa {format_value(min_kappa)}" if min_kappa is not None else ""
+    return (
+        f"judge '{key}' is not calibrated against human labels ({found}{wanted}); "
+        "the bar is not counted until the judge agrees with the labels"
+    )
+
+
+# Failed judgments count: how they are scored, counted, and when they fail a judge's bars.
+#
+# A judgment *fails* when the judge could not be asked (transport failure after the
+# bounded retries: 429, 5xx, timeouts), or answered with nothing usable after the parse
+# retries (malformed JSON, an off-scale score, a missing criterion), or could not take
+# the item at all (its prompt too long). Such an item is never dropped:
+#
+# * it is **scored as a failure**: the criterion's minimum (1 on the 1..5 scale) in
+#   pointwise mode, a loss (preference 0) in pairwise mode, with the reason
+#   ``judgment failed: ...``. So it enters the judge's means, its bars, its paired
+#   comparison with the baseline and the report's lowest items: an output that breaks
+#   the judge cannot escape the judge's gate by breaking it;
+# * it is **counted**: ``run.sections["judges"][name]["failures"][candidate]`` holds
+#   ``n``, ``n_failed``, ``rate``, ``max_failures`` and ``exceeded``, and each
+#   criterion's statistics in ``per_candidate`` carry ``n_failed``;
+# * beyond the judge's tolerance (``max_failures``, default 5% of the judged items) a
+#   bar on that judge's metrics **fails**, whatever its value: the numbers are then
+#   more the judge's outage than the candidate's quality. A bar that compares with the
+#   baseline fails when either side exceeds it.
+#
+# Light to import (the section's schema, no judge clients): :mod:`evalkit.bars.evaluate` reads it.
+
+DEFAULT_MAX_FAILURES = 0.05
+FAILED_REASON = "judgment failed"
+
+
+def failed_reason(error: str) -> str:
+    """Return the reason recorded on a score given for a failed judgment."""
+    return f"{FAILED_REASON} (scored as a failure): {error or 'no usable judgment'}"
+
+
+def failure_entry(n: int, n_failed: int, max_failures: float) -> dict[str, Any]:
+    """Return one candidate's failure counts for the judge section."""
+    rate = n_failed / n if n else 0.0
+    return FailureCount(n=n, n_failed=n_failed, rate=rate, max_failures=max_failures,
+                        exceeded=rate > max_failures + 1e-12).model_dump(mode="json")
+
+
+def failures_exceeded(sections: Mapping[str, Any], metric: str, candidates: list[str]) -> str | None:
+    """Return why a bar on ``metric`` fails for too many failed judgments, or None.
+
+    Args:
+        sections: the run's sections (``judges`` is read).
+        metric: the bar's metric; only ``judge.<name>.<criterion>`` metrics are affected.
+        candidates: the candidate and, for a bar that compares, the baseline.
+
+    Raises:
+        DataError: the judge's ``failures`` entry does not have its schema's shape.
+    """
+    parts = metric.split(".", 2)
+    if parts[0] != "judge" or len(parts) < 3:
+        return None
+    key = parts[1]
+    entry = (sections.get(JUDGES) or {}).get(key) or {}
+    failures: dict[str, FailureCount] = parse_section(dict[str, FailureCount], entry.get("failures") or {},
+                                                      f"sections.{JUDGES}.{key}.failures")
+    for name in candidates:
+        count = failures.get(name)
+        if count is not None and count.exceeded:
+            return (f"judge '{key}': {count.n_failed} of {count.n} judgments of '{name}' failed "
+                    f"({count.rate:.0%} > max_failures {count.max_failures:.0%}); the bar "
+                    "fails until the judge answers (see the judge's error examples)")
+    return None

@@ -24,10 +24,9 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from evalkit.comparison.thresholds import validate_threshold_text
 from evalkit.files.yaml_source import StrictModel
-from evalkit.judges.providers import JUDGE_PROVIDERS
 from evalkit.models.api_keys import check_base_url, check_key_env_name, sends_in_clear
 from evalkit.models.sources import DEFAULT_MODEL
-from evalkit.registry import UnknownName
+from evalkit.registry import JUDGE_PROVIDERS, UnknownName
 
 
 def _known_provider(name: str) -> str:
@@ -41,7 +40,7 @@ def _provider_enum(schema: dict[str, Any]) -> None:
 
 
 Provider = Annotated[str, AfterValidator(_known_provider), Field(json_schema_extra=_provider_enum)]
-"""A name in :data:`evalkit.judges.providers.JUDGE_PROVIDERS` (``anthropic``, ``local``, ``openai``)."""
+"""A name in :data:`evalkit.registry.JUDGE_PROVIDERS` (``anthropic``, ``local``, ``openai``)."""
 
 DEFAULT_KEY_ENV: dict[str, str] = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 

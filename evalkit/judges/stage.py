@@ -4,7 +4,7 @@ Pointwise, each judged item gets ``ItemResult.scores["judge.<rubric>.<criterion>
 Score(value 1..5, reason=the judge's reasoning)``; pairwise, each non-baseline
 candidate's item gets ``judge.<rubric>.preference`` (1 win, 0.5 tie, 0 loss, averaged
 over both orders). An item whose judgment failed is scored as a failure (the minimum,
-or a loss) and counted (see :mod:`evalkit.judges.failures`).
+or a loss) and counted (see :mod:`evalkit.judges.section`).
 ``run.sections["judges"][rubric]`` holds the judge, the mode, the calibration against
 human labels, error and failure counts, per-candidate criterion means with their
 spread, and in pairwise mode win rates (see notes in docs/judges.md). An API judge's
@@ -23,21 +23,29 @@ from typing import TYPE_CHECKING, Any
 from evalkit.checks import Score
 from evalkit.errors import ConfigError
 from evalkit.judges.cache import JudgmentCache
-from evalkit.judges.calibration import calibrate, is_calibrated, load_labels
+from evalkit.judges.calibration import (
+    JudgeOutcome,
+    JudgeRunner,
+    JudgeTally,
+    JudgeTask,
+    calibrate,
+    count_outcome,
+    is_calibrated,
+    load_labels,
+)
 from evalkit.judges.clients import Judgment, PairwiseJudgment, create_client
 from evalkit.judges.consistency import (
+    PairedVerdict,
     RepeatedJudgment,
+    combine_orders,
     combine_repeats,
     position_consistency,
     rotated_rubric,
     self_consistency,
+    summarise_pairwise,
 )
-from evalkit.judges.failures import failed_reason, failure_entry
-from evalkit.judges.judging import JudgeOutcome, JudgeRunner, JudgeTally, JudgeTask, count_outcome
-from evalkit.judges.pairwise import PairedVerdict, combine_orders, summarise_pairwise
-from evalkit.judges.prompt import pairwise_messages, pointwise_messages
-from evalkit.judges.rubric import SCALE, Rubric, load_rubric
-from evalkit.judges.section import JUDGES, JudgeEntry
+from evalkit.judges.rubric import SCALE, Rubric, load_rubric, pairwise_messages, pointwise_messages
+from evalkit.judges.section import JUDGES, JudgeEntry, failed_reason, failure_entry
 from evalkit.judges.spec import JudgeSpec
 from evalkit.progress import Progress
 from evalkit.prompting import Message
@@ -108,7 +116,7 @@ def judge_pointwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: R
             if combined.judgment is not None:
                 for criterion, value in combined.judgment.scores.items():
                     item.scores[metric_name(key, criterion)] = Score(value=value, reason=combined.judgment.reasoning)
-            else:  # never dropped: the criterion's minimum, with why (evalkit.judges.failures)
+            else:  # never dropped: the criterion's minimum, with why (evalkit.judges.section)
                 why = failed_reason(next((o.error for o in outcomes[index * k:(index + 1) * k] if o.error), ""))
                 for criterion in rubric.criterion_names:
                     item.scores[metric_name(key, criterion)] = Score(value=float(SCALE[0]), reason=why)
@@ -173,7 +181,7 @@ def judge_pairwise(spec: JudgeSpec, rubric: Rubric, runner: JudgeRunner, run: Ru
             shown[item.item_id] = [
                 transcript(label, tasks[2 * index + n].messages, judged, pair[n].error)
                 for n, (label, judged) in enumerate((("candidate shown as A", first), ("baseline shown as A", second)))]
-            if first is None or second is None:  # a loss, with why (evalkit.judges.failures)
+            if first is None or second is None:  # a loss, with why (evalkit.judges.section)
                 failed += 1
                 item.scores[metric] = Score(value=0.0, reason=failed_reason(pair[0].error or pair[1].error))
                 continue

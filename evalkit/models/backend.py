@@ -17,7 +17,7 @@ each conversation's item id and expected output.
 Backends load each base model once and share it between variants (adapters on a
 shared base are switched, not loaded as a second copy). ``close()`` frees them.
 
-Backends are looked up by name in :data:`evalkit.models.backend_registry.BACKENDS`;
+Backends are looked up by name in :data:`evalkit.registry.BACKENDS`;
 each registers itself with ``@register_backend("name")`` on its class, so a new one is
 one module in ``models/`` (named in the registry's ``builtin_modules``) or in a plugin
 (docs/plugins.md).
@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evalkit.errors import BackendUnavailable, ConfigError
-from evalkit.models.backend_registry import BACKENDS
 from evalkit.models.sources import ResolvedModel
-from evalkit.registry import UnknownName
+from evalkit.registry import BACKENDS, UnknownName
 from evalkit.suite.config import GenerationConfig
 
 Message = dict[str, str]

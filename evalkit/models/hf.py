@@ -10,6 +10,10 @@ present.
 torch and transformers are imported inside the functions that use them: the backend
 registry imports this module to learn its name (``@register_backend("hf")``), and a run
 on another backend, or answered from the cache, never loads them.
+
+Also in this module:
+
+* Constrained decoding as a control: outputs forced to the suite's JSON schema.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from evalkit.errors import ModelError
+from evalkit.errors import ConfigError, ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
 from evalkit.models.runtime import local_identity, resolve_dtype
 from evalkit.models.sources import check_adapter_dir
@@ -199,7 +204,7 @@ class HFBackend:
         """Generate one completion per conversation; see :mod:`evalkit.models.backend`.
 
         With ``seeds`` (one per conversation) and temperature > 0, each conversation
-        samples from its own generator (:mod:`evalkit.models.hf`).
+        samples from its own generator (:mod:`evalkit.models.seeded_sampling`).
         """
         prompts = [self.render_prompt(variant, c) for c in conversations]
         outputs: list[str] = [""] * len(prompts)
@@ -242,7 +247,6 @@ class HFBackend:
         greedy: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         processors: list[Any] = []
         if constraint is not None:
-            from evalkit.models.constrained import json_schema_processor
 
             processors.append(json_schema_processor(tokenizer, int(model.config.vocab_size), constraint))
         if settings.temperature > 0 and seeds is not None:
@@ -299,3 +303,66 @@ def adapter_base_model(adapter: Path) -> str | None:
         return None
     value = json.loads(config.read_text()).get("base_model_name_or_path")
     return str(value) if value else None
+
+
+# Constrained decoding as a control: outputs forced to the suite's JSON schema.
+#
+# A candidate with ``constrain: json_schema`` generates under the schema of the suite's
+# ``json_schema`` check. Its outputs are then valid by construction, so what it scores
+# beyond the unconstrained base on the *labels* (exact match, field accuracy) is what a
+# format fix alone buys; what a fine-tune gains beyond the constrained base is what
+# fine-tuning taught about the task ("did fine-tuning teach the labels, or only the
+# format?").
+#
+# The HF backend masks logits with xgrammar's grammar matcher (the library vLLM itself
+# uses for structured outputs), one matcher per sequence; the vLLM backend passes the
+# schema as ``StructuredOutputsParams(json=...)``. Whitespace between JSON tokens is
+# not free (``any_whitespace=False``), so a model cannot spend its token budget on
+# spaces and be cut off mid-object.
+
+if TYPE_CHECKING:
+    from evalkit.suite.config import CandidateConfig, SuiteConfig
+
+
+def candidate_constraint(suite: SuiteConfig, config: CandidateConfig) -> str | None:
+    """Return the JSON schema text a candidate's outputs are forced to, or None.
+
+    Raises:
+        ConfigError: the schema file is missing or not JSON (names the file).
+    """
+    if config.constrain != "json_schema":
+        return None
+    spec = next(check for check in suite.checks if check.name == "json_schema")
+    relative = spec.options.get("path") or spec.options.get("value")
+    path = suite.resolve(str(relative))
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{suite.source}: candidate '{config.name}': schema {path}: {exc.strerror}; "
+                          "check the json_schema check's path") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); fix the schema file") from None
+    # Property order kept: the grammar writes keys in it, as the reference answers do.
+    return json.dumps(schema)
+
+
+@lru_cache(maxsize=8)
+def _compiled(tokenizer_key: int, tokenizer: Any, vocab_size: int, schema: str) -> Any:
+    import xgrammar
+
+    info = xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
+    return xgrammar.GrammarCompiler(info).compile_json_schema(schema, any_whitespace=False)
+
+
+def json_schema_processor(tokenizer: Any, vocab_size: int, schema: str) -> Any:
+    """Return a fresh HF logits processor forcing each sequence of one ``generate`` call to ``schema``.
+
+    Args:
+        tokenizer: the model's HF tokenizer.
+        vocab_size: the model's logits width (may exceed the tokenizer's vocabulary).
+        schema: the JSON schema text.
+    """
+    from xgrammar.contrib.hf import LogitsProcessor
+
+    # A processor serves one generate() call; the compiled grammar is reused.
+    return LogitsProcessor(_compiled(id(tokenizer), tokenizer, vocab_size, schema))

@@ -29,7 +29,7 @@ relative to that file; or in ``[tool.evalkit]`` of the rootdir's ``pyproject.tom
 configuration, which wins over ``[tool.evalkit]``.
 
 This module holds what pytest calls (the hooks, the collected items, the fixtures) and
-:func:`assert_bar`; the settings are read in :mod:`evalkit.pytest_plugin.settings`, the suites
+:func:`assert_bar`; the settings are read in :mod:`evalkit.pytest_plugin.runs`, the suites
 run and their runs reused in :mod:`evalkit.pytest_plugin.runs`.
 """
 
@@ -42,8 +42,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from evalkit.errors import ConfigError, EvalkitError
-from evalkit.pytest_plugin.runs import REPORT_PROPERTY, REUSED_PROPERTY, EvalkitResult, SuiteRuns, suite_cache_key
-from evalkit.pytest_plugin.settings import INI_OPTIONS, EvalkitSettings, pyproject_table
+from evalkit.pytest_plugin.runs import (
+    INI_OPTIONS,
+    REPORT_PROPERTY,
+    REUSED_PROPERTY,
+    EvalkitResult,
+    EvalkitSettings,
+    SuiteRuns,
+    pyproject_table,
+    suite_cache_key,
+)
 
 if TYPE_CHECKING:
     from evalkit.bars.evaluate import BarResult, BarSpec

@@ -8,7 +8,7 @@ seeds, and the versions of evalkit and the libraries that decide outputs. It goe
 ``summary.json`` and the store like every section, so the run directory alone says how
 the run ran.
 
-``evalkit run --from RUN`` (:mod:`evalkit.record.rerun`) builds the suite from that record,
+``evalkit run --from RUN`` (:mod:`evalkit.commands.run`) builds the suite from that record,
 never from the suite file (which may have changed since), plans it, and refuses to run
 (:func:`rerun_differences`) when a candidate's identity or the dataset is no longer
 what the run used.
@@ -24,14 +24,13 @@ from typing import Any
 import pydantic
 
 from evalkit.errors import ConfigError, EvalkitError
-from evalkit.files.digest import file_sha256
+from evalkit.files.home import file_sha256
 from evalkit.models.runtime import device_kind, resolve_dtype, runs_locally
 from evalkit.planning import candidate_identity
 from evalkit.record.environment import library_versions
-from evalkit.record.resolved_section import RESOLVED_SUITE, CandidateRuntime, ResolvedSuiteSection
 from evalkit.record.results import RunResult
 from evalkit.record.run_records import CandidateIdentity
-from evalkit.record.sections import parse_section
+from evalkit.record.sections import RESOLVED_SUITE, CandidateRuntime, ResolvedSuiteSection, parse_section
 from evalkit.stages import SuiteInputs
 from evalkit.suite.config import SuiteConfig
 

@@ -23,7 +23,6 @@ from evalkit.comparison.result import Comparison
 from evalkit.contamination.section import ContaminationSection
 from evalkit.judges.section import JudgesSection
 from evalkit.parity.section import ParitySection
-from evalkit.record.resolved_section import ResolvedSuiteSection
 from evalkit.record.run_facts import (
     ControlsSection,
     ExecutorSection,
@@ -33,7 +32,7 @@ from evalkit.record.run_facts import (
     SamplingSection,
     UsageSection,
 )
-from evalkit.record.sections import DAMAGED, SectionModel, parse_section
+from evalkit.record.sections import DAMAGED, ResolvedSuiteSection, SectionModel, parse_section
 from evalkit.record.tradeoffs import SWEEP, MergeAgreementSection, SlicesSection, SweepSection
 from evalkit.train.manifests import ManifestsSection
 

@@ -1,6 +1,6 @@
 """The sections that weigh one candidate against another beyond the overall comparison.
 
-* ``merge_agreement`` (:mod:`evalkit.parity.merge_agreement`): per merged candidate, how often
+* ``merge_agreement`` (:mod:`evalkit.parity.checks`): per merged candidate, how often
   it gave the same completion as the adapter it was merged from;
 * ``sweep`` (:mod:`evalkit.sweeps.stage`): the forgetting curve of a checkpoint sweep and its pick;
 * ``slices`` (:mod:`evalkit.slices.compare`): every metric compared slice by slice, Holm-corrected.

@@ -8,6 +8,11 @@ script is inlined and allowed by its hash in the Content-Security-Policy, which 
 every network request, so the file works offline and an injected script could not run
 even if escaping failed. :func:`json_for_script` (at the end) embeds data so that no byte
 of it can end the element it sits in.
+
+Also in this module:
+
+* Run metadata: what exactly was evaluated, by whom, from which data, and how fast.
+* Per-field accuracy and a confusion matrix for each enum field of a JSON classifier.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -24,7 +31,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from evalkit.bars.verdict_view import (
+from evalkit.bars.view import (
+    bar_rows,
     baseline_of,
     build_verdict,
     candidate_means,
@@ -33,23 +41,195 @@ from evalkit.bars.verdict_view import (
     metric_rows,
     table_candidates,
 )
-from evalkit.bars.view import bar_rows
 from evalkit.benchmarks.view import capability_view
+from evalkit.checks.builtin import parse_json_object
 from evalkit.contamination.view import contamination_view
 from evalkit.judges.view import judges_view
-from evalkit.parity.merge_agreement import agrees
-from evalkit.parity.merge_agreement import describe as describe_agreement
+from evalkit.parity.checks import agrees
+from evalkit.parity.checks import describe as describe_agreement
 from evalkit.record.results import RunResult
 from evalkit.record.sections import parse_section
 from evalkit.record.tradeoffs import MERGE_AGREEMENT, MergeAgreementSection
-from evalkit.report.controls import control_views, sampling_view
-from evalkit.report.failures import MAX_FAILURES_SHOWN, cut, failure_data
-from evalkit.report.fields import confusion_matrices
-from evalkit.report.history import history_charts
-from evalkit.report.metadata import run_metadata
-from evalkit.report.metric_format import is_field_metric
+from evalkit.report.charts import is_field_metric
+from evalkit.report.failures import MAX_FAILURES_SHOWN, control_views, cut, failure_data, sampling_view
 from evalkit.report.tradeoffs import cost_view, slice_tables, sweep_view
-from evalkit.report.two_runs import identity_view
+from evalkit.report.two_runs import history_charts, identity_view
+
+# Run metadata: what exactly was evaluated, by whom, from which data, and how fast.
+
+@dataclass
+class CandidateMetadata:
+    """One candidate's identity and throughput."""
+
+    name: str
+    status: str
+    model: str
+    fingerprint: str
+    adapter: str
+    adapter_hash: str
+    backend: str
+    prompt_hash: str
+    items: int
+    seconds: str
+    items_per_second: str
+
+
+@dataclass
+class RunMetadata:
+    """The run as a whole."""
+
+    rows: list[tuple[str, str]]
+    candidates: list[CandidateMetadata]
+
+
+def _duration(started: str, finished: str) -> str:
+    try:
+        seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    except ValueError:
+        return "–"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{seconds:.0f} s"
+
+
+def run_metadata(run: RunResult) -> RunMetadata:
+    """Return the metadata rows and per-candidate identities."""
+    rows = [
+        ("suite", f"{run.suite_name} ({run.suite_path})" if run.suite_path else run.suite_name),
+        ("run id", run.run_id),
+        ("started", run.started_at),
+        ("finished", run.finished_at or "–"),
+        ("duration", _duration(run.started_at, run.finished_at) if run.finished_at else "–"),
+        ("dataset SHA-256", run.dataset_hash or "–"),
+        ("evalkit version", run.evalkit_version or "–"),
+        ("command", run.command or "–"),
+    ]
+    candidates = []
+    for c in run.candidates:
+        identity = c.identity
+        candidates.append(CandidateMetadata(
+            name=c.name, status=c.status if c.status == "ok" else f"skipped: {c.message}",
+            model=identity.model_source if identity else "–",
+            fingerprint=identity.model_fingerprint if identity else "–",
+            adapter=(identity.adapter or "–") if identity else "–",
+            adapter_hash=(identity.adapter_hash or "–") if identity else "–",
+            backend=identity.backend if identity else "–",
+            prompt_hash=identity.prompt_hash if identity else "–",
+            items=len(c.items), seconds=f"{c.seconds:.1f}",
+            items_per_second=f"{len(c.items) / c.seconds:.2f}" if c.seconds > 0 and c.items else "–",
+        ))
+    return RunMetadata(rows, candidates)
+
+
+# Per-field accuracy and a confusion matrix for each enum field of a JSON classifier.
+#
+# Fields and their labels are read from the expected outputs themselves: a field is an
+# enum field when every expected value of it is a short string and it takes at most
+# ``MAX_LABELS`` distinct values. A prediction's value outside those labels counts as
+# ``(other)``; a missing field or an unparseable prediction as ``(missing)``.
+
+MAX_LABELS = 20
+OTHER = "(other)"
+MISSING = "(missing)"
+
+
+@dataclass
+class ConfusionMatrix:
+    """Counts of expected label (rows) against predicted label (columns) for one candidate.
+
+    Attributes:
+        field: the JSON field.
+        candidate: the candidate.
+        labels: the expected labels (row order).
+        columns: labels plus ``(other)`` and ``(missing)`` when they occur.
+        counts: counts[row][column].
+        accuracy: share of items whose predicted label equals the expected one.
+    """
+
+    field: str
+    candidate: str
+    labels: list[str]
+    columns: list[str]
+    counts: list[list[int]]
+    accuracy: float
+
+    def shade(self, row: int, column: int) -> str:
+        """Return a CSS background for a cell: green on the diagonal, red off it, by row share."""
+        total = sum(self.counts[row]) or 1
+        share = self.counts[row][column] / total
+        if share == 0:
+            return ""
+        hue = "46,125,50" if self.columns[column] == self.labels[row] else "198,40,40"
+        return f"background: rgba({hue},{0.12 + 0.6 * share:.2f})"
+
+
+def _as_object(text: str) -> dict[str, Any] | None:
+    value, reason = parse_json_object(text)
+    return value if not reason and isinstance(value, dict) else None
+
+
+def enum_fields(run: RunResult) -> dict[str, list[str]]:
+    """Return enum field -> its labels (sorted), read from the expected outputs."""
+    labels: dict[str, set[str]] = {}
+    rejected: set[str] = set()
+    seen: set[str] = set()
+    for candidate in run.candidates:
+        for item in candidate.items:
+            if item.item_id in seen:
+                continue
+            seen.add(item.item_id)
+            expected = _as_object(item.expected)
+            if expected is None:
+                continue
+            for name, value in expected.items():
+                if not isinstance(value, str) or len(value) > 60:
+                    rejected.add(name)
+                elif name not in rejected:
+                    labels.setdefault(name, set()).add(value)
+    return {name: sorted(values) for name, values in labels.items()
+            if name not in rejected and 1 < len(values) <= MAX_LABELS}
+
+
+def confusion_matrices(run: RunResult) -> list[list[ConfusionMatrix]]:
+    """Return, per enum field, one confusion matrix per evaluated candidate (suite order)."""
+    fields = enum_fields(run)
+    if not fields:
+        return []
+    expected_cache: dict[str, dict[str, Any] | None] = {}
+
+    def expected_object(text: str) -> dict[str, Any] | None:
+        # The same reference recurs once per candidate: parse it once.
+        if text not in expected_cache:
+            expected_cache[text] = _as_object(text)
+        return expected_cache[text]
+
+    parsed = {
+        candidate.name: [(expected_object(i.expected), _as_object(i.prediction)) for i in candidate.items]
+        for candidate in run.candidates if candidate.status == "ok" and candidate.items
+    }
+    out = []
+    for name, labels in fields.items():
+        per_candidate = []
+        for candidate, pairs in parsed.items():
+            grid: dict[tuple[str, str], int] = {}
+            right = total = 0
+            for expected, got in pairs:
+                if expected is None or expected.get(name) not in labels:
+                    continue
+                value = got.get(name) if got is not None else None
+                column = MISSING if value is None else value if value in labels else OTHER
+                key = (str(expected[name]), column)
+                grid[key] = grid.get(key, 0) + 1
+                total += 1
+                right += column == expected[name]
+            columns = list(labels) + [c for c in (OTHER, MISSING) if any(k[1] == c for k in grid)]
+            counts = [[grid.get((row, column), 0) for column in columns] for row in labels]
+            per_candidate.append(ConfusionMatrix(name, candidate, list(labels), columns, counts,
+                                                 right / total if total else 0.0))
+        out.append(per_candidate)
+    return out
+
+
+# Turn a RunResult into one self-contained HTML report.
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("evalkit.report", "templates"),

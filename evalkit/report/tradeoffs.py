@@ -16,8 +16,18 @@ from evalkit.record.results import RunResult
 from evalkit.record.run_facts import USAGE, ApiUsage, UsageSection
 from evalkit.record.sections import parse_section
 from evalkit.record.tradeoffs import SLICES, SWEEP, SliceRow, SlicesSection, SweepSection
-from evalkit.report.charts import IMPROVED, SERIES, _chart_title, _nice_ticks, _number, _svg, _x_axis, _y_grid
-from evalkit.report.metric_format import format_delta, format_value
+from evalkit.report.charts import (
+    IMPROVED,
+    SERIES,
+    _chart_title,
+    _nice_ticks,
+    _number,
+    _svg,
+    _x_axis,
+    _y_grid,
+    format_delta,
+    format_value,
+)
 
 
 def _line_chart(title: str, xs: list[float], series: dict[str, list[float | None]], x_label: str,

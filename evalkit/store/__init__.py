@@ -18,7 +18,7 @@ The parts, each importing only those before it:
 
 * :mod:`~evalkit.store.connection`: where the file is;
 * :mod:`~evalkit.store.rows`: a run into rows and back;
-* :mod:`~evalkit.store.schema`: the tables and their migrations (``PRAGMA user_version``);
+* :mod:`~evalkit.store.connection`: the tables and their migrations (``PRAGMA user_version``);
 * :mod:`~evalkit.store.connection`: the connection and its transactions (WAL,
   ``BEGIN IMMEDIATE``, busy timeout, retry with backoff), so concurrent processes queue
   instead of failing;
@@ -29,7 +29,9 @@ The parts, each importing only those before it:
 from evalkit.store.cache import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
 from evalkit.store.connection import (
     BUSY_TIMEOUT_MS,
+    MIGRATIONS,
     RETRY_SECONDS,
+    SCHEMA_VERSION,
     STORE_ENV,
     STORE_FILENAME,
     StoreConnection,
@@ -37,7 +39,6 @@ from evalkit.store.connection import (
     resolve_store_path,
 )
 from evalkit.store.runs import MetricPoint, RunRecord, RunStore, git_commit, suite_config_hash
-from evalkit.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
     "BUSY_TIMEOUT_MS",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.files.digest import json_digest, tokenizer_digest
+from evalkit.files.home import json_digest, tokenizer_digest
 from evalkit.record.environment import utc_now
 from evalkit.store.connection import StoreConnection
 from evalkit.store.rows import column_text

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.comparison.thresholds import ThresholdPolicy
 from evalkit.errors import StoreError
-from evalkit.files.digest import json_digest
+from evalkit.files.home import json_digest
 from evalkit.files.safe_write import safe_name
 from evalkit.record.results import RunResult
 from evalkit.record.run_dir import load_run_dir

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.data.items import load_items
-from evalkit.data.leakage import find_leaks
-from evalkit.data.near_duplicates import DEFAULT_THRESHOLD
+from evalkit.data.leakage import DEFAULT_THRESHOLD, find_leaks
 from evalkit.errors import ConfigError, ModelError
-from evalkit.files.digest import file_sha256
+from evalkit.files.home import file_sha256
 from evalkit.files.safe_write import check_replaceable
 from evalkit.models.backend import Backend
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint
@@ -31,9 +30,8 @@ from evalkit.record.sections import parse_section
 from evalkit.stages import SuiteInputs, register_stage
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 from evalkit.train.config import TrainConfig, load_train_config
-from evalkit.train.manifest import MANIFEST_NAME, Manifest, read_manifest
-from evalkit.train.manifests import MANIFESTS, CandidateManifest
-from evalkit.train.reporting import ProgressReporter
+from evalkit.train.lora import ProgressReporter
+from evalkit.train.manifests import MANIFEST_NAME, MANIFESTS, CandidateManifest, Manifest, read_manifest
 
 
 def candidate_train_config(suite: SuiteConfig, candidate: CandidateConfig) -> TrainConfig | None:

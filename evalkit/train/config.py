@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from evalkit.errors import ConfigError
-from evalkit.files.digest import json_digest
+from evalkit.files.home import json_digest
 from evalkit.files.yaml_source import StrictModel, load_model_from_yaml
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
 from evalkit.suite.config import CandidateConfig, PromptConfig, SuiteConfig, load_suite

@@ -6,23 +6,152 @@ bfloat16 training loads the base weights in bf16 (peft keeps the LoRA matrices a
 optimizer state in float32) without autocast: on a CPU with AVX512-BF16/AMX that is the
 fast path, so ``auto`` takes it there; on a CPU without them bf16 is emulated and many
 times slower than float32, so ``auto`` is float32 there (see :func:`training_in_bf16`).
+
+Also in this module:
+
+* Supervised fine-tuning of a LoRA adapter with trl's ``SFTTrainer``.
+* Direct preference optimisation of a LoRA adapter with trl's ``DPOTrainer``.
+* How training reports progress without touching the terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from evalkit.errors import BackendUnavailable, ModelError
-from evalkit.progress import library_bars_silenced
+from evalkit.data.items import Item
+from evalkit.errors import BackendUnavailable, DataError, ModelError
+from evalkit.progress import Progress, library_bars_silenced
+from evalkit.prompting import PromptTemplate
 from evalkit.record.environment import cpu_has_native_bf16
 from evalkit.train.config import LoraSettings, TrainConfig
-from evalkit.train.reporting import TrainingReporter
 
+# How training reports progress without touching the terminal.
+#
+# Trainers call a :class:`TrainingReporter`; ``evalkit train`` and ``evalkit run`` adapt the
+# CLI's :class:`~evalkit.progress.Progress` (rich bars on a terminal, plain lines every 10% or
+# 30 s without one) with :class:`ProgressReporter`; tests pass :class:`SilentReporter`.
+
+class TrainingReporter(Protocol):
+    """Receives training events."""
+
+    def note(self, text: str) -> None:
+        """Tell the user something (trainable parameters, lint warnings, the saved path)."""
+        ...
+
+    def start(self, label: str, total_steps: int) -> None:
+        """Training of ``total_steps`` optimizer updates begins."""
+        ...
+
+    def step(self, step: int, loss: float | None) -> None:
+        """Update ``step`` is done; ``loss`` is set when a training loss was logged at it.
+
+        A step can be reported twice: once when it ends, once more when its loss is logged.
+        """
+        ...
+
+    def finish(self) -> None:
+        """Training is over."""
+        ...
+
+
+class SilentReporter:
+    """A reporter that draws nothing and keeps notes and losses for inspection."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.notes: list[str] = []
+        self.losses: list[float] = []
+        self.steps = 0
+
+    def note(self, text: str) -> None:
+        """Keep the note."""
+        self.notes.append(text)
+
+    def start(self, label: str, total_steps: int) -> None:
+        """Ignore the start."""
+
+    def step(self, step: int, loss: float | None) -> None:
+        """Count the step and keep the loss."""
+        self.steps = step
+        if loss is not None:
+            self.losses.append(loss)
+
+    def finish(self) -> None:
+        """Ignore the end."""
+
+
+class ProgressReporter:
+    """Adapts a run's :class:`~evalkit.progress.Progress` to a training reporter.
+
+    Args:
+        progress: where steps go (rich bars on a terminal, plain lines in CI).
+        loss_step: with a value, the latest logged loss is also noted each time another
+            such fraction of the steps is done (0.1: ten loss lines over a run).
+    """
+
+    def __init__(self, progress: Progress, loss_step: float | None = None) -> None:
+        """Report to ``progress``."""
+        self._progress = progress
+        self._done = 0
+        self._total = 0
+        self._loss_step = loss_step
+        self._loss_noted_at = 0
+
+    def note(self, text: str) -> None:
+        """Forward the note."""
+        self._progress.note(text)
+
+    def start(self, label: str, total_steps: int) -> None:
+        """Open a bar of ``total_steps``."""
+        self._done = self._loss_noted_at = 0
+        self._total = total_steps
+        self._progress.start(label, total_steps)
+
+    def step(self, step: int, loss: float | None) -> None:
+        """Advance the bar to ``step``; note the loss when another ``loss_step`` of the run is done."""
+        self._progress.advance(step - self._done)
+        self._done = step
+        if loss is None or self._loss_step is None:
+            return
+        every = max(1, round(self._total * self._loss_step)) if self._total > 0 else 1
+        if step - self._loss_noted_at >= every or (self._total > 0 and step >= self._total):
+            self._loss_noted_at = step
+            self._progress.note(f"step {step}/{self._total}: loss {loss:.4f}")
+
+    def finish(self) -> None:
+        """Close the bar."""
+        self._progress.finish()
+
+
+def reporter_callback(reporter: TrainingReporter, label: str) -> Any:
+    """Return a transformers ``TrainerCallback`` that forwards steps and losses to ``reporter``."""
+    from transformers import TrainerCallback
+
+    class _ReporterCallback(TrainerCallback):  # type: ignore[misc]
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            reporter.start(label, int(state.max_steps))
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            if logs and "loss" in logs:
+                reporter.step(int(state.global_step), float(logs["loss"]))
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            reporter.step(int(state.global_step), None)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            reporter.finish()
+
+    return _ReporterCallback()
+
+
+# What SFT and DPO share: loading the base for training, the LoRA config, saving.
 
 def require_qlora_support() -> None:
     """Stop at once unless 4-bit QLoRA can run here (a CUDA GPU and bitsandbytes).
@@ -271,3 +400,161 @@ def fit_and_save(trainer: Any, out_dir: Path, reporter: TrainingReporter) -> Tra
     model.save_pretrained(str(out_dir))
     keep_checkpoints(Path(trainer.args.output_dir), out_dir / CHECKPOINTS_DIR)
     return TrainedAdapter(trainable, total, loss_curve(trainer.state.log_history), seconds)
+
+
+# Supervised fine-tuning of a LoRA adapter with trl's ``SFTTrainer``.
+#
+# Each example becomes a *conversational prompt/completion* pair: the prompt is the chat
+# messages :class:`~evalkit.prompting.PromptTemplate` renders for evaluation, the
+# completion is the assistant message with the expected answer. trl applies the model's
+# chat template to both and masks the prompt, so the loss covers only the answer (and the
+# end-of-turn token that teaches the model to stop).
+
+def sft_records(template: PromptTemplate, items: Sequence[Item], source: Path) -> list[dict[str, Any]]:
+    """Return the conversational prompt/completion records trl trains on.
+
+    Raises:
+        DataError: an item lacks a field the template needs (names file and line).
+    """
+    records = []
+    for item in items:
+        where = f"{source}:{item.line}"
+        answer = template.expected_output(item.fields, where)
+        records.append({
+            "prompt": template.messages(item.fields, where),
+            "completion": [{"role": "assistant", "content": answer}],
+        })
+    return records
+
+
+def train_sft(
+    config: TrainConfig,
+    loaded: TrainingModel,
+    template: PromptTemplate,
+    items: Sequence[Item],
+    out_dir: Path,
+    reporter: TrainingReporter,
+) -> TrainedAdapter:
+    """Train a LoRA adapter on ``items`` and save it (adapter files only) into ``out_dir``.
+
+    Args:
+        config: the training config.
+        loaded: the base model and tokenizer.
+        template: the prompt template (the suite's).
+        items: the training examples.
+        out_dir: an empty directory the adapter is saved to.
+        reporter: receives the parameter count and per-step progress with the loss.
+    """
+    from datasets import Dataset
+    from trl.trainer.sft_config import SFTConfig
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    training_seed(config)
+    dataset = Dataset.from_list(sft_records(template, items, config.training_data_path))
+    with quiet_libraries(), tempfile.TemporaryDirectory(prefix="evalkit-sft-") as work_dir:
+        arguments = SFTConfig(
+            **trainer_arguments(config, loaded, Path(work_dir)),
+            max_length=config.training.max_seq_length,
+            completion_only_loss=True,
+            packing=False,
+            train_sampling_strategy="group_by_length" if config.training.group_by_length else "random",
+        )
+        trainer = SFTTrainer(
+            model=loaded.model,
+            args=arguments,
+            train_dataset=dataset,
+            processing_class=loaded.tokenizer,
+            peft_config=lora_config(config.lora),
+            callbacks=[reporter_callback(reporter, f"training {config.output_path.name} (sft)")],
+        )
+        return fit_and_save(trainer, out_dir, reporter)
+
+
+# Direct preference optimisation of a LoRA adapter with trl's ``DPOTrainer``.
+#
+# The preference file is JSONL with ``prompt``, ``chosen`` and ``rejected`` on every line
+# (trl's format). ``prompt`` is either a list of chat messages (the shipped classifier set
+# holds the messages the suite's template renders, so the prompts match evaluation) or a
+# string, taken as one user message. ``chosen``/``rejected`` are the answers as strings (or
+# a one-message assistant list). The model is the base with a fresh LoRA adapter; the
+# reference is the same model with the adapter disabled, i.e. the frozen base, so no
+# second copy of the weights is held.
+
+Message = dict[str, str]
+
+
+def _messages(value: Any, role: str, where: str, key: str) -> list[Message]:
+    if isinstance(value, str) and value.strip():
+        return [{"role": role, "content": value}]
+    if isinstance(value, list) and value and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
+    ):
+        return [{"role": m["role"], "content": m["content"]} for m in value]
+    raise DataError(
+        f"{where}: '{key}' must be a non-empty string or a list of {{role, content}} messages"
+    )
+
+
+def preference_records(items: Sequence[Item], source: Path) -> list[dict[str, list[Message]]]:
+    """Return trl's conversational preference records from the preference file's items.
+
+    Raises:
+        DataError: a line lacks ``prompt``/``chosen``/``rejected`` or has the wrong shape;
+            the message names the file and line.
+    """
+    records = []
+    for item in items:
+        where = f"{source}:{item.line}"
+        missing = [k for k in ("prompt", "chosen", "rejected") if k not in item.fields]
+        if missing:
+            raise DataError(f"{where}: missing {', '.join(missing)}; each line needs prompt, chosen, rejected")
+        chosen = _messages(item.fields["chosen"], "assistant", where, "chosen")
+        rejected = _messages(item.fields["rejected"], "assistant", where, "rejected")
+        if chosen == rejected:
+            raise DataError(f"{where}: chosen equals rejected; a preference pair needs two different answers")
+        records.append({
+            "prompt": _messages(item.fields["prompt"], "user", where, "prompt"),
+            "chosen": chosen,
+            "rejected": rejected,
+        })
+    return records
+
+
+def train_dpo(
+    config: TrainConfig,
+    loaded: TrainingModel,
+    items: Sequence[Item],
+    out_dir: Path,
+    reporter: TrainingReporter,
+) -> TrainedAdapter:
+    """Train a LoRA adapter by DPO on preference pairs and save it into ``out_dir``.
+
+    Args:
+        config: the training config (``dpo.beta``, training settings).
+        loaded: the base model and tokenizer.
+        items: the preference file's lines.
+        out_dir: an empty directory the adapter is saved to.
+        reporter: receives the parameter count and per-step progress with the loss.
+    """
+    from datasets import Dataset
+    from trl.trainer.dpo_config import DPOConfig
+    from trl.trainer.dpo_trainer import DPOTrainer
+
+    training_seed(config)
+    dataset = Dataset.from_list(preference_records(items, config.training_data_path))
+    with quiet_libraries(), tempfile.TemporaryDirectory(prefix="evalkit-dpo-") as work_dir:
+        arguments = DPOConfig(
+            **trainer_arguments(config, loaded, Path(work_dir)),
+            beta=config.dpo.beta,
+            max_length=config.training.max_seq_length,
+        )
+        trainer = DPOTrainer(
+            model=loaded.model,
+            ref_model=None,  # with a peft model, the reference is the adapter disabled
+            args=arguments,
+            train_dataset=dataset,
+            processing_class=loaded.tokenizer,
+            peft_config=lora_config(config.lora),
+            callbacks=[reporter_callback(reporter, f"training {config.output_path.name} (dpo)")],
+        )
+        return fit_and_save(trainer, out_dir, reporter)

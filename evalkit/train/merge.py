@@ -15,8 +15,8 @@ from evalkit.errors import ModelError
 from evalkit.files.safe_write import check_replaceable, staged_directory
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint, resolve_model
 from evalkit.record.environment import evalkit_version, utc_now
-from evalkit.train.manifest import Manifest, read_manifest, write_manifest
-from evalkit.train.reporting import SilentReporter, TrainingReporter
+from evalkit.train.lora import SilentReporter, TrainingReporter
+from evalkit.train.manifests import Manifest, read_manifest, write_manifest
 
 
 def adapter_base(adapter: Path, manifest: Manifest | None, model: str | None) -> ResolvedModel:

@@ -19,16 +19,22 @@ from evalkit.data.items import Item, load_items
 from evalkit.data.leakage import find_leaks, leakage_error
 from evalkit.data.lint import lint_items
 from evalkit.errors import DataError
-from evalkit.files.digest import file_sha256
-from evalkit.files.input_files import refuse_non_regular_file
+from evalkit.files.home import file_sha256
 from evalkit.files.safe_write import check_replaceable, staged_directory
+from evalkit.files.yaml_source import refuse_non_regular_file
 from evalkit.models.sources import ResolvedModel, resolve_model
 from evalkit.prompting import PromptTemplate, template_hash
 from evalkit.record.environment import evalkit_version
 from evalkit.suite.config import SuiteConfig
 from evalkit.train.config import TrainConfig
-from evalkit.train.lora import CHECKPOINTS_DIR, load_training_model, require_qlora_support
-from evalkit.train.manifest import (
+from evalkit.train.lora import (
+    CHECKPOINTS_DIR,
+    SilentReporter,
+    TrainingReporter,
+    load_training_model,
+    require_qlora_support,
+)
+from evalkit.train.manifests import (
     Manifest,
     TrainingIdentity,
     command_line,
@@ -36,7 +42,6 @@ from evalkit.train.manifest import (
     portable_path,
     write_manifest,
 )
-from evalkit.train.reporting import SilentReporter, TrainingReporter
 
 
 def base_model(config: TrainConfig) -> ResolvedModel:
@@ -138,8 +143,7 @@ def train_adapter(
         ModelError: the base model does not resolve or load.
         OutputExists: ``output_dir`` holds files evalkit did not make (and not ``replace_output``).
     """
-    from evalkit.train.dpo import train_dpo
-    from evalkit.train.sft import train_sft
+    from evalkit.train.lora import train_dpo, train_sft
 
     reporter = reporter or SilentReporter()
     if config.qlora:

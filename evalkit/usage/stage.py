@@ -5,7 +5,7 @@ last ``generate`` call in ``backend.last_usage``. The HF backend: prompt tokens 
 tokenizer's count of the exact prompt, completion tokens are the tokens generated before
 the end-of-sequence token, and the time to first token is taken when the first new token
 of the batch exists. The vLLM backend counts the same way from vLLM's outputs (see
-:mod:`evalkit.models.vllm_usage`; its time to first token is vLLM's own request metric).
+:mod:`evalkit.models.vllm`; its time to first token is vLLM's own request metric).
 The ``openai_server`` backend reports the server's ``usage`` per response and each
 request's wall time (see :func:`reported_tokens`). The runner meters every candidate with
 :class:`UsageMeter` and stores the summary in ``run.sections["usage"][candidate]``.

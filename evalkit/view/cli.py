@@ -58,9 +58,7 @@ def _store_path(value: str | None) -> Path:
 def handle_view(args: argparse.Namespace) -> int:
     """Open the store, bind, print the URL and serve until Ctrl-C."""
     from evalkit.judges.rubric import load_rubric
-    from evalkit.view.app import ViewConfig
-    from evalkit.view.security import Access
-    from evalkit.view.server import bind, make_server, serve, url_of
+    from evalkit.view.app import Access, ViewConfig, bind, make_server, serve, url_of
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {args.port}")

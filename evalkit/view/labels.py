@@ -19,7 +19,7 @@ Exports (:func:`export_records`):
   (:func:`evalkit.judges.calibration.load_labels`): one line per labelled output whose
   every criterion of the rubric is scored;
 * ``dpo``: the preference file ``evalkit train --method dpo`` reads
-  (:func:`evalkit.train.dpo.preference_records`): for an item, each output labelled pass
+  (:func:`evalkit.train.lora.preference_records`): for an item, each output labelled pass
   is ``chosen`` against each different output labelled fail on the same prompt.
 """
 

@@ -15,7 +15,7 @@ from evalkit.models.sources import resolve_model
 @pytest.fixture(autouse=True)
 def private_benchmark_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test scores into its own benchmark results cache, never the user's."""
-    import evalkit.benchmarks.cache as cache_module
+    import evalkit.benchmarks.evaluate as cache_module
 
     path = tmp_path / "benchmarks.sqlite"
     monkeypatch.setattr(cache_module, "default_cache_path", lambda: path)

@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from evalkit.benchmarks.cache import BenchmarkCache, benchmark_key, outcome_from_record
-from evalkit.benchmarks.evaluate import BenchmarkOutcome, SubjectScore, prepare_benchmark
+from evalkit.benchmarks.evaluate import (
+    BenchmarkCache,
+    BenchmarkOutcome,
+    SubjectScore,
+    benchmark_key,
+    outcome_from_record,
+    prepare_benchmark,
+)
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.runner import execute_suite

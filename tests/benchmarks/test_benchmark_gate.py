@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from evalkit.benchmarks.gate import describe_drop, drop_summary, subject_drops
 from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
+from evalkit.benchmarks.stage import describe_drop, drop_summary, subject_drops
 from evalkit.comparison.compare import compare_candidates
 from evalkit.record.results import CandidateResult, RunResult
 

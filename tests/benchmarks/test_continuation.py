@@ -30,11 +30,11 @@ from evalkit.benchmarks.continuation_task import (
     load_items,
     prepare_continuation_task,
 )
-from evalkit.benchmarks.documents import benchmark_documents
 from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.general_text_task import load_corpus
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
+from evalkit.benchmarks.tasks import benchmark_documents
 from evalkit.contamination.ngrams import find_overlap, training_texts
 from evalkit.errors import BenchmarkError, ConfigError
 from evalkit.models.backend import ModelVariant

@@ -48,7 +48,7 @@ def test_smollm2_bits_per_byte_match_a_direct_computation(
 def test_vllm_rolling_loglikelihoods_match_the_hf_scorer() -> None:
     from lm_eval.api.instance import Instance
 
-    from evalkit.benchmarks.vllm_lm import EvalkitVLLM
+    from evalkit.benchmarks.lm import EvalkitVLLM
     from tests.vllm_fixtures import shared_hf_backend, shared_vllm_backend, tiny_vllm_models
 
     models = tiny_vllm_models()

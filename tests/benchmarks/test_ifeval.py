@@ -15,14 +15,16 @@ import torch
 from test_benchmark_stage import make_adapter  # the same directory: pytest puts it on sys.path
 
 from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
-from evalkit.benchmarks.ifeval_offline import PUNKT_FILES, ifeval_checkers, punkt_tab_files
 from evalkit.benchmarks.ifeval_task import (
     LM_EVAL_METRICS,
     PROMPTS_FILE,
+    PUNKT_FILES,
     IfevalPrompt,
+    ifeval_checkers,
     load_prompts,
     prepare_ifeval_task,
     process_results,
+    punkt_tab_files,
 )
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec

@@ -22,7 +22,7 @@ from evalkit.data.classifier import (
     generate_examples,
 )
 from evalkit.data.classifier_split import extra_training_examples, split_examples, write_classifier_data
-from evalkit.data.near_duplicates import find_near_duplicates, normalize_text
+from evalkit.data.leakage import find_near_duplicates, normalize_text
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "data" / "classifier"
@@ -290,18 +290,18 @@ def test_label_deciding_text_survives_typos(examples: list[Example]) -> None:
     # White-box check that typos only touch filler: every message still holds an
     # intact situation phrasing whose category and kind agree with its labels,
     # and only critical non-fraud messages carry a deadline/emergency reason.
-    from evalkit.data import classifier_messages
+    from evalkit.data import classifier
 
     phrasings = [
         (category, pool, _template_regex(template))
-        for category, pools in classifier_messages._BANK.items()
+        for category, pools in classifier._BANK.items()
         for pool, situations in pools.items()
         for phrasing_list in situations
         for template in phrasing_list
     ]
     reasons = [
         _template_regex(reason)
-        for reason_list in (*classifier_messages._EMERGENCY_REASONS.values(), classifier_messages._EMERGENCY_REASONS_GENERIC)
+        for reason_list in (*classifier._EMERGENCY_REASONS.values(), classifier._EMERGENCY_REASONS_GENERIC)
         for reason in reason_list
     ]
     allowed = {"fraud": {"critical"}, "blocked": {"critical", "high"}, "degraded": {"medium"}, "request": {"low"}}

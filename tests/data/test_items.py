@@ -6,7 +6,7 @@ import pytest
 
 from evalkit.data.items import load_items
 from evalkit.errors import DataError
-from evalkit.files.digest import file_sha256
+from evalkit.files.home import file_sha256
 
 
 def test_jsonl_ids_default_to_line_numbers(tmp_path: Path) -> None:

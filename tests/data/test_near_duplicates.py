@@ -1,4 +1,4 @@
-"""Tests for evalkit.data.near_duplicates."""
+"""Tests for evalkit.data.leakage."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from evalkit.data.near_duplicates import (
+from evalkit.data.leakage import (
     DEFAULT_THRESHOLD,
     LeakPair,
     find_near_duplicates,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, BenchmarkTask
-from evalkit.benchmarks.sharding import merge_outcomes, split_ranges
 from evalkit.benchmarks.spec import BenchmarkSpec
+from evalkit.benchmarks.stage import merge_outcomes, split_ranges
 from evalkit.errors import BenchmarkError
 
 

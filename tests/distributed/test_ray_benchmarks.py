@@ -23,7 +23,7 @@ BENCHMARKS = [{"task": "evalkit_mmlu_mini", "subjects": ["anatomy", "astronomy",
 @pytest.fixture
 def benchmark_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Return a function pointing the benchmark results cache at a fresh file (each run scores afresh)."""
-    import evalkit.benchmarks.cache as cache_module
+    import evalkit.benchmarks.evaluate as cache_module
 
     def use(name: str) -> Path:
         path = tmp_path / f"{name}.sqlite"

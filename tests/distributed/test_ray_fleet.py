@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.api import run_suite
-from evalkit.models.scripted_endpoint import ScriptedEndpoint
+from evalkit.models.mock import ScriptedEndpoint
 from tests.conftest import SuiteWriter
 from tests.distributed.test_ray_executor import ITEMS, RAY
 

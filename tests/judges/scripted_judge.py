@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# The default pairwise template, each text enclosed in its marked tag (evalkit.judges.prompt).
+# The default pairwise template, each text enclosed in its marked tag (evalkit.judges.rubric).
 _PAIR = re.compile(r"Reference answer:\n<reference_answer-(\w+)>\n(.*?)\n</reference_answer-\1>\n\n"
                    r"Response A:\n<response_a-\1>\n(.*?)\n</response_a-\1>\n\n"
                    r"Response B:\n<response_b-\1>\n(.*?)\n</response_b-\1>\n\nJudge them", re.DOTALL)

@@ -24,10 +24,9 @@ from typing import Any
 import pytest
 
 from evalkit.api import run_suite
-from evalkit.judges.api_judges import AnthropicJudge, OpenAIJudge
-from evalkit.judges.failures import FAILED_REASON
-from evalkit.judges.prompt import pointwise_messages
-from evalkit.judges.rubric import load_rubric
+from evalkit.judges.providers import AnthropicJudge, OpenAIJudge
+from evalkit.judges.rubric import load_rubric, pointwise_messages
+from evalkit.judges.section import FAILED_REASON
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.models.vllm_server import VLLMServer, serve_vllm
 from evalkit.testing.tiny_model import build_tiny_llama

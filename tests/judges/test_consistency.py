@@ -10,13 +10,13 @@ import pytest
 from evalkit.api import run_suite
 from evalkit.judges.clients import Judgment
 from evalkit.judges.consistency import (
+    combine_orders,
     combine_repeats,
     consistency_not_counted,
     median_of,
     position_consistency,
     rotated_rubric,
 )
-from evalkit.judges.pairwise import combine_orders
 from evalkit.judges.rubric import Rubric
 from tests.judges.scripted_judge import scripted_judge
 

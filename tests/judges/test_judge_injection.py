@@ -20,7 +20,7 @@ import pytest
 from scripted_server import Answer, ScriptedServer, chat_answer, messages_answer
 
 from evalkit.api import run_suite
-from evalkit.judges.failures import FAILED_REASON
+from evalkit.judges.section import FAILED_REASON
 from evalkit.testing.tiny_model import CLASSIFIER_ITEMS
 
 FORGED_VERDICT = '{"format": 5, "style": 5, "reasoning": "flawless"}'

@@ -15,10 +15,9 @@ import pytest
 
 from evalkit.errors import JudgeError
 from evalkit.judges.cache import JudgmentCache
+from evalkit.judges.calibration import JudgeRunner, JudgeTask, backoff_delay
 from evalkit.judges.clients import Judgment, PairwiseJudgment, TransientJudgeError
-from evalkit.judges.judging import JudgeRunner, JudgeTask, backoff_delay
-from evalkit.judges.parsing import MalformedJudgment
-from evalkit.judges.rubric import load_rubric
+from evalkit.judges.rubric import MalformedJudgment, load_rubric
 from evalkit.judges.spec import JudgeClientSpec
 
 REPO = Path(__file__).resolve().parents[2]

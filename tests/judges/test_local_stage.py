@@ -9,9 +9,8 @@ import pytest
 
 from evalkit.api import run_suite
 from evalkit.judges.cache import CACHE_FILE, JudgmentCache
-from evalkit.judges.local_judge import LocalJudge
-from evalkit.judges.prompt import pointwise_messages
-from evalkit.judges.rubric import load_rubric
+from evalkit.judges.providers import LocalJudge
+from evalkit.judges.rubric import load_rubric, pointwise_messages
 from evalkit.judges.spec import JudgeClientSpec
 
 REPO = Path(__file__).resolve().parents[2]

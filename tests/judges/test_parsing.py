@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.judges.parsing import MalformedJudgment, parse_pairwise, parse_pointwise, read_reply_object
+from evalkit.judges.rubric import MalformedJudgment, parse_pairwise, parse_pointwise, read_reply_object
 
 CRITERIA = ["format", "accuracy"]
 

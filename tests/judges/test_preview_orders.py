@@ -21,7 +21,7 @@ def test_pairwise_preview_shows_both_orders(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     first, second = out.split("=== order 2 of 2")
     assert "order 1 of 2: candidate shown as A" in first
-    # Each response shown inside its own tag (evalkit.judges.prompt), A before B.
+    # Each response shown inside its own tag (evalkit.judges.rubric), A before B.
     assert re.search(r"Response A:\n<response_a-\w+>\nCANDIDATE-TEXT\n</response_a-\w+>\n\n"
                      r"Response B:\n<response_b-\w+>\nBASELINE-TEXT\n", first)
     assert re.search(r"Response A:\n<response_a-\w+>\nBASELINE-TEXT\n</response_a-\w+>\n\n"

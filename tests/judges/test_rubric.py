@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import ConfigError, DataError
-from evalkit.judges.prompt import pairwise_messages, pointwise_messages
-from evalkit.judges.rubric import load_rubric
+from evalkit.judges.rubric import load_rubric, pairwise_messages, pointwise_messages
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import pytest
 
 from evalkit.errors import ModelError
 from evalkit.models.fleet import EndpointFleet, fleet_urls
-from evalkit.models.scripted_endpoint import ScriptedEndpoint, scripted_completion
+from evalkit.models.mock import ScriptedEndpoint, scripted_completion
 
 CONVERSATIONS = [[{"role": "user", "content": f"ticket {n}: my order is late"}] for n in range(12)]
 

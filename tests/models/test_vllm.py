@@ -125,8 +125,7 @@ def test_an_adapter_the_engine_cannot_load_is_named(tmp_path: Path) -> None:
 def test_lm_eval_loglikelihoods_match_the_hf_scorer() -> None:
     import torch
 
-    from evalkit.benchmarks.lm import EvalkitLM
-    from evalkit.benchmarks.vllm_lm import EvalkitVLLM
+    from evalkit.benchmarks.lm import EvalkitLM, EvalkitVLLM
 
     models = tiny_vllm_models()
     contexts = ["Question: What is the capital of France?\nAnswer:", "Question: 2 + 2 = ?\nAnswer:"]

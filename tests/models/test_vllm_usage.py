@@ -7,7 +7,7 @@ from vllm_fixtures import shared_hf_backend, shared_vllm_backend
 
 from evalkit.models.backend import ModelVariant
 from evalkit.models.sources import resolve_model
-from evalkit.models.vllm_usage import completion_token_count, request_usage
+from evalkit.models.vllm import completion_token_count, request_usage
 from evalkit.suite.config import GenerationConfig
 
 EOS = 2

@@ -1,6 +1,6 @@
 """Runs whose bars evalkit itself checked, for the bars-table tests (no model, no generation).
 
-:func:`run_with_bars` takes a synthetic classifier run (:func:`evalkit.testing.runs.synthetic_run`),
+:func:`run_with_bars` takes a synthetic classifier run (:func:`evalkit.testing.tiny_model.synthetic_run`),
 adds a general_text probe (bits per byte per document, lower is better, declared so like
 the real benchmark declares it), compares the candidates with the baseline with
 evalkit's own comparison and checks the bars with :func:`evalkit.bars.evaluate.evaluate_bars`, as
@@ -19,7 +19,7 @@ import yaml
 from evalkit.bars.evaluate import evaluate_bars
 from evalkit.bars.spec import BarSpec, InconclusivePolicy
 from evalkit.record.results import RunResult
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 DEMO_SUITE = Path(__file__).resolve().parents[2] / "suites" / "classifier.yaml"
 GENERAL_TEXT = "general_text"

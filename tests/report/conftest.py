@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.record.results import RunResult
 from evalkit.report.render import render_report
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from evalkit.commands.run import bars_table
 from evalkit.record.results import RunResult
 from evalkit.record.run_sections import bars_section
 from evalkit.report.render import render_report
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 # One bar of each outcome, with margins no interval method could flip: lora's exact
 # match is ~0.9 (>= 0.5 passes); the forgetful control's bits per byte rise by 30% (a 3%

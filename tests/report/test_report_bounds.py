@@ -7,7 +7,7 @@ import pytest
 from evalkit.checks import Score
 from evalkit.report.failures import failure_data
 from evalkit.report.render import render_report
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 ONE_MB = "\ud800<b>" + "x" * 1_000_000
 

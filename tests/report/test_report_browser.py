@@ -10,7 +10,7 @@ import pytest
 from report_files import ARTIFACTS
 
 from evalkit.report.render import render_report
-from evalkit.testing.runs import HOSTILE_OUTPUTS, synthetic_run
+from evalkit.testing.tiny_model import HOSTILE_OUTPUTS, synthetic_run
 
 pytestmark = pytest.mark.browser
 

@@ -9,10 +9,9 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.errors import DataError
-from evalkit.record.run_dir import load_run_dir
-from evalkit.record.run_output import write_run
+from evalkit.record.run_dir import load_run_dir, write_run
 from evalkit.store import RunStore
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 
 @pytest.fixture(autouse=True)

@@ -17,9 +17,8 @@ from evalkit.comparison.compare import compare_candidates
 from evalkit.record.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
 from evalkit.report.charts import delta_bar_chart, trend_chart
 from evalkit.report.failures import MAX_TEXT_CHARS
-from evalkit.report.fields import confusion_matrices
-from evalkit.report.render import json_for_script, render_report
-from evalkit.testing.runs import HOSTILE_OUTPUTS, synthetic_run
+from evalkit.report.render import confusion_matrices, json_for_script, render_report
+from evalkit.testing.tiny_model import HOSTILE_OUTPUTS, synthetic_run
 
 
 class TagCollector(HTMLParser):

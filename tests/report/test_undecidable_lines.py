@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalkit.bars.verdict_view import undecidable_lines
+from evalkit.bars.view import undecidable_lines
 from evalkit.comparison.result import MetricComparison
 
 

@@ -14,8 +14,8 @@ from evalkit.benchmarks.section import BENCHMARKS, BenchmarkScore, BenchmarksSec
 from evalkit.benchmarks.view import capability_view
 from evalkit.errors import DataError
 from evalkit.record.sections import parse_section
-from evalkit.report.metric_format import format_delta
-from evalkit.testing.runs import synthetic_run
+from evalkit.report.charts import format_delta
+from evalkit.testing.tiny_model import synthetic_run
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 
 from evalkit.errors import DataError
-from evalkit.judges.counted import judge_metric_not_counted
-from evalkit.judges.failures import failures_exceeded
-from evalkit.judges.section import JUDGES, JudgeEntry, JudgesSection
+from evalkit.judges.section import JUDGES, JudgeEntry, JudgesSection, failures_exceeded, judge_metric_not_counted
 from evalkit.judges.view import judges_view
 from evalkit.record.sections import parse_section
-from evalkit.testing.runs import JUDGE_RUBRIC, synthetic_run
+from evalkit.testing.tiny_model import JUDGE_RUBRIC, synthetic_run
 from tests.judges.scripted_judge import scripted_judge
 
 REPO = Path(__file__).resolve().parents[2]

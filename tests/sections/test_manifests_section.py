@@ -16,8 +16,14 @@ from evalkit.record.sections import parse_section
 from evalkit.stages import load_inputs
 from evalkit.suite.config import load_suite
 from evalkit.train.candidates import record_training
-from evalkit.train.manifest import MANIFEST_NAME, Manifest, write_manifest
-from evalkit.train.manifests import MANIFESTS, CandidateManifest, ManifestsSection
+from evalkit.train.manifests import (
+    MANIFEST_NAME,
+    MANIFESTS,
+    CandidateManifest,
+    Manifest,
+    ManifestsSection,
+    write_manifest,
+)
 from tests.models.test_mock import write_mock_suite
 
 

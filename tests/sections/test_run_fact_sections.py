@@ -29,7 +29,7 @@ from evalkit.record.run_facts import (
     UsageSection,
 )
 from evalkit.record.sections import parse_section
-from evalkit.report.controls import control_views, sampling_view
+from evalkit.report.failures import control_views, sampling_view
 from evalkit.suite.config import GenerationConfig, RayExecutorConfig
 from evalkit.usage.stage import GenerationUsage, PriceSpec, RequestTally, UsageMeter
 from tests.models.test_mock import write_mock_suite

@@ -13,12 +13,10 @@ import pytest
 from evalkit.bars.result import BarRecord
 from evalkit.comparison.result import Comparison
 from evalkit.errors import DataError
-from evalkit.record.run_dir import load_run_dir
-from evalkit.record.run_output import write_run
+from evalkit.record.run_dir import load_run_dir, write_run
 from evalkit.record.run_sections import RunSections, bars_section, check_sections, comparison_section
 from evalkit.store import RunStore
-from evalkit.testing.runs import synthetic_run
-from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
+from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, synthetic_run, write_jsonl
 from tests.models.test_mock import write_mock_suite
 
 

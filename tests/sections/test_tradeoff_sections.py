@@ -7,7 +7,7 @@ import pytest
 from evalkit.checks import Score
 from evalkit.comparison.thresholds import ThresholdPolicy
 from evalkit.errors import DataError
-from evalkit.parity.merge_agreement import agreement, describe
+from evalkit.parity.checks import agreement, describe
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.record.sections import parse_section
 from evalkit.record.tradeoffs import CandidateSlices, MergeAgreementSection, SliceRow, SlicesSection, SweepSection

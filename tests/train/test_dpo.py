@@ -13,9 +13,8 @@ from evalkit.data.preferences import make_preferences, write_preferences
 from evalkit.errors import DataError
 from evalkit.prompting import PromptTemplate
 from evalkit.train.config import load_train_config
-from evalkit.train.dpo import preference_records
+from evalkit.train.lora import SilentReporter, preference_records
 from evalkit.train.pipeline import train_adapter
-from evalkit.train.reporting import SilentReporter
 
 
 def test_dpo_runs_a_few_steps_against_the_frozen_base(tiny_model_dir: Path, train_dir: Path) -> None:

@@ -14,7 +14,7 @@ from evalkit.errors import ModelError
 from evalkit.models.hf import render_chat
 from evalkit.models.sources import adapter_fingerprint
 from evalkit.testing.tiny_model import build_tiny_llama
-from evalkit.train.manifest import read_manifest
+from evalkit.train.manifests import read_manifest
 from evalkit.train.merge import merge_adapter
 
 

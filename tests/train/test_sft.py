@@ -11,12 +11,12 @@ from training_fixtures import PROMPT, TrainedTiny
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evalkit.data.items import load_items
-from evalkit.files.digest import file_sha256
+from evalkit.files.home import file_sha256
 from evalkit.models.hf import render_chat
 from evalkit.models.sources import model_fingerprint
 from evalkit.prompting import PromptTemplate, template_hash
-from evalkit.train.manifest import MANIFEST_NAME, read_manifest
-from evalkit.train.sft import sft_records
+from evalkit.train.lora import sft_records
+from evalkit.train.manifests import MANIFEST_NAME, read_manifest
 
 
 def _logits(model: torch.nn.Module, tokenizer: object, text: str) -> torch.Tensor:

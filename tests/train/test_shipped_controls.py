@@ -17,11 +17,11 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from evalkit.files.digest import file_sha256
+from evalkit.files.home import file_sha256
 from evalkit.suite.config import load_suite
 from evalkit.train.candidates import adapter_staleness
 from evalkit.train.config import load_train_config
-from evalkit.train.manifest import TrainingIdentity, read_manifest
+from evalkit.train.manifests import TrainingIdentity, read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "train"

@@ -11,9 +11,7 @@ import pytest
 from view_helpers import RUBRIC, build_store
 
 from evalkit.judges.rubric import load_rubric
-from evalkit.view.app import ViewConfig
-from evalkit.view.security import Access
-from evalkit.view.server import running
+from evalkit.view.app import Access, ViewConfig, running
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from evalkit.data.items import load_items
 from evalkit.judges.calibration import load_labels
 from evalkit.judges.rubric import load_rubric
 from evalkit.store import RunStore
-from evalkit.train.dpo import preference_records
+from evalkit.train.lora import preference_records
 
 pytestmark = pytest.mark.browser
 

@@ -20,8 +20,8 @@ from evalkit.data.items import load_items
 from evalkit.judges.calibration import load_labels
 from evalkit.judges.rubric import load_rubric
 from evalkit.store import RunStore
-from evalkit.train.dpo import preference_records
-from evalkit.view.security import CONTENT_SECURITY_POLICY
+from evalkit.train.lora import preference_records
+from evalkit.view.app import CONTENT_SECURITY_POLICY
 
 
 def label(client: httpx.Client, csrf: str, item_id: str, value: float, *, run_id: str = FIRST,

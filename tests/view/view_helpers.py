@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evalkit.report.render import render_report
 from evalkit.store import RunStore
-from evalkit.testing.runs import synthetic_run
+from evalkit.testing.tiny_model import synthetic_run
 
 REPO = Path(__file__).resolve().parents[2]
 RUBRIC = REPO / "rubrics" / "classifier_quality.yaml"
