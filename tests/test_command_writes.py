@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evalkit.commands.console import emit_json
-from evalkit.commands.export import write_table
+from evalkit.commands.report import write_table
 
 
 def test_json_file_is_written_whole_with_nothing_left_beside_it(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from evalkit.cli import main
-from evalkit.commands.export import FORMULA_TRIGGERS
+from evalkit.commands.report import FORMULA_TRIGGERS
 from evalkit.store import RunStore
 from evalkit.testing.tiny_model import synthetic_run
 

@@ -56,7 +56,7 @@ def test_export_writes_the_table(run, tmp_path: Path, fmt: str, monkeypatch: pyt
     assert main(["export", str(run_dir), "--out", str(out)]) == 0
     read = {"csv": pd.read_csv, "parquet": pd.read_parquet,
             "jsonl": lambda p: pd.read_json(p, lines=True)}[fmt](out)
-    from evalkit.commands.export import export_frame
+    from evalkit.commands.report import export_frame
 
     expected = export_frame(run)
     assert len(read) == len(expected) == len(run.to_pandas())
