@@ -129,22 +129,23 @@ def _unmeasurable(bar: BarSpec, ctx: _BarContext) -> BarResult | None:
     """Return a failed result when the bar cannot be evaluated on this run, else None."""
     result = ctx.candidate(bar.candidate)
     if result is None:
-        return BarResult(bar, "failed", None,
-                         f"candidate '{bar.candidate}' was not part of this run; run it (drop --candidate)")
+        return BarResult.of(bar, "failed", None,
+                            f"candidate '{bar.candidate}' was not part of this run; run it (drop --candidate)")
     if result.status != "ok":
         # Only a candidate the suite or the command lets be missing gets here (planning
         # refuses any other): its bars cannot count, and they never read as passed.
-        return BarResult(bar, "not_counted", None, f"candidate '{bar.candidate}' was not evaluated: {result.message}")
+        return BarResult.of(bar, "not_counted", None,
+                            f"candidate '{bar.candidate}' was not evaluated: {result.message}")
     if bar.compares_to_baseline:
         baseline = ctx.candidate(ctx.run.baseline)
         if baseline is None or baseline.status != "ok":
             why = baseline.message if baseline is not None else "it was not part of this run"
-            return BarResult(bar, "inconclusive", None,
-                             f"baseline '{ctx.run.baseline}' was not evaluated, so nothing decides this bar: {why}")
+            return BarResult.of(bar, "inconclusive", None,
+                                f"baseline '{ctx.run.baseline}' was not evaluated, so nothing decides this bar: {why}")
     if bar.metric is not None and not sliced_values(ctx.run, result, bar.metric):
         measured = ", ".join(result.metric_names()) or "nothing"
-        return BarResult(bar, "failed", None,
-                         f"'{bar.metric}' was not measured for '{bar.candidate}'; measured: {measured}")
+        return BarResult.of(bar, "failed", None,
+                            f"'{bar.metric}' was not measured for '{bar.candidate}'; measured: {measured}")
     return None
 
 
@@ -155,8 +156,8 @@ def _threshold_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     mean = sum(values) / len(values)
     check = OPERATORS[bar.op]
     met = check(mean, bar.value)
-    result = BarResult(bar, "passed" if met else "failed", mean, "", interval=mean_interval(values),
-                       n_items=len(values))
+    result = BarResult.of(bar, "passed" if met else "failed", mean, "", interval=mean_interval(values),
+                          n_items=len(values))
     gap = "" if met or bar.op in ("==", "!=") else f" (short by {format_value(abs(mean - bar.value))})"
     result.message = (
         f"{bar.metric} = {format_value(mean)}, "
@@ -210,9 +211,9 @@ def _max_drop_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     assert bar.metric is not None and bar.max_drop is not None
     compared = _bar_comparison(bar, ctx)
     if compared is None:
-        return BarResult(bar, "inconclusive", None, f"'{bar.metric}' shares no paired items between "
-                         f"'{bar.candidate}' and the baseline '{ctx.run.baseline}', so nothing decides the bar",
-                         baseline=ctx.run.baseline)
+        return BarResult.of(bar, "inconclusive", None, f"'{bar.metric}' shares no paired items between "
+                            f"'{bar.candidate}' and the baseline '{ctx.run.baseline}', so nothing decides the bar",
+                            baseline=ctx.run.baseline)
     status = _STATUS_OF_VERDICT[compared.verdict]
     base_value, cand_value = compared.baseline_value, compared.candidate_value
     drop = base_value - cand_value
@@ -220,7 +221,7 @@ def _max_drop_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     relative += "" if compared.higher_is_better else ", lower is better"
     found = {"failed": f"beyond the allowed {bar.max_drop}", "passed": f"within the allowed {bar.max_drop}",
              "inconclusive": f"undecided against the allowed {bar.max_drop}"}[status]
-    result = BarResult(
+    result = BarResult.of(
         bar, status, cand_value,
         f"{bar.metric} went {format_value(base_value)} -> {format_value(cand_value)} ({-drop:+.3f}{relative}): "
         f"{found}; {compared.explain()}",
@@ -239,14 +240,14 @@ def _max_drop_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
 
 def _no_regression_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
     if ctx.comparison is None or bar.candidate not in ctx.comparison.candidates:
-        return BarResult(bar, "inconclusive", None,
-                         f"no comparison of '{bar.candidate}' with the baseline '{ctx.run.baseline}' in this run, "
-                         "so nothing decides the bar")
+        return BarResult.of(bar, "inconclusive", None,
+                            f"no comparison of '{bar.candidate}' with the baseline '{ctx.run.baseline}' in this run, "
+                            "so nothing decides the bar")
     compared = ctx.comparison.candidates[bar.candidate].metrics
     if bar.metric is not None:
         if bar.metric not in compared:
-            return BarResult(bar, "inconclusive", None,
-                             f"'{bar.metric}' was not compared; compared: {', '.join(compared) or 'nothing'}")
+            return BarResult.of(bar, "inconclusive", None,
+                                f"'{bar.metric}' was not compared; compared: {', '.join(compared) or 'nothing'}")
         compared = {bar.metric: compared[bar.metric]}
     # An uncalibrated or inconsistent judge's scores decide nothing, this bar included.
     left_out = [name for name in compared if ctx.judge_not_counted(name) is not None]
@@ -268,7 +269,7 @@ def _no_regression_result(bar: BarSpec, ctx: _BarContext) -> BarResult:
         message = f"no regression beyond the allowed drop on {len(compared)} compared metric(s)"
     if left_out:
         message += f" ({', '.join(left_out)} left out: their judge's scores do not count)"
-    result = BarResult(bar, status, None, message, baseline=ctx.run.baseline)
+    result = BarResult.of(bar, status, None, message, baseline=ctx.run.baseline)
     needed = [m.items_needed for m in undecided if m.items_needed]
     result.items_needed = max(needed) if needed else None
     if focus is not None:
@@ -304,7 +305,7 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
     is_sweep, picked, pick_reason = sweep_pick(run.sections, bar.candidate)
     if is_sweep:
         if picked is None:
-            return BarResult(bar, "failed", None, f"the sweep '{bar.candidate}' picked no checkpoint: {pick_reason}")
+            return BarResult.of(bar, "failed", None, f"the sweep '{bar.candidate}' picked no checkpoint: {pick_reason}")
         bar = bar.model_copy(update={"candidate": picked})
     if bar.metric in USAGE_METRICS:
         return usage_bar(bar, run)
@@ -356,7 +357,7 @@ def evaluate_bars(
     policy: InconclusivePolicy = getattr(suite, "inconclusive", DEFAULT_INCONCLUSIVE) or DEFAULT_INCONCLUSIVE
     results = [evaluate_bar(bar, run, comparison) for bar in bars]
     for result in results:
-        result.policy = policy
+        result.inconclusive_policy = policy
     return results
 
 
@@ -374,7 +375,7 @@ def record_bars(suite: SuiteConfig, run: RunResult) -> list[BarResult]:
     if not bars:
         return []
     results = evaluate_bars(bars, run, suite=suite)
-    run.sections["bars"] = [result.to_dict() for result in results]
+    run.sections["bars"] = [result.model_dump(mode="json") for result in results]
     return results
 
 

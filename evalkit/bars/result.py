@@ -1,4 +1,4 @@
-"""What checking a bar found: :class:`BarResult`, its evidence, and the mean's interval.
+"""What checking a bar found: :class:`BarResult` (also the entry a run stores), its evidence, and the mean's interval.
 
 Data only (it imports the bar grammar and nothing above it), so the measurements that
 check their own bars (:mod:`evalkit.usage.stage`) and :mod:`evalkit.bars.evaluate` share it.
@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from evalkit.bars.spec import DEFAULT_INCONCLUSIVE, BarKind, BarSpec, BarStatus, InconclusivePolicy, bar_blocks
-from evalkit.record.sections import SectionModel, parse_section
+from evalkit.record.sections import SectionModel
 
-__all__ = ["BarRecord", "BarResult", "ItemEvidence", "clip_text", "format_value", "mean_interval"]
+__all__ = ["BarResult", "ItemEvidence", "clip_text", "format_value", "mean_interval"]
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,27 @@ class ItemEvidence:
         return " — ".join(parts)
 
 
-@dataclass
-class BarResult:
-    """A bar checked against a run.
+class BarResult(SectionModel):
+    """A bar checked against a run: what the check found, and its entry in ``run.sections["bars"]``.
+
+    One type for the result in memory (what :func:`evalkit.bars.evaluate.evaluate_bar`
+    and the pytest plugin's ``assert_bar`` return) and for the record a run stores and
+    reads back; :meth:`of` builds one from a :class:`BarSpec`, ``model_dump(mode="json")``
+    gives the stored form, and :func:`evalkit.record.run_sections.bars_section` reads it.
+
+    ``passed`` and ``blocks`` are stored for readers of the JSON, but never set: they are
+    derived from ``status`` and ``inconclusive_policy`` whenever a result is built, read
+    back or changed (assignments are validated), so neither can disagree with them; a
+    stored ``blocks`` is decided again on reading (:func:`bar_blocks`). Records written
+    before statuses existed get ``status`` from ``passed``, and ``kind`` from the
+    expression when they lack it.
 
     Attributes:
-        bar: the bar.
+        candidate: the candidate the bar applies to.
+        expression: the bar as written, e.g. ``exact_match >= 0.80``.
+        metric: the bar's metric (None for ``no significant regression`` on every metric).
+        kind: ``threshold``, ``max_drop`` or ``no_regression``.
+        passed: True when the bar was counted and met (derived from ``status``).
         status: ``passed``, ``failed``, ``inconclusive`` (a drop bar the data cannot
             decide), or ``not_counted`` (a judge bar whose judge is not calibrated, or a
             bar of a candidate the suite lets be missing: shown, never a pass).
@@ -68,33 +83,85 @@ class BarResult:
         n_items: how many items the value rests on.
         details: further lines of evidence (per-metric verdicts, notes).
         worst_items: the items that pull the bar down, worst first.
-        policy: the suite's ``inconclusive:`` choice, which decides whether an
-            inconclusive outcome blocks.
+        inconclusive_policy: the suite's ``inconclusive:`` choice, which decides whether
+            an inconclusive outcome blocks.
+        blocks: True when this outcome fails the gate (derived: :func:`bar_blocks` of
+            ``status`` and ``inconclusive_policy``).
         items_needed: paired items that would decide an inconclusive drop bar.
     """
 
-    bar: BarSpec
+    model_config = ConfigDict(validate_assignment=True)  # keeps passed/blocks derived when code sets status
+
+    candidate: str
+    expression: str
+    metric: str | None = None
+    kind: BarKind
+    passed: bool = False
     status: BarStatus
-    value: float | None
-    message: str
+    value: float | None = None
+    message: str = ""
     interval: tuple[float, float] | None = None
     baseline: str | None = None
     baseline_value: float | None = None
     n_items: int = 0
-    details: list[str] = field(default_factory=list)
-    worst_items: list[ItemEvidence] = field(default_factory=list)
-    policy: InconclusivePolicy = DEFAULT_INCONCLUSIVE
+    details: list[str] = Field(default_factory=list)
+    worst_items: list[ItemEvidence] = Field(default_factory=list)
+    inconclusive_policy: InconclusivePolicy = DEFAULT_INCONCLUSIVE
+    blocks: bool = False
     items_needed: int | None = None
 
-    @property
-    def blocks(self) -> bool:
-        """True when this outcome fails the gate (see :func:`bar_blocks`)."""
-        return bar_blocks(self.status, self.policy)
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_derived_fields(cls, data: Any) -> Any:
+        # Runs also on every assignment, with the whole record and the new value.
+        if not isinstance(data, Mapping):
+            return data
+        status = data.get("status") or ("passed" if data.get("passed", True) else "failed")  # before statuses
+        policy = data.get("inconclusive_policy") or DEFAULT_INCONCLUSIVE
+        data = {**data, "status": status, "passed": status == "passed", "blocks": bar_blocks(status, policy)}
+        if "kind" not in data and isinstance(data.get("expression"), str):
+            try:
+                data["kind"] = BarSpec.of(str(data.get("candidate")), data["expression"]).kind
+            except ValueError:
+                pass  # left missing: validation names the field
+        return data
+
+    @classmethod
+    def of(
+        cls, bar: BarSpec, status: BarStatus, value: float | None = None, message: str = "", *,
+        interval: tuple[float, float] | None = None, baseline: str | None = None,
+        baseline_value: float | None = None, n_items: int = 0, items_needed: int | None = None,
+        policy: InconclusivePolicy = DEFAULT_INCONCLUSIVE,
+    ) -> BarResult:
+        """Return the result of checking ``bar``: its candidate, expression, metric and kind, and what was found.
+
+        Args:
+            bar: the bar checked.
+            status: its outcome (see the class docstring).
+            value: the candidate's value.
+            message: one line saying what was found.
+            interval: 95% interval of ``value``.
+            baseline: the baseline candidate's name.
+            baseline_value: the baseline's value of the metric.
+            n_items: how many items the value rests on.
+            items_needed: paired items that would decide an inconclusive drop bar.
+            policy: the suite's ``inconclusive:`` choice.
+        """
+        return cls(
+            candidate=bar.candidate, expression=bar.expression, metric=bar.metric, kind=bar.kind, status=status,
+            value=value, message=message, interval=interval, baseline=baseline, baseline_value=baseline_value,
+            n_items=n_items, items_needed=items_needed, inconclusive_policy=policy,
+        )
 
     @property
-    def passed(self) -> bool:
-        """True when the bar was counted and met."""
-        return self.status == "passed"
+    def bar(self) -> BarSpec:
+        """The bar checked, parsed again from its candidate and expression."""
+        return BarSpec.of(self.candidate, self.expression)
+
+    @property
+    def policy(self) -> InconclusivePolicy:
+        """The suite's ``inconclusive:`` choice (``inconclusive_policy``)."""
+        return self.inconclusive_policy
 
     @property
     def failed(self) -> bool:
@@ -113,7 +180,7 @@ class BarResult:
         if self.value is not None:
             n = f" over {self.n_items} items" if self.n_items else ""
             lines.append(f"  value:     {format_value(self.value)}{n}")
-        lines.append(f"  bar:       {self.bar.expression}")
+        lines.append(f"  bar:       {self.expression}")
         if self.interval is not None:
             lines.append(f"  interval:  95% [{format_value(self.interval[0])}, {format_value(self.interval[1])}]")
         if self.baseline is not None:
@@ -124,81 +191,6 @@ class BarResult:
             lines.append("  worst failing items:")
             lines += [f"    {item.describe()}" for item in self.worst_items]
         return "\n".join(lines)
-
-    def to_record(self) -> BarRecord:
-        """Return the record stored in ``run.sections["bars"]`` (its JSON form is :meth:`to_dict`)."""
-        return BarRecord(
-            candidate=self.bar.candidate, expression=self.bar.expression, metric=self.bar.metric,
-            kind=self.bar.kind, passed=self.passed, status=self.status, value=self.value,
-            message=self.message, interval=self.interval, baseline=self.baseline,
-            baseline_value=self.baseline_value, n_items=self.n_items, details=list(self.details),
-            worst_items=list(self.worst_items), inconclusive_policy=self.policy, blocks=self.blocks,
-            items_needed=self.items_needed,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready record stored in ``run.sections["bars"]``."""
-        return self.to_record().model_dump(mode="json")
-
-    @classmethod
-    def from_record(cls, record: BarRecord) -> BarResult:
-        """Rebuild a result from its stored record (e.g. read back from ``summary.json``)."""
-        return cls(
-            bar=BarSpec.of(record.candidate, record.expression), status=record.status, value=record.value,
-            message=record.message, interval=record.interval, baseline=record.baseline,
-            baseline_value=record.baseline_value, n_items=record.n_items, details=list(record.details),
-            worst_items=list(record.worst_items), policy=record.inconclusive_policy,
-            items_needed=record.items_needed,
-        )
-
-    @classmethod
-    def from_dict(cls, record: Mapping[str, Any], where: str = "sections.bars") -> BarResult:
-        """Rebuild a result from :meth:`to_dict`'s JSON form, validated (:class:`DataError` names the field)."""
-        return cls.from_record(parse_section(BarRecord, record, where))
-
-
-class BarRecord(SectionModel):
-    """One entry of ``run.sections["bars"]``: a checked bar as stored and read back.
-
-    ``status`` is derived from ``passed`` for runs stored before statuses existed, and
-    ``kind`` from the expression when a record lacks it; ``blocks`` is what the run
-    decided when it was written (:attr:`blocks_gate` decides it again from the record).
-    """
-
-    candidate: str
-    expression: str
-    metric: str | None = None
-    kind: BarKind
-    passed: bool = True
-    status: BarStatus
-    value: float | None = None
-    message: str = ""
-    interval: tuple[float, float] | None = None
-    baseline: str | None = None
-    baseline_value: float | None = None
-    n_items: int = 0
-    details: list[str] = Field(default_factory=list)
-    worst_items: list[ItemEvidence] = Field(default_factory=list)
-    inconclusive_policy: InconclusivePolicy = DEFAULT_INCONCLUSIVE
-    blocks: bool | None = None
-    items_needed: int | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fill_derived_fields(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not data.get("status"):
-            data = {**data, "status": "passed" if data.get("passed", True) else "failed"}
-        if isinstance(data, Mapping) and "kind" not in data and isinstance(data.get("expression"), str):
-            try:
-                data = {**data, "kind": BarSpec.of(str(data.get("candidate")), data["expression"]).kind}
-            except ValueError:
-                pass  # left missing: validation names the field
-        return data
-
-    @property
-    def blocks_gate(self) -> bool:
-        """True when this outcome fails the gate (:func:`bar_blocks` of its status and policy)."""
-        return bar_blocks(self.status, self.inconclusive_policy)
 
 
 def format_value(value: float | None) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from evalkit.bars.result import BarRecord
+from evalkit.bars.result import BarResult
 from evalkit.judges.section import judge_metric_not_counted
 from evalkit.record.results import RunResult
 from evalkit.record.run_sections import bars_section, compared_baseline, comparison_section
@@ -48,10 +48,10 @@ class CandidateGate:
 
     name: str
     status: CandidateStatus
-    failed: list[BarRecord] = field(default_factory=list)
-    undecided: list[BarRecord] = field(default_factory=list)
-    passed: list[BarRecord] = field(default_factory=list)
-    not_counted: list[BarRecord] = field(default_factory=list)
+    failed: list[BarResult] = field(default_factory=list)
+    undecided: list[BarResult] = field(default_factory=list)
+    passed: list[BarResult] = field(default_factory=list)
+    not_counted: list[BarResult] = field(default_factory=list)
     regressions: list[tuple[str, str]] = field(default_factory=list)
     blocking: bool = False
     note: str = ""
@@ -105,7 +105,7 @@ class RunVerdict:
         return f"{'PASSED' if self.passed else 'FAILED'} (exit {self.exit_code}): {bars}{regressions}; {standing}"
 
 
-def _bar_line(record: BarRecord) -> str:
+def _bar_line(record: BarResult) -> str:
     prefix = "inconclusive bar" if record.status == "inconclusive" else "bar"
     line = f"{prefix} {record.candidate}: {record.expression}: {record.message}"
     if record.status == "inconclusive" and record.items_needed:
@@ -145,7 +145,7 @@ def run_verdict(run: RunResult) -> RunVerdict:
                 continue
             {"failed": gate.failed, "inconclusive": gate.undecided, "passed": gate.passed}.get(
                 record.status, gate.not_counted).append(record)
-            if record.blocks_gate:
+            if record.blocks:
                 failures.append(_bar_line(record))
                 gate.blocking = True
             elif record.status == "inconclusive":

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from evalkit.bars.result import BarRecord, clip_text
+from evalkit.bars.result import BarResult, clip_text
 from evalkit.bars.spec import BarStatus, parse_bar_expression
 from evalkit.benchmarks.section import BENCHMARKS, BenchmarksSection
 from evalkit.comparison.result import MetricComparison
@@ -306,11 +306,11 @@ def baseline_label(run: RunResult) -> str:
     return compared_baseline(run.sections, run.baseline)
 
 
-def _bar_reason(bar: BarRecord) -> str:
+def _bar_reason(bar: BarResult) -> str:
     return f"bar unmet: {bar.expression}" + (f" — {bar.message}" if bar.message else "")
 
 
-def _undecided_bar(bar: BarRecord) -> str:
+def _undecided_bar(bar: BarResult) -> str:
     needed = bar.items_needed
     text = f"bar undecided: {bar.expression}" + (f" (~{needed:,} items)" if needed else "")
     return text + (" — not gating (inconclusive: warn)" if bar.inconclusive_policy == "warn" else "")
@@ -452,7 +452,7 @@ class BarRow:
     decide: str
 
 
-def _focus_metric(record: BarRecord, compared: Mapping[str, MetricComparison]) -> str | None:
+def _focus_metric(record: BarResult, compared: Mapping[str, MetricComparison]) -> str | None:
     """Return the metric a bar's value is of.
 
     Its own, or for ``no significant regression`` on every metric the compared metric
@@ -483,7 +483,7 @@ def _written(metric: str | None, value: float, share: bool) -> str:
     return format_value(metric or "", value, share)
 
 
-def _value_cells(record: BarRecord, metric: str | None, share: bool) -> tuple[str, str, str]:
+def _value_cells(record: BarResult, metric: str | None, share: bool) -> tuple[str, str, str]:
     """Return (value, value detail, interval) for one bar."""
     if record.value is None:
         return "–", "", ""
@@ -505,7 +505,7 @@ def _value_cells(record: BarRecord, metric: str | None, share: bool) -> tuple[st
     return change, detail, interval
 
 
-def _decided(record: BarRecord, share: bool) -> str:
+def _decided(record: BarResult, share: bool) -> str:
     """Return what decided a passed or failed bar: the limit it met or missed, on how many items.
 
     Written from the bar itself when the record's message is the plain finding (``METRIC
@@ -528,7 +528,7 @@ def _decided(record: BarRecord, share: bool) -> str:
     return f"decided: {finding}" if finding else "decided"
 
 
-def _decide(record: BarRecord, share: bool) -> str:
+def _decide(record: BarResult, share: bool) -> str:
     """Return what decided the bar, or what would decide an inconclusive one, in words."""
     if record.status == "inconclusive":
         if record.items_needed:
@@ -544,10 +544,10 @@ def _decide(record: BarRecord, share: bool) -> str:
     return _decided(record, share)
 
 
-def _status_label(record: BarRecord) -> str:
+def _status_label(record: BarResult) -> str:
     label = STATUS_LABELS[record.status]
     if record.status == "inconclusive":
-        return f"{label}, blocks" if record.blocks_gate else f"{label}, warns only"
+        return f"{label}, blocks" if record.blocks else f"{label}, warns only"
     return label
 
 
@@ -573,6 +573,6 @@ def bar_rows(run: RunResult) -> list[BarRow]:
         share = _is_share(metric, own, directions)
         value, detail, interval = _value_cells(record, metric, share)
         rows.append(BarRow(candidate=record.candidate, expression=record.expression, status=record.status,
-                           status_label=_status_label(record), blocks=record.blocks_gate, value=value,
+                           status_label=_status_label(record), blocks=record.blocks, value=value,
                            value_detail=detail, interval=interval, decide=_decide(record, share)))
     return rows

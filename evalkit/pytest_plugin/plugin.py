@@ -216,8 +216,8 @@ class BarItem(_EvidenceItem):
         result = _runs(self.config).get(self.path)
         outcome = result.bars[self.index]
         self.user_properties += [
-            ("evalkit.candidate", outcome.bar.candidate),
-            ("evalkit.bar", outcome.bar.expression),
+            ("evalkit.candidate", outcome.candidate),
+            ("evalkit.bar", outcome.expression),
             ("evalkit.value", "" if outcome.value is None else f"{outcome.value:.6g}"),
             ("evalkit.status", outcome.status),
         ]
@@ -369,7 +369,7 @@ def assert_bar(
         raise ValueError(exc.errors()[0]["msg"]) from None
     outcome = evaluate_bar(bar, run, comparison)
     if isinstance(result, EvalkitResult):
-        outcome.policy = result.suite.inconclusive
+        outcome.inconclusive_policy = result.suite.inconclusive
     _bar_outcome(outcome)
     return outcome
 

@@ -377,7 +377,7 @@ class SuiteRuns:
         stored = bars_section(summary.get("sections", {}), str(run_dir / "summary.json"))
         result = EvalkitResult(suite=suite, bars=[], run_dir=run_dir, cached=True, store=self.settings.store)
         if [(b.candidate, b.expression) for b in stored] == [(b.candidate, b.expression) for b in suite.bars]:
-            result.bars = [BarResult.from_record(record) for record in stored]
+            result.bars = stored
         else:
             # The bars changed since that run: check the new ones against it.
             result.bars = evaluate_bars(suite.bars, result.run, suite=suite)
@@ -390,6 +390,6 @@ class SuiteRuns:
         run = run_suite(suite, output_dir=self.settings.report_dir, command="pytest (evalkit plugin)",
                         store=self.settings.store, cache=self.settings.cache, planned=planned)
         # The bars the run's own bars stage checked: one verdict for the CLI, the report and pytest.
-        bars = [BarResult.from_record(record) for record in bars_section(run.sections)]
+        bars = bars_section(run.sections)
         return EvalkitResult(suite=suite, bars=bars, run_dir=run.run_dir, cached=False,
                              store=self.settings.store, _run=run)

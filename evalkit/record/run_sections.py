@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from evalkit.bars.result import BarRecord
+from evalkit.bars.result import BarResult
 from evalkit.benchmarks.section import BenchmarksSection
 from evalkit.comparison.result import Comparison
 from evalkit.contamination.section import ContaminationSection
@@ -56,7 +56,7 @@ class RunSections(SectionModel):
     fleet: FleetSection | None = None
     contamination: ContaminationSection | None = None
     comparison: Comparison | None = None
-    bars: list[BarRecord] | None = None
+    bars: list[BarResult] | None = None
     # how it was run
     usage: UsageSection | None = None
     sampling: SamplingSection | None = None
@@ -92,10 +92,10 @@ def compared_baseline(sections: Mapping[str, Any], default: str, where: str = "r
     return (comparison.baseline if comparison is not None else "") or default
 
 
-def bars_section(sections: Mapping[str, Any], where: str = "run") -> list[BarRecord]:
+def bars_section(sections: Mapping[str, Any], where: str = "run") -> list[BarResult]:
     """Return the run's checked bars as stored, typed; empty when the run has none."""
     stored = sections.get("bars")
-    return [] if stored is None else parse_section(list[BarRecord], stored, f"{where} sections.bars")
+    return [] if stored is None else parse_section(list[BarResult], stored, f"{where} sections.bars")
 
 
 def sweep_pick(sections: Mapping[str, Any], name: str, where: str = "run") -> tuple[bool, str | None, str]:

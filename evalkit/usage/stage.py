@@ -292,16 +292,15 @@ def usage_bar(bar: BarSpec, run: RunResult) -> BarResult:
                                           f"run {run.run_id}: sections.{SECTION}")
     entry = section.get(bar.candidate)
     if entry is None:
-        return BarResult(bar, "failed", None, f"no usage was measured for '{bar.candidate}' in this run")
+        return BarResult.of(bar, "failed", None, f"no usage was measured for '{bar.candidate}' in this run")
     value = getattr(entry, bar.metric, None)
     if value is None:
         why = ("every item came from the generation cache; rerun with --no-cache" if not entry.measured_items
                else "no price applies; add one under `prices:` in the suite" if bar.metric.startswith("cost")
                else "the backend does not report it")
-        return BarResult(bar, "failed", None, f"{bar.metric} was not measured for '{bar.candidate}': {why}")
+        return BarResult.of(bar, "failed", None, f"{bar.metric} was not measured for '{bar.candidate}': {why}")
     met = OPERATORS[bar.op](float(value), bar.value)
     unit = f" {entry.currency}" if bar.metric.startswith("cost") else \
         " s" if bar.metric.startswith(("latency", "ttft")) else ""
-    return BarResult(bar, "passed" if met else "failed", float(value),
-                     f"{bar.metric} = {float(value):.4g}{unit}, {'meets' if met else 'needs'} {bar.op} {bar.value:g}",
-                     n_items=entry.measured_items)
+    found = f"{bar.metric} = {float(value):.4g}{unit}, {'meets' if met else 'needs'} {bar.op} {bar.value:g}"
+    return BarResult.of(bar, "passed" if met else "failed", float(value), found, n_items=entry.measured_items)

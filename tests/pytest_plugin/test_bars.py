@@ -197,8 +197,9 @@ def test_small_drop_on_ten_items_is_inconclusive_not_failed() -> None:
     run = run_of(candidate("base", {"acc": [1.0] * 10}), candidate("lora", {"acc": [1.0] * 9 + [0.0]}))
     result = evaluate_bar(BarSpec.of("lora", "acc max_drop 3%"), run, compare_candidates(run))
     assert result.status == "inconclusive"
-    warned = BarResult.from_dict({**result.to_dict(), "inconclusive_policy": "warn"})
-    assert result.blocks and not warned.blocks
+    # A stored record says blocks: true; read back under inconclusive: warn it is decided again.
+    warned = BarResult.model_validate({**result.model_dump(mode="json"), "inconclusive_policy": "warn"})
+    assert result.blocks and not warned.blocks and warned.policy == "warn"
     assert "does not gate" in warned.explain()
 
 
@@ -236,7 +237,8 @@ def test_recorded_bars_round_trip_and_make_the_gate_fail(tmp_path: Path) -> None
     records = json.loads(json.dumps(run.sections["bars"]))
     assert [(r["candidate"], r["expression"], r["passed"]) for r in records] == [
         ("lora", "exact_match >= 0.80", False), ("lora", "has_x == 1.0", True)]
-    assert [BarResult.from_dict(r).explain() for r in records] == [r.explain() for r in results]
+    assert [BarResult.model_validate(r) for r in records] == results  # the stored form is the whole result
+    assert [BarResult.model_validate(r).explain() for r in records] == [r.explain() for r in results]
     assert failed_gates(run) == ["bar lora: exact_match >= 0.80: exact_match = 0.500, needs >= 0.800 (short by 0.300)"]
 
 

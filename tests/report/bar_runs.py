@@ -67,6 +67,6 @@ def run_with_bars(bars: Sequence[BarSpec], n_items: int = 60, *, inconclusive: I
     run.sections["comparison"] = comparison.to_dict()
     results = evaluate_bars(bars, run, comparison)
     for result in results:
-        result.policy = inconclusive  # what evaluate_bars takes from the suite's inconclusive:
-    run.sections["bars"] = [result.to_dict() for result in results]
+        result.inconclusive_policy = inconclusive  # what evaluate_bars takes from the suite's inconclusive:
+    run.sections["bars"] = [result.model_dump(mode="json") for result in results]
     return run

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.bars.result import BarRecord
+from evalkit.bars.result import BarResult
+from evalkit.bars.spec import BarSpec
 from evalkit.comparison.result import Comparison
 from evalkit.errors import DataError
 from evalkit.record.run_dir import load_run_dir, write_run
@@ -97,5 +98,21 @@ def test_a_registered_stages_own_section_is_kept_as_written(tmp_path: Path) -> N
 def test_a_bar_stored_before_statuses_and_kinds_reads_as_it_was_decided() -> None:
     stored = {"candidate": "lora", "expression": "exact_match max_drop 3%", "passed": False, "value": 0.05}
     (old,) = bars_section({"bars": [stored]})
-    assert isinstance(old, BarRecord)
-    assert (old.status, old.kind, old.blocks_gate) == ("failed", "max_drop", True)
+    assert isinstance(old, BarResult)
+    assert (old.status, old.kind, old.passed, old.blocks) == ("failed", "max_drop", False, True)
+    assert old.bar == BarSpec.of("lora", "exact_match max_drop 3%") and old.policy == "fail"
+    assert "  bar:       exact_match max_drop 3%" in old.explain()
+    # Written again, it carries the fields the old format lacked.
+    assert {k: old.model_dump(mode="json")[k] for k in ("status", "kind", "passed", "blocks")} == {
+        "status": "failed", "kind": "max_drop", "passed": False, "blocks": True}
+
+
+def test_a_bars_stored_passed_and_blocks_follow_its_status_and_policy_when_code_changes_them() -> None:
+    result = BarResult.of(BarSpec.of("lora", "exact_match >= 0.8"), "passed", 0.9, "exact_match = 0.900")
+    assert (result.metric, result.kind, result.passed, result.blocks) == ("exact_match", "threshold", True, False)
+    result.status = "inconclusive"
+    assert (result.passed, result.blocks) == (False, True)
+    result.inconclusive_policy = "warn"
+    assert not result.blocks and result.model_dump(mode="json")["blocks"] is False
+    result.status = "failed"
+    assert (result.failed, result.blocks, result.model_dump()["passed"]) == (True, True, False)
