@@ -21,23 +21,14 @@ from pathlib import Path
 import yaml
 
 from evalkit.benchmarks.spec import MMLU_TASKS, BenchmarkSpec
-from evalkit.benchmarks.tasks import prepare_mmlu_task, task_yaml
+from evalkit.benchmarks.tasks import mmlu_task_yaml, prepare_mmlu_task
 from evalkit.files.home import cache_home
 
-MODEL_MODULES = ("evalkit.benchmarks.lm", "evalkit.benchmarks.lm")
-"""Modules whose import registers an lm-eval model; a missing optional one is skipped."""
 
-
-def register_models() -> list[str]:
-    """Import evalkit's lm-eval models so lm-eval's registry knows them; return the modules loaded."""
-    loaded = []
-    for module in MODEL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            continue  # evalkit-vllm needs vLLM; evalkit-hf alone is enough
-        loaded.append(module)
-    return loaded
+def register_models() -> None:
+    """Import evalkit's lm-eval models (evalkit-hf, evalkit-vllm) so lm-eval's registry knows them."""
+    # Imported here, not at the top: `evalkit benchmark` registers them only when lm-eval runs.
+    importlib.import_module("evalkit.benchmarks.lm")
 
 
 def requested_tasks(argv: Sequence[str]) -> list[str]:
@@ -64,7 +55,9 @@ def write_bundled_tasks(names: Sequence[str]) -> Path:
     for name in names:
         spec = BenchmarkSpec(task=name)
         prepared = prepare_mmlu_task(spec)
-        config = task_yaml(name, prepared.include_path / "data.jsonl", prepared.formulation)
+        formulation = spec.resolved_formulation
+        assert formulation is not None, "bundled MMLU tasks only"
+        config = mmlu_task_yaml(name, prepared.include_path / "data.jsonl", formulation)
         target = directory / f"{name}.yaml"
         staging = target.with_suffix(".yaml.tmp")
         staging.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -142,8 +142,8 @@ def test_mmlu_documents_are_the_letter_prompts_of_exactly_the_selected_questions
 
 
 def test_the_bundled_general_text_and_ifeval_items_are_listed_by_the_ids_their_results_use() -> None:
-    from evalkit.benchmarks.general_text_task import load_corpus, select_documents
     from evalkit.benchmarks.ifeval_task import load_prompts
+    from evalkit.benchmarks.probes import load_corpus, select_documents
 
     dialogue = benchmark_documents(BenchmarkSpec(task="evalkit_general_text", genres=["dialogue"], limit=3), Path("."))
     assert dialogue == [(d.id, d.text) for d in select_documents(load_corpus(), ["dialogue"])[:3]]

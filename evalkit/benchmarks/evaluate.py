@@ -32,14 +32,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from evalkit.benchmarks.continuation_task import CONTINUATION_TASK, prepare_continuation_task
-from evalkit.benchmarks.continuation_task import ITEM_METRIC as CONTINUATION_METRIC
-from evalkit.benchmarks.general_text_task import GENERAL_TEXT_TASK, ITEM_METRIC, prepare_general_text_task
-from evalkit.benchmarks.ifeval_task import IFEVAL_TASK, prepare_ifeval_task
-from evalkit.benchmarks.ifeval_task import ITEM_METRIC as IFEVAL_METRIC
+from evalkit.benchmarks.ifeval_task import IFEVAL_ITEM_METRIC, IFEVAL_TASK, prepare_ifeval_task
 from evalkit.benchmarks.ifeval_task import MAX_GEN_TOKS as IFEVAL_MAX_GEN_TOKS
+from evalkit.benchmarks.probes import (
+    CONTINUATION_ITEM_METRIC,
+    CONTINUATION_TASK,
+    GENERAL_TEXT_ITEM_METRIC,
+    GENERAL_TEXT_TASK,
+    prepare_continuation_task,
+    prepare_general_text_task,
+)
 from evalkit.benchmarks.spec import MMLU_TASKS, BenchmarkSpec
-from evalkit.benchmarks.tasks import FEWSHOT_SOURCE, prepare_mmlu_task
+from evalkit.benchmarks.tasks import FEWSHOT_SOURCE, metric_for, prepare_mmlu_task
 from evalkit.errors import BenchmarkError
 from evalkit.files.home import cache_home, files_digest, json_digest
 from evalkit.judges.cache import JudgmentCache
@@ -152,14 +156,16 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
     """
     if spec.is_mmlu:
         prepared = prepare_mmlu_task(spec)
+        formulation = spec.resolved_formulation
+        assert formulation is not None
         return BenchmarkTask(
             spec=spec,
             task_name=prepared.task_name,
             include_path=prepared.include_path,
             include_defaults=False,
-            metric=prepared.metric,
+            metric=metric_for(formulation),
             num_fewshot=0,
-            formulation=prepared.formulation,
+            formulation=formulation,
             fewshot_source=FEWSHOT_SOURCE if spec.num_fewshot else None,
             item_fields=("id", "subject"),
             kind="binary",
@@ -168,21 +174,21 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
         text = prepare_general_text_task(spec.metric, spec.genres)
         return BenchmarkTask(
             spec=spec, task_name=text.task_name, include_path=text.include_path, include_defaults=False,
-            metric=ITEM_METRIC, num_fewshot=None, formulation=None, fewshot_source=None,
+            metric=GENERAL_TEXT_ITEM_METRIC, num_fewshot=None, formulation=None, fewshot_source=None,
             item_fields=("id", "genre"), kind="continuous",
         )
     if spec.is_ifeval:
         prompts = prepare_ifeval_task(spec.metric, max_gen_toks=spec.max_gen_toks or IFEVAL_MAX_GEN_TOKS)
         return BenchmarkTask(
             spec=spec, task_name=prompts.task_name, include_path=prompts.include_path, include_defaults=False,
-            metric=IFEVAL_METRIC, num_fewshot=None, formulation=None, fewshot_source=None,
+            metric=IFEVAL_ITEM_METRIC, num_fewshot=None, formulation=None, fewshot_source=None,
             item_fields=("key", "group"), kind="binary", chat_template=True,
         )
     if spec.is_continuation:
         continuation = prepare_continuation_task(spec.metric)
         return BenchmarkTask(
             spec=spec, task_name=continuation.task_name, include_path=continuation.include_path,
-            include_defaults=False, metric=CONTINUATION_METRIC, num_fewshot=None, formulation=None,
+            include_defaults=False, metric=CONTINUATION_ITEM_METRIC, num_fewshot=None, formulation=None,
             fewshot_source=None, item_fields=("id", "genre"), kind="binary",
         )
     include = None

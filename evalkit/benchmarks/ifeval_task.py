@@ -11,7 +11,8 @@ instruction-level, strict and loose accuracy), loaded offline (below).
 Each prompt is one paired item: whether the response followed every instruction
 (``prompt_level_strict_acc``, 1.0 or 0.0, higher is better). The task directory under
 ``$EVALKIT_HOME/benchmarks/tasks/`` is named by a digest of its content (written once,
-reused), like the other bundled tasks; its ``utils.py`` imports the scoring from here.
+reused) by :func:`~evalkit.benchmarks.probes.write_task`, like the other bundled tasks;
+its ``utils.py`` imports the scoring from here.
 
 Also in this module:
 
@@ -21,9 +22,7 @@ Also in this module:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,23 +34,23 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
+from evalkit.benchmarks.probes import PreparedTask, json_task_config, write_task
 from evalkit.errors import BenchmarkError
 from evalkit.files.home import evalkit_home
-from evalkit.files.safe_write import staged_directory, write_files_once, write_text
+from evalkit.files.safe_write import staged_directory, write_text
 from evalkit.files.yaml_source import json_objects
 
 logger = logging.getLogger(__name__)
 
 IFEVAL_TASK = "evalkit_ifeval"
 PROMPTS_FILE = Path(__file__).resolve().parent / "ifeval_data" / "evalkit_ifeval.jsonl"
-ITEM_METRIC = "prompt_level_strict_acc"
+IFEVAL_ITEM_METRIC = "prompt_level_strict_acc"
 """The per-prompt value compared between candidates: every instruction followed (1.0) or not."""
-LM_EVAL_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
-                   "inst_level_loose_acc")
+IFEVAL_LM_EVAL_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
+                          "inst_level_loose_acc")
 MAX_GEN_TOKS = 192
 """Tokens generated per prompt at most: the prompts ask for short answers, and five
 candidates must generate for all of them on two CPU cores."""
-_TASK_FORMAT_VERSION = 1  # bump when the generated files change shape
 _FIX = "each line must be an ifeval row: key, prompt, instruction_id_list, kwargs (one dict per instruction)"
 
 # The generated task's utils.py: lm-eval's `!function` loads it by path.
@@ -147,10 +146,7 @@ def agg_inst_level_acc(items: list[list[bool]]) -> float:
 def task_yaml_text(task_name: str, data_file: Path, max_gen_toks: int = MAX_GEN_TOKS) -> str:
     """Return the lm-eval task YAML: lm-eval's ``ifeval`` config over a local JSONL file."""
     config = {
-        "task": task_name,
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data_file)}},
-        "test_split": "test",
+        **json_task_config(task_name, data_file),
         "output_type": "generate_until",
         "num_fewshot": 0,
         "doc_to_text": "prompt",
@@ -162,24 +158,15 @@ def task_yaml_text(task_name: str, data_file: Path, max_gen_toks: int = MAX_GEN_
         f"  - metric: {metric}\n    aggregation: "
         f"{'!function utils.agg_inst_level_acc' if metric.startswith('inst_') else 'mean'}\n"
         "    higher_is_better: true\n"
-        for metric in LM_EVAL_METRICS
+        for metric in IFEVAL_LM_EVAL_METRICS
     )
     return (yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
             + "process_results: !function utils.process_results\n"
             + f"metric_list:\n{metrics}metadata:\n  version: 4.0\n")
 
 
-@dataclass(frozen=True)
-class PreparedIfevalTask:
-    """The ifeval task written to disk: its lm-eval name, directory and prompts."""
-
-    task_name: str
-    include_path: Path
-    prompts: tuple[IfevalPrompt, ...]
-
-
 def prepare_ifeval_task(metric_name: str, path: Path = PROMPTS_FILE,
-                        max_gen_toks: int = MAX_GEN_TOKS) -> PreparedIfevalTask:
+                        max_gen_toks: int = MAX_GEN_TOKS) -> PreparedTask[IfevalPrompt]:
     """Write the task directory (once) and return it.
 
     Each data row is the prompt's ifeval row plus ``group``, its first instruction id,
@@ -194,14 +181,9 @@ def prepare_ifeval_task(metric_name: str, path: Path = PROMPTS_FILE,
     if unknown:
         raise BenchmarkError(f"{path}: unknown ifeval instruction id {', '.join(unknown)}; use one of lm-eval's "
                              "(lm_eval/tasks/ifeval/instructions_registry.py)")
-    data = "".join(json.dumps({**p.row(), "group": p.instruction_id_list[0]}, ensure_ascii=False) + "\n"
-                   for p in prompts)
-    digest = hashlib.sha256(f"{_TASK_FORMAT_VERSION}:{max_gen_toks}:{data}".encode()).hexdigest()[:12]
-    task_name = f"evalkit_{metric_name}_{digest}"
-    directory = evalkit_home() / "benchmarks" / "tasks" / task_name
-    write_files_once(directory, {"data.jsonl": data, "utils.py": _UTILS}, f"{task_name}.yaml",
-                     lambda: task_yaml_text(task_name, directory / "data.jsonl", max_gen_toks))
-    return PreparedIfevalTask(task_name=task_name, include_path=directory, prompts=prompts)
+    return write_task(f"evalkit_{metric_name}", prompts, lambda p: {**p.row(), "group": p.instruction_id_list[0]},
+                      lambda name, data_file: task_yaml_text(name, data_file, max_gen_toks),
+                      varies_with=(max_gen_toks,), files={"utils.py": _UTILS})
 
 
 # lm-eval's own ifeval instruction checkers, run offline.

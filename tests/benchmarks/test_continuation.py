@@ -22,17 +22,17 @@ import pytest
 from lm_eval.models.huggingface import HFLM
 from test_benchmark_stage import make_adapter  # the same directory: pytest puts it on sys.path
 
-from evalkit.benchmarks.continuation_task import (
-    CHOICES,
-    GENRES,
-    ITEMS_FILE,
-    LM_EVAL_METRICS,
+from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
+from evalkit.benchmarks.lm import EvalkitLM
+from evalkit.benchmarks.probes import (
+    CONTINUATION_CHOICES,
+    CONTINUATION_GENRES,
+    CONTINUATION_ITEMS_FILE,
+    CONTINUATION_LM_EVAL_METRICS,
+    load_corpus,
     load_items,
     prepare_continuation_task,
 )
-from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
-from evalkit.benchmarks.general_text_task import load_corpus
-from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.benchmarks.tasks import benchmark_documents
 from evalkit.contamination.ngrams import find_overlap, training_texts
@@ -43,7 +43,7 @@ from evalkit.runner import execute_suite
 from evalkit.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_DIR = ITEMS_FILE.parent
+DATA_DIR = CONTINUATION_ITEMS_FILE.parent
 
 
 def _make_items() -> ModuleType:
@@ -63,17 +63,17 @@ def _truth(item: Any) -> str:
 def test_items_are_well_formed_and_interleave_their_genres() -> None:
     items = load_items()
     assert len(items) == 240 and len({item.id for item in items}) == 240
-    assert Counter(item.genre for item in items) == {genre: 80 for genre in GENRES}
-    assert [item.genre for item in items[:3]] == list(GENRES)  # a limit keeps every genre
+    assert Counter(item.genre for item in items) == {genre: 80 for genre in CONTINUATION_GENRES}
+    assert [item.genre for item in items[:3]] == list(CONTINUATION_GENRES)  # a limit keeps every genre
     for item in items:
         assert item.id.startswith(f"{item.genre}/") and item.source and item.origin.startswith(item.genre)
-        assert len(item.choices) == CHOICES and 0 <= item.answer < CHOICES
-        assert len({choice.casefold() for choice in item.choices}) == CHOICES, item.id
+        assert len(item.choices) == CONTINUATION_CHOICES and 0 <= item.answer < CONTINUATION_CHOICES
+        assert len({choice.casefold() for choice in item.choices}) == CONTINUATION_CHOICES, item.id
         assert all(choice not in item.context for choice in item.choices), item.id
         assert item.context.split()  # never empty
     # The real one sits at every position about equally often: position is no cue.
     positions = Counter(item.answer for item in items)
-    assert set(positions) == set(range(CHOICES)) and max(positions.values()) <= 0.32 * len(items), positions
+    assert set(positions) == set(range(CONTINUATION_CHOICES)) and max(positions.values()) <= 0.32 * len(items), positions
 
 
 def test_length_gives_the_real_continuation_away_no_more_than_chance() -> None:
@@ -187,7 +187,7 @@ def test_task_is_written_once_and_named_by_its_content(tmp_path: Path, monkeypat
 
 
 def test_a_damaged_items_file_is_refused_naming_the_line(tmp_path: Path) -> None:
-    good = ITEMS_FILE.read_text().splitlines()[0]
+    good = CONTINUATION_ITEMS_FILE.read_text().splitlines()[0]
     record = json.loads(good)
     for damage, message in ((dict(record, answer=4), "'answer' must be"),
                             (dict(record, choices=record["choices"][:3]), "'choices' must be a list of 4"),
@@ -220,8 +220,8 @@ def test_task_scores_through_lm_eval_exactly_as_lm_evals_hf_model(
     assert outcome.metric == "acc_norm" and outcome.higher_is_better
     assert set(outcome.items) == {item.id for item in load_items()[:6]}
     assert set(outcome.items.values()) <= {0.0, 1.0}
-    assert set(outcome.subjects) == set(GENRES)
-    assert set(outcome.lm_eval_scores) == set(LM_EVAL_METRICS)
+    assert set(outcome.subjects) == set(CONTINUATION_GENRES)
+    assert set(outcome.lm_eval_scores) == set(CONTINUATION_LM_EVAL_METRICS)
     assert outcome.acc == pytest.approx(sum(outcome.items.values()) / 6)
     # lm-eval's own reference model on the same weights picks the same choice for every item.
     loaded = tiny_backend.load(tiny_variant)
@@ -241,8 +241,8 @@ def test_suite_compares_continuation_paired_with_a_max_drop_bar(make_suite: Any,
     run = execute_suite(load_suite(suite_file))
     assert run.sections["metric_kinds"]["continuation"] == {"kind": "binary", "higher_is_better": True}
     entry = run.sections["benchmarks"]["lora"]["continuation"]
-    assert entry["metric"] == "acc_norm" and entry["n"] == 9 and set(entry["subjects"]) == set(GENRES)
-    assert set(entry["lm_eval_scores"]) == set(LM_EVAL_METRICS)
+    assert entry["metric"] == "acc_norm" and entry["n"] == 9 and set(entry["subjects"]) == set(CONTINUATION_GENRES)
+    assert set(entry["lm_eval_scores"]) == set(CONTINUATION_LM_EVAL_METRICS)
     ids = {item.id for item in load_items()[:9]}
     assert set(run.candidate("lora").item_values["continuation"]) == ids
     assert set(run.candidate("base").item_values["continuation"]) == ids

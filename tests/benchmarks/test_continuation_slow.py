@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.benchmarks.continuation_task import GENRES
 from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.lm import EvalkitLM
+from evalkit.benchmarks.probes import CONTINUATION_GENRES
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
@@ -27,7 +27,7 @@ def test_smollm2_finds_the_real_continuation_well_above_chance(
     monkeypatch.setenv("EVALKIT_HOME", str(tmp_path))
     task = prepare_benchmark(BenchmarkSpec(task="evalkit_continuation", limit=60), tmp_path)
     outcome = evaluate_benchmark(task, EvalkitLM(smollm2_backend, smollm2_variant, batch_size=16))
-    assert len(outcome.items) == 60 and set(outcome.subjects) == set(GENRES)
+    assert len(outcome.items) == 60 and set(outcome.subjects) == set(CONTINUATION_GENRES)
     # Chance is 0.25; at 60 items a model at chance reaches 0.40 (24) with probability 0.7%.
     assert outcome.acc >= 0.4, (outcome.acc, outcome.lm_eval_scores)
     print(f"SmolLM2 on 60 continuation items: acc_norm {outcome.acc:.3f}; lm-eval: {outcome.lm_eval_scores}; "

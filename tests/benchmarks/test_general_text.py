@@ -19,13 +19,13 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
 from evalkit.benchmarks.evaluate import evaluate_benchmark, item_value, prepare_benchmark
-from evalkit.benchmarks.general_text_task import (
+from evalkit.benchmarks.lm import EvalkitLM
+from evalkit.benchmarks.probes import (
     CORPUS_DIR,
-    GENRES,
+    GENERAL_TEXT_GENRES,
     load_corpus,
     select_documents,
 )
-from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
@@ -36,7 +36,7 @@ from evalkit.suite.config import load_suite
 
 def test_corpus_is_vendored_with_its_licences_and_sources() -> None:
     documents = load_corpus()
-    assert {d.genre for d in documents} == set(GENRES)
+    assert {d.genre for d in documents} == set(GENERAL_TEXT_GENRES)
     assert 60 <= len(documents) <= 120
     assert len({d.id for d in documents}) == len(documents)
     for document in documents:
@@ -51,7 +51,7 @@ def test_corpus_is_vendored_with_its_licences_and_sources() -> None:
 
 def test_documents_interleave_genres_so_a_limit_keeps_every_genre() -> None:
     chosen = select_documents(load_corpus(), None)
-    assert [d.genre for d in chosen[:3]] == list(GENRES)
+    assert [d.genre for d in chosen[:3]] == list(GENERAL_TEXT_GENRES)
     only = select_documents(load_corpus(), ["dialogue"])
     assert only and {d.genre for d in only} == {"dialogue"}
 
@@ -96,7 +96,7 @@ def test_task_runs_through_lm_eval_and_matches_a_direct_computation(
     assert outcome.metric == "bits_per_byte" and outcome.higher_is_better is False
     documents = {d.id: d for d in select_documents(load_corpus(), None)[:6]}
     assert set(outcome.items) == set(documents)
-    assert set(outcome.subjects) == set(GENRES)
+    assert set(outcome.subjects) == set(GENERAL_TEXT_GENRES)
     loaded = tiny_backend.load(tiny_variant)
     for item_id, value in outcome.items.items():
         expected = _direct_bits_per_byte(loaded.model, loaded.tokenizer, documents[item_id].text, lm.prefix_token_id)
@@ -146,7 +146,7 @@ def test_suite_runs_the_probe_end_to_end_with_its_direction_declared(
     base_entry, lora_entry = (run.sections["benchmarks"][name]["general_text"] for name in ("base", "lora"))
     assert base_entry["higher_is_better"] is False and base_entry["metric"] == "bits_per_byte"
     assert set(base_entry["lm_eval_scores"]) >= {"word_perplexity", "byte_perplexity", "bits_per_byte"}
-    assert set(base_entry["subjects"]) == set(GENRES) and base_entry["n"] == 6
+    assert set(base_entry["subjects"]) == set(GENERAL_TEXT_GENRES) and base_entry["n"] == 6
     assert lora_entry["vs_baseline"]["higher_is_better"] is False
     assert lora_entry["vs_baseline"]["detectable_drop"] > 0
     compared = run.sections["comparison"]["candidates"]["lora"]["metrics"]["general_text"]

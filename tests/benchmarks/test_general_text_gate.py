@@ -13,7 +13,7 @@ import pytest
 from evalkit.bars.evaluate import evaluate_bars
 from evalkit.bars.spec import BarSpec, parse_bar_expression
 from evalkit.bars.verdict import run_verdict
-from evalkit.benchmarks.general_text_task import load_corpus
+from evalkit.benchmarks.probes import load_corpus
 from evalkit.benchmarks.stage import describe_drop, drop_summary
 from evalkit.comparison.compare import compare_candidates
 from evalkit.comparison.paired import compare_metric, detectable_drop

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
-from evalkit.benchmarks.general_text_task import load_corpus, select_documents
 from evalkit.benchmarks.lm import EvalkitLM
+from evalkit.benchmarks.probes import load_corpus, select_documents
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend

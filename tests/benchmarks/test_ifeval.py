@@ -16,7 +16,7 @@ from test_benchmark_stage import make_adapter  # the same directory: pytest puts
 
 from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.ifeval_task import (
-    LM_EVAL_METRICS,
+    IFEVAL_LM_EVAL_METRICS,
     PROMPTS_FILE,
     PUNKT_FILES,
     IfevalPrompt,
@@ -235,7 +235,7 @@ def test_task_generates_through_the_chat_template_and_scores_each_prompt(tiny_mo
         verdict = process_results(prompt.row(), [response])["prompt_level_strict_acc"]
         assert outcome.items[str(prompt.key)] == float(verdict)
     assert outcome.metric == "prompt_level_strict_acc" and outcome.higher_is_better
-    assert set(outcome.lm_eval_scores) == set(LM_EVAL_METRICS)
+    assert set(outcome.lm_eval_scores) == set(IFEVAL_LM_EVAL_METRICS)
     assert outcome.acc == pytest.approx(sum(outcome.items.values()) / 4)
     assert set(outcome.subjects) == {p.instruction_id_list[0] for p in prompts}
 
@@ -263,7 +263,7 @@ def test_suite_compares_ifeval_paired_with_a_max_drop_bar(make_suite: Any, tiny_
     run = execute_suite(load_suite(suite_file))
     entry = run.sections["benchmarks"]["lora"]["evalkit_ifeval"]
     assert entry["metric"] == "prompt_level_strict_acc" and entry["n"] == 3
-    assert set(entry["lm_eval_scores"]) == set(LM_EVAL_METRICS)
+    assert set(entry["lm_eval_scores"]) == set(IFEVAL_LM_EVAL_METRICS)
     assert entry["vs_baseline"]["baseline"] == "base"
     assert run.sections["metric_kinds"]["evalkit_ifeval"] == {"kind": "binary", "higher_is_better": True}
     compared = run.sections["comparison"]["candidates"]["lora"]["metrics"]["evalkit_ifeval"]
