@@ -21,9 +21,9 @@ from pathlib import Path
 
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.backend import ModelVariant
-from evalkit.models.engine_options import engine_identity
 from evalkit.models.fleet import fleet_urls
 from evalkit.models.hf import candidate_constraint
+from evalkit.models.options import engine_identity
 from evalkit.models.sources import (
     ResolvedModel,
     adapter_fingerprint,

@@ -15,7 +15,7 @@ from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
 from evalkit.errors import ConfigError
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.store import RunStore
-from evalkit.store.trends import metric_trends
+from evalkit.store.runs import metric_trends
 from evalkit.suite.config import load_suite
 
 

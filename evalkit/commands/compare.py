@@ -32,7 +32,7 @@ from evalkit.errors import StoreError
 from evalkit.files.home import STORE_DEFAULT_HELP
 from evalkit.record.results import RunResult
 from evalkit.store import RunRecord, RunStore, default_store_path, resolve_store_path
-from evalkit.store.trends import MetricTrend, metric_trends
+from evalkit.store.runs import MetricTrend, metric_trends
 
 _VERDICT_STYLE = {"regressed": "bold red", "improved": "green", "inconclusive": "yellow", "no_change": ""}
 _STANDING = {  # a candidate's standing in words; {run}: the run whose bars decide it

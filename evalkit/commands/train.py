@@ -50,8 +50,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     merge.set_defaults(handler=handle_merge)
 
 
-
-
 def register_data(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``data`` command group: make the classifier data, and the checks before training."""
     parser = subparsers.add_parser("data", help="make and check datasets")
@@ -84,6 +82,7 @@ def handle_classifier(args: argparse.Namespace) -> int:
     )
     console.print(f"wrote {train} and {evaluation}")
     return 0
+
 
 def register_data_checks(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``lint``, ``leakage`` and ``preferences`` to the ``evalkit data`` action group."""
@@ -141,7 +140,7 @@ def handle_train(args: argparse.Namespace) -> int:
 
 def handle_merge(args: argparse.Namespace) -> int:
     """Merge an adapter into its base."""
-    from evalkit.train.merge import merge_adapter
+    from evalkit.train.lora import merge_adapter
 
     merge_adapter(Path(args.adapter), Path(args.out), model=args.model, force=args.force)
     console.print(f"merged model: {Path(args.out).resolve()}", highlight=False)
@@ -206,8 +205,8 @@ def handle_leakage(args: argparse.Namespace) -> int:
 
 def handle_preferences(args: argparse.Namespace) -> int:
     """Generate the classifier DPO preference set from the training split."""
+    from evalkit.data.classifier_split import make_preferences, write_preferences
     from evalkit.data.items import load_items
-    from evalkit.data.preferences import make_preferences, write_preferences
     from evalkit.prompting import prompt_for_candidate
     from evalkit.suite.config import CandidateConfig, load_suite
 
@@ -221,6 +220,7 @@ def handle_preferences(args: argparse.Namespace) -> int:
 
 
 # `evalkit parity SUITE`: HF vs vLLM agreement, merged vs adapter, and no-op adapter detection.
+
 
 def register_parity(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``parity`` subcommand."""

@@ -44,7 +44,7 @@ from evalkit.judges.rubric import PROMPT_FORMAT, SCALE, MalformedJudgment, Rubri
 from evalkit.judges.section import CriterionAgreement
 from evalkit.judges.section import JudgeTally as JudgeTally
 from evalkit.judges.spec import JudgeClientSpec
-from evalkit.models.api_keys import redact
+from evalkit.models.options import redact
 from evalkit.prompting import Message
 
 # Obtaining judgments robustly: bounded retries, backoff, a concurrency limit, the cache.

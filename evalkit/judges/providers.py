@@ -48,9 +48,9 @@ from evalkit.judges.rubric import (
     parse_pointwise,
 )
 from evalkit.judges.spec import JudgeClientSpec
-from evalkit.models.api_keys import PLACEHOLDER_KEY, read_api_key, redact
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend, in_inference_mode, render_chat
+from evalkit.models.options import PLACEHOLDER_KEY, read_api_key, redact
 from evalkit.models.sources import resolve_model
 from evalkit.prompting import Message
 from evalkit.usage.stage import RequestTally
@@ -91,7 +91,7 @@ def api_key(spec: JudgeClientSpec) -> str:
         JudgeError: the variable is unset and the provider's own endpoint is used.
     """
     name = spec.key_env or ""
-    # Refuses a key bound for plain http off this machine (see evalkit.models.api_keys).
+    # Refuses a key bound for plain http off this machine (see evalkit.models.options).
     value = read_api_key(name, spec.base_url, "judge base_url") if name else None
     if value:
         return value

@@ -24,7 +24,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from evalkit.comparison.thresholds import validate_threshold_text
 from evalkit.files.yaml_source import StrictModel
-from evalkit.models.api_keys import check_base_url, check_key_env_name, sends_in_clear
+from evalkit.models.options import check_base_url, check_key_env_name, sends_in_clear
 from evalkit.models.sources import DEFAULT_MODEL
 from evalkit.registry import JUDGE_PROVIDERS, UnknownName
 

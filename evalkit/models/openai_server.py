@@ -46,10 +46,17 @@ from typing import Any
 
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models import runtime
-from evalkit.models.api_keys import PLACEHOLDER_KEY, check_base_url, check_key_env_name, read_api_key, redact
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
-from evalkit.models.engine_options import ENGINE_OPTIONS, server_args
 from evalkit.models.fleet import EndpointFleet, fleet_urls
+from evalkit.models.options import (
+    ENGINE_OPTIONS,
+    PLACEHOLDER_KEY,
+    check_base_url,
+    check_key_env_name,
+    read_api_key,
+    redact,
+    server_args,
+)
 from evalkit.models.sources import adapter_rank, engine_lora_rank
 from evalkit.models.vllm_server import VLLMServer, serve_vllm
 from evalkit.suite.config import GenerationConfig

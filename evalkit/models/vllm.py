@@ -21,7 +21,7 @@ accounting); switching base model, or backend, closes the previous one.
 
 A candidate's engine options (``tensor_parallel_size``, ``pipeline_parallel_size``,
 ``distributed_executor_backend``, ``quantization``, ``max_num_seqs``, ``enforce_eager``;
-see :mod:`evalkit.models.engine_options`) are passed to ``vllm.LLM``; a tensor- or
+see :mod:`evalkit.models.options`) are passed to ``vllm.LLM``; a tensor- or
 pipeline-parallel engine leaves the executor to vLLM unless one is set.
 
 Also in this module:
@@ -41,8 +41,8 @@ from typing import Any
 
 from evalkit.errors import BackendUnavailable, ModelError
 from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
-from evalkit.models.engine_options import engine_identity, engine_kwargs
 from evalkit.models.hf import load_tokenizer, render_chat
+from evalkit.models.options import engine_identity, engine_kwargs
 from evalkit.models.runtime import local_identity, resolve_dtype
 from evalkit.models.sources import adapter_rank, engine_lora_rank
 from evalkit.suite.config import GenerationConfig

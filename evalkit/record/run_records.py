@@ -68,7 +68,7 @@ class CandidateIdentity:
         backend: the backend that generated.
         prompt_hash: SHA-256 of the prompt templates and few-shot examples.
         engine: the vLLM engine options set (tensor/pipeline parallel sizes, quantization,
-            ...) as canonical JSON; "" when none (see :mod:`evalkit.models.engine_options`).
+            ...) as canonical JSON; "" when none (see :mod:`evalkit.models.options`).
     """
 
     __pydantic_config__ = ConfigDict(extra="forbid")

@@ -31,8 +31,8 @@ from evalkit.contamination.section import ContaminationSpec
 from evalkit.errors import ConfigError
 from evalkit.files.yaml_source import StrictModel, load_model_from_yaml
 from evalkit.judges.spec import JudgeSpec
-from evalkit.models.engine_options import ENGINE_OPTIONS, validate_engine_options
 from evalkit.models.fleet import fleet_urls
+from evalkit.models.options import ENGINE_OPTIONS, validate_engine_options
 from evalkit.registry import BACKENDS, UnknownName
 from evalkit.slices.spec import SliceSpec
 from evalkit.sweeps.spec import SweepSpec, expand_sweep

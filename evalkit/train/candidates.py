@@ -122,7 +122,7 @@ def prepare_candidate_models(suite: SuiteConfig, only: Sequence[str] | None, pro
         EvalkitError: training or merging failed (config, data or model errors).
         OutputExists: an adapter or merged model directory holds files evalkit did not make.
     """
-    from evalkit.train.merge import merge_adapter
+    from evalkit.train.lora import merge_adapter
     from evalkit.train.pipeline import train_adapter
 
     reporter = ProgressReporter(progress)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from evalkit.errors import ConfigError
-from evalkit.models.engine_options import engine_identity, server_args, validate_engine_options
+from evalkit.models.options import engine_identity, server_args, validate_engine_options
 from evalkit.suite.config import load_suite
 from tests.conftest import SuiteWriter
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from training_fixtures import PROMPT, write_train_config
 
+from evalkit.data.classifier_split import make_preferences, write_preferences
 from evalkit.data.items import load_items
-from evalkit.data.preferences import make_preferences, write_preferences
 from evalkit.errors import DataError
 from evalkit.prompting import PromptTemplate
 from evalkit.train.config import load_train_config
