@@ -246,6 +246,11 @@ def _bar_fits_suite(bar: BarSpec, info: ValidationInfo) -> BarSpec:
     ):
         known = ", ".join(sorted(roots)) or "none (add checks, judges or benchmarks)"
         raise _bar_error(f"no check, judge or benchmark measures '{bar.metric}'; measured: {known}")
+    for spec in data.get("benchmarks", []):
+        listed = getattr(spec, "candidates", None)
+        if listed is not None and metric == spec.metric and bar.candidate not in listed and bar.candidate != baseline:
+            raise _bar_error(f"benchmark '{spec.metric}' scores only {', '.join(listed)} (its `candidates:`); "
+                             f"add '{bar.candidate}' there, or put the bar on one of them")
     return bar
 
 

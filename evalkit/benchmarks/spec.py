@@ -103,6 +103,11 @@ class BenchmarkSpec(StrictModel):
     ``acc`` when the task reports it, else its first metric."""
     include_path: str | None = None
     """A directory of your own lm-eval task YAMLs, relative to the suite file."""
+    candidates: list[str] | None = Field(default=None, min_length=1)
+    """Score only these candidates (a sweep's name stands for its checkpoints); the
+    baseline is always scored, since drops are measured against it. Default: every
+    candidate. A probe with no bar on a prompt variant or a control says nothing new
+    there, and on a CPU each scored candidate costs minutes."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Scoring dtype; auto is bf16 on a GPU or a CPU with native bf16, else float32."""
     batch_size: int = Field(default=16, ge=1, le=1024)
@@ -242,6 +247,12 @@ class BenchmarkSpec(StrictModel):
         if self.limit_per_subject is not None:
             return self.limit_per_subject
         return MINI_PER_SUBJECT if self.is_mmlu and MMLU_TASKS[self.task][0] == "mini" else None
+
+    def scores(self, candidate: str, baseline: str, sweep: str | None = None) -> bool:
+        """Whether this benchmark scores ``candidate`` (see ``candidates``)."""
+        if self.candidates is None or candidate == baseline or candidate in self.candidates:
+            return True
+        return sweep is not None and sweep in self.candidates and candidate.startswith(f"{sweep}-")
 
     @property
     def metric(self) -> str:

@@ -467,6 +467,11 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
     executor = inputs.executor if inputs.executor is not None and inputs.executor.runs("hf", {}) else None
     notes_before = len(executor.notes()) if executor is not None else 0
     workers = WorkerScoring(executor) if executor is not None else None
+    sweep = suite.sweep.name if suite.sweep is not None else None
+    for task in tasks:
+        if task.spec.candidates is not None:
+            names = [c.name for c in run.candidates if task.spec.scores(c.name, suite.baseline_name, sweep)]
+            progress.note(f"benchmarks: {task.spec.metric} scores {', '.join(names)} only (its candidates:)")
     with BenchmarkCache() as cache:
         for candidate in run.candidates:
             if candidate.status != "ok":
@@ -479,6 +484,8 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
                 )
                 continue
             for task in tasks:
+                if not task.spec.scores(candidate.name, suite.baseline_name, sweep):
+                    continue  # not in the benchmark's `candidates:` (noted above)
                 _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section, cache,
                                     workers)
     # What each benchmark metric is and which way is better: the comparison reads it.

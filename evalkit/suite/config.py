@@ -337,6 +337,12 @@ class SuiteConfig(StrictModel):
             raise ValueError(
                 f"baseline '{self.baseline}' is not a candidate; choose one of {', '.join(names)}"
             )
+        allowed = names + ([self.sweep.name] if self.sweep is not None else [])
+        for index, spec in enumerate(self.benchmarks):
+            unknown = [n for n in spec.candidates or [] if n not in allowed]
+            if unknown:
+                raise ValueError(f"benchmarks.{index}.candidates: no candidate named '{unknown[0]}'; "
+                                 f"choose from {', '.join(allowed)}")
         needs_train = self.prompt.few_shot > 0 or any(
             c.prompt is not None and (c.prompt.few_shot or 0) > 0 for c in self.candidates
         )

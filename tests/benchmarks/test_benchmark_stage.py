@@ -129,6 +129,48 @@ def test_adapter_scored_on_the_shared_base(tiny_model_dir: Path, adapter_dir: Pa
     assert after == before
 
 
+def test_a_benchmark_scores_only_its_candidates_and_the_baseline(
+    make_suite: Any, tiny_model_dir: Path, adapter_dir: Path
+) -> None:
+    suite_file = make_suite(
+        candidates=[
+            {"name": "base", "model": str(tiny_model_dir)},
+            {"name": "lora", "model": str(tiny_model_dir), "adapter": str(adapter_dir)},
+            {"name": "other", "model": str(tiny_model_dir), "adapter": str(adapter_dir),
+             "prompt": {"system": "Answer in one word."}},
+        ],
+        benchmarks=[
+            {"task": "mmlu_mini_cloze", "subjects": ["anatomy"], "limit_per_subject": 1, "candidates": ["lora"]},
+            {"task": "mmlu_mini_cloze", "name": "everyone", "subjects": ["anatomy"], "limit_per_subject": 1},
+        ],
+    )
+    run = execute_suite(load_suite(suite_file))
+    section = run.sections["benchmarks"]
+    assert {name for name, entry in section.items() if "mmlu_mini_cloze" in entry} == {"base", "lora"}
+    assert {name for name, entry in section.items() if "everyone" in entry} == {"base", "lora", "other"}
+    assert "mmlu_mini_cloze" not in run.candidate("other").item_values
+    assert set(run.candidate("lora").item_values["mmlu_mini_cloze"]) == set(run.candidate("base").item_values["everyone"])
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "bars", "message"),
+    [
+        ({"candidates": ["nobody"]}, [], r"benchmarks\.0\.candidates: no candidate named 'nobody'"),
+        ({"candidates": ["base"], "max_drop": "3%"}, [{"other": "mmlu_mini max_drop 3%"}],
+         r"benchmark 'mmlu_mini' scores only base \(its `candidates:`\); add 'other' there"),
+    ],
+)
+def test_a_benchmarks_candidates_must_exist_and_cover_its_bars(
+    make_suite: Any, tiny_model_dir: Path, benchmark: dict[str, Any], bars: list[dict[str, str]], message: str
+) -> None:
+    suite_file = make_suite(
+        candidates=[{"name": "base", "model": str(tiny_model_dir)}, {"name": "other", "model": str(tiny_model_dir)}],
+        benchmarks=[{"task": "mmlu_mini", **benchmark}], bars=bars,
+    )
+    with pytest.raises(ConfigError, match=message):
+        load_suite(suite_file)
+
+
 def test_unknown_subject_is_a_config_error_naming_the_line(make_suite: Any) -> None:
     suite_file = make_suite(benchmarks=[{"task": "mmlu_mini", "subjects": ["anatomy", "astrology"]}])
     with pytest.raises(ConfigError, match=r"tiny.yaml:\d+.*benchmarks.0.subjects.*'astrology'.*valid subjects:"):
