@@ -94,7 +94,7 @@ class _BarContext:
 
     def judge_not_counted(self, metric: str) -> str | None:
         """Return why a judge metric's bar is not counted (uncalibrated or inconsistent judge), or None."""
-        return judge_metric_not_counted(self.run.sections, metric)
+        return judge_metric_not_counted(self.run.section("judges") or {}, metric)
 
 
 def _worst_items(
@@ -322,7 +322,8 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
         result.status = "not_counted"
         result.details.insert(0, why)
     sides = [bar.candidate, run.baseline] if bar.compares_to_baseline else [bar.candidate]
-    if bar.metric is not None and (failed := failures_exceeded(run.sections, bar.metric, sides)) is not None:
+    judges = run.section("judges") or {}
+    if bar.metric is not None and (failed := failures_exceeded(judges, bar.metric, sides)) is not None:
         result.status, result.message = "failed", f"{failed}; {result.message}"
     return result
 

@@ -115,9 +115,10 @@ def _bar_line(record: BarResult) -> str:
 
 def _regressions(run: RunResult) -> dict[str, list[tuple[str, str]]]:
     comparison = comparison_section(run.sections)
+    judges = run.section("judges") or {}
     found: dict[str, list[tuple[str, str]]] = {}
     for candidate, metric in comparison.regressions if comparison is not None else []:
-        if judge_metric_not_counted(run.sections, metric.metric) is None:  # a judge that counts
+        if judge_metric_not_counted(judges, metric.metric) is None:  # a judge that counts
             found.setdefault(candidate, []).append((metric.metric, metric.explain()))
     return found
 

@@ -21,11 +21,11 @@ from typing import Literal
 
 from evalkit.bars.result import BarResult, clip_text
 from evalkit.bars.spec import BarStatus, parse_bar_expression
-from evalkit.benchmarks.section import BENCHMARKS, BenchmarksSection
+from evalkit.benchmarks.section import BenchmarksSection
 from evalkit.comparison.result import MetricComparison
 from evalkit.judges.section import judge_metric_not_counted
 from evalkit.record.results import RunResult
-from evalkit.record.run_sections import bars_section, compared_baseline, comparison_section, parse_section
+from evalkit.record.run_sections import bars_section, compared_baseline, comparison_section
 from evalkit.report.charts import (
     format_delta,
     format_interval,
@@ -170,8 +170,8 @@ def candidate_means(run: RunResult, item_level: Mapping[str, Mapping[str, float]
 
 
 def _benchmarks(run: RunResult) -> BenchmarksSection:
-    return parse_section(BenchmarksSection, run.sections.get(BENCHMARKS) or {},
-                         f"run {run.run_id}: sections.{BENCHMARKS}")
+    section: BenchmarksSection = run.section("benchmarks") or {}
+    return section
 
 
 def ordered_metrics(run: RunResult, means: Mapping[str, Mapping[str, float]]) -> list[str]:
@@ -338,6 +338,7 @@ def build_verdict(run: RunResult) -> VerdictView:
     elif comparison is not None:
         names = [n for n in names if n in compared or gates[n].status == "not_evaluated"]
     cards: list[CandidateVerdict] = []
+    judges = run.section("judges") or {}
     for name in names:
         gate = gates.get(name)
         if gate is not None and gate.status == "not_evaluated":
@@ -351,7 +352,7 @@ def build_verdict(run: RunResult) -> VerdictView:
         uncounted: list[str] = []
         for metric, mc in (metrics or {}).items():
             verdict = mc.verdict
-            if verdict in ("regressed", "inconclusive") and judge_metric_not_counted(run.sections, metric):
+            if verdict in ("regressed", "inconclusive") and judge_metric_not_counted(judges, metric):
                 uncounted.append(metric)  # the verdict ignores it too: say so instead of listing it as open
             elif verdict == "regressed":
                 card.reasons.append(_metric_sentence(metric, mc))

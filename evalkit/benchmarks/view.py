@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from evalkit.benchmarks.section import BENCHMARKS, BenchmarkScore, BenchmarksSection
+from evalkit.benchmarks.section import BenchmarkScore, BenchmarksSection
 from evalkit.contamination.view import benchmark_flags
 from evalkit.record.results import RunResult
-from evalkit.record.sections import parse_section
 from evalkit.report.charts import delta_bar_chart, format_delta, format_value
 
 WORST_SUBJECTS = 5
@@ -71,8 +70,7 @@ def capability_view(run: RunResult, baselines: Mapping[str, str]) -> list[TaskVi
     Raises:
         DataError: the run's benchmarks section does not have the section's shape.
     """
-    section: BenchmarksSection = parse_section(BenchmarksSection, run.sections.get(BENCHMARKS) or {},
-                                               f"run {run.run_id}: sections.{BENCHMARKS}")
+    section: BenchmarksSection = run.section("benchmarks") or {}
     flags = benchmark_flags(run)
     tasks: dict[str, None] = {}
     for per_task in section.values():

@@ -86,17 +86,15 @@ def is_pass_fail(values: Sequence[float]) -> bool:
     return all(v in (0.0, 1.0) for v in values)
 
 
-def is_rate_metric(metric: str, sections: Mapping[str, Any]) -> bool:
+def is_rate_metric(metric: str, sampling: SamplingSection | None) -> bool:
     """Return True when a run's metric is a per-item rate over samples (so: continuous).
 
     Args:
         metric: the metric's name.
-        sections: the run's sections (``sampling`` is there when samples > 1).
+        sampling: the run's ``sampling`` section (there when samples > 1), typed.
     """
-    stored = sections.get(SAMPLING)
-    if stored is None:
+    if sampling is None:
         return False
-    sampling: SamplingSection = parse_section(SamplingSection, stored, f"sections.{SAMPLING}")
     return sampling.samples > 1 and (metric in sampling.metrics or any(s in metric for s in RATE_SUFFIXES))
 
 

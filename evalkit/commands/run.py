@@ -199,7 +199,7 @@ def handle(args: argparse.Namespace) -> int:
         print_comparison(comparison, flips=0)
     for warning in run.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
-    if run.sections.get("bars"):
+    if run.section("bars"):
         console.print(bars_table(run))
     if run.run_dir is not None:
         console.print(f"report: {run.run_dir / 'report.html'}")

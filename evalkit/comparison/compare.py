@@ -36,8 +36,7 @@ from evalkit.comparison.stats import rng_for
 from evalkit.comparison.thresholds import ThresholdPolicy
 from evalkit.errors import ConfigError
 from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.run_facts import METRIC_KINDS, MetricKindsSection
-from evalkit.record.sections import parse_section
+from evalkit.record.run_facts import MetricKindsSection
 from evalkit.stages import register_stage
 
 if TYPE_CHECKING:  # a stage's arguments, for annotations only
@@ -301,8 +300,7 @@ def declared_kinds(*runs: RunResult) -> dict[str, str]:
     """
     kinds: dict[str, str] = {}
     for run in runs:
-        declared: MetricKindsSection = parse_section(MetricKindsSection, run.sections.get(METRIC_KINDS) or {},
-                                 f"run {run.run_id}: sections.{METRIC_KINDS}")
+        declared: MetricKindsSection = run.section("metric_kinds") or {}
         kinds.update({metric: declaration.kind for metric, declaration in declared.items()})
     return kinds
 
@@ -315,8 +313,7 @@ def declared_directions(*runs: RunResult) -> dict[str, bool]:
     """
     directions: dict[str, bool] = {}
     for run in runs:
-        declared: MetricKindsSection = parse_section(MetricKindsSection, run.sections.get(METRIC_KINDS) or {},
-                                                     f"run {run.run_id}: sections.{METRIC_KINDS}")
+        declared: MetricKindsSection = run.section("metric_kinds") or {}
         directions.update({metric: declaration.higher_is_better for metric, declaration in declared.items()})
     return directions
 
@@ -324,7 +321,7 @@ def declared_directions(*runs: RunResult) -> dict[str, bool]:
 def _rate_metrics(*runs: RunResult) -> set[str]:
     """Return the metrics that are per-item rates over repeated samples in any of ``runs``."""
     names = {metric for run in runs for c in run.candidates for metric in c.metric_names()}
-    return {metric for metric in names if any(is_rate_metric(metric, run.sections) for run in runs)}
+    return {metric for metric in names if any(is_rate_metric(metric, run.section("sampling")) for run in runs)}
 
 
 def _candidate(run: RunResult, name: str) -> CandidateResult:

@@ -22,7 +22,7 @@ from typing import Any
 from evalkit.comparison.result import IdentityChange, IdentityDiff, IdentityKind
 from evalkit.record.results import RunResult
 from evalkit.record.run_records import CandidateIdentity
-from evalkit.record.sections import RESOLVED_SUITE, ResolvedSuiteSection, parse_section
+from evalkit.record.sections import ResolvedSuiteSection
 
 __all__ = ["identity_diff", "prompt_text", "shown_value"]
 
@@ -68,10 +68,8 @@ def _text(value: Any) -> str | None:
 
 
 def _record(run: RunResult) -> ResolvedSuiteSection | None:
-    stored = run.sections.get(RESOLVED_SUITE)
-    if stored is None:
-        return None
-    return parse_section(ResolvedSuiteSection, stored, f"run {run.run_id}: sections.{RESOLVED_SUITE}")
+    record: ResolvedSuiteSection | None = run.section("resolved_suite")
+    return record
 
 
 def _settings(run: RunResult, record: ResolvedSuiteSection | None, name: str) -> dict[str, tuple[IdentityKind, Any]]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evalkit.contamination.section import CONTAMINATION, ContaminationSection, SetOverlap
+from evalkit.benchmarks.section import BenchmarksSection
+from evalkit.contamination.section import ContaminationSection, SetOverlap
 from evalkit.record.results import RunResult
-from evalkit.record.sections import parse_section
 
 __all__ = ["BenchmarkFlag", "ContaminationRow", "ContaminationView", "benchmark_flags", "contamination_section",
            "contamination_view", "describe_overlap"]
@@ -65,10 +65,8 @@ def contamination_section(run: RunResult) -> ContaminationSection | None:
     Raises:
         DataError: the section does not have its schema's shape.
     """
-    stored = run.sections.get(CONTAMINATION)
-    if stored is None:
-        return None
-    return parse_section(ContaminationSection, stored, f"run {run.run_id}: sections.{CONTAMINATION}")
+    section: ContaminationSection | None = run.section("contamination")
+    return section
 
 
 def describe_overlap(overlap: SetOverlap) -> str:
@@ -90,7 +88,8 @@ def benchmark_flags(run: RunResult) -> dict[tuple[str, str], BenchmarkFlag]:
     flags: dict[tuple[str, str], BenchmarkFlag] = {}
     for candidate, entry in section.candidates.items():
         if entry.training.status != "known":
-            for benchmark in run.sections.get("benchmarks", {}).get(candidate, {}):
+            benchmarks: BenchmarksSection = run.section("benchmarks") or {}
+            for benchmark in benchmarks.get(candidate, {}):
                 flags[(candidate, benchmark)] = BenchmarkFlag("training data unknown", False)
             continue
         for benchmark, overlap in entry.benchmarks.items():

@@ -14,7 +14,7 @@ Two audits, one shape of result, one gate:
 The run's ``judges.<key>.consistency`` entry holds, per criterion (``preference`` for
 pairwise), the rate, the suite's ``min_consistency`` and the items that disagreed. A
 judge below ``min_consistency`` on a criterion does not gate on it, as an uncalibrated
-judge does not (:func:`consistency_not_counted`, read by the bars). Every repeat is
+judge does not (:func:`evalkit.judges.section.consistency_not_counted`, read by the bars). Every repeat is
 its own cached judgment: the repeat number is part of the judgment's cache key.
 
 Also in this module:
@@ -164,24 +164,6 @@ def self_consistency(repeated: Mapping[str, Sequence[tuple[str, RepeatedJudgment
                 for _, agrees, r in verdicts if agrees is not None]
         spread[criterion] = statistics.fmean(stds) if stds else None
     return _entry("self", rates, counts, disagreeing, minimum, {"repeats": repeats, "mean_std": spread})
-
-
-def consistency_not_counted(section: Mapping[str, Any], criterion: str) -> str | None:
-    """Return why bars on a judge criterion do not count (below ``min_consistency``), or None.
-
-    Args:
-        section: the run's ``judges.<key>`` entry.
-        criterion: the criterion (``preference`` for pairwise).
-    """
-    entry = section.get("consistency")
-    if not isinstance(entry, Mapping) or entry.get("min_consistency") is None:
-        return None
-    if criterion not in (entry.get("below") or []):
-        return None
-    rate = float((entry.get("rate") or {}).get(criterion) or 0.0)
-    what = "position consistency (both orders agree)" if entry.get("kind") == "position" else "self-consistency"
-    return (f"its {what} on '{criterion}' is {rate:.2f} < min_consistency "
-            f"{float(entry['min_consistency']):.2f}; the bar is not counted until the judge agrees with itself")
 
 
 # Pairwise verdicts in both orders, so a judge's position bias is measured, not hidden.

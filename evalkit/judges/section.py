@@ -18,15 +18,13 @@ Also in this module:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal, TypeAlias
 
 from pydantic import Field
 
 from evalkit.bars.result import format_value
-from evalkit.judges.consistency import consistency_not_counted
 from evalkit.record.run_facts import ApiUsage
-from evalkit.record.sections import SectionModel, parse_section
+from evalkit.record.sections import SectionModel
 
 __all__ = [
     "JUDGES",
@@ -208,28 +206,38 @@ JudgesSection: TypeAlias = dict[str, JudgeEntry]
 # decide nothing: a bar on them is *not counted*, and neither a regression nor an
 # undecided comparison on them moves a run's verdict. The scores are still shown.
 
-def judge_metric_not_counted(sections: Mapping[str, Any], metric: str) -> str | None:
+def consistency_not_counted(consistency: Consistency | None, criterion: str) -> str | None:
+    """Return why bars on a judge criterion do not count (below ``min_consistency``), or None.
+
+    Args:
+        consistency: the judge entry's consistency (None: not measured).
+        criterion: the criterion (``preference`` for pairwise).
+    """
+    if consistency is None or consistency.min_consistency is None or criterion not in consistency.below:
+        return None
+    rate = consistency.rate.get(criterion) or 0.0
+    what = "position consistency (both orders agree)" if consistency.kind == "position" else "self-consistency"
+    return (f"its {what} on '{criterion}' is {rate:.2f} < min_consistency "
+            f"{consistency.min_consistency:.2f}; the bar is not counted until the judge agrees with itself")
+
+
+def judge_metric_not_counted(judges: JudgesSection, metric: str) -> str | None:
     """Return why a judge metric (``judge.<rubric>.<criterion>``) does not count, or None when it counts.
 
     Args:
-        sections: the run's sections (its ``judges`` entry is read).
+        judges: the run's ``judges`` section, typed (:meth:`evalkit.record.results.RunResult.section`).
         metric: any metric name; metrics that are not a judge's always count.
-
-    Raises:
-        DataError: the judge's ``calibration`` does not have its schema's shape.
     """
     parts = metric.split(".", 2)
     if parts[0] != "judge" or len(parts) < 3:
         return None
     key, criterion = parts[1], parts[2]
-    judges = sections.get(JUDGES)
-    section = judges.get(key, {}) if isinstance(judges, Mapping) else {}
-    if not isinstance(section, Mapping):
+    entry = judges.get(key)
+    if entry is None:
         return None
-    if (inconsistent := consistency_not_counted(section, criterion)) is not None:
+    if (inconsistent := consistency_not_counted(entry.consistency, criterion)) is not None:
         return f"judge '{key}': {inconsistent}"
-    calibration: Calibration | None = parse_section(Calibration | None, section.get("calibration"),
-                                                    f"sections.{JUDGES}.{key}.calibration")
+    calibration = entry.calibration
     if calibration is None or calibration.calibrated:
         return None
     kappa = calibration.kappa.get(criterion)
@@ -280,24 +288,20 @@ def failure_entry(n: int, n_failed: int, max_failures: float) -> dict[str, Any]:
                         exceeded=rate > max_failures + 1e-12).model_dump(mode="json")
 
 
-def failures_exceeded(sections: Mapping[str, Any], metric: str, candidates: list[str]) -> str | None:
+def failures_exceeded(judges: JudgesSection, metric: str, candidates: list[str]) -> str | None:
     """Return why a bar on ``metric`` fails for too many failed judgments, or None.
 
     Args:
-        sections: the run's sections (``judges`` is read).
+        judges: the run's ``judges`` section, typed.
         metric: the bar's metric; only ``judge.<name>.<criterion>`` metrics are affected.
         candidates: the candidate and, for a bar that compares, the baseline.
-
-    Raises:
-        DataError: the judge's ``failures`` entry does not have its schema's shape.
     """
     parts = metric.split(".", 2)
     if parts[0] != "judge" or len(parts) < 3:
         return None
     key = parts[1]
-    entry = (sections.get(JUDGES) or {}).get(key) or {}
-    failures: dict[str, FailureCount] = parse_section(dict[str, FailureCount], entry.get("failures") or {},
-                                                      f"sections.{JUDGES}.{key}.failures")
+    entry = judges.get(key)
+    failures = entry.failures if entry is not None else {}
     for name in candidates:
         count = failures.get(name)
         if count is not None and count.exceeded:

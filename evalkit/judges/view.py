@@ -14,13 +14,11 @@ Also in this module:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from evalkit.judges.section import JUDGES, Calibration, CriterionStats, JudgesSection, PairwiseRates
+from evalkit.judges.section import Calibration, Consistency, CriterionStats, JudgeEntry, JudgesSection, PairwiseRates
 from evalkit.record.results import RunResult
-from evalkit.record.sections import parse_section
 from evalkit.report.failures import cut
 
 # Judges under review: consistency beside kappa, and the exact prompt and raw reply per item.
@@ -62,24 +60,24 @@ class ReviewedItem:
     exchanges: list[Exchange] = field(default_factory=list)
 
 
-def consistency_view(entry: Mapping[str, Any] | None) -> ConsistencyView | None:
+def consistency_view(entry: Consistency | None) -> ConsistencyView | None:
     """Return the consistency line for a rubric's section entry (None when not measured)."""
-    if not entry:
+    if entry is None:
         return None
-    kind = str(entry.get("kind", ""))
-    rates = {c: r for c, r in (entry.get("rate") or {}).items() if r is not None}
-    minimum = entry.get("min_consistency")
-    below = list(entry.get("below") or [])
+    kind = entry.kind
+    rates = {c: r for c, r in entry.rate.items() if r is not None}
+    minimum = entry.min_consistency
+    below = entry.below
     what = "position consistency (both orders agree)" if kind == "position" else (
-        f"self-consistency over {entry.get('repeats', '?')} repeats (scores agree)")
+        f"self-consistency over {entry.repeats if entry.repeats is not None else '?'} repeats (scores agree)")
     shown = ", ".join(f"{c} {r:.2f}" if kind != "position" else f"{r:.2f}" for c, r in rates.items()) or "–"
     text = f"{what}: {shown}"
-    if kind == "position" and entry.get("first_position_rate") is not None:
-        text += f"; picks position A in {float(entry['first_position_rate']) * 100:.0f}% of decided verdicts"
+    if kind == "position" and entry.first_position_rate is not None:
+        text += f"; picks position A in {entry.first_position_rate * 100:.0f}% of decided verdicts"
     if minimum is not None:
         text += (f" — below min_consistency {minimum}: its scores do not gate deployment" if below
                  else f" (≥ min_consistency {minimum})")
-    totals = entry.get("items_total") or {}
+    totals = entry.items_total
     if totals:
         text += "; inconsistent items: " + ", ".join(f"{c} {n}" for c, n in totals.items())
         if kind == "position":
@@ -87,24 +85,23 @@ def consistency_view(entry: Mapping[str, Any] | None) -> ConsistencyView | None:
     return ConsistencyView(kind=kind, text=text, counted=not below)
 
 
-def reviewed_items(entry: Mapping[str, Any], limit: int = MAX_TRANSCRIPT_ITEMS) -> list[ReviewedItem]:
+def reviewed_items(entry: JudgeEntry, limit: int = MAX_TRANSCRIPT_ITEMS) -> list[ReviewedItem]:
     """Return the judged items of a rubric with their prompts and raw replies, bounded."""
     out: list[ReviewedItem] = []
-    for candidate, per_item in (entry.get("transcripts") or {}).items():
+    for candidate, per_item in entry.transcripts.items():
         for item_id, exchanges in list(per_item.items())[:limit]:
-            item = ReviewedItem(candidate=str(candidate), item_id=str(item_id))
+            item = ReviewedItem(candidate=candidate, item_id=item_id)
             for exchange in exchanges:
-                messages = [(str(m.get("role", "?")), cut(str(m.get("content", "")), MAX_EXCHANGE_CHARS))
-                            for m in exchange.get("messages") or []]
-                item.exchanges.append(Exchange(label=str(exchange.get("label", "")), messages=messages,
-                                               reply=cut(str(exchange.get("reply", "")), MAX_EXCHANGE_CHARS)))
+                messages = [(m.role, cut(m.content, MAX_EXCHANGE_CHARS)) for m in exchange.messages]
+                item.exchanges.append(Exchange(label=exchange.label, messages=messages,
+                                               reply=cut(exchange.reply, MAX_EXCHANGE_CHARS)))
             out.append(item)
     return out
 
 
-def transcript_counts(entry: Mapping[str, Any]) -> tuple[int, int]:
+def transcript_counts(entry: JudgeEntry) -> tuple[int, int]:
     """Return (items shown, items judged) over a rubric's candidates."""
-    per_candidate = [len(per_item) for per_item in (entry.get("transcripts") or {}).values()]
+    per_candidate = [len(per_item) for per_item in entry.transcripts.values()]
     return sum(min(n, MAX_TRANSCRIPT_ITEMS) for n in per_candidate), sum(per_candidate)
 
 
@@ -185,8 +182,7 @@ def judges_view(run: RunResult) -> list[RubricView]:
     Raises:
         DataError: the run's judges section does not have its schema's shape.
     """
-    stored = run.sections.get(JUDGES) or {}
-    section: JudgesSection = parse_section(JudgesSection, stored, f"run {run.run_id}: sections.{JUDGES}")
+    section: JudgesSection = run.section("judges") or {}
     views = []
     for rubric, entry in section.items():
         status, calibrated, kappas = _calibration(entry.calibration)
@@ -203,9 +199,8 @@ def judges_view(run: RunResult) -> list[RubricView]:
             errors={c: n for c, n in entry.errors.items() if n},
             pairwise={candidate: _rates(p) for candidate, p in (entry.pairwise or {}).items()},
             lowest=lowest_items(run, rubric, list(criteria) or _criteria_in_items(run, rubric)),
-            # The review reads the stored JSON (its own reader, evalkit.judges.view).
-            consistency=consistency_view(stored[rubric].get("consistency")), reviewed=reviewed_items(stored[rubric]),
-            reviewed_counts=transcript_counts(stored[rubric]),
+            consistency=consistency_view(entry.consistency), reviewed=reviewed_items(entry),
+            reviewed_counts=transcript_counts(entry),
         ))
     return views
 

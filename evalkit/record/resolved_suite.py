@@ -30,7 +30,8 @@ from evalkit.planning import candidate_identity
 from evalkit.record.environment import library_versions
 from evalkit.record.results import RunResult
 from evalkit.record.run_records import CandidateIdentity
-from evalkit.record.sections import RESOLVED_SUITE, CandidateRuntime, ResolvedSuiteSection, parse_section
+from evalkit.record.run_sections import read_section
+from evalkit.record.sections import RESOLVED_SUITE, CandidateRuntime, ResolvedSuiteSection
 from evalkit.stages import SuiteInputs
 from evalkit.suite.config import SuiteConfig
 
@@ -145,12 +146,10 @@ def suite_from_run(run: RunResult) -> tuple[SuiteConfig, ResolvedSuiteSection]:
             suite does not validate in this evalkit version.
         DataError: the record is damaged.
     """
-    stored = run.sections.get(RESOLVED_SUITE)
-    if stored is None:
+    record: ResolvedSuiteSection | None = run.section("resolved_suite")
+    if record is None:
         raise ConfigError(f"run {run.run_id} records no resolved suite (it was made before evalkit recorded "
                           f"one); rerun its suite file instead: evalkit run {run.suite_path}")
-    where = f"run {run.run_id} sections.{RESOLVED_SUITE}"
-    record: ResolvedSuiteSection = parse_section(ResolvedSuiteSection, stored, where)
     try:
         config = SuiteConfig.model_validate(record.config)
     except pydantic.ValidationError as exc:
@@ -174,10 +173,8 @@ def rerun_differences(run: RunResult, inputs: SuiteInputs) -> list[str]:
     """
     suite = inputs.suite
     differences = []
-    stored = run.sections.get(RESOLVED_SUITE)
-    recorded: dict[str, CandidateRuntime] = {}
-    if stored is not None:
-        recorded = parse_section(ResolvedSuiteSection, stored, f"run {run.run_id}").runtime
+    record: ResolvedSuiteSection | None = run.section("resolved_suite")
+    recorded: dict[str, CandidateRuntime] = record.runtime if record is not None else {}
     for name, now in _runtimes(suite).items():
         was = recorded.get(name)
         if name in inputs.plans and was is not None and was != now:
@@ -211,10 +208,10 @@ def _short(value: Any) -> str:
 
 def version_changes(run: RunResult) -> list[str]:
     """Return the library versions that differ from the run's (a warning: outputs may differ)."""
-    stored = run.sections.get(RESOLVED_SUITE)
-    if stored is None:
+    record: ResolvedSuiteSection | None = run.section("resolved_suite")
+    if record is None:
         return []
-    was: dict[str, str | None] = parse_section(ResolvedSuiteSection, stored, f"run {run.run_id}").versions
+    was = record.versions
     now = library_versions()
     return [f"{name} {now.get(name) or 'absent'} (the run had {version or 'absent'})"
             for name, version in was.items() if name in now and now[name] != version]
@@ -229,12 +226,11 @@ def same_as_stored(summary: Mapping[str, Any], planned: SuiteInputs) -> bool:
     library versions, and every candidate with the same identity. A run recorded before
     runs carried a resolved suite is never the same.
     """
-    stored = summary.get("sections", {}).get(RESOLVED_SUITE)
-    if stored is None:
-        return False
     try:
-        record: ResolvedSuiteSection = parse_section(ResolvedSuiteSection, stored, f"run {summary.get('run_id')}")
+        record: ResolvedSuiteSection | None = read_section(summary.get("sections", {}), "resolved_suite")
     except EvalkitError:
+        return False
+    if record is None:
         return False
     current = resolved_suite_section(planned.suite)
     if record.candidates is not None or record.limit is not None or record.allow_missing:

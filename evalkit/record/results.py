@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from evalkit.checks import Score
 from evalkit.record.run_records import CandidateIdentity as CandidateIdentity  # re-exported: where importers find it
 from evalkit.record.run_records import CandidateRecord, ItemRecord, ScoreRecord, SummaryRecord, summary_json
+from evalkit.record.run_sections import SectionName, read_section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,7 +121,8 @@ class RunResult:
         evalkit_version: the version that made the run.
         command: the command line, when run from the CLI.
         run_dir: where the run's files were written (None until written).
-        sections: results of further stages (benchmarks, judges, comparison), by name.
+        sections: what each further stage found (benchmarks, judges, comparison), by name, in its
+            JSON form; :meth:`section` reads one typed.
         warnings: things a reader must know (leakage, uncalibrated judges...).
     """
 
@@ -148,6 +150,14 @@ class RunResult:
             if candidate.name == name:
                 return candidate
         raise KeyError(name)
+
+    def section(self, name: SectionName) -> Any:
+        """Return the run's section ``name``, typed by its schema (:func:`read_section`); None when absent.
+
+        Raises:
+            DataError: the stored section does not have its schema's shape (naming the run and field).
+        """
+        return read_section(self.sections, name, f"run {self.run_id}")
 
     def to_pandas(self, reasons: bool = False) -> pd.DataFrame:
         """Return items × metrics per candidate as a DataFrame (see :func:`run_frame`).

@@ -13,7 +13,7 @@ refused naming the field); the readers below give the typed values.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict
 
@@ -32,12 +32,12 @@ from evalkit.record.run_facts import (
     SamplingSection,
     UsageSection,
 )
-from evalkit.record.sections import DAMAGED, ResolvedSuiteSection, SectionModel, parse_section
-from evalkit.record.tradeoffs import SWEEP, MergeAgreementSection, SlicesSection, SweepSection
+from evalkit.record.sections import DAMAGED, ResolvedSuiteSection, SectionModel, adapter, parse_section
+from evalkit.record.tradeoffs import MergeAgreementSection, SlicesSection, SweepSection
 from evalkit.train.manifests import ManifestsSection
 
-__all__ = ["RunSections", "bars_section", "check_sections", "compared_baseline", "comparison_section", "parse_section",
-           "sweep_pick"]
+__all__ = ["RunSections", "SectionName", "bars_section", "check_sections", "compared_baseline", "comparison_section",
+           "parse_section", "read_section", "section_json", "sweep_pick"]
 
 
 class RunSections(SectionModel):
@@ -67,6 +67,46 @@ class RunSections(SectionModel):
     resolved_suite: ResolvedSuiteSection | None = None
 
 
+SectionName = Literal[
+    "benchmarks", "manifests", "judges", "parity", "merge_agreement", "slices", "sweep", "fleet", "contamination",
+    "comparison", "bars", "usage", "sampling", "controls", "metric_kinds", "executor", "limit", "resolved_suite",
+]
+"""The built-in sections, by the name a run stores them under (:class:`RunSections`' fields)."""
+
+
+def read_section(sections: Mapping[str, Any], name: SectionName, where: str = "run") -> Any:
+    """Return the section ``name`` of a run's ``sections``, typed by its field of :class:`RunSections`.
+
+    The one reader of a stored section: every view, report and command reads a section
+    through it (or :meth:`evalkit.record.results.RunResult.section`), so a section's
+    schema is written once, in :class:`RunSections`. Only the section asked for is
+    validated: a run's slices hold a label per item, which other readers should not pay for.
+
+    Args:
+        sections: the run's sections in their JSON form.
+        name: the section.
+        where: the run, for the message (``run 20261207-044726``).
+
+    Returns:
+        The typed section, or None when the run has none.
+
+    Raises:
+        DataError: naming ``where``, the section and its first wrong field.
+    """
+    stored = sections.get(name)
+    if stored is None:
+        return None
+    return parse_section(RunSections.model_fields[name].annotation, stored, f"{where}: sections.{name}")
+
+
+def section_json(name: SectionName, value: Any) -> Any:
+    """Return the JSON form (what ``run.sections`` holds) of the typed section ``name``.
+
+    Only the fields that were set are written, so a section read and written back is what was stored.
+    """
+    return adapter(RunSections.model_fields[name].annotation).dump_python(value, mode="json", exclude_unset=True)
+
+
 def check_sections(sections: Mapping[str, Any], where: str, hint: str = DAMAGED) -> None:
     """Validate a run's sections against :class:`RunSections`.
 
@@ -78,8 +118,8 @@ def check_sections(sections: Mapping[str, Any], where: str, hint: str = DAMAGED)
 
 def comparison_section(sections: Mapping[str, Any], where: str = "run") -> Comparison | None:
     """Return the run's comparison, typed; None when the run has none."""
-    stored = sections.get("comparison")
-    return None if stored is None else parse_section(Comparison, stored, f"{where} sections.comparison")
+    comparison: Comparison | None = read_section(sections, "comparison", where)
+    return comparison
 
 
 def compared_baseline(sections: Mapping[str, Any], default: str, where: str = "run") -> str:
@@ -94,14 +134,13 @@ def compared_baseline(sections: Mapping[str, Any], default: str, where: str = "r
 
 def bars_section(sections: Mapping[str, Any], where: str = "run") -> list[BarResult]:
     """Return the run's checked bars as stored, typed; empty when the run has none."""
-    stored = sections.get("bars")
-    return [] if stored is None else parse_section(list[BarResult], stored, f"{where} sections.bars")
+    bars: list[BarResult] | None = read_section(sections, "bars", where)
+    return bars or []
 
 
 def sweep_pick(sections: Mapping[str, Any], name: str, where: str = "run") -> tuple[bool, str | None, str]:
     """Return (is ``name`` the run's sweep, the candidate it picked or None, why) from a run's sections."""
-    stored = sections.get(SWEEP)
-    sweep = None if stored is None else parse_section(SweepSection, stored, f"{where} sections.{SWEEP}")
+    sweep: SweepSection | None = read_section(sections, "sweep", where)
     if sweep is None or sweep.name != name:
         return False, None, ""
     return True, sweep.pick, sweep.reason

@@ -22,8 +22,7 @@ from typing import Any
 
 from evalkit.comparison.result import MetricComparison
 from evalkit.record.results import ItemResult, RunResult
-from evalkit.record.run_facts import CONTROLS, SAMPLING, ControlsSection, SamplingSection
-from evalkit.record.sections import parse_section
+from evalkit.record.run_facts import ControlsSection, SamplingSection
 from evalkit.report.charts import is_field_metric, is_judge_metric
 
 MAX_TEXT_CHARS = 8000
@@ -206,8 +205,7 @@ def _shown(value: float | None) -> str:
 
 def control_views(run: RunResult) -> list[ControlView]:
     """Return one view per constrained candidate (empty when the run has none)."""
-    controls: ControlsSection = parse_section(ControlsSection, run.sections.get(CONTROLS) or {},
-                                              f"run {run.run_id}: sections.{CONTROLS}")
+    controls: ControlsSection = run.section("controls") or {}
     means = {c.name: c.metrics() for c in run.candidates if c.status == "ok"}
     baseline = run.baseline
     views = []
@@ -259,9 +257,8 @@ class SamplingView:
 
 def sampling_view(run: RunResult) -> SamplingView | None:
     """Return the repeated-sampling view (None when the run sampled once per item)."""
-    section: SamplingSection = parse_section(SamplingSection, run.sections.get(SAMPLING) or {},
-                                             f"run {run.run_id}: sections.{SAMPLING}")
-    if section.samples <= 1:
+    section: SamplingSection | None = run.section("sampling")
+    if section is None or section.samples <= 1:
         return None
     settings = (f"{section.samples} samples per item at temperature {section.temperature}, seed "
                 f"{section.seed}; each check is a per-item pass rate (pass@1), with pass@k and pass^k "

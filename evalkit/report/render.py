@@ -48,8 +48,7 @@ from evalkit.judges.view import judges_view
 from evalkit.parity.checks import agrees
 from evalkit.parity.checks import describe as describe_agreement
 from evalkit.record.results import RunResult
-from evalkit.record.sections import parse_section
-from evalkit.record.tradeoffs import MERGE_AGREEMENT, MergeAgreementSection
+from evalkit.record.tradeoffs import MergeAgreementSection
 from evalkit.report.charts import is_field_metric
 from evalkit.report.failures import MAX_FAILURES_SHOWN, control_views, cut, failure_data, sampling_view
 from evalkit.report.tradeoffs import cost_view, slice_tables, sweep_view
@@ -270,8 +269,7 @@ def content_security_policy(script: str) -> str:
 
 def merge_agreement_lines(run: RunResult) -> list[tuple[str, bool]]:
     """Return (sentence, at least 99%?) for each merged candidate compared with its adapter in the run."""
-    found: MergeAgreementSection = parse_section(
-        MergeAgreementSection, run.sections.get(MERGE_AGREEMENT) or {}, f"run {run.run_id}: sections.{MERGE_AGREEMENT}")
+    found: MergeAgreementSection = run.section("merge_agreement") or {}
     return [(describe_agreement(name, entry), agrees(entry)) for name, entry in found.items()]
 
 

@@ -7,15 +7,14 @@ template shows; charts are inline SVG drawn with :mod:`evalkit.report.charts`' h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
+from evalkit.judges.section import JudgesSection
 from evalkit.record.results import RunResult
-from evalkit.record.run_facts import USAGE, ApiUsage, UsageSection
-from evalkit.record.sections import parse_section
-from evalkit.record.tradeoffs import SLICES, SWEEP, SliceRow, SlicesSection, SweepSection
+from evalkit.record.run_facts import UsageSection
+from evalkit.record.tradeoffs import SliceRow, SlicesSection, SweepSection
 from evalkit.report.charts import (
     IMPROVED,
     SERIES,
@@ -82,10 +81,9 @@ class SweepView:
 
 def sweep_view(run: RunResult) -> SweepView | None:
     """Return the sweep section's view, or None when the run has no sweep."""
-    stored = run.sections.get(SWEEP)
-    if stored is None:
+    section: SweepSection | None = run.section("sweep")
+    if section is None:
         return None
-    section: SweepSection = parse_section(SweepSection, stored, f"run {run.run_id}: sections.{SWEEP}")
     points = section.points
     if not points:
         return None
@@ -119,10 +117,9 @@ class SliceTable:
 
 def slice_tables(run: RunResult) -> list[SliceTable]:
     """Return one table per compared candidate (empty when the run has no slices)."""
-    stored = run.sections.get(SLICES)
-    if stored is None:
+    section: SlicesSection | None = run.section("slices")
+    if section is None:
         return []
-    section: SlicesSection = parse_section(SlicesSection, stored, f"run {run.run_id}: sections.{SLICES}")
     tables = []
     for name, entry in section.candidates.items():
         metrics = list(dict.fromkeys(row.metric for row in entry.rows))
@@ -164,13 +161,12 @@ class CostView:
 def judge_cost_rows(run: RunResult) -> list[dict[str, str]]:
     """Return one row per judge entry that counted its API usage (``judges.<name>.usage``)."""
     rows = []
-    for name, entry in (run.sections.get("judges") or {}).items():
-        stored = entry.get("usage") if isinstance(entry, Mapping) else None
-        if not isinstance(stored, Mapping):
+    judges: JudgesSection = run.section("judges") or {}
+    for name, entry in judges.items():
+        usage, judge = entry.usage, entry.judge
+        if usage is None:
             continue
-        usage: ApiUsage = parse_section(ApiUsage, stored, f"run {run.run_id}: sections.judges.{name}.usage")
-        judge = entry.get("judge") or {}
-        rows.append({"judge": str(name), "model": f"{judge.get('provider', '')}:{judge.get('model', '')}",
+        rows.append({"judge": name, "model": f"{judge.provider}:{judge.model}" if judge is not None else ":",
                      "requests": str(usage.requests) + (" (all cached)" if not usage.requests else ""),
                      "tokens": "–" if usage.prompt_tokens is None
                      else f"{usage.prompt_tokens} / {usage.completion_tokens}",
@@ -186,8 +182,7 @@ def _latency_label(source: str | None) -> str:
 
 def cost_view(run: RunResult, quality_metric: str | None = None) -> CostView | None:
     """Return the usage view, or None when no candidate's usage was measured and no API judge ran."""
-    section: UsageSection = parse_section(UsageSection, run.sections.get(USAGE) or {},
-                                          f"run {run.run_id}: sections.{USAGE}")
+    section: UsageSection = run.section("usage") or {}
     judges = judge_cost_rows(run)
     if not any(e.measured_items for e in section.values()):
         return CostView(None, [], "", judges) if judges else None

@@ -19,9 +19,12 @@ from typing import Any
 
 from markupsafe import Markup
 
+from evalkit.bars.result import BarResult
+from evalkit.benchmarks.section import BenchmarksSection
 from evalkit.comparison.identity import shown_value
+from evalkit.judges.section import JudgesSection
 from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.run_sections import comparison_section
+from evalkit.record.run_sections import comparison_section, section_json
 from evalkit.report.charts import is_field_metric, is_judge_metric, trend_chart
 
 
@@ -35,15 +38,19 @@ def _renamed_keys(mapping: Mapping[str, Any] | None, names: Mapping[str, str]) -
 
 
 def _merge_judges(before: RunResult, after: RunResult, names_before: Mapping[str, str],
-                  names_after: Mapping[str, str]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
+                  names_after: Mapping[str, str]) -> JudgesSection:
+    merged: JudgesSection = {}
     for run, names in ((before, names_before), (after, names_after)):
-        for rubric, entry in (run.sections.get("judges") or {}).items():
-            target = merged.setdefault(rubric, {**entry, "per_candidate": {}, "errors": {}, "pairwise": {}})
-            for key in ("per_candidate", "errors", "pairwise"):
-                target[key].update(_renamed_keys(entry.get(key), names))
-            if run is after:  # the later run's judge and calibration are the ones in force
-                target.update({k: v for k, v in entry.items() if k not in ("per_candidate", "errors", "pairwise")})
+        judges: JudgesSection = run.section("judges") or {}
+        for rubric, entry in judges.items():
+            target = merged.get(rubric)
+            kept = entry if target is None or run is after else target  # the later run's judge and calibration
+            merged[rubric] = kept.model_copy(update={
+                "per_candidate": {**(target.per_candidate if target else {}),
+                                  **_renamed_keys(entry.per_candidate, names)},
+                "errors": {**(target.errors if target else {}), **_renamed_keys(entry.errors, names)},
+                "pairwise": {**((target.pairwise or {}) if target else {}), **_renamed_keys(entry.pairwise, names)},
+            })
     return merged
 
 
@@ -73,18 +80,18 @@ def merge_runs(before: RunResult, after: RunResult, comparison: Mapping[str, Any
             for name, entry in (comparison.get("candidates") or {}).items()
         },
     }
-    benchmarks = {**_renamed_keys(before.sections.get("benchmarks"), names_before),
-                  **_renamed_keys(after.sections.get("benchmarks"), names_after)}
-    bars = [{**bar, "candidate": names_after.get(str(bar.get("candidate")), bar.get("candidate"))}
-            for bar in after.sections.get("bars") or []]
+    benchmarks: BenchmarksSection = {**_renamed_keys(before.section("benchmarks"), names_before),
+                                     **_renamed_keys(after.section("benchmarks"), names_after)}
+    bars: list[BarResult] = [bar.model_copy(update={"candidate": names_after.get(bar.candidate, bar.candidate)})
+                             for bar in after.section("bars") or []]
     sections: dict[str, Any] = {"comparison": renamed_comparison}
     if benchmarks:
-        sections["benchmarks"] = benchmarks
+        sections["benchmarks"] = section_json("benchmarks", benchmarks)
     judges = _merge_judges(before, after, names_before, names_after)
     if judges:
-        sections["judges"] = judges
+        sections["judges"] = section_json("judges", judges)
     if bars:
-        sections["bars"] = bars
+        sections["bars"] = section_json("bars", bars)
     warnings = [f"run {before.run_id}: {w}" for w in before.warnings] + list(after.warnings)
     warnings += list(comparison.get("notes") or [])
     return RunResult(

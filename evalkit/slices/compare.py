@@ -36,7 +36,6 @@ from evalkit.comparison.result import TOLERANCE, MetricKind, Verdict, is_signifi
 from evalkit.comparison.stats import rng_for
 from evalkit.comparison.thresholds import ALPHA, Threshold, ThresholdPolicy
 from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.sections import parse_section
 from evalkit.record.tradeoffs import CandidateSlices, SliceRow, SlicesResult, SlicesSection
 from evalkit.slices.spec import SECTION, SliceSpec, split_sliced_metric
 from evalkit.stages import register_stage
@@ -182,10 +181,9 @@ def slices_section(run: RunResult, specs: Sequence[SliceSpec], policy: Threshold
 
 def slice_regressions(run: RunResult) -> list[str]:
     """Return one line per regressed slice recorded in the run (empty: none)."""
-    stored = run.sections.get(SECTION)
-    if stored is None:
+    section: SlicesSection | None = run.section("slices")
+    if section is None:
         return []
-    section: SlicesSection = parse_section(SlicesSection, stored, f"run {run.run_id}: sections.{SECTION}")
     return [f"slice regression {name}: {row.metric}[{row.slice}={row.value}] "
             f"{row.baseline_value:.3f} -> {row.candidate_value:.3f} "
             f"(Holm-adjusted p={row.p_adjusted:.3g}, {row.n_items} items)"
@@ -208,10 +206,9 @@ def run_slices(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
 # A metric's values on one slice of the items (``exact_match[category=billing]``).
 def item_labels(run: RunResult, slice_name: str) -> dict[str, str] | None:
     """Return item id -> slice label recorded by the slices stage (None when not recorded)."""
-    stored = run.sections.get(SECTION)
-    if stored is None:
+    section: SlicesSection | None = run.section("slices")
+    if section is None:
         return None
-    section: SlicesSection = parse_section(SlicesSection, stored, f"run {run.run_id}: sections.{SECTION}")
     labels = section.labels.get(slice_name)
     return None if labels is None else dict(labels)
 

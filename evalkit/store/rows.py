@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.checks import Score
+from evalkit.comparison.result import Comparison
 from evalkit.errors import StoreError
 from evalkit.files.safe_write import has_surrogates, json_text, without_surrogates
 from evalkit.record.results import CandidateIdentity, CandidateResult, ItemResult, RunResult
@@ -38,11 +39,13 @@ def rename_run(run: RunResult, run_id: str) -> None:
     """Give ``run`` another id, and its comparison section's references to the old one with it."""
     old = run.run_id
     run.run_id = run_id
-    comparison = run.sections.get("comparison")
-    if isinstance(comparison, dict):
-        for key in ("baseline_run_id", "candidate_run_id"):
-            if comparison.get(key) == old:
-                comparison[key] = run_id
+    comparison: Comparison | None = run.section("comparison")
+    if comparison is not None:
+        if comparison.baseline_run_id == old:
+            comparison.baseline_run_id = run_id
+        if comparison.candidate_run_id == old:
+            comparison.candidate_run_id = run_id
+        run.sections["comparison"] = comparison.to_dict()
 
 
 def insert_candidates(conn: sqlite3.Connection, run: RunResult) -> None:

@@ -48,7 +48,6 @@ from evalkit.bars.result import BarResult
 from evalkit.bars.spec import OPERATORS, BarSpec
 from evalkit.record.run_facts import USAGE, ApiUsage, CandidateUsage, UsageSection
 from evalkit.record.run_facts import GenerationUsage as GenerationUsage
-from evalkit.record.sections import parse_section
 from evalkit.usage.spec import DEFAULT_PRICES as DEFAULT_PRICES
 from evalkit.usage.spec import USAGE_METRICS as USAGE_METRICS
 from evalkit.usage.spec import PriceSpec as PriceSpec
@@ -288,8 +287,7 @@ class RequestTally:
 def usage_bar(bar: BarSpec, run: RunResult) -> BarResult:
     """Check a bar on a usage figure (``latency_p95 <= 2s``) against the run's ``usage`` section."""
     assert bar.metric is not None and bar.op is not None and bar.value is not None
-    section: UsageSection = parse_section(UsageSection, run.sections.get(SECTION) or {},
-                                          f"run {run.run_id}: sections.{SECTION}")
+    section: UsageSection = run.section("usage") or {}
     entry = section.get(bar.candidate)
     if entry is None:
         return BarResult.of(bar, "failed", None, f"no usage was measured for '{bar.candidate}' in this run")

@@ -48,7 +48,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from evalkit.comparison.result import Comparison
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.errors import ConfigError, DataError, EvalkitError
+from evalkit.judges.section import JudgesSection
 from evalkit.store import RunStore
 from evalkit.view import labels as label_store
 from evalkit.view import queries
@@ -306,13 +307,14 @@ def _rubric_criteria(viewer: Viewer, runs: list[Any]) -> dict[str, list[str]]:
     """Rubric -> criteria offered for scoring: ``--rubric`` files, and the rubrics the runs' judges used."""
     found = {name: list(criteria) for name, criteria in viewer.config.rubrics.items()}
     for run in runs:
-        judges = run.sections.get("judges") if run is not None else None
-        for rubric, entry in (judges or {}).items() if isinstance(judges, dict) else []:
-            per_candidate = entry.get("per_candidate") if isinstance(entry, dict) else None
-            for criteria in (per_candidate or {}).values():
-                if isinstance(criteria, dict):
-                    found.setdefault(str(rubric), [])
-                    found[str(rubric)] += [str(c) for c in criteria if str(c) not in found[str(rubric)]]
+        try:
+            judges: JudgesSection = (run.section("judges") if run is not None else None) or {}
+        except DataError:
+            continue  # a damaged judges section offers no criteria; the page itself still shows the run
+        for rubric, entry in judges.items():
+            for criteria in entry.per_candidate.values():
+                found.setdefault(rubric, [])
+                found[rubric] += [c for c in criteria if c not in found[rubric]]
     return found
 
 

@@ -12,12 +12,12 @@ from evalkit.judges.clients import Judgment
 from evalkit.judges.consistency import (
     combine_orders,
     combine_repeats,
-    consistency_not_counted,
     median_of,
     position_consistency,
     rotated_rubric,
 )
 from evalkit.judges.rubric import Rubric
+from evalkit.judges.section import Consistency, consistency_not_counted
 from tests.judges.scripted_judge import scripted_judge
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,14 +37,14 @@ def test_position_consistency_of_a_position_biased_judge_is_zero() -> None:
     assert entry["first_position_rate"] == 1.0
     assert entry["consistent"] is False and entry["below"] == ["preference"]
     assert entry["items"]["preference"] == ["lora:0", "lora:1", "lora:2", "lora:3"]
-    why = consistency_not_counted({"consistency": entry}, "preference")
+    why = consistency_not_counted(Consistency.model_validate(entry), "preference")
     assert why is not None and "0.00 < min_consistency 0.80" in why
 
 
 def test_no_minimum_reports_without_gating() -> None:
     entry = position_consistency({"lora": [("1", combine_orders("A", "A"))]}, minimum=None)
     assert entry["consistent"] is None
-    assert consistency_not_counted({"consistency": entry}, "preference") is None
+    assert consistency_not_counted(Consistency.model_validate(entry), "preference") is None
 
 
 def test_rotated_rubric_lists_criteria_in_another_order(good_rubric: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from scripted_server import Answer, ScriptedServer, chat_answer, messages_answer
 
 from evalkit.api import run_suite
 from evalkit.judges.section import FAILED_REASON, failures_exceeded
+from evalkit.record.run_sections import read_section
 from evalkit.testing.tiny_model import CLASSIFIER_ITEMS
 
 FAULTS = ("429", "500", "malformed", "out_of_range", "slow")
@@ -142,7 +143,8 @@ def test_a_comparing_bar_fails_when_the_baseline_side_exceeds_the_tolerance() ->
     sections = {"judges": {"q": {"failures": {
         "base": {"n": 10, "n_failed": 4, "rate": 0.4, "max_failures": 0.05, "exceeded": True},
         "lora": {"n": 10, "n_failed": 0, "rate": 0.0, "max_failures": 0.05, "exceeded": False}}}}}
-    assert failures_exceeded(sections, "judge.q.format", ["lora"]) is None
-    why = failures_exceeded(sections, "judge.q.format", ["lora", "base"])
+    judges = read_section(sections, "judges")
+    assert failures_exceeded(judges, "judge.q.format", ["lora"]) is None
+    why = failures_exceeded(judges, "judge.q.format", ["lora", "base"])
     assert why is not None and "4 of 10 judgments of 'base' failed" in why
-    assert failures_exceeded(sections, "exact_match", ["base"]) is None
+    assert failures_exceeded(judges, "exact_match", ["base"]) is None

@@ -13,6 +13,7 @@ import pytest
 from evalkit.errors import DataError
 from evalkit.judges.section import JUDGES, JudgeEntry, JudgesSection, failures_exceeded, judge_metric_not_counted
 from evalkit.judges.view import judges_view
+from evalkit.record.run_sections import read_section
 from evalkit.record.sections import parse_section
 from evalkit.testing.tiny_model import JUDGE_RUBRIC, synthetic_run
 from tests.judges.scripted_judge import scripted_judge
@@ -101,11 +102,13 @@ def test_a_damaged_nested_field_names_its_path(stage_section: dict[str, Any]) ->
 def test_the_gates_and_the_report_refuse_a_damaged_entry_naming_the_field(stage_section: dict[str, Any]) -> None:
     damaged = copy.deepcopy(stage_section)
     damaged["sc"]["failures"]["base"]["exceeded"] = "perhaps"
-    with pytest.raises(DataError, match=r"sections\.judges\.sc\.failures: field 'base\.exceeded'"):
-        failures_exceeded({JUDGES: damaged}, "judge.sc.format", ["base"])
+    # The gates read the section typed (read_section): the read names the run, the section and the field.
+    with pytest.raises(DataError, match=r"run r1: sections\.judges: field 'sc\.failures\.base\.exceeded'"):
+        read_section({JUDGES: damaged}, "judges", "run r1")
+    damaged["sc"]["failures"]["base"]["exceeded"] = True
     damaged["pw"]["calibration"]["kappa"] = {"format": "high"}  # pw sets no min_consistency: calibration decides
-    with pytest.raises(DataError, match=r"sections\.judges\.pw\.calibration: field 'kappa\.format'"):
-        judge_metric_not_counted({JUDGES: damaged}, "judge.pw.preference")
+    with pytest.raises(DataError, match=r"sections\.judges: field 'pw\.calibration\.kappa\.format'"):
+        read_section({JUDGES: damaged}, "judges")
     run = synthetic_run(n_items=10)
     run.sections[JUDGES][JUDGE_RUBRIC]["per_candidate"]["lora"]["format"]["n"] = "ten"
     with pytest.raises(DataError, match=rf"sections\.judges: field '{JUDGE_RUBRIC}\.per_candidate\.lora\.format\.n'"):
@@ -121,9 +124,9 @@ def test_an_older_entry_without_the_later_keys_reads_and_is_gated_as_before() ->
     entry = JudgeEntry.model_validate(older)
     assert entry.per_candidate["lora"]["format"].n_failed == 0 and entry.failures == {} and entry.transcripts == {}
     assert entry.calibration is not None and entry.calibration.n == 0 and entry.calibration.agreement is None
-    sections = {JUDGES: {"q": older}}
-    assert failures_exceeded(sections, "judge.q.format", ["lora", "base"]) is None
-    why = judge_metric_not_counted(sections, "judge.q.format")
+    judges = read_section({JUDGES: {"q": older}}, "judges")
+    assert failures_exceeded(judges, "judge.q.format", ["lora", "base"]) is None
+    why = judge_metric_not_counted(judges, "judge.q.format")
     assert why is not None and "kappa 0.100 for 'format' < min_kappa 0.400" in why
     run = synthetic_run(n_items=10, candidates=("base", "lora"), with_comparison=False)
     run.sections[JUDGES] = {"q": older}

@@ -28,6 +28,7 @@ from evalkit.record.run_facts import (
     SamplingSection,
     UsageSection,
 )
+from evalkit.record.run_sections import read_section
 from evalkit.record.sections import parse_section
 from evalkit.report.failures import control_views, sampling_view
 from evalkit.suite.config import GenerationConfig, RayExecutorConfig
@@ -80,7 +81,7 @@ def test_the_report_reads_controls_and_sampling_from_a_real_run(mock_run: RunRes
     assert [view.control for view in control_views(mock_run)] == ["ctl"]
     view = sampling_view(mock_run)
     assert view is not None and view.settings.startswith("2 samples per item at temperature 0.7, seed 3")
-    assert is_rate_metric("exact_match", mock_run.sections)
+    assert is_rate_metric("exact_match", mock_run.section("sampling"))
 
 
 def test_usage_summaries_with_prices_and_tokens_validate() -> None:
@@ -124,7 +125,7 @@ def test_sampling_records_two_candidates_and_an_empty_section_reads_as_one_sampl
     assert parsed.flaky["base"][0].rates == {"exact_match": 0.5} and parsed.flaky["lora"] == []
     assert list(section) == list(SamplingSection.model_fields)
     assert parse_section(SamplingSection, {}, "sampling").samples == 1
-    assert not is_rate_metric("exact_match", {"sampling": {}})
+    assert not is_rate_metric("exact_match", read_section({"sampling": {}}, "sampling"))
 
 
 def test_damaged_sampling_and_controls_name_the_field() -> None:

@@ -7,15 +7,25 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from evalkit.bars.result import BarResult
 from evalkit.bars.spec import BarSpec
+from evalkit.benchmarks.section import BenchmarkScore
 from evalkit.comparison.result import Comparison
 from evalkit.errors import DataError
 from evalkit.record.run_dir import load_run_dir, write_run
-from evalkit.record.run_sections import RunSections, bars_section, check_sections, comparison_section
+from evalkit.record.run_sections import (
+    RunSections,
+    SectionName,
+    bars_section,
+    check_sections,
+    comparison_section,
+    read_section,
+    section_json,
+)
 from evalkit.store import RunStore
 from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, synthetic_run, write_jsonl
 from tests.models.test_mock import write_mock_suite
@@ -27,6 +37,25 @@ def test_every_section_a_run_can_hold_has_a_typed_field() -> None:
             "sweep", "fleet", "usage", "sampling", "controls", "metric_kinds", "executor", "limit"} <= known
     for name, field in RunSections.model_fields.items():
         assert field.annotation is not None and field.default is None, name
+
+
+def test_the_section_names_are_the_typed_models_fields() -> None:
+    # SectionName types the reader's argument; a field added to RunSections must be added there too.
+    assert set(get_args(SectionName)) == set(RunSections.model_fields)
+
+
+def test_a_run_reads_a_section_typed_and_refuses_a_damaged_one_naming_run_section_and_field() -> None:
+    run = synthetic_run(n_items=10, candidates=("base", "lora"))
+    benchmarks = run.section("benchmarks")
+    score = next(iter(benchmarks["lora"].values()))
+    assert isinstance(score, BenchmarkScore)
+    assert run.section("sweep") is None  # absent: None, not an empty model
+    assert section_json("benchmarks", benchmarks) == run.sections["benchmarks"]  # the JSON form round-trips
+    metric = next(iter(run.sections["benchmarks"]["lora"]))
+    run.sections["benchmarks"]["lora"][metric]["acc"] = "high"
+    with pytest.raises(DataError, match=rf"run {run.run_id}: sections\.benchmarks: field 'lora\.{metric}\.acc'"):
+        run.section("benchmarks")
+    assert read_section(run.sections, "bars") == run.section("bars")  # other sections still read
 
 
 def test_a_synthetic_runs_sections_read_back_typed_after_a_json_round_trip() -> None:
