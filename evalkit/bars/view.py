@@ -193,12 +193,10 @@ def ordered_metrics(run: RunResult, means: Mapping[str, Mapping[str, float]]) ->
 
 
 def _cell(metric: str, mc: MetricComparison | None, value: float | None,
-          baseline_value: float | None) -> MetricCell:
+          baseline_value: float | None, share: bool) -> MetricCell:
     if mc is None:
         delta = None if value is None or baseline_value is None else value - baseline_value
-        return MetricCell(value=format_value(metric, value), delta=format_delta(metric, delta))
-    # A lower-is-better metric (bits per byte) is a measurement in its own units, not a share.
-    share = mc.higher_is_better
+        return MetricCell(value=format_value(metric, value, share), delta=format_delta(metric, delta, share))
     allowed = f"allowed drop {mc.threshold}" if share else f"allowed rise {mc.threshold} (lower is better)"
     parts = [f"{mc.test} {format_p(mc.p_value)}".strip(), f"n = {mc.n_items}", allowed]
     if mc.items_needed:
@@ -230,15 +228,18 @@ def metric_rows(run: RunResult, means: Mapping[str, Mapping[str, float]],
     for metric in ordered_metrics(run, means):
         if include is not None and not include(metric):
             continue
+        # A lower-is-better metric (bits per byte) is a measurement in its own units, not a
+        # share: every cell of its row says so, the baseline's too.
+        share = next((found[metric].higher_is_better for found in compared.values() if metric in found), True)
         cells = {}
         for name in names:
             value = means.get(name, {}).get(metric)
             own_baseline = baseline_of(run, name)
             if name == own_baseline or (compared and name not in compared):
-                cells[name] = MetricCell(value=format_value(metric, value))
+                cells[name] = MetricCell(value=format_value(metric, value, share))
             else:
                 base_value = means.get(own_baseline, {}).get(metric)
-                cells[name] = _cell(metric, compared.get(name, {}).get(metric), value, base_value)
+                cells[name] = _cell(metric, compared.get(name, {}).get(metric), value, base_value, share)
         rows.append(MetricRow(metric=metric, cells=cells))
     return rows
 

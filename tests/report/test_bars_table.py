@@ -13,7 +13,7 @@ from bar_runs import run_with_bars
 from rich.console import Console
 
 from evalkit.bars.spec import BarSpec
-from evalkit.bars.view import bar_rows
+from evalkit.bars.view import bar_rows, candidate_means, metric_rows
 from evalkit.commands.run import bars_table
 from evalkit.record.results import RunResult
 from evalkit.record.run_sections import bars_section
@@ -155,3 +155,11 @@ def test_the_cli_table_prints_the_same_rows(barred_run: RunResult) -> None:
         cells = [cell.strip() for cell in line.strip("│").split("│")]
         value = f"{row.value} ({row.value_detail})" if row.value_detail else row.value
         assert cells == [row.candidate, row.expression, value, row.interval, row.status_label, row.decide]
+
+
+def test_a_lower_is_better_measurement_is_written_in_its_units_in_every_cell(barred_run: RunResult) -> None:
+    # Bits per byte is no share of items: the baseline's cell once read "105.9%" beside "1.1903".
+    (row,) = [r for r in metric_rows(barred_run, candidate_means(barred_run)) if r.metric == "general_text"]
+    base, forgetful = row.cells["base"].value, row.cells["forgetful"].value
+    assert "%" not in base and "%" not in forgetful, (base, forgetful)
+    assert len(base.split(".")[1]) == 4 and len(forgetful.split(".")[1]) == 4
