@@ -57,13 +57,13 @@ def test_planted_slice_regression_is_flagged_while_the_overall_score_rises() -> 
     assert overall.delta >= 0 and overall.verdict != "regressed"
     slices = compare_slices(run.candidates[0], run.candidates[1], [SliceSpec.model_validate("output.category")],
                             ThresholdPolicy())
-    flagged = [(row.metric, row.value) for row in slices.regressions]
+    flagged = [(row.comparison.metric, row.value) for row in slices.regressions]
     assert flagged == [("exact_match", "billing")]
-    billing = next(r for r in slices.rows if r.value == "billing" and r.metric == "exact_match")
-    assert billing.p_adjusted < 0.05 and billing.ci_high < 0 and billing.n_items == 200
+    billing = next(r for r in slices.rows if r.value == "billing" and r.comparison.metric == "exact_match")
+    assert billing.p_adjusted < 0.05 and billing.comparison.ci_high < 0 and billing.comparison.n_items == 200
     assert billing.sliced_metric == "exact_match[category=billing]"
     # Holm over the family of 5 slices x 2 metrics, checked against statsmodels.
-    rejected, expected, _, _ = multipletests([r.p_value for r in slices.rows], alpha=0.05, method="holm")
+    rejected, expected, _, _ = multipletests([r.comparison.p_value for r in slices.rows], alpha=0.05, method="holm")
     assert [r.p_adjusted for r in slices.rows] == pytest.approx(list(expected), abs=1e-12)
     assert slices.family_size == 10
     assert [r.p_adjusted < 0.05 for r in slices.rows] == list(rejected)
@@ -93,7 +93,7 @@ def test_an_equal_run_flags_nothing_after_holm_correction() -> None:
                              SliceSpec.model_validate({"field": "input", "name": "input_length",
                                                        "length_bins": [0, 80, 160]})],
                             ThresholdPolicy(default="2pt"))
-    raw = [r.p_value for r in slices.rows]
+    raw = [r.comparison.p_value for r in slices.rows]
     assert min(raw) < 0.05, "the fixed data must hold a chance 'finding' for the correction to remove"
     assert sum(p < 0.05 for p in raw) == 3
     assert slices.regressions == []

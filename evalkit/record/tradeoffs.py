@@ -5,17 +5,20 @@
 * ``sweep`` (:mod:`evalkit.sweeps.stage`): the forgetting curve of a checkpoint sweep and its pick;
 * ``slices`` (:mod:`evalkit.slices.compare`): every metric compared slice by slice, Holm-corrected.
 
-The verdict, metric-kind and bar-status vocabularies are restated here as ``Literal``
-types (this package imports nothing of the stages); a test keeps them equal to
-:mod:`evalkit.comparison.result`'s and :mod:`evalkit.bars.spec`'s.
+A slice row holds the same :class:`~evalkit.comparison.result.MetricComparison` the
+overall comparison does (one type for one metric compared on a set of items), with the
+slice's own correction beside it.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, model_validator
 
 from evalkit.bars.spec import BarStatus
-from evalkit.comparison.result import MetricKind, Verdict
+from evalkit.comparison.result import MetricComparison, Verdict
 from evalkit.record.sections import SectionModel
 
 __all__ = ["MERGE_AGREEMENT", "SLICES", "SWEEP", "CandidateSlices", "DifferingItem",
@@ -97,44 +100,42 @@ SweepSection = SweepResult
 
 
 class SliceRow(SectionModel):
-    """One metric on one slice, candidate against baseline (:func:`evalkit.slices.compare.compare_slices` builds it)."""
+    """One metric on one slice: its comparison with the baseline there, and the slice's verdict.
+
+    ``comparison`` is the :class:`MetricComparison` the run's comparison holds for the
+    whole set, computed on the slice's items (its p-value and verdict uncorrected; its flip
+    lists left empty, with their counts, since the slice's labels say which items are in
+    it). The row adds what only a family of slice tests has: the Holm-adjusted p-value,
+    the smallest drop detectable at the corrected level, and the verdict reached with
+    them (:func:`evalkit.slices.compare.compare_slices` builds it).
+    """
 
     slice: str
     """The slice's name (``category``)."""
     value: str
     """The slice's label (``billing``)."""
-    metric: str
-    kind: MetricKind
-    """``binary``, ``judge`` or ``continuous``."""
-    n_items: int
-    """Paired items in the slice."""
-    baseline_value: float
-    """The baseline's mean on those items."""
-    candidate_value: float
-    """The candidate's mean on those items."""
-    delta: float
-    """candidate - baseline."""
-    ci_low: float
-    """Lower end of the paired bootstrap 95% interval on ``delta``."""
-    ci_high: float
-    """Upper end of that interval."""
-    p_value: float
-    """The paired test's p-value, uncorrected."""
+    comparison: MetricComparison
     p_adjusted: float
     """Holm-adjusted over the candidate's family of slice tests."""
-    test: str
-    """``mcnemar``, ``wilcoxon`` or ``bootstrap``."""
-    threshold: str
-    """The tolerated drop of the metric (``3%`` or ``2pt``)."""
     mde: float | None
     """Smallest drop detectable with 80% power at level 0.05 / family size (None: not even a drop to zero is)."""
     verdict: Verdict
     """How it is reached: :mod:`evalkit.slices.compare`."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_a_flat_row(cls, data: Any) -> Any:
+        # Rows written before the comparison was nested held its fields beside the slice's.
+        if not isinstance(data, Mapping) or "comparison" in data or "metric" not in data:
+            return data
+        own = {key: data[key] for key in ("slice", "value", "p_adjusted", "mde", "verdict") if key in data}
+        compared = {key: value for key, value in data.items() if key not in own}
+        return {**own, "comparison": {"relative_delta": None, "verdict": data.get("verdict"), **compared}}
+
     @property
     def sliced_metric(self) -> str:
         """The name bars use: ``exact_match[category=billing]``."""
-        return f"{self.metric}[{self.slice}={self.value}]"
+        return f"{self.comparison.metric}[{self.slice}={self.value}]"
 
 
 class CandidateSlices(SectionModel):

@@ -122,13 +122,13 @@ def slice_tables(run: RunResult) -> list[SliceTable]:
         return []
     tables = []
     for name, entry in section.candidates.items():
-        metrics = list(dict.fromkeys(row.metric for row in entry.rows))
+        metrics = list(dict.fromkeys(row.comparison.metric for row in entry.rows))
         table = SliceTable(name, entry.baseline, entry.family_size, metrics)
         cells: dict[tuple[str, str], dict[str, SliceRow]] = {}
         for row in entry.rows:
-            cells.setdefault((row.slice, row.value), {})[row.metric] = row
+            cells.setdefault((row.slice, row.value), {})[row.comparison.metric] = row
         for (slice_name, value), by_metric in cells.items():
-            n = max(row.n_items for row in by_metric.values())
+            n = max(row.comparison.n_items for row in by_metric.values())
             shown = []
             for metric in metrics:
                 found = by_metric.get(metric)
@@ -136,9 +136,10 @@ def slice_tables(run: RunResult) -> list[SliceTable]:
                     shown.append({"verdict": "", "delta": "–", "title": "not measured"})
                     continue
                 mde = f"{found.mde * 100:.1f} pt" if found.mde is not None else "none"
-                shown.append({"verdict": found.verdict, "delta": format_delta(metric, found.delta),
-                              "title": f"{format_value(metric, found.baseline_value)} -> "
-                                       f"{format_value(metric, found.candidate_value)}; p={found.p_value:.3g}, "
+                compared = found.comparison
+                shown.append({"verdict": found.verdict, "delta": format_delta(metric, compared.delta),
+                              "title": f"{format_value(metric, compared.baseline_value)} -> "
+                                       f"{format_value(metric, compared.candidate_value)}; p={compared.p_value:.3g}, "
                                        f"Holm p={found.p_adjusted:.3g}; detectable drop {mde}; {found.verdict}"})
                 if found.verdict == "regressed":
                     table.flagged.append(f"{metric}[{slice_name}={value}]")

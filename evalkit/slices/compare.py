@@ -27,6 +27,7 @@ Grouping uses pandas.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -142,13 +143,13 @@ def compare_slices(baseline: CandidateResult, candidate: CandidateResult, specs:
         kind = metric_kind(metric, base, cand)
         scale = 1.0 if kind == "binary" else max(float(np.max(np.abs(np.concatenate([base, cand])))), 1.0)
         mde = minimum_detectable_effect(kind, base, cand, alpha / family, scale)
+        # The slice's labels say which items are in it: the flips are kept as counts only.
+        counted = replace(compared, pass_to_fail=[], fail_to_pass=[], pass_to_fail_total=compared.n_pass_to_fail,
+                          fail_to_pass_total=compared.n_fail_to_pass)
         result.rows.append(SliceRow(
-            slice=spec.name, value=value, metric=metric, kind=kind, n_items=compared.n_items,
-            baseline_value=compared.baseline_value, candidate_value=compared.candidate_value,
-            delta=compared.delta, ci_low=compared.ci_low, ci_high=compared.ci_high,
-            p_value=compared.p_value, p_adjusted=p_adj, test=compared.test, threshold=compared.threshold,
-            mde=mde, verdict=_verdict(compared.delta, compared.baseline_value, compared.threshold,
-                                      p_adj, compared.ci_low, compared.ci_high, mde),
+            slice=spec.name, value=value, comparison=counted, p_adjusted=p_adj, mde=mde,
+            verdict=_verdict(compared.delta, compared.baseline_value, compared.threshold,
+                             p_adj, compared.ci_low, compared.ci_high, mde),
         ))
     return result
 
@@ -184,9 +185,9 @@ def slice_regressions(run: RunResult) -> list[str]:
     section: SlicesSection | None = run.section("slices")
     if section is None:
         return []
-    return [f"slice regression {name}: {row.metric}[{row.slice}={row.value}] "
-            f"{row.baseline_value:.3f} -> {row.candidate_value:.3f} "
-            f"(Holm-adjusted p={row.p_adjusted:.3g}, {row.n_items} items)"
+    return [f"slice regression {name}: {row.sliced_metric} "
+            f"{row.comparison.baseline_value:.3f} -> {row.comparison.candidate_value:.3f} "
+            f"(Holm-adjusted p={row.p_adjusted:.3g}, {row.comparison.n_items} items)"
             for name, entry in section.candidates.items() for row in entry.rows if row.verdict == "regressed"]
 
 

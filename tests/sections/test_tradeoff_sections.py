@@ -104,7 +104,7 @@ def test_the_slices_section_validates_and_its_readers_agree() -> None:
     run.sections["slices"] = slices_section(run, [SliceSpec.model_validate("output.category")], ThresholdPolicy())
     parsed: SlicesSection = parse_section(SlicesSection, run.sections["slices"], "slices")
     assert parsed.model_dump(mode="json") == run.sections["slices"]
-    rows = {(row.value, row.metric): row for row in parsed.candidates["lora"].rows}
+    rows = {(row.value, row.comparison.metric): row for row in parsed.candidates["lora"].rows}
     assert rows[("billing", "exact_match")].verdict == "regressed"
     assert rows[("shipping", "exact_match")].verdict != "regressed"
     assert parsed.labels["category"]["i0"] == "billing" and parsed.candidates["lora"].family_size == 2
@@ -121,3 +121,13 @@ def test_a_damaged_slice_row_names_the_field_and_old_sections_without_labels_rea
         slice_regressions(run)
     older = {"alpha": 0.05, "candidates": {}}
     assert parse_section(SlicesSection, older, "slices").labels == {}
+    # A row written before the comparison was nested (its fields beside the slice's) reads nested.
+    flat = {"slice": "category", "value": "billing", "metric": "exact_match", "kind": "binary", "n_items": 40,
+            "baseline_value": 0.9, "candidate_value": 0.6, "delta": -0.3, "ci_low": -0.45, "ci_high": -0.15,
+            "p_value": 0.001, "p_adjusted": 0.002, "test": "mcnemar", "threshold": "3%", "mde": 0.1,
+            "verdict": "regressed"}
+    (row,) = parse_section(SlicesSection, {"alpha": 0.05, "candidates": {"lora": {
+        "baseline": "base", "family_size": 1, "rows": [flat]}}}, "slices").candidates["lora"].rows
+    assert (row.slice, row.value, row.p_adjusted, row.mde, row.verdict) == ("category", "billing", 0.002, 0.1, "regressed")
+    assert (row.comparison.metric, row.comparison.n_items, row.comparison.delta) == ("exact_match", 40, -0.3)
+    assert row.comparison.relative_delta is None and row.sliced_metric == "exact_match[category=billing]"
