@@ -44,7 +44,7 @@ from evalkit.bars.spec import (
 )
 from evalkit.bars.verdict import run_verdict
 from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
-from evalkit.judges.section import failures_exceeded, judge_metric_not_counted
+from evalkit.judges.section import JudgesSection, failures_exceeded, judge_metric_not_counted
 from evalkit.record.run_sections import comparison_section, sweep_pick
 from evalkit.slices.compare import sliced_values
 from evalkit.stages import register_stage
@@ -80,6 +80,9 @@ class _BarContext:
     def __init__(self, run: RunResult, comparison: Comparison | None) -> None:
         self.run = run
         self.comparison = comparison
+        # Read once per bar: a no-regression bar asks about every metric, and the section
+        # holds every judged item's transcript.
+        self.judges: JudgesSection = run.section("judges") or {}
 
     def candidate(self, name: str) -> CandidateResult | None:
         try:
@@ -94,7 +97,7 @@ class _BarContext:
 
     def judge_not_counted(self, metric: str) -> str | None:
         """Return why a judge metric's bar is not counted (uncalibrated or inconsistent judge), or None."""
-        return judge_metric_not_counted(self.run.section("judges") or {}, metric)
+        return judge_metric_not_counted(self.judges, metric)
 
 
 def _worst_items(
@@ -322,8 +325,7 @@ def evaluate_bar(bar: BarSpec, run: RunResult, comparison: Comparison | None = N
         result.status = "not_counted"
         result.details.insert(0, why)
     sides = [bar.candidate, run.baseline] if bar.compares_to_baseline else [bar.candidate]
-    judges = run.section("judges") or {}
-    if bar.metric is not None and (failed := failures_exceeded(judges, bar.metric, sides)) is not None:
+    if bar.metric is not None and (failed := failures_exceeded(ctx.judges, bar.metric, sides)) is not None:
         result.status, result.message = "failed", f"{failed}; {result.message}"
     return result
 
