@@ -82,3 +82,36 @@ def test_an_item_id_written_as_a_number_reads_as_text(tmp_path: Path) -> None:
     (directory / "results.jsonl").write_text("\n".join(lines) + "\n")
     run = load_run_dir(directory)
     assert run.candidate(record["candidate"]).items[0].item_id == "7"
+
+
+def _rewrite_first_line(directory: Path, change: dict[str, object], drop: tuple[str, ...] = ()) -> dict[str, object]:
+    lines = (directory / "results.jsonl").read_text().splitlines()
+    record = {key: value for key, value in json.loads(lines[0]).items() if key not in drop} | change
+    lines[0] = json.dumps(record)
+    (directory / "results.jsonl").write_text("\n".join(lines) + "\n")
+    return record
+
+
+def test_a_results_line_without_its_candidate_is_refused_naming_the_field(tmp_path: Path) -> None:
+    directory = _written(tmp_path)
+    _rewrite_first_line(directory, {}, drop=("candidate",))
+    with pytest.raises(DataError, match=r"results.jsonl:1: field 'candidate': .*damaged"):
+        load_run_dir(directory)
+
+
+def test_a_results_line_is_the_item_it_was_written_from(tmp_path: Path) -> None:
+    """The line holds the item's own fields (``fields`` as ``input``): nothing is lost or renamed."""
+    run = synthetic_run(12, seed=3)
+    directory = write_run(run, tmp_path)
+    first = json.loads((directory / "results.jsonl").read_text().splitlines()[0])
+    item = run.candidates[0].items[0]
+    assert first["candidate"] == run.candidates[0].name
+    assert first["input"] == item.fields and first["prediction"] == item.prediction
+    assert load_run_dir(directory).candidates[0].items[0] == item
+
+
+def test_a_results_line_without_input_or_prompt_reads_with_them_empty(tmp_path: Path) -> None:
+    directory = _written(tmp_path)
+    record = _rewrite_first_line(directory, {"a_newer_key": 1}, drop=("input", "prompt"))
+    item = load_run_dir(directory).candidate(str(record["candidate"])).items[0]
+    assert (item.fields, item.prompt, item.prediction) == ({}, "", record["prediction"])

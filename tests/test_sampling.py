@@ -49,7 +49,7 @@ def test_flaky_items_found_in_a_planted_case() -> None:
         return {"exact_match": Score(float(prediction == reference), "" if prediction == reference else "differs")}
 
     settings = GenerationConfig(samples=4, temperature=0.7, pass_at=[2, 4])
-    items = [ItemResult(str(n), {}, "", "yes", "") for n in range(3)]
+    items = [ItemResult(item_id=str(n), expected="yes", prediction="") for n in range(3)]
     outputs = [["yes"] * 4, ["no"] * 4, ["yes", "no", "yes", "no"]]  # steady pass, steady fail, flaky
     scored = score_samples([exact], items, outputs, settings)
     assert [f["item_id"] for f in scored["flaky"]] == ["2"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from evalkit.checks import Score
+from evalkit.errors import DataError
 from evalkit.record.run_records import CandidateIdentity as CandidateIdentity  # re-exported: where importers find it
-from evalkit.record.run_records import CandidateRecord, ItemRecord, ScoreRecord, SummaryRecord, summary_json
+from evalkit.record.run_records import CandidateRecord, SummaryRecord, parse_record, summary_json
 from evalkit.record.run_sections import SectionName, read_section
 
 if TYPE_CHECKING:
@@ -17,9 +21,14 @@ if TYPE_CHECKING:
 CandidateStatus = Literal["ok", "skipped"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ItemResult:
     """One candidate's answer to one item, with every metric's score on it.
+
+    The one type of an item, in memory and on disk: a line of ``results.jsonl`` is this
+    item's JSON (``fields`` written as ``input``) plus the ``candidate`` it belongs to. A
+    plain dataclass, so the runner builds a million of them at dataclass cost; pydantic
+    validates it (:func:`item_line` / :func:`parse_item_line`) only where a file is read.
 
     Attributes:
         item_id: the item's id in the dataset.
@@ -30,27 +39,36 @@ class ItemResult:
         scores: metric name -> score (checks, JSON fields, judge criteria).
     """
 
+    # an id written as a number reads back as text; keys a newer evalkit adds are ignored
+    __pydantic_config__ = ConfigDict(coerce_numbers_to_str=True, populate_by_name=True, extra="ignore")
+
     item_id: str
-    fields: dict[str, Any]
-    prompt: str
+    fields: Annotated[dict[str, Any], Field(alias="input")] = field(default_factory=dict)
+    prompt: str = ""
     expected: str
     prediction: str
     scores: dict[str, Score] = field(default_factory=dict)
 
-    def to_record(self, candidate: str) -> dict[str, Any]:
-        """Return the JSON-ready record written to ``results.jsonl`` (an :class:`ItemRecord`)."""
-        return ItemRecord(
-            candidate=candidate, item_id=self.item_id, input=self.fields, prompt=self.prompt,
-            expected=self.expected, prediction=self.prediction,
-            scores={name: ScoreRecord(value=s.value, reason=s.reason) for name, s in self.scores.items()},
-        ).model_dump()
 
-    @classmethod
-    def from_record(cls, record: ItemRecord) -> ItemResult:
-        """Return the item a ``results.jsonl`` record describes."""
-        return cls(item_id=record.item_id, fields=record.input, prompt=record.prompt, expected=record.expected,
-                   prediction=record.prediction,
-                   scores={name: Score(s.value, s.reason) for name, s in record.scores.items()})
+_ITEM = TypeAdapter(ItemResult)
+
+
+def item_line(item: ItemResult, candidate: str) -> dict[str, Any]:
+    """Return the JSON-ready line ``results.jsonl`` holds for ``candidate``'s ``item``."""
+    return {"candidate": candidate, **_ITEM.dump_python(item, by_alias=True)}
+
+
+def parse_item_line(data: Any, where: str) -> tuple[str, ItemResult]:
+    """Return (candidate, item) from one line of ``results.jsonl``.
+
+    Raises:
+        DataError: naming ``where`` and the first wrong field.
+    """
+    candidate = data.get("candidate") if isinstance(data, Mapping) else None
+    if isinstance(data, Mapping) and not isinstance(candidate, str):
+        raise DataError(f"{where}: field 'candidate': expected the candidate's name; "
+                        "the file is damaged, re-run the suite")
+    return str(candidate), parse_record(ItemResult, data, where)
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import Any
 from evalkit.errors import DataError
 from evalkit.files.safe_write import confined_path, json_text, remove_stale_partials, safe_name, staged_directory
 from evalkit.files.yaml_source import json_objects
-from evalkit.record.results import ItemResult, RunResult
-from evalkit.record.run_records import ItemRecord, SummaryRecord, parse_record
+from evalkit.record.results import RunResult, item_line, parse_item_line
+from evalkit.record.run_records import SummaryRecord, parse_record
 
 
 def is_run_dir(path: Path) -> bool:
@@ -55,11 +55,11 @@ def load_run_dir(path: Path) -> RunResult:
     if results_path.is_file():
         for number, data in json_objects(results_path, "the run directory is damaged, re-run the suite"):
             where = f"{results_path}:{number}"
-            record = parse_record(ItemRecord, data, where)
-            if record.candidate not in by_name:
-                raise DataError(f"{where}: candidate '{record.candidate}' is not in {summary_path}; the run "
+            candidate, item = parse_item_line(data, where)
+            if candidate not in by_name:
+                raise DataError(f"{where}: candidate '{candidate}' is not in {summary_path}; the run "
                                 "directory is damaged, re-run the suite")
-            by_name[record.candidate].items.append(ItemResult.from_record(record))
+            by_name[candidate].items.append(item)
     return run
 
 
@@ -99,7 +99,7 @@ def write_run(run: RunResult, output_root: Path, history: Sequence[Mapping[str, 
             with (staging / "results.jsonl").open("w", encoding="utf-8") as handle:
                 for candidate in run.candidates:
                     for item in candidate.items:
-                        handle.write(json_text(item.to_record(candidate.name)) + "\n")
+                        handle.write(json_text(item_line(item, candidate.name)) + "\n")
             (staging / "summary.json").write_text(json_text(run.summary(), indent=2) + "\n", encoding="utf-8")
             (staging / "report.html").write_text(render_report(run, history=history), encoding="utf-8")
     except BaseException:

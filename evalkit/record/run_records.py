@@ -1,7 +1,7 @@
 """The written form of a run: one record type per part, used both ways.
 
-``summary.json`` is a :class:`SummaryRecord`, each line of ``results.jsonl`` an
-:class:`ItemRecord`; the store's summaries have the same shape. :mod:`evalkit.record.results`
+``summary.json`` is a :class:`SummaryRecord` (the store's summaries have the same shape);
+each line of ``results.jsonl`` is an :class:`evalkit.record.results.ItemResult`. :mod:`evalkit.record.results`
 writes runs through these models and reads them back through :func:`parse_record`, so the
 run directory, the store, ``--json`` and the report agree on one schema, and a damaged
 file is refused with the field that is wrong instead of a ``KeyError``.
@@ -23,34 +23,13 @@ from evalkit.errors import DataError
 from evalkit.record.run_sections import check_sections
 
 __all__ = [
-    "FLIP_IDS_KEPT", "CandidateIdentity", "CandidateRecord", "ItemRecord", "ScoreRecord", "SummaryRecord",
+    "FLIP_IDS_KEPT", "CandidateIdentity", "CandidateRecord", "SummaryRecord",
     "parse_record", "summary_json", "summary_sections", "written_sections",
 ]
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-class ScoreRecord(_Record):
-    """One metric's score of one item."""
-
-    value: float
-    reason: str = ""
-
-
-class ItemRecord(_Record):
-    """One line of ``results.jsonl``: one candidate's answer to one item, with its scores."""
-
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)  # an id written as a number
-
-    candidate: str
-    item_id: str
-    input: dict[str, Any] = {}
-    prompt: str = ""
-    expected: str
-    prediction: str
-    scores: dict[str, ScoreRecord] = {}
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ def tradeoff_run() -> RunResult:
 
     def result(name: str, values: np.ndarray) -> CandidateResult:
         return CandidateResult(name, items=[
-            ItemResult(f"i{i}", {"output": json.dumps({"category": CATEGORIES[i % 4]})}, "p", "e", "<b>x</b>",
-                       {"exact_match": Score(float(v), "" if v else "wrong label")}) for i, v in enumerate(values)])
+            ItemResult(item_id=f"i{i}", fields={"output": json.dumps({"category": CATEGORIES[i % 4]})}, prompt="p",
+                       expected="e", prediction="<b>x</b>",
+                       scores={"exact_match": Score(float(v), "" if v else "wrong label")}) for i, v in enumerate(values)])
 
     run = RunResult("r1", "demo", "", "base", [result("base", base), result("lora", cand)], "2026-12-01T10:00:00")
     run.sections["slices"] = slices_section(run, [SliceSpec.model_validate("output.category")], ThresholdPolicy())

@@ -118,7 +118,7 @@ def test_sampling_records_two_candidates_and_an_empty_section_reads_as_one_sampl
     settings = GenerationConfig(samples=2, temperature=0.7, seed=1)
     section: dict[str, Any] = {}
     for name, outputs in (("base", [["yes", "yes"], ["yes", "no"]]), ("lora", [["no", "no"], ["yes", "yes"]])):
-        items = [ItemResult(str(n), {}, "", "yes", "") for n in range(2)]
+        items = [ItemResult(item_id=str(n), expected="yes", prediction="") for n in range(2)]
         record_sampling(section, name, settings, score_samples([exact], items, outputs, settings))
     parsed = parse_section(SamplingSection, section, "sampling")
     assert parsed.flaky_total == {"base": 1, "lora": 0} and [f.item_id for f in parsed.flaky["base"]] == ["1"]
