@@ -85,7 +85,7 @@ def run_suite(
                             planned=planned)
         if run_limit is not None:
             run.warnings.append(run_limit.describe())
-            run.sections["limit"] = run_limit.model_dump(mode="json")
+            run.set_section("limit", run_limit)
         record_resolved_suite(run, resolved)
         if not write:
             run_store.save_run(run, config)

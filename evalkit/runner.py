@@ -15,7 +15,6 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from evalkit.checks import Check, metric_declarations
 from evalkit.checks.sampling import expand_samples, record_sampling, score_samples
@@ -53,8 +52,7 @@ def evaluate_candidate(
     progress: Progress,
     cache: GenerationCache | None = None,
     executor: Executor | None = None,
-    usage: dict[str, Any] | None = None,
-    sampling: dict[str, Any] | None = None,
+    run: RunResult | None = None,
 ) -> CandidateResult:
     """Generate and score every item for one planned candidate.
 
@@ -73,10 +71,10 @@ def evaluate_candidate(
         cache: the generation cache, or None to generate everything.
         executor: generates the chunks elsewhere (a Ray cluster, :mod:`evalkit.executors`);
             the chunks and what is stored are the same, so results equal a local run's.
-        usage: receives the candidate's tokens, latency and cost under its name
-            (:mod:`evalkit.usage.stage`; items generated here, not those from the cache).
-        sampling: with ``generation.samples`` > 1, receives the rate metrics and flaky
-            items (:func:`evalkit.checks.sampling.record_sampling`).
+        run: the run whose sections receive the candidate's usage (tokens, latency and
+            cost, :mod:`evalkit.usage.stage`; items generated here, not those from the cache)
+            and, with ``generation.samples`` > 1, its rate metrics and flaky items
+            (:func:`evalkit.checks.sampling.record_sampling`).
     """
     assert plan.variant is not None
     suite = inputs.suite
@@ -146,12 +144,12 @@ def evaluate_candidate(
         result.items.append(item_result)
     if suite.generation.samples > 1:
         scored = score_samples(inputs.checks, result.items, outputs, suite.generation)
-        if sampling is not None:
-            record_sampling(sampling, plan.config.name, suite.generation, scored)
-    if usage is not None:
+        if run is not None:
+            record_sampling(run, plan.config.name, suite.generation, scored)
+    if run is not None:
         prices = getattr(suite, "prices", None)
-        usage[plan.config.name] = meter.summary(len(inputs.items),
-                                                find_price(plan.config.name, plan.config.model, prices))
+        run.set_section_entry("usage", plan.config.name, meter.summary(
+            len(inputs.items), find_price(plan.config.name, plan.config.model, prices)))
     return result
 
 
@@ -289,17 +287,14 @@ def execute_suite(
             get_backend = functools.partial(_backend, backends, plan.config.backend)
             if plan.config.constrain:
                 # The report places a constrained control beside the fine-tunes (evalkit.report.failures).
-                run.sections.setdefault("controls", {})[plan.config.name] = {"constrain": plan.config.constrain}
-            run.candidates.append(evaluate_candidate(inputs, plan, get_backend, progress, cache, executor,
-                                                      usage=run.sections.setdefault("usage", {}),
-                                                      sampling=run.sections.setdefault("sampling", {})
-                                                      if suite.generation.samples > 1 else None))
+                run.set_section_entry("controls", plan.config.name, {"constrain": plan.config.constrain})
+            run.candidates.append(evaluate_candidate(inputs, plan, get_backend, progress, cache, executor, run))
             gc.freeze()
         # What each check declared its metrics to be: the comparison picks its test from it.
-        run.sections["metric_kinds"] = metric_declarations(inputs.checks)
+        run.set_section("metric_kinds", metric_declarations(inputs.checks))
         if executor is not None:
             run.warnings += executor.notes()
-            run.sections["executor"] = executor.summary()
+            run.set_section("executor", executor.summary())
         for _, stage in import_stage_modules():
             stage(inputs, run, backends, progress)
     finally:

@@ -126,7 +126,7 @@ def test_minimum_detectable_effect_shrinks_with_more_items() -> None:
 def test_section_records_labels_and_sliced_values_for_bars() -> None:
     run, categories = planted_run()
     specs = [SliceSpec.model_validate("output.category")]
-    run.sections["slices"] = slices_section(run, specs, ThresholdPolicy())
+    run.set_section("slices", slices_section(run, specs, ThresholdPolicy()))
     assert set(run.sections["slices"]["candidates"]) == {"lora"}
     values = sliced_values(run, run.candidates[1], "exact_match[category=billing]")
     assert len(values) == categories.count("billing")

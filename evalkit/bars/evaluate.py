@@ -378,7 +378,7 @@ def record_bars(suite: SuiteConfig, run: RunResult) -> list[BarResult]:
     if not bars:
         return []
     results = evaluate_bars(bars, run, suite=suite)
-    run.sections["bars"] = [result.model_dump(mode="json") for result in results]
+    run.set_section("bars", results)
     return results
 
 

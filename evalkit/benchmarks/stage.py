@@ -54,7 +54,7 @@ from evalkit.benchmarks.evaluate import (
     subject_scores,
 )
 from evalkit.benchmarks.probes import write_task
-from evalkit.benchmarks.section import BENCHMARKS, BaselineDrop, BenchmarkScore, DataSource, SubjectDrop, SubjectResult
+from evalkit.benchmarks.section import BaselineDrop, BenchmarkScore, DataSource, SubjectDrop, SubjectResult
 from evalkit.benchmarks.spec import Formulation
 from evalkit.benchmarks.tasks import mmlu_task_yaml
 from evalkit.comparison.thresholds import Threshold
@@ -64,7 +64,6 @@ from evalkit.models.backend import Backend, ModelVariant, create_backend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
 from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.run_facts import METRIC_KINDS
 from evalkit.stages import SuiteInputs, register_stage
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 
@@ -462,7 +461,7 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
             "give one of them a distinct `name:`"
         )
     tasks = [prepare_benchmark(spec, suite.base_dir) for spec in suite.benchmarks]
-    section: dict[str, dict[str, Any]] = run.sections.setdefault(BENCHMARKS, {})
+    section: dict[str, dict[str, Any]] = {}  # its JSON form: the keys each entry set (entry_json)
     scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]] = {}
     executor = inputs.executor if inputs.executor is not None and inputs.executor.runs("hf", {}) else None
     notes_before = len(executor.notes()) if executor is not None else 0
@@ -489,15 +488,16 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
                 _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section, cache,
                                     workers)
     # What each benchmark metric is and which way is better: the comparison reads it.
-    declared = run.sections.setdefault(METRIC_KINDS, {})
     for task in tasks:
         outcome = next((o for (*_, metric), (_, o) in scored.items() if metric == task.spec.metric), None)
         if outcome is not None:
-            declared[task.spec.metric] = metric_declaration(task, outcome)
+            run.set_section_entry("metric_kinds", task.spec.metric, metric_declaration(task, outcome))
     if executor is not None and workers is not None:  # shard retries and counts join the executor section
         run.warnings += executor.notes()[notes_before:]
-        run.sections["executor"] = {**executor.summary(), "benchmark_shards": workers.shards}
+        run.set_section("executor", {**executor.summary(), "benchmark_shards": workers.shards})
     _add_drop_summaries(suite, run, tasks, section, progress)
+    if section:
+        run.set_section("benchmarks", section, only_set=True)
 
 
 def _evaluate_candidate(

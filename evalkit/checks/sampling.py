@@ -32,11 +32,10 @@ from math import comb
 from typing import TYPE_CHECKING, Any
 
 from evalkit.checks import Check, Score
-from evalkit.record.run_facts import SAMPLING, SamplingSection, SamplingSummary
-from evalkit.record.sections import parse_section
+from evalkit.record.run_facts import SamplingSection, SamplingSummary
 
 if TYPE_CHECKING:
-    from evalkit.record.results import ItemResult
+    from evalkit.record.results import ItemResult, RunResult
     from evalkit.suite.config import GenerationConfig
 
 RATE_SUFFIXES = (".pass@", ".pass^")
@@ -98,13 +97,9 @@ def is_rate_metric(metric: str, sampling: SamplingSection | None) -> bool:
     return sampling.samples > 1 and (metric in sampling.metrics or any(s in metric for s in RATE_SUFFIXES))
 
 
-def record_sampling(section: dict[str, Any], candidate: str, settings: GenerationConfig,
-                    scored: Mapping[str, Any]) -> None:
-    """Add one candidate's :func:`score_samples` result to the run's ``sampling`` section (in place).
-
-    The section stays the JSON form of a :class:`SamplingSummary`.
-    """
-    recorded: SamplingSection = parse_section(SamplingSection, section, f"sections.{SAMPLING}")
+def record_sampling(run: RunResult, candidate: str, settings: GenerationConfig, scored: Mapping[str, Any]) -> None:
+    """Add one candidate's :func:`score_samples` result to the run's ``sampling`` section."""
+    recorded: SamplingSection = run.section("sampling") or SamplingSummary()
     metrics = dict.fromkeys(recorded.metrics)
     metrics.update(dict.fromkeys(scored["metrics"]))
     updated = SamplingSummary(
@@ -112,8 +107,7 @@ def record_sampling(section: dict[str, Any], candidate: str, settings: Generatio
         pass_at=list(settings.pass_at) or [settings.samples], metrics=list(metrics),
         flaky={**recorded.flaky, candidate: list(scored["flaky"])},
         flaky_total={**recorded.flaky_total, candidate: int(scored["flaky_total"])})
-    section.clear()
-    section.update(updated.model_dump(mode="json"))
+    run.set_section("sampling", updated)
 
 
 def combine_samples(per_sample: Sequence[Mapping[str, Score]], pass_at: Sequence[int],

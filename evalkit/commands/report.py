@@ -88,7 +88,7 @@ def _with_comparison(run: RunResult, store: Any) -> RunResult:
     from evalkit.comparison.compare import compare_candidates
 
     policy = store.thresholds(run.run_id) if store is not None and store.has_run(run.run_id) else None
-    run.sections["comparison"] = compare_candidates(run, policy=policy).to_dict()
+    run.set_section("comparison", compare_candidates(run, policy=policy))
     return run
 
 

@@ -214,12 +214,12 @@ def compare_candidates(
 
 @register_stage("comparison", final=True)
 def comparison_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
-    """Run stage: add ``sections["comparison"]``, every candidate against the baseline under the suite's thresholds.
+    """Run stage: add the ``comparison`` section, every candidate against the baseline under the suite's thresholds.
 
     It runs after every stage that adds metrics (benchmarks, judges...), so they are compared too.
     """
     del backends, progress  # nothing is generated: the run's scores are compared
-    run.sections["comparison"] = compare_candidates(run, inputs.suite).to_dict()
+    run.set_section("comparison", compare_candidates(run, inputs.suite))
 
 
 def compare_runs(

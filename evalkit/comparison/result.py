@@ -5,7 +5,7 @@ These are the results :mod:`evalkit.comparison.compare` produces and everything 
 :class:`MetricComparison` for one metric of one candidate (how its verdict is reached is
 in :mod:`evalkit.comparison.paired`), :class:`CandidateComparison` for every metric of one
 candidate, and :class:`Comparison` for a run's candidates, stored in
-``run.sections["comparison"]`` by :meth:`Comparison.to_dict` and read back by
+the run's ``comparison`` section by :meth:`Comparison.to_dict` and read back by
 :meth:`Comparison.from_dict`. A comparison of two runs also says what changed between
 each pair's two sides (:class:`IdentityDiff`, built by :mod:`evalkit.comparison.identity`).
 """
@@ -13,11 +13,13 @@ each pair's two sides (:class:`IdentityDiff`, built by :mod:`evalkit.comparison.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from pydantic import SerializerFunctionWrapHandler, model_serializer
 
 from evalkit.comparison.thresholds import ALPHA, Threshold
-from evalkit.record.sections import parse_section
+from evalkit.record.sections import adapter, parse_section
 
 __all__ = ["TOLERANCE", "CandidateComparison", "Comparison", "IdentityChange", "IdentityDiff", "IdentityKind",
            "MetricComparison", "MetricKind", "TestName", "Verdict", "is_significant"]
@@ -244,6 +246,14 @@ class CandidateComparison:
         """True only when it has counted bars, every one passed, and nothing regressed; None when not judged."""
         return None if self.status is None else self.status == "deployable"
 
+    @model_serializer(mode="wrap")
+    def _with_standing(self, fields: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Write ``deployable`` beside the fields once judged, so readers need not apply the rule again."""
+        data: dict[str, Any] = fields(self)
+        if self.deployable is not None:
+            data["deployable"] = self.deployable
+        return data
+
 
 @dataclass
 class Comparison:
@@ -288,16 +298,18 @@ class Comparison:
         """Every (candidate, metric comparison) whose verdict is ``regressed``."""
         return [(name, m) for name, c in self.candidates.items() for m in c.regressions]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready form stored in ``run.sections["comparison"]``."""
-        data = asdict(self)
+    @model_serializer(mode="wrap")
+    def _with_verdicts(self, fields: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Write ``regressed`` (and ``deployable`` once judged) beside the fields, for readers of the JSON."""
+        data: dict[str, Any] = fields(self)
         data["regressed"] = self.regressed
-        for name, candidate in self.candidates.items():
-            if candidate.deployable is not None:
-                data["candidates"][name]["deployable"] = candidate.deployable
         if self.deployable is not None:
             data["deployable"] = self.deployable
         return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready form stored in the run's ``comparison`` section."""
+        return cast(dict[str, Any], adapter(Comparison).dump_python(self, mode="json"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "sections.comparison") -> Comparison:

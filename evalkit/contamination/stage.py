@@ -33,7 +33,6 @@ from typing import Any
 from evalkit.benchmarks.tasks import benchmark_documents
 from evalkit.contamination import ngrams as overlap
 from evalkit.contamination.section import (
-    CONTAMINATION,
     CandidateContamination,
     ContaminationSection,
     ContaminationSpec,
@@ -212,7 +211,7 @@ def run_contamination(inputs: SuiteInputs, run: RunResult, backends: dict[str, B
                 else:
                     entry.benchmarks[metric] = measure(items)
             entry.eval_set = measure(sets.eval_set(field_name))
-    run.sections[CONTAMINATION] = section.model_dump(mode="json")
+    run.set_section("contamination", section)
 
 
 def _measure(cache: ContaminationCache, indexes: dict[str, overlap.TrainingNgrams], path: Path, sha256: str,

@@ -45,7 +45,7 @@ from evalkit.judges.consistency import (
     summarise_pairwise,
 )
 from evalkit.judges.rubric import SCALE, Rubric, load_rubric, pairwise_messages, pointwise_messages
-from evalkit.judges.section import JUDGES, JudgeEntry, failed_reason, failure_entry
+from evalkit.judges.section import JudgeEntry, failed_reason, failure_entry
 from evalkit.judges.spec import JudgeSpec
 from evalkit.progress import Progress
 from evalkit.prompting import Message
@@ -239,14 +239,15 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
     specs: list[JudgeSpec] = list(suite.judges)
     if not specs:
         return
-    section: dict[str, Any] = run.sections.setdefault(JUDGES, {})
+    keys: set[str] = set()
     with JudgmentCache() as cache:
         for spec in specs:
             rubric = load_rubric(suite.resolve(spec.rubric))
             key = spec.name or rubric.name
-            if key in section:
+            if key in keys:
                 raise ConfigError(f"{suite.source}: judges: two entries are named '{key}'; give one a "
                                   "`name:` of its own (results and metrics are keyed by it)")
+            keys.add(key)
             client = create_client(spec.judge, backends)
             started = time.perf_counter()
             try:
@@ -267,7 +268,7 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
                 written["usage"] = usage.summary(price, time.perf_counter() - started)
             # Through the schema: the section holds exactly the keys JudgeEntry describes.
             entry = JudgeEntry.model_validate(written)
-            section[key] = entry.model_dump(mode="json", exclude_unset=True)
+            run.set_section_entry("judges", key, entry, only_set=True)
             if warning:
                 run.warnings.append(warning)
             consistency = entry.consistency

@@ -11,8 +11,7 @@ from __future__ import annotations
 from evalkit.models.backend import Backend
 from evalkit.progress import Progress
 from evalkit.record.results import RunResult
-from evalkit.record.run_facts import FLEET, FleetSection
-from evalkit.record.sections import parse_section
+from evalkit.record.run_facts import FleetSection
 from evalkit.stages import SuiteInputs, register_stage
 
 
@@ -26,9 +25,8 @@ def record_fleets(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backe
         fleets = {**inputs.executor.fleet_reports(), **fleets}
     if not fleets:
         return
-    section: FleetSection = parse_section(FleetSection, fleets, "the endpoint fleets' reports")
-    run.sections[FLEET] = {model: [endpoint.model_dump(mode="json") for endpoint in endpoints]
-                           for model, endpoints in section.items()}
+    run.set_section("fleet", fleets)
+    section: FleetSection = run.section("fleet")
     for model, endpoints in section.items():
         for endpoint in endpoints:
             if endpoint.failed or endpoint.ejected:

@@ -31,7 +31,6 @@ from evalkit.data.items import Item
 from evalkit.models.backend import Backend, Message, ModelVariant, create_backend
 from evalkit.models.sources import resolve_model
 from evalkit.parity.section import (
-    PARITY,
     AdapterChanges,
     ItemDivergence,
     OutputAgreement,
@@ -42,7 +41,7 @@ from evalkit.planning import plan_candidates
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import template_hash
 from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.tradeoffs import MERGE_AGREEMENT, DifferingItem, MergeAgreement
+from evalkit.record.tradeoffs import DifferingItem, MergeAgreement
 from evalkit.stages import CandidatePlan, SuiteInputs, register_stage
 
 DEFAULT_MIN_AGREEMENT = 0.9
@@ -305,7 +304,7 @@ def parity_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backen
     if not getattr(inputs.suite, "parity", False):
         return
     report = run_parity(inputs, backends=backends, progress=progress)
-    run.sections[PARITY] = report.to_dict()
+    run.set_section("parity", report.to_record())
     run.warnings.extend(f"parity: {problem}" for problem in report.problems)
 
 
@@ -389,7 +388,6 @@ def record_merge_agreement(inputs: SuiteInputs, run: RunResult, backends: dict[s
                            progress: Progress) -> None:
     """Run stage: add ``sections["merge_agreement"]`` for each merged candidate whose adapter also ran."""
     del backends  # nothing is generated: the run's completions are compared
-    found: dict[str, dict[str, Any]] = {}
     evaluated = {c.name: c for c in run.candidates if c.status == "ok"}
     for name, plan in inputs.plans.items():
         if not plan.config.merged_from or name not in evaluated:
@@ -398,11 +396,9 @@ def record_merge_agreement(inputs: SuiteInputs, run: RunResult, backends: dict[s
         if source is None or source not in evaluated:
             continue
         entry = compare_completions(evaluated[name], evaluated[source])
-        found[name] = entry.model_dump(mode="json")
+        run.set_section_entry("merge_agreement", name, entry)
         progress.note(describe(name, entry))
         if entry.agreement_rate is not None and not agrees(entry):
             run.warnings.append(
                 f"merge: {describe(name, entry)}, below {MIN_MERGE_AGREEMENT:.0%}: the merged model is not "
                 f"the model {source}'s scores describe; run `evalkit parity` to see where they diverge")
-    if found:
-        run.sections[MERGE_AGREEMENT] = found

@@ -31,7 +31,7 @@ from evalkit.record.environment import library_versions
 from evalkit.record.results import RunResult
 from evalkit.record.run_records import CandidateIdentity
 from evalkit.record.run_sections import read_section
-from evalkit.record.sections import RESOLVED_SUITE, CandidateRuntime, ResolvedSuiteSection
+from evalkit.record.sections import CandidateRuntime, ResolvedSuiteSection
 from evalkit.stages import SuiteInputs
 from evalkit.suite.config import SuiteConfig
 
@@ -135,7 +135,7 @@ def resolved_suite_section(
 
 def record_resolved_suite(run: RunResult, section: ResolvedSuiteSection) -> None:
     """Add ``section`` to the run's sections (its JSON form)."""
-    run.sections[RESOLVED_SUITE] = section.model_dump(mode="json")
+    run.set_section("resolved_suite", section)
 
 
 def suite_from_run(run: RunResult) -> tuple[SuiteConfig, ResolvedSuiteSection]:

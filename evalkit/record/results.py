@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -13,7 +14,7 @@ from evalkit.checks import Score
 from evalkit.errors import DataError
 from evalkit.record.run_records import CandidateIdentity as CandidateIdentity  # re-exported: where importers find it
 from evalkit.record.run_records import CandidateRecord, SummaryRecord, parse_record, summary_json
-from evalkit.record.run_sections import SectionName, read_section
+from evalkit.record.run_sections import KeyedSectionName, SectionName, entry_json, read_section, section_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -177,6 +178,29 @@ class RunResult:
         """
         return read_section(self.sections, name, f"run {self.run_id}")
 
+    def set_section(self, name: SectionName, value: Any, *, only_set: bool = False) -> None:
+        """Store the section ``name``: a stage's typed value (or its JSON), checked and kept as JSON.
+
+        With ``only_set``, only the fields that were set are kept (a section whose entries omit
+        what they did not measure, :func:`evalkit.record.run_sections.section_json`).
+
+        Raises:
+            RuntimeError: ``value`` does not match the section's schema; that is evalkit's
+                bug, so the run stops (exit 3) instead of keeping what no reader could read.
+        """
+        self.sections[name] = _checked(functools.partial(section_json, only_set=only_set), name, value)
+
+    def set_section_entry(self, name: KeyedSectionName, key: str, value: Any, *, only_set: bool = False) -> None:
+        """Store ``key``'s entry (a candidate's, a metric's, a judge's) of the keyed section ``name``.
+
+        ``only_set`` as in :meth:`set_section`.
+
+        Raises:
+            RuntimeError: as :meth:`set_section`.
+        """
+        entry = _checked(functools.partial(entry_json, only_set=only_set), name, value)
+        self.sections.setdefault(name, {})[key] = entry
+
     def to_pandas(self, reasons: bool = False) -> pd.DataFrame:
         """Return items × metrics per candidate as a DataFrame (see :func:`run_frame`).
 
@@ -216,6 +240,14 @@ class RunResult:
             evalkit_version=record.evalkit_version, command=record.command, run_dir=run_dir,
             sections=dict(record.sections), warnings=list(record.warnings),
         )
+
+
+def _checked(to_json: Callable[[Any, Any], Any], name: str, value: Any) -> Any:
+    try:
+        return to_json(name, value)
+    except DataError as exc:
+        raise RuntimeError(f"internal error: a stage wrote section '{name}' in a shape its schema does not "
+                           f"describe: {exc}") from None
 
 
 TEXT_COLUMNS = ("prompt", "expected", "prediction")

@@ -13,7 +13,7 @@ refused naming the field); the readers below give the typed values.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import ConfigDict
 
@@ -36,8 +36,8 @@ from evalkit.record.sections import DAMAGED, ResolvedSuiteSection, SectionModel,
 from evalkit.record.tradeoffs import MergeAgreementSection, SlicesSection, SweepSection
 from evalkit.train.manifests import ManifestsSection
 
-__all__ = ["RunSections", "SectionName", "bars_section", "check_sections", "compared_baseline", "comparison_section",
-           "parse_section", "read_section", "section_json", "sweep_pick"]
+__all__ = ["KeyedSectionName", "RunSections", "SectionName", "bars_section", "check_sections", "compared_baseline",
+           "comparison_section", "entry_json", "parse_section", "read_section", "section_json", "sweep_pick"]
 
 
 class RunSections(SectionModel):
@@ -99,12 +99,43 @@ def read_section(sections: Mapping[str, Any], name: SectionName, where: str = "r
     return parse_section(RunSections.model_fields[name].annotation, stored, f"{where}: sections.{name}")
 
 
-def section_json(name: SectionName, value: Any) -> Any:
-    """Return the JSON form (what ``run.sections`` holds) of the typed section ``name``.
+_WRITER_BUG = "please report it with the suite that made the run"
 
-    Only the fields that were set are written, so a section read and written back is what was stored.
+KeyedSectionName = Literal["benchmarks", "manifests", "judges", "merge_agreement", "fleet", "usage", "controls",
+                          "metric_kinds"]
+"""The sections that map a key (a candidate, a metric, a judge entry) to an entry, written one entry at a time."""
+
+
+def section_json(name: SectionName, value: Any, *, only_set: bool = False) -> Any:
+    """Return the JSON form (what ``run.sections`` holds) of section ``name``, checked against its schema.
+
+    The one writer of a section: stages store theirs through
+    :meth:`evalkit.record.results.RunResult.set_section`, which calls this.
+
+    Args:
+        name: the section.
+        value: its typed value (or its JSON form).
+        only_set: write only the fields that were set, so a section read and written back is
+            what was stored (the two-run report); a stage writes every field.
+
+    Raises:
+        DataError: ``value`` does not have the section's shape, naming the field.
     """
-    return adapter(RunSections.model_fields[name].annotation).dump_python(value, mode="json", exclude_unset=True)
+    shape = RunSections.model_fields[name].annotation
+    typed: Any = parse_section(shape, value, f"sections.{name}", _WRITER_BUG)
+    return adapter(shape).dump_python(typed, mode="json", exclude_unset=only_set)
+
+
+def entry_json(name: KeyedSectionName, value: Any, *, only_set: bool = False) -> Any:
+    """Return the JSON form of one entry of the keyed section ``name``, checked (``only_set``: see section_json).
+
+    Raises:
+        DataError: ``value`` does not have the entry's shape, naming the field.
+    """
+    mapping = next(arg for arg in get_args(RunSections.model_fields[name].annotation) if arg is not type(None))
+    shape = get_args(mapping)[1]
+    typed: Any = parse_section(shape, value, f"sections.{name} entry", _WRITER_BUG)
+    return adapter(shape).dump_python(typed, mode="json", exclude_unset=only_set)
 
 
 def check_sections(sections: Mapping[str, Any], where: str, hint: str = DAMAGED) -> None:

@@ -24,7 +24,7 @@ from evalkit.benchmarks.section import BenchmarksSection
 from evalkit.comparison.identity import shown_value
 from evalkit.judges.section import JudgesSection
 from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.run_sections import comparison_section, section_json
+from evalkit.record.run_sections import comparison_section
 from evalkit.report.charts import is_field_metric, is_judge_metric, trend_chart
 
 
@@ -84,24 +84,26 @@ def merge_runs(before: RunResult, after: RunResult, comparison: Mapping[str, Any
                                      **_renamed_keys(after.section("benchmarks"), names_after)}
     bars: list[BarResult] = [bar.model_copy(update={"candidate": names_after.get(bar.candidate, bar.candidate)})
                              for bar in after.section("bars") or []]
-    sections: dict[str, Any] = {"comparison": renamed_comparison}
-    if benchmarks:
-        sections["benchmarks"] = section_json("benchmarks", benchmarks)
     judges = _merge_judges(before, after, names_before, names_after)
-    if judges:
-        sections["judges"] = section_json("judges", judges)
-    if bars:
-        sections["bars"] = section_json("bars", bars)
     warnings = [f"run {before.run_id}: {w}" for w in before.warnings] + list(after.warnings)
     warnings += list(comparison.get("notes") or [])
-    return RunResult(
+    merged = RunResult(
         run_id=f"{before.run_id} vs {after.run_id}", suite_name=after.suite_name, suite_path=after.suite_path,
         baseline=candidates[0].name if candidates else "", candidates=candidates, started_at=after.started_at,
         finished_at=after.finished_at,
         dataset_hash=after.dataset_hash if after.dataset_hash == before.dataset_hash
         else f"{before.dataset_hash} (run {before.run_id}) / {after.dataset_hash} (run {after.run_id})",
-        evalkit_version=after.evalkit_version, command=after.command, sections=sections, warnings=warnings,
+        evalkit_version=after.evalkit_version, command=after.command, warnings=warnings,
     )
+    # Each side's sections as they were stored: only the fields that were set are written back.
+    merged.set_section("comparison", renamed_comparison, only_set=True)
+    if benchmarks:
+        merged.set_section("benchmarks", benchmarks, only_set=True)
+    if judges:
+        merged.set_section("judges", judges, only_set=True)
+    if bars:
+        merged.set_section("bars", bars, only_set=True)
+    return merged
 
 
 def identity_view(run: RunResult) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ from evalkit.comparison.stats import rng_for
 from evalkit.comparison.thresholds import ALPHA, Threshold, ThresholdPolicy
 from evalkit.record.results import CandidateResult, RunResult
 from evalkit.record.tradeoffs import CandidateSlices, SliceRow, SlicesResult, SlicesSection
-from evalkit.slices.spec import SECTION, SliceSpec, split_sliced_metric
+from evalkit.slices.spec import SliceSpec, split_sliced_metric
 from evalkit.stages import register_stage
 
 __all__ = ["item_labels", "sliced_values"]
@@ -168,8 +168,8 @@ def _verdict(delta: float, baseline_value: float, threshold: str, p_adjusted: fl
 
 
 def slices_section(run: RunResult, specs: Sequence[SliceSpec], policy: ThresholdPolicy,
-                   seed: int = 0) -> dict[str, Any]:
-    """Return the ``slices`` section (a :class:`SlicesResult`'s JSON form): item labels and every candidate's rows."""
+                   seed: int = 0) -> SlicesResult:
+    """Return the ``slices`` section: item labels and every candidate's rows."""
     evaluated = [c for c in run.candidates if c.status == "ok"]
     base = next((c for c in evaluated if c.name == run.baseline), None)
     items = base.items if base is not None else (evaluated[0].items if evaluated else [])
@@ -177,7 +177,7 @@ def slices_section(run: RunResult, specs: Sequence[SliceSpec], policy: Threshold
     labels = {spec.name: dict(zip(frame["item_id"], frame[spec.name], strict=True)) for spec in specs}
     candidates = {other.name: compare_slices(base, other, specs, policy, seed)
                   for other in evaluated if base is not None and other.name != base.name}
-    return SlicesResult(correction="holm", alpha=ALPHA, labels=labels, candidates=candidates).model_dump(mode="json")
+    return SlicesResult(correction="holm", alpha=ALPHA, labels=labels, candidates=candidates)
 
 
 def slice_regressions(run: RunResult) -> list[str]:
@@ -198,7 +198,7 @@ def run_slices(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
     specs = list(getattr(suite, "slices", []) or [])
     if not specs:
         return
-    run.sections[SECTION] = slices_section(run, specs, ThresholdPolicy.from_suite(suite))
+    run.set_section("slices", slices_section(run, specs, ThresholdPolicy.from_suite(suite)))
     for line in slice_regressions(run):
         progress.note(line)
         run.warnings.append(line)

@@ -45,7 +45,7 @@ def rename_run(run: RunResult, run_id: str) -> None:
             comparison.baseline_run_id = run_id
         if comparison.candidate_run_id == old:
             comparison.candidate_run_id = run_id
-        run.sections["comparison"] = comparison.to_dict()
+        run.set_section("comparison", comparison)
 
 
 def insert_candidates(conn: sqlite3.Connection, run: RunResult) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.record.results import RunResult
 from evalkit.record.tradeoffs import SweepPoint, SweepResult
 from evalkit.stages import register_stage
-from evalkit.sweeps.spec import SECTION, SweepSpec, sweep_members
+from evalkit.sweeps.spec import SweepSpec, sweep_members
 
 if TYPE_CHECKING:
     from evalkit.models.backend import Backend
@@ -105,5 +105,5 @@ def run_sweep(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend],
     if not members:
         return
     section = sweep_section(run, spec, members, benchmark_max_drop(suite, spec))
-    run.sections[SECTION] = section
+    run.set_section("sweep", section)
     progress.note(f"sweep {spec.name}: picked {section['pick'] or 'nothing'}: {section['reason']}")

@@ -239,23 +239,23 @@ def synthetic_run(n_items: int = 200, candidates: tuple[str, ...] = ("base", "ba
     )
     if hostile:
         run.warnings.append("2 eval items also appear in train: <b>leakage</b> <script>window.__pwned='warn'</script>")
-    run.sections["benchmarks"] = _benchmarks(candidates, seed)
-    run.sections["contamination"] = _contamination(candidates, ids, hostile)
-    run.sections["judges"] = _judges(run, candidates)
+    run.set_section("benchmarks", _benchmarks(candidates, seed), only_set=True)
+    run.set_section("contamination", _contamination(candidates, ids, hostile), only_set=True)
+    run.set_section("judges", _judges(run, candidates), only_set=True)
     if with_comparison:
         # numpy (via compare): loaded only when this compares
         from evalkit.comparison.compare import compare_candidates
 
         for result in run.candidates:
             result.item_values["mmlu_mini"] = _benchmark_items(result.name, seed)
-        run.sections["comparison"] = compare_candidates(run, seed=seed).to_dict()
-    run.sections["bars"] = [
+        run.set_section("comparison", compare_candidates(run, seed=seed))
+    run.set_section("bars", [
         {"candidate": name, "expression": "exact_match >= 0.80", "metric": "exact_match",
          "status": "passed" if result.metrics().get("exact_match", 0) >= 0.8 else "failed",
          "passed": result.metrics().get("exact_match", 0) >= 0.8, "value": result.metrics().get("exact_match"),
          "message": f"exact_match = {result.metrics().get('exact_match', 0):.3f}"}
         for name, result in ((c.name, c) for c in run.candidates[1:])
-    ]
+    ], only_set=True)
     return run
 
 

@@ -25,13 +25,11 @@ from evalkit.models.backend import Backend
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint
 from evalkit.progress import Progress
 from evalkit.record.results import RunResult
-from evalkit.record.sections import adapter as section_adapter
-from evalkit.record.sections import parse_section
 from evalkit.stages import SuiteInputs, register_stage
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 from evalkit.train.config import TrainConfig, load_train_config
 from evalkit.train.lora import ProgressReporter
-from evalkit.train.manifests import MANIFEST_NAME, MANIFESTS, CandidateManifest, Manifest, read_manifest
+from evalkit.train.manifests import Manifest, read_manifest
 
 
 def candidate_train_config(suite: SuiteConfig, candidate: CandidateConfig) -> TrainConfig | None:
@@ -209,7 +207,6 @@ def _leakage_warning(name: str, manifest: Manifest, inputs: SuiteInputs) -> str 
 @register_stage("training")
 def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend], progress: Progress) -> None:
     """Run stage: record each candidate's manifest and warn about leakage or prompt drift."""
-    manifests: dict[str, dict[str, Any]] = {}  # the JSON form of a ManifestsSection
     for result in run.candidates:
         if result.status != "ok":
             continue
@@ -217,9 +214,7 @@ def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Bac
         manifest = candidate_manifest(inputs.suite, candidate)
         if manifest is None:
             continue
-        where = f"candidate '{result.name}': its {MANIFEST_NAME}"
-        recorded: Manifest = parse_section(CandidateManifest, manifest.to_dict(), where)
-        manifests[result.name] = section_adapter(CandidateManifest).dump_python(recorded, mode="json")
+        run.set_section_entry("manifests", result.name, manifest)
         warning = _leakage_warning(result.name, manifest, inputs)
         if warning is not None:
             run.warnings.append(warning)
@@ -228,7 +223,5 @@ def record_training(inputs: SuiteInputs, run: RunResult, backends: dict[str, Bac
                 f"candidate '{result.name}' was evaluated with another prompt than it was trained on; "
                 "train it with this suite's prompt (`suite:` in its train config)"
             )
-    if manifests:
-        run.sections[MANIFESTS] = manifests
 
 

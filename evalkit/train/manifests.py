@@ -19,14 +19,15 @@ import json
 import os
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
 
-from evalkit.errors import ModelError
+from evalkit.errors import DataError, ModelError
 from evalkit.record.environment import SPEED_FLAGS, cpu_flags, cpu_model, utc_now
+from evalkit.record.sections import parse_section
 
 __all__ = [
     "MANIFESTS",
@@ -114,12 +115,6 @@ class Manifest:
         """Return the JSON-ready form."""
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        """Build a manifest from its JSON form (unknown keys from newer versions are ignored)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
     def mismatch(self, expected: TrainingIdentity) -> str | None:
         """Return why these weights no longer match ``expected`` (None when they match)."""
         if self.base_fingerprint != expected.base_fingerprint:
@@ -176,9 +171,12 @@ def read_manifest(directory: Path) -> Manifest | None:
     if not path.is_file():
         return None
     try:
-        manifest = Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError) as exc:
+        manifest: Manifest = parse_section(CandidateManifest, json.loads(path.read_text(encoding="utf-8")),
+                                           str(path), f"retrain or delete {directory}")
+    except json.JSONDecodeError as exc:
         raise ModelError(f"{path}: unreadable manifest ({exc}); retrain or delete {directory}") from None
+    except DataError as exc:
+        raise ModelError(str(exc)) from None
     # A shipped adapter records its data relative to itself, so it travels with the repository.
     if manifest.data_path and not Path(manifest.data_path).is_absolute():
         manifest.data_path = str((directory / manifest.data_path).resolve())

@@ -35,7 +35,7 @@ def tradeoff_run() -> RunResult:
                        scores={"exact_match": Score(float(v), "" if v else "wrong label")}) for i, v in enumerate(values)])
 
     run = RunResult("r1", "demo", "", "base", [result("base", base), result("lora", cand)], "2026-12-01T10:00:00")
-    run.sections["slices"] = slices_section(run, [SliceSpec.model_validate("output.category")], ThresholdPolicy())
+    run.set_section("slices", slices_section(run, [SliceSpec.model_validate("output.category")], ThresholdPolicy()))
     run.sections["sweep"] = {
         "name": "ckpt", "task_metric": "exact_match", "benchmark": "mmlu", "max_drop": "3%", "baseline": "base",
         "baseline_task": 0.8, "baseline_benchmark": 0.3, "pick": "ckpt-step-4", "reason": "best exact_match",

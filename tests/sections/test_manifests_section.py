@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.errors import DataError
+from evalkit.errors import DataError, ModelError
 from evalkit.progress import SilentProgress
 from evalkit.record.results import CandidateResult, RunResult
 from evalkit.record.sections import parse_section
@@ -76,7 +76,7 @@ def test_a_damaged_manifest_stops_the_stage_naming_the_candidate_and_field(tmp_p
     run, adapter = _stage(tmp_path)
     record = json.loads((adapter / MANIFEST_NAME).read_text())
     (adapter / MANIFEST_NAME).write_text(json.dumps({**record, "data_examples": "a dozen"}))
-    with pytest.raises(DataError, match=r"candidate 'lora': its evalkit-manifest.json: field 'data_examples'"):
+    with pytest.raises(ModelError, match=r"lora/evalkit-manifest.json: field 'data_examples': .*retrain or delete"):
         _stage_again(tmp_path, run)
     with pytest.raises(DataError, match=r"field 'lora.kind'"):
         parse_section(ManifestsSection, {"lora": {**record, "kind": "full"}}, "manifests")

@@ -116,10 +116,11 @@ def test_sampling_records_two_candidates_and_an_empty_section_reads_as_one_sampl
         return {"exact_match": Score(float(prediction == reference))}
 
     settings = GenerationConfig(samples=2, temperature=0.7, seed=1)
-    section: dict[str, Any] = {}
+    run = RunResult(run_id="r", suite_name="s", suite_path="", baseline="base", candidates=[], started_at="")
     for name, outputs in (("base", [["yes", "yes"], ["yes", "no"]]), ("lora", [["no", "no"], ["yes", "yes"]])):
         items = [ItemResult(item_id=str(n), expected="yes", prediction="") for n in range(2)]
-        record_sampling(section, name, settings, score_samples([exact], items, outputs, settings))
+        record_sampling(run, name, settings, score_samples([exact], items, outputs, settings))
+    section = run.sections["sampling"]
     parsed = parse_section(SamplingSection, section, "sampling")
     assert parsed.flaky_total == {"base": 1, "lora": 0} and [f.item_id for f in parsed.flaky["base"]] == ["1"]
     assert parsed.flaky["base"][0].rates == {"exact_match": 0.5} and parsed.flaky["lora"] == []

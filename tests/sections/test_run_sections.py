@@ -39,6 +39,28 @@ def test_every_section_a_run_can_hold_has_a_typed_field() -> None:
         assert field.annotation is not None and field.default is None, name
 
 
+def test_a_stage_writes_its_section_typed_through_one_door_and_a_wrong_shape_stops_the_run() -> None:
+    run = synthetic_run(n_items=10, candidates=("base", "lora"))
+    bars = run.section("bars")
+    run.set_section("bars", bars)  # typed in, JSON kept, every field written
+    assert run.sections["bars"] == [bar.model_dump(mode="json") for bar in bars]
+    run.set_section_entry("controls", "ctl", {"constrain": "json_schema"})
+    assert run.section("controls")["ctl"].constrain == "json_schema"
+    # A stage that writes a shape its schema does not describe is evalkit's bug: exit 3, not a bad file.
+    with pytest.raises(RuntimeError, match=r"internal error: .*section 'controls'.*field 'constrain'"):
+        run.set_section_entry("controls", "other", {"constrain": "regex"})
+    with pytest.raises(RuntimeError, match=r"internal error: .*section 'bars'"):
+        run.set_section("bars", [{"candidate": "lora"}])
+    assert "other" not in run.sections["controls"] and run.sections["bars"][0]["status"] == bars[0].status
+
+
+def test_a_comparison_written_typed_is_its_json_with_the_verdicts_beside_the_fields() -> None:
+    run = synthetic_run(n_items=30, candidates=("base", "lora"), with_comparison=True)
+    comparison = run.section("comparison")
+    assert run.sections["comparison"] == comparison.to_dict()
+    assert run.sections["comparison"]["regressed"] == comparison.regressed
+
+
 def test_the_section_names_are_the_typed_models_fields() -> None:
     # SectionName types the reader's argument; a field added to RunSections must be added there too.
     assert set(get_args(SectionName)) == set(RunSections.model_fields)
@@ -50,7 +72,8 @@ def test_a_run_reads_a_section_typed_and_refuses_a_damaged_one_naming_run_sectio
     score = next(iter(benchmarks["lora"].values()))
     assert isinstance(score, BenchmarkScore)
     assert run.section("sweep") is None  # absent: None, not an empty model
-    assert section_json("benchmarks", benchmarks) == run.sections["benchmarks"]  # the JSON form round-trips
+    # the JSON form round-trips
+    assert section_json("benchmarks", benchmarks, only_set=True) == run.sections["benchmarks"]
     metric = next(iter(run.sections["benchmarks"]["lora"]))
     run.sections["benchmarks"]["lora"][metric]["acc"] = "high"
     with pytest.raises(DataError, match=rf"run {run.run_id}: sections\.benchmarks: field 'lora\.{metric}\.acc'"):

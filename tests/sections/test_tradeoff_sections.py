@@ -101,7 +101,7 @@ def _sliced_run() -> RunResult:
 
 def test_the_slices_section_validates_and_its_readers_agree() -> None:
     run = _sliced_run()
-    run.sections["slices"] = slices_section(run, [SliceSpec.model_validate("output.category")], ThresholdPolicy())
+    run.set_section("slices", slices_section(run, [SliceSpec.model_validate("output.category")], ThresholdPolicy()))
     parsed: SlicesSection = parse_section(SlicesSection, run.sections["slices"], "slices")
     assert parsed.model_dump(mode="json") == run.sections["slices"]
     rows = {(row.value, row.comparison.metric): row for row in parsed.candidates["lora"].rows}
@@ -114,7 +114,7 @@ def test_the_slices_section_validates_and_its_readers_agree() -> None:
 
 def test_a_damaged_slice_row_names_the_field_and_old_sections_without_labels_read() -> None:
     run = _sliced_run()
-    stored = slices_section(run, [SliceSpec.model_validate("output.category")], ThresholdPolicy())
+    stored = slices_section(run, [SliceSpec.model_validate("output.category")], ThresholdPolicy()).model_dump(mode="json")
     stored["candidates"]["lora"]["rows"][0]["verdict"] = "worse"
     run.sections["slices"] = stored
     with pytest.raises(DataError, match=r"run r1: sections.slices: field 'candidates.lora.rows.0.verdict'"):
