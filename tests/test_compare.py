@@ -10,10 +10,11 @@ import pytest
 
 from evalkit.checks import Score
 from evalkit.cli import main
-from evalkit.comparison.compare import Comparison, compare_candidates, compare_runs
+from evalkit.comparison.compare import compare_candidates, compare_runs
 from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
 from evalkit.errors import ConfigError
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.run_sections import comparison_section
 from evalkit.store import RunStore
 from evalkit.store.runs import metric_trends
 from evalkit.suite.config import load_suite
@@ -200,12 +201,12 @@ def test_comparison_round_trips_through_json() -> None:
     data = json.loads(json.dumps(comparison.to_dict()))
     # Not judged against bars (the run stage's comparison): no deployable claim either way.
     assert data["regressed"] == comparison.regressed and "deployable" not in data
-    assert Comparison.from_dict(data) == comparison
+    assert comparison_section({"comparison": data}) == comparison
     judged = compare_runs(run, run)  # across runs: each candidate judged by the candidate run's bars (none)
     data = json.loads(json.dumps(judged.to_dict()))
     assert data["candidates"]["lora"]["status"] == "no_bars" and data["candidates"]["lora"]["deployable"] is False
     assert data["deployable"] is False
-    assert Comparison.from_dict(data) == judged
+    assert comparison_section({"comparison": data}) == judged
 
 
 def test_skipped_baseline_compares_nothing_and_says_why() -> None:

@@ -6,20 +6,19 @@ These are the results :mod:`evalkit.comparison.compare` produces and everything 
 in :mod:`evalkit.comparison.paired`), :class:`CandidateComparison` for every metric of one
 candidate, and :class:`Comparison` for a run's candidates, stored in
 the run's ``comparison`` section by :meth:`Comparison.to_dict` and read back by
-:meth:`Comparison.from_dict`. A comparison of two runs also says what changed between
+:func:`evalkit.record.run_sections.comparison_section`. A comparison of two runs also says what changed between
 each pair's two sides (:class:`IdentityDiff`, built by :mod:`evalkit.comparison.identity`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from pydantic import SerializerFunctionWrapHandler, model_serializer
 
 from evalkit.comparison.thresholds import ALPHA, Threshold
-from evalkit.record.sections import adapter, parse_section
+from evalkit.record.sections import adapter
 
 __all__ = ["TOLERANCE", "CandidateComparison", "Comparison", "IdentityChange", "IdentityDiff", "IdentityKind",
            "MetricComparison", "MetricKind", "TestName", "Verdict", "is_significant"]
@@ -310,11 +309,6 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form stored in the run's ``comparison`` section."""
         return cast(dict[str, Any], adapter(Comparison).dump_python(self, mode="json"))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "sections.comparison") -> Comparison:
-        """Rebuild a comparison from :meth:`to_dict`'s output, validated (:class:`DataError` names the field)."""
-        return parse_section(cls, data, where)
 
 
 def is_significant(p_value: float, ci_low: float, ci_high: float) -> bool:
