@@ -16,39 +16,21 @@ smallest drop the items detect. The CPU model and its speed flags are printed fi
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from probe_bench import genre_figures, paired_with_base, print_figures, probe_setup, score_candidates, write_results
 
-from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark, prepare_benchmark
-from evalkit.benchmarks.lm import EvalkitLM, scoring_dtype
+from evalkit.benchmarks.evaluate import BenchmarkOutcome
+from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.comparison.paired import compare_metric, detectable_drop
 from evalkit.comparison.stats import rng_for
-from evalkit.models.backend import ModelVariant
-from evalkit.models.hf import HFBackend
-from evalkit.models.sources import resolve_model
-from evalkit.record.environment import cpu_description
-
-REPO = Path(__file__).resolve().parents[1]
 
 
-def summarise(name: str, outcome: BenchmarkOutcome, seconds: float) -> dict[str, Any]:
+def summarise(label: str, outcome: BenchmarkOutcome, seconds: float) -> dict[str, Any]:
     """Return (and print) one candidate's figures on the probe."""
-    figures = {
-        "candidate": name,
-        "items": len(outcome.items),
-        "acc_norm": round(outcome.acc, 4),
-        **{f"lm_eval_{k}": round(v, 4) for k, v in outcome.lm_eval_scores.items()},
-        "genres": {genre: round(score.acc, 4) for genre, score in outcome.subjects.items()},
-        "seconds": round(seconds, 1),
-    }
-    print(json.dumps(figures), flush=True)
-    return figures
+    return genre_figures(label, outcome, seconds, "items", "acc_norm")
 
 
 def main() -> int:
@@ -60,38 +42,23 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    print(f"cpu: {cpu_description()}; torch threads {torch.get_num_threads()}", flush=True)
-    task = prepare_benchmark(BenchmarkSpec(task="evalkit_continuation", limit=args.limit or None), REPO)
-    backend = HFBackend(device=torch.device("cpu"))
-    dtype = scoring_dtype(args.dtype, backend.device)
-    model = resolve_model("smollm2-135m-instruct")
-    results: list[dict[str, Any]] = []
-    outcomes: dict[str, BenchmarkOutcome] = {}
-    for adapter in [None, *args.adapter]:
-        name = adapter.name if adapter else "base"
-        variant = ModelVariant(model, adapter=adapter, adapter_name=name if adapter else None, dtype=dtype)
-        backend.load(variant)  # the load is not the probe's cost
-        started = time.perf_counter()
-        outcome = evaluate_benchmark(task, EvalkitLM(backend, variant, batch_size=args.batch_size))
-        outcomes[name] = outcome
-        results.append(summarise(f"{name} (hf, {dtype})", outcome, time.perf_counter() - started))
-    base = outcomes["base"]
-    ids = sorted(base.items)
-    for name, outcome in outcomes.items():
-        if name == "base":
-            continue
-        base_values = np.array([base.items[i] for i in ids])
-        compared = compare_metric("continuation", ids, base_values, np.array([outcome.items[i] for i in ids]), "3%",
+    task, backend, dtype, model = probe_setup(
+        BenchmarkSpec(task="evalkit_continuation", limit=args.limit or None), args.dtype)
+    results, outcomes = score_candidates(
+        task, backend, model, dtype, args.adapter,
+        lambda variant: EvalkitLM(backend, variant, batch_size=args.batch_size),
+        lambda run: summarise(run.label, run.outcome, run.seconds))
+    for name, ids, base_values, values in paired_with_base(outcomes):
+        compared = compare_metric("continuation", ids, base_values, values, "3%",
                                   rng_for(0, "base", name, "cont"), kind="binary")
-        line = {"candidate": name, "delta": round(compared.delta, 4), "ci": [round(compared.ci_low, 4),
-                                                                             round(compared.ci_high, 4)],
-                "p_value": compared.p_value, "verdict": compared.verdict,
-                "pass_to_fail": compared.n_pass_to_fail, "fail_to_pass": compared.n_fail_to_pass,
-                "detectable_drop": detectable_drop("binary", base_values), "explain": compared.explain()}
-        print(json.dumps(line), flush=True)
-        results.append(line)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        results.append(print_figures({
+            "candidate": name, "delta": round(compared.delta, 4),
+            "ci": [round(compared.ci_low, 4), round(compared.ci_high, 4)],
+            "p_value": compared.p_value, "verdict": compared.verdict,
+            "pass_to_fail": compared.n_pass_to_fail, "fail_to_pass": compared.n_fail_to_pass,
+            "detectable_drop": detectable_drop("binary", base_values), "explain": compared.explain(),
+        }))
+    write_results(args.json, results)
     return 0
 
 

@@ -23,34 +23,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from probe_bench import genre_figures, paired_with_base, print_figures, probe_setup, score_candidates, write_results
 
-from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark, prepare_benchmark
-from evalkit.benchmarks.lm import EvalkitLM, scoring_dtype
+from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark
+from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.comparison.paired import compare_metric
 from evalkit.comparison.stats import rng_for
 from evalkit.models.backend import ModelVariant
-from evalkit.models.hf import HFBackend
-from evalkit.models.sources import resolve_model
-from evalkit.record.environment import cpu_description
-
-REPO = Path(__file__).resolve().parents[1]
 
 
-def summarise(name: str, outcome: BenchmarkOutcome, seconds: float) -> dict[str, Any]:
+def summarise(label: str, outcome: BenchmarkOutcome, seconds: float) -> dict[str, Any]:
     """Return (and print) one candidate's figures on the probe."""
-    figures = {
-        "candidate": name,
-        "documents": len(outcome.items),
-        "mean_bits_per_byte": round(outcome.acc, 4),
-        **{f"lm_eval_{k}": round(v, 4) for k, v in outcome.lm_eval_scores.items()},
-        "genres": {genre: round(score.acc, 4) for genre, score in outcome.subjects.items()},
-        "seconds": round(seconds, 1),
-    }
-    print(json.dumps(figures), flush=True)
-    return figures
+    return genre_figures(label, outcome, seconds, "documents", "mean_bits_per_byte")
 
 
 def main() -> int:
@@ -62,50 +47,35 @@ def main() -> int:
     parser.add_argument("--vllm", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    print(f"cpu: {cpu_description()}; torch threads {torch.get_num_threads()}", flush=True)
-    task = prepare_benchmark(BenchmarkSpec(task="evalkit_general_text"), REPO)
-    backend = HFBackend(device=torch.device("cpu"))
-    dtype = scoring_dtype(args.dtype, backend.device)
-    model = resolve_model("smollm2-135m-instruct")
-    results: list[dict[str, Any]] = []
-    outcomes: dict[str, BenchmarkOutcome] = {}
-    for adapter in [None, *args.adapter]:
-        name = adapter.name if adapter else "base"
-        variant = ModelVariant(model, adapter=adapter, adapter_name=name if adapter else None, dtype=dtype)
-        backend.load(variant)  # the load is not the probe's cost
-        started = time.perf_counter()
-        outcome = evaluate_benchmark(task, EvalkitLM(backend, variant, batch_size=args.batch_size))
-        outcomes[name] = outcome
-        results.append(summarise(f"{name} (hf, {dtype})", outcome, time.perf_counter() - started))
-    base = outcomes["base"]
-    ids = sorted(base.items)
-    for name, outcome in outcomes.items():
-        if name == "base":
-            continue
-        compared = compare_metric("general_text", ids, np.array([base.items[i] for i in ids]),
-                                  np.array([outcome.items[i] for i in ids]), "3%", rng_for(0, "base", name, "gt"),
+    task, backend, dtype, model = probe_setup(BenchmarkSpec(task="evalkit_general_text"), args.dtype)
+    results, outcomes = score_candidates(
+        task, backend, model, dtype, args.adapter,
+        lambda variant: EvalkitLM(backend, variant, batch_size=args.batch_size),
+        lambda run: summarise(run.label, run.outcome, run.seconds))
+    for name, ids, base_values, values in paired_with_base(outcomes):
+        compared = compare_metric("general_text", ids, base_values, values, "3%", rng_for(0, "base", name, "gt"),
                                   kind="continuous", higher_is_better=False)
-        line = {"candidate": name, "relative_change": round(compared.relative_delta or 0.0, 4),
-                "ci_relative": [round(compared.ci_low / compared.baseline_value, 4),
-                                round(compared.ci_high / compared.baseline_value, 4)],
-                "p_value": compared.p_value, "verdict": compared.verdict, "explain": compared.explain()}
-        print(json.dumps(line), flush=True)
-        results.append(line)
+        results.append(print_figures({
+            "candidate": name, "relative_change": round(compared.relative_delta or 0.0, 4),
+            "ci_relative": [round(compared.ci_low / compared.baseline_value, 4),
+                            round(compared.ci_high / compared.baseline_value, 4)],
+            "p_value": compared.p_value, "verdict": compared.verdict, "explain": compared.explain(),
+        }))
     if args.vllm:
         from evalkit.benchmarks.lm import EvalkitVLLM
         from evalkit.models.vllm import VLLMBackend
 
+        base = outcomes["base"]
         engine = VLLMBackend()
         variant = ModelVariant(model, dtype="float32")
         lm = EvalkitVLLM(engine, variant)
         started = time.perf_counter()
         outcome = evaluate_benchmark(task, lm)
         results.append(summarise("base (vllm, float32)", outcome, time.perf_counter() - started))
-        worst = max(abs(outcome.items[i] - base.items[i]) for i in ids)
+        worst = max(abs(outcome.items[i] - base.items[i]) for i in sorted(base.items))
         print(json.dumps({"vllm_vs_hf_max_abs_bits_per_byte": worst}), flush=True)
         engine.close()
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    write_results(args.json, results)
     return 0
 
 

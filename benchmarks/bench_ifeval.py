@@ -20,26 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from probe_bench import CandidateRun, paired_with_base, print_figures, probe_setup, score_candidates, write_results
 
-from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.ifeval_task import load_prompts, process_results
-from evalkit.benchmarks.lm import EvalkitLM, scoring_dtype
+from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.comparison.paired import compare_metric
 from evalkit.comparison.stats import rng_for
-from evalkit.models.backend import ModelVariant
-from evalkit.models.hf import HFBackend
-from evalkit.models.sources import resolve_model
-from evalkit.record.environment import cpu_description
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class RecordingLM(EvalkitLM):
@@ -64,20 +55,18 @@ def per_instruction(responses: dict[str, str]) -> dict[str, float]:
     return {k: round(sum(v) / len(v), 3) for k, v in sorted(followed.items())}
 
 
-def summarise(name: str, outcome: BenchmarkOutcome, seconds: float, cpu_seconds: float,
-              responses: dict[str, str]) -> dict[str, Any]:
+def summarise(run: CandidateRun[RecordingLM]) -> dict[str, Any]:
     """Return (and print) one candidate's figures on the probe."""
-    figures = {
-        "candidate": name,
-        "prompts": len(outcome.items),
-        **{k: round(v, 4) for k, v in outcome.lm_eval_scores.items()},
-        "seconds": round(seconds, 1),
-        "cpu_seconds": round(cpu_seconds, 1),  # the process's own, all threads: apart from other jobs' load
+    responses = run.lm.responses
+    return print_figures({
+        "candidate": run.label,
+        "prompts": len(run.outcome.items),
+        **{k: round(v, 4) for k, v in run.outcome.lm_eval_scores.items()},
+        "seconds": round(run.seconds, 1),
+        "cpu_seconds": round(run.cpu_seconds, 1),  # the process's own, all threads: apart from other jobs' load
         "mean_response_words": round(sum(len(t.split()) for t in responses.values()) / max(1, len(responses)), 1),
         "inst_level_strict_by_id": per_instruction(responses),
-    }
-    print(json.dumps(figures), flush=True)
-    return figures
+    })
 
 
 def main() -> int:
@@ -90,43 +79,24 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    print(f"cpu: {cpu_description()}; torch threads {torch.get_num_threads()}", flush=True)
     spec = BenchmarkSpec(task="evalkit_ifeval", limit=args.limit, max_gen_toks=args.max_gen_toks)
-    task = prepare_benchmark(spec, REPO)
-    backend = HFBackend(device=torch.device("cpu"))
-    dtype = scoring_dtype(args.dtype, backend.device)
-    model = resolve_model("smollm2-135m-instruct")
+    task, backend, dtype, model = probe_setup(spec, args.dtype)
     print(json.dumps({"model": str(model.source), "dtype": dtype, "max_gen_toks": spec.max_gen_toks or 192,
                       "batch_size": args.batch_size}), flush=True)
-    results: list[dict[str, Any]] = []
-    outcomes: dict[str, BenchmarkOutcome] = {}
-    for adapter in [None, *args.adapter]:
-        name = adapter.name if adapter else "base"
-        variant = ModelVariant(model, adapter=adapter, adapter_name=name if adapter else None, dtype=dtype)
-        backend.load(variant)  # the load is not the probe's cost
-        lm = RecordingLM(backend, variant, batch_size=args.batch_size)
-        started, cpu_started = time.perf_counter(), time.process_time()
-        outcome = evaluate_benchmark(task, lm)
-        outcomes[name] = outcome
-        results.append(summarise(f"{name} (hf, {dtype})", outcome, time.perf_counter() - started,
-                                 time.process_time() - cpu_started, lm.responses))
-    base = outcomes["base"]
-    ids = sorted(base.items)
-    for name, outcome in outcomes.items():
-        if name == "base":
-            continue
-        compared = compare_metric("evalkit_ifeval", ids, np.array([base.items[i] for i in ids]),
-                                  np.array([outcome.items[i] for i in ids]), "3%", rng_for(0, "base", name, "ifeval"),
+    results, outcomes = score_candidates(
+        task, backend, model, dtype, args.adapter,
+        lambda variant: RecordingLM(backend, variant, batch_size=args.batch_size), summarise)
+    for name, ids, base_values, values in paired_with_base(outcomes):
+        compared = compare_metric("evalkit_ifeval", ids, base_values, values, "3%", rng_for(0, "base", name, "ifeval"),
                                   kind="binary", higher_is_better=True)
-        line = {"candidate": name, "baseline_strict": round(compared.baseline_value, 4),
-                "candidate_strict": round(compared.candidate_value, 4),
-                "relative_change": round(compared.relative_delta or 0.0, 4),
-                "pass_to_fail": len(compared.pass_to_fail), "fail_to_pass": len(compared.fail_to_pass),
-                "p_value": compared.p_value, "verdict": compared.verdict, "explain": compared.explain()}
-        print(json.dumps(line), flush=True)
-        results.append(line)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        results.append(print_figures({
+            "candidate": name, "baseline_strict": round(compared.baseline_value, 4),
+            "candidate_strict": round(compared.candidate_value, 4),
+            "relative_change": round(compared.relative_delta or 0.0, 4),
+            "pass_to_fail": len(compared.pass_to_fail), "fail_to_pass": len(compared.fail_to_pass),
+            "p_value": compared.p_value, "verdict": compared.verdict, "explain": compared.explain(),
+        }))
+    write_results(args.json, results)
     return 0
 
 

@@ -47,6 +47,22 @@ def classifier_conversations(count: int) -> list[list[dict[str, str]]]:
             for item in items]
 
 
+def timed_chunks(executor: Any, backend: str, variant: Any, chunks: list[Any],
+                 settings: Any) -> tuple[list[list[tuple[str, str]]], float]:
+    """Generate every chunk on the executor, then close it.
+
+    Returns:
+        Each chunk's generations in chunk order, and the seconds the generation took (closing excluded).
+    """
+    done: dict[int, list[tuple[str, str]]] = {}
+    started = time.perf_counter()
+    executor.generate(backend, variant, chunks, settings,
+                      lambda i, generations, usage, into=done: into.__setitem__(i, generations))
+    seconds = time.perf_counter() - started
+    executor.close()
+    return [done[i] for i in range(len(chunks))], seconds
+
+
 def bench_ray(items: int, max_new_tokens: int) -> dict[str, Any]:
     """Time the same chunks on a Ray executor of 1 worker and of 2 (steady state, warm actors)."""
     import ray
@@ -70,13 +86,7 @@ def bench_ray(items: int, max_new_tokens: int) -> dict[str, Any]:
             warm = [conversations[:1]] * workers
             executor.generate("hf", variant, warm, settings, lambda index, done, usage: None)
             startup = time.perf_counter() - started
-            done: dict[int, list[tuple[str, str]]] = {}
-            started = time.perf_counter()
-            executor.generate("hf", variant, chunks, settings,
-                              lambda i, generations, usage, into=done: into.__setitem__(i, generations))
-            seconds = time.perf_counter() - started
-            executor.close()
-            outputs[workers] = [done[i] for i in range(len(chunks))]
+            outputs[workers], seconds = timed_chunks(executor, "hf", variant, chunks, settings)
             figures[f"workers_{workers}"] = {"seconds": round(seconds, 2), "items_per_s": round(items / seconds, 2),
                                              "startup_s": round(startup, 1)}
             print(f"  ray {workers} worker(s): {seconds:6.2f} s  {items / seconds:6.2f} items/s  "
@@ -116,13 +126,7 @@ def bench_ray_io(units: int, delay: float) -> dict[str, Any]:
                 executor = RayExecutor(RayExecutorConfig(address="local", num_workers=workers, cpus_per_worker=1))
                 executor.generate("openai_server", variant, [chunks[0][:1]] * workers, settings,
                                   lambda i, d, usage: None)
-                done: dict[int, list[tuple[str, str]]] = {}
-                started = time.perf_counter()
-                executor.generate("openai_server", variant, chunks, settings,
-                                  lambda i, generations, usage, into=done: into.__setitem__(i, generations))
-                seconds = time.perf_counter() - started
-                executor.close()
-                outputs[workers] = [done[i] for i in range(len(chunks))]
+                outputs[workers], seconds = timed_chunks(executor, "openai_server", variant, chunks, settings)
                 figures[f"workers_{workers}"] = {"seconds": round(seconds, 2)}
                 print(f"  ray {workers} worker(s), waiting units: {seconds:6.2f} s", flush=True)
     finally:

@@ -107,6 +107,17 @@ def count_outcome(tally: JudgeTally, outcome: JudgeOutcome) -> None:
             tally.error_examples.append(outcome.error)
 
 
+def _gave_up(outcome: JudgeOutcome, retries: int, limit: int, failure: str, exc: Exception) -> bool:
+    """Say whether ``retries`` already made use up ``limit``; if so, record the final error.
+
+    The attempt that just failed is number ``retries + 1``, which the message counts.
+    """
+    if retries < limit:
+        return False
+    outcome.error = redact(f"{failure} {retries + 1} times; last: {exc}")
+    return True
+
+
 def backoff_delay(attempt: int, base: float, retry_after: float | None, rng: random.Random) -> float:
     """Return the wait before retry number ``attempt`` (1-based)."""
     delay = float(min(MAX_BACKOFF_S, base * 2 ** (attempt - 1)) * rng.uniform(0.5, 1.0))
@@ -168,18 +179,14 @@ class JudgeRunner:
                 outcome.error = redact(str(exc))
                 return outcome
             except TransientJudgeError as exc:
-                outcome.request_retries += 1
-                if outcome.request_retries > self.spec.max_retries:
-                    outcome.request_retries -= 1
-                    outcome.error = redact(f"request failed {outcome.request_retries + 1} times; last: {exc}")
+                if _gave_up(outcome, outcome.request_retries, self.spec.max_retries, "request failed", exc):
                     return outcome
+                outcome.request_retries += 1
                 self.sleep(backoff_delay(outcome.request_retries, self.spec.backoff_s, exc.retry_after, self._rng))
             except MalformedJudgment as exc:
-                outcome.malformed_retries += 1
-                if outcome.malformed_retries > self.spec.parse_retries:
-                    outcome.malformed_retries -= 1
-                    outcome.error = redact(f"malformed judgment {outcome.malformed_retries + 1} times; last: {exc}")
+                if _gave_up(outcome, outcome.malformed_retries, self.spec.parse_retries, "malformed judgment", exc):
                     return outcome
+                outcome.malformed_retries += 1
                 messages = list(task.messages) + repair_turns(exc.reply, str(exc), task.kind)
 
     def run(self, tasks: Sequence[JudgeTask], on_done: Callable[[int], None] | None = None) -> list[JudgeOutcome]:

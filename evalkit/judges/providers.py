@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -205,6 +205,35 @@ class ChatJudge:
             raise MalformedJudgment(str(exc), reply=reply.text) from None
         return PairwiseJudgment(winner=winner, reasoning=reasoning, raw=reply.text)
 
+    def _send(self, sdk: Any, create: Callable[[], Any]) -> Any:
+        """Make one SDK request, tally its usage and map the SDK's errors onto the judge's.
+
+        ``sdk`` is the ``openai`` or ``anthropic`` module: both name their errors alike.
+
+        Raises:
+            TransientJudgeError: worth another try (network, rate limit, a refused option).
+            UnjudgeableItem: the prompt does not fit the judge's context.
+            JudgeError: the server refused the request for good.
+        """
+        started = time.perf_counter()
+        try:
+            response = create()
+            self.usage.add(getattr(response, "usage", None), time.perf_counter() - started)
+        except (sdk.APITimeoutError, sdk.APIConnectionError) as exc:
+            raise TransientJudgeError(f"{type(exc).__name__}: {exc}") from None
+        except sdk.APIStatusError as exc:
+            if exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500:
+                raise TransientJudgeError(f"HTTP {exc.status_code}", _retry_after(exc.response)) from None
+            self._drop_refused_option(exc.status_code, str(exc.message))
+            self._bad_request(exc.status_code, str(exc.message))
+            raise  # unreachable: _bad_request raises
+        except (sdk.APIResponseValidationError, ValueError) as exc:
+            raise TransientJudgeError(f"unreadable reply: {type(exc).__name__}") from None
+        return response
+
+    def _drop_refused_option(self, status: int, message: str) -> None:
+        """Turn off a provider-specific option the server refused (subclasses override)."""
+
     def _bad_request(self, status: int, message: str) -> None:
         """Turn off an optional feature the server refused, or fail for good."""
         message = redact(message)  # a server may echo the request's headers back
@@ -237,32 +266,16 @@ class OpenAIJudge(ChatJudge):
 
     def chat(self, messages: list[Message], schema: dict[str, Any] | None) -> ChatReply:
         """Send the conversation; see :class:`ChatJudge`."""
-        openai = self._openai
         extra: dict[str, Any] = {}
         if schema is not None:
             extra["response_format"] = {"type": "json_schema",
                                         "json_schema": {"name": "judgment", "schema": schema, "strict": True}}
         if self.logprobs:
             extra.update(logprobs=True, top_logprobs=5)
-        started = time.perf_counter()
-        try:
-            response = self.client.chat.completions.create(
-                model=self.spec.model, messages=messages,  # type: ignore[arg-type]
-                temperature=self.spec.temperature, max_tokens=self.spec.max_tokens, **extra,
-            )
-            self.usage.add(getattr(response, "usage", None), time.perf_counter() - started)
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise TransientJudgeError(f"{type(exc).__name__}: {exc}") from None
-        except openai.APIStatusError as exc:
-            if exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500:
-                raise TransientJudgeError(f"HTTP {exc.status_code}", _retry_after(exc.response)) from None
-            if exc.status_code == 400 and self.logprobs and "logprob" in str(exc.message).lower():
-                self.logprobs = False
-                raise TransientJudgeError("the server refused logprobs; asking again without them", 0.0) from None
-            self._bad_request(exc.status_code, str(exc.message))
-            raise  # unreachable: _bad_request raises
-        except (openai.APIResponseValidationError, ValueError) as exc:
-            raise TransientJudgeError(f"unreadable reply: {type(exc).__name__}") from None
+        response = self._send(self._openai, lambda: self.client.chat.completions.create(
+            model=self.spec.model, messages=messages,  # type: ignore[arg-type]
+            temperature=self.spec.temperature, max_tokens=self.spec.max_tokens, **extra,
+        ))
         choices = getattr(response, "choices", None)
         if not choices or choices[0].message is None:
             raise TransientJudgeError("a reply without choices")
@@ -274,6 +287,12 @@ class OpenAIJudge(ChatJudge):
                 for t in choice.logprobs.content
             ]
         return ChatReply(text=choice.message.content or "", tokens=tokens)
+
+    def _drop_refused_option(self, status: int, message: str) -> None:
+        """Ask again without logprobs when the server refused them."""
+        if status == 400 and self.logprobs and "logprob" in message.lower():
+            self.logprobs = False
+            raise TransientJudgeError("the server refused logprobs; asking again without them", 0.0) from None
 
     def close(self) -> None:
         """Close the SDK client's connections."""
@@ -294,7 +313,6 @@ class AnthropicJudge(ChatJudge):
 
     def chat(self, messages: list[Message], schema: dict[str, Any] | None) -> ChatReply:
         """Send the conversation; see :class:`ChatJudge`."""
-        anthropic = self._anthropic
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
         turns = [m for m in messages if m["role"] != "system"]
         extra: dict[str, Any] = {}
@@ -302,22 +320,10 @@ class AnthropicJudge(ChatJudge):
             extra["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         if system:
             extra["system"] = system
-        started = time.perf_counter()
-        try:
-            response = self.client.messages.create(
-                model=self.spec.model, max_tokens=self.spec.max_tokens, messages=turns,  # type: ignore[arg-type]
-                **extra,
-            )
-            self.usage.add(getattr(response, "usage", None), time.perf_counter() - started)
-        except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
-            raise TransientJudgeError(f"{type(exc).__name__}: {exc}") from None
-        except anthropic.APIStatusError as exc:
-            if exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500:
-                raise TransientJudgeError(f"HTTP {exc.status_code}", _retry_after(exc.response)) from None
-            self._bad_request(exc.status_code, str(exc.message))
-            raise  # unreachable: _bad_request raises
-        except (anthropic.APIResponseValidationError, ValueError) as exc:
-            raise TransientJudgeError(f"unreadable reply: {type(exc).__name__}") from None
+        response = self._send(self._anthropic, lambda: self.client.messages.create(
+            model=self.spec.model, max_tokens=self.spec.max_tokens, messages=turns,  # type: ignore[arg-type]
+            **extra,
+        ))
         content = getattr(response, "content", None)
         if not isinstance(content, list):
             raise TransientJudgeError("a reply without content")

@@ -402,6 +402,42 @@ def fit_and_save(trainer: Any, out_dir: Path, reporter: TrainingReporter) -> Tra
     return TrainedAdapter(trainable, total, loss_curve(trainer.state.log_history), seconds)
 
 
+def fit_lora_trainer(
+    trainer_class: Any,
+    method: str,
+    config: TrainConfig,
+    loaded: TrainingModel,
+    arguments: Any,
+    dataset: Any,
+    out_dir: Path,
+    reporter: TrainingReporter,
+    **extra: Any,
+) -> TrainedAdapter:
+    """Build a trl trainer (SFT or DPO) with a fresh LoRA adapter, train it and save the adapter.
+
+    Args:
+        trainer_class: trl's trainer class (``SFTTrainer``, ``DPOTrainer``).
+        method: the method's short name shown in the progress label (``sft``, ``dpo``).
+        config: the training config.
+        loaded: the base model and tokenizer.
+        arguments: the trainer's config object (``SFTConfig``, ``DPOConfig``).
+        dataset: the training records.
+        out_dir: an empty directory the adapter is saved to.
+        reporter: receives the parameter count and per-step progress with the loss.
+        extra: keyword arguments only this trainer takes.
+    """
+    trainer = trainer_class(
+        model=loaded.model,
+        args=arguments,
+        train_dataset=dataset,
+        processing_class=loaded.tokenizer,
+        peft_config=lora_config(config.lora),
+        callbacks=[reporter_callback(reporter, f"training {config.output_path.name} ({method})")],
+        **extra,
+    )
+    return fit_and_save(trainer, out_dir, reporter)
+
+
 # Supervised fine-tuning of a LoRA adapter with trl's ``SFTTrainer``.
 #
 # Each example becomes a *conversational prompt/completion* pair: the prompt is the chat
@@ -459,15 +495,7 @@ def train_sft(
             packing=False,
             train_sampling_strategy="group_by_length" if config.training.group_by_length else "random",
         )
-        trainer = SFTTrainer(
-            model=loaded.model,
-            args=arguments,
-            train_dataset=dataset,
-            processing_class=loaded.tokenizer,
-            peft_config=lora_config(config.lora),
-            callbacks=[reporter_callback(reporter, f"training {config.output_path.name} (sft)")],
-        )
-        return fit_and_save(trainer, out_dir, reporter)
+        return fit_lora_trainer(SFTTrainer, "sft", config, loaded, arguments, dataset, out_dir, reporter)
 
 
 # Direct preference optimisation of a LoRA adapter with trl's ``DPOTrainer``.
@@ -548,16 +576,8 @@ def train_dpo(
             beta=config.dpo.beta,
             max_length=config.training.max_seq_length,
         )
-        trainer = DPOTrainer(
-            model=loaded.model,
-            ref_model=None,  # with a peft model, the reference is the adapter disabled
-            args=arguments,
-            train_dataset=dataset,
-            processing_class=loaded.tokenizer,
-            peft_config=lora_config(config.lora),
-            callbacks=[reporter_callback(reporter, f"training {config.output_path.name} (dpo)")],
-        )
-        return fit_and_save(trainer, out_dir, reporter)
+        return fit_lora_trainer(DPOTrainer, "dpo", config, loaded, arguments, dataset, out_dir, reporter,
+                                ref_model=None)  # with a peft model, the reference is the adapter disabled
 
 
 # ``evalkit merge ADAPTER --out DIR``: fold a LoRA adapter into its base, for serving alone.

@@ -27,7 +27,6 @@ same packages give the same file, byte for byte.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import random
@@ -455,20 +454,15 @@ def build(jargon_deb: Path, python_doc_deb: Path, chatterbot: Path) -> list[dict
 
 def main(argv: list[str] | None = None) -> int:
     """Build ``items.jsonl`` from the given (or downloaded) packages and print its size per genre."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--jargon-deb", type=Path, help=f"the {JARGON_PACKAGE[0]} .deb")
-    parser.add_argument("--python-doc-deb", type=Path, help=f"the {PYTHON_DOC_PACKAGE[0]} .deb")
-    parser.add_argument("--chatterbot", type=Path, help="the chatterbot-corpus wheel or sdist")
-    parser.add_argument("--download", action="store_true", help="fetch the three packages first")
-    parser.add_argument("--out", type=Path, default=ITEMS)
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.download:
-            args.jargon_deb, args.python_doc_deb, args.chatterbot = download(Path(tmp))
-        if args.jargon_deb is None or args.python_doc_deb is None or args.chatterbot is None:
-            parser.error("give --jargon-deb, --python-doc-deb and --chatterbot, or --download")
-        records = build(args.jargon_deb, args.python_doc_deb, args.chatterbot)
-    args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    sys.path.insert(0, str(HERE.parent / "general_text"))
+    from make_corpus import build_from_packages  # one command line for both probes' build scripts
+
+    records = build_from_packages(
+        argv, (__doc__ or "").splitlines()[0],
+        {"--jargon-deb": f"the {JARGON_PACKAGE[0]} .deb", "--python-doc-deb": f"the {PYTHON_DOC_PACKAGE[0]} .deb",
+         "--chatterbot": "the chatterbot-corpus wheel or sdist"},
+        "fetch the three packages first", ITEMS, download, build,
+    )
     for genre in dict.fromkeys(str(r["genre"]) for r in records):
         chosen = [r for r in records if r["genre"] == genre]
         context_words = sum(words(str(r["context"])) for r in chosen)

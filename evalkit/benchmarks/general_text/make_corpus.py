@@ -34,8 +34,9 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus.jsonl"
@@ -237,21 +238,59 @@ def build(jargon_deb: Path, chatterbot: Path) -> list[dict[str, str]]:
     return records
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build ``corpus.jsonl`` from the given (or downloaded) packages and print its size per genre."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jargon-deb", type=Path, help=f"the {JARGON_PACKAGE[0]} .deb")
-    parser.add_argument("--chatterbot", type=Path, help="the chatterbot-corpus wheel or sdist")
-    parser.add_argument("--download", action="store_true", help="fetch both packages first")
-    parser.add_argument("--out", type=Path, default=CORPUS)
+def build_from_packages(
+    argv: list[str] | None,
+    description: str,
+    packages: dict[str, str],
+    download_help: str,
+    default_out: Path,
+    download: Callable[[Path], tuple[Path, ...]],
+    build: Callable[..., list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Parse a build script's command line, build its records from the packages and write them as JSONL.
+
+    The command line is one option per package (``packages``: flag -> help), ``--download``
+    to fetch them all instead, and ``--out``. Shared by this script and
+    ``continuation/make_items.py``.
+
+    Args:
+        argv: the arguments (None: the process's).
+        description: the script's one-line description.
+        packages: each package's flag (``--jargon-deb``) and help, in ``build``'s and ``download``'s order.
+        download_help: the help of ``--download``.
+        default_out: where the records go without ``--out``.
+        download: fetches the packages into a directory and returns their paths.
+        build: makes the records from the packages' paths.
+
+    Returns:
+        The records written.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    for flag, help_text in packages.items():
+        parser.add_argument(flag, type=Path, help=help_text)
+    parser.add_argument("--download", action="store_true", help=download_help)
+    parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
+    flags = list(packages)
     with tempfile.TemporaryDirectory() as tmp:
         if args.download:
-            args.jargon_deb, args.chatterbot = download(Path(tmp))
-        if args.jargon_deb is None or args.chatterbot is None:
-            parser.error("give --jargon-deb and --chatterbot, or --download")
-        records = build(args.jargon_deb, args.chatterbot)
+            paths = download(Path(tmp))
+        else:
+            paths = tuple(getattr(args, flag.removeprefix("--").replace("-", "_")) for flag in flags)
+        if any(path is None for path in paths):
+            parser.error(f"give {', '.join(flags[:-1])} and {flags[-1]}, or --download")
+        records = build(*paths)
     args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build ``corpus.jsonl`` from the given (or downloaded) packages and print its size per genre."""
+    records = build_from_packages(
+        argv, __doc__.splitlines()[0],
+        {"--jargon-deb": f"the {JARGON_PACKAGE[0]} .deb", "--chatterbot": "the chatterbot-corpus wheel or sdist"},
+        "fetch both packages first", CORPUS, download, build,
+    )
     for genre in dict.fromkeys(r["genre"] for r in records):
         chosen = [r for r in records if r["genre"] == genre]
         print(f"{genre}: {len(chosen)} documents, {sum(words(r['text']) for r in chosen)} words")
