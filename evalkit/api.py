@@ -133,13 +133,11 @@ def history_frame(suite: str, store: str | Path | None = None) -> pd.DataFrame:
     Raises:
         StoreError: no store at the path.
     """
-    from evalkit.record.tables import history_frame as to_frame
-
     store_path = Path(store).expanduser() if store is not None else default_store_path()
     if not store_path.is_file():
         raise StoreError(f"no run store at {store_path}; run the suite first or pass store=PATH")
     with RunStore(store_path, read_only=True) as run_store:
-        return to_frame(run_store.metric_history(suite))
+        return run_store.history_frame(suite)
 
 
 def comparison_frame(
@@ -159,7 +157,6 @@ def comparison_frame(
     """
     # numpy (via compare): loaded only when this compares
     from evalkit.comparison.compare import compare_candidates, compare_runs
-    from evalkit.record.tables import comparison_frame as to_frame
 
     first = baseline_run if isinstance(baseline_run, RunResult) else load_run(baseline_run, store)
     if candidate_run is None:
@@ -168,4 +165,4 @@ def comparison_frame(
     else:
         second = candidate_run if isinstance(candidate_run, RunResult) else load_run(candidate_run, store)
         comparison = compare_runs(first, second, baseline=baseline, candidate=candidate, seed=seed)
-    return to_frame(comparison)
+    return comparison.to_pandas()

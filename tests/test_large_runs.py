@@ -17,7 +17,6 @@ from evalkit.checks.sampling import expand_samples
 from evalkit.record.run_dir import load_run_dir, write_run
 from evalkit.record.run_records import FLIP_IDS_KEPT, summary_sections
 from evalkit.record.run_sections import comparison_section
-from evalkit.record.tables import comparison_frame
 from evalkit.store import RunStore
 from evalkit.suite.config import GenerationConfig
 from evalkit.testing.tiny_model import synthetic_run
@@ -81,5 +80,5 @@ def test_summary_keeps_the_first_flipped_ids_and_their_totals(tmp_path: Path) ->
     assert compared is not None
     counted = {metric: (mc.n_pass_to_fail, mc.n_fail_to_pass) for metric, mc in compared.candidates["lora"].metrics.items()}
     assert counted == flips
-    frame = comparison_frame(compared)
+    frame = compared.to_pandas()
     assert frame.loc[("lora", many[0]), "n_pass_to_fail"] == flips[many[0]][0]

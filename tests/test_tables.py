@@ -11,7 +11,6 @@ import pytest
 from evalkit.cli import main
 from evalkit.comparison.compare import compare_candidates
 from evalkit.record.run_dir import write_run
-from evalkit.record.tables import comparison_frame
 from evalkit.testing.tiny_model import synthetic_run
 
 
@@ -42,7 +41,7 @@ def test_to_pandas_reasons_sit_beside_their_metric(run) -> None:  # type: ignore
 
 def test_comparison_frame_has_one_row_per_candidate_and_metric(run) -> None:  # type: ignore[no-untyped-def]
     comparison = compare_candidates(run, baseline="base")
-    frame = comparison_frame(comparison)
+    frame = comparison.to_pandas()
     expected = {(c.candidate, m) for c in comparison.candidates.values() for m in c.metrics}
     assert set(frame.index) == expected
     assert {"delta", "ci_low", "ci_high", "p_value", "verdict"} <= set(frame.columns)

@@ -12,13 +12,16 @@ each pair's two sides (:class:`IdentityDiff`, built by :mod:`evalkit.comparison.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import SerializerFunctionWrapHandler, model_serializer
 
 from evalkit.comparison.thresholds import ALPHA, Threshold
 from evalkit.record.sections import adapter
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TOLERANCE", "CandidateComparison", "Comparison", "IdentityChange", "IdentityDiff", "IdentityKind",
            "MetricComparison", "MetricKind", "TestName", "Verdict", "is_significant"]
@@ -309,6 +312,26 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form stored in the run's ``comparison`` section."""
         return cast(dict[str, Any], adapter(Comparison).dump_python(self, mode="json"))
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Return one row per candidate and metric (index ``candidate, metric``).
+
+        The columns: the candidate's baseline, every field of :class:`MetricComparison`
+        and the flip counts.
+        """
+        import pandas as pd  # loaded only when a frame is asked for
+
+        rows = []
+        for candidate in self.candidates.values():
+            for metric in candidate.metrics.values():
+                record = asdict(metric)
+                record["n_pass_to_fail"] = metric.n_pass_to_fail
+                record["n_fail_to_pass"] = metric.n_fail_to_pass
+                rows.append({"candidate": candidate.candidate, "baseline": candidate.baseline, **record})
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return pd.DataFrame(columns=["candidate", "metric"]).set_index(["candidate", "metric"])
+        return frame.set_index(["candidate", "metric"])
 
 
 def is_significant(p_value: float, ci_low: float, ci_high: float) -> bool:

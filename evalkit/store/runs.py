@@ -12,7 +12,7 @@ import json
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,8 @@ __all__ = [
 
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from evalkit.suite.config import SuiteConfig
 
 
@@ -260,6 +262,15 @@ class RunStore(StoreConnection):
             " JOIN runs r ON r.run_id = m.run_id WHERE r.suite = ? ORDER BY r.started_at, m.run_id",
             (suite,)).fetchall())
         return [MetricPoint(*row) for row in rows]
+
+    def history_frame(self, suite: str) -> pd.DataFrame:
+        """Return :meth:`metric_history` as rows ``run_id, started_at`` (UTC), ``candidate, metric, value, n``."""
+        import pandas as pd  # loaded only when a frame is asked for
+
+        frame = pd.DataFrame([asdict(point) for point in self.metric_history(suite)],
+                             columns=["run_id", "started_at", "candidate", "metric", "value", "n"])
+        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+        return frame
 
     def thresholds(self, run_id: str) -> ThresholdPolicy:
         """Return the thresholds in force for a stored run (the defaults for old runs)."""
