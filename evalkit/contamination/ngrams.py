@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from evalkit.data.items import load_items
 from evalkit.data.leakage import normalize_text
 from evalkit.errors import DataError
@@ -90,10 +92,8 @@ class OverlapResult:
     def from_record(cls, record: dict[str, Any]) -> OverlapResult | None:
         """Rebuild a result from :meth:`to_record`'s form; None when it is not one (a cache miss)."""
         try:
-            examples = [OverlapExample(str(e["item_id"]), str(e["ngram"])) for e in record["examples"]]
-            return cls(int(record["n"]), int(record["min_words"]), int(record["items"]),
-                       int(record["contaminated"]), int(record["too_short"]), examples)
-        except (KeyError, TypeError, ValueError):
+            return TypeAdapter(cls).validate_python(record)
+        except ValidationError:
             return None
 
 

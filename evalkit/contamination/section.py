@@ -14,12 +14,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from evalkit.contamination.ngrams import DEFAULT_MIN_WORDS, DEFAULT_N
+from evalkit.contamination.ngrams import DEFAULT_MIN_WORDS, DEFAULT_N, OverlapExample
 from evalkit.files.yaml_source import StrictModel
 from evalkit.record.sections import SectionModel
 
 __all__ = [
-    "CONTAMINATION", "CandidateContamination", "ContaminationSection", "ContaminationSpec", "OverlapExampleRecord",
+    "CONTAMINATION", "CandidateContamination", "ContaminationSection", "ContaminationSpec",
     "SetOverlap", "TrainingDataSource", "TrainingSourceKind"
 ]
 
@@ -44,13 +44,6 @@ class TrainingDataSource(SectionModel):
     """Why the data is unknown (a base model, a manifest whose data is gone), or how it was found."""
 
 
-class OverlapExampleRecord(SectionModel):
-    """A contaminated item and one n-gram (normalised words) it shares with the training data."""
-
-    item_id: str
-    ngram: str
-
-
 class SetOverlap(SectionModel):
     """One item set (a benchmark or the eval set) against one candidate's training data."""
 
@@ -59,7 +52,7 @@ class SetOverlap(SectionModel):
     fraction: float
     too_short: int = 0
     """Items too short to test (fewer than ``min_words`` words): neither clean nor contaminated."""
-    examples: list[OverlapExampleRecord] = Field(default_factory=list)
+    examples: list[OverlapExample] = Field(default_factory=list)
     cached: bool = False
     """The figures came from the contamination cache (same data, items and n)."""
 

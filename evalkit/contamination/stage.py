@@ -36,7 +36,6 @@ from evalkit.contamination.section import (
     CandidateContamination,
     ContaminationSection,
     ContaminationSpec,
-    OverlapExampleRecord,
     SetOverlap,
     TrainingDataSource,
 )
@@ -171,7 +170,7 @@ class _ItemSets:
 def _set_overlap(result: overlap.OverlapResult, cached: bool) -> SetOverlap:
     return SetOverlap(items=result.items, contaminated=result.contaminated, fraction=round(result.fraction, 6),
                       too_short=result.too_short, cached=cached,
-                      examples=[OverlapExampleRecord(item_id=e.item_id, ngram=e.ngram) for e in result.examples])
+                      examples=list(result.examples))
 
 
 @register_stage("contamination")
