@@ -36,7 +36,7 @@ def test_compare_outputs_counts_agreement_and_names_the_first_diverging_token() 
 
 
 def test_report_flags_a_no_op_adapter_and_a_low_agreement() -> None:
-    report = ParityReport(n_items=4, min_agreement=0.9)
+    report = ParityReport(n_items=4, min_agreement=0.9, backends={}, merged={}, adapters={})
     report.adapters["noop"] = adapter_effect(4, {"hf": 0, "vllm": 0})
     report.adapters["good"] = adapter_effect(4, {"hf": 3, "vllm": 3})
     report.backends["good"] = compare_outputs(["1", "2"], ["a", "b"], ["a", "c"], list)
@@ -44,7 +44,7 @@ def test_report_flags_a_no_op_adapter_and_a_low_agreement() -> None:
     assert len(problems) == 2
     assert "'noop' changed no output" in problems[0]
     assert "HF vs vLLM parity for 'good' is 50%" in problems[1]
-    assert report.to_dict()["adapters"]["noop"]["no_op"] is True
+    assert report.model_dump(mode="json")["adapters"]["noop"]["no_op"] is True
 
 
 def _suite(tmp_path: Path, candidates: list[dict[str, Any]]) -> Path:

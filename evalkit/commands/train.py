@@ -272,7 +272,7 @@ def handle_parity(args: argparse.Namespace) -> int:
                             min_agreement=args.min_agreement)
     finally:
         progress.close()
-    section = report.to_dict()
+    section = report.model_dump(mode="json")
     if not emit_json(args.json_out, section):
         console.print(parity_table(section))
         for problem in report.problems:

@@ -11,8 +11,8 @@ Three comparisons on the same items and the same prompts, all greedy:
   prompts; an adapter that changes no output is flagged (the known failure of a
   LoRA silently not applied), through each backend.
 
-:func:`run_parity` returns a :class:`ParityReport`; ``to_dict()`` is the run's
-``sections["parity"]``. ``evalkit parity SUITE`` runs it on its own; a suite with
+:func:`run_parity` returns a :class:`~evalkit.parity.section.ParityReport`: the run's
+``parity`` section. ``evalkit parity SUITE`` runs it on its own; a suite with
 ``parity: true`` runs it as a stage after generation.
 
 Also in this module:
@@ -23,7 +23,7 @@ Also in this module:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +31,11 @@ from evalkit.data.items import Item
 from evalkit.models.backend import Backend, Message, ModelVariant, create_backend
 from evalkit.models.sources import resolve_model
 from evalkit.parity.section import (
+    DEFAULT_MIN_AGREEMENT,
     AdapterChanges,
     ItemDivergence,
     OutputAgreement,
-    ParitySection,
-    ParitySummary,
+    ParityReport,
 )
 from evalkit.planning import plan_candidates
 from evalkit.progress import Progress, SilentProgress
@@ -44,7 +44,6 @@ from evalkit.record.results import CandidateResult, RunResult
 from evalkit.record.tradeoffs import DifferingItem, MergeAgreement
 from evalkit.stages import CandidatePlan, SuiteInputs, register_stage
 
-DEFAULT_MIN_AGREEMENT = 0.9
 Tokenize = Callable[[str], list[str]]
 
 
@@ -99,58 +98,6 @@ def adapter_effect(n: int, changed: dict[str, int]) -> AdapterChanges:
     It is a no-op when it changed no item on some backend (it was likely not applied).
     """
     return AdapterChanges(n=n, changed=dict(changed), no_op=n > 0 and any(count == 0 for count in changed.values()))
-
-
-@dataclass
-class ParityReport:
-    """Everything :func:`run_parity` found; see the module docstring.
-
-    Attributes:
-        n_items: items each comparison used.
-        backends: candidate -> HF vs vLLM comparison.
-        merged: merged candidate -> adapter-through-peft vs merged comparison (HF).
-        adapters: adapter candidate -> its effect against the base.
-        min_agreement: the agreement rate under which a gap is reported as a problem.
-    """
-
-    n_items: int
-    backends: dict[str, OutputAgreement] = field(default_factory=dict)
-    merged: dict[str, OutputAgreement] = field(default_factory=dict)
-    adapters: dict[str, AdapterChanges] = field(default_factory=dict)
-    min_agreement: float = DEFAULT_MIN_AGREEMENT
-
-    @property
-    def problems(self) -> list[str]:
-        """One line per finding a reader must act on (no-op adapters, large gaps)."""
-        found = [
-            f"adapter candidate '{name}' changed no output against its base "
-            f"({', '.join(b for b, c in effect.changed.items() if c == 0)}): is the adapter applied?"
-            for name, effect in self.adapters.items()
-            if effect.no_op
-        ]
-        for label, comparisons in (("HF vs vLLM", self.backends), ("peft adapter vs merged", self.merged)):
-            for name, comparison in comparisons.items():
-                if comparison.agreement_rate < self.min_agreement:
-                    found.append(
-                        f"{label} parity for '{name}' is {comparison.agreement_rate:.0%} "
-                        f"(below {self.min_agreement:.0%}) on {comparison.n} items"
-                    )
-        return found
-
-    def to_record(self) -> ParitySection:
-        """Return the typed ``sections["parity"]``."""
-        return ParitySummary(
-            n_items=self.n_items,
-            min_agreement=self.min_agreement,
-            backends=dict(self.backends),
-            merged=dict(self.merged),
-            adapters=dict(self.adapters),
-            problems=self.problems,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready ``sections["parity"]`` (its schema: :data:`evalkit.parity.section.ParitySection`)."""
-        return self.to_record().model_dump(mode="json")
 
 
 class _Outputs:
@@ -252,7 +199,7 @@ def run_parity(
         progress.note(f"parity: skipped {hosted.config.name}: a hosted model has no weights here to run "
                       "through HF and vLLM")
     plans = [p for p in plans if p.variant is not None and not p.variant.model.hosted]
-    report = ParityReport(n_items=len(items), min_agreement=min_agreement)
+    report = ParityReport(n_items=len(items), min_agreement=min_agreement, backends={}, merged={}, adapters={})
     item_ids = [item.id for item in items]
     try:
         # Every vLLM generation first, grouped per base: one engine call per base model.
@@ -304,7 +251,7 @@ def parity_stage(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backen
     if not getattr(inputs.suite, "parity", False):
         return
     report = run_parity(inputs, backends=backends, progress=progress)
-    run.set_section("parity", report.to_record())
+    run.set_section("parity", report)
     run.warnings.extend(f"parity: {problem}" for problem in report.problems)
 
 
