@@ -102,15 +102,16 @@ def test_the_generation_cache_read_turns_damage_into_a_store_error(stored: tuple
 
 
 def test_a_damaged_judgment_cache_is_a_store_error_saying_how_to_recover(tmp_path: Path) -> None:
-    from evalkit.judges.cache import JudgmentCache
+    from evalkit.judges.calibration import judgment_cache
+    from evalkit.judges.clients import Judgment
 
     path = tmp_path / "judgments.sqlite"
-    with JudgmentCache(path) as cache:
+    with judgment_cache(path) as cache:
         for n in range(400):  # enough rows for several pages
-            cache.put(f"key-{n}", {"scores": {"format": 4}, "reasoning": "x" * 200})
+            cache.put(f"key-{n}", Judgment(scores={"format": 4}, reasoning="x" * 200))
     damage_pages(path)
     with pytest.raises(StoreError, match=r"judgment cache is damaged .*PRAGMA integrity_check") as caught:
-        with JudgmentCache(path) as cache:
+        with judgment_cache(path) as cache:
             cache.get("key-1")
     assert "--store" not in str(caught.value)
 

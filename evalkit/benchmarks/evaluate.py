@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -46,8 +46,8 @@ from evalkit.benchmarks.spec import MMLU_TASKS, BenchmarkSpec
 from evalkit.benchmarks.tasks import FEWSHOT_SOURCE, metric_for, prepare_mmlu_task
 from evalkit.errors import BenchmarkError
 from evalkit.files.home import cache_home, files_digest, json_digest
-from evalkit.judges.cache import JudgmentCache
 from evalkit.record.environment import evalkit_version
+from evalkit.store.cache import JsonCache
 
 
 @dataclass(frozen=True)
@@ -478,57 +478,10 @@ def benchmark_key(
     return json_digest(payload)
 
 
-def outcome_to_record(outcome: BenchmarkOutcome) -> dict[str, Any]:
-    """Return the JSON-ready form of an outcome."""
-    return asdict(outcome)
-
-
-def outcome_from_record(record: dict[str, Any]) -> BenchmarkOutcome | None:
-    """Rebuild an outcome from its stored form; None when the record is not one (a miss)."""
-    try:
-        subjects = {name: SubjectScore(**score) for name, score in record["subjects"].items()}
-        return BenchmarkOutcome(
-            acc=float(record["acc"]), stderr=float(record["stderr"]), metric=str(record["metric"]),
-            items={str(k): float(v) for k, v in record["items"].items()}, subjects=subjects,
-            seconds=float(record.get("seconds", 0.0)),
-            higher_is_better=bool(record.get("higher_is_better", True)),
-            lm_eval_scores={str(k): float(v) for k, v in record.get("lm_eval_scores", {}).items()},
-        )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-
-
-class BenchmarkCache:
-    """Benchmark outcomes stored by :func:`benchmark_key`; use as a context manager.
-
-    Args:
-        path: the SQLite file; default :func:`default_cache_path`.
+def benchmark_cache(path: Path | None = None) -> JsonCache[BenchmarkOutcome]:
+    """Open the benchmark cache: outcomes by :func:`benchmark_key`, in :func:`default_cache_path` (or ``path``).
 
     Raises:
         StoreError: the file cannot be opened.
     """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self._store = JudgmentCache(path or default_cache_path())
-
-    def get(self, key: str) -> BenchmarkOutcome | None:
-        """Return the cached outcome for ``key``, or None."""
-        record = self._store.get(key)
-        return outcome_from_record(record) if record is not None else None
-
-    def put(self, key: str, outcome: BenchmarkOutcome) -> None:
-        """Store an outcome under ``key`` (replacing any)."""
-        self._store.put(key, outcome_to_record(outcome))
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def close(self) -> None:
-        """Close the database."""
-        self._store.close()
-
-    def __enter__(self) -> BenchmarkCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    return JsonCache(BenchmarkOutcome, path or default_cache_path(), "benchmark cache")

@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from evalkit.benchmarks.evaluate import (
-    BenchmarkCache,
     BenchmarkOutcome,
     BenchmarkTask,
+    benchmark_cache,
     benchmark_key,
     evaluate_benchmark,
     mean_stderr,
@@ -65,6 +65,7 @@ from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
 from evalkit.record.results import CandidateResult, RunResult
 from evalkit.stages import SuiteInputs, register_stage
+from evalkit.store.cache import JsonCache
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 
 __all__ = [
@@ -471,7 +472,7 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
         if task.spec.candidates is not None:
             names = [c.name for c in run.candidates if task.spec.scores(c.name, suite.baseline_name, sweep)]
             progress.note(f"benchmarks: {task.spec.metric} scores {', '.join(names)} only (its candidates:)")
-    with BenchmarkCache() as cache:
+    with benchmark_cache() as cache:
         for candidate in run.candidates:
             if candidate.status != "ok":
                 continue
@@ -509,7 +510,7 @@ def _evaluate_candidate(
     progress: Progress,
     scored: dict[tuple[str, str | None, str, str], tuple[str, BenchmarkOutcome]],
     section: dict[str, dict[str, Any]],
-    cache: BenchmarkCache | None = None,
+    cache: JsonCache[BenchmarkOutcome] | None = None,
     workers: WorkerScoring | None = None,
 ) -> None:
     # lm_eval and torch: loaded only when a benchmark scores

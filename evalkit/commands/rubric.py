@@ -207,11 +207,11 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     """Judge the labelled examples and print agreement per criterion."""
     from rich.table import Table
 
-    from evalkit.judges.cache import JudgmentCache
     from evalkit.judges.calibration import (  # numpy: only when calibrating
         JudgeRunner,
         calibrate,
         is_calibrated,
+        judgment_cache,
         load_labels,
     )
     from evalkit.judges.clients import create_client
@@ -230,7 +230,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     client = create_client(spec)
     progress = progress_reporter()
     try:
-        with JudgmentCache() as cache:
+        with judgment_cache() as cache:
             runner = JudgeRunner(client, spec, rubric, cache)
             progress.start(f"calibrating {rubric.name} with {spec.label()}", len(examples) * args.repeats)
             result = calibrate(examples, runner, repeats=args.repeats, on_done=progress.advance)

@@ -26,11 +26,9 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import TypeAdapter, ValidationError
 
 from evalkit.data.items import load_items
 from evalkit.data.leakage import normalize_text
@@ -83,18 +81,6 @@ class OverlapResult:
     def fraction(self) -> float:
         """Contaminated items over all items (0.0 for an empty set)."""
         return self.contaminated / self.items if self.items else 0.0
-
-    def to_record(self) -> dict[str, Any]:
-        """Return the JSON-ready form (what the cache stores)."""
-        return asdict(self)
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> OverlapResult | None:
-        """Rebuild a result from :meth:`to_record`'s form; None when it is not one (a cache miss)."""
-        try:
-            return TypeAdapter(cls).validate_python(record)
-        except ValidationError:
-            return None
 
 
 def record_texts(value: Any) -> Iterator[str]:

@@ -41,17 +41,17 @@ from evalkit.contamination.section import (
 )
 from evalkit.data.leakage import comparison_text
 from evalkit.files.home import cache_home, file_sha256, json_digest
-from evalkit.judges.cache import JudgmentCache
 from evalkit.models.backend import Backend
 from evalkit.progress import Progress
 from evalkit.record.results import RunResult
 from evalkit.stages import SuiteInputs, register_stage
+from evalkit.store.cache import JsonCache
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 from evalkit.train.candidates import candidate_adapter, candidate_manifest, candidate_train_config
 from evalkit.train.lora import CHECKPOINTS_DIR
 from evalkit.train.manifests import read_manifest
 
-__all__ = ["CACHE_FILE", "ContaminationCache", "overlap_key", "run_contamination", "training_source"]
+__all__ = ["CACHE_FILE", "contamination_cache", "overlap_key", "run_contamination", "training_source"]
 
 CACHE_FILE = "contamination.sqlite"
 _KEY_VERSION = 1  # bump when the measure or the stored record changes
@@ -69,34 +69,13 @@ def overlap_key(training_sha256: str, items_digest: str, spec: ContaminationSpec
                         "n": spec.n, "min_words": spec.min_words, "examples": overlap.EXAMPLES})
 
 
-class ContaminationCache:
-    """Overlap results by :func:`overlap_key` (one SQLite key -> JSON file); use as a context manager.
+def contamination_cache(path: Path | None = None) -> JsonCache[overlap.OverlapResult]:
+    """Open the contamination cache: overlaps by :func:`overlap_key`, in :func:`default_cache_path` (or ``path``).
 
     Raises:
         StoreError: the file cannot be opened.
     """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self._store = JudgmentCache(path or default_cache_path())
-
-    def get(self, key: str) -> overlap.OverlapResult | None:
-        """Return the cached result for ``key``, or None."""
-        record = self._store.get(key)
-        return overlap.OverlapResult.from_record(record) if record is not None else None
-
-    def put(self, key: str, result: overlap.OverlapResult) -> None:
-        """Store a result under ``key`` (replacing any)."""
-        self._store.put(key, result.to_record())
-
-    def close(self) -> None:
-        """Close the database."""
-        self._store.close()
-
-    def __enter__(self) -> ContaminationCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    return JsonCache(overlap.OverlapResult, path or default_cache_path(), "contamination cache")
 
 
 def _known(source: Any, path: Path, sha256: str, reason: str = "") -> TrainingDataSource:
@@ -192,7 +171,7 @@ def run_contamination(inputs: SuiteInputs, run: RunResult, backends: dict[str, B
     section = ContaminationSection(n=spec.n, min_words=spec.min_words)
     sets = _ItemSets(inputs)
     indexes: dict[str, overlap.TrainingNgrams] = {}
-    with ContaminationCache() as cache:
+    with contamination_cache() as cache:
         for name in ran:
             source, field_name = sources[name]
             entry = CandidateContamination(training=source)
@@ -213,8 +192,8 @@ def run_contamination(inputs: SuiteInputs, run: RunResult, backends: dict[str, B
     run.set_section("contamination", section)
 
 
-def _measure(cache: ContaminationCache, indexes: dict[str, overlap.TrainingNgrams], path: Path, sha256: str,
-             items: list[overlap.ItemText], items_digest: str, spec: ContaminationSpec,
+def _measure(cache: JsonCache[overlap.OverlapResult], indexes: dict[str, overlap.TrainingNgrams], path: Path,
+             sha256: str, items: list[overlap.ItemText], items_digest: str, spec: ContaminationSpec,
              progress: Progress) -> SetOverlap:
     key = overlap_key(sha256, items_digest, spec)
     cached = cache.get(key)

@@ -37,8 +37,8 @@ from typing import Any, Literal
 import numpy as np
 
 from evalkit.errors import DataError
+from evalkit.files.home import evalkit_home, json_digest
 from evalkit.files.yaml_source import json_objects, refuse_non_regular_file
-from evalkit.judges.cache import JudgmentCache, judgment_key
 from evalkit.judges.clients import JudgeClient, Judgment, PairwiseJudgment, TransientJudgeError, UnjudgeableItem
 from evalkit.judges.rubric import PROMPT_FORMAT, SCALE, MalformedJudgment, Rubric
 from evalkit.judges.section import CriterionAgreement
@@ -46,6 +46,7 @@ from evalkit.judges.section import JudgeTally as JudgeTally
 from evalkit.judges.spec import JudgeClientSpec
 from evalkit.models.options import redact
 from evalkit.prompting import Message
+from evalkit.store.cache import JsonCache
 
 # Obtaining judgments robustly: bounded retries, backoff, a concurrency limit, the cache.
 #
@@ -135,6 +136,25 @@ def repair_turns(reply: str, problem: str, kind: TaskKind) -> list[Message]:
     ]
 
 
+CACHE_FILE = "judgments.sqlite"
+
+
+def judgment_cache(path: Path | None = None) -> JsonCache[Judgment | PairwiseJudgment]:
+    """Open the judgment cache: ``judgments.sqlite`` in evalkit's home (or ``path``).
+
+    A judgment is keyed by what determines it (:meth:`JudgeRunner.key`): the judge
+    (provider, model, endpoint or weights fingerprint), the rubric's content hash, the
+    item, the reference, the prediction, the mode and order, and the repeat number
+    (self-consistency asks the same question again on purpose). Only successful judgments
+    are stored: an error is asked again next time. Nothing secret is stored: keys never
+    reach a judge's identity.
+
+    Raises:
+        StoreError: the file cannot be opened.
+    """
+    return JsonCache(Judgment | PairwiseJudgment, path or evalkit_home() / CACHE_FILE, "judgment cache")
+
+
 class JudgeRunner:
     """Runs tasks through a judge client with retries, the concurrency limit and the cache."""
 
@@ -143,7 +163,7 @@ class JudgeRunner:
         client: JudgeClient,
         spec: JudgeClientSpec,
         rubric: Rubric,
-        cache: JudgmentCache | None = None,
+        cache: JsonCache[Judgment | PairwiseJudgment] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         seed: int = 0,
     ) -> None:
@@ -160,7 +180,7 @@ class JudgeRunner:
         """Return the cache key of a task for this judge and rubric."""
         # The prompt format is part of the key: a judgment asked with the text enclosed
         # otherwise is another question.
-        return judgment_key(task.kind, self.client.identity, self._rubric_hash, PROMPT_FORMAT, *task.key_parts)
+        return json_digest((task.kind, self.client.identity, self._rubric_hash, PROMPT_FORMAT, *task.key_parts))
 
     def _ask(self, task: JudgeTask, messages: list[Message]) -> Judgment | PairwiseJudgment:
         if task.kind == "pointwise":
@@ -199,18 +219,17 @@ class JudgeRunner:
         pending: list[int] = []
         for index, task in enumerate(tasks):
             stored = self.cache.get(self.key(task)) if self.cache is not None else None
-            if stored is None:
+            if not isinstance(stored, Judgment if task.kind == "pointwise" else PairwiseJudgment):
                 pending.append(index)
                 continue
-            judgment = Judgment.from_json(stored) if task.kind == "pointwise" else PairwiseJudgment.from_json(stored)
-            outcomes[index] = JudgeOutcome(judgment=judgment, cached=True)
+            outcomes[index] = JudgeOutcome(judgment=stored, cached=True)
             if on_done is not None:
                 on_done(1)
 
         def finish(index: int, outcome: JudgeOutcome) -> None:
             outcomes[index] = outcome
             if outcome.judgment is not None and self.cache is not None:
-                self.cache.put(self.key(tasks[index]), outcome.judgment.to_json())
+                self.cache.put(self.key(tasks[index]), outcome.judgment)
             if on_done is not None:
                 on_done(1)
 

@@ -72,19 +72,6 @@ class Judgment:
     distributions: dict[str, dict[int, float]] = field(default_factory=dict)
     raw: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (for the cache)."""
-        return {"scores": self.scores, "reasoning": self.reasoning, "raw": self.raw,
-                "distributions": {c: {str(k): v for k, v in d.items()} for c, d in self.distributions.items()}}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Judgment:
-        """Rebuild a judgment from :meth:`to_json`'s output."""
-        return cls(scores={k: float(v) for k, v in data["scores"].items()}, reasoning=str(data["reasoning"]),
-                   distributions={c: {int(k): float(v) for k, v in d.items()}
-                                  for c, d in data.get("distributions", {}).items()},
-                   raw=str(data.get("raw", "")))
-
 
 @dataclass(frozen=True)
 class PairwiseJudgment:
@@ -99,15 +86,6 @@ class PairwiseJudgment:
     winner: str
     reasoning: str = ""
     raw: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (for the cache)."""
-        return {"winner": self.winner, "reasoning": self.reasoning, "raw": self.raw}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PairwiseJudgment:
-        """Rebuild a verdict from :meth:`to_json`'s output."""
-        return cls(winner=str(data["winner"]), reasoning=str(data["reasoning"]), raw=str(data.get("raw", "")))
 
 
 class JudgeClient(Protocol):

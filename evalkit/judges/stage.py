@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.checks import Score
 from evalkit.errors import ConfigError
-from evalkit.judges.cache import JudgmentCache
 from evalkit.judges.calibration import (
     JudgeOutcome,
     JudgeRunner,
@@ -31,6 +30,7 @@ from evalkit.judges.calibration import (
     calibrate,
     count_outcome,
     is_calibrated,
+    judgment_cache,
     load_labels,
 )
 from evalkit.judges.clients import Judgment, PairwiseJudgment, create_client
@@ -240,7 +240,7 @@ def run_judges(inputs: SuiteInputs, run: RunResult, backends: dict[str, Backend]
     if not specs:
         return
     keys: set[str] = set()
-    with JudgmentCache() as cache:
+    with judgment_cache() as cache:
         for spec in specs:
             rubric = load_rubric(suite.resolve(spec.rubric))
             key = spec.name or rubric.name

@@ -1,26 +1,34 @@
-"""The generation cache: completions keyed by :func:`generation_key`, in the run store's file.
+"""evalkit's caches: completions in the run store's file, and typed values in files of their own.
 
-Reads and writes go through the store's transactions (:class:`StoreConnection`), so the
-cache shares the store's locking discipline: concurrent processes queue, never fail.
+The generation cache (:class:`GenerationCache`, keyed by :func:`generation_key`) reads and
+writes through the store's transactions (:class:`StoreConnection`), so it shares the
+store's locking discipline: concurrent processes queue, never fail. The judgments,
+benchmark outcomes and contamination overlaps each live in a :class:`JsonCache`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pydantic import TypeAdapter, ValidationError
+
+from evalkit.errors import StoreError
 from evalkit.files.home import json_digest, tokenizer_digest
 from evalkit.record.environment import utc_now
-from evalkit.store.connection import StoreConnection
+from evalkit.store.connection import StoreConnection, store_error
 from evalkit.store.rows import column_text
 
 if TYPE_CHECKING:
     from evalkit.suite.config import GenerationConfig
 
 _IN_CHUNK = 500  # SQLite's bound-parameter limit is far above this
+Value = TypeVar("Value")
 
 
 @dataclass(frozen=True)
@@ -113,3 +121,93 @@ def prompt_format_fingerprint(model_dir: Path) -> str:
     prompt format, so the same tokenizer saved online or offline keys the same generations.
     """
     return tokenizer_digest(model_dir, _PROMPT_FORMAT_FILES)
+
+
+class JsonCache(Generic[Value]):
+    """Values of one type by key, in an SQLite file of their own; use as a context manager.
+
+    The judgments, benchmark outcomes and contamination overlaps are each kept this way
+    (``judgments.sqlite``, ``benchmarks.sqlite``, ``contamination.sqlite``), apart from the
+    run store on purpose: a cache can be deleted at any time. A value is written as its
+    type's JSON and read back through pydantic; one that no longer has the type's shape
+    (another evalkit version wrote it) is a miss, computed again, never an error.
+    Thread-safe: a judge's worker threads share one.
+
+    Args:
+        shape: the values' type (``BenchmarkOutcome``, ``dict[str, Any]`` ...).
+        path: the SQLite file.
+        what: the cache's name in error messages (``judgment cache``).
+
+    Raises:
+        StoreError: the file cannot be opened.
+    """
+
+    def __init__(self, shape: Any, path: Path, what: str) -> None:
+        self.path = path
+        self._what = what
+        self._adapter: TypeAdapter[Value] = TypeAdapter(shape)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # "judgments" for every such file: the judgment cache came first, and files made since keep working.
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS judgments (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+                "created TEXT DEFAULT CURRENT_TIMESTAMP)"
+            )
+            self._db.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what} {self.path}: {exc}; delete the file to start afresh") from None
+
+    def get(self, key: str) -> Value | None:
+        """Return the value stored under ``key``, or None (absent, or no longer of the type's shape).
+
+        Raises:
+            StoreError: the file is damaged or unreadable (see :func:`evalkit.store.connection.store_error`).
+        """
+        with self._lock, self._file_errors():
+            row = self._db.execute("SELECT value FROM judgments WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return self._adapter.validate_json(row[0])
+        except ValidationError:
+            return None
+
+    def put(self, key: str, value: Value) -> None:
+        """Store ``value`` under ``key`` (replacing any).
+
+        Raises:
+            StoreError: the file is damaged, unreadable or read-only.
+        """
+        text = self._adapter.dump_json(value).decode("utf-8")
+        with self._lock, self._file_errors():
+            self._db.execute("INSERT OR REPLACE INTO judgments (key, value) VALUES (?, ?)", (key, text))
+            self._db.commit()
+
+    @contextlib.contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        """Turn an SQLite error about the file itself into the StoreError saying how to recover."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            error = store_error(self.path, exc, self._what)
+            if error is None:
+                raise
+            raise error from None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> JsonCache[Value]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import JudgeError
-from evalkit.judges.cache import JudgmentCache
-from evalkit.judges.calibration import JudgeRunner, JudgeTask, backoff_delay
+from evalkit.judges.calibration import JudgeRunner, JudgeTask, backoff_delay, judgment_cache
 from evalkit.judges.clients import Judgment, PairwiseJudgment, TransientJudgeError
 from evalkit.judges.rubric import MalformedJudgment, load_rubric
 from evalkit.judges.spec import JudgeClientSpec
+from evalkit.store.cache import JsonCache
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ class ScriptedClient:
         pass
 
 
-def runner(client: ScriptedClient, cache: JudgmentCache | None = None, **spec: object) -> tuple[JudgeRunner, list[float]]:
+def runner(client: ScriptedClient, cache: JsonCache[Judgment | PairwiseJudgment] | None = None, **spec: object) -> tuple[JudgeRunner, list[float]]:
     sleeps: list[float] = []
     settings = JudgeClientSpec(provider="openai", model="m", max_retries=2, parse_retries=1, backoff_s=1.0, **spec)  # type: ignore[arg-type]
     rubric = load_rubric(REPO / "rubrics/classifier_quality.yaml")
@@ -115,7 +115,7 @@ def test_concurrency_limit_and_order() -> None:
 
 
 def test_cache_answers_repeated_questions(tmp_path: Path) -> None:
-    with JudgmentCache(tmp_path / "c.sqlite") as cache:
+    with judgment_cache(tmp_path / "c.sqlite") as cache:
         client = ScriptedClient([])
         judge, _ = runner(client, cache)
         judge.run([task(1), task(2)])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.api import run_suite
-from evalkit.judges.cache import CACHE_FILE, JudgmentCache
+from evalkit.judges.calibration import CACHE_FILE, judgment_cache
 from evalkit.judges.providers import LocalJudge
 from evalkit.judges.rubric import load_rubric, pointwise_messages
 from evalkit.judges.spec import JudgeClientSpec
@@ -77,7 +77,7 @@ def test_suite_with_local_judge_writes_scores_section_and_cache(make_suite, tiny
     assert all("judge.classifier_quality.style" in r["scores"] for r in records)
 
     # A second run answers every judgment from the cache.
-    with JudgmentCache(isolated_home / CACHE_FILE) as cache:
+    with judgment_cache(isolated_home / CACHE_FILE) as cache:
         stored = len(cache)
     assert stored >= 2 * 3 + 5 + 2 * 2
     again = run_suite(suite, write=False)
