@@ -71,6 +71,8 @@ class BenchmarkTask:
             correctness, ``continuous`` for bits per byte); None: judged by the values.
         chat_template: whether lm-eval renders each prompt through the candidate's chat
             template (``apply_chat_template``), as for a chat model's generative task.
+        generates: whether the task generates text (``generate_until``) rather than
+            scoring log-likelihoods: known for the bundled tasks (ifeval), False otherwise.
     """
 
     spec: BenchmarkSpec
@@ -84,6 +86,7 @@ class BenchmarkTask:
     item_fields: tuple[str, str] | None = None
     kind: str | None = None
     chat_template: bool = False
+    generates: bool = False
 
 
 @dataclass
@@ -182,7 +185,7 @@ def prepare_benchmark(spec: BenchmarkSpec, base_dir: Path) -> BenchmarkTask:
         return BenchmarkTask(
             spec=spec, task_name=prompts.task_name, include_path=prompts.include_path, include_defaults=False,
             metric=IFEVAL_ITEM_METRIC, num_fewshot=None, formulation=None, fewshot_source=None,
-            item_fields=("key", "group"), kind="binary", chat_template=True,
+            item_fields=("key", "group"), kind="binary", chat_template=True, generates=True,
         )
     if spec.is_continuation:
         continuation = prepare_continuation_task(spec.metric)
@@ -412,9 +415,10 @@ def _aggregate(results: dict[str, Any], task_name: str, metric: str, values: lis
 #
 # A benchmark's outcome on one model is keyed by everything that decides it (see
 # :func:`benchmark_key`): the base model's and the adapter's fingerprints, the scoring
-# dtype and device, the lm-eval task (for the bundled MMLU its name already carries a
-# digest of the selected questions, their formulation and few-shot prefixes; for a task of
-# your own, a digest of its ``include_path`` files), the spec fields that change what is
+# dtype, device and scorer (evalkit's HF or vLLM lm-eval model), the lm-eval task (for
+# the bundled MMLU its name already carries a digest of the selected questions, their
+# formulation and few-shot prefixes; for a task of your own, a digest of its
+# ``include_path`` files), the spec fields that change what is
 # scored, and the evalkit and lm-eval versions. An unchanged re-run reads the outcome back
 # and scores nothing; any change to one of those parts misses the cache and scores afresh.
 #
@@ -447,6 +451,7 @@ def task_files_digest(include_path: Path | None) -> str | None:
 
 def benchmark_key(
     task: BenchmarkTask, model_fingerprint: str, adapter_hash: str | None, dtype: str, device: str,
+    scorer: str = "evalkit-hf",
 ) -> str:
     """Return the cache key of one benchmark on one model variant (see the module docstring).
 
@@ -462,6 +467,7 @@ def benchmark_key(
         "adapter": adapter_hash,
         "dtype": dtype,
         "device": device,
+        "scorer": scorer,  # the two scorers agree to float precision, not bit for bit
         "task": task.task_name,
         "task_files": files,
         "include_defaults": task.include_defaults,

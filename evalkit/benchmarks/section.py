@@ -98,6 +98,8 @@ class BenchmarkScore(SectionModel):
     n: int | None = None
     """Items scored."""
     lm_eval_task: str | None = None
+    scorer: str | None = None
+    """evalkit's lm-eval model that scored it: ``evalkit-hf`` or ``evalkit-vllm``."""
     dtype: str | None = None
     seconds: float | None = None
     subjects: dict[str, SubjectResult] = Field(default_factory=dict)

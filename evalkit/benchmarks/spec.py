@@ -109,7 +109,16 @@ class BenchmarkSpec(StrictModel):
     candidate. A probe with no bar on a prompt variant or a control says nothing new
     there, and on a CPU each scored candidate costs minutes."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Scoring dtype; auto is bf16 on a GPU or a CPU with native bf16, else float32."""
+    """Scoring dtype; auto is bf16 on a GPU or a CPU with native bf16, else float32 (on the
+    vLLM scorer: the dtype the engine generated in)."""
+    scorer: Literal["auto", "hf", "vllm"] = "auto"
+    """Which of evalkit's lm-eval models scores: ``hf`` (transformers, ``evalkit-hf``),
+    ``vllm`` (``evalkit-vllm`` on the run's vLLM engine, adapters as LoRA requests), or
+    ``auto``: ``vllm`` for a benchmark that generates (ifeval) when every candidate it
+    scores generated on vLLM (the engine already holds their weights and generates faster),
+    else ``hf`` (which scores log-likelihoods faster). A benchmark has one scorer in a run,
+    so each candidate is paired with a baseline scored the same way; the two scorers agree
+    to float precision, not bit for bit, and each score records which one made it."""
     batch_size: int = Field(default=16, ge=1, le=1024)
     """Sequences scored together (sorted by length first)."""
 

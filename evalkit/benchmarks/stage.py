@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from evalkit.benchmarks.evaluate import (
     BenchmarkOutcome,
@@ -61,6 +61,7 @@ from evalkit.comparison.thresholds import Threshold
 from evalkit.errors import BenchmarkError
 from evalkit.files.yaml_source import json_objects
 from evalkit.models.backend import Backend, ModelVariant, create_backend
+from evalkit.models.runtime import resolve_dtype
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
 from evalkit.record.results import CandidateResult, RunResult
@@ -388,7 +389,8 @@ def benchmark_variant(
     )
 
 
-def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str) -> BenchmarkScore:
+def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str,
+                  scorer: str = "evalkit-hf") -> BenchmarkScore:
     """Return the section entry for one candidate on one benchmark (its schema: :class:`BenchmarkScore`).
 
     An MMLU entry records its data source (package, version, data file's sha256).
@@ -404,6 +406,7 @@ def outcome_entry(task: BenchmarkTask, outcome: BenchmarkOutcome, dtype: str) ->
         fewshot_source=task.fewshot_source,
         n=len(outcome.items),
         lm_eval_task=task.task_name,
+        scorer=scorer,
         dtype=dtype,
         seconds=round(outcome.seconds, 2),
         subjects={
@@ -436,12 +439,39 @@ def entry_json(entry: BenchmarkScore | BaselineDrop) -> dict[str, Any]:
     return entry.model_dump(mode="json", exclude_unset=True)
 
 
-def _hf_backend(backends: dict[str, Backend]) -> Any:
-    # The run's HF backend holds the models generation loaded; create it if generation
-    # did not need one (another backend, or everything cached). The runner closes it.
-    if "hf" not in backends:
-        backends["hf"] = create_backend("hf")
-    return backends["hf"]
+def _local_backend(backends: dict[str, Backend], name: Scorer) -> Any:
+    # The run's backend holds the models (or the engine) generation loaded; create it if
+    # generation did not need one (another backend, or everything cached). The runner closes it.
+    if name not in backends:
+        backends[name] = create_backend(name)
+    return backends[name]
+
+
+Scorer = Literal["hf", "vllm"]
+SCORERS: dict[Scorer, str] = {"hf": "evalkit-hf", "vllm": "evalkit-vllm"}
+"""A scorer's lm-eval model name, as a score records it."""
+
+
+def benchmark_scorer(suite: SuiteConfig, run: RunResult, task: BenchmarkTask, on_workers: bool) -> Scorer:
+    """Return who scores a benchmark in this run: the spec's ``scorer``, resolving ``auto``.
+
+    ``auto`` is ``vllm`` for a benchmark that generates (ifeval) when every candidate it
+    scores generated on vLLM (whose engine holds their weights already) and the run has no
+    Ray workers to score on, else ``hf``: one scorer for the whole benchmark, so every
+    pairing compares like with like. Log-likelihood benchmarks stay on ``hf``: evalkit's HF
+    model computes the log-probabilities of the scored tokens only, where vLLM computes
+    every prompt position's (measured on a 2-core CPU: ifeval 2-4x faster on vLLM,
+    continuation 2x slower, general text and MMLU even; BENCHMARKS.md "Probe scorers").
+    """
+    if task.spec.scorer != "auto":
+        return task.spec.scorer
+    if not task.generates or on_workers:
+        return "hf"
+    sweep = suite.sweep.name if suite.sweep is not None else None
+    backends = {suite.candidate(c.name).backend for c in run.candidates
+                if c.status == "ok" and task.spec.scores(c.name, suite.baseline_name, sweep)
+                and suite.candidate(c.name).backend != "openai_server"}
+    return "vllm" if backends == {"vllm"} else "hf"
 
 
 @register_stage("benchmarks")
@@ -472,6 +502,10 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
         if task.spec.candidates is not None:
             names = [c.name for c in run.candidates if task.spec.scores(c.name, suite.baseline_name, sweep)]
             progress.note(f"benchmarks: {task.spec.metric} scores {', '.join(names)} only (its candidates:)")
+    scorers = {task.spec.metric: benchmark_scorer(suite, run, task, workers is not None) for task in tasks}
+    for metric, scorer in scorers.items():
+        if scorer == "vllm":
+            progress.note(f"benchmarks: {metric} scored by evalkit-vllm on the run's vLLM engine")
     with benchmark_cache() as cache:
         for candidate in run.candidates:
             if candidate.status != "ok":
@@ -487,7 +521,7 @@ def run_benchmarks(inputs: SuiteInputs, run: RunResult, backends: dict[str, Back
                 if not task.spec.scores(candidate.name, suite.baseline_name, sweep):
                     continue  # not in the benchmark's `candidates:` (noted above)
                 _evaluate_candidate(suite, candidate, config, task, backends, progress, scored, section, cache,
-                                    workers)
+                                    workers if scorers[task.spec.metric] == "hf" else None, scorers[task.spec.metric])
     # What each benchmark metric is and which way is better: the comparison reads it.
     for task in tasks:
         outcome = next((o for (*_, metric), (_, o) in scored.items() if metric == task.spec.metric), None)
@@ -512,12 +546,19 @@ def _evaluate_candidate(
     section: dict[str, dict[str, Any]],
     cache: JsonCache[BenchmarkOutcome] | None = None,
     workers: WorkerScoring | None = None,
+    scorer: Scorer = "hf",
 ) -> None:
     # lm_eval and torch: loaded only when a benchmark scores
-    from evalkit.benchmarks.lm import EvalkitLM
+    from evalkit.benchmarks.lm import EvalkitLM, EvalkitVLLM
 
-    if workers is None:
-        backend = _hf_backend(backends)
+    backend: Any = None
+    if scorer == "vllm":  # the engine generation started, in the dtype it generated in
+        backend = _local_backend(backends, "vllm")
+        device = "cpu" if backend.on_cpu else "cuda"
+        dtype = resolve_dtype(requested_dtype(config, task), device)
+        variant = benchmark_variant(suite, config, candidate, task, None, dtype=dtype)
+    elif workers is None:
+        backend = _local_backend(backends, "hf")
         variant = benchmark_variant(suite, config, candidate, task, backend.device)
         device = str(backend.device.type)
     else:  # the workers' device decides the dtype, as the driver's does locally
@@ -525,7 +566,7 @@ def _evaluate_candidate(
         variant = benchmark_variant(suite, config, candidate, task, None, dtype=dtype)
     adapter_hash = adapter_fingerprint(variant.adapter) if variant.adapter else None
     key = (variant.model.fingerprint, adapter_hash, variant.dtype, task.spec.metric)
-    cache_key = benchmark_key(task, variant.model.fingerprint, adapter_hash, variant.dtype, device)
+    cache_key = benchmark_key(task, variant.model.fingerprint, adapter_hash, variant.dtype, device, SCORERS[scorer])
     same_as = None
     cached = False
     if key in scored:
@@ -538,14 +579,15 @@ def _evaluate_candidate(
             outcome = workers.score(task, variant, f"{candidate.name}: {task.spec.metric}", progress)
         else:
             progress.start(f"{candidate.name}: {task.spec.metric}", _expected_requests(task))
-            lm = EvalkitLM(backend, variant, batch_size=task.spec.batch_size, on_progress=progress.advance)
+            model = EvalkitVLLM if scorer == "vllm" else EvalkitLM
+            lm = model(backend, variant, batch_size=task.spec.batch_size, on_progress=progress.advance)
             outcome = evaluate_benchmark(task, lm)
             progress.finish()
         scored[key] = (candidate.name, outcome)
         if cache is not None:
             cache.put(cache_key, outcome)
     candidate.item_values[task.spec.metric] = dict(outcome.items)
-    entry = outcome_entry(task, outcome, variant.dtype)
+    entry = outcome_entry(task, outcome, variant.dtype, SCORERS[scorer])
     if same_as is not None:
         entry.same_as = same_as
     if cached:

@@ -80,6 +80,7 @@ def _key(spec: dict[str, Any], **variant: Any) -> str:
         (BENCHMARK, {"adapter_hash": "a" * 64}),
         (BENCHMARK, {"dtype": "bfloat16"}),
         (BENCHMARK, {"device": "cuda"}),
+        (BENCHMARK, {"scorer": "evalkit-vllm"}),
     ],
 )
 def test_key_changes_with_what_is_scored(spec: dict[str, Any], variant: dict[str, Any]) -> None:

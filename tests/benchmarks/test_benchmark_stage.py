@@ -222,3 +222,32 @@ def test_suite_loading_does_not_import_lm_eval_or_torch() -> None:
     code = "import evalkit.cli, evalkit.suite.config, evalkit.runner, sys; print('lm_eval' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "False"
+
+
+def test_one_scorer_per_benchmark_vllm_for_a_generating_one_when_every_scored_candidate_generated_on_it(
+    make_suite: Any, tiny_model_dir: Path,
+) -> None:
+    from evalkit.benchmarks.evaluate import prepare_benchmark
+    from evalkit.benchmarks.stage import benchmark_scorer
+
+    candidates = [{"name": "base", "model": str(tiny_model_dir), "backend": "vllm"},
+                  {"name": "lora", "model": str(tiny_model_dir), "backend": "vllm"},
+                  {"name": "other", "model": str(tiny_model_dir), "backend": "hf"}]
+
+    def scorer(spec: dict[str, Any], statuses: dict[str, str], on_workers: bool = False) -> str:
+        suite = load_suite(make_suite(candidates=candidates, benchmarks=[spec]))
+        run = RunResult("r", suite.name, "", "base", [CandidateResult(n, status=s) for n, s in statuses.items()],
+                        "2026-12-07T00:00:00")  # type: ignore[arg-type]
+        return benchmark_scorer(suite, run, prepare_benchmark(suite.benchmarks[0], suite.base_dir), on_workers)
+
+    generating = {"task": "evalkit_ifeval", "limit": 2}
+    every = {"base": "ok", "lora": "ok", "other": "ok"}
+    assert scorer(generating, every) == "hf"  # one candidate generated on HF: every pairing is scored there
+    assert scorer(dict(generating, candidates=["lora"]), every) == "vllm"  # base and lora only
+    assert scorer(generating, {**every, "other": "skipped"}) == "vllm"  # a skipped candidate is not scored
+    assert scorer(dict(generating, candidates=["lora"]), every, on_workers=True) == "hf"  # Ray workers: HF
+    # Log-likelihoods stay on HF, which computes only the scored tokens' log-probabilities.
+    log_likelihood = {"task": "evalkit_continuation", "limit": 2, "candidates": ["lora"]}
+    assert scorer(log_likelihood, every) == "hf"
+    assert scorer(dict(log_likelihood, scorer="vllm"), every) == "vllm"  # asked for: as asked
+    assert scorer(dict(generating, candidates=["lora"], scorer="hf"), every) == "hf"

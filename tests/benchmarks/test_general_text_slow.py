@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -59,3 +60,25 @@ def test_vllm_rolling_loglikelihoods_match_the_hf_scorer() -> None:
         on_hf = EvalkitLM(shared_hf_backend(), variant, dtype="float32")
         assert on_vllm.loglikelihood_rolling(requests) == pytest.approx(on_hf.loglikelihood_rolling(requests),
                                                                          rel=1e-3)
+
+
+@pytest.mark.slow
+def test_a_suite_on_vllm_scores_its_probe_on_the_engine_as_hf_would(make_suite: Any) -> None:
+    """``scorer: vllm`` scores a suite's probe on the run's engine, as ``scorer: hf`` does on transformers."""
+    from evalkit.runner import execute_suite
+    from evalkit.suite.config import load_suite
+    from tests.vllm_fixtures import tiny_vllm_models
+
+    models = tiny_vllm_models()
+    candidates = [{"name": "base", "model": str(models.base), "backend": "vllm"},
+                  {"name": "lora", "model": str(models.base), "backend": "vllm", "adapter": str(models.lora)}]
+    probe = {"task": "evalkit_general_text", "name": "general_text", "limit": 3}
+    runs = {scorer: execute_suite(load_suite(make_suite(candidates=candidates, benchmarks=[dict(probe, scorer=scorer)])))
+            for scorer in ("vllm", "hf")}
+    for name in ("base", "lora"):
+        on_vllm, on_hf = (runs[s].section("benchmarks")[name]["general_text"] for s in ("vllm", "hf"))
+        assert (on_vllm.scorer, on_hf.scorer) == ("evalkit-vllm", "evalkit-hf")
+        values = {s: runs[s].candidate(name).item_values["general_text"] for s in ("vllm", "hf")}
+        assert values["vllm"] == pytest.approx(values["hf"], rel=1e-3) and len(values["hf"]) == 3
+    # the adapter changed the scores on both scorers: each scored the lora as the lora
+    assert runs["vllm"].candidate("lora").item_values != runs["vllm"].candidate("base").item_values
