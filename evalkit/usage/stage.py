@@ -179,8 +179,12 @@ class UsageMeter:
             usage = entries[index] if entries else None
             self.per_item[item_id] = usage if isinstance(usage, GenerationUsage) else share  # type: ignore[assignment]
 
-    def summary(self, n_items: int, price: tuple[str, PriceSpec] | None) -> dict[str, Any]:
-        """Return the JSON-ready usage summary of the candidate (see the module docstring)."""
+    def summary(self, n_items: int, price: tuple[str, PriceSpec] | None) -> CandidateUsage:
+        """Return the usage summary of the candidate (see the module docstring).
+
+        Typed, not its JSON: the run keeps it through ``set_section_entry``, which writes
+        its JSON once (a million items' usage is not validated again).
+        """
         usages = list(self.per_item.values())
         prompt = [u.prompt_tokens for u in usages if u.prompt_tokens is not None]
         completion = [u.completion_tokens for u in usages if u.completion_tokens is not None]
@@ -213,7 +217,7 @@ class UsageMeter:
             ttft_p95=_quantile(first, 0.95),
             **priced_at,
             per_item=dict(self.per_item),
-        ).model_dump(mode="json")
+        )
 
 
 def priced(spec: PriceSpec, seconds: float, tokens: tuple[int, int] | None) -> float | None:

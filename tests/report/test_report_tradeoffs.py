@@ -42,13 +42,11 @@ def tradeoff_run() -> RunResult:
         "points": [{"candidate": f"ckpt-step-{s}", "step": s, "adapter": "/a", "task": t, "benchmark": b,
                     "bar": bar, "bar_message": ""}
                    for s, t, b, bar in ((2, 0.5, 0.3, "passed"), (4, 0.85, 0.29, "passed"), (6, 0.9, 0.2, "failed"))]}
-    usage = {}
     for name, seconds in (("base", 0.4), ("lora", 0.3)):
         meter = UsageMeter()
         fake = type("Backend", (), {"last_usage": [GenerationUsage(120, 30, seconds, 0.05)] * 400})()
         meter.record([f"i{i}" for i in range(400)], fake, seconds * 25)
-        usage[name] = meter.summary(400, ("local", PriceSpec(per_hour=1.0)))
-    run.sections["usage"] = usage
+        run.set_section_entry("usage", name, meter.summary(400, ("local", PriceSpec(per_hour=1.0))))
     return run
 
 

@@ -99,7 +99,7 @@ def test_usage_summaries_with_prices_and_tokens_validate() -> None:
 
 def test_a_damaged_usage_entry_names_the_field() -> None:
     meter = UsageMeter(per_item={"a": GenerationUsage(10, 4, 0.5)}, seconds=0.5)
-    stored = {"lora": meter.summary(1, None)}
+    stored = {"lora": meter.summary(1, None).model_dump(mode="json")}
     stored["lora"]["per_item"]["a"]["seconds"] = "slow"
     with pytest.raises(DataError, match=r"summary.json sections.usage: field 'lora.per_item.a.seconds'"):
         parse_section(UsageSection, stored, "summary.json sections.usage")
