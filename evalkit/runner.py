@@ -20,9 +20,8 @@ from evalkit.checks import Check, metric_declarations
 from evalkit.checks.sampling import expand_samples, record_sampling, score_samples
 from evalkit.executors import ChunkUsage, Executor, open_executor
 from evalkit.files.home import file_sha256
-from evalkit.models.backend import Backend, GenerationItem, create_backend
+from evalkit.models.backend import Backend, GenerationItem, create_backend, runtime_identity
 from evalkit.models.fleet import fleet_key_options
-from evalkit.models.runtime import runtime_identity
 from evalkit.planning import candidate_identity, plan_candidates, prepare_candidates
 from evalkit.progress import Progress, SilentProgress
 from evalkit.record.environment import evalkit_version, utc_now

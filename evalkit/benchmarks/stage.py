@@ -60,8 +60,7 @@ from evalkit.benchmarks.tasks import mmlu_task_yaml
 from evalkit.comparison.thresholds import Threshold
 from evalkit.errors import BenchmarkError
 from evalkit.files.yaml_source import json_objects
-from evalkit.models.backend import Backend, ModelVariant, create_backend
-from evalkit.models.runtime import resolve_dtype
+from evalkit.models.backend import Backend, ModelVariant, create_backend, resolve_dtype
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import Progress
 from evalkit.record.results import CandidateResult, RunResult

@@ -29,8 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from evalkit.errors import ConfigError, ModelError
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
-from evalkit.models.runtime import local_identity, resolve_dtype
+from evalkit.models.backend import (
+    Message,
+    ModelVariant,
+    ProgressCallback,
+    local_identity,
+    register_backend,
+    resolve_dtype,
+)
 from evalkit.models.sources import check_adapter_dir
 from evalkit.suite.config import GenerationConfig
 from evalkit.usage.stage import BatchTimer, GenerationUsage

@@ -45,8 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError, ModelError
-from evalkit.models import runtime
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.models.backend import Message, ModelVariant, ProgressCallback, device_kind, register_backend, resolve_dtype
 from evalkit.models.fleet import EndpointFleet, fleet_urls
 from evalkit.models.options import (
     ENGINE_OPTIONS,
@@ -148,8 +147,8 @@ def served_identity(variant: ModelVariant) -> dict[str, Any]:
     """
     options = check_options(variant.options)
     if options.get("serve"):
-        device = runtime.device_kind()
-        return {"device": device, "dtype": runtime.resolve_dtype(variant.dtype, device), "served_by": "evalkit"}
+        device = device_kind()
+        return {"device": device, "dtype": resolve_dtype(variant.dtype, device), "served_by": "evalkit"}
     base_url, model = external_endpoint(variant)
     return {"served": _listed_model(base_url, model, endpoint_key(options, base_url),
                                     float(options.get("timeout_s", 120)))}
@@ -231,7 +230,7 @@ class OpenAIServerBackend:
             server = stack.enter_context(serve_vllm(
                 variant.model.path, BASE_SERVED_NAME, adapters, max_lora_rank=needed,
                 # Resolved here as in the cache key (served_identity), not left to vLLM.
-                dtype=runtime.resolve_dtype(variant.dtype, runtime.device_kind()),
+                dtype=resolve_dtype(variant.dtype, device_kind()),
                 timeout_s=float(options.get("start_timeout_s", 300)),
                 extra_args=server_args(options),
             ))

@@ -40,10 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BackendUnavailable, ModelError
-from evalkit.models.backend import Message, ModelVariant, ProgressCallback, register_backend
+from evalkit.models.backend import (
+    Message,
+    ModelVariant,
+    ProgressCallback,
+    local_identity,
+    register_backend,
+    resolve_dtype,
+)
 from evalkit.models.hf import load_tokenizer, render_chat
 from evalkit.models.options import engine_identity, engine_kwargs
-from evalkit.models.runtime import local_identity, resolve_dtype
 from evalkit.models.sources import adapter_rank, engine_lora_rank
 from evalkit.suite.config import GenerationConfig
 from evalkit.usage.stage import GenerationUsage

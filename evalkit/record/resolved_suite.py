@@ -25,7 +25,7 @@ import pydantic
 
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.files.home import file_sha256
-from evalkit.models.runtime import device_kind, resolve_dtype, runs_locally
+from evalkit.models.backend import device_kind, resolve_dtype, runs_locally
 from evalkit.planning import candidate_identity
 from evalkit.record.environment import library_versions
 from evalkit.record.results import RunResult

@@ -92,7 +92,7 @@ def generation_key(
     The prompt text a model sees is the chat template (``prompt_format``, see
     :func:`prompt_format_fingerprint`) applied to the exact messages, so the two
     together identify it without loading a tokenizer. ``runtime`` is what runs, not
-    what the suite says (:func:`evalkit.models.runtime.runtime_identity`): the resolved
+    what the suite says (:func:`evalkit.models.backend.runtime_identity`): the resolved
     dtype and device, or an endpoint's served model. ``batch_size`` is left out: it
     changes throughput, not what greedy decoding produces.
     """

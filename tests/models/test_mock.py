@@ -126,7 +126,7 @@ def test_bad_mock_options_are_one_clear_config_error(
 
 
 def test_the_generation_cache_key_follows_the_script(tmp_path: Path) -> None:
-    from evalkit.models.runtime import runtime_identity
+    from evalkit.models.backend import runtime_identity
 
     (tmp_path / "out.jsonl").write_text('{"id": "a", "output": "x"}\n')
     before = runtime_identity("mock", variant({"outputs": "out.jsonl"}, tmp_path))

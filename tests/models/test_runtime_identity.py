@@ -11,7 +11,7 @@ import pytest
 from scripted_server import ScriptedServer
 
 from evalkit.errors import ModelError
-from evalkit.models import runtime
+from evalkit.models import backend as models_backend
 from evalkit.models.backend import ModelVariant
 from evalkit.models.openai_server import served_identity
 from evalkit.models.sources import hosted_model, model_fingerprint, resolve_model
@@ -23,7 +23,7 @@ SETTINGS = GenerationConfig(max_new_tokens=8)
 
 
 def key_for(variant: ModelVariant, backend: str = "hf") -> str:
-    identity = runtime.runtime_identity(backend, variant)
+    identity = models_backend.runtime_identity(backend, variant)
     return generation_key(model_fingerprint=variant.model.fingerprint, prompt_format="p", adapter_hash=None,
                           backend=backend, runtime=identity, options=dict(variant.options), messages=MESSAGES,
                           settings=SETTINGS)
@@ -32,13 +32,13 @@ def key_for(variant: ModelVariant, backend: str = "hf") -> str:
 def test_auto_is_keyed_as_what_it_resolves_to(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = resolve_model(str(tiny_model_dir))
     auto, fp32 = ModelVariant(model, dtype="auto"), ModelVariant(model, dtype="float32")
-    monkeypatch.setattr(runtime, "device_kind", lambda: "cpu")
-    assert runtime.runtime_identity("hf", auto) == {"device": "cpu", "dtype": "float32"}
+    monkeypatch.setattr(models_backend, "device_kind", lambda: "cpu")
+    assert models_backend.runtime_identity("hf", auto) == {"device": "cpu", "dtype": "float32"}
     assert key_for(auto) == key_for(fp32)  # the same thing runs: one cache entry
     on_cpu = key_for(auto)
     # The same suite on a GPU runs bf16 on cuda: another key, never the CPU's completions.
-    monkeypatch.setattr(runtime, "device_kind", lambda: "cuda")
-    assert runtime.runtime_identity("vllm", auto) == {"device": "cuda", "dtype": "bfloat16"}
+    monkeypatch.setattr(models_backend, "device_kind", lambda: "cuda")
+    assert models_backend.runtime_identity("vllm", auto) == {"device": "cuda", "dtype": "bfloat16"}
     assert key_for(auto) != on_cpu
     assert key_for(fp32) != on_cpu  # same dtype, other device
 
@@ -50,7 +50,7 @@ def test_the_hf_backend_resolves_dtype_by_the_same_rule() -> None:
 
     assert pick_dtype("auto", torch.device("cpu")) == torch.float32
     assert pick_dtype("auto", torch.device("cuda")) == torch.bfloat16
-    assert runtime.resolve_dtype("auto", "cpu") == "float32" and runtime.resolve_dtype("float16", "cpu") == "float16"
+    assert models_backend.resolve_dtype("auto", "cpu") == "float32" and models_backend.resolve_dtype("float16", "cpu") == "float16"
 
 
 @pytest.mark.parametrize("name, change", [
