@@ -551,11 +551,14 @@ def _evaluate_candidate(
     from evalkit.benchmarks.lm import EvalkitLM, EvalkitVLLM
 
     backend: Any = None
-    if scorer == "vllm":  # the engine generation started, in the dtype it generated in
+    if scorer == "vllm":
         backend = _local_backend(backends, "vllm")
         device = "cpu" if backend.on_cpu else "cuda"
         dtype = resolve_dtype(requested_dtype(config, task), device)
-        variant = benchmark_variant(suite, config, candidate, task, None, dtype=dtype)
+        # The engine generation started: the candidate's engine options and the dtype it
+        # generated in (another set would restart the engine), never its output constraint.
+        variant = replace(benchmark_variant(suite, config, candidate, task, None, dtype=dtype),
+                          options=config.options, base_dir=suite.base_dir)
     elif workers is None:
         backend = _local_backend(backends, "hf")
         variant = benchmark_variant(suite, config, candidate, task, backend.device)

@@ -63,15 +63,27 @@ def test_vllm_rolling_loglikelihoods_match_the_hf_scorer() -> None:
 
 
 @pytest.mark.slow
-def test_a_suite_on_vllm_scores_its_probe_on_the_engine_as_hf_would(make_suite: Any) -> None:
+def test_a_suite_on_vllm_scores_its_probe_on_the_engine_as_hf_would(make_suite: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """``scorer: vllm`` scores a suite's probe on the run's engine, as ``scorer: hf`` does on transformers."""
+    from evalkit.models.vllm import VLLMBackend
     from evalkit.runner import execute_suite
     from evalkit.suite.config import load_suite
     from tests.vllm_fixtures import tiny_vllm_models
 
+    engines: list[tuple[str | None, dict[str, Any]]] = []  # (adapter name, engine options) per engine asked for
+    real_engine = VLLMBackend.engine
+
+    def recorded(self: VLLMBackend, variant: ModelVariant) -> Any:
+        engines.append((variant.adapter_name, dict(variant.options)))
+        return real_engine(self, variant)
+
+    monkeypatch.setattr(VLLMBackend, "engine", recorded)
     models = tiny_vllm_models()
-    candidates = [{"name": "base", "model": str(models.base), "backend": "vllm"},
-                  {"name": "lora", "model": str(models.base), "backend": "vllm", "adapter": str(models.lora)}]
+    options = {"max_model_len": 1024}
+    candidates = [{"name": "base", "model": str(models.base), "backend": "vllm", "options": options},
+                  {"name": "lora", "model": str(models.base), "backend": "vllm", "adapter": str(models.lora),
+                   "options": options}]
     probe = {"task": "evalkit_general_text", "name": "general_text", "limit": 3}
     runs = {scorer: execute_suite(load_suite(make_suite(candidates=candidates, benchmarks=[dict(probe, scorer=scorer)])))
             for scorer in ("vllm", "hf")}
@@ -82,3 +94,5 @@ def test_a_suite_on_vllm_scores_its_probe_on_the_engine_as_hf_would(make_suite: 
         assert values["vllm"] == pytest.approx(values["hf"], rel=1e-3) and len(values["hf"]) == 3
     # the adapter changed the scores on both scorers: each scored the lora as the lora
     assert runs["vllm"].candidate("lora").item_values != runs["vllm"].candidate("base").item_values
+    # scoring asked for the engine generation started, with the candidates' engine options
+    assert engines and all(asked == options for _, asked in engines)
