@@ -17,10 +17,9 @@ from pydantic import Field
 
 from evalkit.record.sections import SectionModel
 
-__all__ = ["BENCHMARKS", "BaselineDrop", "BenchmarkScore", "BenchmarksSection", "DataSource", "SubjectDrop",
+__all__ = ["BaselineDrop", "BenchmarkScore", "BenchmarksSection", "DataSource", "SubjectDrop",
            "SubjectResult"]
 
-BENCHMARKS = "benchmarks"
 
 
 class SubjectResult(SectionModel):

@@ -19,13 +19,11 @@ from evalkit.files.yaml_source import StrictModel
 from evalkit.record.sections import SectionModel
 
 __all__ = [
-    "CONTAMINATION", "CandidateContamination", "ContaminationSection", "ContaminationSpec",
+    "CandidateContamination", "ContaminationSection", "ContaminationSpec",
     "SetOverlap", "TrainingDataSource", "TrainingSourceKind"
 ]
 
 
-CONTAMINATION = "contamination"
-"""The section's name in ``run.sections``."""
 
 TrainingSourceKind = Literal["train_config", "manifest", "suite_train_path"]
 """Where a candidate's training data was found: its ``train:`` config's data file, the

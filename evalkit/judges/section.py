@@ -27,7 +27,6 @@ from evalkit.record.run_facts import ApiUsage
 from evalkit.record.sections import SectionModel
 
 __all__ = [
-    "JUDGES",
     "Calibration",
     "Consistency",
     "CriterionAgreement",
@@ -42,9 +41,6 @@ __all__ = [
     "TranscriptTurn",
     "judge_metric_not_counted",
 ]
-
-
-JUDGES = "judges"
 
 
 class JudgeIdentity(SectionModel):

@@ -14,10 +14,9 @@ from pydantic import computed_field
 
 from evalkit.record.sections import SectionModel
 
-__all__ = ["DEFAULT_MIN_AGREEMENT", "PARITY", "AdapterChanges", "ItemDivergence", "OutputAgreement", "ParityReport",
+__all__ = ["DEFAULT_MIN_AGREEMENT", "AdapterChanges", "ItemDivergence", "OutputAgreement", "ParityReport",
            "ParitySection"]
 
-PARITY = "parity"
 
 
 class ItemDivergence(SectionModel):

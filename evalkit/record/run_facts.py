@@ -25,20 +25,11 @@ from pydantic import ConfigDict, Field
 
 from evalkit.record.sections import SectionModel
 
-__all__ = ["CONTROLS", "EXECUTOR", "FLEET", "LIMIT", "METRIC_KINDS", "METRIC_KIND_NAMES", "SAMPLING", "USAGE",
-           "ApiUsage", "CandidateUsage", "ConstrainedControl", "ControlsSection", "ExecutorSection",
+__all__ = ["METRIC_KIND_NAMES", "ApiUsage", "CandidateUsage", "ConstrainedControl", "ControlsSection",
+           "ExecutorSection",
            "ExecutorSummary", "FlakyItem", "FleetEndpoint", "FleetSection", "GenerationUsage", "ItemUsage",
            "LimitSection", "MetricDeclaration", "MetricDeclared", "MetricKind", "MetricKindsSection", "RunLimit",
            "RunLimitRecord", "SamplingSection", "SamplingSummary", "UsageSection"]
-
-USAGE = "usage"
-SAMPLING = "sampling"
-CONTROLS = "controls"
-METRIC_KINDS = "metric_kinds"
-EXECUTOR = "executor"
-FLEET = "fleet"
-LIMIT = "limit"
-
 
 LatencySource = Literal["per_request", "batch_share"]
 """How an item's latency was measured: its own request's wall time, or its share of its batch's."""

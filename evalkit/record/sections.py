@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from evalkit.errors import DataError
 
 __all__ = [
-    "RESOLVED_SUITE",
     "CandidateRuntime",
     "ResolvedSuiteSection",
     "SectionModel",
@@ -74,9 +73,6 @@ def parse_section(shape: type[Parsed] | Any, data: Any, where: str, hint: str = 
 #
 # Written by :func:`evalkit.api.run_suite` into every run (``summary.json`` and the
 # store), read by ``evalkit run --from RUN`` to run the same suite again.
-
-RESOLVED_SUITE = "resolved_suite"
-
 
 class CandidateRuntime(SectionModel):
     """Where and how one candidate generated: its backend, device and resolved dtype.

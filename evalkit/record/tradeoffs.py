@@ -21,13 +21,10 @@ from evalkit.bars.spec import BarStatus
 from evalkit.comparison.result import MetricComparison, Verdict
 from evalkit.record.sections import SectionModel
 
-__all__ = ["MERGE_AGREEMENT", "SLICES", "SWEEP", "CandidateSlices", "DifferingItem",
+__all__ = ["CandidateSlices", "DifferingItem",
            "MergeAgreement", "MergeAgreementSection", "SliceRow", "SlicesResult",
            "SlicesSection", "SweepPoint", "SweepResult", "SweepSection"]
 
-MERGE_AGREEMENT = "merge_agreement"
-SWEEP = "sweep"
-SLICES = "slices"
 
 
 

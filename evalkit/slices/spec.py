@@ -27,7 +27,6 @@ from evalkit.errors import ConfigError
 
 MISSING = "(missing)"
 """The slice label of an item that lacks the field."""
-SECTION = "slices"
 _SLICED_METRIC = re.compile(r"^(?P<metric>[^\[\]]+)\[(?P<slice>[A-Za-z_][\w.\-]*)=(?P<value>[^\[\]]+)\]$")
 
 

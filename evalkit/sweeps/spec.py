@@ -31,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from evalkit.comparison.thresholds import validate_threshold_text
 from evalkit.errors import ConfigError
 
-SECTION = "sweep"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -30,7 +30,6 @@ from evalkit.record.environment import SPEED_FLAGS, cpu_flags, cpu_model, utc_no
 from evalkit.record.sections import parse_section
 
 __all__ = [
-    "MANIFESTS",
     "CandidateManifest",
     "Manifest",
     "ManifestsSection",
@@ -38,8 +37,6 @@ __all__ = [
 ]
 
 
-MANIFESTS = "manifests"
-"""The section's name in ``run.sections``."""
 
 
 @dataclass

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.bars.result import BarResult
 from evalkit.bars.spec import OPERATORS, BarSpec
-from evalkit.record.run_facts import USAGE, ApiUsage, CandidateUsage, UsageSection
+from evalkit.record.run_facts import ApiUsage, CandidateUsage, UsageSection
 from evalkit.record.run_facts import GenerationUsage as GenerationUsage
 from evalkit.usage.spec import DEFAULT_PRICES as DEFAULT_PRICES
 from evalkit.usage.spec import USAGE_METRICS as USAGE_METRICS
@@ -56,7 +56,6 @@ from evalkit.usage.spec import find_price as find_price
 if TYPE_CHECKING:
     from evalkit.record.results import RunResult
 
-SECTION = USAGE
 
 
 def reported_tokens(usage: Any) -> tuple[int, int] | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from evalkit.benchmarks.section import BENCHMARKS, BenchmarkScore, BenchmarksSection
+from evalkit.benchmarks.section import BenchmarkScore, BenchmarksSection
 from evalkit.benchmarks.view import capability_view
 from evalkit.errors import DataError
 from evalkit.record.sections import parse_section
@@ -57,8 +57,8 @@ def stage_section(isolated_home: None, tmp_path_factory: pytest.TempPathFactory,
     first = execute_suite(load_suite(root / "suite.yaml"))
     second = execute_suite(load_suite(root / "suite.yaml"))
     # JSON round trip: what summary.json holds.
-    return {"first": json.loads(json.dumps(first.sections[BENCHMARKS])),
-            "second": json.loads(json.dumps(second.sections[BENCHMARKS]))}
+    return {"first": json.loads(json.dumps(first.sections["benchmarks"])),
+            "second": json.loads(json.dumps(second.sections["benchmarks"]))}
 
 
 def test_the_stage_writes_exactly_the_schema(stage_section: dict[str, Any]) -> None:
@@ -78,7 +78,7 @@ def test_the_stage_writes_exactly_the_schema(stage_section: dict[str, Any]) -> N
 
 
 def test_the_synthetic_run_of_the_report_tests_reads() -> None:
-    section = parse_section(BenchmarksSection, synthetic_run(n_items=10).sections[BENCHMARKS], "synthetic")
+    section = parse_section(BenchmarksSection, synthetic_run(n_items=10).sections["benchmarks"], "synthetic")
     assert set(section) == {"base", "base-fewshot", "lora", "merged"}
     entry = section["lora"]["mmlu_mini"]
     assert entry.metric is None and entry.subjects["anatomy"].stderr is None  # never written by the fake
@@ -98,7 +98,7 @@ def test_a_damaged_nested_field_names_its_path(stage_section: dict[str, Any]) ->
 
 def test_the_report_refuses_a_damaged_section_naming_the_field() -> None:
     run = synthetic_run(n_items=10)
-    run.sections[BENCHMARKS]["lora"]["mmlu_mini"]["n"] = "many"
+    run.sections["benchmarks"]["lora"]["mmlu_mini"]["n"] = "many"
     with pytest.raises(DataError, match=r"sections\.benchmarks: field 'lora\.mmlu_mini\.n'"):
         capability_view(run, {})
 
@@ -115,7 +115,7 @@ def test_an_older_entry_without_the_later_keys_reads_and_renders() -> None:
     assert entry.model_dump(mode="json", exclude_unset=True) == older
     assert BenchmarkScore.model_validate({"acc": 0.5}).subjects == {}
     run = synthetic_run(n_items=10, candidates=("base", "lora"), with_comparison=False)
-    run.sections[BENCHMARKS] = as_stored(section)
+    run.sections["benchmarks"] = as_stored(section)
     (view,) = capability_view(run, {"lora": "base"})
     assert [(row.candidate, row.n, row.setup) for row in view.rows] == [("base", 4, "letter, 0-shot"),
                                                                        ("lora", 4, "letter, 0-shot")]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from evalkit.errors import DataError
-from evalkit.judges.section import JUDGES, JudgeEntry, JudgesSection, failures_exceeded, judge_metric_not_counted
+from evalkit.judges.section import JudgeEntry, JudgesSection, failures_exceeded, judge_metric_not_counted
 from evalkit.judges.view import judges_view
 from evalkit.record.run_sections import read_section
 from evalkit.record.sections import parse_section
@@ -59,7 +59,7 @@ def stage_section(isolated_home: None, tmp_path_factory: pytest.TempPathFactory,
         }
         (root / "suite.yaml").write_text(yaml.safe_dump(suite))
         run = run_suite(root / "suite.yaml", write=False)
-    return json.loads(json.dumps(run.sections[JUDGES]))  # what summary.json holds
+    return json.loads(json.dumps(run.sections["judges"]))  # what summary.json holds
 
 
 def test_the_stage_writes_exactly_the_schema(stage_section: dict[str, Any]) -> None:
@@ -82,7 +82,7 @@ def test_the_stage_writes_exactly_the_schema(stage_section: dict[str, Any]) -> N
 
 
 def test_the_synthetic_run_of_the_report_tests_reads() -> None:
-    section = parse_section(JudgesSection, synthetic_run(n_items=10).sections[JUDGES], "synthetic")
+    section = parse_section(JudgesSection, synthetic_run(n_items=10).sections["judges"], "synthetic")
     entry = section[JUDGE_RUBRIC]
     assert entry.rubric is None and entry.tally is None and entry.failures == {}  # the fake writes neither
     assert entry.calibration is not None and entry.calibration.kappa["format"] == 0.62
@@ -104,13 +104,13 @@ def test_the_gates_and_the_report_refuse_a_damaged_entry_naming_the_field(stage_
     damaged["sc"]["failures"]["base"]["exceeded"] = "perhaps"
     # The gates read the section typed (read_section): the read names the run, the section and the field.
     with pytest.raises(DataError, match=r"run r1: sections\.judges: field 'sc\.failures\.base\.exceeded'"):
-        read_section({JUDGES: damaged}, "judges", "run r1")
+        read_section({"judges": damaged}, "judges", "run r1")
     damaged["sc"]["failures"]["base"]["exceeded"] = True
     damaged["pw"]["calibration"]["kappa"] = {"format": "high"}  # pw sets no min_consistency: calibration decides
     with pytest.raises(DataError, match=r"sections\.judges: field 'pw\.calibration\.kappa\.format'"):
-        read_section({JUDGES: damaged}, "judges")
+        read_section({"judges": damaged}, "judges")
     run = synthetic_run(n_items=10)
-    run.sections[JUDGES][JUDGE_RUBRIC]["per_candidate"]["lora"]["format"]["n"] = "ten"
+    run.sections["judges"][JUDGE_RUBRIC]["per_candidate"]["lora"]["format"]["n"] = "ten"
     with pytest.raises(DataError, match=rf"sections\.judges: field '{JUDGE_RUBRIC}\.per_candidate\.lora\.format\.n'"):
         judges_view(run)
 
@@ -124,17 +124,17 @@ def test_an_older_entry_without_the_later_keys_reads_and_is_gated_as_before() ->
     entry = JudgeEntry.model_validate(older)
     assert entry.per_candidate["lora"]["format"].n_failed == 0 and entry.failures == {} and entry.transcripts == {}
     assert entry.calibration is not None and entry.calibration.n == 0 and entry.calibration.agreement is None
-    judges = read_section({JUDGES: {"q": older}}, "judges")
+    judges = read_section({"judges": {"q": older}}, "judges")
     assert failures_exceeded(judges, "judge.q.format", ["lora", "base"]) is None
     why = judge_metric_not_counted(judges, "judge.q.format")
     assert why is not None and "kappa 0.100 for 'format' < min_kappa 0.400" in why
     run = synthetic_run(n_items=10, candidates=("base", "lora"), with_comparison=False)
-    run.sections[JUDGES] = {"q": older}
+    run.sections["judges"] = {"q": older}
     (view,) = judges_view(run)
     assert view.judge == "local: smollm2-135m-instruct" and view.calibrated is False
     assert view.per_candidate == {"lora": {"format": "3.50 ± 0.50 (n=10)"}} and view.errors == {"lora": 2}
     # The smallest entry the bars' tests write: only a calibration, the judge unnamed.
-    run.sections[JUDGES] = {"q": {"calibration": {"kappa": {"format": 0.0}, "calibrated": False}}}
+    run.sections["judges"] = {"q": {"calibration": {"kappa": {"format": 0.0}, "calibrated": False}}}
     (view,) = judges_view(run)
     assert (view.judge, view.mode, view.calibration) == ("?: ?", "pointwise", "NOT calibrated")
 
@@ -142,7 +142,7 @@ def test_an_older_entry_without_the_later_keys_reads_and_is_gated_as_before() ->
 def test_a_candidate_without_a_decided_pair_renders_no_rates() -> None:
     # summarise_pairwise writes None rates when no pair was decided (every judgment failed).
     run = synthetic_run(n_items=10, candidates=("base", "lora"), with_comparison=False)
-    run.sections[JUDGES] = {"pw": {"mode": "pairwise", "pairwise": {"lora": {
+    run.sections["judges"] = {"pw": {"mode": "pairwise", "pairwise": {"lora": {
         "win_rate": None, "tie_rate": None, "loss_rate": None, "inconsistent_rate": None, "consistency": None,
         "first_position_rate": None, "n": 0}}}}
     (view,) = judges_view(run)

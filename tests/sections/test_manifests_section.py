@@ -18,7 +18,6 @@ from evalkit.suite.config import load_suite
 from evalkit.train.candidates import record_training
 from evalkit.train.manifests import (
     MANIFEST_NAME,
-    MANIFESTS,
     CandidateManifest,
     Manifest,
     ManifestsSection,
@@ -62,7 +61,7 @@ def test_the_section_records_the_manifest_type_itself() -> None:
 
 def test_the_training_stage_records_manifests_its_model_describes(tmp_path: Path) -> None:
     run, _ = _stage(tmp_path)
-    stored = run.sections[MANIFESTS]
+    stored = run.sections["manifests"]
     assert set(stored) == {"lora"}
     parsed: ManifestsSection = parse_section(ManifestsSection, stored, "manifests")
     assert parsed["lora"].loss_curve == [{"step": 1.0, "epoch": 0.5, "loss": 2.5}]
