@@ -121,9 +121,7 @@ def section_json(name: SectionName, value: Any, *, only_set: bool = False) -> An
     Raises:
         DataError: ``value`` does not have the section's shape, naming the field.
     """
-    shape = RunSections.model_fields[name].annotation
-    typed: Any = parse_section(shape, value, f"sections.{name}", _WRITER_BUG)
-    return adapter(shape).dump_python(typed, mode="json", exclude_unset=only_set)
+    return _checked_json(RunSections.model_fields[name].annotation, value, f"sections.{name}", only_set)
 
 
 def entry_json(name: KeyedSectionName, value: Any, *, only_set: bool = False) -> Any:
@@ -133,8 +131,12 @@ def entry_json(name: KeyedSectionName, value: Any, *, only_set: bool = False) ->
         DataError: ``value`` does not have the entry's shape, naming the field.
     """
     mapping = next(arg for arg in get_args(RunSections.model_fields[name].annotation) if arg is not type(None))
-    shape = get_args(mapping)[1]
-    typed: Any = parse_section(shape, value, f"sections.{name} entry", _WRITER_BUG)
+    return _checked_json(get_args(mapping)[1], value, f"sections.{name} entry", only_set)
+
+
+def _checked_json(shape: Any, value: Any, where: str, only_set: bool) -> Any:
+    """Validate ``value`` as ``shape`` (a typed value passes as it is) and return its JSON form."""
+    typed: Any = parse_section(shape, value, where, _WRITER_BUG)
     return adapter(shape).dump_python(typed, mode="json", exclude_unset=only_set)
 
 
