@@ -30,12 +30,11 @@ PREFERENCES = REPO / "data" / "classifier" / "preferences.jsonl"
 
 def main() -> int:
     os.environ["EVALKIT_HOME"] = tempfile.mkdtemp(prefix="evalkit-contamination-")  # an empty cache
+    from evalkit.benchmarks.evaluate import benchmark_documents
     from evalkit.benchmarks.spec import BenchmarkSpec
-    from evalkit.benchmarks.tasks import benchmark_documents
     from evalkit.contamination import ngrams as overlap
-    from evalkit.data.items import load_items
-    from evalkit.data.leakage import comparison_text
-    from evalkit.record.environment import cpu_description
+    from evalkit.data.items import comparison_text, load_items
+    from evalkit.record.run_facts import cpu_description
 
     print(f"machine: {cpu_description()}")
     started = time.perf_counter()
@@ -78,7 +77,7 @@ def stage_twice() -> int:
     from evalkit.progress import SilentProgress
     from evalkit.record.results import CandidateResult, RunResult
     from evalkit.stages import load_inputs
-    from evalkit.suite.overrides import load_suite_with_overrides
+    from evalkit.suite.config import load_suite_with_overrides
 
     suite = load_suite_with_overrides(REPO / "suites" / "classifier.yaml",
                                       ["benchmarks=[{task: evalkit_mmlu, name: mmlu_mini, max_drop: 3%}]"])

@@ -24,8 +24,7 @@ from probe_bench import genre_figures, paired_with_base, print_figures, probe_se
 from evalkit.benchmarks.evaluate import BenchmarkOutcome
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.comparison.paired import compare_metric, detectable_drop
-from evalkit.comparison.stats import rng_for
+from evalkit.comparison.paired import compare_metric, detectable_drop, rng_for
 
 
 def summarise(label: str, outcome: BenchmarkOutcome, seconds: float) -> dict[str, Any]:

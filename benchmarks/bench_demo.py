@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from evalkit.record.environment import cpu_description
+from evalkit.record.run_facts import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 

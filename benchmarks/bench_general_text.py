@@ -28,8 +28,7 @@ from probe_bench import genre_figures, paired_with_base, print_figures, probe_se
 from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.comparison.paired import compare_metric
-from evalkit.comparison.stats import rng_for
+from evalkit.comparison.paired import compare_metric, rng_for
 from evalkit.models.backend import ModelVariant
 
 

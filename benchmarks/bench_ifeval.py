@@ -26,11 +26,10 @@ from typing import Any
 
 from probe_bench import CandidateRun, paired_with_base, print_figures, probe_setup, score_candidates, write_results
 
-from evalkit.benchmarks.ifeval_task import load_prompts, process_results
 from evalkit.benchmarks.lm import EvalkitLM
+from evalkit.benchmarks.probes import load_prompts, process_results
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.comparison.paired import compare_metric
-from evalkit.comparison.stats import rng_for
+from evalkit.comparison.paired import compare_metric, rng_for
 
 
 class RecordingLM(EvalkitLM):

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.record.environment import cpu_description
+from evalkit.record.run_facts import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)

@@ -43,8 +43,8 @@ from evalkit.models.backend import Backend, ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import adapter_fingerprint, resolve_model
 from evalkit.progress import SilentProgress
-from evalkit.record.environment import cpu_has_native_bf16
 from evalkit.record.results import CandidateIdentity, CandidateResult, RunResult
+from evalkit.record.run_facts import cpu_has_native_bf16
 from evalkit.runner import load_inputs
 from evalkit.suite.config import load_suite
 
@@ -64,8 +64,8 @@ def matmul_rate(dtype: torch.dtype, size: int = 1024, seconds: float = 2.0) -> f
 
 def workload_flops(lm: EvalkitLM, spec: BenchmarkSpec) -> tuple[float, int]:
     """Return (FLOPs, tokens) of the letter workload: one pass per question, head at one position."""
+    from evalkit.benchmarks.evaluate import question_prompt, render_prefix
     from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
-    from evalkit.benchmarks.tasks import question_prompt, render_prefix
 
     model = lm.backend.load(lm.variant).model
     config = model.config

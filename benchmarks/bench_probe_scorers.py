@@ -27,7 +27,7 @@ from evalkit.benchmarks.evaluate import BenchmarkOutcome, evaluate_benchmark, pr
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.models.backend import ModelVariant
 from evalkit.models.sources import resolve_model
-from evalkit.record.environment import cpu_description
+from evalkit.record.run_facts import cpu_description
 
 DEMO_PROBES = [
     BenchmarkSpec(task="evalkit_general_text", name="general_text"),

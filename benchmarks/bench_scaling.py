@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.record.environment import cpu_description
+from evalkit.record.run_facts import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-135m-instruct"

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from evalkit.record.environment import cpu_description
+from evalkit.record.run_facts import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("EVALKIT_BENCH_DIR", "/tmp/evalkit-bench-sweep"))

@@ -29,10 +29,9 @@ from typing import Any
 
 from evalkit.runner import execute_suite
 from evalkit.suite.config import load_suite
-from evalkit.train.config import load_train_config
+from evalkit.train.candidates import train_adapter
+from evalkit.train.config import load_train_config, read_manifest
 from evalkit.train.lora import SilentReporter
-from evalkit.train.manifests import read_manifest
-from evalkit.train.pipeline import train_adapter
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 8 * 60

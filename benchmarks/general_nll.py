@@ -92,9 +92,9 @@ def main() -> None:
     from train_recipes import scale_lora_updates, teacher_forced_exact_match  # this script's folder is on sys.path
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evalkit.record.environment import cpu_flags, cpu_model
+    from evalkit.record.run_facts import cpu_flags, cpu_model
+    from evalkit.train.candidates import base_model
     from evalkit.train.config import load_train_config
-    from evalkit.train.pipeline import base_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("adapters", nargs="*", type=Path)

@@ -24,7 +24,7 @@ from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
 from evalkit.models.sources import ResolvedModel, resolve_model
-from evalkit.record.environment import cpu_description
+from evalkit.record.run_facts import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 EMBEDDED_MODEL = "smollm2-135m-instruct"

@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from evalkit.data.items import load_items
+from evalkit.train.candidates import base_model, train_adapter
 from evalkit.train.config import TrainConfig, load_train_config
-from evalkit.train.pipeline import base_model, train_adapter
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "train" / "classifier-lora.yaml"

@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING
 
 from evalkit.errors import StoreError
 from evalkit.progress import Progress, library_bars_silenced
-from evalkit.record.resolved_suite import record_resolved_suite, resolved_suite_section
 from evalkit.record.results import RunResult
-from evalkit.record.run_dir import write_run
+from evalkit.record.run_dir import record_resolved_suite, resolved_suite_section, write_run
 from evalkit.runner import execute_suite
 from evalkit.stages import SuiteInputs
 from evalkit.store import RunStore, default_store_path, resolve_store_path
-from evalkit.suite.config import SuiteConfig, load_suite
-from evalkit.suite.overrides import apply_limit, load_suite_with_overrides
+from evalkit.suite.config import SuiteConfig, apply_limit, load_suite, load_suite_with_overrides
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +54,7 @@ def run_suite(
             evaluated stops the run before generation (ConfigError, exit 2).
         planned: the loaded suite's :func:`evalkit.runner.plan_suite`, when the caller
             planned it already; its candidates are the ones run. With ``limit``, the
-            suite must have been cut (:func:`evalkit.suite.overrides.apply_limit`) before planning.
+            suite must have been cut (:func:`evalkit.suite.config.apply_limit`) before planning.
 
     Returns:
         The run's result; ``run_dir`` is set when it was written.

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from evalkit.commands import COMMAND_MODULES
 from evalkit.commands.console import add_examples
 from evalkit.errors import EvalkitError
-from evalkit.record.environment import evalkit_version
+from evalkit.record.run_facts import evalkit_version
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES = """exit codes:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from evalkit.benchmarks.evaluate import mmlu_task_yaml, prepare_mmlu_task
 from evalkit.benchmarks.spec import MMLU_TASKS, BenchmarkSpec
-from evalkit.benchmarks.tasks import mmlu_task_yaml, prepare_mmlu_task
 from evalkit.files.home import cache_home
 
 

@@ -293,7 +293,7 @@ class Registry(Generic[T]):
 
 # Judge providers: the names a suite's ``judge: {provider: ...}`` may give. Each provider
 # registers its factory where it is defined, with
-# :func:`evalkit.judges.clients.register_provider`. A factory takes
+# :func:`evalkit.judges.providers.register_provider`. A factory takes
 # ``(JudgeClientSpec, backends)`` and returns a judge client.
 JUDGE_PROVIDERS: Registry[Callable[..., Any]] = Registry("judge provider", builtin_modules=(
     "evalkit.judges.providers",

@@ -24,8 +24,8 @@ from evalkit.models.backend import Backend, GenerationItem, create_backend, runt
 from evalkit.models.fleet import fleet_key_options
 from evalkit.planning import candidate_identity, plan_candidates, prepare_candidates
 from evalkit.progress import Progress, SilentProgress
-from evalkit.record.environment import evalkit_version, utc_now
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.run_facts import evalkit_version, utc_now
 from evalkit.stages import CandidatePlan, SuiteInputs, import_stage_modules, load_inputs
 from evalkit.store import CachedGeneration, GenerationCache, generation_key, prompt_format_fingerprint
 from evalkit.suite.check import check_suite_references
@@ -189,7 +189,7 @@ def _backend(backends: dict[str, Backend], name: str) -> Backend:
 def new_run_id() -> str:
     """Return a run id from the current UTC time (sortable, unique per second).
 
-    Deliberately not :func:`evalkit.record.environment.utc_now`'s ISO form: a run id names a directory.
+    Deliberately not :func:`evalkit.record.run_facts.utc_now`'s ISO form: a run id names a directory.
     """
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 

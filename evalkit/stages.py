@@ -64,11 +64,10 @@ STAGES: Registry[RunStage] = Registry("stage", builtin_modules=(
     "evalkit.benchmarks.stage",
     "evalkit.train.candidates",
     "evalkit.judges.stage",
-    "evalkit.parity.checks",
-    "evalkit.parity.checks",
+    "evalkit.parity.checks",  # parity, then merge_agreement
     "evalkit.slices.compare",
     "evalkit.sweeps.stage",
-    "evalkit.models.fleet_stage",
+    "evalkit.models.openai_server",
     "evalkit.contamination.stage",
 ))
 """Stages that run after generation and scoring, in the order of these modules (benchmarks,

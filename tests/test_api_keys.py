@@ -20,7 +20,7 @@ import yaml
 from scripted_server import Answer, ScriptedServer, chat_answer
 
 from evalkit.errors import ConfigError
-from evalkit.judges.spec import JudgeClientSpec
+from evalkit.judges.section import JudgeClientSpec
 from evalkit.models.openai_server import check_options, endpoint_key
 from evalkit.models.options import check_key_env_name, is_loopback_host, redact, sends_in_clear
 

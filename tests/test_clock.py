@@ -7,8 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evalkit.files.safe_write import mark_directory
-from evalkit.record.environment import utc_now
+from evalkit.files.home import mark_directory
+from evalkit.record.run_facts import utc_now
 from evalkit.runner import new_run_id
 
 ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")

@@ -1,4 +1,4 @@
-"""`--json FILE` and `evalkit export` write through evalkit.files.safe_write: whole files or none."""
+"""`--json FILE` and `evalkit export` write through evalkit.files.home: whole files or none."""
 
 from __future__ import annotations
 

@@ -11,10 +11,9 @@ import pytest
 from evalkit.checks import Score
 from evalkit.cli import main
 from evalkit.comparison.compare import compare_candidates, compare_runs
-from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
+from evalkit.comparison.result import Threshold, ThresholdPolicy
 from evalkit.errors import ConfigError
-from evalkit.record.results import CandidateResult, ItemResult, RunResult
-from evalkit.record.run_sections import comparison_section
+from evalkit.record.results import CandidateResult, ItemResult, RunResult, comparison_section
 from evalkit.store import RunStore
 from evalkit.store.runs import metric_trends
 from evalkit.suite.config import load_suite

@@ -11,16 +11,15 @@ from typing import Any
 import pytest
 import yaml
 
+from evalkit.benchmarks.evaluate import benchmark_documents, question_prompt
 from evalkit.benchmarks.mmlu_data import load_mmlu, select_items
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.benchmarks.tasks import benchmark_documents, question_prompt
 from evalkit.contamination import ngrams as overlap
-from evalkit.contamination.section import ContaminationSection
+from evalkit.contamination.ngrams import ContaminationSection
 from evalkit.contamination.stage import run_contamination
 from evalkit.errors import DataError
 from evalkit.progress import SilentProgress
-from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.run_sections import check_sections
+from evalkit.record.results import CandidateResult, RunResult, check_sections
 from evalkit.report.render import render_report
 from evalkit.stages import load_inputs
 from evalkit.suite.config import load_suite
@@ -142,8 +141,7 @@ def test_mmlu_documents_are_the_letter_prompts_of_exactly_the_selected_questions
 
 
 def test_the_bundled_general_text_and_ifeval_items_are_listed_by_the_ids_their_results_use() -> None:
-    from evalkit.benchmarks.ifeval_task import load_prompts
-    from evalkit.benchmarks.probes import load_corpus, select_documents
+    from evalkit.benchmarks.probes import load_corpus, load_prompts, select_documents
 
     dialogue = benchmark_documents(BenchmarkSpec(task="evalkit_general_text", genres=["dialogue"], limit=3), Path("."))
     assert dialogue == [(d.id, d.text) for d in select_documents(load_corpus(), ["dialogue"])[:3]]

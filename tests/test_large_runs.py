@@ -14,9 +14,8 @@ import yaml
 
 from evalkit.api import run_suite
 from evalkit.checks.sampling import expand_samples
+from evalkit.record.results import FLIP_IDS_KEPT, comparison_section, summary_sections
 from evalkit.record.run_dir import load_run_dir, write_run
-from evalkit.record.run_records import FLIP_IDS_KEPT, summary_sections
-from evalkit.record.run_sections import comparison_section
 from evalkit.store import RunStore
 from evalkit.suite.config import GenerationConfig
 from evalkit.testing.tiny_model import synthetic_run

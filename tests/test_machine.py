@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.record import environment as machine
+from evalkit.record import run_facts as machine
 
 
 def test_native_bf16_follows_the_flags_in_proc_cpuinfo() -> None:

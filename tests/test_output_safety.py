@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from evalkit.cli import main
-from evalkit.files.safe_write import MARKER_NAME
+from evalkit.files.home import MARKER_NAME
 from evalkit.record.run_dir import write_run
 from evalkit.testing.tiny_model import synthetic_run
 

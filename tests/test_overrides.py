@@ -8,7 +8,7 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.errors import ConfigError
-from evalkit.suite.overrides import apply_limit, load_suite_with_overrides, parse_override
+from evalkit.suite.config import apply_limit, load_suite_with_overrides, parse_override
 
 
 def test_values_are_yaml() -> None:

@@ -97,7 +97,7 @@ def test_a_missing_built_in_module_is_an_import_error_naming_it_and_is_tried_aga
 def test_judge_providers_are_validated_against_their_registry() -> None:
     from pydantic import ValidationError
 
-    from evalkit.judges.spec import JudgeClientSpec
+    from evalkit.judges.section import JudgeClientSpec
 
     with pytest.raises(ValidationError, match="unknown judge provider 'gemini'; available: anthropic, local, openai"):
         JudgeClientSpec(provider="gemini", model="g")

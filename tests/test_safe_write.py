@@ -1,4 +1,4 @@
-"""evalkit.files.safe_write: whole-or-nothing writes, and no directory replaced that evalkit did not make."""
+"""evalkit.files.home: whole-or-nothing writes, and no directory replaced that evalkit did not make."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import ConfigError, OutputExists
-from evalkit.files.safe_write import (
+from evalkit.files.home import (
     MARKER_NAME,
     check_replaceable,
     confined_path,

@@ -10,7 +10,7 @@ from statsmodels.stats.multitest import multipletests
 
 from evalkit.checks import Score
 from evalkit.comparison.compare import compare_candidates
-from evalkit.comparison.thresholds import ThresholdPolicy
+from evalkit.comparison.result import ThresholdPolicy
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.slices.compare import compare_slices, holm_adjust, minimum_detectable_effect, sliced_values, slices_section
 from evalkit.slices.spec import SliceSpec, field_value, split_sliced_metric

@@ -14,10 +14,8 @@ import numpy as np
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 
-from evalkit.comparison.paired import compare_metric
-from evalkit.comparison.result import TOLERANCE
-from evalkit.comparison.stats import paired_proportion_interval
-from evalkit.comparison.thresholds import Threshold
+from evalkit.comparison.paired import compare_metric, paired_proportion_interval
+from evalkit.comparison.result import TOLERANCE, Threshold
 
 Z2 = 1.959964**2
 

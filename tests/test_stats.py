@@ -10,7 +10,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 from statsmodels.stats.power import TTestPower
 
-from evalkit.comparison.stats import (
+from evalkit.comparison.paired import (
     bootstrap_means,
     mcnemar_exact,
     mcnemar_sample_size,

@@ -107,7 +107,7 @@ def test_same_run_id_gets_a_suffix_not_an_overwrite(tmp_path: Path) -> None:
 
 
 def test_history_points_and_thresholds(tmp_path: Path) -> None:
-    from evalkit.comparison.thresholds import ThresholdPolicy
+    from evalkit.comparison.result import ThresholdPolicy
 
     with RunStore(tmp_path / "store.db") as store:
         store.save_run(sample_run("r1"), policy=ThresholdPolicy(default="2pt", per_metric={"mmlu_mini": "5%"}))

@@ -103,7 +103,7 @@ def test_the_generation_cache_read_turns_damage_into_a_store_error(stored: tuple
 
 def test_a_damaged_judgment_cache_is_a_store_error_saying_how_to_recover(tmp_path: Path) -> None:
     from evalkit.judges.calibration import judgment_cache
-    from evalkit.judges.clients import Judgment
+    from evalkit.judges.providers import Judgment
 
     path = tmp_path / "judgments.sqlite"
     with judgment_cache(path) as cache:

@@ -11,8 +11,7 @@ import torch
 from evalkit.bars.evaluate import BarSpec, evaluate_bar
 from evalkit.checks import Score
 from evalkit.errors import ConfigError
-from evalkit.record.results import CandidateResult, ItemResult, RunResult
-from evalkit.record.run_sections import sweep_pick
+from evalkit.record.results import CandidateResult, ItemResult, RunResult, sweep_pick
 from evalkit.suite.config import load_suite
 from evalkit.sweeps.spec import SweepSpec
 from evalkit.sweeps.stage import sweep_section

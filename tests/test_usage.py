@@ -145,7 +145,7 @@ def test_the_hf_backend_labels_its_latency_a_batch_share(tiny_model_dir) -> None
 
 
 def test_the_report_labels_a_batched_runs_latency_as_a_batch_share(make_suite: SuiteWriter) -> None:
-    from evalkit.report.tradeoffs import cost_view
+    from evalkit.report.failures import cost_view
 
     run = run_suite(make_suite(generation={"max_new_tokens": 4, "batch_size": 2}), write=False)
     assert run.sections["usage"]["base"]["latency_source"] == "batch_share"

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from evalkit.api import run_suite
-from evalkit.files.safe_write import STAGING_MARKER, remove_stale_partials, staged_directory
-from evalkit.record.environment import utc_now
+from evalkit.files.home import STAGING_MARKER, remove_stale_partials, staged_directory
+from evalkit.record.run_facts import utc_now
 from evalkit.store import RunStore
 from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 

@@ -3,7 +3,7 @@
 The grammar (``exact_match >= 0.80``, ``mmlu_mini max_drop 3%``, ``no significant
 regression [on METRIC]``) and :class:`~evalkit.bars.spec.BarSpec` live in
 :mod:`evalkit.bars.spec`, which the suite config imports; what a check found is a
-:class:`~evalkit.bars.result.BarResult`. :func:`evaluate_bars` checks bars against a
+:class:`~evalkit.bars.spec.BarResult`. :func:`evaluate_bars` checks bars against a
 :class:`~evalkit.record.results.RunResult` and its comparison (:mod:`evalkit.comparison.compare`), and
 :func:`record_bars` stores the results in ``run.sections["bars"]``.
 
@@ -29,23 +29,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from evalkit.bars.result import BarResult, ItemEvidence, format_value, mean_interval
 from evalkit.bars.spec import (
     DEFAULT_INCONCLUSIVE,
     OPERATORS,
     BarKind,
+    BarResult,
     BarSpec,
     BarStatus,
     InconclusivePolicy,
+    ItemEvidence,
     Operator,
     SuiteBar,
     bar_blocks,
+    format_value,
+    mean_interval,
     parse_bar_expression,
 )
 from evalkit.bars.verdict import run_verdict
-from evalkit.comparison.thresholds import Threshold, ThresholdPolicy
+from evalkit.comparison.result import Threshold, ThresholdPolicy
 from evalkit.judges.section import JudgesSection, failures_exceeded, judge_metric_not_counted
-from evalkit.record.run_sections import comparison_section, sweep_pick
+from evalkit.record.results import comparison_section, sweep_pick
 from evalkit.slices.compare import sliced_values
 from evalkit.stages import register_stage
 from evalkit.usage.stage import USAGE_METRICS, usage_bar

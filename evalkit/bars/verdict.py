@@ -22,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from evalkit.bars.result import BarResult
+from evalkit.bars.spec import BarResult
 from evalkit.judges.section import judge_metric_not_counted
-from evalkit.record.results import RunResult
-from evalkit.record.run_sections import bars_section, compared_baseline, comparison_section
+from evalkit.record.results import RunResult, bars_section, compared_baseline, comparison_section
 
 CandidateStatus = Literal["deployable", "blocked", "undecided", "no_bars", "not_evaluated", "baseline"]
 

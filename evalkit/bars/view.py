@@ -19,13 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from evalkit.bars.result import BarResult, clip_text
-from evalkit.bars.spec import BarStatus, parse_bar_expression
-from evalkit.benchmarks.section import BenchmarksSection
+from evalkit.bars.spec import BarResult, BarStatus, clip_text, parse_bar_expression
+from evalkit.benchmarks.spec import BenchmarksSection
 from evalkit.comparison.result import MetricComparison
 from evalkit.judges.section import judge_metric_not_counted
-from evalkit.record.results import RunResult
-from evalkit.record.run_sections import bars_section, compared_baseline, comparison_section
+from evalkit.record.results import RunResult, bars_section, compared_baseline, comparison_section
 from evalkit.report.charts import (
     format_delta,
     format_interval,
@@ -47,7 +45,7 @@ __all__ = [
 # The verdict banner and the candidates × metrics table.
 #
 # Both read the run's ``comparison`` and ``bars`` sections, typed
-# (:mod:`evalkit.sections`), when present. Without a comparison the table
+# (:mod:`evalkit.record.results`), when present. Without a comparison the table
 # still shows each candidate's means and their plain difference from the baseline, and
 # the banner says that no verdict was computed.
 

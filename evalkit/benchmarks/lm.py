@@ -47,7 +47,7 @@ from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend, render_chat
 from evalkit.models.sources import resolve_model
 from evalkit.models.vllm import VLLMBackend
-from evalkit.record.environment import cpu_has_native_bf16
+from evalkit.record.run_facts import cpu_has_native_bf16
 
 # What evalkit's two lm-eval models (``evalkit-hf``, ``evalkit-vllm``) share.
 #

@@ -31,8 +31,7 @@ from typing import Any
 from filelock import FileLock
 
 from evalkit.errors import BenchmarkError
-from evalkit.files.home import evalkit_home, file_sha256
-from evalkit.files.safe_write import write_text
+from evalkit.files.home import evalkit_home, file_sha256, write_text
 from evalkit.files.yaml_source import json_objects
 
 MMLU_TEST_SIZE = 14_042

@@ -50,14 +50,13 @@ from evalkit.benchmarks.evaluate import (
     benchmark_key,
     evaluate_benchmark,
     mean_stderr,
+    mmlu_task_yaml,
     prepare_benchmark,
     subject_scores,
 )
 from evalkit.benchmarks.probes import write_task
-from evalkit.benchmarks.section import BaselineDrop, BenchmarkScore, DataSource, SubjectDrop, SubjectResult
-from evalkit.benchmarks.spec import Formulation
-from evalkit.benchmarks.tasks import mmlu_task_yaml
-from evalkit.comparison.thresholds import Threshold
+from evalkit.benchmarks.spec import BaselineDrop, BenchmarkScore, DataSource, Formulation, SubjectDrop, SubjectResult
+from evalkit.comparison.result import Threshold
 from evalkit.errors import BenchmarkError
 from evalkit.files.yaml_source import json_objects
 from evalkit.models.backend import Backend, ModelVariant, create_backend, resolve_dtype
@@ -606,7 +605,7 @@ def _expected_requests(task: BenchmarkTask) -> int:
         documents = len(select_documents(load_corpus(), task.spec.genres))
         return min(documents, task.spec.limit or documents)
     if task.spec.is_ifeval:  # one generation per prompt
-        from evalkit.benchmarks.ifeval_task import load_prompts
+        from evalkit.benchmarks.probes import load_prompts
 
         prompts = len(load_prompts())
         return min(prompts, task.spec.limit or prompts)

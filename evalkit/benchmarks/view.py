@@ -1,7 +1,7 @@
 """General capability: benchmark accuracy per candidate and per-subject deltas as charts.
 
 Reads the ``benchmarks`` section through its schema,
-:data:`evalkit.benchmarks.section.BenchmarksSection`.
+:data:`evalkit.benchmarks.spec.BenchmarksSection`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from evalkit.benchmarks.section import BenchmarkScore, BenchmarksSection
+from evalkit.benchmarks.spec import BenchmarkScore, BenchmarksSection
 from evalkit.contamination.view import benchmark_flags
 from evalkit.record.results import RunResult
 from evalkit.report.charts import delta_bar_chart, format_delta, format_value

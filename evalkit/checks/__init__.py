@@ -2,9 +2,10 @@
 
 A check is a factory: given the options written in the suite (and the suite's
 directory, for files such as a JSON schema) it returns a callable that scores one
-prediction against its reference. See :mod:`evalkit.checks.registry` for the contract.
-The built-in checks (:mod:`evalkit.checks.builtin`) register with the ``@check``
-decorator; the registry imports that module on its first lookup, not this package.
+prediction against its reference. :mod:`evalkit.checks.registry` holds the contract,
+the registry and the built-in checks, which register with the ``@check`` decorator
+where they are defined; :mod:`evalkit.checks.sampling` is repeated sampling (pass@k,
+flaky items).
 """
 
 from evalkit.checks.registry import (

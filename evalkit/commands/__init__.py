@@ -8,8 +8,8 @@ COMMAND_MODULES = [
     "evalkit.commands.run",
     "evalkit.commands.train:register_data",
     "evalkit.commands.report",
-    "evalkit.commands.compare",
-    "evalkit.commands.compare:register_history",
+    "evalkit.commands.report:register_compare",
+    "evalkit.commands.report:register_history",
     "evalkit.commands.train",
     "evalkit.commands.train:register_parity",
     "evalkit.commands.rubric",
@@ -17,5 +17,5 @@ COMMAND_MODULES = [
     "evalkit.commands.models:register_schema",
     "evalkit.commands.models",
     "evalkit.commands.models:register_plugins",
-    "evalkit.view.cli",
+    "evalkit.view.app",
 ]

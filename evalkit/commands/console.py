@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from evalkit.files.safe_write import json_text, write_text
+from evalkit.files.home import json_text, write_text
 from evalkit.progress import PlainProgress
 
 # Wide enough for a comparison table's columns (metric, values, delta, interval, p, verdict).

@@ -122,7 +122,7 @@ def handle_validate(args: argparse.Namespace) -> int:
 def _judge_spec(text: str, base_url: str | None = None) -> object:
     from pydantic import ValidationError
 
-    from evalkit.judges.spec import JudgeClientSpec
+    from evalkit.judges.section import JudgeClientSpec
 
     provider, _, model = text.partition(":")
     try:
@@ -163,7 +163,7 @@ def handle_preview(args: argparse.Namespace) -> int:
             shown = pairwise_messages(rubric, item.fields, first, second, reference, f"item {item.id}")
             _print_prompt(args.judge, shown, '{"winner": "')
         return 0
-    from evalkit.judges.consistency import rotated_rubric
+    from evalkit.judges.calibration import rotated_rubric
 
     asked = rotated_rubric(rubric, args.repeat)
     messages = pointwise_messages(asked, item.fields, prediction, reference, f"item {item.id}")
@@ -174,7 +174,7 @@ def handle_preview(args: argparse.Namespace) -> int:
 def _print_prompt(judge: str | None, messages: list[dict[str, str]], local_prefix: str) -> None:
     """Print messages; for a local judge, the chat-templated text it reads, then its reply's start."""
     if judge and judge.split(":")[0] == "local":
-        from evalkit.judges.spec import JudgeClientSpec
+        from evalkit.judges.section import JudgeClientSpec
         from evalkit.models.hf import load_tokenizer, render_chat  # torch and transformers: only here
         from evalkit.models.sources import resolve_model
 
@@ -214,9 +214,9 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         judgment_cache,
         load_labels,
     )
-    from evalkit.judges.clients import create_client
+    from evalkit.judges.providers import create_client
     from evalkit.judges.rubric import load_rubric
-    from evalkit.judges.spec import JudgeClientSpec
+    from evalkit.judges.section import JudgeClientSpec
 
     rubric = load_rubric(args.file)
     labels = Path(args.labels) if args.labels else rubric.labels_path()

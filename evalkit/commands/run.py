@@ -16,17 +16,16 @@ from rich.table import Table
 
 from evalkit.api import load_run, run_suite
 from evalkit.bars.verdict import run_verdict
-from evalkit.commands.compare import print_comparison
 from evalkit.commands.console import add_json_option, console, emit_json, progress_reporter
+from evalkit.commands.report import print_comparison
 from evalkit.errors import ConfigError
 from evalkit.executors import suite_on_ray
 from evalkit.files.home import STORE_DEFAULT_HELP
 from evalkit.progress import Progress
-from evalkit.record.resolved_suite import rerun_differences, suite_from_run, version_changes
-from evalkit.record.results import RunResult
-from evalkit.record.run_sections import comparison_section
+from evalkit.record.results import RunResult, comparison_section
+from evalkit.record.run_dir import rerun_differences, suite_from_run, version_changes
 from evalkit.runner import plan_suite
-from evalkit.suite.overrides import apply_limit
+from evalkit.suite.config import apply_limit
 
 __all__ = [
     "rerun",
@@ -219,7 +218,7 @@ def handle(args: argparse.Namespace) -> int:
 
 # ``evalkit run --from RUN``: run again exactly the suite a stored run ran.
 #
-# The suite comes from the run's ``resolved_suite`` record (:mod:`evalkit.record.resolved_suite`),
+# The suite comes from the run's ``resolved_suite`` record (:mod:`evalkit.record.run_dir`),
 # not from the suite file, so editing the file afterwards changes nothing. The rerun is
 # planned first and refused (ConfigError, exit 2, naming each difference) when the
 # dataset or a candidate's model, adapter, prompt, backend or engine options are no

@@ -123,8 +123,8 @@ def handle_train(args: argparse.Namespace) -> int:
     output_dir = str(Path(args.out).resolve()) if args.out else None
     config = with_overrides(config, method=args.method, output_dir=output_dir, qlora=True if args.qlora else None,
                             max_steps=args.max_steps)
+    from evalkit.train.candidates import train_adapter
     from evalkit.train.lora import ProgressReporter
-    from evalkit.train.pipeline import train_adapter
 
     # Rich bars on a terminal; plain lines every 10% or 30 s in CI, as `evalkit run` prints.
     progress = progress_reporter()
@@ -155,8 +155,8 @@ def handle_lint(args: argparse.Namespace) -> int:
     if args.config:
         from transformers import AutoTokenizer
 
+        from evalkit.train.candidates import base_model
         from evalkit.train.config import load_train_config
-        from evalkit.train.pipeline import base_model
 
         config = load_train_config(args.config)
         tokenizer = AutoTokenizer.from_pretrained(str(base_model(config).path))
@@ -180,8 +180,7 @@ def handle_lint(args: argparse.Namespace) -> int:
 
 def handle_leakage(args: argparse.Namespace) -> int:
     """List eval items found in the training data; exit 2 when there are any."""
-    from evalkit.data.items import load_items
-    from evalkit.data.leakage import find_leaks, leakage_error
+    from evalkit.data.items import find_leaks, leakage_error, load_items
 
     if not 0.0 < args.threshold <= 1.0:
         raise ConfigError(f"--threshold {args.threshold}: use a value in (0, 1]")

@@ -1,4 +1,4 @@
-"""Baseline vs candidate, candidate by candidate: every metric paired by item id and compared.
+"""Baseline vs candidate, candidate by candidate: each metric paired by item id and compared; identity diffs.
 
 :func:`compare_candidates` compares every candidate of a run with its baseline,
 :func:`compare_runs` the candidates of two runs, and :func:`compare_pair` one pair of
@@ -7,7 +7,7 @@ candidates: each metric both sides measured is paired by item id
 which picks the paired test by the metric's declared kind and gives the verdict (the
 rule is in :mod:`evalkit.comparison.paired`). The results are the types of
 :mod:`evalkit.comparison.result` (re-exported here, as this module returns them). Across two
-runs each pair also gets its identity diff (:mod:`evalkit.comparison.identity`: what changed
+runs each pair also gets its identity diff (:func:`identity_diff`, below: what changed
 besides the metrics).
 
 A metric that ``regressed`` fails the run (exit 1). Whether an ``inconclusive`` drop
@@ -16,28 +16,192 @@ bar fails it is the suite's ``inconclusive:`` choice (default ``fail``, see
 :func:`set_standings` says which compared candidates are deployable, by the one rule
 of :func:`evalkit.bars.verdict.run_verdict` (counted bars, every one passed, nothing
 regressed), from the candidate run's bars.
+
+Also here:
+
+* What changed between two runs, per compared pair: the identity diff ``evalkit compare A B`` shows first
+  (:func:`identity_diff`).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import operator
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from evalkit.bars.verdict import run_verdict
 from evalkit.checks.sampling import is_rate_metric
-from evalkit.comparison.identity import identity_diff
-from evalkit.comparison.paired import compare_metric, metric_kind
-from evalkit.comparison.result import CandidateComparison, Comparison, MetricComparison
-from evalkit.comparison.stats import rng_for
-from evalkit.comparison.thresholds import ThresholdPolicy
+from evalkit.comparison.paired import compare_metric, metric_kind, rng_for
+from evalkit.comparison.result import (
+    CandidateComparison,
+    Comparison,
+    IdentityChange,
+    IdentityDiff,
+    IdentityKind,
+    MetricComparison,
+    ThresholdPolicy,
+)
 from evalkit.errors import ConfigError
-from evalkit.record.results import CandidateResult, RunResult
+from evalkit.record.results import CandidateIdentity, CandidateResult, RunResult
 from evalkit.record.run_facts import MetricKindsSection
+from evalkit.record.sections import ResolvedSuiteSection
 from evalkit.stages import register_stage
+
+__all__ = [
+    "CandidateComparison",
+    "Comparison",
+    "MetricArray",
+    "MetricComparison",
+    "compare_candidates",
+    "compare_pair",
+    "compare_runs",
+    "comparison_stage",
+    "declared_directions",
+    "declared_kinds",
+    "identity_diff",
+    "metric_arrays",
+    "metric_values",
+    "prompt_text",
+    "set_standings",
+    "shown_value",
+]
+
+
+# What changed between two runs, per compared pair: the identity diff ``evalkit compare A B`` shows first.
+#
+# A pair compared across runs (:func:`evalkit.comparison.compare.compare_runs`) may differ in more
+# than its metrics: another model or adapter, another prompt, other generation settings,
+# other data, other library versions. :func:`identity_diff` lists every recorded fact
+# that differs, from what each run recorded: the candidate's identity (model
+# fingerprint, adapter hash, prompt hash, backend, engine), the run's dataset hash and
+# evalkit version, and its ``resolved_suite`` section (generation settings, the
+# candidate's device, dtype and options, named files' hashes, library versions, and the
+# prompt templates, of which it gives a unified diff). A run made before runs recorded
+# their resolved suite has only the first; what it cannot say is named in the notes.
+
+_IDENTITY_KINDS: dict[str, IdentityKind] = {
+    "model_source": "paths", "model_fingerprint": "model", "adapter": "paths", "adapter_hash": "adapter",
+    "backend": "model", "prompt_hash": "prompt", "engine": "model",
+}
+_KIND_WORDS: dict[IdentityKind, str] = {
+    "model": "model", "adapter": "adapter", "prompt": "prompt", "generation": "generation settings",
+    "data": "data", "versions": "versions", "paths": "model/adapter paths",
+}
+_PROMPT_PARTS = ("system", "user", "expected", "few_shot")
+
+
+def prompt_text(config: Mapping[str, Any], candidate: str) -> str | None:
+    """Return a candidate's prompt templates as one text, from a recorded suite config; None if absent.
+
+    The suite's ``prompt`` with the candidate's ``prompt:`` override applied (each part
+    it sets replaces the suite's, as :func:`evalkit.prompting.prompt_for_candidate` does);
+    the few-shot examples themselves are not part of it (their training file's hash is).
+    """
+    suite_prompt = config.get("prompt")
+    if not isinstance(suite_prompt, Mapping):
+        return None
+    parts = dict(suite_prompt)
+    for entry in config.get("candidates") or []:
+        if isinstance(entry, Mapping) and entry.get("name") == candidate:
+            override = entry.get("prompt")
+            parts.update({k: v for k, v in (override or {}).items() if v is not None})
+    return "".join(f"[{part}]\n{'(none)' if parts.get(part) is None else parts[part]}\n" for part in _PROMPT_PARTS)
+
+
+def shown_value(value: str | None) -> str:
+    """Return a recorded value as the text and the report show it: a SHA-256 cut to 12 digits, None as "absent"."""
+    if value is None:
+        return "absent"
+    is_digest = len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return value[:12] if is_digest else value
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _record(run: RunResult) -> ResolvedSuiteSection | None:
+    record: ResolvedSuiteSection | None = run.section("resolved_suite")
+    return record
+
+
+def _settings(run: RunResult, record: ResolvedSuiteSection | None, name: str) -> dict[str, tuple[IdentityKind, Any]]:
+    """Return field -> (kind, value) of what a run recorded about how ``name`` ran, beyond its identity."""
+    found: dict[str, tuple[IdentityKind, Any]] = {"dataset_hash": ("data", run.dataset_hash or None),
+                                                  "versions.evalkit": ("versions", run.evalkit_version or None)}
+    if record is None:
+        return found
+    found.update({f"generation.{key}": ("generation", value)
+                  for key, value in (record.config.get("generation") or {}).items()})
+    entry: Mapping[str, Any] = next((c for c in record.config.get("candidates") or [] if c.get("name") == name), {})
+    found.update({f"candidate.{key}": ("generation", entry.get(key)) for key in ("dtype", "options", "constrain")})
+    runtime = record.runtime.get(name)
+    found.update({"runtime.device": ("generation", runtime.device if runtime else None),
+                  "runtime.dtype": ("generation", runtime.dtype if runtime else None),
+                  "limit": ("data", record.limit)})
+    found.update({f"files.{file}": ("data", digest) for file, digest in record.files.items()})
+    found.update({f"versions.{library}": ("versions", version) for library, version in record.versions.items()})
+    return found
+
+
+def identity_diff(before: RunResult, baseline: str, after: RunResult, candidate: str) -> IdentityDiff:
+    """Return what differs between ``baseline`` of run ``before`` and ``candidate`` of run ``after``.
+
+    Raises:
+        KeyError: a candidate is not in its run (the caller has checked both).
+        DataError: a run's resolved suite record is damaged.
+    """
+    changes: list[IdentityChange] = []
+    notes: list[str] = []
+    was, now = before.candidate(baseline).identity, after.candidate(candidate).identity
+    if was is None or now is None:
+        missing = before if was is None else after
+        notes.append(f"run {missing.run_id} records no identity for its candidate: model, adapter and "
+                     "prompt hashes not compared")
+    else:
+        for item in fields(CandidateIdentity):
+            old, new = getattr(was, item.name), getattr(now, item.name)
+            if old != new:
+                changes.append(IdentityChange(_IDENTITY_KINDS[item.name], item.name, _text(old), _text(new)))
+    records = _record(before), _record(after)
+    old_settings, new_settings = _settings(before, records[0], baseline), _settings(after, records[1], candidate)
+    for key in dict.fromkeys([*old_settings, *new_settings]):
+        if (key not in old_settings or key not in new_settings) and None in records:
+            continue  # on one side only because the other run records less: not a change
+        kind = (old_settings.get(key) or new_settings[key])[0]
+        old, new = old_settings.get(key, (kind, None))[1], new_settings.get(key, (kind, None))[1]
+        if old != new:
+            changes.append(IdentityChange(kind, key, _text(old), _text(new)))
+    texts = [prompt_text(record.config, name) if record is not None else None
+             for record, name in zip(records, (baseline, candidate), strict=True)]
+    prompt_diff = ""
+    for run, record in zip((before, after), records, strict=True):
+        if record is None:
+            notes.append(f"run {run.run_id} records no resolved suite (made before evalkit recorded one): "
+                         "prompt text not recorded; generation settings, named files and library versions "
+                         "not compared")
+    if texts[0] is not None and texts[1] is not None and texts[0] != texts[1]:
+        prompt_diff = "".join(difflib.unified_diff(
+            texts[0].splitlines(keepends=True), texts[1].splitlines(keepends=True),
+            fromfile=f"run {before.run_id}: {baseline} prompt", tofile=f"run {after.run_id}: {candidate} prompt"))
+    elif texts[0] is not None and any(c.field == "prompt_hash" for c in changes):
+        notes.append("the prompt templates are the same: the few-shot examples differ (the training data changed)")
+    kinds = [kind for kind in _KIND_WORDS if any(change.kind == kind for change in changes)]
+    return IdentityDiff(summary=_summary(kinds), changes=changes, prompt_diff=prompt_diff, notes=notes)
+
+
+def _summary(kinds: list[IdentityKind]) -> str:
+    if not kinds:
+        return "identity unchanged"
+    words = [_KIND_WORDS[kind] for kind in kinds]
+    listed = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+    return f"{listed} changed"
+
 
 if TYPE_CHECKING:  # a stage's arguments, for annotations only
     from evalkit.models.backend import Backend
@@ -45,9 +209,6 @@ if TYPE_CHECKING:  # a stage's arguments, for annotations only
     from evalkit.stages import SuiteInputs
     from evalkit.suite.config import SuiteConfig
 
-__all__ = ["CandidateComparison", "Comparison", "MetricArray", "MetricComparison", "compare_candidates",
-           "compare_pair", "compare_runs", "comparison_stage", "declared_directions", "declared_kinds", "metric_arrays",
-           "metric_values", "set_standings"]
 
 
 @dataclass(frozen=True)
@@ -330,4 +491,3 @@ def _candidate(run: RunResult, name: str) -> CandidateResult:
     except KeyError:
         names = ", ".join(c.name for c in run.candidates)
         raise ConfigError(f"run {run.run_id} has no candidate '{name}'; it has: {names}") from None
-

@@ -1,11 +1,11 @@
-"""Contamination: benchmark or eval items whose text occurs in a model's training data.
+"""Contamination (items whose text occurs in a model's training data): its measure, suite block and section.
 
 The measure follows lm-eval's decontamination (``lm_eval/decontamination/janitor.py``,
 after GPT-3's appendix C): normalise both sides, split into words, and call an item
 *contaminated* when one of its word 13-grams also occurs in the training data. Three
 things differ, each on purpose:
 
-* Normalisation is :func:`evalkit.data.leakage.normalize_text`, the one the
+* Normalisation is :func:`evalkit.data.items.normalize_text`, the one the
   leakage check uses: lowercase (any script, not ASCII only), apostrophes deleted, every
   other punctuation mark a word break. The janitor deletes punctuation, which glues
   ``end.Next`` into one word; a break keeps both words comparable.
@@ -19,6 +19,11 @@ things differ, each on purpose:
 The training side is indexed (a set of its n-grams), the items are streamed against it:
 fine-tuning data is small next to a benchmark. :func:`find_overlap` is pure; caching by
 content hash is the caller's (:mod:`evalkit.contamination.stage`).
+
+Also here:
+
+* The ``contamination:`` suite block, and the section: how much of each item set a candidate trained on
+  (:class:`ContaminationSpec`, :class:`ContaminationSection`).
 """
 
 from __future__ import annotations
@@ -28,15 +33,35 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from evalkit.data.items import load_items
-from evalkit.data.leakage import normalize_text
+from pydantic import Field
+
+from evalkit.data.items import load_items, normalize_text
 from evalkit.errors import DataError
-from evalkit.files.yaml_source import json_objects
+from evalkit.files.yaml_source import StrictModel, json_objects
+from evalkit.record.sections import SectionModel
 
-__all__ = ["DEFAULT_MIN_WORDS", "DEFAULT_N", "ItemText", "OverlapExample", "OverlapResult", "TrainingNgrams",
-           "describe", "find_overlap", "record_texts", "texts_digest", "training_texts"]
+__all__ = [
+    "DEFAULT_MIN_WORDS",
+    "DEFAULT_N",
+    "CandidateContamination",
+    "ContaminationSection",
+    "ContaminationSpec",
+    "ItemText",
+    "OverlapExample",
+    "OverlapResult",
+    "SetOverlap",
+    "TrainingDataSource",
+    "TrainingNgrams",
+    "TrainingSourceKind",
+    "describe",
+    "find_overlap",
+    "record_texts",
+    "texts_digest",
+    "training_texts",
+]
+
 
 DEFAULT_N = 13
 """lm-eval's (and GPT-3's) n-gram length."""
@@ -225,3 +250,81 @@ def describe(result: OverlapResult) -> str:
     return (f"{result.contaminated} of {result.items} items ({result.fraction:.1%}) share a {result.n}-gram "
             f"with the training data{short}")
 
+
+# The ``contamination:`` suite block, and the section: how much of each item set a candidate trained on.
+#
+# Written by the ``contamination`` run stage (:mod:`evalkit.contamination.stage`), read by the
+# report's contamination view, the capability view's flag and the CLI. Per candidate: where
+# its training data came from (or why it is unknown: a base model's pretraining data is
+# not "clean", it is unknown), and per benchmark (keyed by the benchmark's metric name,
+# as the ``benchmarks`` section is) and for the eval set, how many items share a word
+# n-gram with that data.
+
+TrainingSourceKind = Literal["train_config", "manifest", "suite_train_path"]
+"""Where a candidate's training data was found: its ``train:`` config's data file, the
+manifest beside its weights, or (an adapter that records neither) the suite's
+``dataset.train_path``, assumed."""
+
+
+class TrainingDataSource(SectionModel):
+    """A candidate's training data: the file and its hash, or why it is unknown."""
+
+    status: Literal["known", "unknown"]
+    source: TrainingSourceKind | None = None
+    path: str | None = None
+    sha256: str | None = None
+    reason: str = ""
+    """Why the data is unknown (a base model, a manifest whose data is gone), or how it was found."""
+
+
+class SetOverlap(SectionModel):
+    """One item set (a benchmark or the eval set) against one candidate's training data."""
+
+    items: int
+    contaminated: int
+    fraction: float
+    too_short: int = 0
+    """Items too short to test (fewer than ``min_words`` words): neither clean nor contaminated."""
+    examples: list[OverlapExample] = Field(default_factory=list)
+    cached: bool = False
+    """The figures came from the contamination cache (same data, items and n)."""
+
+
+class CandidateContamination(SectionModel):
+    """One candidate's training data and its overlap with each item set."""
+
+    training: TrainingDataSource
+    benchmarks: dict[str, SetOverlap] = Field(default_factory=dict)
+    """Benchmark metric name -> overlap (empty when the training data is unknown)."""
+    eval_set: SetOverlap | None = None
+    """The suite's eval items, compared on the field the leakage check compares."""
+
+
+class ContaminationSection(SectionModel):
+    """The whole section: the test's settings and every candidate that ran."""
+
+    n: int
+    min_words: int
+    candidates: dict[str, CandidateContamination] = Field(default_factory=dict)
+    unlisted: dict[str, str] = Field(default_factory=dict)
+    """Benchmark metric name -> why its items could not be listed (not tested for anyone)."""
+
+    def contaminated(self, candidate: str) -> dict[str, SetOverlap]:
+        """Return the benchmarks on which ``candidate`` trained on at least one item, by metric name."""
+        entry = self.candidates.get(candidate)
+        if entry is None:
+            return {}
+        return {name: overlap for name, overlap in entry.benchmarks.items() if overlap.contaminated}
+
+
+# What a suite says about contamination: the ``contamination:`` block (all optional).
+class ContaminationSpec(StrictModel):
+    """How the ``contamination`` stage compares training data with benchmark and eval items."""
+
+    enabled: bool = True
+    """Set false to skip the stage (the run then records no contamination section)."""
+    n: int = Field(default=DEFAULT_N, ge=3, le=50)
+    """N-gram length in words: an item is contaminated when it shares one with the training data."""
+    min_words: int = Field(default=DEFAULT_MIN_WORDS, ge=1, le=50)
+    """Items with fewer words than ``n`` are tested on their whole text if they have at least
+    this many words; shorter ones are reported as too short to test."""

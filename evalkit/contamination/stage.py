@@ -13,7 +13,7 @@ For every candidate that ran, the stage finds the data its weights were trained 
    data is *unknown*, which the report says; unknown is never shown as clean.
 
 It then counts, for every benchmark of the suite (items from
-:func:`evalkit.benchmarks.tasks.benchmark_documents`) and for the eval set (the
+:func:`evalkit.benchmarks.evaluate.benchmark_documents`) and for the eval set (the
 field the leakage check compares), the items that share a word n-gram with that data
 (:mod:`evalkit.contamination.ngrams`: lm-eval's 13-gram test). Each figure is computed
 once per (training data SHA-256, items digest, n, min_words) and cached in
@@ -30,16 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evalkit.benchmarks.tasks import benchmark_documents
+from evalkit.benchmarks.evaluate import benchmark_documents
 from evalkit.contamination import ngrams as overlap
-from evalkit.contamination.section import (
+from evalkit.contamination.ngrams import (
     CandidateContamination,
     ContaminationSection,
     ContaminationSpec,
     SetOverlap,
     TrainingDataSource,
 )
-from evalkit.data.leakage import comparison_text
+from evalkit.data.items import comparison_text
 from evalkit.files.home import cache_home, file_sha256, json_digest
 from evalkit.models.backend import Backend
 from evalkit.progress import Progress
@@ -48,8 +48,8 @@ from evalkit.stages import SuiteInputs, register_stage
 from evalkit.store.cache import JsonCache
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 from evalkit.train.candidates import candidate_adapter, candidate_manifest, candidate_train_config
+from evalkit.train.config import read_manifest
 from evalkit.train.lora import CHECKPOINTS_DIR
-from evalkit.train.manifests import read_manifest
 
 __all__ = ["CACHE_FILE", "contamination_cache", "overlap_key", "run_contamination", "training_source"]
 

@@ -1,7 +1,7 @@
 """Contamination: how much of each benchmark and of the eval set each candidate trained on.
 
 Reads the ``contamination`` section through its schema
-(:class:`evalkit.contamination.section.ContaminationSection`). :func:`contamination_view`
+(:class:`evalkit.contamination.ngrams.ContaminationSection`). :func:`contamination_view`
 is the report's section; :func:`benchmark_flags` is the short text the capability view
 shows beside a benchmark's score (and the CLI beside its table).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evalkit.benchmarks.section import BenchmarksSection
-from evalkit.contamination.section import ContaminationSection, SetOverlap
+from evalkit.benchmarks.spec import BenchmarksSection
+from evalkit.contamination.ngrams import ContaminationSection, SetOverlap
 from evalkit.record.results import RunResult
 
 __all__ = ["BenchmarkFlag", "ContaminationRow", "ContaminationView", "benchmark_flags", "contamination_section",

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from evalkit.data.leakage import normalize_text
+from evalkit.data.items import normalize_text
 
 __all__ = [
     "CLASSIFIER_INSTRUCTION", "DEFAULT_COUNT", "DEFAULT_EVAL_FRACTION", "DEFAULT_EXTRA_TRAIN", "DEFAULT_SEED",

@@ -28,10 +28,9 @@ from evalkit.data.classifier import (
     generate_examples,
     weighted_quotas,
 )
-from evalkit.data.items import Item
-from evalkit.data.leakage import DEFAULT_THRESHOLD, find_near_duplicates, normalize_text
+from evalkit.data.items import DEFAULT_THRESHOLD, Item, find_near_duplicates, normalize_text
 from evalkit.errors import DataError
-from evalkit.files.safe_write import write_text
+from evalkit.files.home import write_text
 from evalkit.prompting import PromptTemplate
 
 __all__ = [
@@ -57,7 +56,7 @@ def split_examples(
     """Split examples into train and eval without cross-split near duplicates.
 
     Messages are first grouped into connected components of near duplicates
-    (:func:`~evalkit.data.leakage.find_near_duplicates` at
+    (:func:`~evalkit.data.items.find_near_duplicates` at
     ``threshold``). Eval items are drawn per (category, severity) stratum,
     preferring messages with no near twin at all; a message with twins only
     enters eval together with its whole group. A final check moves any eval
@@ -259,7 +258,7 @@ def render_readme(
         "",
         "The split is stratified by (category, severity). Messages are grouped by near",
         f"duplicates (word-trigram overlap coefficient >= {DEFAULT_THRESHOLD}, see",
-        "`evalkit/data/leakage.py`); eval only takes messages without a near twin, so",
+        "`evalkit/data/items.py`); eval only takes messages without a near twin, so",
         "no eval message has an exact or near duplicate in train.",
         "",
         f"Then {extra_train} more messages are generated with seed {seed + 1} for train only",

@@ -15,7 +15,7 @@ Lint (``evalkit data lint FILE``, and before every ``evalkit train``) follows th
   answer off).
 
 ``--force`` trains anyway; the findings are still printed. Leakage between the
-training and the eval file is checked by :mod:`evalkit.data.leakage`.
+training and the eval file is checked by :mod:`evalkit.data.items`.
 """
 
 from __future__ import annotations

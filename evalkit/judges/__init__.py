@@ -2,19 +2,17 @@
 
 Modules, left to right along a judgment::
 
-    spec.py         the suite's ``judges:`` entries (JudgeSpec) and judge client settings
-    rubric.py       the rubric file model, its loader (file/line errors) and its hash
-    prompt.py       the judge's chat prompt, rendered in the jinja2 sandbox
-    parsing.py      tolerant parsing of judge replies, validated against the 1..5 scale
-    clients.py      the judge client contract, the registry and the reply types
-    api_judges.py   ``anthropic`` and ``openai`` clients (official SDKs)
-    local_judge.py  ``local``: an in-process HF model, probability-weighted (G-Eval) scores
-    judging.py      bounded retries, backoff, the concurrency limit and the cache around a client
-    cache.py        the SQLite judgment cache under ``$EVALKIT_HOME``
-    pairwise.py     both-orders verdicts: win rate and order inconsistency
-    calibration.py  agreement with human labels: weighted kappa, Spearman, agreement rates
+    section.py      the suite's ``judges:`` entries (JudgeSpec), judge client settings,
+                    and the ``judges`` section the stage writes
+    rubric.py       the rubric file model and loader (file/line errors), its hash, the
+                    judge's prompt (jinja2 sandbox) and tolerant reply parsing
+    providers.py    the judge client contract and registry, and the built-in ``anthropic``,
+                    ``openai`` (official SDKs) and ``local`` (in-process HF, G-Eval) clients
+    calibration.py  judgments: bounded retries, the concurrency limit and the cache around a
+                    client; pairwise (both orders) and consistency; agreement with human labels
     stage.py        the run stage writing ``judge.<rubric>.<criterion>`` scores
+    view.py         the report's judge views
 
-This package's ``__init__`` imports nothing heavy: the suite config imports
-:mod:`evalkit.judges.spec` while being defined.
+This package's ``__init__`` imports nothing: the suite config imports
+:mod:`evalkit.judges.section` while being defined.
 """

@@ -27,26 +27,23 @@ from evalkit.judges.calibration import (
     JudgeRunner,
     JudgeTally,
     JudgeTask,
+    PairedVerdict,
+    RepeatedJudgment,
     calibrate,
+    combine_orders,
+    combine_repeats,
     count_outcome,
     is_calibrated,
     judgment_cache,
     load_labels,
-)
-from evalkit.judges.clients import Judgment, PairwiseJudgment, create_client
-from evalkit.judges.consistency import (
-    PairedVerdict,
-    RepeatedJudgment,
-    combine_orders,
-    combine_repeats,
     position_consistency,
     rotated_rubric,
     self_consistency,
     summarise_pairwise,
 )
+from evalkit.judges.providers import Judgment, PairwiseJudgment, create_client
 from evalkit.judges.rubric import SCALE, Rubric, load_rubric, pairwise_messages, pointwise_messages
-from evalkit.judges.section import JudgeEntry, failed_reason, failure_entry
-from evalkit.judges.spec import JudgeSpec
+from evalkit.judges.section import JudgeEntry, JudgeSpec, failed_reason, failure_entry
 from evalkit.progress import Progress
 from evalkit.prompting import Message
 from evalkit.record.results import CandidateResult, ItemResult, RunResult

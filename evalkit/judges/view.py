@@ -23,7 +23,7 @@ from evalkit.report.failures import cut
 
 # Judges under review: consistency beside kappa, and the exact prompt and raw reply per item.
 #
-# Reads ``judges.<key>.consistency`` (see :mod:`evalkit.judges.consistency`) and
+# Reads ``judges.<key>.consistency`` (see :mod:`evalkit.judges.calibration`) and
 # ``judges.<key>.transcripts`` (see :mod:`evalkit.judges.stage`). Every text
 # reaches the page through autoescape, cut to a bound; at most
 # :data:`MAX_TRANSCRIPT_ITEMS` items per candidate and rubric are shown (the run's

@@ -1,4 +1,4 @@
-"""The Hugging Face transformers backend: base models, peft adapters, merged models.
+"""The Hugging Face transformers backend: base models, peft adapters, merged models; its logits processors.
 
 Each base model is loaded once per backend. Candidates that share a base share its
 weights: adapters are loaded into one ``PeftModel`` wrapper under their own names and
@@ -11,9 +11,11 @@ torch and transformers are imported inside the functions that use them: the back
 registry imports this module to learn its name (``@register_backend("hf")``), and a run
 on another backend, or answered from the cache, never loads them.
 
-Also in this module:
+Also here:
 
-* Constrained decoding as a control: outputs forced to the suite's JSON schema.
+* Constrained decoding as a control: outputs forced to the suite's JSON schema
+  (:func:`candidate_constraint`, :func:`json_schema_processor`).
+* Sampling that does not depend on the batch: one seeded generator per sequence (:class:`SeededSampler`).
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ class HFBackend:
         """Generate one completion per conversation; see :mod:`evalkit.models.backend`.
 
         With ``seeds`` (one per conversation) and temperature > 0, each conversation
-        samples from its own generator (:mod:`evalkit.models.seeded_sampling`).
+        samples from its own generator (:class:`SeededSampler`).
         """
         prompts = [self.render_prompt(variant, c) for c in conversations]
         outputs: list[str] = [""] * len(prompts)
@@ -256,7 +258,6 @@ class HFBackend:
 
             processors.append(json_schema_processor(tokenizer, int(model.config.vocab_size), constraint))
         if settings.temperature > 0 and seeds is not None:
-            from evalkit.models.seeded_sampling import SeededSampler
 
             # Sampling by Gumbel-max after any mask, then greedy: each row draws from its own seed.
             processors.append(SeededSampler(seeds, settings.temperature))
@@ -372,3 +373,42 @@ def json_schema_processor(tokenizer: Any, vocab_size: int, schema: str) -> Any:
 
     # A processor serves one generate() call; the compiled grammar is reused.
     return LogitsProcessor(_compiled(id(tokenizer), tokenizer, vocab_size, schema))
+
+
+# Sampling that does not depend on the batch: one seeded generator per sequence.
+#
+# transformers' sampling draws every row of a batch from one global generator, so a
+# sequence's output changes with the rows beside it. Here each sequence has its own
+# ``torch.Generator`` (seeded per item and sample, :func:`evalkit.checks.sampling.sample_seed`)
+# and samples by the Gumbel-max trick: ``argmax(logits / t + g)`` with ``g`` standard
+# Gumbel noise is an exact draw from ``softmax(logits / t)``. Added as a logits
+# processor in front of greedy decoding, it keeps masks from processors before it
+# (a token at -inf stays impossible), and a sequence's draws depend only on its seed.
+
+# Keeps log(-log(u)) finite at the ends of (0, 1).
+_TINY = 1e-20
+
+
+class SeededSampler:
+    """Turns greedy decoding into temperature sampling with one generator per row (a logits processor)."""
+
+    def __init__(self, seeds: Sequence[int], temperature: float) -> None:
+        """One generator per batch row, seeded from ``seeds``; ``temperature`` > 0."""
+        import torch
+
+        if temperature <= 0:
+            raise ValueError("SeededSampler needs temperature > 0")
+        self.temperature = temperature
+        self.generators = [torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Return ``scores / t`` plus per-row Gumbel noise (the argmax is then a sample)."""
+        import torch
+
+        if scores.shape[0] != len(self.generators):
+            raise RuntimeError(f"SeededSampler has {len(self.generators)} seeds for {scores.shape[0]} rows")
+        vocab = scores.shape[-1]
+        uniform = torch.stack([torch.rand(vocab, generator=g, dtype=torch.float64) for g in self.generators])
+        gumbel = -torch.log(-torch.log(uniform.clamp(_TINY, 1.0 - 1e-16)))
+        scaled = scores.double() / self.temperature + gumbel.to(scores.device)
+        return scaled.to(scores.dtype)  # type: ignore[return-value]

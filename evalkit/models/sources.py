@@ -30,8 +30,15 @@ from typing import Any
 from filelock import FileLock
 
 from evalkit.errors import EvalkitError, ModelError
-from evalkit.files.home import LOADER_KEYS, evalkit_home, files_digest, normalised_json, tokenizer_digest
-from evalkit.files.safe_write import staged_directory, write_text
+from evalkit.files.home import (
+    LOADER_KEYS,
+    evalkit_home,
+    files_digest,
+    normalised_json,
+    staged_directory,
+    tokenizer_digest,
+    write_text,
+)
 
 __all__ = ["VLLM_LORA_RANKS", "adapter_rank", "check_adapter_dir", "engine_lora_rank"]
 

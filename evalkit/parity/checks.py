@@ -41,7 +41,7 @@ from evalkit.planning import plan_candidates
 from evalkit.progress import Progress, SilentProgress
 from evalkit.prompting import template_hash
 from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.tradeoffs import DifferingItem, MergeAgreement
+from evalkit.record.run_facts import DifferingItem, MergeAgreement
 from evalkit.stages import CandidatePlan, SuiteInputs, register_stage
 
 Tokenize = Callable[[str], list[str]]

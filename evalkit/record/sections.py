@@ -2,13 +2,13 @@
 
 A section is what one stage adds to ``run.sections`` (``comparison``, ``bars``,
 ``benchmarks``, ``judges``...). In memory and on disk a section is its JSON form; its
-pydantic model (one module per family in :mod:`evalkit.sections`) is the schema that
+pydantic model (in its capability's folder, named by :class:`evalkit.record.results.RunSections`) is the schema that
 form is checked against when a run is written and read back through when a reader
 needs typed values. A leaf: pydantic and :mod:`evalkit.errors` only.
 
 Also in this module:
 
-* The ``resolved_suite`` section: the suite exactly as a run ran it (see :mod:`evalkit.record.resolved_suite`).
+* The ``resolved_suite`` section: the suite exactly as a run ran it (see :mod:`evalkit.record.run_dir`).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def parse_section(shape: type[Parsed] | Any, data: Any, where: str, hint: str = 
         raise DataError(f"{where}: field '{field}': {error['msg'].lower()}; {hint}") from None
 
 
-# The ``resolved_suite`` section: the suite exactly as a run ran it (see :mod:`evalkit.record.resolved_suite`).
+# The ``resolved_suite`` section: the suite exactly as a run ran it (see :mod:`evalkit.record.run_dir`).
 #
 # Written by :func:`evalkit.api.run_suite` into every run (``summary.json`` and the
 # store), read by ``evalkit run --from RUN`` to run the same suite again.

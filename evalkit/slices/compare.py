@@ -32,12 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalkit.comparison.paired import compare_metric, items_needed, metric_kind
-from evalkit.comparison.result import TOLERANCE, MetricKind, Verdict, is_significant
-from evalkit.comparison.stats import rng_for
-from evalkit.comparison.thresholds import ALPHA, Threshold, ThresholdPolicy
+from evalkit.comparison.paired import compare_metric, items_needed, metric_kind, rng_for
+from evalkit.comparison.result import ALPHA, TOLERANCE, MetricKind, Threshold, ThresholdPolicy, Verdict, is_significant
 from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.tradeoffs import CandidateSlices, SliceRow, SlicesResult, SlicesSection
+from evalkit.record.run_facts import CandidateSlices, SliceRow, SlicesResult, SlicesSection
 from evalkit.slices.spec import SliceSpec, split_sliced_metric
 from evalkit.stages import register_stage
 
@@ -71,7 +69,7 @@ def minimum_detectable_effect(kind: MetricKind, baseline: np.ndarray, candidate:
                               alpha: float, scale: float = 1.0) -> float | None:
     """Return the smallest drop ``n`` paired items detect with 80% power at level ``alpha``.
 
-    Found by bisection on the sample-size formulas of :mod:`evalkit.comparison.stats` (the items
+    Found by bisection on the sample-size formulas of :mod:`evalkit.comparison.paired` (the items
     needed fall as the drop grows). ``scale`` bounds the search (1.0 for 0-1 metrics).
 
     Returns:

@@ -16,13 +16,11 @@ One SQLite file (``$EVALKIT_STORE``, else ``evalkit.db`` in the data directory, 
 
 The parts, each importing only those before it:
 
-* :mod:`~evalkit.store.connection`: where the file is;
-* :mod:`~evalkit.store.rows`: a run into rows and back;
-* :mod:`~evalkit.store.connection`: the tables and their migrations (``PRAGMA user_version``);
-* :mod:`~evalkit.store.connection`: the connection and its transactions (WAL,
-  ``BEGIN IMMEDIATE``, busy timeout, retry with backoff), so concurrent processes queue
-  instead of failing;
-* :mod:`~evalkit.store.cache`: the generation cache and its key;
+* :mod:`~evalkit.store.connection`: where the file is; a run into rows and back; the
+  tables and their migrations (``PRAGMA user_version``); the connection and its
+  transactions (WAL, ``BEGIN IMMEDIATE``, busy timeout, retry with backoff), so
+  concurrent processes queue instead of failing;
+* :mod:`~evalkit.store.cache`: the generation cache and its key, and the typed JSON caches;
 * :mod:`~evalkit.store.runs`: :class:`RunStore`: save, load, list and summarise runs.
 """
 

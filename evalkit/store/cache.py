@@ -20,9 +20,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from evalkit.errors import StoreError
 from evalkit.files.home import json_digest, tokenizer_digest
-from evalkit.record.environment import utc_now
-from evalkit.store.connection import StoreConnection, store_error
-from evalkit.store.rows import column_text
+from evalkit.record.run_facts import utc_now
+from evalkit.store.connection import StoreConnection, column_text, store_error
 
 if TYPE_CHECKING:
     from evalkit.suite.config import GenerationConfig

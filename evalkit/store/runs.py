@@ -3,7 +3,7 @@
 Also in this module:
 
 * A candidate's metrics across a suite's stored runs: the trend, and drift from the first and best run.
-See :mod:`evalkit.store` for the tables; rows are mapped by :mod:`evalkit.store.rows`.
+See :mod:`evalkit.store` for the tables; rows are mapped by :mod:`evalkit.store.connection`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.comparison.result import TOLERANCE
-from evalkit.comparison.thresholds import ThresholdPolicy
+from evalkit.comparison.result import TOLERANCE, ThresholdPolicy
 from evalkit.errors import StoreError
-from evalkit.files.home import json_digest
-from evalkit.files.safe_write import safe_name
-from evalkit.record.results import RunResult
+from evalkit.files.home import json_digest, safe_name
+from evalkit.record.results import RunResult, written_sections
 from evalkit.record.run_dir import load_run_dir
-from evalkit.record.run_records import written_sections
 from evalkit.store.cache import GenerationCache
-from evalkit.store.connection import StoreConnection
-from evalkit.store.rows import (
+from evalkit.store.connection import (
+    StoreConnection,
     column_json,
     column_text,
     insert_candidates,
@@ -136,7 +133,7 @@ class RunStore(StoreConnection):
                 transaction commits only after it returned. So a stored run always has
                 its directory: a kill, a full disk or an error while it is written leaves
                 no run in the store (the directory's staging is removed, or left for the
-                next run to tidy, :func:`evalkit.files.safe_write.remove_stale_partials`).
+                next run to tidy, :func:`evalkit.files.home.remove_stale_partials`).
         """
         policy = policy or ThresholdPolicy.from_suite(suite)
         config_hash = suite_config_hash(suite) if suite is not None else None

@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from evalkit.comparison.thresholds import validate_threshold_text
+from evalkit.comparison.result import validate_threshold_text
 from evalkit.errors import ConfigError
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")

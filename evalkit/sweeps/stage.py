@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from evalkit.record.results import RunResult
-from evalkit.record.tradeoffs import SweepPoint, SweepResult
+from evalkit.record.run_facts import SweepPoint, SweepResult
 from evalkit.stages import register_stage
 from evalkit.sweeps.spec import SweepSpec, sweep_members
 

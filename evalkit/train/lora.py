@@ -28,13 +28,12 @@ from typing import Any, Protocol
 
 from evalkit.data.items import Item
 from evalkit.errors import BackendUnavailable, DataError, ModelError
-from evalkit.files.safe_write import check_replaceable, staged_directory
+from evalkit.files.home import check_replaceable, staged_directory
 from evalkit.models.sources import ResolvedModel, adapter_fingerprint, resolve_model
 from evalkit.progress import Progress, library_bars_silenced
 from evalkit.prompting import PromptTemplate
-from evalkit.record.environment import cpu_has_native_bf16, evalkit_version, utc_now
-from evalkit.train.config import LoraSettings, TrainConfig
-from evalkit.train.manifests import Manifest, read_manifest, write_manifest
+from evalkit.record.run_facts import cpu_has_native_bf16, evalkit_version, utc_now
+from evalkit.train.config import LoraSettings, Manifest, TrainConfig, read_manifest, write_manifest
 
 
 class TrainingReporter(Protocol):
@@ -626,7 +625,7 @@ def merge_adapter(
     Args:
         adapter: a peft adapter directory (ideally with an evalkit manifest).
         out: the merged model's directory; an existing one is replaced only when it is
-            empty or evalkit made it (see :mod:`evalkit.files.safe_write`), or with ``force``.
+            empty or evalkit made it (see :mod:`evalkit.files.home`), or with ``force``.
         model: the base model source; default the base recorded in the adapter.
         reporter: receives a note when done; default silent.
         force: replace ``out`` even when evalkit did not make it.

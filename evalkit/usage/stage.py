@@ -44,8 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evalkit.bars.result import BarResult
-from evalkit.bars.spec import OPERATORS, BarSpec
+from evalkit.bars.spec import OPERATORS, BarResult, BarSpec
 from evalkit.record.run_facts import ApiUsage, CandidateUsage, UsageSection
 from evalkit.record.run_facts import GenerationUsage as GenerationUsage
 from evalkit.usage.spec import DEFAULT_PRICES as DEFAULT_PRICES

@@ -22,7 +22,7 @@ import pytest
 from lm_eval.models.huggingface import HFLM
 from test_benchmark_stage import make_adapter  # the same directory: pytest puts it on sys.path
 
-from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
+from evalkit.benchmarks.evaluate import benchmark_documents, evaluate_benchmark, prepare_benchmark
 from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.probes import (
     CONTINUATION_CHOICES,
@@ -34,7 +34,6 @@ from evalkit.benchmarks.probes import (
     prepare_continuation_task,
 )
 from evalkit.benchmarks.spec import BenchmarkSpec
-from evalkit.benchmarks.tasks import benchmark_documents
 from evalkit.contamination.ngrams import find_overlap, training_texts
 from evalkit.errors import BenchmarkError, ConfigError
 from evalkit.models.backend import ModelVariant

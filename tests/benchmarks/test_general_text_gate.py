@@ -17,8 +17,7 @@ from evalkit.benchmarks.probes import load_corpus
 from evalkit.benchmarks.stage import describe_drop, drop_summary
 from evalkit.comparison.compare import compare_candidates
 from evalkit.comparison.paired import compare_metric, detectable_drop
-from evalkit.record.results import CandidateResult, RunResult
-from evalkit.record.run_sections import RunSections
+from evalkit.record.results import CandidateResult, RunResult, RunSections
 from evalkit.record.sections import parse_section
 
 METRIC = "general_text"

@@ -15,7 +15,8 @@ import torch
 from test_benchmark_stage import make_adapter  # the same directory: pytest puts it on sys.path
 
 from evalkit.benchmarks.evaluate import evaluate_benchmark, prepare_benchmark
-from evalkit.benchmarks.ifeval_task import (
+from evalkit.benchmarks.lm import EvalkitLM
+from evalkit.benchmarks.probes import (
     IFEVAL_LM_EVAL_METRICS,
     PROMPTS_FILE,
     PUNKT_FILES,
@@ -26,7 +27,6 @@ from evalkit.benchmarks.ifeval_task import (
     process_results,
     punkt_tab_files,
 )
-from evalkit.benchmarks.lm import EvalkitLM
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.errors import BenchmarkError, ConfigError
 from evalkit.models.backend import ModelVariant
@@ -173,7 +173,7 @@ def no_download(*args, **kwargs):
     attempts.append("nltk.download" + repr(args))
     return False
 nltk.download = no_download
-from evalkit.benchmarks.ifeval_task import process_results
+from evalkit.benchmarks.probes import process_results
 doc = {"key": 1, "prompt": "p", "instruction_id_list": ["length_constraints:number_sentences",
        "change_case:english_lowercase"], "kwargs": [{"num_sentences": 3, "relation": "less than"}, {}]}
 scored = process_results(doc, ["dr. smith came home. he slept well."])

@@ -34,8 +34,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.benchmarks.evaluate import BenchmarkTask, evaluate_benchmark, prepare_benchmark, quiet_lm_eval
-from evalkit.benchmarks.ifeval_task import IfevalPrompt, load_prompts, prepare_ifeval_task
 from evalkit.benchmarks.lm import EvalkitLM
+from evalkit.benchmarks.probes import IfevalPrompt, load_prompts, prepare_ifeval_task
 from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend

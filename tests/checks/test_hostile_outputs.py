@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from evalkit.checks import CheckContext, Score, build_check
-from evalkit.checks.builtin import REASON_VALUE_CHARS, parse_json_object
-from evalkit.checks.registry import never_raising
+from evalkit.checks.registry import REASON_VALUE_CHARS, never_raising, parse_json_object
 
 REPO = Path(__file__).resolve().parents[2]
 CONTEXT = CheckContext(base_dir=REPO / "suites", source="test suite")

@@ -22,7 +22,7 @@ from evalkit.data.classifier import (
     generate_examples,
 )
 from evalkit.data.classifier_split import extra_training_examples, split_examples, write_classifier_data
-from evalkit.data.leakage import find_near_duplicates, normalize_text
+from evalkit.data.items import find_near_duplicates, normalize_text
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "data" / "classifier"

@@ -9,8 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from evalkit.data.items import load_items
-from evalkit.data.leakage import find_leaks
+from evalkit.data.items import find_leaks, load_items
 from evalkit.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[2]

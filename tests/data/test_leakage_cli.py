@@ -10,8 +10,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.data.classifier import generate_examples
 from evalkit.data.classifier_split import split_examples
-from evalkit.data.items import Item
-from evalkit.data.leakage import comparison_text, find_leaks
+from evalkit.data.items import Item, comparison_text, find_leaks
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> Path:

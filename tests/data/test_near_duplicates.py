@@ -1,4 +1,4 @@
-"""Tests for evalkit.data.leakage."""
+"""Tests for evalkit.data.items."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from evalkit.data.leakage import (
+from evalkit.data.items import (
     DEFAULT_THRESHOLD,
     LeakPair,
     find_near_duplicates,

@@ -1,7 +1,7 @@
 """Judges through the official anthropic and openai SDKs against a real vLLM server.
 
 A session fixture starts vLLM's OpenAI- and Anthropic-compatible server on loopback
-(evalkit.models.vllm_server.serve_vllm) serving a tiny random Llama: it answers fast,
+(evalkit.models.openai_server.serve_vllm) serving a tiny random Llama: it answers fast,
 gives logprobs, and structured output (JSON schema) makes its judgments well formed.
 A fault-injecting proxy (a real HTTP server on 127.0.0.1) stands in front of it and
 answers 429, 500, garbage and too-slow responses on a fixed schedule.
@@ -26,9 +26,8 @@ import pytest
 from evalkit.api import run_suite
 from evalkit.judges.providers import AnthropicJudge, OpenAIJudge
 from evalkit.judges.rubric import load_rubric, pointwise_messages
-from evalkit.judges.section import FAILED_REASON
-from evalkit.judges.spec import JudgeClientSpec
-from evalkit.models.vllm_server import VLLMServer, serve_vllm
+from evalkit.judges.section import FAILED_REASON, JudgeClientSpec
+from evalkit.models.openai_server import VLLMServer, serve_vllm
 from evalkit.testing.tiny_model import build_tiny_llama
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]

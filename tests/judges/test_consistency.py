@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from evalkit.api import run_suite
-from evalkit.judges.clients import Judgment
-from evalkit.judges.consistency import (
+from evalkit.judges.calibration import (
     combine_orders,
     combine_repeats,
     median_of,
     position_consistency,
     rotated_rubric,
 )
+from evalkit.judges.providers import Judgment
 from evalkit.judges.rubric import Rubric
 from evalkit.judges.section import Consistency, consistency_not_counted
 from tests.judges.scripted_judge import scripted_judge

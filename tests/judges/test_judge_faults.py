@@ -20,7 +20,7 @@ from scripted_server import Answer, ScriptedServer, chat_answer, messages_answer
 
 from evalkit.api import run_suite
 from evalkit.judges.section import FAILED_REASON, failures_exceeded
-from evalkit.record.run_sections import read_section
+from evalkit.record.results import read_section
 from evalkit.testing.tiny_model import CLASSIFIER_ITEMS
 
 FAULTS = ("429", "500", "malformed", "out_of_range", "slow")

@@ -15,9 +15,9 @@ import pytest
 
 from evalkit.errors import JudgeError
 from evalkit.judges.calibration import JudgeRunner, JudgeTask, backoff_delay, judgment_cache
-from evalkit.judges.clients import Judgment, PairwiseJudgment, TransientJudgeError
+from evalkit.judges.providers import Judgment, PairwiseJudgment, TransientJudgeError
 from evalkit.judges.rubric import MalformedJudgment, load_rubric
-from evalkit.judges.spec import JudgeClientSpec
+from evalkit.judges.section import JudgeClientSpec
 from evalkit.store.cache import JsonCache
 
 REPO = Path(__file__).resolve().parents[2]

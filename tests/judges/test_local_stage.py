@@ -11,7 +11,7 @@ from evalkit.api import run_suite
 from evalkit.judges.calibration import CACHE_FILE, judgment_cache
 from evalkit.judges.providers import LocalJudge
 from evalkit.judges.rubric import load_rubric, pointwise_messages
-from evalkit.judges.spec import JudgeClientSpec
+from evalkit.judges.section import JudgeClientSpec
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.judges.consistency import combine_orders, summarise_pairwise
+from evalkit.judges.calibration import combine_orders, summarise_pairwise
 
 
 @pytest.mark.parametrize("candidate_first, baseline_first, preference, inconsistent", [

@@ -12,9 +12,8 @@ from vllm_fixtures import shared_vllm_backend, tiny_vllm_models
 from evalkit.api import run_suite
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.backend import ModelVariant
-from evalkit.models.openai_server import OpenAIServerBackend
+from evalkit.models.openai_server import OpenAIServerBackend, serve_vllm
 from evalkit.models.sources import hosted_model, resolve_model
-from evalkit.models.vllm_server import serve_vllm
 from evalkit.suite.config import GenerationConfig
 
 CONVERSATIONS = [[{"role": "user", "content": f"Classify this customer message: order {n} is late"}]

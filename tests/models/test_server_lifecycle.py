@@ -21,7 +21,7 @@ import psutil
 import pytest
 from scripted_server import ScriptedServer
 
-from evalkit.models.vllm_server import is_our_server, stop_all_servers
+from evalkit.models.openai_server import is_our_server, stop_all_servers
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
@@ -30,7 +30,7 @@ STAND_IN = TESTS / "stand_in_vllm"
 SERVING_CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from evalkit.models.vllm_server import serve_vllm
+    from evalkit.models.openai_server import serve_vllm
 
     with serve_vllm(Path(sys.argv[1]), "base", timeout_s=float(sys.argv[2]), kv_cache_gib=1,
                     extra_args=sys.argv[3:]) as server:
@@ -93,7 +93,7 @@ def test_the_server_group_dies_with_evalkit(sig: int, tiny_model_dir: Path, tmp_
     try:
         # The guard, the server, and the server's own child (the engine core's stand-in).
         assert len(tree) >= 3, [p.cmdline()[:4] for p in tree]
-        assert any("process_guard" in " ".join(p.cmdline()) for p in tree)
+        assert any("evalkit.models.openai_server" in " ".join(p.cmdline()) for p in tree)
         os.kill(child.pid, sig)
         child.wait(timeout=60)
         assert_all_gone(tree)
@@ -215,5 +215,5 @@ def test_killed_mid_generation_then_rerun_equals_an_uninterrupted_run(
     uninterrupted = run_suite(suite, store=tmp_path / "fresh.db", write=False)
     assert predictions(resumed) == predictions(uninterrupted)
     assert len(predictions(resumed)) == len(items)
-    left = [p for p in descendants(os.getpid()) if "process_guard" in " ".join(p.cmdline())]
+    left = [p for p in descendants(os.getpid()) if "evalkit.models.openai_server" in " ".join(p.cmdline())]
     assert_all_gone(left, timeout=5)

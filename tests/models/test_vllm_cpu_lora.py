@@ -8,7 +8,7 @@ import torch
 # vLLM is installed by `make test`; a missing vLLM fails here rather than skipping.
 from vllm.lora.ops.torch_ops import lora_ops
 
-from evalkit.models import vllm_cpu_lora
+from evalkit.models import vllm as vllm_cpu_lora  # the CPU LoRA ops live in the vLLM backend module
 
 TOKENS, HIDDEN, RANK, SLOTS = 37, 24, 8, 4
 
@@ -66,7 +66,7 @@ def test_shrink_matches_vllm(four_dims: bool) -> None:
     weights = _with_empty_last_slot(torch.randn(SLOTS, 1, RANK, HIDDEN) if four_dims
                                      else torch.randn(SLOTS, RANK, HIDDEN))
     expected, actual = torch.zeros(TOKENS, RANK), torch.zeros(TOKENS, RANK)
-    # vLLM's original function, not the module attribute (install() may have replaced that)
+    # vLLM's original function, not the module attribute (install_cpu_lora_ops() may have replaced that)
     lora_ops_original = _original("bgmv_shrink")
     lora_ops_original(x, weights, expected, _indices(), 0.5)
     vllm_cpu_lora.bgmv_shrink(x, weights, actual, _indices(), 0.5)
@@ -142,7 +142,7 @@ def test_mismatched_rows_and_indices_are_an_error() -> None:
 def test_install_routes_the_cpu_wrapper_and_prefill_ops_to_the_grouped_ops() -> None:
     from vllm.lora.punica_wrapper import punica_cpu
 
-    vllm_cpu_lora.install()
+    vllm_cpu_lora.install_cpu_lora_ops()
     assert punica_cpu.bgmv_shrink is vllm_cpu_lora.bgmv_shrink
     assert lora_ops.bgmv_expand is vllm_cpu_lora.bgmv_expand  # what sgmv_expand calls
     # The prefill (sgmv) path, through the patched globals, equals the per-token result.
@@ -162,7 +162,7 @@ def _original(name: str):  # type: ignore[no-untyped-def]
     import importlib.util
     import types
 
-    # A fresh copy of vLLM's module, so the originals are compared even after install().
+    # A fresh copy of vLLM's module, so the originals are compared even after install_cpu_lora_ops().
     spec = importlib.util.find_spec("vllm.lora.ops.torch_ops.lora_ops")
     assert spec is not None and spec.origin is not None
     module = types.ModuleType("vllm_lora_ops_original")

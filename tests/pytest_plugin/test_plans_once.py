@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import evalkit.runner
-from evalkit.pytest_plugin.runs import EvalkitSettings, SuiteRuns
-from evalkit.record.run_sections import bars_section
+from evalkit.pytest_plugin.plugin import EvalkitSettings, SuiteRuns
+from evalkit.record.results import bars_section
 from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, write_jsonl
 from tests.models.test_mock import write_mock_suite
 

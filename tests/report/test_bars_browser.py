@@ -15,7 +15,7 @@ from bar_runs import DEMO_SUITE, run_with_bars, suite_bars
 from report_files import ARTIFACTS
 
 from evalkit.bars.view import STATUS_LABELS
-from evalkit.record.run_sections import bars_section
+from evalkit.record.results import bars_section
 from evalkit.report.render import render_report
 
 pytestmark = pytest.mark.browser

@@ -15,8 +15,7 @@ from rich.console import Console
 from evalkit.bars.spec import BarSpec
 from evalkit.bars.view import bar_rows, candidate_means, metric_rows
 from evalkit.commands.run import bars_table
-from evalkit.record.results import RunResult
-from evalkit.record.run_sections import bars_section
+from evalkit.record.results import RunResult, bars_section
 from evalkit.report.render import render_report
 from evalkit.testing.tiny_model import synthetic_run
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.checks import Score
-from evalkit.comparison.thresholds import ThresholdPolicy
+from evalkit.comparison.result import ThresholdPolicy
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
 from evalkit.report.render import render_report
 from evalkit.slices.compare import slices_section

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from evalkit.benchmarks.section import BenchmarkScore, BenchmarksSection
+from evalkit.benchmarks.spec import BenchmarkScore, BenchmarksSection
 from evalkit.benchmarks.view import capability_view
 from evalkit.errors import DataError
 from evalkit.record.sections import parse_section

@@ -13,7 +13,7 @@ import pytest
 from evalkit.errors import DataError
 from evalkit.judges.section import JudgeEntry, JudgesSection, failures_exceeded, judge_metric_not_counted
 from evalkit.judges.view import judges_view
-from evalkit.record.run_sections import read_section
+from evalkit.record.results import read_section
 from evalkit.record.sections import parse_section
 from evalkit.testing.tiny_model import JUDGE_RUBRIC, synthetic_run
 from tests.judges.scripted_judge import scripted_judge

@@ -16,7 +16,7 @@ from evalkit.record.sections import parse_section
 from evalkit.stages import load_inputs
 from evalkit.suite.config import load_suite
 from evalkit.train.candidates import record_training
-from evalkit.train.manifests import (
+from evalkit.train.config import (
     MANIFEST_NAME,
     CandidateManifest,
     Manifest,

@@ -13,9 +13,9 @@ from evalkit.checks.sampling import is_rate_metric, record_sampling, score_sampl
 from evalkit.errors import DataError
 from evalkit.executors.ray_executor import RayExecutor
 from evalkit.models.fleet import EndpointFleet
-from evalkit.models.fleet_stage import record_fleets
+from evalkit.models.openai_server import record_fleets
 from evalkit.progress import SilentProgress
-from evalkit.record.results import ItemResult, RunResult
+from evalkit.record.results import ItemResult, RunResult, read_section
 from evalkit.record.run_facts import (
     ApiUsage,
     CandidateUsage,
@@ -28,7 +28,6 @@ from evalkit.record.run_facts import (
     SamplingSection,
     UsageSection,
 )
-from evalkit.record.run_sections import read_section
 from evalkit.record.sections import parse_section
 from evalkit.report.failures import control_views, sampling_view
 from evalkit.suite.config import GenerationConfig, RayExecutorConfig

@@ -11,13 +11,11 @@ from typing import get_args
 
 import pytest
 
-from evalkit.bars.result import BarResult
-from evalkit.bars.spec import BarSpec
-from evalkit.benchmarks.section import BenchmarkScore
+from evalkit.bars.spec import BarResult, BarSpec
+from evalkit.benchmarks.spec import BenchmarkScore
 from evalkit.comparison.result import Comparison
 from evalkit.errors import DataError
-from evalkit.record.run_dir import load_run_dir, write_run
-from evalkit.record.run_sections import (
+from evalkit.record.results import (
     RunSections,
     SectionName,
     bars_section,
@@ -26,6 +24,7 @@ from evalkit.record.run_sections import (
     read_section,
     section_json,
 )
+from evalkit.record.run_dir import load_run_dir, write_run
 from evalkit.store import RunStore
 from evalkit.testing.tiny_model import CLASSIFIER_ITEMS, synthetic_run, write_jsonl
 from tests.models.test_mock import write_mock_suite

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from evalkit.checks import Score
-from evalkit.comparison.thresholds import ThresholdPolicy
+from evalkit.comparison.result import ThresholdPolicy
 from evalkit.errors import DataError
 from evalkit.parity.checks import agreement, describe
 from evalkit.record.results import CandidateResult, ItemResult, RunResult
+from evalkit.record.run_facts import CandidateSlices, MergeAgreementSection, SliceRow, SlicesSection, SweepSection
 from evalkit.record.sections import parse_section
-from evalkit.record.tradeoffs import CandidateSlices, MergeAgreementSection, SliceRow, SlicesSection, SweepSection
+from evalkit.report.failures import slice_tables, sweep_view
 from evalkit.report.render import merge_agreement_lines
-from evalkit.report.tradeoffs import slice_tables, sweep_view
 from evalkit.slices.compare import compare_slices, slice_regressions, slices_section
 from evalkit.slices.spec import SliceSpec
 from evalkit.sweeps.spec import SweepSpec

@@ -15,8 +15,7 @@ from evalkit.stages import load_inputs
 from evalkit.suite.config import load_suite
 from evalkit.testing.tiny_model import build_tiny_llama
 from evalkit.train.candidates import adapter_staleness, merged_staleness
-from evalkit.train.config import load_train_config
-from evalkit.train.manifests import read_manifest
+from evalkit.train.config import load_train_config, read_manifest
 
 SuiteWriter = Any
 

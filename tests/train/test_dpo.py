@@ -12,9 +12,9 @@ from evalkit.data.classifier_split import make_preferences, write_preferences
 from evalkit.data.items import load_items
 from evalkit.errors import DataError
 from evalkit.prompting import PromptTemplate
+from evalkit.train.candidates import train_adapter
 from evalkit.train.config import load_train_config
 from evalkit.train.lora import SilentReporter, preference_records
-from evalkit.train.pipeline import train_adapter
 
 
 def test_dpo_runs_a_few_steps_against_the_frozen_base(tiny_model_dir: Path, train_dir: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from training_fixtures import TrainedTiny, write_train_config
 
 from evalkit.cli import main
-from evalkit.files.safe_write import MARKER_NAME
+from evalkit.files.home import MARKER_NAME
 
 SuiteWriter = Any
 

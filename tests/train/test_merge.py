@@ -14,8 +14,8 @@ from evalkit.errors import ModelError
 from evalkit.models.hf import render_chat
 from evalkit.models.sources import adapter_fingerprint
 from evalkit.testing.tiny_model import build_tiny_llama
+from evalkit.train.config import read_manifest
 from evalkit.train.lora import merge_adapter
-from evalkit.train.manifests import read_manifest
 
 
 def test_merged_logits_equal_the_adapter_models(trained_tiny: TrainedTiny, tiny_model_dir: Path,

@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 from training_fixtures import write_train_config
 
+from evalkit.train.candidates import train_adapter
 from evalkit.train.config import load_train_config
 from evalkit.train.lora import SilentReporter
-from evalkit.train.pipeline import train_adapter
 
 
 def test_zero_steps_saves_an_adapter_that_changes_nothing(train_dir: Path, tiny_model_dir: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.record.environment import cpu_has_native_bf16
+from evalkit.record.run_facts import cpu_has_native_bf16
 from evalkit.train.config import LoraSettings
 from evalkit.train.lora import lora_config, training_in_bf16
 

@@ -9,9 +9,9 @@ from training_fixtures import write_train_config
 
 from evalkit.api import run_suite
 from evalkit.models.sources import adapter_fingerprint
+from evalkit.train.candidates import train_adapter
 from evalkit.train.config import load_train_config
 from evalkit.train.lora import SilentReporter
-from evalkit.train.pipeline import train_adapter
 
 
 def test_checkpoints_are_kept_and_swept_on_one_base(train_dir: Path, tiny_model_dir: Path) -> None:

@@ -15,8 +15,8 @@ from evalkit.files.home import file_sha256
 from evalkit.models.hf import render_chat
 from evalkit.models.sources import model_fingerprint
 from evalkit.prompting import PromptTemplate, template_hash
+from evalkit.train.config import MANIFEST_NAME, read_manifest
 from evalkit.train.lora import sft_records
-from evalkit.train.manifests import MANIFEST_NAME, read_manifest
 
 
 def _logits(model: torch.nn.Module, tokenizer: object, text: str) -> torch.Tensor:

@@ -16,8 +16,7 @@ import yaml
 
 from evalkit.files.home import file_sha256
 from evalkit.train.candidates import adapter_staleness
-from evalkit.train.config import TrainConfig, load_train_config
-from evalkit.train.manifests import Manifest, TrainingIdentity, read_manifest
+from evalkit.train.config import Manifest, TrainConfig, TrainingIdentity, load_train_config, read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "train" / "classifier-lora.yaml"
@@ -98,7 +97,7 @@ def test_make_demo_would_not_retrain_the_shipped_adapter(tmp_path: Path) -> None
 
 
 def test_a_relative_data_path_is_read_relative_to_the_manifest(tmp_path: Path) -> None:
-    from evalkit.train.manifests import portable_path, write_manifest
+    from evalkit.train.config import portable_path, write_manifest
 
     data = tmp_path / "data" / "train.jsonl"
     adapter = tmp_path / "train" / "adapter"

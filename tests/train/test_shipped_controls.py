@@ -20,8 +20,7 @@ from safetensors.torch import load_file
 from evalkit.files.home import file_sha256
 from evalkit.suite.config import load_suite
 from evalkit.train.candidates import adapter_staleness
-from evalkit.train.config import load_train_config
-from evalkit.train.manifests import TrainingIdentity, read_manifest
+from evalkit.train.config import TrainingIdentity, load_train_config, read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "train"

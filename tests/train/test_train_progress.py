@@ -10,9 +10,9 @@ from pathlib import Path
 from training_fixtures import write_train_config
 
 from evalkit.progress import SilentProgress
+from evalkit.train.candidates import train_adapter
 from evalkit.train.config import load_train_config
 from evalkit.train.lora import ProgressReporter
-from evalkit.train.pipeline import train_adapter
 
 
 def test_a_piped_training_run_prints_plain_progress_and_loss_lines(train_dir: Path, tiny_model_dir: Path) -> None:

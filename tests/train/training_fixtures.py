@@ -12,10 +12,9 @@ import yaml
 
 from evalkit.data.classifier import generate_examples
 from evalkit.data.classifier_split import split_examples
-from evalkit.train.config import TrainConfig, load_train_config
+from evalkit.train.candidates import train_adapter
+from evalkit.train.config import Manifest, TrainConfig, load_train_config
 from evalkit.train.lora import SilentReporter
-from evalkit.train.manifests import Manifest
-from evalkit.train.pipeline import train_adapter
 
 PROMPT = {
     "system": "You are a customer support classifier. Always output valid JSON.",

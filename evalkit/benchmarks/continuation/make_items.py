@@ -21,7 +21,7 @@ A passage is dropped when it shares a word 13-gram with the ``evalkit_general_te
 corpus or with evalkit's training data (``data/classifier/``), the contamination
 stage's own test, so the two probes are independent and neither measures what was
 trained on. Sentences are split with nltk's punkt model as evalkit ships it offline
-(``evalkit.benchmarks.ifeval_task``). Everything random is seeded by ``SEED``: the
+(``evalkit.benchmarks.probes``). Everything random is seeded by ``SEED``: the
 same packages give the same file, byte for byte.
 """
 
@@ -89,7 +89,7 @@ def sentence_splitter() -> Callable[[str], list[str]]:
     import nltk
     from nltk.tokenize.punkt import PunktTokenizer
 
-    from evalkit.benchmarks.ifeval_task import downloads_refused, punkt_data_root
+    from evalkit.benchmarks.probes import downloads_refused, punkt_data_root
 
     root = str(punkt_data_root())
     if root not in nltk.data.path:
