@@ -67,7 +67,10 @@ def main() -> None:
     env.pop("EVALKIT_STORE", None)
     if args.reuse_venv:
         (clone / ".venv").symlink_to(REPO / ".venv")
-        # The linked venv's editable install points at this checkout, the same commit.
+        # The linked venv's editable install points at this checkout; the clone's own
+        # package comes first on the path, so the run uses the cloned commit even while
+        # this checkout is edited.
+        env["PYTHONPATH"] = str(clone)
         install = 0.0
     else:
         install = timed(["make", "install"], clone, env, work / "install.log")
