@@ -26,6 +26,7 @@ SCRIPTS = [
     "bench_contamination.py",
     "bench_train.py",
     "bench_vllm.py",
+    "bench_generation_chunks.py",
     "bench_scaling.py",
     "bench_view.py",
     "bench_items_scaling.py",

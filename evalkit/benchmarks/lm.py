@@ -233,6 +233,36 @@ def pack_requests(requests: Sequence[Request], max_length: int) -> list[_Row]:
     return [row for group in rows.values() for row in group]
 
 
+LOGITS_BUDGET_BYTES = 1 << 29
+"""The float32 logits one scoring batch may hold (512 MiB): rows stop joining a batch past it.
+
+A row's logits are kept for its scored columns only (``logits_to_keep``), so a batch of
+one-token answers (MMLU) fills ``batch_size`` rows, while rolling windows over long
+documents, where every token is scored, go a few at a time: on a 2-core CPU the general
+text probe took 68 s in batches of 16 and 52-57 s in batches of 4-8, the difference being
+memory traffic over [rows, tokens, vocabulary] tensors (``benchmarks/bench_general_text.py``).
+"""
+
+
+def logit_bounded_batches(rows: Sequence[_Row], batch_size: int, vocab_size: int) -> Iterator[list[_Row]]:
+    """Split ``rows`` (in order) into batches of at most ``batch_size`` rows and :data:`LOGITS_BUDGET_BYTES` of logits.
+
+    A batch keeps ``longest tail + 1`` columns of every row (see :func:`build_batch`); a row
+    alone over the budget is still a batch of its own.
+    """
+    batch: list[_Row] = []
+    kept = 0
+    for row in rows:
+        widened = max(kept, len(row.tail) + 1)
+        if batch and (len(batch) >= batch_size or (len(batch) + 1) * widened * vocab_size * 4 > LOGITS_BUDGET_BYTES):
+            yield batch
+            batch, widened = [], len(row.tail) + 1
+        batch.append(row)
+        kept = widened
+    if batch:
+        yield batch
+
+
 @dataclass
 class _Batch:
     """Model inputs for a batch of rows: contexts end in column ``context_end - 1``."""
@@ -341,8 +371,7 @@ class EvalkitLM(TokenizerLM):
         rows = sorted(pack_requests(requests, self.max_length), key=lambda r: -r.length)
         with self.backend.active(self.variant) as (model, _):
             mask_dtype = None if model.config._attn_implementation == "sdpa" else model.dtype
-            for start in range(0, len(rows), self._batch_size):
-                batch_rows = rows[start : start + self._batch_size]
+            for batch_rows in logit_bounded_batches(rows, self._batch_size, int(model.config.vocab_size)):
                 for index, value in self._score_batch(model, batch_rows, mask_dtype):
                     results[index] = value
                 if self.on_progress is not None:
@@ -367,12 +396,13 @@ class EvalkitLM(TokenizerLM):
             logits_to_keep=keep,
             use_cache=False,
         ).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)  # [batch, kept columns, vocab]
         for b, row in enumerate(rows):
+            # One row's log-probabilities at a time: a whole batch's would double the logits' memory.
+            logprobs = torch.log_softmax(logits[b].float(), dim=-1)  # [kept columns, vocab]
             for index, continuation in row.requests:
                 columns = torch.tensor(scored_columns(continuation, row.segments[continuation]), device=self.device)
                 targets = torch.tensor(continuation, device=self.device)
-                scored = logprobs[b, columns]
+                scored = logprobs[columns]
                 total = scored.gather(-1, targets.unsqueeze(-1)).sum().item()
                 greedy = bool((scored.argmax(dim=-1) == targets).all().item())
                 yield index, (float(total), greedy)

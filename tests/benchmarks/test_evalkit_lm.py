@@ -10,7 +10,14 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.registry import get_model
 from lm_eval.models.huggingface import HFLM
 
-from evalkit.benchmarks.lm import EvalkitLM, build_batch, pack_requests, scoring_dtype
+from evalkit.benchmarks.lm import (
+    LOGITS_BUDGET_BYTES,
+    EvalkitLM,
+    build_batch,
+    logit_bounded_batches,
+    pack_requests,
+    scoring_dtype,
+)
 from evalkit.errors import BenchmarkError
 from evalkit.models.backend import ModelVariant
 from evalkit.models.hf import HFBackend
@@ -164,3 +171,18 @@ def test_generate_until_samples_when_asked_and_refuses_unknown_gen_kwargs(
         lm.generate_until(_generation_requests({"until": ["\n"], "num_beams": 4}))
     with pytest.raises(BenchmarkError, match="max_gen_toks must be an integer"):
         lm.generate_until(_generation_requests({"max_gen_toks": "many"}))
+
+
+def test_long_rolling_windows_go_a_few_at_a_time_and_one_token_answers_fill_the_batch() -> None:
+    vocab = 49152
+    per_batch = LOGITS_BUDGET_BYTES // (vocab * 4 * 1024)  # rows of 1,023 scored tokens that fit
+    # Rolling windows: one prefix token, every document token scored.
+    documents = pack_requests([("", [0], list(range(d, d + 1023))) for d in range(10)], max_length=2048)
+    sizes = [len(b) for b in logit_bounded_batches(documents, 16, vocab)]
+    assert sum(sizes) == 10 and max(sizes) == per_batch < 16
+    # Letter answers: a long shared context, one scored token each; only batch_size bounds them.
+    answers = pack_requests([("", list(range(c, c + 900)), [7]) for c in range(40)], max_length=2048)
+    assert [len(b) for b in logit_bounded_batches(answers, 16, vocab)] == [16, 16, 8]
+    # A row over the budget on its own is still scored, alone.
+    huge = pack_requests([("", [0], list(range(d, d + 2047))) for d in range(3)], max_length=2048)
+    assert [len(b) for b in logit_bounded_batches(huge, 16, 10**6)] == [1, 1, 1]
