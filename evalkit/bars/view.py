@@ -35,13 +35,6 @@ from evalkit.report.charts import (
 )
 from evalkit.usage.spec import USAGE_METRICS
 
-__all__ = [
-    "STATUS_LABELS",
-    "BarRow",
-    "bar_rows",
-]
-
-
 # The verdict banner and the candidates × metrics table.
 #
 # Both read the run's ``comparison`` and ``bars`` sections, typed

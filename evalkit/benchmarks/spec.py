@@ -41,9 +41,6 @@ from evalkit.errors import BenchmarkError
 from evalkit.files.yaml_source import StrictModel
 from evalkit.record.sections import SectionModel
 
-__all__ = ['BaselineDrop', 'BenchmarkScore', 'BenchmarksSection', 'DataSource', 'SubjectDrop', 'SubjectResult']
-
-
 Formulation = Literal["letter", "cloze"]
 
 # The MMLU tasks evalkit builds over its bundled data: name -> (subset, formulation).

@@ -67,9 +67,8 @@ from evalkit.stages import SuiteInputs, register_stage
 from evalkit.store.cache import JsonCache
 from evalkit.suite.config import CandidateConfig, SuiteConfig
 
-__all__ = [
-    "SubjectDrop", "describe_drop", "drop_summary", "subject_drops",
-]
+# Names other modules import from here though they are defined elsewhere.
+__all__ = ["SubjectDrop"]
 
 
 # Where a candidate lost general capability: its drop against the baseline, per subject.

@@ -27,11 +27,6 @@ from evalkit.record.run_dir import rerun_differences, suite_from_run, version_ch
 from evalkit.runner import plan_suite
 from evalkit.suite.config import apply_limit
 
-__all__ = [
-    "rerun",
-]
-
-
 RUN_EPILOG = """A candidate that cannot be evaluated (an adapter that is missing and has no train:
 config, a model directory that does not exist) stops the run before anything is
 generated, exit 2, with the command that makes it. Let a candidate be missing with

@@ -87,9 +87,6 @@ from evalkit.comparison.result import (
     is_significant,
 )
 
-__all__ = ['DropOutcome', 'compare_metric', 'detectable_drop', 'drop_outcome', 'items_needed', 'metric_kind']
-
-
 # Paired statistics for comparing two candidates on the same items.
 #
 # Pure functions over numpy arrays, with no knowledge of runs or suites:

@@ -51,8 +51,6 @@ from evalkit.train.candidates import candidate_adapter, candidate_manifest, cand
 from evalkit.train.config import read_manifest
 from evalkit.train.lora import CHECKPOINTS_DIR
 
-__all__ = ["CACHE_FILE", "contamination_cache", "overlap_key", "run_contamination", "training_source"]
-
 CACHE_FILE = "contamination.sqlite"
 _KEY_VERSION = 1  # bump when the measure or the stored record changes
 _DEFAULT_FIELD = "input"

@@ -33,11 +33,6 @@ from evalkit.errors import DataError
 from evalkit.files.home import write_text
 from evalkit.prompting import PromptTemplate
 
-__all__ = [
-    "extra_training_examples", "make_preferences", "render_readme", "split_examples",
-    "write_classifier_data", "write_preferences",
-]
-
 
 def _stratum(example: Mapping[str, str]) -> str:
     try:

@@ -25,16 +25,6 @@ from typing import Any
 from evalkit.errors import DataError
 from evalkit.files.yaml_source import json_objects, refuse_non_regular_file
 
-__all__ = [
-    "DEFAULT_NGRAM",
-    "DEFAULT_THRESHOLD",
-    "LeakPair",
-    "find_near_duplicates",
-    "ngram_overlap",
-    "normalize_text",
-    "word_ngrams",
-]
-
 
 @dataclass(frozen=True)
 class Item:

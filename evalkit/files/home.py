@@ -36,9 +36,6 @@ from typing import Any
 from evalkit.errors import ConfigError, OutputExists
 from evalkit.record.run_facts import evalkit_version, utc_now
 
-__all__ = ['LOADER_KEYS', 'file_sha256', 'files_digest', 'json_digest', 'normalised_json', 'tokenizer_digest']
-
-
 HOME_ENV = "EVALKIT_HOME"
 APP_DIR = "evalkit"
 DATA_DIR_HELP = "$EVALKIT_HOME, else $XDG_DATA_HOME/evalkit, else ~/.local/share/evalkit"

@@ -38,22 +38,6 @@ from evalkit.record.run_facts import ApiUsage
 from evalkit.record.sections import SectionModel
 from evalkit.registry import JUDGE_PROVIDERS, UnknownName
 
-__all__ = [
-    "Calibration",
-    "Consistency",
-    "CriterionAgreement",
-    "CriterionStats",
-    "FailureCount",
-    "JudgeEntry",
-    "JudgeIdentity",
-    "JudgeTally",
-    "JudgesSection",
-    "PairwiseRates",
-    "TranscriptMessage",
-    "TranscriptTurn",
-    "judge_metric_not_counted",
-]
-
 
 class JudgeIdentity(SectionModel):
     """Which judge: its provider and model, and the endpoint when the suite named one."""

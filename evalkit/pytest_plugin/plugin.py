@@ -56,9 +56,6 @@ from evalkit.files.home import json_digest
 from evalkit.record.results import bars_section
 from evalkit.record.run_facts import evalkit_version
 
-__all__ = ['BarFailed', 'EvalkitResult', 'EvalkitSettings', 'SuiteRuns', 'assert_bar', 'suite_cache_key']
-
-
 # The pytest plugin's suite runs: each suite once per session, reused while its inputs are unchanged.
 #
 # :class:`SuiteRuns` runs a suite at most once per session however many bars and tests read
@@ -442,7 +439,6 @@ class SuiteRuns:
 if TYPE_CHECKING:
     from evalkit.bars.evaluate import BarResult, BarSpec
     from evalkit.record.results import RunResult
-
 
 
 class BarFailed(AssertionError):

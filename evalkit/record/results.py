@@ -45,28 +45,8 @@ from evalkit.record.run_facts import (
 from evalkit.record.sections import DAMAGED, ResolvedSuiteSection, SectionModel, adapter, parse_section
 from evalkit.train.config import ManifestsSection
 
-__all__ = [
-    "FLIP_IDS_KEPT",
-    "CandidateIdentity",
-    "CandidateRecord",
-    "KeyedSectionName",
-    "RunSections",
-    "SectionName",
-    "SummaryRecord",
-    "bars_section",
-    "check_sections",
-    "compared_baseline",
-    "comparison_section",
-    "entry_json",
-    "parse_record",
-    "parse_section",
-    "read_section",
-    "section_json",
-    "summary_json",
-    "summary_sections",
-    "sweep_pick",
-    "written_sections",
-]
+# Names other modules import from here though they are defined elsewhere.
+__all__ = ["parse_section"]
 
 
 # The typed form of a run's sections: one schema for everything the stages add.

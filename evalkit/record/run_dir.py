@@ -41,16 +41,6 @@ from evalkit.record.sections import CandidateRuntime, ResolvedSuiteSection
 from evalkit.stages import SuiteInputs
 from evalkit.suite.config import SuiteConfig
 
-__all__ = [
-    "named_file_hashes",
-    "record_resolved_suite",
-    "rerun_differences",
-    "resolved_suite_section",
-    "same_as_stored",
-    "suite_from_run",
-    "version_changes",
-]
-
 
 def is_run_dir(path: Path) -> bool:
     """Return True when ``path`` looks like a written run directory."""

@@ -40,48 +40,6 @@ from evalkit.bars.spec import BarStatus
 from evalkit.comparison.result import MetricComparison, Verdict
 from evalkit.record.sections import SectionModel
 
-__all__ = [
-    "METRIC_KIND_NAMES",
-    "SPEED_FLAGS",
-    "ApiUsage",
-    "CandidateSlices",
-    "CandidateUsage",
-    "ConstrainedControl",
-    "ControlsSection",
-    "DifferingItem",
-    "ExecutorSection",
-    "ExecutorSummary",
-    "FlakyItem",
-    "FleetEndpoint",
-    "FleetSection",
-    "GenerationUsage",
-    "ItemUsage",
-    "LimitSection",
-    "MergeAgreement",
-    "MergeAgreementSection",
-    "MetricDeclaration",
-    "MetricDeclared",
-    "MetricKind",
-    "MetricKindsSection",
-    "RunLimit",
-    "RunLimitRecord",
-    "SamplingSection",
-    "SamplingSummary",
-    "SliceRow",
-    "SlicesResult",
-    "SlicesSection",
-    "SweepPoint",
-    "SweepResult",
-    "SweepSection",
-    "UsageSection",
-    "cpu_description",
-    "cpu_flags",
-    "cpu_has_native_bf16",
-    "cpu_model",
-    "utc_now",
-]
-
-
 LatencySource = Literal["per_request", "batch_share"]
 """How an item's latency was measured: its own request's wall time, or its share of its batch's."""
 

@@ -19,13 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from evalkit.errors import DataError
 
-__all__ = [
-    "CandidateRuntime",
-    "ResolvedSuiteSection",
-    "SectionModel",
-    "parse_section",
-]
-
 
 class SectionModel(BaseModel):
     """Base of every section model: unknown keys are ignored (a newer evalkit may add some)."""

@@ -39,9 +39,6 @@ from evalkit.record.run_facts import CandidateSlices, SliceRow, SlicesResult, Sl
 from evalkit.slices.spec import SliceSpec, split_sliced_metric
 from evalkit.stages import register_stage
 
-__all__ = ["item_labels", "sliced_values"]
-
-
 if TYPE_CHECKING:
     from evalkit.models.backend import Backend
     from evalkit.progress import Progress

@@ -33,11 +33,6 @@ from evalkit.store.connection import (
     rename_run,
 )
 
-__all__ = [
-    "MetricTrend", "metric_trends",
-]
-
-
 if TYPE_CHECKING:
     import pandas as pd
 

@@ -46,9 +46,6 @@ from evalkit.record.run_facts import SPEED_FLAGS, cpu_flags, cpu_model, utc_now
 from evalkit.record.sections import parse_section
 from evalkit.suite.config import CandidateConfig, PromptConfig, SuiteConfig, load_suite
 
-__all__ = ['CandidateManifest', 'Manifest', 'ManifestsSection', 'TrainingIdentity']
-
-
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
