@@ -266,11 +266,17 @@ def base_model(config: TrainConfig) -> ResolvedModel:
 
 
 def record_base_name(adapter_dir: Path, source: str) -> None:
-    """Write the base's source name (not this machine's cache path) into peft's adapter config."""
+    """Write the base's source name (not this machine's cache path) into peft's adapter config.
+
+    peft's model card (``README.md``, written by ``save_pretrained``) names the same cache
+    path in its ``base_model:`` header; it says nothing evalkit's manifest does not, so it
+    is removed rather than shipped with a machine path in it.
+    """
     path = adapter_dir / "adapter_config.json"
     settings = json.loads(path.read_text(encoding="utf-8"))
     settings["base_model_name_or_path"] = source
     path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (adapter_dir / "README.md").unlink(missing_ok=True)
 
 
 def training_identity(config: TrainConfig, suite: SuiteConfig | None = None) -> TrainingIdentity:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from evalkit.runner import execute_suite, plan_candidates, prepare_candidates
 from evalkit.stages import load_inputs
 from evalkit.suite.config import load_suite
 from evalkit.testing.tiny_model import build_tiny_llama
-from evalkit.train.candidates import adapter_staleness, merged_staleness
+from evalkit.train.candidates import adapter_staleness, merged_staleness, record_base_name
 from evalkit.train.config import load_train_config, read_manifest
 
 SuiteWriter = Any
@@ -110,3 +111,14 @@ def test_adapter_and_train_output_must_agree(make_suite: SuiteWriter, tmp_path: 
     with pytest.raises(ConfigError, match="is not the output_dir"):
         prepare_candidates(load_inputs(load_suite(suite_path)))
     assert read_manifest(tmp_path / "adapters" / "tiny") is None
+
+
+def test_a_saved_adapter_names_its_base_by_source_and_ships_no_model_card_with_a_machine_path(tmp_path: Path) -> None:
+    # What peft's save_pretrained leaves: the base's local cache path in the config and in the card.
+    local = "/home/someone/.cache/evalkit/models/smollm2-135m-instruct"
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": local, "r": 4}))
+    (tmp_path / "README.md").write_text(f"---\nbase_model: {local}\nlibrary_name: peft\n---\n")
+    record_base_name(tmp_path, "smollm2-135m-instruct")
+    settings = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert settings == {"base_model_name_or_path": "smollm2-135m-instruct", "r": 4}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter_config.json"]
