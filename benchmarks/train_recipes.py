@@ -65,15 +65,20 @@ def teacher_forced_exact_match(config: TrainConfig, adapter_dir: Path | None, ba
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    suite = config.load_suite()
-    template = config.prompt_template(suite)
     base = base_model(config)
     tokenizer = AutoTokenizer.from_pretrained(str(base.path))
     model: Any = AutoModelForCausalLM.from_pretrained(str(base.path), dtype=torch.float32)
     if adapter_dir is not None:
         model = PeftModel.from_pretrained(model, str(adapter_dir))
         scale_lora_updates(model, lora_scale)
-    model.eval()
+    return teacher_forced_exact_match_of(model.eval(), tokenizer, config, batch_size)
+
+
+@torch.inference_mode()
+def teacher_forced_exact_match_of(model: Any, tokenizer: Any, config: TrainConfig, batch_size: int = 16) -> float:
+    """Return the share of eval items greedy decoding would answer exactly, for a loaded model."""
+    suite = config.load_suite()
+    template = config.prompt_template(suite)
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
     sequences: list[tuple[list[int], list[int]]] = []
     for item in load_items(suite.resolve(suite.dataset.path)):
