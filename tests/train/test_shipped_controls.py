@@ -1,4 +1,4 @@
-"""The gate's shipped controls: the no-op and forgetful adapters match their configs and are what they claim.
+"""The gate's shipped controls and the remedy: the no-op, forgetful and remedy adapters match their configs and are what they claim.
 
 ``make demo`` uses a shipped adapter while its manifest matches its train config, data and
 base (``adapter_staleness``), so these tests check the committed files against the
@@ -25,9 +25,10 @@ from evalkit.train.config import TrainingIdentity, load_train_config, read_manif
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "train"
 CONTROLS = ["classifier-lora-noop", "classifier-lora-forgetful", "classifier-lora-forgetful-curve"]
+SHIPPED = [*CONTROLS, "classifier-lora-remedy"]
 
 
-@pytest.mark.parametrize("name", CONTROLS)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_control_matches_its_committed_config_and_data(name: str) -> None:
     config = load_train_config(TRAIN / f"{name}.yaml")
     assert config.output_path == TRAIN / name
@@ -77,10 +78,25 @@ def test_the_forgetting_curve_ships_the_checkpoints_its_suite_sweeps() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", CONTROLS)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_make_demo_would_not_retrain_a_shipped_control(name: str) -> None:
     # The whole decision prepare_candidate_models takes, base fingerprint included.
     assert adapter_staleness(load_train_config(TRAIN / f"{name}.yaml")) is None
+
+
+def test_the_remedy_is_the_demo_recipe_without_the_mlp_up_and_down_projections() -> None:
+    # The one change the ablation pointed to (BENCHMARKS "The remedy"); everything else is the demo's.
+    remedy = load_train_config(TRAIN / "classifier-lora-remedy.yaml")
+    demo = load_train_config(TRAIN / "classifier-lora.yaml")
+    assert set(demo.lora.target_modules) - set(remedy.lora.target_modules) == {"up_proj", "down_proj"}
+    assert remedy.lora.model_copy(update={"target_modules": demo.lora.target_modules}) == demo.lora
+    assert remedy.training.model_copy(update={"save_steps": None}) == demo.training
+    # Its checkpoints (the trainer also saves the last step) are what suites/remedy.yaml sweeps.
+    folder = remedy.output_path / "checkpoints"
+    steps = sorted(int(p.name.split("-")[1]) for p in folder.iterdir())
+    assert remedy.training.save_steps is not None and steps == [114, 228, 342, 454]  # and the last step
+    names = [c.name for c in load_suite(REPO / "suites" / "remedy.yaml").candidates]
+    assert names == ["base", "lora", "remedy", *(f"remedy-curve-step-{step}" for step in steps)]
 
 
 def test_no_shipped_adapter_or_checkpoint_names_a_machine_path() -> None:
