@@ -115,6 +115,16 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+def peft_adapter_name(variant: ModelVariant) -> str:
+    """Return the name ``variant``'s adapter has inside the shared ``PeftModel``.
+
+    The candidate's name (or the adapter directory's), with ``.`` written ``_``: peft names
+    submodules after it and refuses a dot, which candidate names such as ``lora-v1.2`` have.
+    """
+    assert variant.adapter is not None
+    return (variant.adapter_name or variant.adapter.name).replace(".", "_")
+
+
 @register_backend("hf", identity=local_identity)
 class HFBackend:
     """Generates with transformers; see the module docstring for how models are shared."""
@@ -146,7 +156,7 @@ class HFBackend:
 
     def _attach_adapter(self, base: LoadedBase, variant: ModelVariant) -> None:
         assert variant.adapter is not None
-        name = variant.adapter_name or variant.adapter.name
+        name = peft_adapter_name(variant)
         if base.names.get(name, variant.adapter) != variant.adapter:
             raise ModelError(f"two adapters share the name '{name}'; give candidates unique names")
         if name in base.adapters:
@@ -192,7 +202,7 @@ class HFBackend:
                 with base.peft_model.disable_adapter():
                     yield base.peft_model, base.tokenizer
             else:
-                base.peft_model.set_adapter(variant.adapter_name or variant.adapter.name)
+                base.peft_model.set_adapter(peft_adapter_name(variant))
                 yield base.peft_model, base.tokenizer
 
     def render_prompt(self, variant: ModelVariant, conversation: list[Message]) -> str:

@@ -73,6 +73,17 @@ def test_adapters_share_one_base_and_switch(tiny_model_dir: Path, tmp_path: Path
     assert alone == out_b
 
 
+def test_an_adapter_named_with_a_dot_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # peft refuses "." in an adapter's name; candidate and directory names often have one.
+    model = resolve_model(str(tiny_model_dir))
+    adapter = make_adapter(tiny_model_dir, tmp_path / "lora-v1.2", seed=3)
+    settings = GenerationConfig(max_new_tokens=10)
+    dotted = HFBackend(device=torch.device("cpu")).generate(ModelVariant(model, adapter, "lora-v1.2"), PROMPTS, settings)
+    plain = HFBackend(device=torch.device("cpu")).generate(ModelVariant(model, adapter, "plain"), PROMPTS, settings)
+    assert dotted == plain
+    assert dotted != HFBackend(device=torch.device("cpu")).generate(ModelVariant(model), PROMPTS, settings)
+
+
 def test_a_sweep_of_adapters_keeps_two_resident_and_reloads_an_evicted_one_unchanged(
         tiny_model_dir: Path, tmp_path: Path) -> None:
     from evalkit.models.hf import MAX_RESIDENT_ADAPTERS
