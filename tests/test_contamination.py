@@ -17,6 +17,7 @@ from evalkit.benchmarks.spec import BenchmarkSpec
 from evalkit.contamination import ngrams as overlap
 from evalkit.contamination.ngrams import ContaminationSection
 from evalkit.contamination.stage import run_contamination
+from evalkit.contamination.view import contamination_view
 from evalkit.errors import DataError
 from evalkit.progress import SilentProgress
 from evalkit.record.results import CandidateResult, RunResult, check_sections
@@ -308,6 +309,40 @@ def test_training_data_changed_since_the_manifest_is_unknown_and_a_plain_suite_g
     assert "contamination" not in _stage_run(plain).sections
     disabled = _suite(tmp_path / "off", _four_candidates(tmp_path / "off"), contamination={"enabled": False})
     assert "contamination" not in _stage_run(disabled).sections
+
+
+def test_the_replay_text_mixed_into_training_is_tested_with_the_data(tmp_path: Path) -> None:
+    # A benchmark question copied into the replay file (general text mixed into training) is
+    # training data like any other: found through the train config and through the manifest.
+    from evalkit.files.home import file_sha256
+
+    _data(tmp_path)
+    replay = tmp_path / "data" / "replay.jsonl"
+    write_jsonl(replay, [{"prompt": "Continue this passage.", "completion": question_prompt(ANATOMY[0], "letter")}])
+    config = _train_config(tmp_path, "../data/clean.jsonl", "../adapters/mixed")
+    path = tmp_path / "train" / "lora.yaml"
+    path.write_text(path.read_text() + "replay:\n  data: ../data/replay.jsonl\n")
+    recorded = Path(_adapter(tmp_path, "recorded", manifest_data=tmp_path / "data" / "clean.jsonl").removeprefix("../"))
+    manifest_file = tmp_path / recorded / "evalkit-manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest_file.write_text(json.dumps({**manifest, "replay_path": "../../data/replay.jsonl",
+                                         "replay_sha256": file_sha256(replay), "replay_examples": 1}))
+    candidates = [{"name": "mixed", "model": "m", "backend": "mock", "adapter": "../adapters/mixed", "train": config},
+                  {"name": "recorded", "model": "m", "backend": "mock", "adapter": f"../{recorded}"},
+                  {"name": "plain", "model": "m", "backend": "mock",
+                   "adapter": _adapter(tmp_path, "plain", manifest_data=tmp_path / "data" / "clean.jsonl")}]
+    section = ContaminationSection.model_validate(_stage_run(_suite(tmp_path, candidates)).sections["contamination"])
+    mixed, recorded_entry, plain = (section.candidates[name] for name in ("mixed", "recorded", "plain"))
+    assert mixed.training.replay_path == str(replay) and recorded_entry.training.replay_path == str(replay)
+    assert mixed.benchmarks["mmlu_mini"].contaminated == 1 and recorded_entry.benchmarks["mmlu_mini"].contaminated == 1
+    # The same data without the replay is clean: the replay is what carried the question in.
+    assert plain.training.replay_path is None and plain.benchmarks["mmlu_mini"].contaminated == 0
+    view = contamination_view(_stage_run(_suite(tmp_path, candidates)))
+    assert view is not None and "with the replay text" in dict(view.sources)["mixed"]
+    # A replay file changed since training is unknown data, never clean.
+    write_jsonl(replay, [{"prompt": "Continue.", "completion": "Something else entirely."}])
+    entry = _stage_run(_suite(tmp_path, candidates)).sections["contamination"]["candidates"]["recorded"]
+    assert entry["training"]["status"] == "unknown" and "replay text its manifest records" in entry["training"]["reason"]
 
 
 # --- the report and the CLI ----------------------------------------------------------------------

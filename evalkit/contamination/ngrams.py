@@ -275,6 +275,16 @@ class TrainingDataSource(SectionModel):
     sha256: str | None = None
     reason: str = ""
     """Why the data is unknown (a base model, a manifest whose data is gone), or how it was found."""
+    replay_path: str | None = None
+    """General text mixed into the training (a train config's ``replay:``); tested with the data."""
+    replay_sha256: str | None = None
+
+    @property
+    def files_digest(self) -> str | None:
+        """The identity of everything trained on: the data's SHA-256, combined with the replay's when there is one."""
+        if self.sha256 is None or self.replay_sha256 is None:
+            return self.sha256
+        return hashlib.sha256(f"{self.sha256}+{self.replay_sha256}".encode()).hexdigest()
 
 
 class SetOverlap(SectionModel):

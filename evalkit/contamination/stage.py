@@ -27,6 +27,7 @@ CLI), it does not change a verdict.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,12 @@ def contamination_cache(path: Path | None = None) -> JsonCache[overlap.OverlapRe
     return JsonCache(overlap.OverlapResult, path or default_cache_path(), "contamination cache")
 
 
-def _known(source: Any, path: Path, sha256: str, reason: str = "") -> TrainingDataSource:
-    return TrainingDataSource(status="known", source=source, path=str(path), sha256=sha256, reason=reason)
+def _known(source: Any, path: Path, sha256: str, reason: str = "", replay: Path | None = None,
+           replay_sha256: str | None = None) -> TrainingDataSource:
+    if replay is not None and replay_sha256 is None:
+        replay_sha256 = file_sha256(replay)
+    return TrainingDataSource(status="known", source=source, path=str(path), sha256=sha256, reason=reason,
+                              replay_path=str(replay) if replay is not None else None, replay_sha256=replay_sha256)
 
 
 def training_source(suite: SuiteConfig, candidate: CandidateConfig) -> tuple[TrainingDataSource, str]:
@@ -90,8 +95,12 @@ def training_source(suite: SuiteConfig, candidate: CandidateConfig) -> tuple[Tra
     config = candidate_train_config(suite, candidate)
     if config is not None:
         path, field_name = config.training_data_path, config.data_checks.leakage_field
+        replay = config.replay_data_path
+        if replay is not None and not replay.is_file():
+            return TrainingDataSource(status="unknown", reason=f"its train config's replay file {replay} does not "
+                                                               "exist"), field_name
         if path.is_file():
-            return _known("train_config", path, file_sha256(path)), field_name
+            return _known("train_config", path, file_sha256(path), replay=replay), field_name
         return TrainingDataSource(status="unknown", reason=f"its train config's data file {path} does not exist"), \
             field_name
     manifest = candidate_manifest(suite, candidate)
@@ -102,8 +111,13 @@ def training_source(suite: SuiteConfig, candidate: CandidateConfig) -> tuple[Tra
         manifest = read_manifest(adapter.parent.parent)  # a sweep's checkpoint: the adapter it was saved in
     if manifest is not None and manifest.data_path:
         path = Path(manifest.data_path)
+        replay = Path(manifest.replay_path) if manifest.replay_path else None
+        if replay is not None and (not replay.is_file() or file_sha256(replay) != manifest.replay_sha256):
+            return TrainingDataSource(status="unknown", reason=f"the replay text its manifest records ({replay}) is "
+                                                               "gone or changed since training"), manifest.leakage_field
         if path.is_file() and file_sha256(path) == manifest.data_sha256:
-            return _known("manifest", path, manifest.data_sha256), manifest.leakage_field
+            return _known("manifest", path, manifest.data_sha256, replay=replay,
+                          replay_sha256=manifest.replay_sha256 or None), manifest.leakage_field
         return TrainingDataSource(status="unknown", reason=f"the training data its manifest records ({path}) is "
                                                            "gone or changed since training"), manifest.leakage_field
     train_path = suite.dataset.train_path
@@ -174,12 +188,13 @@ def run_contamination(inputs: SuiteInputs, run: RunResult, backends: dict[str, B
             source, field_name = sources[name]
             entry = CandidateContamination(training=source)
             section.candidates[name] = entry
-            if source.status != "known" or source.path is None or source.sha256 is None:
+            digest = source.files_digest
+            if source.status != "known" or source.path is None or digest is None:
                 continue
-            path, sha256 = Path(source.path), source.sha256
+            paths = [Path(source.path), *([Path(source.replay_path)] if source.replay_path else [])]
 
-            def measure(items: list[overlap.ItemText], path: Path = path, sha256: str = sha256) -> SetOverlap:
-                return _measure(cache, indexes, path, sha256, items, sets.digest(items), spec, progress)
+            def measure(items: list[overlap.ItemText], paths: list[Path] = paths, digest: str = digest) -> SetOverlap:
+                return _measure(cache, indexes, paths, digest, items, sets.digest(items), spec, progress)
 
             for metric, items in sets.benchmarks().items():
                 if items is None:
@@ -190,23 +205,23 @@ def run_contamination(inputs: SuiteInputs, run: RunResult, backends: dict[str, B
     run.set_section("contamination", section)
 
 
-def _measure(cache: JsonCache[overlap.OverlapResult], indexes: dict[str, overlap.TrainingNgrams], path: Path,
-             sha256: str, items: list[overlap.ItemText], items_digest: str, spec: ContaminationSpec,
+def _measure(cache: JsonCache[overlap.OverlapResult], indexes: dict[str, overlap.TrainingNgrams], paths: list[Path],
+             digest: str, items: list[overlap.ItemText], items_digest: str, spec: ContaminationSpec,
              progress: Progress) -> SetOverlap:
-    key = overlap_key(sha256, items_digest, spec)
+    key = overlap_key(digest, items_digest, spec)
     cached = cache.get(key)
     if cached is not None:
         return _set_overlap(cached, cached=True)
-    index = _index(indexes, path, sha256, spec.n, progress.note)
+    index = _index(indexes, paths, digest, spec.n, progress.note)
     result = index.overlap(items, spec.min_words)
     cache.put(key, result)
     return _set_overlap(result, cached=False)
 
 
-def _index(indexes: dict[str, overlap.TrainingNgrams], path: Path, sha256: str, n: int,
+def _index(indexes: dict[str, overlap.TrainingNgrams], paths: list[Path], digest: str, n: int,
            note: Callable[[str], None]) -> overlap.TrainingNgrams:
-    """Return the n-gram index of a training file, built once per run (only on a cache miss)."""
-    if sha256 not in indexes:
-        note(f"contamination: indexing the {n}-grams of {path}")
-        indexes[sha256] = overlap.TrainingNgrams(overlap.training_texts(path), n)
-    return indexes[sha256]
+    """Return the n-gram index of the training files (data, then replay), built once per run (only on a cache miss)."""
+    if digest not in indexes:
+        note(f"contamination: indexing the {n}-grams of {' and '.join(map(str, paths))}")
+        indexes[digest] = overlap.TrainingNgrams(chain.from_iterable(overlap.training_texts(p) for p in paths), n)
+    return indexes[digest]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evalkit.benchmarks.spec import BenchmarksSection
-from evalkit.contamination.ngrams import ContaminationSection, SetOverlap
+from evalkit.contamination.ngrams import ContaminationSection, SetOverlap, TrainingDataSource
 from evalkit.record.results import RunResult
 
 __all__ = ["BenchmarkFlag", "ContaminationRow", "ContaminationView", "benchmark_flags", "contamination_section",
@@ -100,11 +100,13 @@ def benchmark_flags(run: RunResult) -> dict[tuple[str, str], BenchmarkFlag]:
     return flags
 
 
-def _source(entry_source: str | None, path: str | None, reason: str) -> str:
+def _source(training: TrainingDataSource) -> str:
     where = {"train_config": "its train config's data", "manifest": "the data its manifest records",
-             "suite_train_path": "the suite's dataset.train_path"}.get(entry_source or "", "")
-    text = f"{where}: {path}" if path else "unknown"
-    return f"{text} ({reason})" if reason else text
+             "suite_train_path": "the suite's dataset.train_path"}.get(training.source or "", "")
+    text = f"{where}: {training.path}" if training.path else "unknown"
+    if training.replay_path:
+        text += f", with the replay text {training.replay_path}"
+    return f"{text} ({training.reason})" if training.reason else text
 
 
 def contamination_view(run: RunResult) -> ContaminationView | None:
@@ -120,7 +122,7 @@ def contamination_view(run: RunResult) -> ContaminationView | None:
                              unlisted=sorted(section.unlisted.items()))
     for candidate, entry in section.candidates.items():
         training = entry.training
-        view.sources.append((candidate, _source(training.source, training.path, training.reason)))
+        view.sources.append((candidate, _source(training)))
         sets: list[tuple[str, str, SetOverlap]] = [(name, "benchmark", o) for name, o in entry.benchmarks.items()]
         if entry.eval_set is not None:
             sets.append((EVAL_SET, "eval set", entry.eval_set))

@@ -361,7 +361,7 @@ def train_adapter(
         ModelError: the base model does not resolve or load.
         OutputExists: ``output_dir`` holds files evalkit did not make (and not ``replace_output``).
     """
-    from evalkit.train.lora import train_dpo, train_sft
+    from evalkit.train.lora import replay_records, train_dpo, train_sft
 
     reporter = reporter or SilentReporter()
     if config.qlora:
@@ -373,13 +373,23 @@ def train_adapter(
     data = config.training_data_path
     data_items = load_items(data)
     check_training_data(config, data_items, template, suite, base, reporter, force)
+    replay_path = config.replay_data_path
+    if replay_path is not None and not replay_path.is_file():
+        raise DataError(f"{config.source}: replay.data: {replay_path} not found; point it at a JSONL of "
+                        "prompt/completion lines (data/replay/make_replay.py builds one)")
+    replay_items = load_items(replay_path) if replay_path is not None else []
     loaded = load_training_model(base.path, config)
+    replay = (replay_records(replay_items, replay_path, loaded.tokenizer, config.training.max_seq_length)
+              if replay_path is not None else [])
+    if replay:
+        reporter.note(f"replay: {len(replay)} turns of general text from {replay_path} mixed into "
+                      f"{len(data_items)} examples")
     named_base = not config.resolve(config.model).exists()
     with staged_directory(config.output_path, kind="adapter", force=replace_output) as staging:
         if config.method == "dpo":
             trained = train_dpo(config, loaded, data_items, staging, reporter)
         else:
-            trained = train_sft(config, loaded, template, data_items, staging, reporter)
+            trained = train_sft(config, loaded, template, data_items, staging, reporter, replay)
         manifest = Manifest(
             kind="adapter",
             method=config.method,
@@ -401,13 +411,18 @@ def train_adapter(
             evalkit_version=evalkit_version(),
             command=command_line(),
             machine=describe_machine("bfloat16" if loaded.bf16 else "float32"),
+            replay_path=str(replay_path) if replay_path is not None else "",
+            replay_sha256=file_sha256(replay_path) if replay_path is not None else "",
+            replay_examples=len(replay),
         )
         if named_base:
             # The checkpoints too: none may carry this machine's cache path.
             for adapter_dir in [staging, *sorted((staging / CHECKPOINTS_DIR).glob("checkpoint-*"))]:
                 record_base_name(adapter_dir, config.model)
         # On disk the data path is relative to the adapter, so the adapter can be shipped.
-        write_manifest(staging, replace(manifest, data_path=portable_path(data, config.output_path)))
+        write_manifest(staging, replace(
+            manifest, data_path=portable_path(data, config.output_path),
+            replay_path=portable_path(replay_path, config.output_path) if replay_path is not None else ""))
     final = manifest.loss_curve[-1]["loss"] if manifest.loss_curve else float("nan")
     reporter.note(
         f"saved adapter {config.output_path} ({config.method}, {trained.seconds:.0f} s, final loss {final:.4f})"

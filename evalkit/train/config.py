@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PrivateAttr, model_validator
 
 from evalkit.errors import ConfigError, DataError, ModelError
-from evalkit.files.home import json_digest
+from evalkit.files.home import file_sha256, json_digest
 from evalkit.files.yaml_source import StrictModel, load_model_from_yaml
 from evalkit.prompting import PromptTemplate, prompt_for_candidate
 from evalkit.record.run_facts import SPEED_FLAGS, cpu_flags, cpu_model, utc_now
@@ -121,6 +121,16 @@ class DataCheckSettings(StrictModel):
     """The item field compared between training and evaluation data."""
 
 
+class ReplaySettings(StrictModel):
+    """General text mixed into SFT training ("replay"), one remedy for lost general capability."""
+
+    data: str
+    """JSONL of chat turns mixed into the task's examples, one per line: ``prompt`` (the user
+    message) and ``completion`` (the reply trained on), e.g. ``data/replay/handbook.jsonl``.
+    They are rendered with the model's own chat template, not the task's prompt, and every
+    line is used once per epoch: the file's size against the data's sets the mix."""
+
+
 class TrainConfig(StrictModel):
     """A whole training config file."""
 
@@ -148,6 +158,8 @@ class TrainConfig(StrictModel):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     dpo: DPOSettings = Field(default_factory=DPOSettings)
     data_checks: DataCheckSettings = Field(default_factory=DataCheckSettings)
+    replay: ReplaySettings | None = None
+    """General text mixed into training (SFT only); default: none."""
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -164,6 +176,8 @@ class TrainConfig(StrictModel):
             raise ValueError("method sft needs `data:` (a JSONL of training examples)")
         if self.method == "dpo" and self.preferences is None:
             raise ValueError("method dpo needs `preferences:` (a JSONL with prompt, chosen, rejected)")
+        if self.replay is not None and self.method != "sft":
+            raise ValueError("replay: mixes general text into SFT examples; method dpo trains on pairs, remove it")
         if self.prompt is not None and self.prompt.few_shot:
             raise ValueError("prompt.few_shot: few-shot prompts are not trained on; set it to 0")
         return self
@@ -189,6 +203,11 @@ class TrainConfig(StrictModel):
         relative = self.preferences if self.method == "dpo" else self.data
         assert relative is not None  # guaranteed by the validator
         return self.resolve(relative)
+
+    @property
+    def replay_data_path(self) -> Path | None:
+        """The replay file (``replay.data``), or None when nothing is mixed in."""
+        return self.resolve(self.replay.data) if self.replay is not None else None
 
     def load_suite(self) -> SuiteConfig | None:
         """Load the suite named by ``suite:`` (None when the config carries a prompt block).
@@ -250,6 +269,11 @@ class TrainConfig(StrictModel):
         for key in ("output_dir", "data", "preferences", "eval_data", "suite"):
             data.pop(key, None)
         data["training"].pop("save_steps", None)  # where checkpoints go, not what the adapter is
+        replay = self.replay_data_path
+        if replay is not None:  # the replay text by content: a changed file makes the adapter stale
+            data["replay"] = {"sha256": file_sha256(replay) if replay.is_file() else "missing"}
+        else:
+            data.pop("replay", None)  # configs written before replay existed keep their fingerprint
         return json_digest(data)
 
 
@@ -354,6 +378,10 @@ class Manifest:
             empty in manifests older than the field).
         machine: CPU model and the flags that decide training speed, cores, torch
             version and threads, and the precision training ran in (empty when older).
+        replay_path: the general text mixed into training (``replay:``), absolute; empty
+            when none was (and in manifests older than the field).
+        replay_sha256: SHA-256 of that file (empty when none).
+        replay_examples: how many replay turns it holds.
     """
 
     kind: Literal["adapter", "merged"]
@@ -378,6 +406,9 @@ class Manifest:
     adapter_hash: str | None = None
     command: str = ""
     machine: dict[str, Any] = field(default_factory=dict)
+    replay_path: str = ""
+    replay_sha256: str = ""
+    replay_examples: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form."""
@@ -448,6 +479,8 @@ def read_manifest(directory: Path) -> Manifest | None:
     # A shipped adapter records its data relative to itself, so it travels with the repository.
     if manifest.data_path and not Path(manifest.data_path).is_absolute():
         manifest.data_path = str((directory / manifest.data_path).resolve())
+    if manifest.replay_path and not Path(manifest.replay_path).is_absolute():
+        manifest.replay_path = str((directory / manifest.replay_path).resolve())
     return manifest
 
 

@@ -462,6 +462,37 @@ def sft_records(template: PromptTemplate, items: Sequence[Item], source: Path) -
     return records
 
 
+# Replay (``replay:`` in the config): general text mixed into the task's examples. Each
+# line is one chat turn rendered with the model's own chat template (not the task's prompt,
+# whose system message asks for JSON), so the loss covers human-written text the base model
+# already predicts well and pulls the adapter back towards it.
+
+def replay_records(items: Sequence[Item], source: Path, tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
+    """Return the replay file's lines as conversational prompt/completion records.
+
+    Raises:
+        DataError: a line lacks a non-empty ``prompt`` or ``completion`` string, or the
+            rendered turn is longer than ``max_length`` tokens (trl would cut it silently).
+    """
+    records = []
+    for item in items:
+        where = f"{source}:{item.line}"
+        texts = {key: item.fields.get(key) for key in ("prompt", "completion")}
+        bad = [key for key, text in texts.items() if not isinstance(text, str) or not text.strip()]
+        if bad:
+            raise DataError(f"{where}: `{bad[0]}` must be a non-empty string; each replay line needs "
+                            "prompt and completion")
+        record = {"prompt": [{"role": "user", "content": texts["prompt"]}],
+                  "completion": [{"role": "assistant", "content": texts["completion"]}]}
+        rendered = tokenizer.apply_chat_template(record["prompt"] + record["completion"], tokenize=False)
+        length = len(tokenizer(rendered, add_special_tokens=False)["input_ids"])
+        if length > max_length:
+            raise DataError(f"{where}: the replay turn is {length} tokens, over training.max_seq_length "
+                            f"{max_length}; shorten it or raise max_seq_length")
+        records.append(record)
+    return records
+
+
 def train_sft(
     config: TrainConfig,
     loaded: TrainingModel,
@@ -469,6 +500,7 @@ def train_sft(
     items: Sequence[Item],
     out_dir: Path,
     reporter: TrainingReporter,
+    replay: Sequence[dict[str, Any]] = (),
 ) -> TrainedAdapter:
     """Train a LoRA adapter on ``items`` and save it (adapter files only) into ``out_dir``.
 
@@ -479,13 +511,14 @@ def train_sft(
         items: the training examples.
         out_dir: an empty directory the adapter is saved to.
         reporter: receives the parameter count and per-step progress with the loss.
+        replay: general-text records (:func:`replay_records`) trained on beside the examples.
     """
     from datasets import Dataset
     from trl.trainer.sft_config import SFTConfig
     from trl.trainer.sft_trainer import SFTTrainer
 
     training_seed(config)
-    dataset = Dataset.from_list(sft_records(template, items, config.training_data_path))
+    dataset = Dataset.from_list(sft_records(template, items, config.training_data_path) + list(replay))
     with quiet_libraries(), tempfile.TemporaryDirectory(prefix="evalkit-sft-") as work_dir:
         arguments = SFTConfig(
             **trainer_arguments(config, loaded, Path(work_dir)),
@@ -562,6 +595,7 @@ def train_dpo(
         items: the preference file's lines.
         out_dir: an empty directory the adapter is saved to.
         reporter: receives the parameter count and per-step progress with the loss.
+        replay: general-text records (:func:`replay_records`) trained on beside the examples.
     """
     from datasets import Dataset
     from trl.trainer.dpo_config import DPOConfig
