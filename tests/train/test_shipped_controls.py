@@ -25,7 +25,7 @@ from evalkit.train.config import TrainingIdentity, load_train_config, read_manif
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "train"
 CONTROLS = ["classifier-lora-noop", "classifier-lora-forgetful", "classifier-lora-forgetful-curve"]
-SHIPPED = [*CONTROLS, "classifier-lora-remedy"]
+SHIPPED = [*CONTROLS, "classifier-lora-remedy", "classifier-lora-replay"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -97,6 +97,25 @@ def test_the_remedy_is_the_demo_recipe_without_the_mlp_up_and_down_projections()
     assert remedy.training.save_steps is not None and steps == [114, 228, 342, 454]  # and the last step
     names = [c.name for c in load_suite(REPO / "suites" / "remedy.yaml").candidates]
     assert names == ["base", "lora", "remedy", *(f"remedy-curve-step-{step}" for step in steps)]
+
+
+def test_the_replay_recipe_is_the_remedy_with_general_text_mixed_in() -> None:
+    # The one change from the remedy is the replay text, so the suite compares them in isolation.
+    replay = load_train_config(TRAIN / "classifier-lora-replay.yaml")
+    remedy = load_train_config(TRAIN / "classifier-lora-remedy.yaml")
+    assert replay.lora == remedy.lora and replay.data == remedy.data and remedy.replay is None
+    assert replay.training.model_copy(update={"save_steps": None}) == remedy.training.model_copy(
+        update={"save_steps": None})
+    handbook = REPO / "data" / "replay" / "handbook.jsonl"
+    assert replay.replay_data_path == handbook
+    manifest = read_manifest(replay.output_path)
+    assert manifest is not None and Path(manifest.replay_path) == handbook
+    assert (manifest.replay_sha256, manifest.replay_examples) == (file_sha256(handbook), 256)
+    folder = replay.output_path / "checkpoints"
+    steps = sorted(int(p.name.split("-")[1]) for p in folder.iterdir())
+    assert steps == [130, 260, 390, 518]  # every save_steps, and the last step (2 epochs of 259 batches)
+    names = [c.name for c in load_suite(REPO / "suites" / "replay.yaml").candidates]
+    assert names == ["base", "remedy", "replay", *(f"replay-curve-step-{step}" for step in steps)]
 
 
 def test_no_shipped_adapter_or_checkpoint_names_a_machine_path() -> None:
