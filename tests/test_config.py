@@ -30,7 +30,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_shipped_classifier_suite_loads() -> None:
     suite = load_suite(REPO / "suites" / "classifier.yaml")
-    assert [c.name for c in suite.candidates] == ["base", "base-fewshot", "lora", "merged", "forgetful", "noop"]
+    assert [c.name for c in suite.candidates] == ["base", "base-fewshot", "lora", "merged", "forgetful", "noop",
+                                                    "replay"]
     assert suite.baseline_name == "base"
     assert suite.resolve(suite.dataset.path) == REPO / "data" / "classifier" / "eval.jsonl"
     assert [c.name for c in suite.checks] == ["exact_match", "json_valid", "json_schema", "field_accuracy"]
